@@ -1,0 +1,39 @@
+/**
+ * Error hierarchy of the library. Every error names the culprit (argument, layer, shape,
+ * variant) and the way out, so that a wrong input never turns into a silently wrong number.
+ */
+
+/** Base class of every error thrown by nngeometry. */
+export class NNGeometryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A layer with trainable weights that no registered layer kind handles. */
+export class UnsupportedLayerError extends NNGeometryError {}
+
+/** A tensor, vector or batch whose shape does not match what the operation needs. */
+export class ShapeMismatchError extends NNGeometryError {}
+
+/** Two objects built on different layer collections were combined. */
+export class LayerCollectionMismatchError extends NNGeometryError {}
+
+/** An option or argument outside its allowed set or range. */
+export class InvalidArgumentError extends NNGeometryError {}
+
+/** NaN or ±Infinity where finite numbers are required. */
+export class NonFiniteError extends NNGeometryError {}
+
+/** An object used after `dispose()`. */
+export class DisposedError extends NNGeometryError {}
+
+/** A matrix that had to be positive definite (for a Cholesky factorisation) is not. */
+export class NotPositiveDefiniteError extends NNGeometryError {}
+
+/** The loader yielded no examples. */
+export class EmptyLoaderError extends NNGeometryError {}
+
+/** A backend kernel failed its self-test against the reference cpu backend. */
+export class KernelSelfTestError extends NNGeometryError {}
