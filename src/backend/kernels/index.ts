@@ -1,0 +1,75 @@
+/**
+ * Kernel fixes that make the tfjs 4.22 wasm backend sound and fast for nngeometry's needs
+ * (substrate.md sections 1 and 5):
+ * - BatchMatMul / _FusedMatMul: explicit transposes, so transposed products reach XNNPACK (10-50x);
+ * - MaxPoolGrad: the stock kernel drops gradients of windows whose maximum is ≤ 0;
+ * - Conv2DBackpropFilter (missing) and Conv2DBackpropInput (slow): im2col / col2im + XNNPACK matmul;
+ * - DepthwiseConv2dNativeBackpropInput / …Filter and UnsortedSegmentSum (missing): cpu kernels.
+ * Only kernels registered under backend 'wasm' change; without tfjs-backend-wasm this is a no-op.
+ */
+import { fixesInstalled, installFixes, uninstallFixes, wasmKernelsRegistered } from './install.js';
+import { runKernelSelfTest, type KernelSelfTestResult } from './self_test.js';
+
+export type { KernelSelfTestResult } from './self_test.js';
+export { SELF_TEST_TOLERANCE } from './self_test.js';
+
+/** What `installKernelFixes` did. */
+export interface KernelFixReport {
+  /** The backend whose kernels are patched: always 'wasm'. */
+  backend: string;
+  /** Names of the kernels now replaced or added on wasm; empty when tfjs-backend-wasm is absent. */
+  installed: string[];
+  /** Per-kernel comparison with the cpu backend, when `selfTest` was requested. */
+  selfTest?: KernelSelfTestResult[];
+}
+
+/**
+ * Installs the wasm kernel fixes. Idempotent and cheap (registry updates only), so it is safe to
+ * call on every entry point; a no-op returning `installed: []` when tfjs-backend-wasm has not
+ * been imported. Works before or after the wasm backend initialises.
+ *
+ * @param options.selfTest also compare every fix with the cpu backend (default false; needs the
+ *   wasm backend initialised) and throw a KernelSelfTestError listing the kernels that disagree.
+ *
+ * ```ts
+ * import '@tensorflow/tfjs-backend-wasm';
+ * await tf.setBackend('wasm');
+ * const report = installKernelFixes({ selfTest: true });
+ * // report.installed: ['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Conv2DBackpropFilter', ...]
+ * ```
+ */
+export function installKernelFixes(options: { selfTest?: boolean } = {}): KernelFixReport {
+  const installed = installFixes();
+  const report: KernelFixReport = { backend: 'wasm', installed };
+  if (options.selfTest === true && installed.length > 0) {
+    report.selfTest = runKernelSelfTest({ throwOnFailure: true });
+  }
+  return report;
+}
+
+/** Restores the stock wasm kernels (the opt-out); the added kernels become missing again. */
+export function uninstallKernelFixes(): void {
+  uninstallFixes();
+}
+
+/** Whether the wasm kernel fixes are currently installed. */
+export function kernelFixesInstalled(): boolean {
+  return fixesInstalled();
+}
+
+/**
+ * Runs every kernel fix and the cpu backend's kernel on seeded random inputs (negative values;
+ * strides 1 and 2; same, valid and explicit padding; dilation 2 where the kernel supports it; all
+ * matmul transpose flags) and reports the worst relative difference per kernel. Requires the wasm
+ * backend initialised; returns [] when tfjs-backend-wasm is absent. Leaves no tensors behind.
+ *
+ * @param options.throwOnFailure throw a KernelSelfTestError listing failing kernels (default false)
+ *
+ * ```ts
+ * for (const r of selfTestKernelFixes()) console.log(r.kernel, r.maxRelError, r.ok);
+ * ```
+ */
+export function selfTestKernelFixes(options: { throwOnFailure?: boolean } = {}): KernelSelfTestResult[] {
+  if (!wasmKernelsRegistered()) return [];
+  return runKernelSelfTest(options);
+}

@@ -1,0 +1,208 @@
+/**
+ * Seeded inputs on which each wasm kernel fix is compared with tfjs-backend-cpu. Values are
+ * uniform in [-1, 1] (negative values are what broke the stock MaxPoolGrad), shapes are small but
+ * odd-sized, and every kernel sees several strides / paddings / dilations / transposes.
+ */
+import { tf } from '../../tf.js';
+import type { CpuBackend } from './wasm_backend.js';
+import { runOnBackend } from './self_test_run.js';
+
+/** A concrete input: shape, dtype and values. */
+export interface TensorSpec {
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  values: Float32Array | Int32Array;
+}
+
+/** One comparison: the same inputs and attributes on both backends. */
+export interface KernelCase {
+  inputs: Record<string, TensorSpec>;
+  attrs: tf.NamedAttrMap;
+  /** Reference values computed on cpu; default: the cpu kernel of the same name on the same inputs. */
+  expected?: (cpu: CpuBackend) => Float32Array;
+}
+
+/** mulberry32: a small, fast, seeded PRNG (Tommy Ettinger, 2017). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Rng = () => number;
+const size = (shape: number[]): number => shape.reduce((p, d) => p * d, 1);
+
+function uniform(rng: Rng, shape: number[], map: (v: number) => number = (v) => v): TensorSpec {
+  const values = new Float32Array(size(shape));
+  for (let i = 0; i < values.length; i++) values[i] = map(2 * rng() - 1);
+  return { shape, dtype: 'float32', values };
+}
+
+type Pad = 'valid' | 'same' | tf.backend_util.ExplicitPadding;
+interface ConvSetting {
+  stride: number;
+  pad: Pad;
+  dilation: number;
+}
+const CONV_SETTINGS: ConvSetting[] = [
+  { stride: 1, pad: 'same', dilation: 1 },
+  { stride: 2, pad: 'same', dilation: 1 },
+  { stride: 2, pad: 'valid', dilation: 1 },
+  { stride: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]], dilation: 1 },
+  { stride: 1, pad: 'same', dilation: 2 },
+  { stride: 1, pad: 'valid', dilation: 2 },
+];
+
+/** Matmul cases: every transpose combination, 2-D, batched and broadcast batch. */
+export function batchMatMulCases(rng: Rng): KernelCase[] {
+  const cases: KernelCase[] = [];
+  for (const [batchA, batchB, m, k, n] of MATMUL_SHAPES) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        const a = uniform(rng, [...batchA, ...(transposeA ? [k, m] : [m, k])]);
+        const b = uniform(rng, [...batchB, ...(transposeB ? [n, k] : [k, n])]);
+        cases.push({ inputs: { a, b }, attrs: { transposeA, transposeB } });
+      }
+    }
+  }
+  return cases;
+}
+
+const MATMUL_SHAPES: Array<[number[], number[], number, number, number]> = [
+  [[], [], 7, 13, 5],
+  [[3], [3], 4, 6, 5],
+  [[1], [2], 4, 3, 6],
+];
+const FUSED_ACTIVATIONS = ['relu', 'linear', 'leakyrelu', 'prelu', 'sigmoid', 'elu', 'relu6'];
+
+/** Fused matmul cases: rank-3 operands, every transpose combination, with and without bias, all activations. */
+export function fusedMatMulCases(rng: Rng): KernelCase[] {
+  const cases: KernelCase[] = [];
+  let i = 0;
+  for (const [batchA, batchB, m, k, n] of MATMUL_SHAPES) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        for (const withBias of [true, false]) {
+          const activation = FUSED_ACTIVATIONS[i++ % FUSED_ACTIVATIONS.length]!;
+          const inputs: Record<string, TensorSpec> = {
+            a: uniform(rng, [batchA[0] ?? 1, ...(transposeA ? [k, m] : [m, k])]),
+            b: uniform(rng, [batchB[0] ?? 1, ...(transposeB ? [n, k] : [k, n])]),
+          };
+          if (withBias) inputs['bias'] = uniform(rng, [n]);
+          if (activation === 'prelu') inputs['preluActivationWeights'] = uniform(rng, [n]);
+          cases.push({ inputs, attrs: { transposeA, transposeB, activation, leakyreluAlpha: 0.3 } });
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+/** MaxPoolGrad cases: negative windows, ties (values on a coarse grid), strides 1/2, same/valid. */
+export function maxPoolGradCases(rng: Rng, cpu: CpuBackend): KernelCase[] {
+  const settings: Array<[number, number, 'same' | 'valid', (v: number) => number]> = [
+    [2, 2, 'valid', (v) => v - 1.5], // every value negative
+    [3, 1, 'same', (v) => v],
+    [3, 2, 'same', (v) => Math.round(v * 2) / 2 - 0.5], // many ties, mostly ≤ 0
+    [2, 1, 'valid', (v) => Math.round(v * 3) / 3],
+  ];
+  return settings.map(([filterSize, stride, pad, map]) => {
+    const x = uniform(rng, [2, 7, 6, 3], map);
+    const attrs = { filterSize, strides: stride, pad };
+    const output = runOnBackend(cpu, tf.getKernel('MaxPool', 'cpu')!.kernelFunc, { x }, attrs);
+    return {
+      inputs: { dy: uniform(rng, output.shape), input: x, output },
+      attrs,
+    };
+  });
+}
+
+function convInfo(xShape: number[], filterShape: number[], s: ConvSetting, depthwise = false): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    s.stride, s.dilation, s.pad, undefined, depthwise, 'channelsLast',
+  );
+}
+
+/** The dilated filter as a dense one with zeros between taps ([fh, fw, ci, co] → effective size). */
+function dilateFilter(w: TensorSpec, d: number): TensorSpec {
+  const [fh, fw, ci, co] = w.shape as [number, number, number, number];
+  const eh = (fh - 1) * d + 1;
+  const ew = (fw - 1) * d + 1;
+  const values = new Float32Array(eh * ew * ci * co);
+  const run = ci * co;
+  for (let r = 0; r < fh; r++) {
+    for (let c = 0; c < fw; c++) values.set(w.values.subarray((r * fw + c) * run, (r * fw + c + 1) * run), (r * d * ew + c * d) * run);
+  }
+  return { shape: [eh, ew, ci, co], dtype: 'float32', values };
+}
+
+/**
+ * Conv2DBackpropFilter / Conv2DBackpropInput cases. tfjs-cpu ignores dilations in these kernels,
+ * so dilated references run the cpu kernel on the equivalent dense filter with zeros between taps.
+ */
+export function conv2dBackpropCases(rng: Rng, kernel: 'filter' | 'input'): KernelCase[] {
+  const xShape = [2, 9, 8, 3];
+  const filterShape = [3, 2, 3, 4];
+  const cpuKernel = (name: string) => tf.getKernel(name, 'cpu')!.kernelFunc;
+  return CONV_SETTINGS.map((s): KernelCase => {
+    const info = convInfo(xShape, filterShape, s);
+    const dy = uniform(rng, info.outShape);
+    const attrs: tf.NamedAttrMap = { strides: s.stride, pad: s.pad, dataFormat: 'NHWC', dilations: s.dilation };
+    const d = s.dilation;
+    if (kernel === 'filter') {
+      const x = uniform(rng, xShape);
+      const dense = [(filterShape[0]! - 1) * d + 1, (filterShape[1]! - 1) * d + 1, filterShape[2]!, filterShape[3]!];
+      const expected = (cpu: CpuBackend): Float32Array => {
+        const full = runOnBackend(cpu, cpuKernel('Conv2DBackpropFilter'), { x, dy }, { ...attrs, dilations: 1, filterShape: dense });
+        const [fh, fw, ci, co] = filterShape as [number, number, number, number];
+        const out = new Float32Array(size(filterShape));
+        for (let r = 0; r < fh; r++) {
+          for (let c = 0; c < fw; c++) out.set(full.values.subarray((r * d * dense[1]! + c * d) * ci * co, (r * d * dense[1]! + c * d + 1) * ci * co), (r * fw + c) * ci * co);
+        }
+        return out;
+      };
+      return { inputs: { x, dy }, attrs: { ...attrs, filterShape }, expected };
+    }
+    const filter = uniform(rng, filterShape);
+    const expected = (cpu: CpuBackend): Float32Array =>
+      runOnBackend(cpu, cpuKernel('Conv2DBackpropInput'), { dy, filter: dilateFilter(filter, d) }, { ...attrs, dilations: 1, inputShape: xShape }).values as Float32Array;
+    return { inputs: { dy, filter }, attrs: { ...attrs, inputShape: xShape }, expected };
+  });
+}
+
+/** Depthwise conv2d backprop cases (channel multiplier 2; tfjs has no dilated depthwise gradient). */
+export function depthwiseBackpropCases(rng: Rng, kernel: 'filter' | 'input'): KernelCase[] {
+  const xShape = [2, 8, 7, 3];
+  const filterShape = [3, 3, 3, 2];
+  return CONV_SETTINGS.filter((s) => s.dilation === 1).map((s): KernelCase => {
+    const info = convInfo(xShape, filterShape, s, true);
+    const dy = uniform(rng, info.outShape);
+    const attrs: tf.NamedAttrMap = { strides: s.stride, pad: s.pad, dilations: 1 };
+    return kernel === 'filter'
+      ? { inputs: { x: uniform(rng, xShape), dy }, attrs: { ...attrs, filterShape } }
+      : { inputs: { dy, filter: uniform(rng, filterShape) }, attrs: { ...attrs, inputShape: xShape } };
+  });
+}
+
+/** UnsortedSegmentSum cases: 2-D and 3-D data, some segments empty. */
+export function unsortedSegmentSumCases(rng: Rng): KernelCase[] {
+  return [
+    [[6, 4], 5],
+    [[7, 2, 3], 4],
+  ].map(([shape, numSegments]) => {
+    const rows = (shape as number[])[0]!;
+    const ids = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) ids[i] = Math.floor(rng() * ((numSegments as number) - 1));
+    return {
+      inputs: { x: uniform(rng, shape as number[]), segmentIds: { shape: [rows], dtype: 'int32', values: ids } },
+      attrs: { numSegments: numSegments as number },
+    };
+  });
+}
