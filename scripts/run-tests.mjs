@@ -12,7 +12,7 @@ function walk(dir) {
 }
 const filter = process.argv[2];
 const files = walk('test').filter((f) => !filter || f.includes(filter)).sort();
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);

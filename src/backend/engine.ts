@@ -1,0 +1,144 @@
+/**
+ * One pass over the data that hands, for every batch and every square-root output o of the
+ * variant, each collected layer's input x and the gradient g of f̃_o at its pre-activation to
+ * a visitor. The visitor (a representation's accumulator) turns (x, g) into whatever it needs.
+ *
+ * Scheme: one forward pass per batch captures the layer inputs and the model output (from
+ * which the variant's output cotangents are computed), then one `tf.grads` with respect to zero
+ * probes on the pre-activations per output o (tfjs re-runs the forward pass inside it).
+ */
+import { tf } from '../tf.js';
+import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
+import { type Batch, type Loader, assertFinite, iterateBatches, releaseBatch } from '../data/loader.js';
+import { type Variant, type VariantOptions, outputCotangents } from '../metrics/variants.js';
+import { executeModel } from './executor.js';
+import { ensureKernelFixes } from './substrate.js';
+
+/** Progress of a pass over the data. */
+export interface Progress {
+  examplesDone: number;
+  examplesTotal?: number;
+}
+
+/** What a visitor receives for one batch and one square-root output. */
+export interface OutputGradients {
+  /** Captured input of each collected layer, by layer id. */
+  readonly inputs: ReadonlyMap<string, tf.Tensor>;
+  /** Gradient of f̃_o at each collected layer's pre-activation, by layer id. */
+  readonly grads: ReadonlyMap<string, tf.Tensor>;
+  readonly batchSize: number;
+  /** Index o of the square-root output. */
+  readonly output: number;
+  readonly numOutputs: number;
+}
+
+export interface BatchVisitor {
+  /** Called inside a tidy scope: tensors created here are released unless kept. */
+  onOutput(g: OutputGradients): void;
+  /** Called after the last output of each batch. */
+  onBatchEnd?(): void;
+}
+
+/** Everything that defines the matrix to compute, independent of its representation. */
+export interface PassSpec {
+  readonly model: tf.LayersModel;
+  readonly layerCollection: LayerCollection;
+  readonly loader: Loader;
+  readonly variant: Variant;
+  readonly variantOptions: VariantOptions;
+  readonly onProgress?: (p: Progress) => void;
+}
+
+/** Runs the pass; returns the number of examples n and of square-root outputs O. */
+export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promise<{ examples: number; outputs: number }> {
+  ensureKernelFixes();
+  const { model, layerCollection: lc } = spec;
+  const collected = new Map<tf.layers.Layer, LayerEntry>(lc.layers.map((e) => [e.layer, e]));
+  let examples = 0;
+  let outputs = 0;
+  for await (const batch of iterateBatches(spec.loader)) {
+    try {
+      if (batch.size === 0) continue;
+      checkBatch(model, batch, spec.variant);
+      outputs = processBatch(spec, collected, batch, visitor);
+      examples += batch.size;
+    } finally {
+      releaseBatch(batch);
+    }
+    spec.onProgress?.({ examplesDone: examples });
+  }
+  return { examples, outputs };
+}
+
+function processBatch(spec: PassSpec, collected: Map<tf.layers.Layer, LayerEntry>, batch: Batch, visitor: BatchVisitor): number {
+  const { model, layerCollection: lc } = spec;
+  const inputs = new Map<string, tf.Tensor>();
+  const shapes = new Map<string, number[]>();
+  let cotangents: tf.Tensor3D | undefined;
+  try {
+    cotangents = tf.tidy(() => {
+      const outs = executeModel(model, batch.xs, {
+        collected,
+        onLayer: (e, x, s) => {
+          inputs.set(e.id, tf.keep(x.clone()));
+          shapes.set(e.id, s.shape);
+        },
+      });
+      if (outs.length !== 1) {
+        throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
+      }
+      const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
+      return outputCotangents(spec.variant, f, batch.ys, spec.variantOptions);
+    });
+    for (const e of lc.layers) {
+      if (!inputs.has(e.id)) {
+        throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
+      }
+    }
+    const numOutputs = cotangents.shape[0];
+    for (let o = 0; o < numOutputs; o++) {
+      tf.tidy(() => {
+        const cot = tf.squeeze(tf.slice(cotangents!, [o, 0, 0], [1, -1, -1]), [0]);
+        const probes = lc.layers.map((e) => tf.zeros(shapes.get(e.id)!));
+        const grads = tf.grads((...p: tf.Tensor[]) => {
+          const probeMap = new Map(lc.layers.map((e, i) => [e.id, p[i]!]));
+          const outs = executeModel(model, batch.xs, { collected, probes: probeMap });
+          return tf.sum(tf.mul(outs[0]!.reshape([batch.size, -1]), cot));
+        })(probes);
+        const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
+        visitor.onOutput({ inputs, grads: gradMap, batchSize: batch.size, output: o, numOutputs });
+      });
+    }
+    visitor.onBatchEnd?.();
+    return numOutputs;
+  } finally {
+    tf.dispose([...inputs.values()]);
+    cotangents?.dispose();
+  }
+}
+
+/** Checks input ranks, sizes and dtypes against the model, and that inputs are finite. */
+function checkBatch(model: tf.LayersModel, batch: Batch, variant: Variant): void {
+  const expected = model.inputs;
+  if (batch.xs.length !== expected.length) {
+    throw new ShapeMismatchError(`the model has ${expected.length} input(s) but the batch has ${batch.xs.length}`);
+  }
+  batch.xs.forEach((x, k) => {
+    const shape = expected[k]!.shape;
+    const ok = x.rank === shape.length && shape.every((d, j) => j === 0 || d === null || d === x.shape[j]);
+    if (!ok) {
+      throw new ShapeMismatchError(
+        `input ${k} ('${model.inputNames[k] ?? k}') has shape [${x.shape}] but the model expects [${shape.map((d) => d ?? 'batch')}]`,
+      );
+    }
+    const wanted = expected[k]!.dtype;
+    if (x.dtype !== wanted) {
+      throw new InvalidArgumentError(`input ${k} has dtype ${x.dtype} but the model expects ${wanted}; cast it first (tf.cast)`);
+    }
+    assertFinite(x, `input ${k}`);
+  });
+  if (variant === 'empirical' && !batch.ys) {
+    throw new InvalidArgumentError(`the 'empirical' variant needs targets: give batches as {xs, ys} or [xs, ys]`);
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Eager execution of a tfjs-layers model that exposes what the curvature computations need:
+ * the input of every collected layer, and a place to add a "probe" to its pre-activation.
+ * Differentiating the output with respect to zero probes gives, in one backward pass, the
+ * gradient of the output at every collected layer's pre-activation (substrate.md §2).
+ *
+ * The traversal is tfjs-layers' own: Sequential models layer by layer, functional models node
+ * by node in order of decreasing depth; nested models recursively. Every layer runs in
+ * inference mode (training: false), so Dropout is the identity and BatchNormalization uses its
+ * moving statistics.
+ */
+import { tf } from '../tf.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { LayerEntry } from '../layers/layer-collection.js';
+import { graphEndpoints, isContainer, isSequential, nodesInExecutionOrder } from '../layers/tfjs-internals.js';
+
+export interface ExecutionHooks {
+  /** Collected layers, by layer object. */
+  readonly collected: ReadonlyMap<tf.layers.Layer, LayerEntry>;
+  /** Probes added to pre-activations, by layer id. */
+  readonly probes?: ReadonlyMap<string, tf.Tensor>;
+  /** Receives each collected layer's input and pre-activation. */
+  readonly onLayer?: (entry: LayerEntry, input: tf.Tensor, preactivation: tf.Tensor) => void;
+}
+
+/**
+ * Runs `model` on concrete `inputs` and returns its outputs. Call inside a tidy scope; tensors
+ * handed to `onLayer` are intermediates of that scope (keep what you need).
+ *
+ * @throws InvalidArgumentError if a collected layer runs twice in one pass (shared weights).
+ */
+export function executeModel(model: tf.LayersModel, inputs: tf.Tensor[], hooks: ExecutionHooks): tf.Tensor[] {
+  const calls = new Map<tf.layers.Layer, number>();
+  return runContainer(model, inputs, hooks, calls);
+}
+
+function runContainer(
+  model: tf.LayersModel,
+  inputs: tf.Tensor[],
+  hooks: ExecutionHooks,
+  calls: Map<tf.layers.Layer, number>,
+): tf.Tensor[] {
+  if (isSequential(model)) {
+    let x = inputs;
+    for (const layer of model.layers) {
+      if (layer.getClassName() === 'InputLayer') continue;
+      x = runLayer(layer, x, {}, hooks, calls);
+    }
+    return x;
+  }
+  const values = new Map<number, tf.Tensor>();
+  const { inputs: inIds, outputs: outIds } = graphEndpoints(model);
+  if (inIds.length !== inputs.length) {
+    throw new InvalidArgumentError(`model '${model.name}' has ${inIds.length} inputs but ${inputs.length} input tensors were given`);
+  }
+  inIds.forEach((id, i) => values.set(id, inputs[i]!));
+  for (const node of nodesInExecutionOrder(model)) {
+    const layer = node.outboundLayer;
+    if (layer.getClassName() === 'InputLayer') continue;
+    const ins = node.inputTensors.map((t) => {
+      const v = values.get(t.id);
+      if (!v) throw new InvalidArgumentError(`internal: input of layer '${layer.name}' was not computed`);
+      return v;
+    });
+    const outs = runLayer(layer, ins, node.callArgs ?? {}, hooks, calls);
+    node.outputTensors.forEach((t, i) => values.set(t.id, outs[i]!));
+  }
+  return outIds.map((id) => values.get(id)!);
+}
+
+function runLayer(
+  layer: tf.layers.Layer,
+  ins: tf.Tensor[],
+  callArgs: Record<string, unknown>,
+  hooks: ExecutionHooks,
+  calls: Map<tf.layers.Layer, number>,
+): tf.Tensor[] {
+  if (isContainer(layer)) return runContainer(layer, ins, hooks, calls);
+  const entry = hooks.collected.get(layer);
+  if (entry) {
+    const count = (calls.get(layer) ?? 0) + 1;
+    calls.set(layer, count);
+    if (count > 1) {
+      throw new InvalidArgumentError(
+        `layer '${entry.id}' is called more than once in one forward pass (shared weights); ` +
+          `this is not supported yet. Exclude it with LayerCollection.fromLayers or set layer.trainable = false.`,
+      );
+    }
+    const x = ins[0]!;
+    let s = entry.kind.preactivation(layer, x);
+    const probe = hooks.probes?.get(entry.id);
+    if (probe) s = tf.add(s, probe);
+    hooks.onLayer?.(entry, x, s);
+    return [entry.kind.activate(layer, s)];
+  }
+  const out = layer.apply(ins.length === 1 ? ins[0]! : ins, { ...callArgs, training: false });
+  return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
+}

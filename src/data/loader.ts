@@ -1,0 +1,109 @@
+/**
+ * Turns what users call "data" into a stream of batches: a tf.data.Dataset of `{xs, ys}` or
+ * `[xs, ys]` elements, an array or (async) iterable of such batches, or one batch. `xs` may be
+ * one tensor or an array of tensors (models with several inputs).
+ *
+ * Ownership: tensors produced by a tf.data.Dataset belong to the consumer and are disposed
+ * after use; tensors the user passes in arrays or iterables are never disposed.
+ */
+import { tf } from '../tf.js';
+import { EmptyLoaderError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
+
+export type Inputs = tf.Tensor | tf.Tensor[];
+/** One batch: inputs and optional targets. */
+export type BatchLike = tf.Tensor | { xs: Inputs; ys?: tf.Tensor } | [Inputs, tf.Tensor?];
+/** Everything accepted as `loader`. */
+export type Loader =
+  | tf.data.Dataset<tf.TensorContainer>
+  | BatchLike
+  | ReadonlyArray<BatchLike>
+  | Iterable<BatchLike>
+  | AsyncIterable<BatchLike>;
+
+/** A normalised batch. `owned`: the library must dispose its tensors after use. */
+export interface Batch {
+  readonly xs: tf.Tensor[];
+  readonly ys?: tf.Tensor;
+  readonly size: number;
+  readonly owned: boolean;
+}
+
+function isTensor(v: unknown): v is tf.Tensor {
+  return v instanceof tf.Tensor;
+}
+
+function isBatchLike(v: unknown): v is BatchLike {
+  if (isTensor(v)) return true;
+  if (Array.isArray(v)) return v.length >= 1 && v.length <= 2 && (isTensor(v[0]) || (Array.isArray(v[0]) && v[0].every(isTensor)));
+  return typeof v === 'object' && v !== null && 'xs' in v;
+}
+
+function normalise(raw: unknown, index: number, owned: boolean): Batch {
+  let xs: unknown;
+  let ys: unknown;
+  if (isTensor(raw)) xs = raw;
+  else if (Array.isArray(raw)) [xs, ys] = raw;
+  else if (typeof raw === 'object' && raw !== null && 'xs' in raw) ({ xs, ys } = raw as { xs: unknown; ys?: unknown });
+  else throw new InvalidArgumentError(`loader: batch ${index} must be a tensor, {xs, ys} or [xs, ys]; received ${typeof raw}`);
+  const xList = Array.isArray(xs) ? xs : [xs];
+  if (xList.length === 0 || !xList.every(isTensor)) {
+    throw new InvalidArgumentError(`loader: batch ${index} has no input tensor 'xs'`);
+  }
+  if (ys !== undefined && !isTensor(ys)) throw new InvalidArgumentError(`loader: batch ${index}: 'ys' must be a tensor`);
+  const size = xList[0]!.shape[0] ?? 0;
+  for (const [k, x] of xList.entries()) {
+    if (x.rank < 1 || x.shape[0] !== size) {
+      throw new ShapeMismatchError(`loader: batch ${index}: input ${k} has shape [${x.shape}] but input 0 has batch size ${size}`);
+    }
+  }
+  if (ys && ys.shape[0] !== size) {
+    throw new ShapeMismatchError(`loader: batch ${index}: ys has batch size ${ys.shape[0]} but xs has ${size}`);
+  }
+  return { xs: xList, ys: ys as tf.Tensor | undefined, size, owned };
+}
+
+/** Yields the loader's batches, normalised. Throws EmptyLoaderError if it yields no example. */
+export async function* iterateBatches(loader: Loader): AsyncGenerator<Batch> {
+  let index = 0;
+  let examples = 0;
+  const emit = (raw: unknown, owned: boolean): Batch => {
+    const b = normalise(raw, index++, owned);
+    examples += b.size;
+    return b;
+  };
+  if (loader instanceof tf.data.Dataset) {
+    const it = await loader.iterator();
+    for (;;) {
+      const r = await it.next();
+      if (r.done) break;
+      yield emit(r.value, true);
+    }
+  } else if (isBatchLike(loader)) {
+    yield emit(loader, false);
+  } else if (typeof (loader as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
+    for await (const raw of loader as AsyncIterable<unknown>) yield emit(raw, false);
+  } else if (typeof (loader as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const raw of loader as Iterable<unknown>) yield emit(raw, false);
+  } else {
+    throw new InvalidArgumentError(
+      `'loader' must be a tf.data.Dataset, a batch ({xs, ys}, [xs, ys] or a tensor), or an array / iterable of batches; received ${typeof loader}`,
+    );
+  }
+  if (examples === 0) throw new EmptyLoaderError(`the loader yielded no examples (${index} batches); pass at least one non-empty batch`);
+}
+
+/** Disposes a batch's tensors if the library owns them. */
+export function releaseBatch(batch: Batch): void {
+  if (!batch.owned) return;
+  tf.dispose(batch.xs);
+  if (batch.ys) batch.ys.dispose();
+}
+
+/** Throws NonFiniteError if `t` holds NaN or ±Infinity: Σ 0·t is NaN exactly then. */
+export function assertFinite(t: tf.Tensor, what: string): void {
+  if (t.dtype !== 'float32') return;
+  const probe = tf.tidy(() => tf.sum(tf.mul(t, 0)));
+  const v = probe.dataSync()[0]!;
+  probe.dispose();
+  if (!Number.isFinite(v)) throw new NonFiniteError(`${what} contains NaN or Infinity; clean the data (or the weights) first`);
+}

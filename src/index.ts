@@ -1,0 +1,20 @@
+/**
+ * nngeometry: Fisher information, Gauss-Newton and related curvature matrices of TensorFlow.js
+ * models, in many representations behind one interface.
+ */
+export * from './errors.js';
+export { LayerCollection, type LayerEntry, type FromModelOptions } from './layers/layer-collection.js';
+export type { LayerKind, ParameterSpec } from './layers/layer-kind.js';
+export { PVector } from './object/pvector.js';
+export type { PMat, PMatBase, NormOrder, SolveOptions, Representation, FisherSpec } from './object/pspace/pmat.js';
+export { PMatDense } from './object/pspace/dense.js';
+export { PMatDiag } from './object/pspace/diag.js';
+export { PMatBlockDiag } from './object/pspace/block-diag.js';
+export { PMatLowRank } from './object/pspace/low-rank.js';
+export { PMatImplicit } from './object/pspace/implicit.js';
+export { conjugateGradient, type CGOptions, type CGResult } from './object/pspace/conjugate-gradient.js';
+export { FIM, type FIMOptions } from './metrics/fim.js';
+export { VARIANTS, type Variant, type LossFunction, type LossName } from './metrics/variants.js';
+export type { Loader, BatchLike, Inputs } from './data/loader.js';
+export type { Progress } from './backend/engine.js';
+export { setKernelFixesEnabled } from './backend/substrate.js';

@@ -1,0 +1,206 @@
+/**
+ * Which parameters a curvature matrix is about, and in what order (CONVENTIONS.md): the
+ * trainable weights of the supported layers, in the order of `model.trainableWeights` with
+ * nested models expanded in place, each flattened row-major in its tfjs shape.
+ */
+import { tf } from '../tf.js';
+import { InvalidArgumentError, LayerCollectionMismatchError, UnsupportedLayerError } from '../errors.js';
+import type { LayerKind, ParameterSpec } from './layer-kind.js';
+import { findLayerKind, supportedLayerClasses } from './registry.js';
+import { isContainer } from './tfjs-internals.js';
+
+/** One layer of a collection. */
+export interface LayerEntry {
+  /** Layer name, prefixed by the names of enclosing nested models ('inner/dense_1'). */
+  readonly id: string;
+  readonly layer: tf.layers.Layer;
+  readonly kind: LayerKind;
+  readonly parameters: readonly ParameterSpec[];
+  /** Number of scalar parameters of the layer. */
+  readonly numel: number;
+  /** Position of the layer's first parameter in the flat parameter vector. */
+  readonly offset: number;
+}
+
+export interface FromModelOptions {
+  /**
+   * Skip layers with trainable weights that no layer kind supports, instead of throwing.
+   * Their parameters are then simply not part of the matrices. Default false.
+   */
+  ignoreUnsupported?: boolean;
+}
+
+/** Visits every leaf layer of a model depth-first, in model order, with its id path. */
+function* leafLayers(model: tf.LayersModel, prefix = ''): Generator<{ id: string; layer: tf.layers.Layer }> {
+  for (const layer of model.layers) {
+    if (isContainer(layer)) {
+      yield* leafLayers(layer, `${prefix}${layer.name}/`);
+    } else {
+      yield { id: `${prefix}${layer.name}`, layer };
+    }
+  }
+}
+
+export class LayerCollection {
+  readonly layers: readonly LayerEntry[];
+  private readonly byId: Map<string, LayerEntry>;
+  private readonly total: number;
+
+  private constructor(items: ReadonlyArray<{ id: string; layer: tf.layers.Layer; kind: LayerKind }>) {
+    let offset = 0;
+    const seen = new Set<string>();
+    this.layers = items.map(({ id, layer, kind }) => {
+      if (seen.has(id)) throw new InvalidArgumentError(`layer id '${id}' appears twice in the layer collection`);
+      seen.add(id);
+      const parameters = kind.parameters(layer);
+      const numel = parameters.reduce((a, p) => a + p.size, 0);
+      const entry: LayerEntry = { id, layer, kind, parameters, numel, offset };
+      offset += numel;
+      return entry;
+    });
+    this.total = offset;
+    this.byId = new Map(this.layers.map((e) => [e.id, e]));
+  }
+
+  /**
+   * The collection of every trainable, supported layer of `model` (Sequential or functional,
+   * nested models included).
+   *
+   * @throws UnsupportedLayerError for a layer with trainable weights that no kind supports,
+   *   unless `ignoreUnsupported` is set.
+   * @example
+   * const lc = LayerCollection.fromModel(model);
+   * lc.numel(); // number of parameters
+   */
+  static fromModel(model: tf.LayersModel, options: FromModelOptions = {}): LayerCollection {
+    if (!(model instanceof tf.LayersModel)) {
+      throw new InvalidArgumentError(`LayerCollection.fromModel: 'model' must be a tf.LayersModel or tf.Sequential, received ${describe(model)}`);
+    }
+    const items: Array<{ id: string; layer: tf.layers.Layer; kind: LayerKind }> = [];
+    for (const { id, layer } of leafLayers(model)) {
+      if (layer.trainableWeights.length === 0) continue;
+      const kind = findLayerKind(layer);
+      if (!kind) {
+        if (options.ignoreUnsupported) continue;
+        throw new UnsupportedLayerError(
+          `layer '${id}' of class ${layer.getClassName()} has trainable weights but is not supported ` +
+            `(supported: ${supportedLayerClasses().join(', ')}). Pass { ignoreUnsupported: true } to leave its ` +
+            `parameters out, set layer.trainable = false, or build a collection by hand with LayerCollection.fromLayers.`,
+        );
+      }
+      items.push({ id, layer, kind });
+    }
+    return new LayerCollection(items);
+  }
+
+  /**
+   * A collection of hand-picked layers of `model`, given by id (as in `fromModel`) or by layer
+   * object, kept in model order.
+   */
+  static fromLayers(model: tf.LayersModel, layers: ReadonlyArray<string | tf.layers.Layer>): LayerCollection {
+    const all = [...leafLayers(model)];
+    const wanted = new Set<string>();
+    for (const l of layers) {
+      const hit = all.find((e) => (typeof l === 'string' ? e.id === l : e.layer === l));
+      if (!hit) {
+        const name = typeof l === 'string' ? l : l.name;
+        throw new InvalidArgumentError(`LayerCollection.fromLayers: no layer '${name}' in the model (layers: ${all.map((e) => e.id).join(', ')})`);
+      }
+      wanted.add(hit.id);
+    }
+    const items = all
+      .filter((e) => wanted.has(e.id))
+      .map(({ id, layer }) => {
+        const kind = findLayerKind(layer);
+        if (!kind || layer.trainableWeights.length === 0) {
+          throw new UnsupportedLayerError(
+            `layer '${id}' of class ${layer.getClassName()} cannot be collected: ` +
+              (kind ? 'it has no trainable weights' : `supported classes are ${supportedLayerClasses().join(', ')}`),
+          );
+        }
+        return { id, layer, kind };
+      });
+    return new LayerCollection(items);
+  }
+
+  /** Total number of parameters d. */
+  numel(): number {
+    return this.total;
+  }
+
+  /** The entry with this id; throws if absent. */
+  get(id: string): LayerEntry {
+    const e = this.byId.get(id);
+    if (!e) throw new InvalidArgumentError(`no layer '${id}' in this layer collection (layers: ${this.ids().join(', ')})`);
+    return e;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  ids(): string[] {
+    return this.layers.map((e) => e.id);
+  }
+
+  /** Same layer ids, kinds and parameter shapes, in the same order. */
+  equals(other: LayerCollection): boolean {
+    if (this === other) return true;
+    if (this.layers.length !== other.layers.length) return false;
+    return this.layers.every((e, i) => {
+      const o = other.layers[i]!;
+      return (
+        e.id === o.id &&
+        e.kind.name === o.kind.name &&
+        e.parameters.length === o.parameters.length &&
+        e.parameters.every((p, j) => p.shape.join(',') === o.parameters[j]!.shape.join(','))
+      );
+    });
+  }
+
+  /** The union: this collection's layers, then those of `other` it does not already have. */
+  merge(other: LayerCollection): LayerCollection {
+    const items = [...this.layers, ...other.layers.filter((e) => !this.byId.has(e.id))];
+    return new LayerCollection(items);
+  }
+
+  /** The layers present in both collections, in this collection's order. */
+  intersect(other: LayerCollection): LayerCollection {
+    return new LayerCollection(this.layers.filter((e) => other.byId.has(e.id)));
+  }
+
+  /** Throws LayerCollectionMismatchError unless `other` equals this collection. */
+  assertSame(other: LayerCollection, what: string): void {
+    if (!this.equals(other)) {
+      throw new LayerCollectionMismatchError(
+        `${what} is defined on a different layer collection ([${other.ids().join(', ')}], d=${other.numel()}) ` +
+          `than this object ([${this.ids().join(', ')}], d=${this.numel()}). Build both from the same collection.`,
+      );
+    }
+  }
+
+  /**
+   * The layers of `model` that correspond to this collection's entries (same ids, same
+   * parameter shapes), e.g. to write a vector into a copy of the model.
+   */
+  layersOf(model: tf.LayersModel): tf.layers.Layer[] {
+    const found = new Map([...leafLayers(model)].map((e) => [e.id, e.layer]));
+    return this.layers.map((e) => {
+      const layer = found.get(e.id);
+      const shapes = layer?.trainableWeights.map((w) => w.shape.join(','));
+      if (!layer || shapes?.join(';') !== e.parameters.map((p) => p.shape.join(',')).join(';')) {
+        throw new LayerCollectionMismatchError(
+          `the model has no layer '${e.id}' with parameter shapes ${e.parameters.map((p) => `[${p.shape.join(',')}]`).join(' ')}; ` +
+            `it is not the model this layer collection was built from.`,
+        );
+      }
+      return layer;
+    });
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v;
+  return (v as object).constructor?.name ?? 'object';
+}

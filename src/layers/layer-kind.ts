@@ -1,0 +1,50 @@
+/**
+ * The contract every supported layer kind fulfils. A kind knows its parameter layout, how to
+ * recompute the layer's pre-activation (so that the engine can add a probe there), and how to
+ * turn a batch of layer inputs x and pre-activation gradients g into the per-example quantities
+ * the representations need, without materialising what they do not need.
+ *
+ * Notation (per example i, one output o of the variant): ∇θ_l f̃_o(x_i) is the gradient of the
+ * o-th square-root output with respect to the layer's parameters, flattened in the layout of
+ * CONVENTIONS.md (row-major tfjs shapes, kernel then bias).
+ */
+import type { tf } from '../tf.js';
+
+/** Shape and tfjs weight of one parameter tensor of a layer. */
+export interface ParameterSpec {
+  /** Short role name: 'kernel', 'bias', ... */
+  readonly role: string;
+  readonly shape: readonly number[];
+  readonly size: number;
+}
+
+export interface LayerKind {
+  /** Identifier used in errors and in `PMatMixed` mappings, e.g. 'dense'. */
+  readonly name: string;
+  /** tfjs-layers class names this kind handles, e.g. ['Dense']. */
+  readonly classNames: readonly string[];
+
+  /**
+   * The layer's trainable parameters in tfjs order. Throws UnsupportedLayerError with the reason
+   * when a configuration of the class is not supported (e.g. channelsFirst).
+   */
+  parameters(layer: tf.layers.Layer): ParameterSpec[];
+
+  /** The pre-activation s (linear part) for input x, computed from the layer's current weights. */
+  preactivation(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor;
+
+  /** The layer output given its pre-activation: act(s). */
+  activate(layer: tf.layers.Layer, s: tf.Tensor): tf.Tensor;
+
+  /** Per-example gradients [B, numel]: row i is ∇θ_l f̃(x_i). */
+  perExampleGradients(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor2D;
+
+  /** Σ_i (∇θ_l f̃(x_i))² elementwise, shape [numel]. */
+  squaredGradientSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor1D;
+
+  /** Per-example directional derivatives ⟨∇θ_l f̃(x_i), v⟩, shape [B], for v of shape [numel]. */
+  gradientDot(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, v: tf.Tensor1D): tf.Tensor1D;
+
+  /** Σ_i u_i ∇θ_l f̃(x_i), shape [numel], for weights u of shape [B]. */
+  weightedGradientSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, u: tf.Tensor1D): tf.Tensor1D;
+}

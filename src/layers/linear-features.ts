@@ -1,0 +1,72 @@
+/**
+ * Shared algebra of the layers whose per-example gradient is a sum of outer products over
+ * shared positions: for features X̃_i ∈ R^{S×K} (inputs augmented with a 1 when the layer has a
+ * bias) and pre-activation gradients G_i ∈ R^{S×C}, the gradient is X̃_iᵀ G_i ∈ R^{K×C}, whose
+ * row-major flattening is exactly "kernel then bias" in tfjs layout (CONVENTIONS.md). Dense has
+ * S = product of the middle axes (1 for 2-D inputs); Conv2D has X̃ = image patches and
+ * S = H_out·W_out.
+ *
+ * Every contraction avoids per-example outer products where an identity exists, e.g. for S = 1
+ * Σ_i (x̃_i g_iᵀ)² = (x̃∘x̃)ᵀ(g∘g) (one matrix product), and ⟨X̃_iᵀG_i, V⟩ = Σ_s ((X̃_i V)∘G_i).
+ */
+import { tf } from '../tf.js';
+
+/** Features [B, S, K] and gradients [B, S, C] of one layer on one batch. */
+export interface LinearFeatures {
+  readonly features: tf.Tensor3D;
+  readonly gradients: tf.Tensor3D;
+}
+
+/** Row i = vec(X̃_iᵀ G_i), shape [B, K·C]. */
+export function linearPerExampleGradients({ features, gradients }: LinearFeatures): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, k] = features.shape;
+    const c = gradients.shape[2];
+    if (s === 1) {
+      // Broadcast product is several times faster than a batched matMul on wasm.
+      const outer = tf.mul(features.reshape([b, k, 1]), gradients.reshape([b, 1, c]));
+      return outer.reshape([b, k * c]);
+    }
+    const xt = tf.transpose(features, [0, 2, 1]);
+    return tf.matMul(xt, gradients).reshape([b, k * c]);
+  });
+}
+
+/** Σ_i vec(X̃_iᵀ G_i)², shape [K·C]. */
+export function linearSquaredGradientSum(lf: LinearFeatures): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [b, s, k] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    if (s === 1) {
+      const x2 = tf.square(lf.features.reshape([b, k]));
+      const g2 = tf.square(lf.gradients.reshape([b, c]));
+      return tf.matMul(tf.transpose(x2), g2).reshape([k * c]);
+    }
+    return tf.sum(tf.square(linearPerExampleGradients(lf)), 0);
+  });
+}
+
+/** ⟨vec(X̃_iᵀ G_i), v⟩ for every i, shape [B]. */
+export function linearGradientDot(lf: LinearFeatures, v: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [b, s, k] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    const xv = tf.matMul(lf.features.reshape([b * s, k]), v.reshape([k, c]));
+    return tf.sum(tf.mul(xv, lf.gradients.reshape([b * s, c])).reshape([b, s * c]), 1);
+  });
+}
+
+/** Σ_i u_i vec(X̃_iᵀ G_i) = vec(X̃ᵀ (G ∘ u)), shape [K·C]. */
+export function linearWeightedGradientSum(lf: LinearFeatures, u: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [b, s, k] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    const gu = tf.mul(lf.gradients, u.reshape([b, 1, 1])).reshape([b * s, c]);
+    return tf.matMul(tf.transpose(lf.features.reshape([b * s, k])), gu).reshape([k * c]);
+  });
+}
+
+/** Appends a constant-1 feature (the bias input) along the last axis. */
+export function appendOnes(x: tf.Tensor3D): tf.Tensor3D {
+  return tf.tidy(() => tf.concat([x, tf.ones([x.shape[0], x.shape[1], 1])], 2) as tf.Tensor3D);
+}

@@ -1,0 +1,64 @@
+/**
+ * Accumulation helpers shared by the representations: per-example Jacobian rows of a batch,
+ * and sums that are formed in float32 on the device within one batch and added across batches
+ * in float64 on the host (CONVENTIONS.md, "Numbers").
+ */
+import { tf } from '../../tf.js';
+import type { LayerCollection, LayerEntry } from '../../layers/layer-collection.js';
+import type { OutputGradients } from '../../backend/engine.js';
+
+/** Row i = ∇θ f̃_o(x_i) restricted to one layer, shape [B, numel]. */
+export function layerJacobian(e: LayerEntry, g: OutputGradients): tf.Tensor2D {
+  return e.kind.perExampleGradients(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!);
+}
+
+/** Row i = ∇θ f̃_o(x_i) on the whole collection, shape [B, d]. */
+export function batchJacobian(lc: LayerCollection, g: OutputGradients): tf.Tensor2D {
+  return tf.tidy(() => tf.concat(lc.layers.map((e) => layerJacobian(e, g)), 1) as tf.Tensor2D);
+}
+
+/** AᵀA with an explicit transpose (tfjs-wasm's transposed matMul is slow without the kernel fix). */
+export function gram(a: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.matMul(tf.transpose(a), a));
+}
+
+/**
+ * A running sum of same-shaped tensors: added on the device within a batch, flushed into a
+ * float64 host array at the end of each batch.
+ */
+export class HostSum {
+  readonly total: Float64Array;
+  private pending: tf.Tensor | null = null;
+
+  constructor(size: number) {
+    this.total = new Float64Array(size);
+  }
+
+  /** Adds `t` (any shape with `size` elements); does not take ownership. */
+  add(t: tf.Tensor): void {
+    const next = this.pending ? tf.add(this.pending, t) : t.clone();
+    this.pending?.dispose();
+    this.pending = tf.keep(next);
+  }
+
+  /** Moves the pending device sum into the float64 total. */
+  flush(): void {
+    if (!this.pending) return;
+    const v = this.pending.dataSync();
+    for (let k = 0; k < v.length; k++) this.total[k]! += v[k]!;
+    this.pending.dispose();
+    this.pending = null;
+  }
+
+  /** Releases any pending tensor (on error paths). */
+  dispose(): void {
+    this.pending?.dispose();
+    this.pending = null;
+  }
+}
+
+/** Divides a float64 array by n in place and returns it. */
+export function divideBy(a: Float64Array, n: number): Float64Array {
+  for (let k = 0; k < a.length; k++) a[k]! /= n;
+  return a;
+}

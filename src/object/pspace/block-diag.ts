@@ -1,0 +1,151 @@
+/**
+ * PMatBlockDiag: one dense block per layer (cross-layer terms dropped),
+ * B_l = (1/n) Σ_i Σ_o ∇θ_l f̃_o(x_i) ∇θ_l f̃_o(x_i)ᵀ. Memory Σ_l d_l².
+ */
+import { tf } from '../../tf.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { passOverData } from '../../backend/engine.js';
+import { PVector } from '../pvector.js';
+import { HostSum, divideBy, gram, layerJacobian } from './accumulators.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { SymmetricBlock } from './symmetric-block.js';
+import { vectorFromHost, vectorToHost } from './host-vectors.js';
+
+export class PMatBlockDiag implements PMat {
+  static readonly representationName = 'PMatBlockDiag';
+  readonly layerCollection: LayerCollection;
+  private readonly blocks: SymmetricBlock[];
+
+  private constructor(lc: LayerCollection, blocks: SymmetricBlock[]) {
+    this.layerCollection = lc;
+    this.blocks = blocks;
+  }
+
+  /** Wraps float64 row-major blocks, one per layer of `lc` in order (taken over). */
+  static fromBlocks(lc: LayerCollection, blocks: Float64Array[]): PMatBlockDiag {
+    if (blocks.length !== lc.layers.length) throw new InvalidArgumentError(`PMatBlockDiag: expected ${lc.layers.length} blocks, received ${blocks.length}`);
+    return new PMatBlockDiag(
+      lc,
+      lc.layers.map((e, i) => {
+        if (blocks[i]!.length !== e.numel * e.numel) {
+          throw new InvalidArgumentError(`PMatBlockDiag: block of layer '${e.id}' must have ${e.numel}² values, received ${blocks[i]!.length}`);
+        }
+        return new SymmetricBlock(blocks[i]!, e.numel);
+      }),
+    );
+  }
+
+  static async compute(spec: FisherSpec): Promise<PMatBlockDiag> {
+    const lc = spec.layerCollection;
+    const sums = lc.layers.map((e) => new HostSum(e.numel * e.numel));
+    try {
+      const { examples } = await passOverData(spec, {
+        onOutput: (g) => lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, g)))),
+        onBatchEnd: () => sums.forEach((s) => s.flush()),
+      });
+      return PMatBlockDiag.fromBlocks(lc, sums.map((s) => divideBy(s.total, examples)));
+    } finally {
+      sums.forEach((s) => s.dispose());
+    }
+  }
+
+  /** The float64 block of one layer, not copied. */
+  block(id: string): Float64Array {
+    return this.blocks[this.layerCollection.layers.indexOf(this.layerCollection.get(id))]!.values;
+  }
+
+  trace(): number {
+    return this.blocks.reduce((a, b) => a + b.trace(), 0);
+  }
+
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatBlockDiag.norm');
+    if (ord === 'fro') return Math.sqrt(this.blocks.reduce((a, b) => a + b.frobeniusSquared(), 0));
+    const s = this.blocks.map((b) => b.extremeSingularValues());
+    return ord === 2 ? s.reduce((a, x) => Math.max(a, x.max), 0) : s.reduce((a, x) => Math.min(a, x.min), Infinity);
+  }
+
+  mv(v: PVector): PVector {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatBlockDiag.mv');
+    const data = v.data;
+    const out = tf.tidy(() =>
+      tf.concat(this.layerCollection.layers.map((e, i) => this.blocks[i]!.mv(tf.slice(data, [e.offset], [e.numel])))),
+    );
+    return PVector.adopt(this.layerCollection, out as tf.Tensor1D);
+  }
+
+  vTMv(v: PVector): number {
+    const mv = this.mv(v);
+    try {
+      return mv.dot(v);
+    } finally {
+      mv.dispose();
+    }
+  }
+
+  getDiag(): tf.Tensor1D {
+    const d = new Float32Array(this.layerCollection.numel());
+    this.layerCollection.layers.forEach((e, i) => d.set(this.blocks[i]!.diagonal(), e.offset));
+    return tf.tensor1d(d);
+  }
+
+  toTensor(): tf.Tensor2D {
+    const d = this.layerCollection.numel();
+    const out = new Float32Array(d * d);
+    this.layerCollection.layers.forEach((e, i) => {
+      const b = this.blocks[i]!.values;
+      for (let r = 0; r < e.numel; r++) {
+        for (let c = 0; c < e.numel; c++) out[(e.offset + r) * d + e.offset + c] = b[r * e.numel + c]!;
+      }
+    });
+    return tf.tensor2d(out, [d, d]);
+  }
+
+  /** (M + regul·I)⁻¹ v, block by block through float64 Cholesky factorisations. */
+  solve(v: PVector, options?: SolveOptions): PVector {
+    const regul = checkRegul(options, 'PMatBlockDiag.solve');
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatBlockDiag.solve');
+    const x = vectorToHost(v);
+    this.layerCollection.layers.forEach((e, i) => {
+      x.set(this.blocks[i]!.solve(x.subarray(e.offset, e.offset + e.numel), 1, regul), e.offset);
+    });
+    return vectorFromHost(this.layerCollection, x);
+  }
+
+  inv(options?: SolveOptions): PMatBlockDiag {
+    const regul = checkRegul(options, 'PMatBlockDiag.inv');
+    return new PMatBlockDiag(this.layerCollection, this.blocks.map((b) => b.inverse(regul)));
+  }
+
+  add(other: PMatBlockDiag): PMatBlockDiag {
+    const o = this.other(other, 'add');
+    return new PMatBlockDiag(this.layerCollection, this.blocks.map((b, i) => b.combine(1, o[i]!, 1)));
+  }
+
+  sub(other: PMatBlockDiag): PMatBlockDiag {
+    const o = this.other(other, 'sub');
+    return new PMatBlockDiag(this.layerCollection, this.blocks.map((b, i) => b.combine(1, o[i]!, -1)));
+  }
+
+  scale(x: number): PMatBlockDiag {
+    checkScalar(x, 'PMatBlockDiag.scale');
+    return new PMatBlockDiag(this.layerCollection, this.blocks.map((b) => b.combine(x, null, 0)));
+  }
+
+  /** Block-wise product. */
+  mm(other: PMatBlockDiag): PMatBlockDiag {
+    const o = this.other(other, 'mm');
+    return new PMatBlockDiag(this.layerCollection, this.blocks.map((b, i) => b.matmul(o[i]!)));
+  }
+
+  dispose(): void {
+    this.blocks.forEach((b) => b.dispose());
+  }
+
+  private other(o: PMatBlockDiag, op: string): SymmetricBlock[] {
+    if (!(o instanceof PMatBlockDiag)) throw new InvalidArgumentError(`PMatBlockDiag.${op}: argument must be a PMatBlockDiag`);
+    this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatBlockDiag.${op}`);
+    return o.blocks;
+  }
+}

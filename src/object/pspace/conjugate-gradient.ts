@@ -1,0 +1,81 @@
+/**
+ * Conjugate gradient for (M + λI) x = b with M symmetric positive semi-definite, given only the
+ * product v ↦ M v (Hestenes & Stiefel 1952). Stops when ‖r‖ ≤ max(rtol·‖b‖, atol).
+ */
+import { tf } from '../../tf.js';
+import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { PVector } from '../pvector.js';
+
+export interface CGOptions {
+  /** Damping λ ≥ 0. Default 0. */
+  regul?: number;
+  /** Relative tolerance on the residual norm. Default 1e-6. */
+  rtol?: number;
+  /** Absolute tolerance on the residual norm. Default 0. */
+  atol?: number;
+  /** Maximum number of iterations (each costs one product). Default 10·d capped at 1000. */
+  maxIter?: number;
+}
+
+export interface CGResult {
+  x: PVector;
+  iterations: number;
+  residualNorm: number;
+  converged: boolean;
+}
+
+export async function conjugateGradient(
+  mv: (v: PVector) => Promise<PVector>,
+  b: PVector,
+  options: CGOptions = {},
+): Promise<CGResult> {
+  const regul = options.regul ?? 0;
+  const rtol = options.rtol ?? 1e-6;
+  const atol = options.atol ?? 0;
+  const d = b.layerCollection.numel();
+  const maxIter = options.maxIter ?? Math.min(10 * d, 1000);
+  for (const [name, v] of [['regul', regul], ['rtol', rtol], ['atol', atol]] as const) {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new InvalidArgumentError(`conjugate gradient: '${name}' must be a finite number ≥ 0, received ${String(v)}`);
+  }
+  if (!(Number.isInteger(maxIter) && maxIter >= 1)) throw new InvalidArgumentError(`conjugate gradient: 'maxIter' must be an integer ≥ 1, received ${String(maxIter)}`);
+  const tol = Math.max(rtol * b.norm(), atol);
+  let x = PVector.zeros(b.layerCollection);
+  let r = b.clone();
+  let p = b.clone();
+  let rr = r.dot(r);
+  let it = 0;
+  try {
+    while (Math.sqrt(rr) > tol && it < maxIter) {
+      const mp = await mv(p);
+      const ap = PVector.adopt(b.layerCollection, tf.tidy(() => tf.add(mp.data, tf.mul(p.data, regul)) as tf.Tensor1D));
+      mp.dispose();
+      const pap = p.dot(ap);
+      if (!(pap > 0)) {
+        ap.dispose();
+        throw new NotPositiveDefiniteError(`conjugate gradient met a direction with pᵀ(M + λI)p = ${pap} ≤ 0; use a regul > 0`);
+      }
+      const alpha = rr / pap;
+      const xNext = PVector.adopt(b.layerCollection, tf.tidy(() => tf.add(x.data, tf.mul(p.data, alpha)) as tf.Tensor1D));
+      const rNext = PVector.adopt(b.layerCollection, tf.tidy(() => tf.sub(r.data, tf.mul(ap.data, alpha)) as tf.Tensor1D));
+      ap.dispose();
+      x.dispose();
+      r.dispose();
+      x = xNext;
+      r = rNext;
+      const rrNext = r.dot(r);
+      const beta = rrNext / rr;
+      rr = rrNext;
+      const pNext = PVector.adopt(b.layerCollection, tf.tidy(() => tf.add(r.data, tf.mul(p.data, beta)) as tf.Tensor1D));
+      p.dispose();
+      p = pNext;
+      it++;
+    }
+    return { x, iterations: it, residualNorm: Math.sqrt(rr), converged: Math.sqrt(rr) <= tol };
+  } catch (e) {
+    x.dispose();
+    throw e;
+  } finally {
+    r.dispose();
+    p.dispose();
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * PMatDense: the full d×d matrix, M = (1/n) Σ_i Σ_o ∇θf̃_o(x_i) ∇θf̃_o(x_i)ᵀ, accumulated as
+ * per-batch Jacobian Gram matrices JᵀJ and summed over batches in float64. Memory d² floats:
+ * for small models and for checking the other representations.
+ */
+import { tf } from '../../tf.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { passOverData } from '../../backend/engine.js';
+import { PVector } from '../pvector.js';
+import { HostSum, batchJacobian, divideBy, gram } from './accumulators.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { SymmetricBlock } from './symmetric-block.js';
+import { vectorFromHost, vectorToHost } from './host-vectors.js';
+
+export class PMatDense implements PMat {
+  static readonly representationName = 'PMatDense';
+  readonly layerCollection: LayerCollection;
+  private readonly block: SymmetricBlock;
+
+  /** Wraps a float64 row-major d×d matrix (taken over, not copied). */
+  constructor(lc: LayerCollection, values: Float64Array, symmetric = true) {
+    const d = lc.numel();
+    if (values.length !== d * d) throw new InvalidArgumentError(`PMatDense: expected ${d * d} values (d = ${d}), received ${values.length}`);
+    this.layerCollection = lc;
+    this.block = new SymmetricBlock(values, d, symmetric);
+  }
+
+  /** Computes the matrix of `spec` densely. */
+  static async compute(spec: FisherSpec): Promise<PMatDense> {
+    const lc = spec.layerCollection;
+    const d = lc.numel();
+    const sum = new HostSum(d * d);
+    try {
+      const { examples } = await passOverData(spec, {
+        onOutput: (g) => sum.add(gram(batchJacobian(lc, g))),
+        onBatchEnd: () => sum.flush(),
+      });
+      return new PMatDense(lc, divideBy(sum.total, examples));
+    } finally {
+      sum.dispose();
+    }
+  }
+
+  /** A dense matrix from a [d, d] tensor (copied). */
+  static fromTensor(lc: LayerCollection, t: tf.Tensor2D): PMatDense {
+    const d = lc.numel();
+    if (t.rank !== 2 || t.shape[0] !== d || t.shape[1] !== d) {
+      throw new InvalidArgumentError(`PMatDense.fromTensor: expected shape [${d}, ${d}], received [${t.shape}]`);
+    }
+    return new PMatDense(lc, Float64Array.from(t.dataSync()));
+  }
+
+  trace(): number {
+    return this.block.trace();
+  }
+
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatDense.norm');
+    if (ord === 'fro') return Math.sqrt(this.block.frobeniusSquared());
+    const s = this.block.extremeSingularValues();
+    return ord === 2 ? s.max : s.min;
+  }
+
+  mv(v: PVector): PVector {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDense.mv');
+    return PVector.adopt(this.layerCollection, this.block.mv(v.data));
+  }
+
+  vTMv(v: PVector): number {
+    const mv = this.mv(v);
+    try {
+      return mv.dot(v);
+    } finally {
+      mv.dispose();
+    }
+  }
+
+  getDiag(): tf.Tensor1D {
+    return tf.tensor1d(Float32Array.from(this.block.diagonal()));
+  }
+
+  toTensor(): tf.Tensor2D {
+    return this.block.tensor().clone();
+  }
+
+  /** The exact float64 entries (row-major), not copied. */
+  values(): Float64Array {
+    return this.block.values;
+  }
+
+  /** (M + regul·I)⁻¹ v through a float64 Cholesky factorisation (cached per regul). */
+  solve(v: PVector, options?: SolveOptions): PVector {
+    const regul = checkRegul(options, 'PMatDense.solve');
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDense.solve');
+    return vectorFromHost(this.layerCollection, this.block.solve(vectorToHost(v), 1, regul));
+  }
+
+  /** (M + regul·I)⁻¹ as a PMatDense. */
+  inv(options?: SolveOptions): PMatDense {
+    const regul = checkRegul(options, 'PMatDense.inv');
+    return PMatDense.fromBlock(this.layerCollection, this.block.inverse(regul));
+  }
+
+  add(other: PMatDense): PMatDense {
+    return PMatDense.fromBlock(this.layerCollection, this.block.combine(1, this.other(other, 'add'), 1));
+  }
+
+  sub(other: PMatDense): PMatDense {
+    return PMatDense.fromBlock(this.layerCollection, this.block.combine(1, this.other(other, 'sub'), -1));
+  }
+
+  scale(x: number): PMatDense {
+    return PMatDense.fromBlock(this.layerCollection, this.block.combine(checkScalar(x, 'PMatDense.scale'), null, 0));
+  }
+
+  /** The matrix product M·other (not symmetric in general). */
+  mm(other: PMatDense): PMatDense {
+    return PMatDense.fromBlock(this.layerCollection, this.block.matmul(this.other(other, 'mm')));
+  }
+
+  dispose(): void {
+    this.block.dispose();
+  }
+
+  private other(o: PMatDense, op: string): SymmetricBlock {
+    if (!(o instanceof PMatDense)) throw new InvalidArgumentError(`PMatDense.${op}: argument must be a PMatDense`);
+    this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatDense.${op}`);
+    return o.block;
+  }
+
+  private static fromBlock(lc: LayerCollection, b: SymmetricBlock): PMatDense {
+    return new PMatDense(lc, b.values, b.symmetric);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * PMatDiag: diag(M) only, M_kk = (1/n) Σ_i Σ_o (∂f̃_o(x_i)/∂θ_k)². Per layer this never forms
+ * per-example gradients where an identity exists (Dense: (x̃∘x̃)ᵀ(g∘g)).
+ */
+import { tf } from '../../tf.js';
+import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { passOverData } from '../../backend/engine.js';
+import { PVector } from '../pvector.js';
+import { HostSum, divideBy } from './accumulators.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { vectorFromHost, vectorToHost } from './host-vectors.js';
+
+export class PMatDiag implements PMat {
+  static readonly representationName = 'PMatDiag';
+  readonly layerCollection: LayerCollection;
+  private diag: Float64Array | null;
+  private device: tf.Tensor1D | null = null;
+
+  /** Wraps the float64 diagonal (taken over). */
+  constructor(lc: LayerCollection, diag: Float64Array) {
+    if (diag.length !== lc.numel()) throw new InvalidArgumentError(`PMatDiag: expected ${lc.numel()} values, received ${diag.length}`);
+    this.layerCollection = lc;
+    this.diag = diag;
+  }
+
+  static async compute(spec: FisherSpec): Promise<PMatDiag> {
+    const lc = spec.layerCollection;
+    const sum = new HostSum(lc.numel());
+    try {
+      const { examples } = await passOverData(spec, {
+        onOutput: (g) =>
+          sum.add(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!)))),
+        onBatchEnd: () => sum.flush(),
+      });
+      return new PMatDiag(lc, divideBy(sum.total, examples));
+    } finally {
+      sum.dispose();
+    }
+  }
+
+  /** The diagonal as float64, not copied. */
+  values(): Float64Array {
+    if (!this.diag) throw new DisposedError('this PMatDiag has been disposed');
+    return this.diag;
+  }
+
+  private tensor(): tf.Tensor1D {
+    if (!this.device) this.device = tf.keep(tf.tensor1d(Float32Array.from(this.values())));
+    return this.device;
+  }
+
+  trace(): number {
+    return this.values().reduce((a, b) => a + b, 0);
+  }
+
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatDiag.norm');
+    const d = this.values();
+    if (ord === 'fro') return Math.sqrt(d.reduce((a, b) => a + b * b, 0));
+    return ord === 2 ? d.reduce((a, b) => Math.max(a, Math.abs(b)), 0) : d.reduce((a, b) => Math.min(a, Math.abs(b)), Infinity);
+  }
+
+  mv(v: PVector): PVector {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDiag.mv');
+    return PVector.adopt(this.layerCollection, tf.mul(this.tensor(), v.data));
+  }
+
+  vTMv(v: PVector): number {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDiag.vTMv');
+    const x = vectorToHost(v);
+    const d = this.values();
+    let s = 0;
+    for (let k = 0; k < d.length; k++) s += d[k]! * x[k]! * x[k]!;
+    return s;
+  }
+
+  getDiag(): tf.Tensor1D {
+    return this.tensor().clone();
+  }
+
+  toTensor(): tf.Tensor2D {
+    return tf.tidy(() => tf.mul(tf.eye(this.values().length), this.tensor().reshape([1, -1])) as tf.Tensor2D);
+  }
+
+  /** v / (diag + regul). */
+  solve(v: PVector, options?: SolveOptions): PVector {
+    const regul = checkRegul(options, 'PMatDiag.solve');
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDiag.solve');
+    const x = vectorToHost(v);
+    const d = this.damped(regul, 'solve');
+    for (let k = 0; k < x.length; k++) x[k]! /= d[k]!;
+    return vectorFromHost(this.layerCollection, x);
+  }
+
+  /** (M + regul·I)⁻¹. */
+  inv(options?: SolveOptions): PMatDiag {
+    const regul = checkRegul(options, 'PMatDiag.inv');
+    return new PMatDiag(this.layerCollection, this.damped(regul, 'inv').map((x) => 1 / x));
+  }
+
+  private damped(regul: number, op: string): Float64Array {
+    const d = this.values().map((x) => x + regul);
+    const k = d.findIndex((x) => !(x > 0));
+    if (k >= 0) {
+      throw new NotPositiveDefiniteError(`PMatDiag.${op}: diagonal entry ${k} + regul is ${d[k]}; use a regul > 0 to invert a singular matrix`);
+    }
+    return d;
+  }
+
+  add(other: PMatDiag): PMatDiag {
+    const o = this.other(other, 'add');
+    return new PMatDiag(this.layerCollection, this.values().map((x, k) => x + o[k]!));
+  }
+
+  sub(other: PMatDiag): PMatDiag {
+    const o = this.other(other, 'sub');
+    return new PMatDiag(this.layerCollection, this.values().map((x, k) => x - o[k]!));
+  }
+
+  scale(x: number): PMatDiag {
+    checkScalar(x, 'PMatDiag.scale');
+    return new PMatDiag(this.layerCollection, this.values().map((v) => v * x));
+  }
+
+  /** The product of two diagonal matrices (elementwise). */
+  mm(other: PMatDiag): PMatDiag {
+    const o = this.other(other, 'mm');
+    return new PMatDiag(this.layerCollection, this.values().map((x, k) => x * o[k]!));
+  }
+
+  dispose(): void {
+    this.device?.dispose();
+    this.device = null;
+    this.diag = null;
+  }
+
+  private other(o: PMatDiag, op: string): Float64Array {
+    if (!(o instanceof PMatDiag)) throw new InvalidArgumentError(`PMatDiag.${op}: argument must be a PMatDiag`);
+    this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatDiag.${op}`);
+    return o.values();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * PMatLowRank: M = JᵀJ with J ∈ R^{m×d} the stacked per-example Jacobian rows of the
+ * square-root outputs divided by √n (m = O·n rows, ordered output-major within each batch).
+ * Never forms d×d: products go through J, the spectrum and solves through the m×m Gram JJᵀ.
+ */
+import { tf } from '../../tf.js';
+import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { passOverData } from '../../backend/engine.js';
+import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
+import { PVector, scalar } from '../pvector.js';
+import { batchJacobian } from './accumulators.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+
+export class PMatLowRank implements PMat {
+  static readonly representationName = 'PMatLowRank';
+  readonly layerCollection: LayerCollection;
+  private j: tf.Tensor2D | null;
+  private gramHost: Float64Array | null = null;
+  private gramSpectrum: Float64Array | null = null;
+
+  /** Wraps J/√n of shape [m, d] (taken over). */
+  constructor(lc: LayerCollection, scaledJacobian: tf.Tensor2D) {
+    if (scaledJacobian.rank !== 2 || scaledJacobian.shape[1] !== lc.numel()) {
+      throw new InvalidArgumentError(`PMatLowRank: expected a [m, ${lc.numel()}] tensor, received [${scaledJacobian.shape}]`);
+    }
+    this.layerCollection = lc;
+    this.j = scaledJacobian;
+  }
+
+  static async compute(spec: FisherSpec): Promise<PMatLowRank> {
+    const lc = spec.layerCollection;
+    const rows: tf.Tensor2D[] = [];
+    try {
+      const { examples } = await passOverData(spec, { onOutput: (g) => void rows.push(tf.keep(batchJacobian(lc, g))) });
+      const j = tf.tidy(() => tf.div(tf.concat(rows, 0), Math.sqrt(examples)) as tf.Tensor2D);
+      return new PMatLowRank(lc, j);
+    } finally {
+      tf.dispose(rows);
+    }
+  }
+
+  /** J/√n, shape [m, d], not copied. */
+  get factor(): tf.Tensor2D {
+    if (!this.j || this.j.isDisposed) throw new DisposedError('this PMatLowRank has been disposed');
+    return this.j;
+  }
+
+  /** Number of rows m of the factor (the rank is at most m). */
+  get rows(): number {
+    return this.factor.shape[0];
+  }
+
+  private gram(): Float64Array {
+    if (!this.gramHost) {
+      const g = tf.tidy(() => tf.matMul(this.factor, tf.transpose(this.factor)));
+      this.gramHost = Float64Array.from(g.dataSync());
+      g.dispose();
+      return this.gramHost;
+    }
+    return this.gramHost;
+  }
+
+  /** Nonzero spectrum candidates: eigenvalues of JJᵀ, ascending. */
+  private spectrum(): Float64Array {
+    this.gramSpectrum ??= eighSym(this.gram(), this.rows).values;
+    return this.gramSpectrum;
+  }
+
+  /** tr(JᵀJ) = ‖J‖²_F. */
+  trace(): number {
+    return scalar(() => tf.sum(tf.square(this.factor)));
+  }
+
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatLowRank.norm');
+    const s = this.spectrum();
+    if (ord === 'fro') return Math.sqrt(s.reduce((a, l) => a + l * l, 0));
+    if (ord === 2) return s.length ? Math.max(0, s[s.length - 1]!) : 0;
+    // The d eigenvalues of JᵀJ are the top d of JJᵀ's, padded with zeros when m < d.
+    const d = this.layerCollection.numel();
+    return this.rows < d ? 0 : Math.max(0, s[this.rows - d]!);
+  }
+
+  /** Jᵀ(J v). */
+  mv(v: PVector): PVector {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.mv');
+    const j = this.factor;
+    const out = tf.tidy(() => {
+      const jv = tf.matMul(j, v.data.reshape([-1, 1]));
+      return tf.matMul(tf.transpose(jv), j).reshape([-1]) as tf.Tensor1D;
+    });
+    return PVector.adopt(this.layerCollection, out);
+  }
+
+  /** ‖J v‖². */
+  vTMv(v: PVector): number {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.vTMv');
+    return scalar(() => tf.sum(tf.square(tf.matMul(this.factor, v.data.reshape([-1, 1])))));
+  }
+
+  getDiag(): tf.Tensor1D {
+    return tf.tidy(() => tf.sum(tf.square(this.factor), 0) as tf.Tensor1D);
+  }
+
+  toTensor(): tf.Tensor2D {
+    return tf.tidy(() => tf.matMul(tf.transpose(this.factor), this.factor));
+  }
+
+  /**
+   * (JᵀJ + λI)⁻¹ v = (v − Jᵀ(JJᵀ + λI)⁻¹ J v)/λ (Woodbury identity), with the m×m system solved
+   * by a float64 Cholesky factorisation. Needs λ > 0: JᵀJ itself is singular when m < d.
+   */
+  solve(v: PVector, options?: SolveOptions): PVector {
+    const regul = checkRegul(options, 'PMatLowRank.solve');
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.solve');
+    if (!(regul > 0)) {
+      throw new InvalidArgumentError(`PMatLowRank.solve needs regul > 0 (JᵀJ has rank ≤ ${this.rows}); received ${regul}`);
+    }
+    const m = this.rows;
+    const a = Float64Array.from(this.gram());
+    for (let i = 0; i < m; i++) a[i * m + i]! += regul;
+    const jvT = tf.tidy(() => tf.matMul(this.factor, v.data.reshape([-1, 1])));
+    const jv = Float64Array.from(jvT.dataSync());
+    jvT.dispose();
+    const y = choleskySolve(cholesky(a, m), m, jv, 1);
+    const out = tf.tidy(() => {
+      const jty = tf.matMul(tf.tensor2d(Float32Array.from(y), [1, m]), this.factor).reshape([-1]);
+      return tf.div(tf.sub(v.data, jty), regul) as tf.Tensor1D;
+    });
+    return PVector.adopt(this.layerCollection, out);
+  }
+
+  /** [J₁; J₂]ᵀ[J₁; J₂] = M₁ + M₂, still low rank. */
+  add(other: PMatLowRank): PMatLowRank {
+    if (!(other instanceof PMatLowRank)) throw new InvalidArgumentError('PMatLowRank.add: argument must be a PMatLowRank');
+    this.layerCollection.assertSame(other.layerCollection, 'the matrix given to PMatLowRank.add');
+    return new PMatLowRank(this.layerCollection, tf.concat([this.factor, other.factor], 0));
+  }
+
+  /** x·M for x ≥ 0 (stored as √x·J). */
+  scale(x: number): PMatLowRank {
+    checkScalar(x, 'PMatLowRank.scale');
+    if (x < 0) throw new InvalidArgumentError(`PMatLowRank.scale: 'x' must be ≥ 0 to stay of the form JᵀJ, received ${x}; convert with toTensor() first`);
+    return new PMatLowRank(this.layerCollection, tf.mul(this.factor, Math.sqrt(x)));
+  }
+
+  dispose(): void {
+    this.j?.dispose();
+    this.j = null;
+    this.gramHost = null;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The interface shared by every representation of a d×d parameter-space matrix M (a FIM, GGN,
+ * Hessian, ...). Stored representations implement `PMat` synchronously; matrix-free ones
+ * (PMatImplicit) implement the same method names returning promises, so `await M.trace()` works
+ * with every representation.
+ */
+import type { tf } from '../../tf.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import type { PassSpec } from '../../backend/engine.js';
+import type { PVector } from '../pvector.js';
+
+/** Matrix norms: Frobenius, spectral (largest singular value) and smallest singular value. */
+export type NormOrder = 'fro' | 2 | -2;
+
+export interface SolveOptions {
+  /** Damping λ ≥ 0: solve and inv compute (M + λI)⁻¹ exactly. Default 0. */
+  regul?: number;
+}
+
+/** Operations every representation supports. */
+export interface PMatBase {
+  readonly layerCollection: LayerCollection;
+  /** Releases the tensors the matrix holds; using it afterwards throws DisposedError. */
+  dispose(): void;
+}
+
+/** A stored representation: every operation is synchronous. */
+export interface PMat extends PMatBase {
+  /** tr(M). */
+  trace(): number;
+  /** ‖M‖ for ord 'fro' (default), 2 (largest singular value), −2 (smallest). */
+  norm(ord?: NormOrder): number;
+  /** M v. */
+  mv(v: PVector): PVector;
+  /** vᵀ M v. */
+  vTMv(v: PVector): number;
+  /** diag(M), shape [d]. */
+  getDiag(): tf.Tensor1D;
+  /** The dense d×d matrix (only for small d). */
+  toTensor(): tf.Tensor2D;
+  /** (M + regul·I)⁻¹ v. */
+  solve(v: PVector, options?: SolveOptions): PVector;
+}
+
+/** What a representation is computed from: the matrix's definition and the data. */
+export type FisherSpec = PassSpec;
+
+/** A representation class, as passed to FIM({ representation }). */
+export interface Representation<M extends PMatBase> {
+  readonly representationName: string;
+  /** Computes the matrix defined by `spec` in this representation. */
+  compute(spec: FisherSpec): Promise<M>;
+}
+
+/** Validates and returns the damping of solve/inv. */
+export function checkRegul(options: SolveOptions | undefined, where: string): number {
+  const regul = options?.regul ?? 0;
+  if (typeof regul !== 'number' || !Number.isFinite(regul) || regul < 0) {
+    throw new InvalidArgumentError(`${where}: 'regul' must be a finite number ≥ 0, received ${String(regul)}`);
+  }
+  return regul;
+}
+
+/** Validates a norm order. */
+export function checkNormOrder(ord: unknown, where: string): NormOrder {
+  if (ord !== 'fro' && ord !== 2 && ord !== -2) {
+    throw new InvalidArgumentError(`${where}: 'ord' must be 'fro', 2 or -2, received ${JSON.stringify(ord)}`);
+  }
+  return ord;
+}
+
+/** Validates a scalar factor. */
+export function checkScalar(x: unknown, where: string): number {
+  if (typeof x !== 'number' || !Number.isFinite(x)) {
+    throw new InvalidArgumentError(`${where}: 'x' must be a finite number, received ${String(x)}`);
+  }
+  return x;
+}

@@ -1,0 +1,90 @@
+/**
+ * LayerCollection: parameter order = model.trainableWeights order (nested models in place),
+ * offsets, equality, merge/intersect, and clear errors for unsupported layers.
+ */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../src/tf.js';
+import { LayerCollection } from '../../src/layers/layer-collection.js';
+import { UnsupportedLayerError, InvalidArgumentError, LayerCollectionMismatchError } from '../../src/errors.js';
+import { useTestBackend } from '../support/backend.js';
+import { cnn, mlp, nested, residual } from '../support/models.js';
+
+before(async () => {
+  await useTestBackend();
+});
+
+test('parameter order and sizes follow model.trainableWeights, nested models expanded in place', () => {
+  for (const model of [mlp(), cnn(), residual(), nested()]) {
+    const lc = LayerCollection.fromModel(model);
+    const fromCollection = lc.layers.flatMap((e) => e.layer.trainableWeights.map((w) => w.name));
+    assert.deepEqual(fromCollection, model.trainableWeights.map((w) => w.name));
+    assert.equal(lc.numel(), model.trainableWeights.reduce((a, w) => a + w.shape.reduce((x: number, y) => x * (y as number), 1), 0));
+    let offset = 0;
+    for (const e of lc.layers) {
+      assert.equal(e.offset, offset);
+      offset += e.numel;
+    }
+    model.dispose();
+  }
+});
+
+test('nested layers get ids prefixed by the enclosing model', () => {
+  const model = nested();
+  const ids = LayerCollection.fromModel(model).ids();
+  assert.equal(ids.length, 4);
+  assert.ok(ids[1]!.includes('/') && ids[2]!.includes('/'), `ids: ${ids.join(', ')}`);
+  model.dispose();
+});
+
+test('an unsupported layer with trainable weights is refused with its name and class, or skipped on request', () => {
+  const m = tf.sequential();
+  m.add(tf.layers.dense({ units: 4, inputShape: [3] }));
+  m.add(tf.layers.batchNormalization({ name: 'bn_under_test' }));
+  m.add(tf.layers.dense({ units: 2 }));
+  assert.throws(() => LayerCollection.fromModel(m), (e: Error) => e instanceof UnsupportedLayerError && /bn_under_test/.test(e.message) && /BatchNormalization/.test(e.message) && /ignoreUnsupported/.test(e.message));
+  const lc = LayerCollection.fromModel(m, { ignoreUnsupported: true });
+  assert.equal(lc.layers.length, 2);
+  assert.equal(lc.numel(), 3 * 4 + 4 + 4 * 2 + 2);
+  m.dispose();
+});
+
+test('channelsFirst Conv2D is refused with the way out', () => {
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ filters: 2, kernelSize: 2, inputShape: [2, 5, 5], dataFormat: 'channelsFirst', name: 'cf_conv' }));
+  assert.throws(() => LayerCollection.fromModel(m), (e: Error) => e instanceof UnsupportedLayerError && /cf_conv/.test(e.message) && /channelsLast/.test(e.message));
+  m.dispose();
+});
+
+test('non-trainable layers are left out', () => {
+  const m = mlp();
+  m.layers[0]!.trainable = false;
+  const lc = LayerCollection.fromModel(m);
+  assert.equal(lc.layers.length, 1);
+  assert.equal(lc.layers[0]!.offset, 0);
+  m.dispose();
+});
+
+test('equality, merge (union) and intersect', () => {
+  const m = mlp();
+  const all = LayerCollection.fromModel(m);
+  const [first, second] = all.ids();
+  const a = LayerCollection.fromLayers(m, [first!]);
+  const b = LayerCollection.fromLayers(m, [second!]);
+  assert.ok(all.equals(LayerCollection.fromModel(m)));
+  assert.ok(!a.equals(all));
+  assert.ok(a.merge(b).equals(all));
+  assert.ok(all.intersect(b).equals(b));
+  assert.equal(a.merge(b).get(second!).offset, a.numel());
+  assert.throws(() => a.assertSame(all, 'x'), LayerCollectionMismatchError);
+  assert.throws(() => LayerCollection.fromLayers(m, ['nope']), InvalidArgumentError);
+  m.dispose();
+});
+
+test('layersOf refuses a model of another architecture', () => {
+  const a = mlp();
+  const b = cnn();
+  assert.throws(() => LayerCollection.fromModel(a).layersOf(b), LayerCollectionMismatchError);
+  a.dispose();
+  b.dispose();
+});
