@@ -1,0 +1,173 @@
+/**
+ * Float64 linear-algebra benchmark: eigh, Cholesky and a Cholesky solve with n right-hand
+ * sides, for the Eigen WebAssembly module and the TypeScript implementation, on the test
+ * matrix of the substrate study (research/substrate.md §4): A = GᵀG/n + 0.01·I with G uniform
+ * in (−0.5, 0.5) from a seeded mulberry32 generator.
+ *
+ * `npx tsx bench/linalg.ts [sizes]` prints a table; `npm run bench` calls `benchLinalg`.
+ */
+import { pathToFileURL } from 'node:url';
+import {
+  cholesky,
+  choleskySolve,
+  eighSym,
+  gemm,
+  initLinalg,
+  linalgInfo,
+  useLinalgImplementation,
+  type LinalgImplementation,
+} from '../src/linalg/index.js';
+
+/** One row of the benchmark: median times (ms) of 3 repetitions and relative residuals. */
+export interface LinalgBenchRow {
+  n: number;
+  impl: LinalgImplementation;
+  /** eighSym (eigenvalues and eigenvectors). */
+  eighMs: number;
+  choleskyMs: number;
+  /** cholesky + choleskySolve with n right-hand sides (the factorisation is included). */
+  solveMs: number;
+  /** ‖AV − V diag(w)‖_F / ‖A‖_F */
+  eigResidual: number;
+  /** ‖LLᵀ − A‖_F / ‖A‖_F */
+  cholResidual: number;
+  /** ‖AX − B‖_F / ‖B‖_F */
+  solveResidual: number;
+}
+
+/** The TypeScript implementation is skipped at sizes where its eigh would exceed this. */
+const TS_EIGH_LIMIT_MS = 10_000;
+const REPS = 3;
+
+/**
+ * Measures eigh, Cholesky and solve for both implementations at each size (ascending). The
+ * TypeScript implementation stops at the first size where its eigh, extrapolated as n³ from
+ * the previous size, would take more than 10 s. Residuals are computed with `gemm` of the
+ * Eigen module when it is loaded (it is tested against the TypeScript product).
+ */
+export async function benchLinalg(sizes: number[] = [256, 512, 1024]): Promise<LinalgBenchRow[]> {
+  const before = linalgInfo().implementation;
+  const info = await initLinalg();
+  const impls: LinalgImplementation[] =
+    info.implementation === 'eigen-wasm' ? ['eigen-wasm', 'typescript'] : ['typescript'];
+  const rows: LinalgBenchRow[] = [];
+  const tsEighMs = new Map<number, number>();
+  try {
+    for (const n of [...sizes].sort((x, y) => x - y)) {
+      const a = testMatrix(n, 1);
+      const b = uniform(n * n, 2);
+      for (const impl of impls) {
+        if (impl === 'typescript' && tsEighMs.size > 0) {
+          const [m, ms] = [...tsEighMs].at(-1)!;
+          if (ms * (n / m) ** 3 > TS_EIGH_LIMIT_MS) continue;
+        }
+        useLinalgImplementation(impl);
+        const eig = median(() => eighSym(a, n));
+        const chol = median(() => cholesky(a, n));
+        const sol = median(() => choleskySolve(cholesky(a, n), n, b, n));
+        if (impl === 'typescript') tsEighMs.set(n, eig.ms);
+        // Residuals with the fastest product available.
+        useLinalgImplementation(impls[0]!);
+        rows.push({
+          n,
+          impl,
+          eighMs: eig.ms,
+          choleskyMs: chol.ms,
+          solveMs: sol.ms,
+          eigResidual: eigResidual(a, n, eig.value.values, eig.value.vectors),
+          cholResidual: relativeDifference(gemm(chol.value, n, n, transpose(chol.value, n), n), a),
+          solveResidual: relativeDifference(gemm(a, n, n, sol.value, n), b),
+        });
+      }
+    }
+  } finally {
+    useLinalgImplementation(before === 'eigen-wasm' && info.implementation === 'eigen-wasm' ? 'eigen-wasm' : 'typescript');
+  }
+  return rows;
+}
+
+function median<T>(f: () => T): { ms: number; value: T } {
+  const times: number[] = [];
+  let value!: T;
+  for (let r = 0; r < REPS; r++) {
+    const t0 = performance.now();
+    value = f();
+    times.push(performance.now() - t0);
+  }
+  times.sort((x, y) => x - y);
+  return { ms: times[Math.floor(REPS / 2)]!, value };
+}
+
+/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function uniform(length: number, seed: number): Float64Array {
+  const next = mulberry32(seed);
+  return Float64Array.from({ length }, () => next() - 0.5);
+}
+
+/** A = GᵀG/n + 0.01·I, G uniform in (−0.5, 0.5): SPD, eigenvalues in about [0.01, 0.34]. */
+function testMatrix(n: number, seed: number): Float64Array {
+  const g = uniform(n * n, seed);
+  const a = gemm(transpose(g, n), n, n, g, n);
+  for (let i = 0; i < n * n; i++) a[i] = a[i]! / n;
+  for (let i = 0; i < n; i++) a[i * n + i] = a[i * n + i]! + 0.01;
+  return a;
+}
+
+function transpose(a: Float64Array, n: number): Float64Array {
+  const t = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = a[i * n + j]!;
+  return t;
+}
+
+function relativeDifference(x: Float64Array, y: Float64Array): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < x.length; i++) {
+    num += (x[i]! - y[i]!) ** 2;
+    den += y[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+function eigResidual(a: Float64Array, n: number, w: Float64Array, v: Float64Array): number {
+  const vw = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) vw[i * n + j] = v[i * n + j]! * w[j]!;
+  const av = gemm(a, n, n, v, n);
+  let num = 0, den = 0;
+  for (let i = 0; i < n * n; i++) {
+    num += (av[i]! - vw[i]!) ** 2;
+    den += a[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Prints the rows as a table. */
+export function formatLinalgTable(rows: LinalgBenchRow[]): string {
+  const head =
+    'n'.padStart(6) + 'impl'.padStart(12) + 'eigh ms'.padStart(10) + 'chol ms'.padStart(10) +
+    'solve ms'.padStart(10) + 'eig res'.padStart(10) + 'chol res'.padStart(10) + 'solve res'.padStart(10);
+  const lines = rows.map(
+    (r) =>
+      String(r.n).padStart(6) + r.impl.padStart(12) + r.eighMs.toFixed(0).padStart(10) +
+      r.choleskyMs.toFixed(0).padStart(10) + r.solveMs.toFixed(0).padStart(10) +
+      r.eigResidual.toExponential(1).padStart(10) + r.cholResidual.toExponential(1).padStart(10) +
+      r.solveResidual.toExponential(1).padStart(10),
+  );
+  return [head, ...lines].join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];
+  const rows = await benchLinalg(sizes);
+  console.log(`float64 linear algebra, median of ${REPS} (solve: n right-hand sides, factor included)`);
+  console.log(formatLinalgTable(rows));
+}
