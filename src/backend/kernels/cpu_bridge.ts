@@ -1,8 +1,11 @@
 /**
  * Runs a tfjs-cpu kernel for the wasm backend: inputs are copied out of the wasm heap into the
  * cpu backend, the cpu kernel runs, and its outputs are copied back. Correct wherever the cpu
- * kernel is, at the price of two copies and the cpu kernel's speed; used for kernels tfjs-wasm
- * lacks and that nngeometry rarely puts on a hot path (substrate.md 1.1, 'bridge.js').
+ * kernel is, at the price of two copies and the cpu kernel's speed (substrate.md 1.1, 'bridge.js').
+ * Used where the wasm kernel is wrong and speed matters little to nngeometry: the Conv3D
+ * gradients (stock wasm: relative error 0.8-7.8 on the input gradient, 0.8 on the filter gradient
+ * with stride 2, measured against cpu). Hot kernels get native replacements instead: the cpu
+ * kernels index through TensorBuffer.get and are 100-1000x slower than a typed-array loop.
  */
 import type { tf } from '../../tf.js';
 import type { KernelFix } from './kernel_fix.js';
@@ -40,9 +43,8 @@ export function cpuBridgeFix(kernelName: string): KernelFix {
   return { kernelName, build: () => cpuBridgedKernel(kernelName) };
 }
 
-/** Kernels missing on tfjs-wasm 4.22 that gradients of depthwise conv2d and gather need. */
+/** Kernels that are wrong on tfjs-wasm 4.22 and are bridged to cpu. */
 export const cpuBridgedFixes: readonly KernelFix[] = [
-  cpuBridgeFix('DepthwiseConv2dNativeBackpropInput'),
-  cpuBridgeFix('DepthwiseConv2dNativeBackpropFilter'),
-  cpuBridgeFix('UnsortedSegmentSum'),
+  cpuBridgeFix('Conv3DBackpropInputV2'),
+  cpuBridgeFix('Conv3DBackpropFilterV2'),
 ];

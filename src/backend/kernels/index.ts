@@ -4,7 +4,8 @@
  * - BatchMatMul / _FusedMatMul: explicit transposes, so transposed products reach XNNPACK (10-50x);
  * - MaxPoolGrad: the stock kernel drops gradients of windows whose maximum is ≤ 0;
  * - Conv2DBackpropFilter (missing) and Conv2DBackpropInput (slow): im2col / col2im + XNNPACK matmul;
- * - DepthwiseConv2dNativeBackpropInput / …Filter and UnsortedSegmentSum (missing): cpu kernels.
+ * - DepthwiseConv2dNativeBackpropInput / …Filter and UnsortedSegmentSum (missing): JS loops;
+ * - Conv3DBackpropInputV2 / …FilterV2 (wrong): the cpu backend's kernels, through a bridge.
  * Only kernels registered under backend 'wasm' change; without tfjs-backend-wasm this is a no-op.
  */
 import { fixesInstalled, installFixes, uninstallFixes, wasmKernelsRegistered } from './install.js';

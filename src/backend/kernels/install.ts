@@ -9,8 +9,10 @@ import { fusedMatMulFix } from './fused_mat_mul.js';
 import { conv2dBackpropFilterFix } from './conv2d_backprop_filter.js';
 import { conv2dBackpropInputFix } from './conv2d_backprop_input.js';
 import { cpuBridgedFixes } from './cpu_bridge.js';
+import { depthwiseBackpropFilterFix, depthwiseBackpropInputFix } from './depthwise_conv2d_backprop.js';
 import type { KernelFix } from './kernel_fix.js';
 import { maxPoolGradFix } from './max_pool_grad.js';
+import { unsortedSegmentSumFix } from './unsorted_segment_sum.js';
 import { WASM } from './wasm_backend.js';
 
 /** Every fix, in installation order. */
@@ -20,6 +22,9 @@ export const KERNEL_FIXES: readonly KernelFix[] = [
   maxPoolGradFix,
   conv2dBackpropFilterFix,
   conv2dBackpropInputFix,
+  depthwiseBackpropInputFix,
+  depthwiseBackpropFilterFix,
+  unsortedSegmentSumFix,
   ...cpuBridgedFixes,
 ];
 
@@ -76,7 +81,11 @@ export function fixesInstalled(): boolean {
   return installed.size > 0;
 }
 
-/** The kernel function of a fix: the installed one, or one built against the current stock kernel. */
+/**
+ * The kernel function to self-test for a fix: while installed, whatever is registered under its
+ * name (what tfjs will actually run); otherwise one built against the current stock kernel.
+ */
 export function fixKernelFunc(fix: KernelFix): tf.KernelFunc {
-  return installed.get(fix.kernelName)?.config.kernelFunc ?? fix.build(tf.getKernel(fix.kernelName, WASM));
+  const registered = installed.has(fix.kernelName) ? tf.getKernel(fix.kernelName, WASM) : undefined;
+  return registered?.kernelFunc ?? fix.build(tf.getKernel(fix.kernelName, WASM));
 }

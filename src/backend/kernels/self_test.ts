@@ -8,8 +8,8 @@ import { KernelSelfTestError } from '../../errors.js';
 import { fixKernelFunc, KERNEL_FIXES } from './install.js';
 import {
   batchMatMulCases,
-  conv2dBackpropCases,
-  depthwiseBackpropCases,
+  conv3dBackpropCases,
+  convBackpropCases,
   fusedMatMulCases,
   maxPoolGradCases,
   mulberry32,
@@ -45,13 +45,17 @@ function casesFor(kernelName: string, rng: () => number, cpu: CpuBackend): Kerne
     case 'MaxPoolGrad':
       return maxPoolGradCases(rng, cpu);
     case 'Conv2DBackpropFilter':
-      return conv2dBackpropCases(rng, 'filter');
+      return convBackpropCases(rng, 'conv2d', 'filter');
     case 'Conv2DBackpropInput':
-      return conv2dBackpropCases(rng, 'input');
+      return convBackpropCases(rng, 'conv2d', 'input');
     case 'DepthwiseConv2dNativeBackpropFilter':
-      return depthwiseBackpropCases(rng, 'filter');
+      return convBackpropCases(rng, 'depthwise', 'filter');
     case 'DepthwiseConv2dNativeBackpropInput':
-      return depthwiseBackpropCases(rng, 'input');
+      return convBackpropCases(rng, 'depthwise', 'input');
+    case 'Conv3DBackpropFilterV2':
+      return conv3dBackpropCases(rng, 'filter');
+    case 'Conv3DBackpropInputV2':
+      return conv3dBackpropCases(rng, 'input');
     case 'UnsortedSegmentSum':
       return unsortedSegmentSumCases(rng);
     default:
@@ -74,12 +78,31 @@ export function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<
   return scale === 0 ? Number.POSITIVE_INFINITY : diff / scale;
 }
 
-function testOne(kernelName: string, kernelFunc: tf.KernelFunc, cases: KernelCase[], cpu: CpuBackend): KernelSelfTestResult {
-  const wasm = wasmBackendIfReady()!;
+/** A seed per kernel, so that each kernel's inputs do not depend on which kernels ran before. */
+function seedFor(kernelName: string): number {
+  let h = SEED;
+  for (let i = 0; i < kernelName.length; i++) h = Math.imul(h ^ kernelName.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * Compares `kernelFunc` (by default the fix for `kernelName`) on the wasm backend with the cpu
+ * reference on that kernel's seeded cases. Needs the wasm backend initialised.
+ */
+export function selfTestKernel(kernelName: string, kernelFunc?: tf.KernelFunc): KernelSelfTestResult {
+  const wasm = wasmBackendIfReady();
+  if (wasm == null) {
+    throw new KernelSelfTestError(
+      "the wasm kernel self-test needs an initialised wasm backend: run `await tf.setBackend('wasm')` first",
+    );
+  }
+  const cpu = cpuBackend();
   let worst = 0;
   try {
-    for (const c of cases) {
-      const actual = runOnBackend(wasm, kernelFunc, c.inputs, c.attrs);
+    const fix = KERNEL_FIXES.find((f) => f.kernelName === kernelName);
+    const func = kernelFunc ?? (fix != null ? fixKernelFunc(fix) : requireKernel(kernelName, 'wasm'));
+    for (const c of casesFor(kernelName, mulberry32(seedFor(kernelName)), cpu)) {
+      const actual = runOnBackend(wasm, func, c.inputs, c.attrs);
       const expected = c.expected?.(cpu) ?? runOnBackend(cpu, requireKernel(kernelName, 'cpu'), c.inputs, c.attrs).values;
       worst = Math.max(worst, maxRelativeError(actual.values, expected));
     }
@@ -98,14 +121,7 @@ function testOne(kernelName: string, kernelFunc: tf.KernelFunc, cases: KernelCas
  */
 export function runKernelSelfTest(options: { throwOnFailure?: boolean } = {}): KernelSelfTestResult[] {
   if (tf.getKernel('BatchMatMul', 'wasm') == null) return [];
-  if (wasmBackendIfReady() == null) {
-    throw new KernelSelfTestError(
-      "the wasm kernel self-test needs an initialised wasm backend: run `await tf.setBackend('wasm')` first",
-    );
-  }
-  const cpu = cpuBackend();
-  const rng = mulberry32(SEED);
-  const results = KERNEL_FIXES.map((fix) => testOne(fix.kernelName, fixKernelFunc(fix), casesFor(fix.kernelName, rng, cpu), cpu));
+  const results = KERNEL_FIXES.map((fix) => selfTestKernel(fix.kernelName));
   const failures = results.filter((r) => !r.ok);
   if (options.throwOnFailure === true && failures.length > 0) {
     const lines = failures.map((f) => `${f.kernel}: ${f.error ?? `max relative error ${f.maxRelError.toExponential(2)}`}`);

@@ -122,87 +122,94 @@ export function maxPoolGradCases(rng: Rng, cpu: CpuBackend): KernelCase[] {
   });
 }
 
-function convInfo(xShape: number[], filterShape: number[], s: ConvSetting, depthwise = false): tf.backend_util.Conv2DInfo {
-  return tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    s.stride, s.dilation, s.pad, undefined, depthwise, 'channelsLast',
-  );
+/** The dilated filter as a dense one with zeros between taps ([fh, fw, a, b] → effective size). */
+function dilateFilter(w: TensorSpec, d: number): TensorSpec {
+  const [fh, fw, a, b] = w.shape as [number, number, number, number];
+  const ew = (fw - 1) * d + 1;
+  const values = new Float32Array(((fh - 1) * d + 1) * ew * a * b);
+  for (let r = 0; r < fh; r++) {
+    for (let c = 0; c < fw; c++) values.set(w.values.subarray((r * fw + c) * a * b, (r * fw + c + 1) * a * b), (r * d * ew + c * d) * a * b);
+  }
+  return { shape: [(fh - 1) * d + 1, ew, a, b], dtype: 'float32', values };
 }
 
-/** The dilated filter as a dense one with zeros between taps ([fh, fw, ci, co] → effective size). */
-function dilateFilter(w: TensorSpec, d: number): TensorSpec {
-  const [fh, fw, ci, co] = w.shape as [number, number, number, number];
-  const eh = (fh - 1) * d + 1;
+/** The taps of a dense-filter gradient that a dilated filter has (the inverse of dilateFilter). */
+function undilateFilter(dense: Float32Array, filterShape: number[], d: number): Float32Array {
+  const [fh, fw, a, b] = filterShape as [number, number, number, number];
   const ew = (fw - 1) * d + 1;
-  const values = new Float32Array(eh * ew * ci * co);
-  const run = ci * co;
+  const out = new Float32Array(size(filterShape));
   for (let r = 0; r < fh; r++) {
-    for (let c = 0; c < fw; c++) values.set(w.values.subarray((r * fw + c) * run, (r * fw + c + 1) * run), (r * d * ew + c * d) * run);
+    for (let c = 0; c < fw; c++) out.set(dense.subarray((r * d * ew + c * d) * a * b, (r * d * ew + c * d + 1) * a * b), (r * fw + c) * a * b);
   }
-  return { shape: [eh, ew, ci, co], dtype: 'float32', values };
+  return out;
 }
+
+const cpuKernel = (name: string): tf.KernelFunc => tf.getKernel(name, 'cpu')!.kernelFunc;
 
 /**
- * Conv2DBackpropFilter / Conv2DBackpropInput cases. tfjs-cpu ignores dilations in these kernels,
- * so dilated references run the cpu kernel on the equivalent dense filter with zeros between taps.
+ * Filter / input gradient cases of conv2d or depthwise conv2d. tfjs-cpu ignores dilations in
+ * these kernels, so dilated references run the cpu kernel on the equivalent dense filter with
+ * zeros between taps (and keep the dilated taps of the dense filter gradient).
  */
-export function conv2dBackpropCases(rng: Rng, kernel: 'filter' | 'input'): KernelCase[] {
-  const xShape = [2, 9, 8, 3];
-  const filterShape = [3, 2, 3, 4];
-  const cpuKernel = (name: string) => tf.getKernel(name, 'cpu')!.kernelFunc;
+export function convBackpropCases(rng: Rng, op: 'conv2d' | 'depthwise', kernel: 'filter' | 'input'): KernelCase[] {
+  const depthwise = op === 'depthwise';
+  const xShape = depthwise ? [2, 8, 7, 3] : [2, 9, 8, 3];
+  const filterShape = depthwise ? [3, 3, 3, 2] : [3, 2, 3, 4];
+  const prefix = depthwise ? 'DepthwiseConv2dNativeBackprop' : 'Conv2DBackprop';
   return CONV_SETTINGS.map((s): KernelCase => {
-    const info = convInfo(xShape, filterShape, s);
+    const info = tf.backend_util.computeConv2DInfo(
+      xShape as [number, number, number, number], filterShape as [number, number, number, number],
+      s.stride, s.dilation, s.pad, undefined, depthwise, 'channelsLast');
     const dy = uniform(rng, info.outShape);
-    const attrs: tf.NamedAttrMap = { strides: s.stride, pad: s.pad, dataFormat: 'NHWC', dilations: s.dilation };
     const d = s.dilation;
+    const attrs: tf.NamedAttrMap = { strides: s.stride, pad: s.pad, dilations: d, ...(depthwise ? {} : { dataFormat: 'NHWC' }) };
+    const denseAttrs = { ...attrs, dilations: 1 };
     if (kernel === 'filter') {
       const x = uniform(rng, xShape);
-      const dense = [(filterShape[0]! - 1) * d + 1, (filterShape[1]! - 1) * d + 1, filterShape[2]!, filterShape[3]!];
+      const denseShape = dilateFilter({ shape: filterShape, dtype: 'float32', values: new Float32Array(size(filterShape)) }, d).shape;
       const expected = (cpu: CpuBackend): Float32Array => {
-        const full = runOnBackend(cpu, cpuKernel('Conv2DBackpropFilter'), { x, dy }, { ...attrs, dilations: 1, filterShape: dense });
-        const [fh, fw, ci, co] = filterShape as [number, number, number, number];
-        const out = new Float32Array(size(filterShape));
-        for (let r = 0; r < fh; r++) {
-          for (let c = 0; c < fw; c++) out.set(full.values.subarray((r * d * dense[1]! + c * d) * ci * co, (r * d * dense[1]! + c * d + 1) * ci * co), (r * fw + c) * ci * co);
-        }
-        return out;
+        const dense = runOnBackend(cpu, cpuKernel(`${prefix}Filter`), { x, dy }, { ...denseAttrs, filterShape: denseShape });
+        return undilateFilter(dense.values as Float32Array, filterShape, d);
       };
       return { inputs: { x, dy }, attrs: { ...attrs, filterShape }, expected };
     }
     const filter = uniform(rng, filterShape);
     const expected = (cpu: CpuBackend): Float32Array =>
-      runOnBackend(cpu, cpuKernel('Conv2DBackpropInput'), { dy, filter: dilateFilter(filter, d) }, { ...attrs, dilations: 1, inputShape: xShape }).values as Float32Array;
+      runOnBackend(cpu, cpuKernel(`${prefix}Input`), { dy, filter: dilateFilter(filter, d) }, { ...denseAttrs, inputShape: xShape })
+        .values as Float32Array;
     return { inputs: { dy, filter }, attrs: { ...attrs, inputShape: xShape }, expected };
   });
 }
 
-/** Depthwise conv2d backprop cases (channel multiplier 2; tfjs has no dilated depthwise gradient). */
-export function depthwiseBackpropCases(rng: Rng, kernel: 'filter' | 'input'): KernelCase[] {
-  const xShape = [2, 8, 7, 3];
-  const filterShape = [3, 3, 3, 2];
-  return CONV_SETTINGS.filter((s) => s.dilation === 1).map((s): KernelCase => {
-    const info = convInfo(xShape, filterShape, s, true);
+/** Conv3D gradient cases (stride 1 same, stride 2 valid). */
+export function conv3dBackpropCases(rng: Rng, kernel: 'filter' | 'input'): KernelCase[] {
+  const xShape = [2, 5, 6, 4, 3];
+  const filterShape = [2, 3, 2, 3, 4];
+  return ([[1, 'same'], [2, 'valid']] as const).map(([stride, pad]): KernelCase => {
+    const info = tf.backend_util.computeConv3DInfo(
+      xShape as [number, number, number, number, number], filterShape as [number, number, number, number, number],
+      stride, 1, pad);
     const dy = uniform(rng, info.outShape);
-    const attrs: tf.NamedAttrMap = { strides: s.stride, pad: s.pad, dilations: 1 };
     return kernel === 'filter'
-      ? { inputs: { x: uniform(rng, xShape), dy }, attrs: { ...attrs, filterShape } }
-      : { inputs: { dy, filter: uniform(rng, filterShape) }, attrs: { ...attrs, inputShape: xShape } };
+      ? { inputs: { x: uniform(rng, xShape), dy }, attrs: { strides: stride, pad, filterShape } }
+      : { inputs: { dy, filter: uniform(rng, filterShape) }, attrs: { strides: stride, pad, inputShape: xShape } };
   });
 }
 
-/** UnsortedSegmentSum cases: 2-D and 3-D data, some segments empty. */
+/** UnsortedSegmentSum cases: 2-D and 3-D data, empty segments, ids out of range (dropped). */
 export function unsortedSegmentSumCases(rng: Rng): KernelCase[] {
-  return [
+  return ([
     [[6, 4], 5],
     [[7, 2, 3], 4],
-  ].map(([shape, numSegments]) => {
-    const rows = (shape as number[])[0]!;
+  ] as const).map(([shape, numSegments]): KernelCase => {
+    const rows = shape[0];
     const ids = new Int32Array(rows);
-    for (let i = 0; i < rows; i++) ids[i] = Math.floor(rng() * ((numSegments as number) - 1));
+    for (let i = 0; i < rows; i++) ids[i] = Math.floor(rng() * (numSegments - 1));
+    ids[1] = -1;
+    ids[2] = numSegments;
     return {
-      inputs: { x: uniform(rng, shape as number[]), segmentIds: { shape: [rows], dtype: 'int32', values: ids } },
-      attrs: { numSegments: numSegments as number },
+      inputs: { x: uniform(rng, [...shape]), segmentIds: { shape: [rows], dtype: 'int32', values: ids } },
+      attrs: { numSegments },
     };
   });
 }
