@@ -9,6 +9,7 @@ import { LayerCollection } from '../layers/layer-collection.js';
 import type { Loader } from '../data/loader.js';
 import type { Progress } from '../backend/engine.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
+import { initLinalg } from '../linalg/index.js';
 import { type LossFunction, type LossName, type Variant, checkVariant } from './variants.js';
 
 export interface FIMOptions<M extends PMatBase> {
@@ -58,6 +59,8 @@ export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M
   if (layerCollection.numel() === 0) {
     throw new InvalidArgumentError(`FIM: the layer collection has no parameters (model '${model.name}' has no trainable supported layer)`);
   }
+  // Float64 factorisations use the Eigen WebAssembly module when it loads (TypeScript otherwise).
+  await initLinalg();
   return representation.compute({
     model,
     layerCollection,

@@ -8,7 +8,7 @@ let seed = 1;
 const init = () => tf.initializers.randomNormal({ mean: 0, stddev: 0.5, seed: seed++ });
 
 /** Dense options with seeded kernel and (non-zero) bias. */
-function dense(units: number, extra: Partial<tf.layers.DenseLayerArgs> = {}): tf.layers.Layer {
+function dense(units: number, extra: Partial<Parameters<typeof tf.layers.dense>[0]> = {}): tf.layers.Layer {
   return tf.layers.dense({ units, kernelInitializer: init(), biasInitializer: init(), ...extra });
 }
 

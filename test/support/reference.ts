@@ -136,3 +136,64 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   }
   return Math.sqrt(num / Math.max(den, 1e-300));
 }
+
+/**
+ * For a Sequential model with dilated Conv2D layers (which tfjs cannot differentiate), a twin
+ * with every dilated kernel written out as a plain, larger kernel with zeros between the taps
+ * (a JS loop, independent of the library), and the map from each original parameter to its
+ * position among the twin's parameters. J_original = J_twin[:, map].
+ */
+export function undilatedTwin(model: tf.Sequential): { twin: tf.Sequential; map: Int32Array } {
+  const twin = tf.sequential();
+  const map: number[] = [];
+  let twinOffset = 0;
+  model.layers.forEach((layer, li) => {
+    const config = layer.getConfig() as Record<string, unknown>;
+    const dil = config.dilationRate as number[] | number | undefined;
+    const d = Array.isArray(dil) ? dil[0]! : (dil ?? 1);
+    const weights = layer.getWeights();
+    const extra = li === 0 ? { batchInputShape: model.inputs[0]!.shape } : {};
+    if (layer.getClassName() === 'Conv2D' && d > 1) {
+      const [kh, kw, ci, co] = weights[0]!.shape as number[];
+      const eh = (kh! - 1) * d + 1;
+      const ew = (kw! - 1) * d + 1;
+      const k = weights[0]!.dataSync();
+      const big = new Float32Array(eh * ew * ci! * co!);
+      const idx = (a: number, b: number, c: number, o: number, w: number) => ((a * w + b) * ci! + c) * co! + o;
+      for (let a = 0; a < kh!; a++)
+        for (let b = 0; b < kw!; b++)
+          for (let c = 0; c < ci!; c++)
+            for (let o = 0; o < co!; o++) {
+              big[idx(a * d, b * d, c, o, ew)] = k[idx(a, b, c, o, kw!)]!;
+              map.push(twinOffset + idx(a * d, b * d, c, o, ew));
+            }
+      twinOffset += big.length;
+      const conv = tf.layers.conv2d({ ...(config as object), ...extra, kernelSize: [eh, ew], dilationRate: 1, name: `${layer.name}_twin` } as Parameters<typeof tf.layers.conv2d>[0]);
+      twin.add(conv);
+      const rest = weights.slice(1);
+      rest.forEach((w) => {
+        for (let j = 0; j < w.size; j++) map.push(twinOffset + j);
+        twinOffset += w.size;
+      });
+      conv.setWeights([tf.tensor4d(big, [eh, ew, ci!, co!]), ...rest]);
+    } else {
+      const Ctor = layer.constructor as new (c: object) => tf.layers.Layer;
+      const copy = new Ctor({ ...config, ...extra, name: `${layer.name}_twin` });
+      twin.add(copy);
+      weights.forEach((w) => {
+        for (let j = 0; j < w.size; j++) map.push(twinOffset + j);
+        twinOffset += w.size;
+      });
+      if (weights.length) copy.setWeights(weights);
+    }
+  });
+  return { twin, map: Int32Array.from(map) };
+}
+
+/** The sub-matrix F[map, map] of a dense d×d matrix. */
+export function selectSubmatrix(F: Float64Array, dFull: number, map: Int32Array): Float64Array {
+  const d = map.length;
+  const out = new Float64Array(d * d);
+  for (let p = 0; p < d; p++) for (let q = 0; q < d; q++) out[p * d + q] = F[map[p]! * dFull + map[q]!]!;
+  return out;
+}
