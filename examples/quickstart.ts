@@ -33,7 +33,7 @@ console.log(`nngeometry quick start — tfjs ${tf.version.tfjs} on '${tf.getBack
 console.log(`model: MLP 20-32-32-5, d = ${model.countParams()} parameters, n = 512 examples, variant classif_logits\n`);
 
 const dense = await FIM({ model, loader, representation: PMatDense });
-const v = PVector.random(dense.layerCollection, 0);
+const v = PVector.random(dense.layerCollection, 1);
 const reference = { trace: dense.trace(), vTMv: dense.vTMv(v) };
 
 const rows: string[][] = [['representation', 'time (ms)', 'trace', '‖F‖_F', 'vᵀFv', 'rel. gap vᵀFv to dense']];

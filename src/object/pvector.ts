@@ -5,6 +5,7 @@
 import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import { LayerCollection } from '../layers/layer-collection.js';
+import { preciseSumOf } from './reductions.js';
 
 export class PVector {
   readonly layerCollection: LayerCollection;
@@ -134,7 +135,7 @@ export class PVector {
   /** vᵀw. */
   dot(other: PVector): number {
     const o = this.check(other, 'dot');
-    return scalar(() => tf.sum(tf.mul(this.data, o)));
+    return preciseSumOf(() => tf.mul(this.data, o));
   }
 
   /** (Σ|v_k|^p)^{1/p}; p = Infinity gives max |v_k|. */
@@ -142,9 +143,9 @@ export class PVector {
     if (typeof p !== 'number' || !(p >= 1)) throw new InvalidArgumentError(`PVector.norm: 'p' must be ≥ 1 (or Infinity), received ${String(p)}`);
     const d = this.data;
     if (p === Infinity) return scalar(() => tf.max(tf.abs(d)));
-    if (p === 2) return Math.sqrt(scalar(() => tf.sum(tf.square(d))));
-    if (p === 1) return scalar(() => tf.sum(tf.abs(d)));
-    return scalar(() => tf.sum(tf.pow(tf.abs(d), p))) ** (1 / p);
+    if (p === 2) return Math.sqrt(preciseSumOf(() => tf.square(d)));
+    if (p === 1) return preciseSumOf(() => tf.abs(d));
+    return preciseSumOf(() => tf.pow(tf.abs(d), p)) ** (1 / p);
   }
 
   clone(): PVector {

@@ -13,6 +13,7 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type OutputGradients, passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { HostSum } from './accumulators.js';
+import { rowSums, rowSumsLength } from '../reductions.js';
 import type { FisherSpec, PMatBase } from './pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from './conjugate-gradient.js';
 
@@ -41,16 +42,16 @@ export class PMatImplicit implements PMatBase {
   }
 
   async trace(): Promise<number> {
-    const sum = new HostSum(1);
+    const lc = this.layerCollection;
+    // Partial sums over rows of 128 parameters, added in float64 (see reductions.ts).
+    const sum = new HostSum(rowSumsLength(lc.numel()));
     try {
       const { examples } = await passOverData(this.spec, {
         onOutput: (g) =>
-          sum.add(
-            tf.addN(this.layerCollection.layers.map((e) => tf.sum(e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!)))),
-          ),
+          sum.add(rowSums(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!))))),
         onBatchEnd: () => sum.flush(),
       });
-      return sum.total[0]! / examples;
+      return sum.total.reduce((a, b) => a + b, 0) / examples;
     } finally {
       sum.dispose();
     }

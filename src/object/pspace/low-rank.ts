@@ -8,7 +8,8 @@ import { DisposedError, InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
-import { PVector, scalar } from '../pvector.js';
+import { PVector } from '../pvector.js';
+import { preciseSumOf } from '../reductions.js';
 import { batchJacobian } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
 
@@ -69,7 +70,7 @@ export class PMatLowRank implements PMat {
 
   /** tr(JᵀJ) = ‖J‖²_F. */
   trace(): number {
-    return scalar(() => tf.sum(tf.square(this.factor)));
+    return preciseSumOf(() => tf.square(this.factor));
   }
 
   norm(ord: NormOrder = 'fro'): number {
@@ -96,7 +97,7 @@ export class PMatLowRank implements PMat {
   /** ‖J v‖². */
   vTMv(v: PVector): number {
     this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.vTMv');
-    return scalar(() => tf.sum(tf.square(tf.matMul(this.factor, v.data.reshape([-1, 1])))));
+    return preciseSumOf(() => tf.square(tf.matMul(this.factor, v.data.reshape([-1, 1]))));
   }
 
   getDiag(): tf.Tensor1D {
