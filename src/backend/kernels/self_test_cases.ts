@@ -54,6 +54,8 @@ const CONV_SETTINGS: ConvSetting[] = [
   { stride: 2, pad: 'same', dilation: 1 },
   { stride: 2, pad: 'valid', dilation: 1 },
   { stride: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]], dilation: 1 },
+  // Padding wider than the filter: the stride-1 input gradient cannot be a plain convolution.
+  { stride: 1, pad: [[0, 0], [0, 3], [3, 0], [0, 0]], dilation: 1 },
   { stride: 1, pad: 'same', dilation: 2 },
   { stride: 1, pad: 'valid', dilation: 2 },
 ];
