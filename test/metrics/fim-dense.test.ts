@@ -106,3 +106,21 @@ test('PMatDense = brute-force empirical Fisher with a custom per-example loss an
   model.dispose();
   disposeBatches(batches);
 });
+
+test('PMatDense = brute-force Fisher: functional model with two inputs and a concatenation', async () => {
+  const a = tf.input({ shape: [3] });
+  const b = tf.input({ shape: [2] });
+  const ha = tf.layers.dense({ units: 4, activation: 'tanh', biasInitializer: 'randomNormal' }).apply(a) as tf.SymbolicTensor;
+  const cat = tf.layers.concatenate().apply([ha, b]) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 3 }).apply(cat) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: [a, b], outputs: out });
+  const xa = tf.randomNormal([5, 3], 0, 1, 'float32', 3);
+  const xb = tf.randomNormal([5, 2], 0, 1, 'float32', 4);
+  const lc = LayerCollection.fromModel(model);
+  const F = await FIM({ model, loader: [{ xs: [xa, xb] }], representation: PMatDense });
+  const ref = bruteForceFisher(model, lc, [[xa, xb]], 'classif_logits');
+  assert.ok(relativeError(F.values(), ref) < TOL, `relative error ${relativeError(F.values(), ref)}`);
+  F.dispose();
+  tf.dispose([xa, xb]);
+  model.dispose();
+});

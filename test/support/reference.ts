@@ -28,7 +28,7 @@ export function flatGradient(lc: LayerCollection, f: () => tf.Scalar): Float64Ar
 }
 
 /** Per-example Jacobian rows J_i[c] = ∂f_c(x_i)/∂θ and the outputs f(x_i). */
-export function perExampleJacobian(model: tf.LayersModel, lc: LayerCollection, x: tf.Tensor): { jac: Float64Array[]; out: Float64Array } {
+export function perExampleJacobian(model: tf.LayersModel, lc: LayerCollection, x: tf.Tensor | tf.Tensor[]): { jac: Float64Array[]; out: Float64Array } {
   const outT = tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).reshape([-1]));
   const out = Float64Array.from(outT.dataSync());
   outT.dispose();
@@ -66,15 +66,16 @@ export function outputFisher(variant: RefVariant, f: Float64Array, sigma2 = 1): 
 }
 
 /** F = (1/n) Σ_i J_iᵀ H_i J_i, dense d×d float64, by brute force. */
-export function bruteForceFisher(model: tf.LayersModel, lc: LayerCollection, xs: tf.Tensor[], variant: RefVariant, sigma2 = 1): Float64Array {
+export function bruteForceFisher(model: tf.LayersModel, lc: LayerCollection, xs: Array<tf.Tensor | tf.Tensor[]>, variant: RefVariant, sigma2 = 1): Float64Array {
   const d = lc.numel();
   const F = new Float64Array(d * d);
   let n = 0;
   for (const batch of xs) {
-    for (let i = 0; i < batch.shape[0]!; i++) {
-      const xi = tf.slice(batch, [i], [1]);
-      const { jac, out } = perExampleJacobian(model, lc, xi);
-      xi.dispose();
+    const parts = Array.isArray(batch) ? batch : [batch];
+    for (let i = 0; i < parts[0]!.shape[0]!; i++) {
+      const xi = parts.map((p) => tf.slice(p, [i], [1]));
+      const { jac, out } = perExampleJacobian(model, lc, Array.isArray(batch) ? xi : xi[0]!);
+      tf.dispose(xi);
       const H = outputFisher(variant, out, sigma2);
       const c = out.length;
       // HJ then Jᵀ(HJ)

@@ -19,11 +19,12 @@ export class PMatDense implements PMat {
   private readonly block: SymmetricBlock;
 
   /** Wraps a float64 row-major d×d matrix (taken over, not copied). */
-  constructor(lc: LayerCollection, values: Float64Array, symmetric = true) {
+  constructor(lc: LayerCollection, values: Float64Array | SymmetricBlock) {
     const d = lc.numel();
-    if (values.length !== d * d) throw new InvalidArgumentError(`PMatDense: expected ${d * d} values (d = ${d}), received ${values.length}`);
+    const size = values instanceof SymmetricBlock ? values.n * values.n : values.length;
+    if (size !== d * d) throw new InvalidArgumentError(`PMatDense: expected ${d * d} values (d = ${d}), received ${size}`);
     this.layerCollection = lc;
-    this.block = new SymmetricBlock(values, d, symmetric);
+    this.block = values instanceof SymmetricBlock ? values : new SymmetricBlock(values, d);
   }
 
   /** Computes the matrix of `spec` densely. */
@@ -130,6 +131,6 @@ export class PMatDense implements PMat {
   }
 
   private static fromBlock(lc: LayerCollection, b: SymmetricBlock): PMatDense {
-    return new PMatDense(lc, b.values, b.symmetric);
+    return new PMatDense(lc, b);
   }
 }

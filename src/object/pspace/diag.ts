@@ -22,6 +22,7 @@ export class PMatDiag implements PMat {
     if (diag.length !== lc.numel()) throw new InvalidArgumentError(`PMatDiag: expected ${lc.numel()} values, received ${diag.length}`);
     this.layerCollection = lc;
     this.diag = diag;
+    this.device = tf.tensor1d(Float32Array.from(diag));
   }
 
   static async compute(spec: FisherSpec): Promise<PMatDiag> {
@@ -46,7 +47,7 @@ export class PMatDiag implements PMat {
   }
 
   private tensor(): tf.Tensor1D {
-    if (!this.device) this.device = tf.keep(tf.tensor1d(Float32Array.from(this.values())));
+    if (!this.device) throw new DisposedError('this PMatDiag has been disposed');
     return this.device;
   }
 

@@ -22,6 +22,9 @@ export class SymmetricBlock {
     this.host = host;
     this.n = n;
     this.symmetric = symmetric;
+    // Created now rather than on first use, so that the tensors a matrix holds are all
+    // accounted for when it is returned (no operation changes tf.memory() afterwards).
+    this.device = tf.tensor2d(Float32Array.from(host), [n, n]);
   }
 
   get values(): Float64Array {
@@ -30,7 +33,7 @@ export class SymmetricBlock {
   }
 
   tensor(): tf.Tensor2D {
-    if (!this.device) this.device = tf.keep(tf.tensor2d(Float32Array.from(this.values), [this.n, this.n]));
+    if (!this.device) throw new DisposedError('this matrix has been disposed');
     return this.device;
   }
 
