@@ -93,10 +93,10 @@ if (process.argv.includes('--cpu')) {
   const x = tf.randomNormal([128, 28, 28, 16]) as tf.Tensor4D;
   compare('maxPool grad [128,28,28,16] 2x2 s2', () => tf.grad((v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, 2, 2, 'valid'))(x));
   const w = tf.randomNormal([3, 3, 16, 2]) as tf.Tensor4D;
-  compare('depthwiseConv2d grads [32,28,28,16] k3 m2 (cpu bridge)', () =>
+  compare('depthwiseConv2d grads [32,28,28,16] k3 m2', () =>
     tf.grads((v: tf.Tensor, f: tf.Tensor) => tf.depthwiseConv2d(v as tf.Tensor4D, f as tf.Tensor4D, 1, 'same'))([x.slice(0, 32), w]),
     { reps: 3 });
   const table = tf.randomNormal([1000, 64]);
   const idx = tf.tensor1d(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 1000), 'int32');
-  compare('gather grad [1000,64] x 4096 ids (cpu bridge)', () => tf.grad((t: tf.Tensor) => tf.gather(t, idx))(table), { reps: 3 });
+  compare('gather grad [1000,64] x 4096 ids', () => tf.grad((t: tf.Tensor) => tf.gather(t, idx))(table), { reps: 3 });
 }

@@ -81,6 +81,19 @@ describe('installKernelFixes', () => {
     for (const r of report.selfTest ?? []) assert.ok(r.ok && r.maxRelError <= 1e-4, `${r.kernel}: ${r.maxRelError} ${r.error ?? ''}`);
   });
 
+  it('works when installed before the wasm backend initialises (stock setup functions still run)', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/kernels/fixtures/install_before_init.ts'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr.slice(-2000));
+    const result = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    assert.deepEqual(result, {
+      installed: FIXED.length,
+      backend: 'wasm',
+      product: [[35, 44], [44, 56]],
+      filterGrad: [[[[9]], [[9]]], [[[9]], [[9]]]],
+      selfTest: true,
+    });
+  });
+
   it('is a no-op in a process where tfjs-backend-wasm was never imported', () => {
     const code =
       "const m = await import('./src/backend/kernels/index.ts');" +

@@ -7,7 +7,7 @@
  * backward pass hit the slow loop. Transposing with the wasm Transpose kernel first is O(size) and
  * brings every flag combination back to XNNPACK speed.
  */
-import { tf } from '../../tf.js';
+import type { tf } from '../../tf.js';
 import type { KernelFix } from './kernel_fix.js';
 import { runKernel, type TensorInfo, type WasmBackend } from './wasm_backend.js';
 

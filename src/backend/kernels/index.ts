@@ -1,9 +1,11 @@
 /**
  * Kernel fixes that make the tfjs 4.22 wasm backend sound and fast for nngeometry's needs
  * (substrate.md sections 1 and 5):
- * - BatchMatMul / _FusedMatMul: explicit transposes, so transposed products reach XNNPACK (10-50x);
+ * - BatchMatMul / _FusedMatMul: explicit transposes, so transposed products reach XNNPACK (10-18x),
+ *   and a correct bias add for fused products of batched or transposed matrices;
  * - MaxPoolGrad: the stock kernel drops gradients of windows whose maximum is ≤ 0;
- * - Conv2DBackpropFilter (missing) and Conv2DBackpropInput (slow): im2col / col2im + XNNPACK matmul;
+ * - Conv2DBackpropFilter (missing) and Conv2DBackpropInput (slow): im2col / col2im + XNNPACK matmul,
+ *   or, for stride-1 input gradients, an XNNPACK convolution with the flipped filter;
  * - DepthwiseConv2dNativeBackpropInput / …Filter and UnsortedSegmentSum (missing): JS loops;
  * - Conv3DBackpropInputV2 / …FilterV2 (wrong): the cpu backend's kernels, through a bridge.
  * Only kernels registered under backend 'wasm' change; without tfjs-backend-wasm this is a no-op.

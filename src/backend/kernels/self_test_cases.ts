@@ -60,6 +60,11 @@ const CONV_SETTINGS: ConvSetting[] = [
   { stride: 1, pad: 'valid', dilation: 2 },
 ];
 
+const MATMUL_SHAPES: Array<[number[], number[], number, number, number]> = [
+  [[], [], 7, 13, 5],
+  [[3], [3], 4, 6, 5],
+  [[1], [2], 4, 3, 6],
+];
 /** Matmul cases: every transpose combination, 2-D, batched and broadcast batch. */
 export function batchMatMulCases(rng: Rng): KernelCase[] {
   const cases: KernelCase[] = [];
@@ -75,11 +80,6 @@ export function batchMatMulCases(rng: Rng): KernelCase[] {
   return cases;
 }
 
-const MATMUL_SHAPES: Array<[number[], number[], number, number, number]> = [
-  [[], [], 7, 13, 5],
-  [[3], [3], 4, 6, 5],
-  [[1], [2], 4, 3, 6],
-];
 const FUSED_ACTIVATIONS = ['relu', 'linear', 'leakyrelu', 'prelu', 'sigmoid', 'elu', 'relu6'];
 
 /** Fused matmul cases: rank-3 operands, every transpose combination, with and without bias, all activations. */
