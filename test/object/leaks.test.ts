@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
-import { FIM, PMatBlockDiag, PMatDense, PMatDiag, PMatImplicit, PMatLowRank, PVector, type PMat } from '../../src/index.js';
+import { FIM, PMatBlockDiag, PMatDense, PMatDiag, PMatImplicit, PMatLowRank, PVector, type PMat, type Representation } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, randomBatches } from '../support/models.js';
 
@@ -23,7 +23,8 @@ for (const backend of ['wasm', 'cpu']) {
     await useTestBackend(backend);
     const model = cnn();
     const batches = randomBatches(model, 6, 3);
-    for (const rep of [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank]) {
+    const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank];
+    for (const rep of reps) {
       await noLeak(`${rep.representationName} FIM`, () => FIM({ model, loader: batches, representation: rep }));
       const M = (await FIM({ model, loader: batches, representation: rep })) as PMat & {
         inv?: (o: { regul: number }) => PMat;
@@ -68,7 +69,8 @@ test('an operation that throws midway releases its tensors', async () => {
   // the second batch has a NaN: the pass fails after the first batch was processed
   const bad = tf.mul(batches[1]!.xs, NaN);
   const loader = [batches[0]!, { xs: bad }];
-  for (const rep of [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank]) {
+  const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank];
+  for (const rep of reps) {
     const { numTensors } = tf.memory();
     await assert.rejects(() => FIM({ model, loader, representation: rep }), /NaN/);
     assert.equal(tf.memory().numTensors, numTensors, `${rep.representationName}`);

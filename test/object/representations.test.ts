@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { FIM, LayerCollection, PMatBlockDiag, PMatDense, PMatDiag, PMatImplicit, PMatLowRank, PVector } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
-import { cnn, disposeBatches, randomBatches } from '../support/models.js';
+import { cnn, disposeBatches, mlp, randomBatches } from '../support/models.js';
 import { relativeError } from '../support/reference.js';
 
 const TOL = 1e-4;
@@ -170,4 +170,26 @@ test('add, sub, scale and mm match the same operations on the dense tensors', as
   const lr2 = lr.add(lr.scale(2));
   assert.ok(Math.abs(lr2.trace() - 3 * lr.trace()) / lr.trace() < TOL);
   [a, b, sum, diff, sq, lr, lr2].forEach((x) => x.dispose());
+});
+
+test('PMatLowRank with more rows than parameters (primal d×d path) solves and has the dense spectrum', async () => {
+  const small = mlp();
+  const data = randomBatches(small, 40, 20); // m = 4 outputs × 40 = 160 rows > d = 74
+  // regression: full rank (the softmax Fisher is singular along logit shifts)
+  const D = await FIM({ model: small, loader: data, representation: PMatDense, variant: 'regression' });
+  const L = await FIM({ model: small, loader: data, representation: PMatLowRank, variant: 'regression' });
+  assert.ok(L.rows > L.layerCollection.numel());
+  const w = PVector.random(L.layerCollection, 4);
+  for (const regul of [0.01, 0]) {
+    const a = D.solve(w, { regul });
+    const b = L.solve(w, { regul });
+    assert.ok(relativeError(host(b.toFlat()), host(a.toFlat())) < SOLVE_TOL, `regul ${regul}: ${relativeError(host(b.toFlat()), host(a.toFlat()))}`);
+    [a, b].forEach((x) => x.dispose());
+  }
+  assert.ok(Math.abs(L.norm(2) - D.norm(2)) / D.norm(2) < SOLVE_TOL);
+  assert.ok(Math.abs(L.norm(-2) - D.norm(-2)) <= SOLVE_TOL * D.norm(2));
+  assert.ok(Math.abs(L.norm('fro') - D.norm('fro')) / D.norm('fro') < SOLVE_TOL);
+  [D, L, w].forEach((x) => x.dispose());
+  small.dispose();
+  disposeBatches(data);
 });

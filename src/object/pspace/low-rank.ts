@@ -11,6 +11,7 @@ import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
 import { batchJacobian } from './accumulators.js';
+import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
 
 export class PMatLowRank implements PMat {
@@ -19,6 +20,7 @@ export class PMatLowRank implements PMat {
   private j: tf.Tensor2D | null;
   private gramHost: Float64Array | null = null;
   private gramSpectrum: Float64Array | null = null;
+  private factorCache: { regul: number; l: Float64Array } | null = null;
 
   /** Wraps J/√n of shape [m, d] (taken over). */
   constructor(lc: LayerCollection, scaledJacobian: tf.Tensor2D) {
@@ -52,19 +54,30 @@ export class PMatLowRank implements PMat {
     return this.factor.shape[0];
   }
 
-  private gram(): Float64Array {
+  /**
+   * The smaller of the two Gram matrices, in float64: JJᵀ (m×m) when m ≤ d ("dual"), else JᵀJ
+   * (d×d, "primal"). Both have the same nonzero eigenvalues; solves use whichever is smaller.
+   */
+  private gram(): { values: Float64Array; size: number; dual: boolean } {
     if (!this.gramHost) {
-      const g = tf.tidy(() => tf.matMul(this.factor, tf.transpose(this.factor)));
+      const g = tf.tidy(() => {
+        const j = this.factor;
+        return this.isDual() ? tf.matMul(j, tf.transpose(j)) : tf.matMul(tf.transpose(j), j);
+      });
       this.gramHost = Float64Array.from(g.dataSync());
       g.dispose();
-      return this.gramHost;
     }
-    return this.gramHost;
+    return { values: this.gramHost, size: this.isDual() ? this.rows : this.layerCollection.numel(), dual: this.isDual() };
   }
 
-  /** Nonzero spectrum candidates: eigenvalues of JJᵀ, ascending. */
+  private isDual(): boolean {
+    return this.rows <= this.layerCollection.numel();
+  }
+
+  /** Eigenvalues of the smaller Gram matrix, ascending. */
   private spectrum(): Float64Array {
-    this.gramSpectrum ??= eighSym(this.gram(), this.rows).values;
+    const g = this.gram();
+    this.gramSpectrum ??= eighSym(g.values, g.size).values;
     return this.gramSpectrum;
   }
 
@@ -78,9 +91,9 @@ export class PMatLowRank implements PMat {
     const s = this.spectrum();
     if (ord === 'fro') return Math.sqrt(s.reduce((a, l) => a + l * l, 0));
     if (ord === 2) return s.length ? Math.max(0, s[s.length - 1]!) : 0;
-    // The d eigenvalues of JᵀJ are the top d of JJᵀ's, padded with zeros when m < d.
-    const d = this.layerCollection.numel();
-    return this.rows < d ? 0 : Math.max(0, s[this.rows - d]!);
+    // With the dual Gram (m ≤ d), JᵀJ has d − m ≥ 0 further zero eigenvalues.
+    if (this.isDual() && this.rows < this.layerCollection.numel()) return 0;
+    return s.length ? Math.max(0, s[0]!) : 0;
   }
 
   /** Jᵀ(J v). */
@@ -109,27 +122,38 @@ export class PMatLowRank implements PMat {
   }
 
   /**
-   * (JᵀJ + λI)⁻¹ v = (v − Jᵀ(JJᵀ + λI)⁻¹ J v)/λ (Woodbury identity), with the m×m system solved
-   * by a float64 Cholesky factorisation. Needs λ > 0: JᵀJ itself is singular when m < d.
+   * (JᵀJ + λI)⁻¹ v. When m ≤ d, by the Woodbury identity (JᵀJ + λI)⁻¹ v = (v − Jᵀ(JJᵀ + λI)⁻¹ J v)/λ
+   * with the m×m system; otherwise directly with the d×d system. Both through a float64 Cholesky
+   * factorisation cached per λ. Needs λ > 0 in the first case: JᵀJ is singular when m < d.
    */
   solve(v: PVector, options?: SolveOptions): PVector {
     const regul = checkRegul(options, 'PMatLowRank.solve');
     this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.solve');
-    if (!(regul > 0)) {
-      throw new InvalidArgumentError(`PMatLowRank.solve needs regul > 0 (JᵀJ has rank ≤ ${this.rows}); received ${regul}`);
+    const g = this.gram();
+    if (g.dual && !(regul > 0)) {
+      throw new InvalidArgumentError(`PMatLowRank.solve needs regul > 0 (JᵀJ has rank ≤ ${this.rows} < d = ${this.layerCollection.numel()}); received ${regul}`);
     }
-    const m = this.rows;
-    const a = Float64Array.from(this.gram());
-    for (let i = 0; i < m; i++) a[i * m + i]! += regul;
+    const l = this.choleskyOf(regul);
+    if (!g.dual) return vectorFromHost(this.layerCollection, choleskySolve(l, g.size, vectorToHost(v), 1));
     const jvT = tf.tidy(() => tf.matMul(this.factor, v.data.reshape([-1, 1])));
     const jv = Float64Array.from(jvT.dataSync());
     jvT.dispose();
-    const y = choleskySolve(cholesky(a, m), m, jv, 1);
+    const y = choleskySolve(l, g.size, jv, 1);
     const out = tf.tidy(() => {
-      const jty = tf.matMul(tf.tensor2d(Float32Array.from(y), [1, m]), this.factor).reshape([-1]);
+      const jty = tf.matMul(tf.tensor2d(Float32Array.from(y), [1, g.size]), this.factor).reshape([-1]);
       return tf.div(tf.sub(v.data, jty), regul) as tf.Tensor1D;
     });
     return PVector.adopt(this.layerCollection, out);
+  }
+
+  private choleskyOf(regul: number): Float64Array {
+    if (this.factorCache?.regul !== regul) {
+      const g = this.gram();
+      const a = Float64Array.from(g.values);
+      for (let i = 0; i < g.size; i++) a[i * g.size + i]! += regul;
+      this.factorCache = { regul, l: cholesky(a, g.size) };
+    }
+    return this.factorCache.l;
   }
 
   /** [J₁; J₂]ᵀ[J₁; J₂] = M₁ + M₂, still low rank. */
@@ -150,5 +174,7 @@ export class PMatLowRank implements PMat {
     this.j?.dispose();
     this.j = null;
     this.gramHost = null;
+    this.gramSpectrum = null;
+    this.factorCache = null;
   }
 }
