@@ -31,52 +31,90 @@ class RotationLog {
  * n×n) with Q·Z, where the columns of Z are the eigenvectors of the tridiagonal.
  * Returns false when the iterations exceed 30·n in total (the budget of LAPACK dsteqr).
  *
- * Deflation uses the relative test of LAPACK dsteqr, e_i² ≤ ε²|d_i d_{i+1}| + safmin, which
- * keeps small eigenvalues accurate relative to their own size.
+ * A first pass without eigenvectors (O(n²)) finds the eigenvalues; the second pass, which
+ * records rotations, shifts each sweep by the eigenvalue nearest to the Wilkinson shift. An
+ * exact eigenvalue of the block deflates in one sweep in exact arithmetic ("perfect shifts",
+ * Parlett, The Symmetric Eigenvalue Problem, §8.13); in floating point this still saves about
+ * a quarter of the rotations. Shifts only change the speed, never the backward stability.
  */
 export function tridiagonalEigen(d: Float64Array, e: Float64Array, q: Float64Array, n: number): boolean {
-  const eps2 = Number.EPSILON * Number.EPSILON;
-  const safmin = 2.2250738585072014e-308;
-  const negligible = (i: number): boolean => e[i]! * e[i]! <= eps2 * Math.abs(d[i]! * d[i + 1]!) + safmin;
-  const log = new RotationLog();
-  const panel = new Float64Array(n * PANEL);
+  const values = d.slice();
+  if (!qlIterate(values, e.slice(), n, undefined, undefined)) return false;
+  values.sort();
+  return qlIterate(d, e, n, values, q);
+}
+
+/**
+ * QL iterations until (d, e) is diagonal, replaying the rotations on `q` when given.
+ * Deflation is the normwise test of EISPACK tql2, |e_i| ≤ ε‖T‖: the Householder reduction has
+ * already perturbed A by about ε‖A‖, so a relative test (LAPACK dsteqr) would only cost sweeps.
+ */
+function qlIterate(
+  d: Float64Array,
+  e: Float64Array,
+  n: number,
+  shifts: Float64Array | undefined,
+  q: Float64Array | undefined,
+): boolean {
+  let norm = 0;
+  for (let i = 0; i < n; i++) norm = Math.max(norm, Math.abs(d[i]!) + Math.abs(e[i]!) + (i > 0 ? Math.abs(e[i - 1]!) : 0));
+  const tol = Number.EPSILON * norm;
+  const log = q ? new RotationLog() : undefined;
+  const panel = q ? new Float64Array(n * PANEL) : undefined;
   let budget = 30 * n;
   for (let lo = 0; lo < n - 1; lo++) {
     for (;;) {
       let hi = lo;
-      while (hi < n - 1 && !negligible(hi)) hi++;
+      while (hi < n - 1 && Math.abs(e[hi]!) > tol) hi++;
       if (hi < n - 1) e[hi] = 0;
       if (hi === lo) break;
       if (budget-- === 0) return false;
-      if (log.count + (hi - lo) > CHUNK) {
-        replay(q, n, log, panel);
+      if (log && log.count + (hi - lo) > CHUNK) {
+        replay(q!, n, log, panel!);
         log.clear();
       }
-      qlSweep(d, e, lo, hi, log);
+      const mu = wilkinsonShift(d, e, lo);
+      qlSweep(d, e, lo, hi, shifts ? nearest(shifts, mu) : mu, log);
     }
   }
-  if (log.lo.length > 0) replay(q, n, log, panel);
+  if (log && log.lo.length > 0) replay(q!, n, log, panel!);
   return true;
 }
 
 /**
- * One implicit QL step on the unreduced block lo..hi: the QR step of the block with its order
- * reversed, so that the bulge is chased upwards and d[lo] converges first. The shift is the
- * eigenvalue of the leading 2×2 block closer to d[lo] (Wilkinson), written with hypot so that
- * nothing overflows. Records rotation (c, s) acting on columns (k, k+1) as
- * [q_k, q_{k+1}] ← [c q_k − s q_{k+1}, s q_k + c q_{k+1}].
+ * The eigenvalue of the leading 2×2 block [[d_lo, e_lo], [e_lo, d_lo+1]] closer to d_lo
+ * (Wilkinson's shift), written with hypot so that nothing overflows.
  */
-function qlSweep(d: Float64Array, e: Float64Array, lo: number, hi: number, log: RotationLog): void {
+function wilkinsonShift(d: Float64Array, e: Float64Array, lo: number): number {
   const td = 0.5 * (d[lo + 1]! - d[lo]!);
   const el = e[lo]!;
-  let mu = d[lo]!;
-  if (td === 0) mu -= Math.abs(el);
-  else mu -= (el / (td + (td > 0 ? Math.hypot(td, el) : -Math.hypot(td, el)))) * el;
+  if (td === 0) return d[lo]! - Math.abs(el);
+  const h = Math.hypot(td, el);
+  return d[lo]! - (el / (td + (td > 0 ? h : -h))) * el;
+}
 
+/** The entry of the ascending `sorted` closest to mu (binary search). */
+function nearest(sorted: Float64Array, mu: number): number {
+  let a = 0, b = sorted.length - 1;
+  while (b - a > 1) {
+    const m = (a + b) >> 1;
+    if (sorted[m]! < mu) a = m;
+    else b = m;
+  }
+  return Math.abs(sorted[a]! - mu) <= Math.abs(sorted[b]! - mu) ? sorted[a]! : sorted[b]!;
+}
+
+/**
+ * One implicit QL step with shift mu on the unreduced block lo..hi: the QR step of the block
+ * with its order reversed, so that the bulge is chased upwards and d[lo] converges first.
+ * Records rotation (c, s) acting on columns (k, k+1) as
+ * [q_k, q_{k+1}] ← [c q_k − s q_{k+1}, s q_k + c q_{k+1}].
+ */
+function qlSweep(d: Float64Array, e: Float64Array, lo: number, hi: number, mu: number, log: RotationLog | undefined): void {
   let x = d[hi]! - mu;
   let z = e[hi - 1]!;
-  const cs = log.cs;
-  let at = 2 * log.count;
+  const cs = log?.cs;
+  let at = log ? 2 * log.count : 0;
   for (let k = hi - 1; k >= lo; k--) {
     const r = Math.hypot(x, z);
     let c = 1, s = 0;
@@ -96,13 +134,17 @@ function qlSweep(d: Float64Array, e: Float64Array, lo: number, hi: number, log: 
       e[k - 1] = e[k - 1]! * c;
     }
     x = e[k]!;
-    // In original column order the rotation is (c, −s).
-    cs[at++] = c;
-    cs[at++] = -s;
+    if (cs) {
+      // In original column order the rotation is (c, −s).
+      cs[at++] = c;
+      cs[at++] = -s;
+    }
   }
-  log.count += hi - lo;
-  log.lo.push(lo);
-  log.hi.push(hi);
+  if (log) {
+    log.count += hi - lo;
+    log.lo.push(lo);
+    log.hi.push(hi);
+  }
 }
 
 /**

@@ -2,6 +2,7 @@
  * Householder reduction of a symmetric matrix to tridiagonal form, A = Q T Qᵀ
  * (Golub and Van Loan, Matrix Computations, 4th ed., algorithm 8.3.1), on full row-major storage.
  */
+import { formHouseholderQ } from './householder-q.js';
 
 /** The tridiagonal form and the orthogonal factor of A = Q T Qᵀ. */
 export interface Tridiagonal {
@@ -87,37 +88,6 @@ export function tridiagonalize(a: Float64Array, n: number): Tridiagonal {
     [vPrev, v] = [v, vPrev];
     [wPrev, p] = [p, wPrev];
   }
-  const q = accumulateQ(w, tau, n);
+  const q = formHouseholderQ(w, tau, n, n - 2);
   return { d, e, q };
-}
-
-/**
- * Forms Q = H₀H₁⋯H_{n−3} by backward accumulation (GVL section 5.1.6): starting from I,
- * Q ← H_k Q for k descending touches only the trailing (n−k−1)² block, which is where the
- * reflector is non-trivial. Each step is two row-streaming passes: z = vᵀQ, then Q −= τvzᵀ.
- */
-function accumulateQ(w: Float64Array, tau: Float64Array, n: number): Float64Array {
-  const q = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) q[i * n + i] = 1;
-  const z = new Float64Array(n);
-  for (let k = n - 3; k >= 0; k--) {
-    const t = tau[k]!;
-    if (t === 0) continue;
-    const rk = k * n;
-    const c0 = k + 1;
-    z.fill(0, c0);
-    for (let i = c0; i < n; i++) {
-      const vi = w[rk + i]!;
-      if (vi === 0) continue;
-      const ri = i * n;
-      for (let j = c0; j < n; j++) z[j] = z[j]! + vi * q[ri + j]!;
-    }
-    for (let i = c0; i < n; i++) {
-      const f = t * w[rk + i]!;
-      if (f === 0) continue;
-      const ri = i * n;
-      for (let j = c0; j < n; j++) q[ri + j] = q[ri + j]! - f * z[j]!;
-    }
-  }
-  return q;
 }
