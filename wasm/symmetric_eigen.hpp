@@ -143,6 +143,7 @@ inline bool tridiagonalQR(double *d, double *e, Index n, const std::vector<doubl
   }
   Index hi = n - 1;
   Index sweeps = 0;
+  Index snappedAt = -1;  // hi of the last sweep shifted by a known eigenvalue
   while (hi > 0) {
     if (std::abs(e[hi - 1]) <= tol) {
       e[hi - 1] = 0.0;
@@ -153,8 +154,22 @@ inline bool tridiagonalQR(double *d, double *e, Index n, const std::vector<doubl
     while (lo > 0 && std::abs(e[lo - 1]) > tol) --lo;
     if (lo > 0) e[lo - 1] = 0.0;
     if (++sweeps > 30 * n) return false;
-    const double wilkinson = wilkinsonShift(d, e, hi);
-    qrSweep(d, e, lo, hi, shifts ? nearest(*shifts, wilkinson) : wilkinson, q ? &log : nullptr);
+    double shift = wilkinsonShift(d, e, hi);
+    // The eigenvalue of the trailing 2x2 block (the Wilkinson shift) lies within |e[hi-2]| of
+    // an eigenvalue of the block (Weyl), so a known eigenvalue that close is at least as good
+    // a shift. A farther one may belong to another block, and a fixed shift that is no
+    // eigenvalue of this block could stall; after a snapped sweep that did not deflate, the
+    // next sweep uses Wilkinson's shift, which always converges (Wilkinson 1968).
+    const bool retry = snappedAt == hi;
+    snappedAt = -1;
+    if (shifts && hi - lo >= 2 && !retry) {
+      const double candidate = nearest(*shifts, shift);
+      if (std::abs(candidate - shift) <= std::abs(e[hi - 2])) {
+        shift = candidate;
+        snappedAt = hi;
+      }
+    }
+    qrSweep(d, e, lo, hi, shift, q ? &log : nullptr);
     if (q && log.cs.size() / 2 >= kRotationChunk) {
       replayRotations(q, n, log, panel.data());
       log.cs.clear();

@@ -82,6 +82,39 @@ for (const impl of IMPLEMENTATIONS) {
     assert.equal(zeros, n - r);
   });
 
+  test(`${impl}: eighSym of a block-diagonal matrix whose blocks have interleaved spectra`, async () => {
+    // The tridiagonal form splits into blocks, and the eigenvalue nearest to a block's shift
+    // often belongs to another block: the shift strategy must not stall on it.
+    await useImplementation(impl);
+    const b1 = withSpectrum(Array.from({ length: 30 }, (_, i) => 2 * i), 11);
+    const b2 = withSpectrum(Array.from({ length: 30 }, (_, i) => 2 * i + 1 + 1e-9 * i), 12);
+    const n = 60;
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < 30; i++) {
+      for (let j = 0; j < 30; j++) {
+        a[i * n + j] = b1[i * 30 + j]!;
+        a[(i + 30) * n + j + 30] = b2[i * 30 + j]!;
+      }
+    }
+    const w = assertDecomposition(a, n, 'block-diagonal');
+    const expected = (i: number) => (i % 2 === 0 ? i : i + 1e-9 * ((i - 1) / 2));
+    w.forEach((x, i) => assert.ok(Math.abs(x - expected(i)) < 1e-12 * n, `w[${i}] = ${x}`));
+  });
+
+  test(`${impl}: eighSym of Wilkinson's matrix W₂₁⁺ (pairs of nearly equal eigenvalues)`, async () => {
+    await useImplementation(impl);
+    const n = 21;
+    const a = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      a[i * n + i] = Math.abs(10 - i);
+      if (i + 1 < n) a[i * n + i + 1] = a[(i + 1) * n + i] = 1;
+    }
+    const w = assertDecomposition(a, n, 'W21+');
+    // The two largest eigenvalues agree to about 1e-14 (Wilkinson, The Algebraic Eigenvalue Problem, §5.45).
+    assert.ok(Math.abs(w[n - 1]! - 10.746194182903393) < 1e-12, `λ_max = ${w[n - 1]}`);
+    assert.ok(Math.abs(w[n - 1]! - w[n - 2]!) < 1e-12);
+  });
+
   test(`${impl}: eighSym does not modify its input and accepts a zero matrix`, async () => {
     await useImplementation(impl);
     const a = randomSpd(10, 1);

@@ -62,6 +62,7 @@ function qlIterate(
   const log = q ? new RotationLog() : undefined;
   const panel = q ? new Float64Array(n * PANEL) : undefined;
   let budget = 30 * n;
+  let snappedAt = -1; // lo of the last sweep shifted by a known eigenvalue
   for (let lo = 0; lo < n - 1; lo++) {
     for (;;) {
       let hi = lo;
@@ -73,8 +74,21 @@ function qlIterate(
         replay(q!, n, log, panel!);
         log.clear();
       }
-      const mu = wilkinsonShift(d, e, lo);
-      qlSweep(d, e, lo, hi, shifts ? nearest(shifts, mu) : mu, log);
+      // A known eigenvalue within |e[lo+1]| of Wilkinson's shift is at least as good a shift
+      // (the leading 2×2 block's eigenvalue is that close to one of the block's, by Weyl).
+      // A farther one may belong to another block and could stall the iteration, so it is
+      // not used, and a snapped sweep that did not deflate is followed by a Wilkinson sweep.
+      let mu = wilkinsonShift(d, e, lo);
+      const retry = snappedAt === lo;
+      snappedAt = -1;
+      if (shifts && hi - lo >= 2 && !retry) {
+        const candidate = nearest(shifts, mu);
+        if (Math.abs(candidate - mu) <= Math.abs(e[lo + 1]!)) {
+          mu = candidate;
+          snappedAt = lo;
+        }
+      }
+      qlSweep(d, e, lo, hi, mu, log);
     }
   }
   if (log && log.lo.length > 0) replay(q!, n, log, panel!);
