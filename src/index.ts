@@ -18,3 +18,12 @@ export { VARIANTS, type Variant, type LossFunction, type LossName } from './metr
 export type { Loader, BatchLike, Inputs } from './data/loader.js';
 export type { Progress } from './backend/engine.js';
 export { setKernelFixesEnabled } from './backend/substrate.js';
+export {
+  installKernelFixes,
+  uninstallKernelFixes,
+  kernelFixesInstalled,
+  selfTestKernelFixes,
+  type KernelFixReport,
+  type KernelSelfTestResult,
+} from './backend/kernels/index.js';
+export { initLinalg, linalgInfo } from './linalg/index.js';
