@@ -89,7 +89,13 @@ export async function* iterateBatches(loader: Loader): AsyncGenerator<Batch> {
       `'loader' must be a tf.data.Dataset, a batch ({xs, ys}, [xs, ys] or a tensor), or an array / iterable of batches; received ${typeof loader}`,
     );
   }
-  if (examples === 0) throw new EmptyLoaderError(`the loader yielded no examples (${index} batches); pass at least one non-empty batch`);
+  if (examples === 0) {
+    const oneShot = isOneShotIterator(loader);
+    throw new EmptyLoaderError(
+      `the loader yielded no examples (${index} batches); pass at least one non-empty batch` +
+        (oneShot ? '. It is a one-shot iterator (a generator), already consumed by an earlier pass: pass an array or a tf.data.Dataset, which can be iterated again' : ''),
+    );
+  }
 }
 
 /** Disposes a batch's tensors if the library owns them. */
@@ -106,4 +112,13 @@ export function assertFinite(t: tf.Tensor, what: string): void {
   const v = probe.dataSync()[0]!;
   probe.dispose();
   if (!Number.isFinite(v)) throw new NonFiniteError(`${what} contains NaN or Infinity; clean the data (or the weights) first`);
+}
+
+/** Generators and other iterators that return themselves can be traversed only once. */
+function isOneShotIterator(loader: unknown): boolean {
+  const it = loader as { [Symbol.iterator]?: () => unknown; [Symbol.asyncIterator]?: () => unknown };
+  return (
+    (typeof it[Symbol.iterator] === 'function' && it[Symbol.iterator]!() === loader) ||
+    (typeof it[Symbol.asyncIterator] === 'function' && it[Symbol.asyncIterator]!() === loader)
+  );
 }

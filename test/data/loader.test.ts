@@ -54,3 +54,14 @@ test('onProgress reports the examples done after each batch', async () => {
   disposeBatches(batches);
   model.dispose();
 });
+
+test('a generator consumed by a first pass gives an error that says why and what to pass instead', async () => {
+  const model = mlp();
+  const batches = randomBatches(model, 4, 4);
+  const { PMatImplicit, EmptyLoaderError } = await import('../../src/index.js');
+  const F = await FIM({ model, loader: (function* () { yield* batches; })(), representation: PMatImplicit });
+  await F.trace();
+  await assert.rejects(() => F.trace(), (e: Error) => e instanceof EmptyLoaderError && /one-shot iterator/.test(e.message));
+  disposeBatches(batches);
+  model.dispose();
+});
