@@ -16,7 +16,8 @@
 //      panels of Q (Van Zee, van de Geijn and Quintana-Orti, "Restructuring the tridiagonal and
 //      bidiagonal QR algorithms for performance", ACM TOMS 40(3), 2014), which runs at the
 //      SIMD128 peak without FMA (about 13 GFLOP/s) whatever the size of Q. ~450 -> 350 ms.
-// Cholesky, the triangular solves and the product use Eigen directly.
+// The triangular solves are blocked on the same SIMD kernel (triangular_solve.hpp); Cholesky
+// and the product use Eigen directly.
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -28,6 +29,7 @@
 
 #include "householder_q.hpp"
 #include "symmetric_eigen.hpp"
+#include "triangular_solve.hpp"
 
 using Eigen::Index;
 using MatrixCM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
@@ -99,16 +101,12 @@ NN_EXPORT(nn_llt) int nn_llt(double *a, int n, double *pivot) {
 
 // Solves L X = B in place (B row-major n x nrhs), L row-major lower triangular.
 NN_EXPORT(nn_trsm_lower) void nn_trsm_lower(const double *l, int n, double *b, int nrhs) {
-  Eigen::Map<const MatrixRM> L(l, n, n);
-  MapRM B(b, n, nrhs);
-  L.triangularView<Eigen::Lower>().solveInPlace(B);
+  nn::solveLowerInPlace(l, n, b, nrhs);
 }
 
 // Solves L^T X = B in place (B row-major n x nrhs), L row-major lower triangular.
 NN_EXPORT(nn_trsm_lower_t) void nn_trsm_lower_t(const double *l, int n, double *b, int nrhs) {
-  Eigen::Map<const MatrixRM> L(l, n, n);
-  MapRM B(b, n, nrhs);
-  L.transpose().triangularView<Eigen::Upper>().solveInPlace(B);
+  nn::solveLowerTransposedInPlace(l, n, b, nrhs);
 }
 
 // Solves L L^T X = B in place given the Cholesky factor L (row-major lower).
