@@ -11,7 +11,6 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
 import { type Batch, type Loader, assertFinite, iterateBatches, releaseBatch } from '../data/loader.js';
-import { type Variant, type VariantOptions, outputCotangents } from '../metrics/variants.js';
 import { executeModel } from './executor.js';
 import { ensureKernelFixes } from './substrate.js';
 
@@ -40,13 +39,26 @@ export interface BatchVisitor {
   onBatchEnd?(): void;
 }
 
+/**
+ * The square-root outputs of a batch: given the model outputs f (flattened to [B, C]), the
+ * targets and the batch's position in the pass, the cotangents M [O, B, C] (constants) whose
+ * rows are back-propagated: f̃_o(x_i) = Σ_c M[o, i, c] f_c(x_i). A FIM variant, a Monte-Carlo
+ * sample of labels, or the identity (the raw Jacobian) are all cotangent sources.
+ */
+export interface CotangentSource {
+  /** Name used in error messages, e.g. "variant 'classif_logits'". */
+  readonly description: string;
+  /** Whether batches must carry targets `ys`. */
+  readonly needsTargets: boolean;
+  cotangents(output: tf.Tensor2D, ys: tf.Tensor | undefined, batchIndex: number): tf.Tensor3D;
+}
+
 /** Everything that defines the matrix to compute, independent of its representation. */
 export interface PassSpec {
   readonly model: tf.LayersModel;
   readonly layerCollection: LayerCollection;
   readonly loader: Loader;
-  readonly variant: Variant;
-  readonly variantOptions: VariantOptions;
+  readonly outputs: CotangentSource;
   readonly onProgress?: (p: Progress) => void;
 }
 
@@ -57,11 +69,12 @@ export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promi
   const collected = new Map<tf.layers.Layer, LayerEntry>(lc.layers.map((e) => [e.layer, e]));
   let examples = 0;
   let outputs = 0;
+  let batchIndex = 0;
   for await (const batch of iterateBatches(spec.loader)) {
     try {
       if (batch.size === 0) continue;
-      checkBatch(model, batch, spec.variant);
-      outputs = processBatch(spec, collected, batch, visitor);
+      checkBatch(model, batch, spec.outputs);
+      outputs = processBatch(spec, collected, batch, batchIndex++, visitor);
       examples += batch.size;
     } finally {
       releaseBatch(batch);
@@ -71,7 +84,13 @@ export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promi
   return { examples, outputs };
 }
 
-function processBatch(spec: PassSpec, collected: Map<tf.layers.Layer, LayerEntry>, batch: Batch, visitor: BatchVisitor): number {
+function processBatch(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  batchIndex: number,
+  visitor: BatchVisitor,
+): number {
   const { model, layerCollection: lc } = spec;
   const inputs = new Map<string, tf.Tensor>();
   const shapes = new Map<string, number[]>();
@@ -89,7 +108,7 @@ function processBatch(spec: PassSpec, collected: Map<tf.layers.Layer, LayerEntry
         throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
       }
       const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
-      return outputCotangents(spec.variant, f, batch.ys, spec.variantOptions);
+      return spec.outputs.cotangents(f, batch.ys, batchIndex);
     });
     for (const e of lc.layers) {
       if (!inputs.has(e.id)) {
@@ -119,7 +138,7 @@ function processBatch(spec: PassSpec, collected: Map<tf.layers.Layer, LayerEntry
 }
 
 /** Checks input ranks, sizes and dtypes against the model, and that inputs are finite. */
-function checkBatch(model: tf.LayersModel, batch: Batch, variant: Variant): void {
+function checkBatch(model: tf.LayersModel, batch: Batch, outputs: CotangentSource): void {
   const expected = model.inputs;
   if (batch.xs.length !== expected.length) {
     throw new ShapeMismatchError(`the model has ${expected.length} input(s) but the batch has ${batch.xs.length}`);
@@ -138,7 +157,7 @@ function checkBatch(model: tf.LayersModel, batch: Batch, variant: Variant): void
     }
     assertFinite(x, `input ${k}`);
   });
-  if (variant === 'empirical' && !batch.ys) {
-    throw new InvalidArgumentError(`the 'empirical' variant needs targets: give batches as {xs, ys} or [xs, ys]`);
+  if (outputs.needsTargets && !batch.ys) {
+    throw new InvalidArgumentError(`${outputs.description} needs targets: give batches as {xs, ys} or [xs, ys]`);
   }
 }

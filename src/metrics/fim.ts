@@ -3,14 +3,15 @@
  * F = (1/n) Σ_i J_iᵀ H_i J_i with H_i the Fisher of the output distribution of the variant,
  * computed in closed form (no label sampling) in the requested representation.
  */
-import { tf } from '../tf.js';
+import type { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
-import { LayerCollection } from '../layers/layer-collection.js';
+import type { LayerCollection } from '../layers/layer-collection.js';
+import { checkMetricArguments } from './arguments.js';
 import type { Loader } from '../data/loader.js';
 import type { Progress } from '../backend/engine.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';
-import { type LossFunction, type LossName, type Variant, checkVariant } from './variants.js';
+import { type LossFunction, type LossName, type Variant, checkVariant, variantCotangents } from './variants.js';
 
 export interface FIMOptions<M extends PMatBase> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
@@ -40,33 +41,19 @@ export interface FIMOptions<M extends PMatBase> {
  * F.dispose();
  */
 export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M> {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('FIM: expected an options object { model, loader, representation, ... }');
+  const layerCollection = checkMetricArguments(options, 'FIM');
   const { model, loader, representation } = options;
-  if (!(model instanceof tf.LayersModel)) {
-    throw new InvalidArgumentError(`FIM: 'model' must be a tf.LayersModel or tf.Sequential, received ${model === undefined ? 'undefined' : typeof model}`);
-  }
-  if (loader === undefined || loader === null) throw new InvalidArgumentError(`FIM: 'loader' is required (a tf.data.Dataset, a batch, or an array/iterable of batches)`);
   if (!representation || typeof (representation as Partial<Representation<M>>).compute !== 'function') {
     throw new InvalidArgumentError(`FIM: 'representation' must be a representation class such as PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank or PMatImplicit`);
   }
   const variant = checkVariant(options.variant ?? 'classif_logits', { sigma2: options.sigma2, loss: options.loss });
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-    throw new InvalidArgumentError(`FIM: 'onProgress' must be a function`);
-  }
-  const layerCollection = options.layerCollection ?? LayerCollection.fromModel(model);
-  if (!(layerCollection instanceof LayerCollection)) throw new InvalidArgumentError(`FIM: 'layerCollection' must be a LayerCollection`);
-  layerCollection.layersOf(model);
-  if (layerCollection.numel() === 0) {
-    throw new InvalidArgumentError(`FIM: the layer collection has no parameters (model '${model.name}' has no trainable supported layer)`);
-  }
   // Float64 factorisations use the Eigen WebAssembly module when it loads (TypeScript otherwise).
   await initLinalg();
   return representation.compute({
     model,
     layerCollection,
     loader,
-    variant,
-    variantOptions: { sigma2: options.sigma2, loss: options.loss },
+    outputs: variantCotangents(variant, { sigma2: options.sigma2, loss: options.loss }),
     onProgress: options.onProgress,
   });
 }

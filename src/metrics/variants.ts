@@ -7,6 +7,7 @@
  */
 import { tf } from '../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import type { CotangentSource } from '../backend/engine.js';
 
 export const VARIANTS = [
   'classif_logits',
@@ -131,4 +132,13 @@ function lossGradient(output: tf.Tensor2D, ys: tf.Tensor | undefined, loss: Loss
     return l;
   };
   return tf.grad((f: tf.Tensor) => tf.sum(perExample(f as tf.Tensor2D)))(output) as tf.Tensor2D;
+}
+
+/** The cotangent source of a FIM variant (closed-form expectation over the labels). */
+export function variantCotangents(variant: Variant, options: VariantOptions): CotangentSource {
+  return {
+    description: `variant '${variant}'`,
+    needsTargets: variant === 'empirical',
+    cotangents: (output, ys) => outputCotangents(variant, output, ys, options),
+  };
 }

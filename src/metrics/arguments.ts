@@ -1,0 +1,38 @@
+/**
+ * Validation shared by the metric entry points (FIM, and those that follow it): the model, the
+ * loader, the layer collection and the progress callback, checked before any tensor is touched.
+ */
+import { tf } from '../tf.js';
+import { InvalidArgumentError } from '../errors.js';
+import { LayerCollection } from '../layers/layer-collection.js';
+import type { Loader } from '../data/loader.js';
+import type { Progress } from '../backend/engine.js';
+
+export interface MetricArguments {
+  model: tf.LayersModel;
+  loader: Loader;
+  layerCollection?: LayerCollection;
+  onProgress?: (p: Progress) => void;
+}
+
+/** Checks the common arguments of `where` and returns the layer collection to use. */
+export function checkMetricArguments(options: MetricArguments, where: string): LayerCollection {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`${where}: expected an options object`);
+  const { model, loader } = options;
+  if (!(model instanceof tf.LayersModel)) {
+    throw new InvalidArgumentError(`${where}: 'model' must be a tf.LayersModel or tf.Sequential, received ${model === undefined ? 'undefined' : typeof model}`);
+  }
+  if (loader === undefined || loader === null) {
+    throw new InvalidArgumentError(`${where}: 'loader' is required (a tf.data.Dataset, a batch, or an array/iterable of batches)`);
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new InvalidArgumentError(`${where}: 'onProgress' must be a function`);
+  }
+  const lc = options.layerCollection ?? LayerCollection.fromModel(model);
+  if (!(lc instanceof LayerCollection)) throw new InvalidArgumentError(`${where}: 'layerCollection' must be a LayerCollection`);
+  lc.layersOf(model);
+  if (lc.numel() === 0) {
+    throw new InvalidArgumentError(`${where}: the layer collection has no parameters (model '${model.name}' has no trainable supported layer)`);
+  }
+  return lc;
+}
