@@ -16,8 +16,8 @@
 //      panels of Q (Van Zee, van de Geijn and Quintana-Orti, "Restructuring the tridiagonal and
 //      bidiagonal QR algorithms for performance", ACM TOMS 40(3), 2014), which runs at the
 //      SIMD128 peak without FMA (about 13 GFLOP/s) whatever the size of Q. ~450 -> 350 ms.
-// The triangular solves are blocked on the same SIMD kernel (triangular_solve.hpp); Cholesky
-// and the product use Eigen directly.
+// Cholesky and the triangular solves are blocked on the same SIMD kernel (cholesky.hpp,
+// triangular_solve.hpp); the general product uses Eigen.
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
@@ -27,6 +27,7 @@
 #include <numeric>
 #include <vector>
 
+#include "cholesky.hpp"
 #include "householder_q.hpp"
 #include "symmetric_eigen.hpp"
 #include "triangular_solve.hpp"
@@ -79,24 +80,7 @@ NN_EXPORT(nn_eigh) int nn_eigh(double *a, int n, double *w, double *v) {
 // the result is the index k of the first pivot that is not positive and *pivot receives its
 // value a_kk - sum_{j<k} l_kj^2.
 NN_EXPORT(nn_llt) int nn_llt(double *a, int n, double *pivot) {
-  // Column-major view of the row-major buffer: it is A (symmetric). Factoring its upper
-  // triangle as A = U^T U leaves U column-major, which is L = U^T row-major, in place.
-  MapCM A(a, n, n);
-  Eigen::VectorXd diag = A.diagonal();
-  const Index k = Eigen::internal::llt_inplace<double, Eigen::Upper>::blocked(A);
-  MapRM L(a, n, n);
-  if (k >= 0) {
-    *pivot = diag[k] - L.row(k).head(k).squaredNorm();
-    return int(k);
-  }
-  for (Index i = 0; i < n; ++i) {
-    if (!std::isfinite(L(i, i))) {  // x <= 0 lets NaN through; it only comes from overflow
-      *pivot = L(i, i);
-      return int(i);
-    }
-  }
-  L.triangularView<Eigen::StrictlyUpper>().setZero();
-  return -1;
+  return int(nn::choleskyInPlace(a, n, pivot));
 }
 
 // Solves L X = B in place (B row-major n x nrhs), L row-major lower triangular.

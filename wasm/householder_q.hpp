@@ -61,7 +61,7 @@ inline void formHouseholderQ(const double *v, const double *tau, Index n, Index 
     }
     double *qs = q + (k0 + 1) * n + (k0 + 1);
     w.resize(nb * m);
-    gemmYtQ(y.data(), m, nb, qs, n, w.data());
+    transposedProduct(y.data(), m, nb, qs, n, w.data());
     // W <- T W, row by row from the top: row p of T W needs rows p.. of W, not yet overwritten.
     for (Index j = 0; j < m; ++j) {
       double *wj = w.data() + j * nb;
@@ -71,7 +71,7 @@ inline void formHouseholderQ(const double *v, const double *tau, Index n, Index 
         wj[p] = s;
       }
     }
-    gemmQminusYW(y.data(), m, nb, w.data(), m, qs, n);
+    subtractProduct(qs, n, m, m, y.data(), m, w.data(), nb);
   }
 }
 

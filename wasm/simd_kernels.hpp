@@ -13,7 +13,7 @@ using Eigen::Index;
 // W (nb x m, column-major, leading dimension nb) = Y^T Q, for Y (m x nb, column-major, leading
 // dimension m) and Q (m x m, leading dimension ldq). Dot-product form: both operands are read
 // down their contiguous columns; a 2 x 4 tile of W keeps 8 SIMD accumulators in registers.
-inline void gemmYtQ(const double *y, Index m, Index nb, const double *q, Index ldq, double *w) {
+inline void transposedProduct(const double *y, Index m, Index nb, const double *q, Index ldq, double *w) {
   Index j = 0;
   for (; j + 3 < m; j += 4) {
     const double *q0 = q + j * ldq, *q1 = q0 + ldq, *q2 = q1 + ldq, *q3 = q2 + ldq;
@@ -58,51 +58,53 @@ inline void gemmYtQ(const double *y, Index m, Index nb, const double *q, Index l
   }
 }
 
-// Q (m x cols, leading dimension ldq) -= Y W, with Y (m x nb, leading dimension m) and W
-// (nb x cols, leading dimension nb), all column-major. Axpy form: a 4 x 4
-// tile of Q (two SIMD rows by four columns) stays in registers while l runs over the block.
-inline void gemmQminusYW(const double *y, Index m, Index nb, const double *w, Index cols, double *q, Index ldq) {
+// C -= Y W for C (rows x cols, leading dimension ldc), Y (rows x k, leading dimension ldy) and
+// W (k x cols, leading dimension k), all column-major. A 4 x 4 tile of Y W (two SIMD rows by
+// four columns) is accumulated in registers while l runs over k and subtracted from C once,
+// so that C is rounded once per call rather than once per term.
+inline void subtractProduct(double *c, Index ldc, Index rows, Index cols, const double *y, Index ldy,
+                            const double *w, Index k) {
   Index j = 0;
   for (; j + 3 < cols; j += 4) {
-    double *q0 = q + j * ldq, *q1 = q0 + ldq, *q2 = q1 + ldq, *q3 = q2 + ldq;
-    const double *w0 = w + j * nb, *w1 = w0 + nb, *w2 = w1 + nb, *w3 = w2 + nb;
+    double *c0 = c + j * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
+    const double *w0 = w + j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
     Index i = 0;
-    for (; i + 3 < m; i += 4) {
-      v128_t c00 = wasm_v128_load(q0 + i), c01 = wasm_v128_load(q1 + i);
-      v128_t c02 = wasm_v128_load(q2 + i), c03 = wasm_v128_load(q3 + i);
-      v128_t c10 = wasm_v128_load(q0 + i + 2), c11 = wasm_v128_load(q1 + i + 2);
-      v128_t c12 = wasm_v128_load(q2 + i + 2), c13 = wasm_v128_load(q3 + i + 2);
-      for (Index l = 0; l < nb; ++l) {
-        const v128_t u0 = wasm_v128_load(y + l * m + i), u1 = wasm_v128_load(y + l * m + i + 2);
+    for (; i + 3 < rows; i += 4) {
+      v128_t a00 = wasm_f64x2_splat(0.0), a01 = a00, a02 = a00, a03 = a00;
+      v128_t a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+      for (Index l = 0; l < k; ++l) {
+        const v128_t u0 = wasm_v128_load(y + l * ldy + i), u1 = wasm_v128_load(y + l * ldy + i + 2);
         v128_t x = wasm_v128_load64_splat(w0 + l);
-        c00 = wasm_f64x2_sub(c00, wasm_f64x2_mul(u0, x));
-        c10 = wasm_f64x2_sub(c10, wasm_f64x2_mul(u1, x));
+        a00 = wasm_f64x2_add(a00, wasm_f64x2_mul(u0, x));
+        a10 = wasm_f64x2_add(a10, wasm_f64x2_mul(u1, x));
         x = wasm_v128_load64_splat(w1 + l);
-        c01 = wasm_f64x2_sub(c01, wasm_f64x2_mul(u0, x));
-        c11 = wasm_f64x2_sub(c11, wasm_f64x2_mul(u1, x));
+        a01 = wasm_f64x2_add(a01, wasm_f64x2_mul(u0, x));
+        a11 = wasm_f64x2_add(a11, wasm_f64x2_mul(u1, x));
         x = wasm_v128_load64_splat(w2 + l);
-        c02 = wasm_f64x2_sub(c02, wasm_f64x2_mul(u0, x));
-        c12 = wasm_f64x2_sub(c12, wasm_f64x2_mul(u1, x));
+        a02 = wasm_f64x2_add(a02, wasm_f64x2_mul(u0, x));
+        a12 = wasm_f64x2_add(a12, wasm_f64x2_mul(u1, x));
         x = wasm_v128_load64_splat(w3 + l);
-        c03 = wasm_f64x2_sub(c03, wasm_f64x2_mul(u0, x));
-        c13 = wasm_f64x2_sub(c13, wasm_f64x2_mul(u1, x));
+        a03 = wasm_f64x2_add(a03, wasm_f64x2_mul(u0, x));
+        a13 = wasm_f64x2_add(a13, wasm_f64x2_mul(u1, x));
       }
-      wasm_v128_store(q0 + i, c00); wasm_v128_store(q1 + i, c01);
-      wasm_v128_store(q2 + i, c02); wasm_v128_store(q3 + i, c03);
-      wasm_v128_store(q0 + i + 2, c10); wasm_v128_store(q1 + i + 2, c11);
-      wasm_v128_store(q2 + i + 2, c12); wasm_v128_store(q3 + i + 2, c13);
+      auto update = [](double *p, v128_t sum) { wasm_v128_store(p, wasm_f64x2_sub(wasm_v128_load(p), sum)); };
+      update(c0 + i, a00); update(c1 + i, a01); update(c2 + i, a02); update(c3 + i, a03);
+      update(c0 + i + 2, a10); update(c1 + i + 2, a11); update(c2 + i + 2, a12); update(c3 + i + 2, a13);
     }
-    for (; i < m; ++i) {
-      for (Index l = 0; l < nb; ++l) {
-        const double u = y[l * m + i];
-        q0[i] -= u * w0[l]; q1[i] -= u * w1[l]; q2[i] -= u * w2[l]; q3[i] -= u * w3[l];
+    for (; i < rows; ++i) {
+      double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+      for (Index l = 0; l < k; ++l) {
+        const double u = y[l * ldy + i];
+        s0 += u * w0[l]; s1 += u * w1[l]; s2 += u * w2[l]; s3 += u * w3[l];
       }
+      c0[i] -= s0; c1[i] -= s1; c2[i] -= s2; c3[i] -= s3;
     }
   }
   for (; j < cols; ++j) {
-    for (Index l = 0; l < nb; ++l) {
-      const double x = w[j * nb + l];
-      for (Index i = 0; i < m; ++i) q[j * ldq + i] -= y[l * m + i] * x;
+    for (Index i = 0; i < rows; ++i) {
+      double s = 0.0;
+      for (Index l = 0; l < k; ++l) s += y[l * ldy + i] * w[j * k + l];
+      c[j * ldc + i] -= s;
     }
   }
 }

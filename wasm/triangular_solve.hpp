@@ -19,7 +19,7 @@ using Eigen::Index;
 constexpr Index kSolveBlock = 32;
 
 // Row-major B (n x nrhs) is column-major B^T (nrhs x n), so "rows I0.. of B" is a column
-// block of B^T with leading dimension nrhs, which is what gemmQminusYW updates:
+// block of B^T with leading dimension nrhs, which is what subtractProduct updates:
 // B^T[:, J] -= X^T[:, I] W, with W (ib x |J|) packed contiguously from L.
 
 // Solves L X = B in place.
@@ -45,7 +45,7 @@ inline void solveLowerInPlace(const double *l, Index n, double *b, Index nrhs) {
       const double *row = l + (i0 + ib + j) * n + i0;
       std::copy(row, row + ib, w.data() + j * ib);
     }
-    gemmQminusYW(b + i0 * nrhs, nrhs, ib, w.data(), rest, b + (i0 + ib) * nrhs, nrhs);
+    subtractProduct(b + (i0 + ib) * nrhs, nrhs, nrhs, rest, b + i0 * nrhs, nrhs, w.data(), ib);
   }
 }
 
@@ -73,7 +73,7 @@ inline void solveLowerTransposedInPlace(const double *l, Index n, double *b, Ind
       const double *row = l + (i0 + lb) * n;
       for (Index j = 0; j < i0; ++j) w[j * ib + lb] = row[j];
     }
-    gemmQminusYW(b + i0 * nrhs, nrhs, ib, w.data(), i0, b, nrhs);
+    subtractProduct(b, nrhs, nrhs, i0, b + i0 * nrhs, nrhs, w.data(), ib);
   }
 }
 
