@@ -19,6 +19,11 @@ export interface ExecutionHooks {
   readonly collected: ReadonlyMap<tf.layers.Layer, LayerEntry>;
   /** Probes added to pre-activations, by layer id. */
   readonly probes?: ReadonlyMap<string, tf.Tensor>;
+  /**
+   * Parameter tensors replacing the weights of collected layers, by layer id (in the layer's
+   * parameter order), so that outputs can be differentiated with respect to them.
+   */
+  readonly weights?: ReadonlyMap<string, readonly tf.Tensor[]>;
   /** Receives each collected layer's input and pre-activation. */
   readonly onLayer?: (entry: LayerEntry, input: tf.Tensor, preactivation: tf.Tensor) => void;
 }
@@ -87,7 +92,7 @@ function runLayer(
       );
     }
     const x = ins[0]!;
-    let s = entry.kind.preactivation(layer, x);
+    let s = entry.kind.preactivation(layer, x, hooks.weights?.get(entry.id));
     const probe = hooks.probes?.get(entry.id);
     if (probe) s = tf.add(s, probe);
     hooks.onLayer?.(entry, x, s);

@@ -77,12 +77,12 @@ export const conv2dKind = linearLayerKind({
     }
     return parameterSpecs(layer, ['kernel', 'bias']);
   },
-  preactivation(layer, x) {
+  preactivation(layer, x, given) {
     const g = geometry(layer);
     return tf.tidy(() => {
-      const kernel = dilateKernel(kernelOf(layer), g.dilation);
+      const kernel = dilateKernel((given?.[0] as tf.Tensor4D | undefined) ?? kernelOf(layer), g.dilation);
       const s = tf.conv2d(x as tf.Tensor4D, kernel, g.strides, g.padding);
-      const bias = layer.trainableWeights[1]?.read();
+      const bias = given ? given[1] : layer.trainableWeights[1]?.read();
       return bias ? tf.add(s, bias) : s;
     });
   },

@@ -7,8 +7,8 @@ import { UnsupportedLayerError } from '../errors.js';
 import { appendOnes } from './linear-features.js';
 import { linearLayerKind, parameterSpecs } from './linear-kind.js';
 
-function weights(layer: tf.layers.Layer): { kernel: tf.Tensor2D; bias?: tf.Tensor1D } {
-  const [kernel, bias] = layer.trainableWeights.map((w) => w.read());
+function weights(layer: tf.layers.Layer, given?: readonly tf.Tensor[]): { kernel: tf.Tensor2D; bias?: tf.Tensor1D } {
+  const [kernel, bias] = given ?? layer.trainableWeights.map((w) => w.read());
   return { kernel: kernel as tf.Tensor2D, bias: bias as tf.Tensor1D | undefined };
 }
 
@@ -25,9 +25,9 @@ export const denseKind = linearLayerKind({
     }
     return parameterSpecs(layer, ['kernel', 'bias']);
   },
-  preactivation(layer, x) {
+  preactivation(layer, x, given) {
     return tf.tidy(() => {
-      const { kernel, bias } = weights(layer);
+      const { kernel, bias } = weights(layer, given);
       const inDim = kernel.shape[0];
       const lead = x.shape.slice(0, -1);
       const s = tf.matMul(x.reshape([-1, inDim]), kernel);

@@ -30,8 +30,12 @@ export interface LayerKind {
    */
   parameters(layer: tf.layers.Layer): ParameterSpec[];
 
-  /** The pre-activation s (linear part) for input x, computed from the layer's current weights. */
-  preactivation(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor;
+  /**
+   * The pre-activation s (linear part) for input x, from the layer's current weights or, when
+   * given, from `weights` (tensors in the layer's parameter order and shapes), so that s can be
+   * differentiated with respect to the parameters (Hessians, Jacobian-vector products).
+   */
+  preactivation(layer: tf.layers.Layer, x: tf.Tensor, weights?: readonly tf.Tensor[]): tf.Tensor;
 
   /** The layer output given its pre-activation: act(s). */
   activate(layer: tf.layers.Layer, s: tf.Tensor): tf.Tensor;
@@ -47,4 +51,11 @@ export interface LayerKind {
 
   /** Σ_i u_i ∇θ_l f̃(x_i), shape [numel], for weights u of shape [B]. */
   weightedGradientSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, u: tf.Tensor1D): tf.Tensor1D;
+
+  /**
+   * Inner products of per-example gradients of two batches (a, b), shape [B_a, B_b]:
+   * K[i, j] = ⟨∇θ_l f̃(x_a,i), ∇θ_l f̃'(x_b,j)⟩ — a layer's contribution to the tangent kernel,
+   * without forming per-example gradients where an identity exists.
+   */
+  gradientGram(layer: tf.layers.Layer, xa: tf.Tensor, ga: tf.Tensor, xb: tf.Tensor, gb: tf.Tensor): tf.Tensor2D;
 }

@@ -66,6 +66,23 @@ export function linearWeightedGradientSum(lf: LinearFeatures, u: tf.Tensor1D): t
   });
 }
 
+/**
+ * ⟨X̃_aiᵀG_ai, X̃_bjᵀG_bj⟩ = Σ_{s,t} (x̃_ais·x̃_bjt)(g_ais·g_bjt) for all i, j, shape [B_a, B_b]:
+ * for S = 1 the Hadamard product (X̃_a X̃_bᵀ)∘(G_a G_bᵀ).
+ */
+export function linearGradientGram(a: LinearFeatures, b: LinearFeatures): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [ba, sa, k] = a.features.shape;
+    const [bb, sb] = b.features.shape;
+    const c = a.gradients.shape[2];
+    const xx = tf.matMul(a.features.reshape([ba * sa, k]), tf.transpose(b.features.reshape([bb * sb, k])));
+    const gg = tf.matMul(a.gradients.reshape([ba * sa, c]), tf.transpose(b.gradients.reshape([bb * sb, c])));
+    const prod = tf.mul(xx, gg);
+    if (sa === 1 && sb === 1) return prod as tf.Tensor2D;
+    return tf.sum(prod.reshape([ba, sa, bb, sb]), [1, 3]) as tf.Tensor2D;
+  });
+}
+
 /** Appends a constant-1 feature (the bias input) along the last axis. */
 export function appendOnes(x: tf.Tensor3D): tf.Tensor3D {
   return tf.tidy(() => tf.concat([x, tf.ones([x.shape[0], x.shape[1], 1])], 2) as tf.Tensor3D);

@@ -8,6 +8,7 @@ import type { LayerKind, ParameterSpec } from './layer-kind.js';
 import {
   type LinearFeatures,
   linearGradientDot,
+  linearGradientGram,
   linearPerExampleGradients,
   linearSquaredGradientSum,
   linearWeightedGradientSum,
@@ -19,7 +20,7 @@ export interface LinearKindSpec {
   name: string;
   classNames: readonly string[];
   parameters(layer: tf.layers.Layer): ParameterSpec[];
-  preactivation(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor;
+  preactivation(layer: tf.layers.Layer, x: tf.Tensor, weights?: readonly tf.Tensor[]): tf.Tensor;
   /** Features and gradients; the returned tensors are owned by the caller's tidy scope. */
   linearFeatures(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): LinearFeatures;
 }
@@ -44,6 +45,8 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
     squaredGradientSum: (layer, x, g) => withFeatures(layer, x, g, linearSquaredGradientSum),
     gradientDot: (layer, x, g, v) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v)),
     weightedGradientSum: (layer, x, g, u) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u)),
+    gradientGram: (layer, xa, ga, xb, gb) =>
+      tfjs.tidy(() => linearGradientGram(spec.linearFeatures(layer, xa, ga), spec.linearFeatures(layer, xb, gb))),
   };
 }
 

@@ -6,6 +6,7 @@ import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { preciseSumOf } from './reductions.js';
+import { ensureKernelFixes } from '../backend/substrate.js';
 
 export class PVector {
   readonly layerCollection: LayerCollection;
@@ -13,6 +14,7 @@ export class PVector {
 
   /** Takes ownership of `flat` (shape [d]); prefer the static constructors. */
   private constructor(lc: LayerCollection, flat: tf.Tensor1D) {
+    ensureKernelFixes();
     this.layerCollection = lc;
     this.flat = flat;
   }

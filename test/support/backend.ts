@@ -4,11 +4,14 @@
  */
 import { tf } from '../../src/tf.js';
 import '@tensorflow/tfjs-backend-wasm';
+import { ensureKernelFixes } from '../../src/backend/substrate.js';
 
 export async function useTestBackend(name = process.env.NNGEOMETRY_TEST_BACKEND ?? 'wasm'): Promise<string> {
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`test backend ${name} could not be set`);
   await tf.ready();
+  // As the library does on first use: tests of internals run on the corrected kernels too.
+  ensureKernelFixes();
   return tf.getBackend();
 }
 

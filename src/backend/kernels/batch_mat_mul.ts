@@ -6,6 +6,12 @@
  * against 13 ms). matMul's own gradient sets those flags (dA = dy·Bᵀ, dB = Aᵀ·dy), so every Dense
  * backward pass hit the slow loop. Transposing with the wasm Transpose kernel first is O(size) and
  * brings every flag combination back to XNNPACK speed.
+ *
+ * A third defect: the stock kernel caches its XNNPACK operator (with B packed inside) under B's
+ * heap id alone, not B's shape. A reshape shares the id, so using one tensor as B with two
+ * shapes (e.g. v.reshape([6, 7]) then v.reshape([42, 1])) reuses an operator built for the
+ * other shape: wrong numbers and heap corruption. We remember the [K, N] each id was used with
+ * and pass a fresh copy of B when it changes.
  */
 import type { tf } from '../../tf.js';
 import type { KernelFix } from './kernel_fix.js';
@@ -16,6 +22,29 @@ export function transposeLastTwo(backend: WasmBackend, x: TensorInfo): TensorInf
   const rank = x.shape.length;
   const perm = [...Array(rank - 2).keys(), rank - 1, rank - 2];
   return runKernel('Transpose', backend, { x }, { perm });
+}
+
+/** The [K, N] each B heap id was last multiplied with (ids are recycled: a stale entry only costs a copy). */
+const shapeOfB = new Map<number, string>();
+
+/**
+ * `b` itself, or a copy with its own heap id when `b`'s id was last used as B with another
+ * [K, N]; in that case the copy is pushed to `temporaries`.
+ */
+function freshIfReshaped(backend: WasmBackend, b: TensorInfo, temporaries: TensorInfo[]): TensorInfo {
+  const id = backend.dataIdMap.get(b.dataId)?.id;
+  if (id === undefined) return b;
+  const key = b.shape.slice(-2).join(',');
+  const seen = shapeOfB.get(id);
+  if (seen === undefined || seen === key) {
+    shapeOfB.set(id, key);
+    return b;
+  }
+  const copy = backend.makeOutput([...b.shape], b.dtype, undefined, backend.readSync(b.dataId));
+  temporaries.push(copy);
+  const copyId = backend.dataIdMap.get(copy.dataId)?.id;
+  if (copyId !== undefined) shapeOfB.set(copyId, key);
+  return copy;
 }
 
 /**
@@ -30,13 +59,13 @@ export function withExplicitTransposes(kernelName: string, stock: tf.KernelConfi
     const attrs = args.attrs ?? {};
     const transposeA = attrs['transposeA'] === true;
     const transposeB = attrs['transposeB'] === true;
-    if (!transposeA && !transposeB) return stockFunc(args);
     const backend = args.backend as unknown as WasmBackend;
     const temporaries: TensorInfo[] = [];
     const inputs = { ...args.inputs };
     try {
       if (transposeA) temporaries.push((inputs['a'] = transposeLastTwo(backend, inputs['a'] as TensorInfo)));
       if (transposeB) temporaries.push((inputs['b'] = transposeLastTwo(backend, inputs['b'] as TensorInfo)));
+      else inputs['b'] = freshIfReshaped(backend, inputs['b'] as TensorInfo, temporaries);
       return stockFunc({ ...args, inputs, attrs: { ...attrs, transposeA: false, transposeB: false } });
     } finally {
       for (const t of temporaries) backend.disposeData(t.dataId);

@@ -24,6 +24,8 @@ export interface WasmBackend {
    */
   typedArrayFromHeap(info: TensorInfo): tf.TypedArray;
   numDataIds(): number;
+  /** Heap bookkeeping: each DataId's heap `id` (shared by reshapes, keyed on by XNNPACK caches). */
+  dataIdMap: { get(dataId: tf.DataId): { id: number } | undefined };
 }
 
 /** The methods of tfjs-backend-cpu's `MathBackendCPU` that the cpu bridge relies on. */
