@@ -1,4 +1,6 @@
-// Float64 dense linear algebra for nngeometry, built from Eigen 3.4 for wasm32 (see build.sh).
+// Float64 dense linear algebra for nngeometry, compiled to wasm32 with SIMD128 (see build.sh).
+//
+// Eigen 3.4 provides the containers and the general product; the rest is written here.
 //
 // Every entry point takes pointers into this module's linear memory (allocated with nn_malloc)
 // and row-major matrices, the layout of the TypeScript side. A symmetric matrix is its own
@@ -20,10 +22,8 @@
 // triangular_solve.hpp); the general product uses Eigen.
 #include <Eigen/Dense>
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -37,16 +37,15 @@ using MatrixCM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Co
 using MatrixRM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MapCM = Eigen::Map<MatrixCM>;
 using MapRM = Eigen::Map<MatrixRM>;
-using ConstMapRM = Eigen::Map<const MatrixRM>;
 
 #define NN_EXPORT(name) extern "C" __attribute__((export_name(#name)))
 
 NN_EXPORT(nn_malloc) void *nn_malloc(uint32_t bytes) { return std::malloc(bytes); }
 NN_EXPORT(nn_free) void nn_free(void *ptr) { std::free(ptr); }
 
-
-// Symmetric eigen-decomposition A = V diag(w) V^T. `a` is row-major n x n (only its symmetry
-// is used, so it may be read as column-major) and is overwritten. On success w holds the
+// Symmetric eigen-decomposition A = V diag(w) V^T. `a` is row-major n x n and is overwritten;
+// it is read as column-major, whose lower triangle is the row-major upper triangle (the one the
+// TypeScript implementation reads too). On success w holds the
 // eigenvalues in ascending order and v (row-major) holds the eigenvector of w[j] in column j.
 // Returns 0 on success, 1 when the QR iterations did not converge.
 NN_EXPORT(nn_eigh) int nn_eigh(double *a, int n, double *w, double *v) {
@@ -75,7 +74,8 @@ NN_EXPORT(nn_eigh) int nn_eigh(double *a, int n, double *w, double *v) {
   return 0;
 }
 
-// Cholesky factorisation A = L L^T. On entry `a` holds the row-major symmetric matrix; on
+// Cholesky factorisation A = L L^T. On entry `a` holds the row-major symmetric matrix (its
+// lower triangle is read); on
 // success it holds L row-major with zeros above the diagonal and the result is -1. On failure
 // the result is the index k of the first pivot that is not positive and *pivot receives its
 // value a_kk - sum_{j<k} l_kj^2.
