@@ -86,18 +86,16 @@ export const conv2dKind = linearLayerKind({
       return bias ? tf.add(s, bias) : s;
     });
   },
-  linearFeatures(layer, x, grad) {
+  features(layer, x) {
     const g = geometry(layer);
     const [kh, kw, ci] = kernelOf(layer).shape;
     const k = kh * kw * ci;
     const identity = dilateKernel(tf.eye(k).reshape([kh, kw, ci, k]) as tf.Tensor4D, g.dilation);
     const patches = tf.conv2d(x as tf.Tensor4D, identity, g.strides, g.padding);
-    const b = x.shape[0];
-    const feats = patches.reshape([b, -1, k]) as tf.Tensor3D;
-    const hasBias = layer.trainableWeights.length === 2;
-    return {
-      features: hasBias ? appendOnes(feats) : feats,
-      gradients: grad.reshape([b, -1, grad.shape[3]!]) as tf.Tensor3D,
-    };
+    const feats = patches.reshape([x.shape[0]!, -1, k]) as tf.Tensor3D;
+    return layer.trainableWeights.length === 2 ? appendOnes(feats) : feats;
+  },
+  gradients(_layer, grad) {
+    return grad.reshape([grad.shape[0]!, -1, grad.shape[3]!]) as tf.Tensor3D;
   },
 });

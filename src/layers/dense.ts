@@ -35,15 +35,12 @@ export const denseKind = linearLayerKind({
       return sb.reshape([...lead, kernel.shape[1]]);
     });
   },
-  linearFeatures(layer, x, g) {
-    const b = x.shape[0];
-    const inDim = x.shape[x.shape.length - 1];
-    const outDim = g.shape[g.shape.length - 1];
-    const feats = x.reshape([b, -1, inDim]) as tf.Tensor3D;
-    const hasBias = layer.trainableWeights.length === 2;
-    return {
-      features: hasBias ? appendOnes(feats) : feats,
-      gradients: g.reshape([b, -1, outDim]) as tf.Tensor3D,
-    };
+  features(layer, x) {
+    const inDim = x.shape[x.shape.length - 1]!;
+    const feats = x.reshape([x.shape[0]!, -1, inDim]) as tf.Tensor3D;
+    return layer.trainableWeights.length === 2 ? appendOnes(feats) : feats;
+  },
+  gradients(_layer, g) {
+    return g.reshape([g.shape[0]!, -1, g.shape[g.shape.length - 1]!]) as tf.Tensor3D;
   },
 });

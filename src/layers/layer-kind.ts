@@ -18,6 +18,39 @@ export interface ParameterSpec {
   readonly size: number;
 }
 
+/** How shared positions enter the Kronecker factors (CONVENTIONS.md; Eschenhagen et al. 2023). */
+export type KfacType = 'expand' | 'reduce';
+
+/**
+ * Kronecker-factored curvature for layers whose per-example gradient is X̃ᵢᵀGᵢ (features
+ * X̃ᵢ ∈ R^{S×K}, pre-activation gradients Gᵢ ∈ R^{S×C}); the layer block is ≈ A ⊗ G in the
+ * parameter layout of CONVENTIONS.md. Sums are over the examples of one batch; the caller
+ * divides by n.
+ */
+export interface KroneckerSupport {
+  /** [K, C]: sizes of the input factor A and the output factor G. */
+  factorSizes(layer: tf.layers.Layer): [number, number];
+  /**
+   * Σᵢ of the input factor term, [K, K]: 'expand' Σ_s x̃_s x̃_sᵀ (summed over positions),
+   * 'reduce' x̄ x̄ᵀ with x̄ = (1/S) Σ_s x̃_s.
+   */
+  inputFactor(layer: tf.layers.Layer, x: tf.Tensor, type: KfacType): tf.Tensor2D;
+  /**
+   * Σᵢ of the output factor term for one square-root output, [C, C]: 'expand'
+   * (1/S) Σ_s g_s g_sᵀ (averaged over positions), 'reduce' ḡ ḡᵀ with ḡ = Σ_s g_s.
+   */
+  outputFactor(layer: tf.layers.Layer, g: tf.Tensor, type: KfacType): tf.Tensor2D;
+  /** Σᵢ (U_Aᵀ X̃ᵢᵀ Gᵢ U_G)∘², [K, C]: second moments of the gradients in a Kronecker eigenbasis. */
+  eigenbasisSquaredSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, uA: tf.Tensor2D, uG: tf.Tensor2D): tf.Tensor2D;
+  /**
+   * With a bias (last row of X̃ᵢᵀGᵢ): Σᵢ (X̃ᵢᵀGᵢ)[k, c]·(X̃ᵢᵀGᵢ)[K−1, c] for the weight rows
+   * k < K−1, shape [K−1, C] — the weight–bias cross terms of each output unit (Ollivier 2015).
+   */
+  weightBiasCross(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor2D;
+  /** Whether the layer has a bias (the last row of the [K, C] parameter matrix). */
+  hasBias(layer: tf.layers.Layer): boolean;
+}
+
 export interface LayerKind {
   /** Identifier used in errors and in `PMatMixed` mappings, e.g. 'dense'. */
   readonly name: string;
@@ -58,4 +91,7 @@ export interface LayerKind {
    * without forming per-example gradients where an identity exists.
    */
   gradientGram(layer: tf.layers.Layer, xa: tf.Tensor, ga: tf.Tensor, xb: tf.Tensor, gb: tf.Tensor): tf.Tensor2D;
+
+  /** Present for the kinds that have Kronecker factors (KFAC, EKFAC, QuasiDiag). */
+  readonly kronecker?: KroneckerSupport;
 }

@@ -87,3 +87,50 @@ export function linearGradientGram(a: LinearFeatures, b: LinearFeatures): tf.Ten
 export function appendOnes(x: tf.Tensor3D): tf.Tensor3D {
   return tf.tidy(() => tf.concat([x, tf.ones([x.shape[0], x.shape[1], 1])], 2) as tf.Tensor3D);
 }
+
+/** Σᵢ of the KFAC input-factor term, [K, K] (see KroneckerSupport.inputFactor). */
+export function linearInputFactor(features: tf.Tensor3D, type: 'expand' | 'reduce'): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, k] = features.shape;
+    const rows = type === 'expand' ? features.reshape([b * s, k]) : tf.mean(features, 1);
+    return tf.matMul(tf.transpose(rows), rows) as tf.Tensor2D;
+  });
+}
+
+/** Σᵢ of the KFAC output-factor term, [C, C] (see KroneckerSupport.outputFactor). */
+export function linearOutputFactor(gradients: tf.Tensor3D, type: 'expand' | 'reduce'): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, c] = gradients.shape;
+    if (type === 'reduce') {
+      const sum = tf.sum(gradients, 1);
+      return tf.matMul(tf.transpose(sum), sum) as tf.Tensor2D;
+    }
+    const rows = gradients.reshape([b * s, c]);
+    return tf.div(tf.matMul(tf.transpose(rows), rows), s) as tf.Tensor2D;
+  });
+}
+
+/** Σᵢ (U_Aᵀ X̃ᵢᵀ Gᵢ U_G)∘² = Σᵢ ((X̃ᵢU_A)ᵀ(GᵢU_G))∘², [K, C]; one product when S = 1. */
+export function linearEigenbasisSquaredSum(lf: LinearFeatures, uA: tf.Tensor2D, uG: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, k] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    const xr = tf.matMul(lf.features.reshape([b * s, k]), uA).reshape([b, s, k]) as tf.Tensor3D;
+    const gr = tf.matMul(lf.gradients.reshape([b * s, c]), uG).reshape([b, s, c]) as tf.Tensor3D;
+    if (s === 1) return tf.matMul(tf.transpose(tf.square(xr.reshape([b, k]))), tf.square(gr.reshape([b, c])));
+    return tf.sum(tf.square(tf.matMul(tf.transpose(xr, [0, 2, 1]), gr)), 0) as tf.Tensor2D;
+  });
+}
+
+/** Σᵢ P_i[k, c]·P_i[K−1, c] for k < K−1 with P_i = X̃ᵢᵀGᵢ (last feature = the bias's 1). */
+export function linearWeightBiasCross(lf: LinearFeatures): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, k] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    const xw = tf.slice(lf.features, [0, 0, 0], [b, s, k - 1]);
+    const biasGrad = tf.sum(lf.gradients, 1); // [B, C]
+    if (s === 1) return tf.matMul(tf.transpose(xw.reshape([b, k - 1])), tf.square(lf.gradients.reshape([b, c])));
+    const weightGrad = tf.matMul(tf.transpose(xw, [0, 2, 1]), lf.gradients); // [B, K-1, C]
+    return tf.sum(tf.mul(weightGrad, biasGrad.reshape([b, 1, c])), 0) as tf.Tensor2D;
+  });
+}

@@ -8,7 +8,11 @@ import type { LayerKind, ParameterSpec } from './layer-kind.js';
 import {
   type LinearFeatures,
   linearGradientDot,
+  linearEigenbasisSquaredSum,
   linearGradientGram,
+  linearInputFactor,
+  linearOutputFactor,
+  linearWeightBiasCross,
   linearPerExampleGradients,
   linearSquaredGradientSum,
   linearWeightedGradientSum,
@@ -21,8 +25,10 @@ export interface LinearKindSpec {
   classNames: readonly string[];
   parameters(layer: tf.layers.Layer): ParameterSpec[];
   preactivation(layer: tf.layers.Layer, x: tf.Tensor, weights?: readonly tf.Tensor[]): tf.Tensor;
-  /** Features and gradients; the returned tensors are owned by the caller's tidy scope. */
-  linearFeatures(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): LinearFeatures;
+  /** Features X̃ [B, S, K] (with the bias's 1 appended); owned by the caller's tidy scope. */
+  features(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor3D;
+  /** Pre-activation gradients as [B, S, C]; owned by the caller's tidy scope. */
+  gradients(layer: tf.layers.Layer, g: tf.Tensor): tf.Tensor3D;
 }
 
 export function linearLayerKind(spec: LinearKindSpec): LayerKind {
@@ -31,7 +37,12 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
     x: tf.Tensor,
     g: tf.Tensor,
     f: (lf: LinearFeatures) => T,
-  ): T => tfjs.tidy(() => f(spec.linearFeatures(layer, x, g)));
+  ): T => tfjs.tidy(() => f(linearFeatures(layer, x, g)));
+  const linearFeatures = (layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): LinearFeatures => ({
+    features: spec.features(layer, x),
+    gradients: spec.gradients(layer, g),
+  });
+  const hasBias = (layer: tf.layers.Layer) => layer.trainableWeights.length === 2;
   return {
     name: spec.name,
     classNames: spec.classNames,
@@ -46,7 +57,20 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
     gradientDot: (layer, x, g, v) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v)),
     weightedGradientSum: (layer, x, g, u) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u)),
     gradientGram: (layer, xa, ga, xb, gb) =>
-      tfjs.tidy(() => linearGradientGram(spec.linearFeatures(layer, xa, ga), spec.linearFeatures(layer, xb, gb))),
+      tfjs.tidy(() => linearGradientGram(linearFeatures(layer, xa, ga), linearFeatures(layer, xb, gb))),
+    kronecker: {
+      factorSizes(layer) {
+        const p = spec.parameters(layer);
+        const kernel = p[0]!;
+        const c = kernel.shape[kernel.shape.length - 1]!;
+        return [kernel.size / c + (hasBias(layer) ? 1 : 0), c];
+      },
+      inputFactor: (layer, x, type) => tfjs.tidy(() => linearInputFactor(spec.features(layer, x), type)),
+      outputFactor: (layer, g, type) => tfjs.tidy(() => linearOutputFactor(spec.gradients(layer, g), type)),
+      eigenbasisSquaredSum: (layer, x, g, uA, uG) => withFeatures(layer, x, g, (lf) => linearEigenbasisSquaredSum(lf, uA, uG)),
+      weightBiasCross: (layer, x, g) => withFeatures(layer, x, g, linearWeightBiasCross),
+      hasBias,
+    },
   };
 }
 

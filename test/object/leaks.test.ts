@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
-import { FIM, PMatBlockDiag, PMatDense, PMatDiag, PMatImplicit, PMatLowRank, PVector, type PMat, type Representation } from '../../src/index.js';
+import { FIM, PMatBlockDiag, PMatDense, PMatDiag, PMatEKFAC, PMatImplicit, PMatKFAC, PMatLowRank, PVector, type PMat, type Representation } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, randomBatches } from '../support/models.js';
 
@@ -23,13 +23,16 @@ for (const backend of ['wasm', 'cpu']) {
     await useTestBackend(backend);
     const model = cnn();
     const batches = randomBatches(model, 6, 3);
-    const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank];
+    const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC];
     for (const rep of reps) {
       await noLeak(`${rep.representationName} FIM`, () => FIM({ model, loader: batches, representation: rep }));
       const M = (await FIM({ model, loader: batches, representation: rep })) as PMat & {
         inv?: (o: { regul: number }) => PMat;
         scale(x: number): PMat;
-        add(o: PMat): PMat;
+        add?: (o: PMat) => PMat;
+        pow?: (p: number, o: { regul: number }) => PMat;
+        logdet?: (o: { regul: number }) => number;
+        updateDiag?: (l: unknown) => Promise<unknown>;
       };
       const v = PVector.random(M.layerCollection, 2);
       const ops: Array<[string, () => unknown]> = [
@@ -43,9 +46,12 @@ for (const backend of ['wasm', 'cpu']) {
         ['toTensor', () => M.toTensor()],
         ['solve', () => M.solve(v, { regul: 0.1 })],
         ['scale', () => M.scale(2)],
-        ['add', () => M.add(M)],
       ];
+      if (M.add) ops.push(['add', () => M.add!(M)]);
       if (M.inv) ops.push(['inv', () => M.inv!({ regul: 0.1 })]);
+      if (M.pow) ops.push(['pow', () => M.pow!(-0.5, { regul: 0.1 })]);
+      if (M.logdet) ops.push(['logdet', () => M.logdet!({ regul: 0.1 })]);
+      if (M.updateDiag) ops.push(['updateDiag', async () => void (await M.updateDiag!(batches))]);
       for (const [name, op] of ops) await noLeak(`${rep.representationName}.${name}`, op);
       v.dispose();
       M.dispose();
@@ -69,7 +75,7 @@ test('an operation that throws midway releases its tensors', async () => {
   // the second batch has a NaN: the pass fails after the first batch was processed
   const bad = tf.mul(batches[1]!.xs, NaN);
   const loader = [batches[0]!, { xs: bad }];
-  const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank];
+  const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC];
   for (const rep of reps) {
     const { numTensors } = tf.memory();
     await assert.rejects(() => FIM({ model, loader, representation: rep }), /NaN/);

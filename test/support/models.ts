@@ -100,3 +100,24 @@ export function randomBatches(model: tf.LayersModel, n: number, batchSize: numbe
 export function disposeBatches(batches: Array<{ xs: tf.Tensor; ys?: tf.Tensor }>): void {
   for (const b of batches) tf.dispose([b.xs, ...(b.ys ? [b.ys] : [])]);
 }
+
+/**
+ * Models whose shared-position layers see inputs and output gradients constant over positions
+ * when fed constant inputs: a 'valid' conv (no zero padding at the borders) or a Dense on
+ * sequences, followed by global average pooling (so every position gets the same gradient).
+ */
+export function constantPositionsConv(): tf.Sequential {
+  const m = tf.sequential();
+  m.add(conv(3, { inputShape: [5, 5, 2], padding: 'valid', activation: 'linear' }));
+  m.add(tf.layers.globalAveragePooling2d({}));
+  m.add(dense(3));
+  return m;
+}
+
+export function constantPositionsSequence(): tf.Sequential {
+  const m = tf.sequential();
+  m.add(dense(4, { inputShape: [3, 2] }));
+  m.add(tf.layers.globalAveragePooling1d({}));
+  m.add(dense(3));
+  return m;
+}

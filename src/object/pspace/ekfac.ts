@@ -1,0 +1,249 @@
+/**
+ * PMatEKFAC (George et al. 2018): per layer, the eigenbases U_A, U_G of the KFAC factors and a
+ * diagonal D in that basis, M_l = (U_A ⊗ U_G) diag(vec D) (U_A ⊗ U_G)ᵀ. D starts at λ_A λ_Gᵀ,
+ * which is exactly KFAC (`diagonalSource === 'kfac'`); `updateDiag(loader)` replaces it by the
+ * exact second moment of the per-example gradients in that basis,
+ *   D[a, b] = (1/n) Σᵢ Σ_o (U_Aᵀ ∇W_{i,o} U_G)[a, b]²,
+ * the best diagonal in the basis (in Frobenius norm). Every operation is exact in the basis.
+ */
+import { tf } from '../../tf.js';
+import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import type { KfacType } from '../../layers/layer-kind.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { passOverData } from '../../backend/engine.js';
+import type { Loader } from '../../data/loader.js';
+import { eighSym } from '../../linalg/index.js';
+import { PVector } from '../pvector.js';
+import { preciseSumOf } from '../reductions.js';
+import { HostSum, divideBy } from './accumulators.js';
+import { vectorFromHost, vectorToHost } from './host-vectors.js';
+import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { EigenBlock } from './kronecker/eigen-block.js';
+import { checkKroneckerLayers, computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
+
+/** Where the diagonal of an EKFAC matrix comes from. */
+export type DiagonalSource = 'kfac' | 'updated' | 'derived';
+
+export interface EKFACOptions {
+  /** Shared-position convention of the KFAC factors whose eigenbases are used. Default 'expand'. */
+  kfacType?: KfacType;
+}
+
+/** Eigenbasis blocks of KFAC factors, with D = λ_A λ_Gᵀ (clamped at 0: the factors are PSD). */
+export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBlock[] {
+  return factors.map(({ k, c, a, g }) => {
+    const ea = eighSym(a, k);
+    const eg = eighSym(g, c);
+    const d = new Float64Array(k * c);
+    for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) d[i * c + j] = Math.max(ea.values[i]!, 0) * Math.max(eg.values[j]!, 0);
+    return new EigenBlock(k, c, ea.vectors, eg.vectors, d);
+  });
+}
+
+export class PMatEKFAC implements PMat {
+  static readonly representationName = 'PMatEKFAC';
+  readonly layerCollection: LayerCollection;
+  private readonly blocks: EigenBlock[];
+  private source: DiagonalSource;
+  /** The definition of the matrix (model, variant, ...) without data, for `updateDiag`. */
+  private readonly spec: FisherSpec | null;
+  private readonly kfacType: KfacType;
+
+  /** @internal Use FIM({ representation: PMatEKFAC }) or PMatKFAC's inv/pow. */
+  constructor(lc: LayerCollection, blocks: EigenBlock[], source: DiagonalSource, spec: FisherSpec | null, kfacType: KfacType = 'expand') {
+    this.layerCollection = lc;
+    this.blocks = blocks;
+    this.source = source;
+    this.spec = spec;
+    this.kfacType = kfacType;
+  }
+
+  /** A representation with options, e.g. `representation: PMatEKFAC.with({ kfacType: 'reduce' })`. */
+  static with(options: EKFACOptions): Representation<PMatEKFAC> {
+    const kfacType = checkKfacType(options.kfacType, 'PMatEKFAC.with');
+    return { representationName: 'PMatEKFAC', compute: (spec) => PMatEKFAC.computeWith(spec, kfacType) };
+  }
+
+  static compute(spec: FisherSpec): Promise<PMatEKFAC> {
+    return PMatEKFAC.computeWith(spec, 'expand');
+  }
+
+  private static async computeWith(spec: FisherSpec, kfacType: KfacType): Promise<PMatEKFAC> {
+    const factors = await computeKroneckerFactors(spec, kfacType, 'PMatEKFAC');
+    return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(factors), 'kfac', spec, kfacType);
+  }
+
+  /** 'kfac' until `updateDiag` (the matrix then equals PMatKFAC), 'updated' after it. */
+  get diagonalSource(): DiagonalSource {
+    return this.source;
+  }
+
+  /** Per layer (collection order): the eigenbases and the diagonal, float64, not copied. */
+  eigenBlocks(): ReadonlyArray<{ id: string; uA: Float64Array; uG: Float64Array; diagonal: Float64Array; k: number; c: number }> {
+    return this.layerCollection.layers.map((e, i) => {
+      const b = this.blocks[i]!;
+      return { id: e.id, uA: b.uA, uG: b.uG, diagonal: b.d, k: b.k, c: b.c };
+    });
+  }
+
+  /**
+   * Replaces the diagonal by the exact second moment of the per-example gradients in the
+   * Kronecker eigenbasis, over `loader` (one pass; same model, variant and layers as at
+   * construction). Returns this matrix.
+   */
+  async updateDiag(loader: Loader): Promise<this> {
+    if (!this.spec) {
+      throw new InvalidArgumentError(`updateDiag: this PMatEKFAC was derived from another matrix (inv/pow), not computed from a model; compute one with FIM({ representation: PMatEKFAC })`);
+    }
+    const lc = this.layerCollection;
+    const supports = checkKroneckerLayers(lc, 'PMatEKFAC');
+    const sums = this.blocks.map((b) => new HostSum(b.k * b.c));
+    const bases = this.blocks.map((b) => tf.tidy(() => [tf.tensor2d(Float32Array.from(b.uA), [b.k, b.k]), tf.tensor2d(Float32Array.from(b.uG), [b.c, b.c])]));
+    try {
+      const { examples } = await passOverData({ ...this.spec, loader }, {
+        onOutput: (out) =>
+          lc.layers.forEach((e, i) =>
+            sums[i]!.add(supports[i]!.eigenbasisSquaredSum(e.layer, out.inputs.get(e.id)!, out.grads.get(e.id)!, bases[i]![0] as tf.Tensor2D, bases[i]![1] as tf.Tensor2D)),
+          ),
+        onBatchEnd: () => sums.forEach((s) => s.flush()),
+      });
+      const next = this.blocks.map((b, i) => b.withDiagonal(divideBy(sums[i]!.total, examples)));
+      this.blocks.forEach((b) => b.dispose());
+      this.blocks.splice(0, this.blocks.length, ...next);
+      this.source = 'updated';
+      return this;
+    } finally {
+      sums.forEach((s) => s.dispose());
+      bases.forEach((b) => tf.dispose(b));
+    }
+  }
+
+  private slices<T extends tf.Tensor>(v: PVector, what: string, f: (b: EigenBlock, slice: tf.Tensor1D) => T): T[] {
+    this.layerCollection.assertSame(v.layerCollection, `the vector given to PMatEKFAC.${what}`);
+    const data = v.data;
+    return this.layerCollection.layers.map((e, i) => tf.tidy(() => f(this.blocks[i]!, tf.slice(data, [e.offset], [e.numel]))));
+  }
+
+  trace(): number {
+    return this.blocks.reduce((s, b) => s + b.d.reduce((a, x) => a + x, 0), 0);
+  }
+
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatEKFAC.norm');
+    const all = this.blocks.flatMap((b) => Array.from(b.d));
+    if (ord === 'fro') return Math.sqrt(all.reduce((a, x) => a + x * x, 0));
+    return ord === 2 ? all.reduce((a, x) => Math.max(a, Math.abs(x)), 0) : all.reduce((a, x) => Math.min(a, Math.abs(x)), Infinity);
+  }
+
+  mv(v: PVector): PVector {
+    const parts = this.slices(v, 'mv', (b, s) => b.mv(s));
+    const out = tf.concat(parts) as tf.Tensor1D;
+    tf.dispose(parts);
+    return PVector.adopt(this.layerCollection, out);
+  }
+
+  vTMv(v: PVector): number {
+    const parts = this.slices(v, 'vTMv', (b, s) => b.vTMv(s));
+    try {
+      return preciseSumOf(() => tf.stack(parts));
+    } finally {
+      tf.dispose(parts);
+    }
+  }
+
+  getDiag(): tf.Tensor1D {
+    return tf.tidy(() => tf.concat(this.blocks.map((b) => b.diagonal())) as tf.Tensor1D);
+  }
+
+  toTensor(): tf.Tensor2D {
+    return tf.tidy(() => blockDiagonal(this.blocks.map((b) => b.dense())));
+  }
+
+  /** (M + regul·I)⁻¹ v = Σ_l (U_A ⊗ U_G) diag(1/(D + regul)) (U_A ⊗ U_G)ᵀ v, in float64. */
+  solve(v: PVector, options?: SolveOptions): PVector {
+    const regul = checkRegul(options, 'PMatEKFAC.solve');
+    return this.applyFunction(v, 'solve', (d) => 1 / checkPositive(d + regul, regul, 'solve'));
+  }
+
+  /** (M + regul·I)⁻¹, exact, as a PMatEKFAC. */
+  inv(options?: SolveOptions): PMatEKFAC {
+    const regul = checkRegul(options, 'PMatEKFAC.inv');
+    return this.mapDiagonal((d) => 1 / checkPositive(d + regul, regul, 'inv'));
+  }
+
+  /** The pseudo-inverse: 1/D where D > atol, 0 elsewhere (atol default 1e-8·max D). */
+  pinv(options: { atol?: number } = {}): PMatEKFAC {
+    const atol = options.atol ?? 1e-8 * this.norm(2);
+    if (!(typeof atol === 'number' && atol >= 0 && Number.isFinite(atol))) throw new InvalidArgumentError(`PMatEKFAC.pinv: 'atol' must be a finite number ≥ 0, received ${String(atol)}`);
+    return this.mapDiagonal((d) => (d > atol ? 1 / d : 0));
+  }
+
+  /** (M + regul·I)^p for real p, exact (negative or fractional p need M + regul·I positive definite / semi-definite). */
+  pow(p: number, options?: SolveOptions): PMatEKFAC {
+    checkScalar(p, 'PMatEKFAC.pow');
+    const regul = checkRegul(options, 'PMatEKFAC.pow');
+    return this.mapDiagonal((d) => powerOf(Math.max(d + regul, 0), p, regul));
+  }
+
+  /** log det(M + regul·I) = Σ log(D + regul); −Infinity when singular. */
+  logdet(options?: SolveOptions): number {
+    const regul = checkRegul(options, 'PMatEKFAC.logdet');
+    return this.blocks.reduce((s, b) => s + b.d.reduce((a, x) => a + Math.log(Math.max(x + regul, 0)), 0), 0);
+  }
+
+  scale(x: number): PMatEKFAC {
+    checkScalar(x, 'PMatEKFAC.scale');
+    return this.mapDiagonal((d) => d * x);
+  }
+
+  dispose(): void {
+    this.blocks.forEach((b) => b.dispose());
+  }
+
+  private mapDiagonal(f: (d: number) => number): PMatEKFAC {
+    return new PMatEKFAC(this.layerCollection, this.blocks.map((b) => b.withDiagonal(b.d.map(f))), 'derived', null, this.kfacType);
+  }
+
+  private applyFunction(v: PVector, what: string, f: (d: number) => number): PVector {
+    this.layerCollection.assertSame(v.layerCollection, `the vector given to PMatEKFAC.${what}`);
+    const x = vectorToHost(v);
+    this.layerCollection.layers.forEach((e, i) => {
+      x.set(this.blocks[i]!.applyHost(x.subarray(e.offset, e.offset + e.numel), f), e.offset);
+    });
+    return vectorFromHost(this.layerCollection, x);
+  }
+}
+
+/** x^p, refusing 0^p for p < 0 (a singular matrix has no negative power). */
+export function powerOf(x: number, p: number, regul: number): number {
+  if (x === 0 && p < 0) {
+    throw new NotPositiveDefiniteError(`pow(${p}): the matrix + regul·I (regul = ${regul}) is singular; use a regul > 0 or pinv`);
+  }
+  return x ** p;
+}
+
+function checkPositive(x: number, regul: number, op: string): number {
+  if (!(x > 0)) throw new NotPositiveDefiniteError(`PMatEKFAC.${op}: an eigenvalue + regul is ${x} (regul = ${regul}); use a regul > 0 to invert a singular matrix`);
+  return x;
+}
+
+export function checkKfacType(t: unknown, where: string): KfacType {
+  if (t === undefined) return 'expand';
+  if (t !== 'expand' && t !== 'reduce') throw new InvalidArgumentError(`${where}: 'kfacType' must be 'expand' or 'reduce', received ${JSON.stringify(t)}`);
+  return t;
+}
+
+/** Places square blocks on the diagonal of a zero matrix. */
+export function blockDiagonal(blocks: tf.Tensor2D[]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const d = blocks.reduce((a, b) => a + b.shape[0], 0);
+    let at = 0;
+    const rows = blocks.map((b) => {
+      const n = b.shape[0];
+      const row = tf.pad(b, [[0, 0], [at, d - at - n]]);
+      at += n;
+      return row;
+    });
+    return tf.concat(rows, 0) as tf.Tensor2D;
+  });
+}

@@ -1,0 +1,287 @@
+/**
+ * PMatKFAC (Martens & Grosse 2015; Grosse & Martens 2016 for convolutions): per layer
+ * M_l = A ⊗ G in the parameter layout [K, C] of CONVENTIONS.md, with
+ *   A = (1/n) Σᵢ x̃ᵢx̃ᵢᵀ (input factor, inputs augmented by 1 for the bias),
+ *   G = (1/n) Σᵢ Σ_o gᵢₒgᵢₒᵀ (output factor, pre-activation gradients of the square-root outputs).
+ * Shared positions (convolutions, Dense on sequences): 'expand' (default) sums A and averages G
+ * over the S positions, 'reduce' averages the inputs and sums the gradients over positions first
+ * (Eschenhagen et al. 2023); with inputs and gradients constant over positions the exact block
+ * is S·(A ⊗ G) for 'expand' and A ⊗ G for 'reduce'.
+ *
+ * Damping is exact: solve/inv/pow/logdet treat A ⊗ G + λI through the factors'
+ * eigendecompositions (computed once, in float64, and reused). The classic π-damped
+ * approximation (A + π√λ I) ⊗ (G + √λ/π I) is available only as `damping: 'pi'`.
+ */
+import { tf } from '../../tf.js';
+import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import type { KfacType } from '../../layers/layer-kind.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
+import { PVector } from '../pvector.js';
+import { vectorFromHost, vectorToHost } from './host-vectors.js';
+import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { PMatEKFAC, blockDiagonal, checkKfacType, powerOf } from './ekfac.js';
+import { EigenBlock } from './kronecker/eigen-block.js';
+import { computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
+import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
+
+export interface KFACOptions {
+  /** Shared-position convention (see the class documentation). Default 'expand'. */
+  kfacType?: KfacType;
+}
+
+export interface KFACSolveOptions extends SolveOptions {
+  /**
+   * 'exact' (default): (A ⊗ G + regul·I)⁻¹ exactly. 'pi': the π-damped approximation
+   * (A + π√regul·I)⁻¹ ⊗ (G + √regul/π·I)⁻¹ with π² = (tr A / K)/(tr G / C) — NOT the inverse of
+   * the damped matrix (it adds cross terms of order √regul); offered for compatibility.
+   */
+  damping?: 'exact' | 'pi';
+}
+
+/** The eigenpairs of one layer's factors, ascending eigenvalues, eigenvectors in columns. */
+export interface KroneckerEigen {
+  id: string;
+  eigenvaluesA: Float64Array;
+  eigenvectorsA: Float64Array;
+  eigenvaluesG: Float64Array;
+  eigenvectorsG: Float64Array;
+}
+
+export class PMatKFAC implements PMat {
+  static readonly representationName = 'PMatKFAC';
+  readonly layerCollection: LayerCollection;
+  readonly kfacType: KfacType;
+  private readonly factors: KroneckerFactors[];
+  private device: Array<{ a: tf.Tensor2D; g: tf.Tensor2D }> | null;
+  private eigen: Array<{ lA: Float64Array; uA: Float64Array; lG: Float64Array; uG: Float64Array }> | null = null;
+
+  /** Wraps float64 factors, one per layer of `lc` in order (taken over). */
+  constructor(lc: LayerCollection, factors: KroneckerFactors[], kfacType: KfacType = 'expand') {
+    if (factors.length !== lc.layers.length) throw new InvalidArgumentError(`PMatKFAC: expected ${lc.layers.length} factor pairs, received ${factors.length}`);
+    lc.layers.forEach((e, i) => {
+      const f = factors[i]!;
+      if (f.k * f.c !== e.numel || f.a.length !== f.k * f.k || f.g.length !== f.c * f.c) {
+        throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' (${f.k}×${f.k}, ${f.c}×${f.c}) do not match its ${e.numel} parameters`);
+      }
+    });
+    this.layerCollection = lc;
+    this.kfacType = kfacType;
+    this.factors = factors;
+    this.device = factors.map((f) =>
+      tf.tidy(() => ({ a: tf.tensor2d(Float32Array.from(f.a), [f.k, f.k]), g: tf.tensor2d(Float32Array.from(f.g), [f.c, f.c]) })),
+    );
+  }
+
+  /** A representation with options, e.g. `representation: PMatKFAC.with({ kfacType: 'reduce' })`. */
+  static with(options: KFACOptions): Representation<PMatKFAC> {
+    const kfacType = checkKfacType(options.kfacType, 'PMatKFAC.with');
+    return { representationName: 'PMatKFAC', compute: async (spec) => new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, kfacType, 'PMatKFAC'), kfacType) };
+  }
+
+  static async compute(spec: FisherSpec): Promise<PMatKFAC> {
+    return new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, 'expand', 'PMatKFAC'), 'expand');
+  }
+
+  private get tensors() {
+    if (!this.device) throw new DisposedError('this PMatKFAC has been disposed');
+    return this.device;
+  }
+
+  /** The float64 factors of one layer, not copied. */
+  layerFactors(id: string): KroneckerFactors {
+    return this.factors[this.layerCollection.layers.indexOf(this.layerCollection.get(id))]!;
+  }
+
+  /** Per-layer eigendecompositions of A and G (float64, computed once). */
+  eigendecomposition(): KroneckerEigen[] {
+    return this.layerCollection.layers.map((e, i) => {
+      const x = this.eigenOf()[i]!;
+      return { id: e.id, eigenvaluesA: x.lA, eigenvectorsA: x.uA, eigenvaluesG: x.lG, eigenvectorsG: x.uG };
+    });
+  }
+
+  private eigenOf() {
+    void this.tensors; // throws once disposed
+    this.eigen ??= this.factors.map((f) => {
+      const a = eighSym(f.a, f.k);
+      const g = eighSym(f.g, f.c);
+      return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.vectors, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
+    });
+    return this.eigen;
+  }
+
+  /** Σ_l tr(A) tr(G). */
+  trace(): number {
+    return this.factors.reduce((s, f) => s + traceHost(f.a, f.k) * traceHost(f.g, f.c), 0);
+  }
+
+  /** 'fro': √Σ‖A‖²‖G‖²; 2: max λ_max(A)λ_max(G); −2: min λ_min(A)λ_min(G). */
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatKFAC.norm');
+    if (ord === 'fro') return Math.sqrt(this.factors.reduce((s, f) => s + frobeniusSquaredHost(f.a) * frobeniusSquaredHost(f.g), 0));
+    const ext = this.eigenOf().map((x) => ({ max: x.lA[x.lA.length - 1]! * x.lG[x.lG.length - 1]!, min: x.lA[0]! * x.lG[0]! }));
+    return ord === 2 ? ext.reduce((a, x) => Math.max(a, x.max), 0) : ext.reduce((a, x) => Math.min(a, x.min), Infinity);
+  }
+
+  /** (A ⊗ G) vec(V) = vec(A V G) per layer. */
+  mv(v: PVector): PVector {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatKFAC.mv');
+    const data = v.data;
+    const out = tf.tidy(() =>
+      tf.concat(
+        this.layerCollection.layers.map((e, i) => {
+          const { a, g } = this.tensors[i]!;
+          const f = this.factors[i]!;
+          return tf.matMul(tf.matMul(a, tf.slice(data, [e.offset], [e.numel]).reshape([f.k, f.c])), g).reshape([-1]);
+        }),
+      ),
+    );
+    return PVector.adopt(this.layerCollection, out as tf.Tensor1D);
+  }
+
+  vTMv(v: PVector): number {
+    const mv = this.mv(v);
+    try {
+      return mv.dot(v);
+    } finally {
+      mv.dispose();
+    }
+  }
+
+  /** diag(A) ⊗ diag(G) per layer. */
+  getDiag(): tf.Tensor1D {
+    const out = new Float32Array(this.layerCollection.numel());
+    this.layerCollection.layers.forEach((e, i) => {
+      const f = this.factors[i]!;
+      for (let r = 0; r < f.k; r++) for (let s = 0; s < f.c; s++) out[e.offset + r * f.c + s] = f.a[r * f.k + r]! * f.g[s * f.c + s]!;
+    });
+    return tf.tensor1d(out);
+  }
+
+  toTensor(): tf.Tensor2D {
+    return tf.tidy(() =>
+      blockDiagonal(
+        this.factors.map((f, i) => {
+          const { a, g } = this.tensors[i]!;
+          return tf.mul(a.reshape([f.k, 1, f.k, 1]), g.reshape([1, f.c, 1, f.c])).reshape([f.k * f.c, f.k * f.c]) as tf.Tensor2D;
+        }),
+      ),
+    );
+  }
+
+  /** (A ⊗ G + regul·I)⁻¹ v exactly (or π-damped on request), in float64. */
+  solve(v: PVector, options?: KFACSolveOptions): PVector {
+    const regul = checkRegul(options, 'PMatKFAC.solve');
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatKFAC.solve');
+    if (checkDamping(options?.damping) === 'pi') {
+      const x = vectorToHost(v);
+      this.layerCollection.layers.forEach((e, i) => {
+        const f = this.factors[i]!;
+        const { a, g } = piDamped(f, regul);
+        // A⁻¹ V G⁻¹ = A⁻¹ (G⁻¹ Vᵀ)ᵀ with both factors symmetric.
+        const y = choleskySolve(cholesky(a, f.k), f.k, x.slice(e.offset, e.offset + e.numel), f.c);
+        const z = choleskySolve(cholesky(g, f.c), f.c, transposeHost(y, f.k, f.c), f.k);
+        x.set(transposeHost(z, f.c, f.k), e.offset);
+      });
+      return vectorFromHost(this.layerCollection, x);
+    }
+    // A ⊗ G + regul·I in eigen-form, solved in float64 (a float32 product with the inverse
+    // would lose the small-eigenvalue directions at high condition numbers).
+    const damped = this.spectralFunction((x) => x + regul);
+    try {
+      return damped.solve(v);
+    } finally {
+      damped.dispose();
+    }
+  }
+
+  /**
+   * (A ⊗ G + regul·I)⁻¹. Exactly, it is not a Kronecker product but is diagonal in the
+   * Kronecker eigenbasis: returned as a PMatEKFAC. With `damping: 'pi'`, the π-damped
+   * approximation (A + π√λ I)⁻¹ ⊗ (G + √λ/π I)⁻¹ as a PMatKFAC.
+   */
+  inv(options?: KFACSolveOptions): PMatEKFAC | PMatKFAC {
+    const regul = checkRegul(options, 'PMatKFAC.inv');
+    if (checkDamping(options?.damping) === 'pi') {
+      const inverted = this.factors.map((f) => {
+        const { a, g } = piDamped(f, regul);
+        return { k: f.k, c: f.c, a: inverse(a, f.k), g: inverse(g, f.c) };
+      });
+      return new PMatKFAC(this.layerCollection, inverted, this.kfacType);
+    }
+    return this.spectralFunction((x) => powerOf(x + regul, -1, regul));
+  }
+
+  /** (A ⊗ G + regul·I)^p for real p, exact, as a PMatEKFAC. */
+  pow(p: number, options?: SolveOptions): PMatEKFAC {
+    checkScalar(p, 'PMatKFAC.pow');
+    const regul = checkRegul(options, 'PMatKFAC.pow');
+    return this.spectralFunction((x) => powerOf(x + regul, p, regul));
+  }
+
+  /** log det(A ⊗ G + regul·I) = Σ_l Σ_{a,b} log(λ_A,a λ_G,b + regul); −Infinity when singular. */
+  logdet(options?: SolveOptions): number {
+    const regul = checkRegul(options, 'PMatKFAC.logdet');
+    let s = 0;
+    for (const x of this.eigenOf()) for (const la of x.lA) for (const lg of x.lG) s += Math.log(la * lg + regul);
+    return s;
+  }
+
+  /** (A A') ⊗ (G G') per layer: the product of two KFAC matrices on the same collection. */
+  mm(other: PMatKFAC): PMatKFAC {
+    if (!(other instanceof PMatKFAC)) throw new InvalidArgumentError('PMatKFAC.mm: argument must be a PMatKFAC');
+    this.layerCollection.assertSame(other.layerCollection, 'the matrix given to PMatKFAC.mm');
+    return new PMatKFAC(
+      this.layerCollection,
+      this.factors.map((f, i) => {
+        const o = other.factors[i]!;
+        return { k: f.k, c: f.c, a: gemm(f.a, f.k, f.k, o.a, f.k), g: gemm(f.g, f.c, f.c, o.g, f.c) };
+      }),
+      this.kfacType,
+    );
+  }
+
+  /** x·M (x ≥ 0 scales G). */
+  scale(x: number): PMatKFAC {
+    checkScalar(x, 'PMatKFAC.scale');
+    return new PMatKFAC(this.layerCollection, this.factors.map((f) => ({ ...f, g: f.g.map((v) => v * x) })), this.kfacType);
+  }
+
+  dispose(): void {
+    if (this.device) this.device.forEach((d) => tf.dispose([d.a, d.g]));
+    this.device = null;
+    this.eigen = null;
+  }
+
+  /** f(A ⊗ G) = (U_A ⊗ U_G) diag(f(λ_A λ_Gᵀ)) (U_A ⊗ U_G)ᵀ, as a PMatEKFAC. */
+  private spectralFunction(f: (eigenvalue: number) => number): PMatEKFAC {
+    const blocks = this.eigenOf().map((x, i) => {
+      const { k, c } = this.factors[i]!;
+      const d = new Float64Array(k * c);
+      for (let r = 0; r < k; r++) for (let q = 0; q < c; q++) d[r * c + q] = f(x.lA[r]! * x.lG[q]!);
+      return new EigenBlock(k, c, x.uA, x.uG, d);
+    });
+    return new PMatEKFAC(this.layerCollection, blocks, 'derived', null, this.kfacType);
+  }
+}
+
+function checkDamping(d: unknown): 'exact' | 'pi' {
+  if (d === undefined || d === 'exact' || d === 'pi') return d ?? 'exact';
+  throw new InvalidArgumentError(`'damping' must be 'exact' or 'pi', received ${JSON.stringify(d)}`);
+}
+
+/** The π-damped factors A + π√λ I, G + √λ/π I. */
+function piDamped(f: KroneckerFactors, regul: number): { a: Float64Array; g: Float64Array } {
+  const trA = traceHost(f.a, f.k) / f.k;
+  const trG = traceHost(f.g, f.c) / f.c;
+  const pi = trA > 0 && trG > 0 ? Math.sqrt(trA / trG) : 1;
+  const root = Math.sqrt(regul);
+  return { a: addIdentity(f.a, f.k, pi * root), g: addIdentity(f.g, f.c, root / pi) };
+}
+
+function inverse(a: Float64Array, n: number): Float64Array {
+  const eye = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) eye[i * n + i] = 1;
+  return choleskySolve(cholesky(a, n), n, eye, n);
+}
