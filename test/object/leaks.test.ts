@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
-import { FIM, PMatBlockDiag, PMatDense, PMatDiag, PMatEKFAC, PMatImplicit, PMatKFAC, PMatLowRank, PVector, type PMat, type Representation } from '../../src/index.js';
+import { FIM, PMatBlockDiag, PMatDense, PMatDiag, PMatEKFAC, PMatEKFACBlockDiag, PMatImplicit, PMatKFAC, PMatLowRank, PMatQuasiDiag, PVector, type PMat, type Representation } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, randomBatches } from '../support/models.js';
 
@@ -23,7 +23,7 @@ for (const backend of ['wasm', 'cpu']) {
     await useTestBackend(backend);
     const model = cnn();
     const batches = randomBatches(model, 6, 3);
-    const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC];
+    const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEKFACBlockDiag];
     for (const rep of reps) {
       await noLeak(`${rep.representationName} FIM`, () => FIM({ model, loader: batches, representation: rep }));
       const M = (await FIM({ model, loader: batches, representation: rep })) as PMat & {

@@ -1,0 +1,111 @@
+/**
+ * PMatEye: s·I on a layer collection — the isotropic prior of a Laplace approximation, the
+ * damping term of an optimiser, or a baseline. Holds no tensor.
+ */
+import { tf } from '../../tf.js';
+import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { PVector } from '../pvector.js';
+import { type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+
+export class PMatEye implements PMat {
+  static readonly representationName = 'PMatEye';
+  readonly layerCollection: LayerCollection;
+  readonly scaling: number;
+
+  /** s·I on `lc` (default s = 1). */
+  constructor(lc: LayerCollection, scaling = 1) {
+    this.layerCollection = lc;
+    this.scaling = checkScalar(scaling, 'PMatEye');
+  }
+
+  private get d(): number {
+    return this.layerCollection.numel();
+  }
+
+  trace(): number {
+    return this.scaling * this.d;
+  }
+
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatEye.norm');
+    return ord === 'fro' ? Math.abs(this.scaling) * Math.sqrt(this.d) : Math.abs(this.scaling);
+  }
+
+  mv(v: PVector): PVector {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatEye.mv');
+    return v.scale(this.scaling);
+  }
+
+  vTMv(v: PVector): number {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatEye.vTMv');
+    return this.scaling * v.dot(v);
+  }
+
+  getDiag(): tf.Tensor1D {
+    return tf.fill([this.d], this.scaling) as tf.Tensor1D;
+  }
+
+  toTensor(): tf.Tensor2D {
+    return tf.tidy(() => tf.mul(tf.eye(this.d), this.scaling) as tf.Tensor2D);
+  }
+
+  solve(v: PVector, options?: SolveOptions): PVector {
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatEye.solve');
+    return v.scale(1 / this.damped(checkRegul(options, 'PMatEye.solve')));
+  }
+
+  inv(options?: SolveOptions): PMatEye {
+    return new PMatEye(this.layerCollection, 1 / this.damped(checkRegul(options, 'PMatEye.inv')));
+  }
+
+  /** (s + regul)^p · I. */
+  pow(p: number, options?: SolveOptions): PMatEye {
+    checkScalar(p, 'PMatEye.pow');
+    const x = this.scaling + checkRegul(options, 'PMatEye.pow');
+    if (x < 0 && !Number.isInteger(p)) throw new InvalidArgumentError(`PMatEye.pow: a fractional power of a negative scaling (${x}) is not real`);
+    if (x === 0 && p < 0) throw new NotPositiveDefiniteError(`PMatEye.pow(${p}) of a zero matrix`);
+    return new PMatEye(this.layerCollection, x ** p);
+  }
+
+  /** 1/s · I if |s| > atol, else 0. */
+  pinv(options: { atol?: number } = {}): PMatEye {
+    const atol = options.atol ?? 1e-8;
+    return new PMatEye(this.layerCollection, Math.abs(this.scaling) > atol ? 1 / this.scaling : 0);
+  }
+
+  logdet(options?: SolveOptions): number {
+    return this.d * Math.log(this.scaling + checkRegul(options, 'PMatEye.logdet'));
+  }
+
+  scale(x: number): PMatEye {
+    return new PMatEye(this.layerCollection, this.scaling * checkScalar(x, 'PMatEye.scale'));
+  }
+
+  add(other: PMatEye): PMatEye {
+    return new PMatEye(this.layerCollection, this.scaling + this.other(other, 'add'));
+  }
+
+  sub(other: PMatEye): PMatEye {
+    return new PMatEye(this.layerCollection, this.scaling - this.other(other, 'sub'));
+  }
+
+  mm(other: PMatEye): PMatEye {
+    return new PMatEye(this.layerCollection, this.scaling * this.other(other, 'mm'));
+  }
+
+  /** Holds no tensor. */
+  dispose(): void {}
+
+  private damped(regul: number): number {
+    const x = this.scaling + regul;
+    if (x === 0) throw new NotPositiveDefiniteError(`PMatEye: s + regul = 0 is not invertible; use a regul ≠ −s`);
+    return x;
+  }
+
+  private other(o: PMatEye, op: string): number {
+    if (!(o instanceof PMatEye)) throw new InvalidArgumentError(`PMatEye.${op}: argument must be a PMatEye`);
+    this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatEye.${op}`);
+    return o.scaling;
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * PMatMixed: a block-diagonal matrix whose layer groups each use their own representation,
+ * e.g. EKFAC for the layers with Kronecker factors and dense blocks elsewhere
+ * (`PMatEKFACBlockDiag`). Cross terms between groups are zero; every operation combines the
+ * groups' results. Each group is computed by its own pass over the data.
+ */
+import { tf } from '../../tf.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { LayerCollection, type LayerEntry } from '../../layers/layer-collection.js';
+import type { Loader } from '../../data/loader.js';
+import { PVector } from '../pvector.js';
+import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { PMatBlockDiag } from './block-diag.js';
+import { PMatEKFAC } from './ekfac.js';
+
+/** Which representation each layer gets: by id, then by kind name, then by Kronecker support, then the default. */
+export interface MixedMapping {
+  default: Representation<PMat>;
+  byLayerId?: Record<string, Representation<PMat>>;
+  /** Keyed by layer kind name: 'dense', 'conv2d', ... */
+  byLayerKind?: Record<string, Representation<PMat>>;
+  /** For the layers that have Kronecker factors (KFAC, EKFAC, QuasiDiag). */
+  kronecker?: Representation<PMat>;
+}
+
+/** Optional operations a group may offer. */
+type Part = PMat & {
+  inv?: (o?: SolveOptions) => PMat;
+  logdet?: (o?: SolveOptions) => number;
+  scale?: (x: number) => PMat;
+  updateDiag?: (loader: Loader) => Promise<unknown>;
+};
+
+interface Group {
+  readonly mat: Part;
+  /** Indices in the full collection of this group's layers, in order. */
+  readonly layers: readonly number[];
+}
+
+export class PMatMixed implements PMat {
+  static readonly representationName = 'PMatMixed';
+  readonly layerCollection: LayerCollection;
+  private readonly groups: Group[];
+
+  private constructor(lc: LayerCollection, groups: Group[]) {
+    this.layerCollection = lc;
+    this.groups = groups;
+  }
+
+  /**
+   * A representation choosing one representation per layer.
+   * @example FIM({ model, loader, representation: PMatMixed.fromMapping({ default: PMatBlockDiag, byLayerKind: { dense: PMatEKFAC } }) })
+   */
+  static fromMapping(mapping: MixedMapping, name = 'PMatMixed'): Representation<PMatMixed> {
+    const reps = [mapping.default, mapping.kronecker, ...Object.values(mapping.byLayerId ?? {}), ...Object.values(mapping.byLayerKind ?? {})];
+    if (!mapping.default) throw new InvalidArgumentError(`PMatMixed.fromMapping: 'default' representation is required`);
+    for (const r of reps) {
+      if (r !== undefined && typeof (r as Partial<Representation<PMat>>).compute !== 'function') {
+        throw new InvalidArgumentError(`PMatMixed.fromMapping: every entry must be a representation class such as PMatBlockDiag or PMatEKFAC`);
+      }
+    }
+    return { representationName: name, compute: (spec) => PMatMixed.computeWith(spec, mapping) };
+  }
+
+  private static async computeWith(spec: FisherSpec, mapping: MixedMapping): Promise<PMatMixed> {
+    const lc = spec.layerCollection;
+    for (const id of Object.keys(mapping.byLayerId ?? {})) lc.get(id);
+    const choice = (e: LayerEntry): Representation<PMat> =>
+      mapping.byLayerId?.[e.id] ?? mapping.byLayerKind?.[e.kind.name] ?? (e.kind.kronecker ? mapping.kronecker : undefined) ?? mapping.default;
+    const byRep = new Map<Representation<PMat>, number[]>();
+    lc.layers.forEach((e, i) => byRep.set(choice(e), [...(byRep.get(choice(e)) ?? []), i]));
+    const groups: Group[] = [];
+    try {
+      for (const [rep, layers] of byRep) {
+        const sub = LayerCollection.fromLayers(spec.model, layers.map((i) => lc.layers[i]!.id));
+        const mat = (await rep.compute({ ...spec, layerCollection: sub })) as Part;
+        groups.push({ mat, layers });
+        if (typeof mat.getDiag !== 'function' || typeof mat.toTensor !== 'function') {
+          throw new InvalidArgumentError(`PMatMixed: ${rep.representationName} is not a stored representation (matrix-free ones cannot be mixed)`);
+        }
+      }
+    } catch (e) {
+      groups.forEach((g) => g.mat.dispose());
+      throw e;
+    }
+    return new PMatMixed(lc, groups);
+  }
+
+  /** The sub-matrices, with the ids of their layers. */
+  parts(): ReadonlyArray<{ matrix: PMat; layerIds: string[] }> {
+    return this.groups.map((g) => ({ matrix: g.mat, layerIds: g.layers.map((i) => this.layerCollection.layers[i]!.id) }));
+  }
+
+  private split(v: PVector, what: string): PVector[] {
+    this.layerCollection.assertSame(v.layerCollection, `the vector given to PMatMixed.${what}`);
+    const data = v.data;
+    return this.groups.map((g) => {
+      const t = tf.tidy(() => tf.concat(g.layers.map((i) => tf.slice(data, [this.layerCollection.layers[i]!.offset], [this.layerCollection.layers[i]!.numel]))));
+      return PVector.adopt(g.mat.layerCollection, t as tf.Tensor1D);
+    });
+  }
+
+  /** Reassembles per-group flat tensors [d_g] (disposed here) into one PVector. */
+  private join(parts: tf.Tensor1D[]): PVector {
+    const byLayer: tf.Tensor[] = new Array(this.layerCollection.layers.length);
+    const out = tf.tidy(() => {
+      this.groups.forEach((g, gi) => {
+        let at = 0;
+        for (const i of g.layers) {
+          const n = this.layerCollection.layers[i]!.numel;
+          byLayer[i] = tf.slice(parts[gi]!, [at], [n]);
+          at += n;
+        }
+      });
+      return tf.concat(byLayer) as tf.Tensor1D;
+    });
+    tf.dispose(parts);
+    return PVector.adopt(this.layerCollection, out);
+  }
+
+  private each(v: PVector, what: string, f: (m: Part, x: PVector) => PVector): PVector {
+    const xs = this.split(v, what);
+    try {
+      const ys = this.groups.map((g, i) => f(g.mat, xs[i]!));
+      return this.join(ys.map((y) => y.data));
+    } finally {
+      xs.forEach((x) => x.dispose());
+    }
+  }
+
+  trace(): number {
+    return this.groups.reduce((s, g) => s + g.mat.trace(), 0);
+  }
+
+  norm(ord: NormOrder = 'fro'): number {
+    checkNormOrder(ord, 'PMatMixed.norm');
+    const n = this.groups.map((g) => g.mat.norm(ord));
+    if (ord === 'fro') return Math.sqrt(n.reduce((a, x) => a + x * x, 0));
+    return ord === 2 ? Math.max(...n) : Math.min(...n);
+  }
+
+  mv(v: PVector): PVector {
+    return this.each(v, 'mv', (m, x) => m.mv(x));
+  }
+
+  vTMv(v: PVector): number {
+    const xs = this.split(v, 'vTMv');
+    try {
+      return this.groups.reduce((s, g, i) => s + g.mat.vTMv(xs[i]!), 0);
+    } finally {
+      xs.forEach((x) => x.dispose());
+    }
+  }
+
+  getDiag(): tf.Tensor1D {
+    return this.join(this.groups.map((g) => g.mat.getDiag())).data;
+  }
+
+  toTensor(): tf.Tensor2D {
+    const d = this.layerCollection.numel();
+    const out = new Float32Array(d * d);
+    for (const g of this.groups) {
+      const index = g.layers.flatMap((i) => {
+        const e = this.layerCollection.layers[i]!;
+        return Array.from({ length: e.numel }, (_, j) => e.offset + j);
+      });
+      const sub = g.mat.toTensor();
+      const values = sub.dataSync();
+      sub.dispose();
+      const n = index.length;
+      for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) out[index[r]! * d + index[c]!] = values[r * n + c]!;
+    }
+    return tf.tensor2d(out, [d, d]);
+  }
+
+  solve(v: PVector, options?: SolveOptions): PVector {
+    checkRegul(options, 'PMatMixed.solve');
+    return this.each(v, 'solve', (m, x) => m.solve(x, options));
+  }
+
+  /** (M + regul·I)⁻¹, group by group (every group's representation must have inv). */
+  inv(options?: SolveOptions): PMatMixed {
+    checkRegul(options, 'PMatMixed.inv');
+    return this.map('inv', (m) => m.inv?.(options));
+  }
+
+  /** x·M, group by group. */
+  scale(x: number): PMatMixed {
+    checkScalar(x, 'PMatMixed.scale');
+    return this.map('scale', (m) => m.scale?.(x));
+  }
+
+  /** Σ over groups of log det(M_g + regul·I). */
+  logdet(options?: SolveOptions): number {
+    return this.groups.reduce((s, g) => {
+      if (!g.mat.logdet) throw new InvalidArgumentError(`PMatMixed.logdet: ${g.mat.constructor.name} has no logdet`);
+      return s + g.mat.logdet(options);
+    }, 0);
+  }
+
+  /** Runs updateDiag on every EKFAC group (one pass over `loader` each). */
+  async updateDiag(loader: Loader): Promise<this> {
+    for (const g of this.groups) if (g.mat.updateDiag) await g.mat.updateDiag(loader);
+    return this;
+  }
+
+  dispose(): void {
+    this.groups.forEach((g) => g.mat.dispose());
+  }
+
+  private map(what: string, f: (m: Part) => PMat | undefined): PMatMixed {
+    const out: Group[] = [];
+    try {
+      for (const g of this.groups) {
+        const m = f(g.mat);
+        if (!m) throw new InvalidArgumentError(`PMatMixed.${what}: the ${g.mat.constructor.name} group has no ${what}`);
+        out.push({ mat: m as Part, layers: g.layers });
+      }
+    } catch (e) {
+      out.forEach((g) => g.mat.dispose());
+      throw e;
+    }
+    return new PMatMixed(this.layerCollection, out);
+  }
+}
+
+/** EKFAC for the layers with Kronecker factors, dense blocks for every other layer. */
+export const PMatEKFACBlockDiag: Representation<PMatMixed> = PMatMixed.fromMapping(
+  { default: PMatBlockDiag, kronecker: PMatEKFAC },
+  'PMatEKFACBlockDiag',
+);
