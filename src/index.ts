@@ -33,3 +33,9 @@ export {
   type KernelSelfTestResult,
 } from './backend/kernels/index.js';
 export { initLinalg, linalgInfo } from './linalg/index.js';
+// Function space (issue 5): Jacobians, Gram matrices / empirical NTK, Monte-Carlo Fisher, Hessian.
+export { FVector } from './object/fvector.js';
+export type { PFMapBase, PFMapRepresentation } from './object/map/pfmap.js';
+export { PFMapDense } from './object/map/dense.js';
+export { PFMapImplicit } from './object/map/implicit.js';
+export { Jacobian, type JacobianOptions } from './metrics/jacobian.js';
