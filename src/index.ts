@@ -39,3 +39,6 @@ export type { PFMapBase, PFMapRepresentation } from './object/map/pfmap.js';
 export { PFMapDense } from './object/map/dense.js';
 export { PFMapImplicit } from './object/map/implicit.js';
 export { Jacobian, type JacobianOptions } from './metrics/jacobian.js';
+export type { FMatBase, FMatRepresentation, GramSpec } from './object/fspace/fmat.js';
+export { FMatDense, type FMatEigen } from './object/fspace/dense.js';
+export { GramMatrix, type GramMatrixOptions } from './metrics/gram.js';

@@ -1,0 +1,155 @@
+/**
+ * FMatDense: the empirical tangent kernel stored whole, as the (O·n)×(O·n) symmetric matrix
+ * K[(o,i),(o',j)] = ⟨∇θ f_o(x_i), ∇θ f_o'(x_j)⟩, held exactly in float64 on the host (traces,
+ * norms, eigendecompositions, Cholesky solves) and as a float32 device tensor (products with
+ * FVectors), like a PMatDense block. Memory 12·(O·n)² bytes.
+ */
+import { tf } from '../../tf.js';
+import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { eighSym } from '../../linalg/index.js';
+import { FVector, assertFVectorShape } from '../fvector.js';
+import { SymmetricBlock } from '../pspace/symmetric-block.js';
+import { type SolveOptions, checkRegul, checkScalar } from '../pspace/pmat.js';
+import { centerKernel, tangentKernel } from './kernel-blocks.js';
+import type { FMatBase, GramSpec } from './fmat.js';
+
+/** Top eigenpairs of an FMat. */
+export interface FMatEigen {
+  /** Eigenvalues in descending order (length k). */
+  values: Float64Array;
+  /** Eigenvectors, [k, O, n]: vectors[t] pairs with values[t] (unit norm, float32). */
+  vectors: tf.Tensor3D;
+}
+
+export class FMatDense implements FMatBase {
+  static readonly representationName = 'FMatDense';
+  readonly layerCollection: LayerCollection;
+  readonly numOutputs: number;
+  readonly numExamples: number;
+  private readonly block: SymmetricBlock;
+
+  /** Wraps a row-major float64 (O·n)² matrix (taken over, not copied). */
+  constructor(lc: LayerCollection, outputs: number, examples: number, values: Float64Array | SymmetricBlock) {
+    const size = outputs * examples;
+    const got = values instanceof SymmetricBlock ? values.n * values.n : values.length;
+    if (got !== size * size) throw new ShapeMismatchError(`FMatDense: expected ${size * size} values (O = ${outputs}, n = ${examples}), received ${got}`);
+    this.layerCollection = lc;
+    this.numOutputs = outputs;
+    this.numExamples = examples;
+    this.block = values instanceof SymmetricBlock ? values : new SymmetricBlock(values, size);
+  }
+
+  /** Computes K from per-layer kernels, optionally centered (see kernel-blocks.ts). */
+  static async compute(spec: GramSpec): Promise<FMatDense> {
+    const { values, outputs, examples } = await tangentKernel(spec);
+    if (spec.centering) centerKernel(values, outputs, examples);
+    return new FMatDense(spec.layerCollection, outputs, examples, values);
+  }
+
+  /** A matrix from a [O, n, O, n] tensor (copied). */
+  static fromTensor(lc: LayerCollection, t: tf.Tensor): FMatDense {
+    const [o, n, o2, n2] = t.shape;
+    if (t.rank !== 4 || o !== o2 || n !== n2) throw new ShapeMismatchError(`FMatDense.fromTensor: expected shape [O, n, O, n], received [${t.shape}]`);
+    return new FMatDense(lc, o!, n!, Float64Array.from(t.dataSync()));
+  }
+
+  /** The exact float64 entries, row-major (O·n)², not copied. */
+  values(): Float64Array {
+    return this.block.values;
+  }
+
+  /** A copy as a float32 tensor [O, n, O, n]. */
+  toTensor(): tf.Tensor4D {
+    const [o, n] = [this.numOutputs, this.numExamples];
+    return tf.tidy(() => this.block.tensor().reshape([o, n, o, n]).clone() as tf.Tensor4D);
+  }
+
+  /** Σ_{o,i} K[o,i,o,i] = Σ ‖∇θ f_o(x_i)‖². */
+  trace(): number {
+    return this.block.trace();
+  }
+
+  /** ‖K‖_F ('fro', default) or the largest eigenvalue modulus (2). */
+  norm(ord: 'fro' | 2 = 'fro'): number {
+    if (ord === 'fro') return Math.sqrt(this.block.frobeniusSquared());
+    if (ord === 2) return this.block.extremeSingularValues().max;
+    throw new InvalidArgumentError(`FMatDense.norm: 'ord' must be 'fro' or 2, received ${JSON.stringify(ord)}`);
+  }
+
+  /** K f, [O, n]. */
+  mv(f: FVector): FVector {
+    const [o, n] = [this.numOutputs, this.numExamples];
+    assertFVectorShape(f, o, n, 'the FVector given to FMatDense.mv');
+    return FVector.adopt(tf.tidy(() => this.block.mv(f.data.reshape([o * n])).reshape([o, n]) as tf.Tensor2D));
+  }
+
+  /** fᵀ K f. */
+  vTMv(f: FVector): number {
+    const kf = this.mv(f);
+    try {
+      return kf.dot(f);
+    } finally {
+      kf.dispose();
+    }
+  }
+
+  /**
+   * The k largest eigenpairs (all when k is omitted), from a float64 symmetric
+   * eigendecomposition of the (O·n)² matrix (O((O·n)³) time).
+   */
+  eigendecomposition(options: { k?: number } = {}): FMatEigen {
+    const size = this.numOutputs * this.numExamples;
+    const k = options.k ?? size;
+    if (!(Number.isInteger(k) && k >= 1 && k <= size)) {
+      throw new InvalidArgumentError(`FMatDense.eigendecomposition: 'k' must be an integer in [1, ${size}], received ${String(k)}`);
+    }
+    const { values, vectors } = eighSym(this.values(), size);
+    const top = new Float64Array(k);
+    const vecs = new Float32Array(k * size);
+    for (let t = 0; t < k; t++) {
+      const j = size - 1 - t;
+      top[t] = values[j]!;
+      for (let r = 0; r < size; r++) vecs[t * size + r] = vectors[r * size + j]!;
+    }
+    return { values: top, vectors: tf.tensor3d(vecs, [k, this.numOutputs, this.numExamples]) };
+  }
+
+  /** (K + regul·I)⁻¹ f through a float64 Cholesky factorisation (cached per regul). */
+  solve(f: FVector, options?: SolveOptions): FVector {
+    const regul = checkRegul(options, 'FMatDense.solve');
+    const [o, n] = [this.numOutputs, this.numExamples];
+    assertFVectorShape(f, o, n, 'the FVector given to FMatDense.solve');
+    const x = this.block.solve(Float64Array.from(f.data.dataSync()), 1, regul);
+    return FVector.adopt(tf.tensor2d(Float32Array.from(x), [o, n]));
+  }
+
+  add(other: FMatDense): FMatDense {
+    return this.derived(this.block.combine(1, this.other(other, 'add'), 1));
+  }
+
+  sub(other: FMatDense): FMatDense {
+    return this.derived(this.block.combine(1, this.other(other, 'sub'), -1));
+  }
+
+  scale(x: number): FMatDense {
+    return this.derived(this.block.combine(checkScalar(x, 'FMatDense.scale'), null, 0));
+  }
+
+  dispose(): void {
+    this.block.dispose();
+  }
+
+  private derived(b: SymmetricBlock): FMatDense {
+    return new FMatDense(this.layerCollection, this.numOutputs, this.numExamples, b);
+  }
+
+  private other(o: FMatDense, op: string): SymmetricBlock {
+    if (!(o instanceof FMatDense)) throw new InvalidArgumentError(`FMatDense.${op}: argument must be an FMatDense`);
+    this.layerCollection.assertSame(o.layerCollection, `the matrix given to FMatDense.${op}`);
+    if (o.numOutputs !== this.numOutputs || o.numExamples !== this.numExamples) {
+      throw new ShapeMismatchError(`FMatDense.${op}: shapes differ, [${o.numOutputs}, ${o.numExamples}] vs [${this.numOutputs}, ${this.numExamples}] (outputs, examples)`);
+    }
+    return o.block;
+  }
+}

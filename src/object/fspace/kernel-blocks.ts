@@ -1,0 +1,169 @@
+/**
+ * Assembly of the empirical tangent kernel K[o,i,o',j] = ⟨∇θ f_o(x_i), ∇θ f_o'(x_j)⟩ from the
+ * per-layer kernels of LayerKind.gradientGram, without ever forming the Jacobian (O·n·d floats).
+ *
+ * One pass over the data keeps, for every batch, each collected layer's input x (B examples)
+ * and the gradients g_o at its pre-activation for all O outputs, stacked output-major into
+ * [O·B, ...] ("extended rows" r = o·B + i). Then, for every pair of batches a ≤ b,
+ *   K_ab = Σ_l gradientGram_l(tile(x_a), G_a, tile(x_b), G_b)       [O·B_a, O·B_b],
+ * where tile repeats x once per output so that row r of the features meets row r of the
+ * gradients (Dense: (x̃_a x̃_bᵀ) ∘ (G_a G_bᵀ); weight-shared layers sum over positions). Pairs
+ * are cut into row chunks so that no per-layer temporary exceeds about (2048)² floats.
+ *
+ * Memory while computing: n·Σ_l |x_l| + O·n·Σ_l |g_l| floats on the device (inputs and
+ * pre-activation gradients of the collected layers for all examples; for an MLP this is a few
+ * thousand floats per example where J would need O·d), plus the (O·n)² float64 result.
+ */
+import { tf } from '../../tf.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { type PassSpec, passOverData } from '../../backend/engine.js';
+
+/** Inputs and stacked output gradients of the collected layers on one batch. */
+interface CapturedBatch {
+  readonly size: number;
+  readonly offset: number;
+  readonly inputs: Map<string, tf.Tensor>;
+  /** [O·B, ...] output-major. */
+  readonly grads: Map<string, tf.Tensor>;
+}
+
+/** Largest R·S (rows × weight-sharing positions) of one per-layer Gram temporary. */
+const CHUNK = 2048;
+
+/**
+ * K as a row-major float64 (O·n)×(O·n) array (row o·n + i), with its sizes. One forward and O
+ * backward passes per batch, then #batches·(#batches+1)/2 block products. `chunk` bounds R·S of
+ * one per-layer temporary (exposed for tests).
+ */
+export async function tangentKernel(spec: PassSpec, chunk = CHUNK): Promise<{ values: Float64Array; outputs: number; examples: number }> {
+  const lc = spec.layerCollection;
+  const batches: CapturedBatch[] = [];
+  let pending = new Map<string, tf.Tensor[]>();
+  let inputs = new Map<string, tf.Tensor>();
+  let size = 0;
+  let offset = 0;
+  try {
+    const { examples, outputs } = await passOverData(spec, {
+      onOutput: (g) => {
+        size = g.batchSize;
+        for (const e of lc.layers) {
+          if (g.output === 0) inputs.set(e.id, tf.keep(g.inputs.get(e.id)!.clone()));
+          const list = pending.get(e.id) ?? [];
+          list.push(tf.keep(g.grads.get(e.id)!));
+          pending.set(e.id, list);
+        }
+      },
+      onBatchEnd: () => {
+        const grads = new Map<string, tf.Tensor>();
+        for (const [id, list] of pending) {
+          grads.set(id, tf.tidy(() => tf.concat(list, 0)));
+          tf.dispose(list);
+        }
+        batches.push({ size, offset, inputs, grads });
+        offset += size;
+        pending = new Map();
+        inputs = new Map();
+      },
+    });
+    const values = new Float64Array((outputs * examples) ** 2);
+    for (let a = 0; a < batches.length; a++) {
+      for (let b = a; b < batches.length; b++) addBlock(lc, batches[a]!, batches[b]!, outputs, examples, values, chunk);
+    }
+    return { values, outputs, examples };
+  } finally {
+    for (const list of pending.values()) tf.dispose(list);
+    tf.dispose([...inputs.values()]);
+    for (const c of batches) tf.dispose([...c.inputs.values(), ...c.grads.values()]);
+  }
+}
+
+/** Writes the block of batches (a, b) and, when a ≠ b, its transpose into `out`. */
+function addBlock(lc: LayerCollection, a: CapturedBatch, b: CapturedBatch, outputs: number, n: number, out: Float64Array, limit: number): void {
+  const rowsA = outputs * a.size;
+  const rowsB = outputs * b.size;
+  const chunk = Math.max(1, Math.floor(limit / positions(lc, a)));
+  const size = outputs * n;
+  for (let ra = 0; ra < rowsA; ra += chunk) {
+    const la = Math.min(chunk, rowsA - ra);
+    for (let rb = 0; rb < rowsB; rb += chunk) {
+      const lb = Math.min(chunk, rowsB - rb);
+      const block = tf.tidy(() =>
+        lc.layers
+          .map((e) => {
+            const [xa, ga] = extendedRows(a, e.id, outputs, ra, la);
+            const [xb, gb] = extendedRows(b, e.id, outputs, rb, lb);
+            return e.kind.gradientGram(e.layer, xa, ga, xb, gb);
+          })
+          .reduce((s, k) => tf.add(s, k)),
+      );
+      const v = block.dataSync();
+      block.dispose();
+      for (let r = 0; r < la; r++) {
+        const row = globalRow(ra + r, a, n);
+        for (let c = 0; c < lb; c++) {
+          const col = globalRow(rb + c, b, n);
+          const k = v[r * lb + c]!;
+          out[row * size + col] = k;
+          out[col * size + row] = k;
+        }
+      }
+    }
+  }
+}
+
+/** Features and gradients of extended rows [start, start + count) of a batch for one layer. */
+function extendedRows(c: CapturedBatch, id: string, outputs: number, start: number, count: number): [tf.Tensor, tf.Tensor] {
+  const x = c.inputs.get(id)!;
+  const g = c.grads.get(id)!;
+  const tiled = outputs === 1 ? x : tf.tile(x, [outputs, ...x.shape.slice(1).map(() => 1)]);
+  const sliceRows = (t: tf.Tensor) => (start === 0 && count === t.shape[0] ? t : tf.slice(t, [start], [count]));
+  return [sliceRows(tiled), sliceRows(g)];
+}
+
+/** Extended row r = o·B + i of a batch ↦ row o·n + offset + i of K. */
+function globalRow(r: number, c: CapturedBatch, n: number): number {
+  const o = Math.floor(r / c.size);
+  return o * n + c.offset + (r - o * c.size);
+}
+
+/** Largest number of weight-sharing positions S per example among the collected layers. */
+function positions(lc: LayerCollection, c: CapturedBatch): number {
+  return lc.layers.reduce((s, e) => {
+    const g = c.grads.get(e.id)!;
+    const channels = g.shape[g.shape.length - 1]!;
+    return Math.max(s, g.size / (g.shape[0]! * channels));
+  }, 1);
+}
+
+/**
+ * Centering in place: K^c[o,i,o',j] = ⟨∇f_o(x_i) − μ_o, ∇f_o'(x_j) − μ_o'⟩ with
+ * μ_o = (1/n) Σ_i ∇f_o(x_i), i.e. C K C with C = I − 11ᵀ/n on both example axes of every
+ * (o, o') block: K_ij − r_i − c_j + m (row means, column means and mean of the block), in
+ * float64. The absolute error of each entry is that of K, so the relative accuracy of K^c is
+ * that of K times ‖K‖/‖K^c‖.
+ */
+export function centerKernel(values: Float64Array, outputs: number, n: number): void {
+  const size = outputs * n;
+  const rowMean = new Float64Array(n);
+  const colMean = new Float64Array(n);
+  for (let o = 0; o < outputs; o++) {
+    for (let p = 0; p < outputs; p++) {
+      rowMean.fill(0);
+      colMean.fill(0);
+      let mean = 0;
+      for (let i = 0; i < n; i++) {
+        const base = (o * n + i) * size + p * n;
+        for (let j = 0; j < n; j++) {
+          const k = values[base + j]!;
+          rowMean[i]! += k / n;
+          colMean[j]! += k / n;
+        }
+      }
+      for (let i = 0; i < n; i++) mean += rowMean[i]! / n;
+      for (let i = 0; i < n; i++) {
+        const base = (o * n + i) * size + p * n;
+        for (let j = 0; j < n; j++) values[base + j]! += mean - rowMean[i]! - colMean[j]!;
+      }
+    }
+  }
+}
