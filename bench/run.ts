@@ -2,12 +2,15 @@
  * `npm run bench`: costs measured side by side in one run, as ratios to one plain tfjs
  * forward+backward pass over the same data (the "unit"), so that they hold on a noisy machine.
  *
- * Workload (issue 2): MLP 784-256-256-10 (relu), 1,024 examples in batches of 128, variant
- * classif_logits. Representations whose storage is d² or O·n·d (Dense, BlockDiag, LowRank) do
- * not fit for d = 269,322 and are measured on the last layer (d = 2,570) through a restricted
- * layer collection; Diag and Implicit on the whole model. Then the float64 linear algebra.
+ * Workloads:
+ * - MLP 784-256-256-10 (relu), 1,024 examples in batches of 128, variant classif_logits. Dense,
+ *   BlockDiag and LowRank need d², Σd_l², O·n·d floats, which do not fit for d = 269,322: they
+ *   are measured on the last layer (d = 2,570) through a restricted layer collection.
+ * - CNN 28x28x1 → conv3x3x16 same → conv3x3x32 stride 2 → dense 10, 1,024 examples.
+ * - float64 linear algebra at n = 256, 512, 1024, 2048.
  *
- * Output: a table on stdout and JSON in bench/out/results.json.
+ * Output: a table on stdout and JSON in bench/out/results.json. BENCH_REPS sets the repetitions
+ * of the cheap measurements (median), BENCH_QUICK=1 runs a smaller workload.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
@@ -18,8 +21,11 @@ import {
   PMatBlockDiag,
   PMatDense,
   PMatDiag,
+  PMatEKFAC,
   PMatImplicit,
+  PMatKFAC,
   PMatLowRank,
+  PMatQuasiDiag,
   PVector,
   type PMatBase,
   type Representation,
@@ -27,6 +33,9 @@ import {
 import { benchLinalg } from './linalg.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
+const QUICK = process.env.BENCH_QUICK === '1';
+const N = QUICK ? 256 : 1024;
+const BATCH = 128;
 
 await tf.setBackend(process.env.BENCH_BACKEND ?? 'wasm');
 await tf.ready();
@@ -46,83 +55,137 @@ async function time(f: () => Promise<unknown> | unknown, reps = REPS): Promise<n
   return median(out);
 }
 
-const model = tf.sequential();
-model.add(tf.layers.dense({ units: 256, inputShape: [784], activation: 'relu' }));
-model.add(tf.layers.dense({ units: 256, activation: 'relu' }));
-model.add(tf.layers.dense({ units: 10 }));
-const n = 1024;
-const batchSize = 128;
-const loader = Array.from({ length: n / batchSize }, (_, k) => ({
-  xs: tf.randomNormal([batchSize, 784], 0, 1, 'float32', k),
-  ys: tf.randomUniform([batchSize], 0, 10, 'int32', 100 + k),
-}));
-
-// The unit: one plain forward+backward pass over the same data.
-const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-const plainPass = () => {
-  for (const { xs, ys } of loader) {
-    const { value, grads } = tf.variableGrads(
-      () => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar),
-      vars,
-    );
-    value.dataSync();
-    value.dispose();
-    tf.dispose(Object.values(grads));
-  }
-};
-// Install the library's kernel fixes before timing the unit, so both sides use the same kernels.
-const warm = await FIM({ model, loader: loader.slice(0, 1), representation: PMatDiag });
-warm.dispose();
-plainPass();
-const unit = await time(plainPass);
-
-const full = LayerCollection.fromModel(model);
-const lastLayer = LayerCollection.fromLayers(model, [full.ids()[2]!]);
 interface Row {
+  workload: string;
   what: string;
   params: number;
   ms: number;
   ratio: number;
 }
-const rows: Row[] = [{ what: 'plain forward+backward (unit)', params: full.numel(), ms: unit, ratio: 1 }];
-const record = (what: string, params: number, ms: number) => {
-  rows.push({ what, params, ms, ratio: ms / unit });
-  console.error(`  ${what}: ${ms.toFixed(0)} ms`);
-};
+const rows: Row[] = [];
 
-const cases: Array<[Representation<PMatBase>, LayerCollection, string]> = [
-  [PMatDiag, full, 'whole model'],
-  [PMatDense, lastLayer, 'last layer'],
-  [PMatBlockDiag, lastLayer, 'last layer'],
-  [PMatLowRank, lastLayer, 'last layer'],
-];
-for (const [rep, lc, scope] of cases) {
-  let F: PMatBase | undefined;
-  const ms = await time(async () => {
-    F?.dispose();
-    F = await FIM({ model, loader, representation: rep, layerCollection: lc });
-  }, rep === PMatDiag ? REPS : 1);
-  record(`FIM ${rep.representationName} (${scope})`, lc.numel(), ms);
-  const M = F as PMatBase & { trace(): number; mv(v: PVector): PVector; solve(v: PVector, o: { regul: number }): PVector };
-  const v = PVector.random(lc, 1);
-  record(`  ${rep.representationName}.mv`, lc.numel(), await time(() => M.mv(v).dispose()));
-  record(`  ${rep.representationName}.solve (regul 1e-3)`, lc.numel(), await time(() => M.solve(v, { regul: 1e-3 }).dispose()));
-  v.dispose();
-  M.dispose();
+/** Seeded data of the model's input shape with integer labels. */
+function dataFor(model: tf.LayersModel): Array<{ xs: tf.Tensor; ys: tf.Tensor }> {
+  const shape = model.inputs[0]!.shape.slice(1) as number[];
+  return Array.from({ length: N / BATCH }, (_, k) => ({
+    xs: tf.randomNormal([BATCH, ...shape], 0, 1, 'float32', k),
+    ys: tf.randomUniform([BATCH], 0, 10, 'int32', 100 + k),
+  }));
 }
-const implicit = await FIM({ model, loader, representation: PMatImplicit });
-const v = PVector.random(full, 2);
-record('PMatImplicit.trace (whole model)', full.numel(), await time(() => implicit.trace(), 1));
-record('PMatImplicit.mv (whole model)', full.numel(), await time(async () => (await implicit.mv(v)).dispose(), 1));
-v.dispose();
 
-console.log(`\nFIM benchmark — MLP 784-256-256-10, n = ${n}, batch ${batchSize}, classif_logits, backend ${tf.getBackend()}`);
-console.log(`unit = one plain tfjs forward+backward pass over the same data = ${unit.toFixed(0)} ms (median of ${REPS})\n`);
-console.log('what'.padEnd(44) + 'params'.padStart(9) + 'ms'.padStart(10) + '× unit'.padStart(10));
-for (const r of rows) console.log(r.what.padEnd(44) + String(r.params).padStart(9) + r.ms.toFixed(0).padStart(10) + r.ratio.toFixed(2).padStart(10));
+/** One plain forward+backward pass over the data (the unit), measured after a warm-up. */
+async function unitOf(model: tf.LayersModel, loader: Array<{ xs: tf.Tensor; ys: tf.Tensor }>): Promise<number> {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const pass = () => {
+    for (const { xs, ys } of loader) {
+      const { value, grads } = tf.variableGrads(
+        () => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar),
+        vars,
+      );
+      value.dataSync();
+      value.dispose();
+      tf.dispose(Object.values(grads));
+    }
+  };
+  // The library installs its kernel fixes on first use: do that before timing the unit.
+  (await FIM({ model, loader: loader.slice(0, 1), representation: PMatDiag })).dispose();
+  pass();
+  return time(pass);
+}
+
+async function workload(
+  name: string,
+  model: tf.LayersModel,
+  cases: Array<[Representation<PMatBase>, LayerCollection, string]>,
+  withImplicit: boolean,
+): Promise<void> {
+  const loader = dataFor(model);
+  const unit = await unitOf(model, loader);
+  const full = LayerCollection.fromModel(model);
+  const record = (what: string, params: number, ms: number) => {
+    rows.push({ workload: name, what, params, ms, ratio: ms / unit });
+    console.error(`  ${name}: ${what}: ${ms.toFixed(0)} ms`);
+  };
+  record('plain forward+backward (unit)', full.numel(), unit);
+  for (const [rep, lc, scope] of cases) {
+    let F: PMatBase | undefined;
+    const ms = await time(async () => {
+      F?.dispose();
+      F = await FIM({ model, loader, representation: rep, layerCollection: lc });
+    }, rep === PMatDiag ? REPS : 1);
+    record(`FIM ${rep.representationName} (${scope})`, lc.numel(), ms);
+    const M = F as PMatBase & {
+      mv(v: PVector): PVector;
+      solve(v: PVector, o: { regul: number }): PVector;
+      updateDiag?: (l: unknown) => Promise<unknown>;
+    };
+    const v = PVector.random(lc, 1);
+    record(`  ${rep.representationName}.mv`, lc.numel(), await time(() => M.mv(v).dispose()));
+    record(`  ${rep.representationName}.solve (regul 1e-3)`, lc.numel(), await time(() => M.solve(v, { regul: 1e-3 }).dispose()));
+    if (M.updateDiag) record(`  ${rep.representationName}.updateDiag`, lc.numel(), await time(() => M.updateDiag!(loader), 1));
+    v.dispose();
+    M.dispose();
+  }
+  if (withImplicit) {
+    const implicit = await FIM({ model, loader, representation: PMatImplicit });
+    const v = PVector.random(full, 2);
+    record('PMatImplicit.trace (whole model)', full.numel(), await time(() => implicit.trace(), 1));
+    record('PMatImplicit.mv (whole model)', full.numel(), await time(async () => (await implicit.mv(v)).dispose(), 1));
+    v.dispose();
+  }
+  loader.forEach((b) => tf.dispose([b.xs, b.ys]));
+}
+
+const mlp = tf.sequential();
+mlp.add(tf.layers.dense({ units: 256, inputShape: [784], activation: 'relu' }));
+mlp.add(tf.layers.dense({ units: 256, activation: 'relu' }));
+mlp.add(tf.layers.dense({ units: 10 }));
+const mlpFull = LayerCollection.fromModel(mlp);
+const mlpLast = LayerCollection.fromLayers(mlp, [mlpFull.ids()[2]!]);
+await workload(
+  'MLP 784-256-256-10',
+  mlp,
+  [
+    [PMatDiag, mlpFull, 'whole model'],
+    [PMatKFAC, mlpFull, 'whole model'],
+    [PMatEKFAC, mlpFull, 'whole model'],
+    [PMatQuasiDiag, mlpFull, 'whole model'],
+    [PMatDense, mlpLast, 'last layer'],
+    [PMatBlockDiag, mlpLast, 'last layer'],
+    [PMatLowRank, mlpLast, 'last layer'],
+  ],
+  true,
+);
+
+const cnn = tf.sequential();
+cnn.add(tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [28, 28, 1] }));
+cnn.add(tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, activation: 'relu' }));
+cnn.add(tf.layers.flatten());
+cnn.add(tf.layers.dense({ units: 10 }));
+const cnnFull = LayerCollection.fromModel(cnn);
+await workload(
+  'CNN 28x28x1-c16-c32s2-10',
+  cnn,
+  [
+    [PMatDiag, cnnFull, 'whole model'],
+    [PMatKFAC, cnnFull, 'whole model'],
+    [PMatEKFAC, cnnFull, 'whole model'],
+  ],
+  false,
+);
+
+console.log(`\nFIM benchmark — n = ${N}, batch ${BATCH}, classif_logits, backend ${tf.getBackend()}; ratio = time ÷ one plain forward+backward pass over the same data`);
+let last = '';
+for (const r of rows) {
+  if (r.workload !== last) {
+    console.log(`\n${r.workload}\n` + 'what'.padEnd(44) + 'params'.padStart(9) + 'ms'.padStart(10) + '× unit'.padStart(10));
+    last = r.workload;
+  }
+  console.log(r.what.padEnd(44) + String(r.params).padStart(9) + r.ms.toFixed(0).padStart(10) + r.ratio.toFixed(2).padStart(10));
+}
 
 console.log('\nfloat64 linear algebra (median of 3)');
-const la = await benchLinalg();
+const la = await benchLinalg(QUICK ? [256, 512] : [256, 512, 1024, 2048]);
 console.log('n'.padStart(6) + 'impl'.padStart(14) + 'eigh ms'.padStart(10) + 'chol ms'.padStart(10) + 'solve ms'.padStart(10) + 'eig res'.padStart(10) + 'chol res'.padStart(10) + 'solve res'.padStart(10));
 for (const r of la) {
   console.log(
@@ -132,6 +195,5 @@ for (const r of la) {
 }
 
 mkdirSync('bench/out', { recursive: true });
-writeFileSync('bench/out/results.json', JSON.stringify({ date: new Date().toISOString(), backend: tf.getBackend(), unitMs: unit, fim: rows, linalg: la }, null, 2));
+writeFileSync('bench/out/results.json', JSON.stringify({ date: new Date().toISOString(), backend: tf.getBackend(), examples: N, fim: rows, linalg: la }, null, 2));
 console.log('\nJSON written to bench/out/results.json');
-implicit.dispose();

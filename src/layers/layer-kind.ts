@@ -40,8 +40,13 @@ export interface KroneckerSupport {
    * (1/S) Σ_s g_s g_sᵀ (averaged over positions), 'reduce' ḡ ḡᵀ with ḡ = Σ_s g_s.
    */
   outputFactor(layer: tf.layers.Layer, g: tf.Tensor, type: KfacType): tf.Tensor2D;
-  /** Σᵢ (U_Aᵀ X̃ᵢᵀ Gᵢ U_G)∘², [K, C]: second moments of the gradients in a Kronecker eigenbasis. */
-  eigenbasisSquaredSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, uA: tf.Tensor2D, uG: tf.Tensor2D): tf.Tensor2D;
+  /** X̃ᵢ U_A for every example, [B, S, K]: the inputs in the input factor's eigenbasis. */
+  projectInputs(layer: tf.layers.Layer, x: tf.Tensor, uA: tf.Tensor2D): tf.Tensor3D;
+  /**
+   * Σᵢ ((X̃ᵢU_A)ᵀ(GᵢU_G))∘² = Σᵢ (U_Aᵀ X̃ᵢᵀ Gᵢ U_G)∘², [K, C]: second moments of the gradients in a
+   * Kronecker eigenbasis, from `projectInputs` (computed once per batch, shared by the outputs).
+   */
+  eigenbasisSquaredSum(layer: tf.layers.Layer, projectedInputs: tf.Tensor3D, g: tf.Tensor, uG: tf.Tensor2D): tf.Tensor2D;
   /**
    * With a bias (last row of X̃ᵢᵀGᵢ): Σᵢ (X̃ᵢᵀGᵢ)[k, c]·(X̃ᵢᵀGᵢ)[K−1, c] for the weight rows
    * k < K−1, shape [K−1, C] — the weight–bias cross terms of each output unit (Ollivier 2015).

@@ -110,13 +110,20 @@ export function linearOutputFactor(gradients: tf.Tensor3D, type: 'expand' | 'red
   });
 }
 
-/** Σᵢ (U_Aᵀ X̃ᵢᵀ Gᵢ U_G)∘² = Σᵢ ((X̃ᵢU_A)ᵀ(GᵢU_G))∘², [K, C]; one product when S = 1. */
-export function linearEigenbasisSquaredSum(lf: LinearFeatures, uA: tf.Tensor2D, uG: tf.Tensor2D): tf.Tensor2D {
+/** X̃ᵢ U_A for all i, [B, S, K]. */
+export function linearProjectInputs(features: tf.Tensor3D, uA: tf.Tensor2D): tf.Tensor3D {
   return tf.tidy(() => {
-    const [b, s, k] = lf.features.shape;
-    const c = lf.gradients.shape[2];
-    const xr = tf.matMul(lf.features.reshape([b * s, k]), uA).reshape([b, s, k]) as tf.Tensor3D;
-    const gr = tf.matMul(lf.gradients.reshape([b * s, c]), uG).reshape([b, s, c]) as tf.Tensor3D;
+    const [b, s, k] = features.shape;
+    return tf.matMul(features.reshape([b * s, k]), uA).reshape([b, s, k]) as tf.Tensor3D;
+  });
+}
+
+/** Σᵢ ((X̃ᵢU_A)ᵀ(GᵢU_G))∘², [K, C], from projected inputs; one product when S = 1. */
+export function linearEigenbasisSquaredSum(xr: tf.Tensor3D, gradients: tf.Tensor3D, uG: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, k] = xr.shape;
+    const c = gradients.shape[2];
+    const gr = tf.matMul(gradients.reshape([b * s, c]), uG).reshape([b, s, c]) as tf.Tensor3D;
     if (s === 1) return tf.matMul(tf.transpose(tf.square(xr.reshape([b, k]))), tf.square(gr.reshape([b, c])));
     return tf.sum(tf.square(tf.matMul(tf.transpose(xr, [0, 2, 1]), gr)), 0) as tf.Tensor2D;
   });

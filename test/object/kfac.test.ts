@@ -274,3 +274,34 @@ test('EKFAC methods: solve/inv/pinv/pow/logdet/scale are exact in the eigenbasis
   disposeBatches(batches);
   model.dispose();
 });
+
+test('bad arguments: negative or NaN regul, unknown kfacType, a layer without Kronecker factors, updateDiag on a derived matrix', async () => {
+  const { kroneckerOf } = await import('../../src/object/pspace/kronecker/factors.js');
+  const { UnsupportedLayerError, InvalidArgumentError } = await import('../../src/index.js');
+  const model = mlp();
+  const batches = randomBatches(model, 4, 4);
+  const K = await FIM({ model, loader: batches, representation: PMatKFAC });
+  const E = await FIM({ model, loader: batches, representation: PMatEKFAC });
+  const v = PVector.random(K.layerCollection, 1);
+  for (const M of [K, E]) {
+    assert.throws(() => M.solve(v, { regul: -1 }), InvalidArgumentError);
+    assert.throws(() => M.inv({ regul: NaN }), InvalidArgumentError);
+    assert.throws(() => M.pow(NaN), InvalidArgumentError);
+    assert.throws(() => M.logdet({ regul: -0.5 }), InvalidArgumentError);
+  }
+  assert.throws(() => PMatKFAC.with({ kfacType: 'sum' as never }), /'expand' or 'reduce'/);
+  const entry = K.layerCollection.layers[0]!;
+  assert.throws(
+    () => kroneckerOf({ ...entry, kind: { ...entry.kind, kronecker: undefined } }, 'PMatKFAC'),
+    (e: Error) => e instanceof UnsupportedLayerError && /PMatEKFACBlockDiag/.test(e.message) && e.message.includes(entry.id),
+  );
+  const inv = K.inv({ regul: 0.1 }) as PMatEKFAC;
+  await assert.rejects(() => inv.updateDiag(batches), /derived/);
+  // a singular KFAC has no inverse without damping
+  const one = batches[0]!.xs.slice([0], [1]);
+  const singular = await FIM({ model, loader: [one], representation: PMatKFAC });
+  assert.throws(() => singular.inv(), /singular/);
+  [K, E, v, inv, singular, one].forEach((o) => o.dispose());
+  disposeBatches(batches);
+  model.dispose();
+});

@@ -99,13 +99,24 @@ export class PMatEKFAC implements PMat {
     const supports = checkKroneckerLayers(lc, 'PMatEKFAC');
     const sums = this.blocks.map((b) => new HostSum(b.k * b.c));
     const bases = this.blocks.map((b) => tf.tidy(() => [tf.tensor2d(Float32Array.from(b.uA), [b.k, b.k]), tf.tensor2d(Float32Array.from(b.uG), [b.c, b.c])]));
+    // Inputs in the A-eigenbasis do not depend on the output: projected once per batch.
+    let projected: tf.Tensor3D[] = [];
     try {
       const { examples } = await passOverData({ ...this.spec, loader }, {
-        onOutput: (out) =>
+        onOutput: (out) => {
+          if (out.output === 0) {
+            tf.dispose(projected);
+            projected = lc.layers.map((e, i) => tf.keep(supports[i]!.projectInputs(e.layer, out.inputs.get(e.id)!, bases[i]![0] as tf.Tensor2D)));
+          }
           lc.layers.forEach((e, i) =>
-            sums[i]!.add(supports[i]!.eigenbasisSquaredSum(e.layer, out.inputs.get(e.id)!, out.grads.get(e.id)!, bases[i]![0] as tf.Tensor2D, bases[i]![1] as tf.Tensor2D)),
-          ),
-        onBatchEnd: () => sums.forEach((s) => s.flush()),
+            sums[i]!.add(supports[i]!.eigenbasisSquaredSum(e.layer, projected[i]!, out.grads.get(e.id)!, bases[i]![1] as tf.Tensor2D)),
+          );
+        },
+        onBatchEnd: () => {
+          sums.forEach((s) => s.flush());
+          tf.dispose(projected);
+          projected = [];
+        },
       });
       const next = this.blocks.map((b, i) => b.withDiagonal(divideBy(sums[i]!.total, examples)));
       this.blocks.forEach((b) => b.dispose());
@@ -115,6 +126,7 @@ export class PMatEKFAC implements PMat {
     } finally {
       sums.forEach((s) => s.dispose());
       bases.forEach((b) => tf.dispose(b));
+      tf.dispose(projected);
     }
   }
 
