@@ -37,3 +37,6 @@ export class EmptyLoaderError extends NNGeometryError {}
 
 /** A backend kernel failed its self-test against the reference cpu backend. */
 export class KernelSelfTestError extends NNGeometryError {}
+
+/** A pass over the data stopped because its AbortSignal fired; every tensor was released. */
+export class AbortedError extends NNGeometryError {}

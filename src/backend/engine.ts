@@ -8,9 +8,9 @@
  * probes on the pre-activations per output o (tfjs re-runs the forward pass inside it).
  */
 import { tf } from '../tf.js';
-import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
-import { type Batch, type Loader, assertFinite, iterateBatches, releaseBatch } from '../data/loader.js';
+import { type Batch, type Loader, assertFinite, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import { executeModel } from './executor.js';
 import { ensureKernelFixes } from './substrate.js';
 
@@ -60,6 +60,8 @@ export interface PassSpec {
   readonly loader: Loader;
   readonly outputs: CotangentSource;
   readonly onProgress?: (p: Progress) => void;
+  /** Stops the pass (with AbortedError) at the next batch or output once aborted. */
+  readonly signal?: AbortSignal;
 }
 
 /** Runs the pass; returns the number of examples n and of square-root outputs O. */
@@ -70,8 +72,11 @@ export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promi
   let examples = 0;
   let outputs = 0;
   let batchIndex = 0;
+  const examplesTotal = countExamples(spec.loader);
+  checkAborted(spec.signal);
   for await (const batch of iterateBatches(spec.loader)) {
     try {
+      checkAborted(spec.signal);
       if (batch.size === 0) continue;
       checkBatch(model, batch, spec.outputs);
       outputs = processBatch(spec, collected, batch, batchIndex++, visitor);
@@ -79,9 +84,15 @@ export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promi
     } finally {
       releaseBatch(batch);
     }
-    spec.onProgress?.({ examplesDone: examples });
+    spec.onProgress?.(examplesTotal === undefined ? { examplesDone: examples } : { examplesDone: examples, examplesTotal });
   }
   return { examples, outputs };
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new AbortedError(`the pass over the data was aborted${signal.reason !== undefined ? ` (${String(signal.reason)})` : ''}; no partial result is kept`);
+  }
 }
 
 function processBatch(
@@ -117,6 +128,7 @@ function processBatch(
     }
     const numOutputs = cotangents.shape[0];
     for (let o = 0; o < numOutputs; o++) {
+      checkAborted(spec.signal);
       tf.tidy(() => {
         const cot = tf.squeeze(tf.slice(cotangents!, [o, 0, 0], [1, -1, -1]), [0]);
         const probes = lc.layers.map((e) => tf.zeros(shapes.get(e.id)!));

@@ -122,3 +122,25 @@ function isOneShotIterator(loader: unknown): boolean {
     (typeof it[Symbol.asyncIterator] === 'function' && it[Symbol.asyncIterator]!() === loader)
   );
 }
+
+/** The number of examples when it is known without iterating (arrays and single batches). */
+export function countExamples(loader: Loader): number | undefined {
+  const sizeOf = (b: unknown): number | undefined => {
+    if (!isBatchLike(b)) return undefined;
+    const xs = b instanceof tf.Tensor ? b : Array.isArray(b) ? b[0] : (b as { xs: Inputs }).xs;
+    const first = Array.isArray(xs) ? xs[0] : xs;
+    return first instanceof tf.Tensor ? first.shape[0] : undefined;
+  };
+  if (loader instanceof tf.data.Dataset) return undefined;
+  if (isBatchLike(loader)) return sizeOf(loader);
+  if (Array.isArray(loader)) {
+    let n = 0;
+    for (const b of loader) {
+      const s = sizeOf(b);
+      if (s === undefined) return undefined;
+      n += s;
+    }
+    return n;
+  }
+  return undefined;
+}

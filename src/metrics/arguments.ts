@@ -13,6 +13,8 @@ export interface MetricArguments {
   loader: Loader;
   layerCollection?: LayerCollection;
   onProgress?: (p: Progress) => void;
+  /** Aborts the pass over the data (AbortedError); every tensor is released. */
+  signal?: AbortSignal;
 }
 
 /** Checks the common arguments of `where` and returns the layer collection to use. */
@@ -27,6 +29,9 @@ export function checkMetricArguments(options: MetricArguments, where: string): L
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw new InvalidArgumentError(`${where}: 'onProgress' must be a function`);
+  }
+  if (options.signal !== undefined && !(typeof options.signal === 'object' && options.signal !== null && 'aborted' in options.signal)) {
+    throw new InvalidArgumentError(`${where}: 'signal' must be an AbortSignal`);
   }
   const lc = options.layerCollection ?? LayerCollection.fromModel(model);
   if (!(lc instanceof LayerCollection)) throw new InvalidArgumentError(`${where}: 'layerCollection' must be a LayerCollection`);

@@ -28,8 +28,10 @@ export interface FIMOptions<M extends PMatBase> {
   sigma2?: number;
   /** Per-example loss of the 'empirical' variant. */
   loss?: LossFunction | LossName;
-  /** Called after each batch. */
+  /** Called after each batch with the examples done (and the total when the loader is an array). */
   onProgress?: (p: Progress) => void;
+  /** Aborts the computation (AbortedError) at the next batch or output; every tensor is released. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -55,5 +57,6 @@ export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M
     loader,
     outputs: variantCotangents(variant, { sigma2: options.sigma2, loss: options.loss }),
     onProgress: options.onProgress,
+    signal: options.signal,
   });
 }

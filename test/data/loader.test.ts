@@ -47,9 +47,9 @@ test('all loader forms give the same diagonal Fisher (1e-5) and leave the user t
 test('onProgress reports the examples done after each batch', async () => {
   const model = mlp();
   const batches = randomBatches(model, 10, 4);
-  const seen: number[] = [];
-  const F = await FIM({ model, loader: batches, representation: PMatDiag, onProgress: (p) => seen.push(p.examplesDone) });
-  assert.deepEqual(seen, [4, 8, 10]);
+  const seen: Array<[number, number | undefined]> = [];
+  const F = await FIM({ model, loader: batches, representation: PMatDiag, onProgress: (p) => seen.push([p.examplesDone, p.examplesTotal]) });
+  assert.deepEqual(seen, [[4, 10], [8, 10], [10, 10]]);
   F.dispose();
   disposeBatches(batches);
   model.dispose();
@@ -62,6 +62,27 @@ test('a generator consumed by a first pass gives an error that says why and what
   const F = await FIM({ model, loader: (function* () { yield* batches; })(), representation: PMatImplicit });
   await F.trace();
   await assert.rejects(() => F.trace(), (e: Error) => e instanceof EmptyLoaderError && /one-shot iterator/.test(e.message));
+  disposeBatches(batches);
+  model.dispose();
+});
+
+test('an AbortSignal stops the pass with AbortedError and releases every tensor', async () => {
+  const { AbortedError, PMatDense, PMatKFAC } = await import('../../src/index.js');
+  const model = mlp();
+  const batches = randomBatches(model, 12, 4);
+  for (const representation of [PMatDiag, PMatDense, PMatKFAC]) {
+    const controller = new AbortController();
+    const n0 = tf.memory().numTensors;
+    await assert.rejects(
+      () => FIM({ model, loader: batches, representation, signal: controller.signal, onProgress: (p) => p.examplesDone >= 4 && controller.abort('user stop') }),
+      (e: Error) => e instanceof AbortedError && /user stop/.test(e.message),
+    );
+    assert.equal(tf.memory().numTensors, n0, `${representation.representationName}: tensors released`);
+  }
+  const aborted = new AbortController();
+  aborted.abort();
+  await assert.rejects(() => FIM({ model, loader: batches, representation: PMatDiag, signal: aborted.signal }), AbortedError);
+  await assert.rejects(() => FIM({ model, loader: batches, representation: PMatDiag, signal: {} as never }), /AbortSignal/);
   disposeBatches(batches);
   model.dispose();
 });
