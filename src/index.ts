@@ -42,3 +42,5 @@ export { Jacobian, type JacobianOptions } from './metrics/jacobian.js';
 export type { FMatBase, FMatRepresentation, GramSpec } from './object/fspace/fmat.js';
 export { FMatDense, type FMatEigen } from './object/fspace/dense.js';
 export { GramMatrix, type GramMatrixOptions } from './metrics/gram.js';
+export { FIMMonteCarlo, type FIMMonteCarloOptions } from './metrics/fim-monte-carlo.js';
+export { MONTE_CARLO_VARIANTS, type MonteCarloVariant } from './metrics/monte-carlo-samples.js';
