@@ -68,9 +68,10 @@ test('a generator consumed by a first pass gives an error that says why and what
 
 test('an AbortSignal stops the pass with AbortedError and releases every tensor', async () => {
   const { AbortedError, PMatDense, PMatKFAC } = await import('../../src/index.js');
+  type Rep = import('../../src/index.js').Representation<import('../../src/index.js').PMatBase>;
   const model = mlp();
   const batches = randomBatches(model, 12, 4);
-  for (const representation of [PMatDiag, PMatDense, PMatKFAC]) {
+  for (const representation of [PMatDiag, PMatDense, PMatKFAC] as Rep[]) {
     const controller = new AbortController();
     const n0 = tf.memory().numTensors;
     await assert.rejects(

@@ -34,6 +34,23 @@ export class PMatQuasiDiag implements PMat {
     this.blocks = blocks;
   }
 
+  /** From float64 per-layer diagonals and cross terms [K−1, C] (null without bias), taken over. */
+  static fromBlocks(lc: LayerCollection, blocks: Array<{ diag: Float64Array; cross: Float64Array | null }>): PMatQuasiDiag {
+    const supports = checkKroneckerLayers(lc, 'PMatQuasiDiag');
+    if (blocks.length !== lc.layers.length) throw new InvalidArgumentError(`PMatQuasiDiag: expected ${lc.layers.length} blocks, received ${blocks.length}`);
+    return new PMatQuasiDiag(
+      lc,
+      lc.layers.map((e, i) => {
+        const [k, c] = supports[i]!.factorSizes(e.layer);
+        const b = blocks[i]!;
+        if (b.diag.length !== e.numel || (b.cross && b.cross.length !== (k - 1) * c)) {
+          throw new InvalidArgumentError(`PMatQuasiDiag: the block of layer '${e.id}' does not match its shapes`);
+        }
+        return { k, c, diag: b.diag, cross: b.cross };
+      }),
+    );
+  }
+
   static async compute(spec: FisherSpec): Promise<PMatQuasiDiag> {
     const lc = spec.layerCollection;
     const supports = checkKroneckerLayers(lc, 'PMatQuasiDiag');
