@@ -34,6 +34,7 @@ export {
 } from './backend/kernels/index.js';
 export { initLinalg, linalgInfo } from './linalg/index.js';
 export { save, load, serialize, deserialize, PersistenceError, type Saveable, type SaveTarget, type LoadSource } from './persistence/index.js';
+export { mergePartial, type Mergeable, type PartialResult } from './persistence/merge.js';
 // Function space (issue 5): Jacobians, Gram matrices / empirical NTK, Monte-Carlo Fisher, Hessian.
 export { FVector } from './object/fvector.js';
 export type { PFMapBase, PFMapRepresentation } from './object/map/pfmap.js';

@@ -103,3 +103,25 @@ test('truncated, corrupted, wrong-version and mismatched-model files get a Persi
   model.dispose();
   other.dispose();
 });
+
+test('merging the results of two passes over disjoint data equals one pass over all of it (1e-5), also after save/load', async () => {
+  const { mergePartial } = await import('../src/index.js');
+  const model = cnn();
+  const batches = randomBatches(model, 10, 4); // 4 + 4 + 2 examples
+  const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag];
+  for (const rep of reps) {
+    const whole = await FIM({ model, loader: batches, representation: rep });
+    const first = await FIM({ model, loader: batches.slice(0, 1), representation: rep });
+    const restLive = await FIM({ model, loader: batches.slice(1), representation: rep });
+    const rest = deserialize(serialize(restLive as never), model) as PMat;
+    const merged = mergePartial([{ matrix: first as never, examples: 4 }, { matrix: rest as never, examples: 6 }]) as PMat;
+    const a = values(merged.toTensor());
+    const b = values(whole.toTensor());
+    const err = Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0) / b.reduce((s, x) => s + x * x, 0));
+    assert.ok(err < 1e-5, `${rep.representationName}: relative error ${err}`);
+    [whole, first, restLive, rest, merged].forEach((m) => m.dispose());
+  }
+  assert.throws(() => mergePartial([]), /non-empty/);
+  disposeBatches(batches);
+  model.dispose();
+});
