@@ -7,6 +7,7 @@
  */
 import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { LayerCollection } from '../layers/layer-collection.js';
 import { PMatDense } from '../object/pspace/dense.js';
 import { PMatDiag } from '../object/pspace/diag.js';
 import { PMatBlockDiag } from '../object/pspace/block-diag.js';
@@ -40,7 +41,7 @@ function weightedMean(arrays: Float64Array[], weights: number[]): Float64Array {
 export function mergePartial<M extends Mergeable>(parts: ReadonlyArray<PartialResult<M>>): M {
   if (!Array.isArray(parts) || parts.length === 0) throw new InvalidArgumentError('merge: expected a non-empty array of { matrix, examples }');
   const first = parts[0]!.matrix;
-  const lc = first.layerCollection;
+  const lc: LayerCollection = first.layerCollection;
   for (const [i, p] of parts.entries()) {
     if (!p || p.matrix?.constructor !== first.constructor) {
       throw new InvalidArgumentError(`merge: part ${i} is a ${p?.matrix?.constructor?.name ?? typeof p}, not a ${first.constructor.name}`);
