@@ -8,7 +8,7 @@
  * probes on the pre-activations per output o (tfjs re-runs the forward pass inside it).
  */
 import { tf } from '../tf.js';
-import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
 import { type Batch, type Loader, assertFinite, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import { executeModel } from './executor.js';
@@ -89,6 +89,23 @@ export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promi
   return { examples, outputs };
 }
 
+/** NaN/Infinity in the outputs of finite inputs come from the weights: name the layer. */
+function assertFiniteOutput(model: tf.LayersModel, f: tf.Tensor): void {
+  const finite = (t: tf.Tensor) => {
+    const s = tf.sum(tf.mul(t, 0));
+    const ok = Number.isFinite(s.dataSync()[0]!);
+    s.dispose();
+    return ok;
+  };
+  if (finite(f)) return;
+  const culprit = model.weights.find((w) => w.dtype === 'float32' && !finite(w.read()));
+  throw new NonFiniteError(
+    culprit
+      ? `weight '${culprit.name}' of the model contains NaN or Infinity; the matrix would be meaningless`
+      : `the model's outputs contain NaN or Infinity for finite inputs (overflow?); the matrix would be meaningless`,
+  );
+}
+
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
     throw new AbortedError(`the pass over the data was aborted${signal.reason !== undefined ? ` (${String(signal.reason)})` : ''}; no partial result is kept`);
@@ -119,6 +136,7 @@ function processBatch(
         throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
       }
       const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
+      assertFiniteOutput(model, f);
       return spec.outputs.cotangents(f, batch.ys, batchIndex);
     });
     for (const e of lc.layers) {

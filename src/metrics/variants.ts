@@ -59,6 +59,11 @@ const PROB_EPS = 1e-12;
 /** Output cotangents [O, B, C] for model outputs [B, C] (outputs are flattened per example). */
 export function outputCotangents(variant: Variant, output: tf.Tensor2D, ys: tf.Tensor | undefined, options: VariantOptions): tf.Tensor3D {
   const [b, c] = output.shape;
+  if (c < 2 && (variant === 'classif_logits' || variant === 'classif_logsoftmax' || variant === 'classif_probs')) {
+    throw new InvalidArgumentError(
+      `variant '${variant}' needs at least 2 classes but the model has ${c} output; for a single logit use 'classif_binary_logits'`,
+    );
+  }
   return tf.tidy(() => {
     const eye = tf.eye(c).reshape([c, 1, c]);
     // diag-shaped cotangent: M[o, i, c] = δ_oc · w[i, o]

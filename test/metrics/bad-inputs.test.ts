@@ -166,3 +166,19 @@ test('matrices: negative or NaN regul, bad norm order, vectors of another collec
   model.dispose();
   other.dispose();
 });
+
+test('NaN in a weight is named; a one-output model with a softmax variant points to classif_binary_logits', async () => {
+  const model = mlp();
+  const xs = tf.randomNormal([3, 5], 0, 1, 'float32', 1);
+  const w = model.layers[1]!.getWeights();
+  const poisoned = tf.fill(w[1]!.shape, NaN);
+  model.layers[1]!.setWeights([w[0]!, poisoned]);
+  const n0 = tf.memory().numTensors;
+  await assert.rejects(() => FIM({ model, loader: [xs], representation: PMatDiag }), (e: Error) => e instanceof NonFiniteError && /weight '.*bias.*'/.test(e.message));
+  assert.equal(tf.memory().numTensors, n0);
+  const one = tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [5] })] });
+  await rejects(() => FIM({ model: one, loader: [xs], representation: PMatDiag }), InvalidArgumentError, /classif_binary_logits/, one);
+  tf.dispose([xs, poisoned]);
+  model.dispose();
+  one.dispose();
+});
