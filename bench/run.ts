@@ -157,6 +157,20 @@ await workload(
   true,
 );
 
+// Worker threads: the same FIM on 1 and 2 threads (the second thread only helps when a core is free).
+{
+  const loader = Array.from({ length: (QUICK ? 1024 : 4096) / BATCH }, (_, k) => ({ xs: tf.randomNormal([BATCH, 784], 0, 1, 'float32', 500 + k) }));
+  for (const rep of [PMatDiag, PMatKFAC] as Array<Representation<PMatBase>>) {
+    const ms = [1, 2].map(() => 0);
+    for (const [i, workers] of [1, 2].entries()) {
+      ms[i] = await time(async () => (await FIM({ model: mlp, loader, representation: rep, workers })).dispose(), 1);
+    }
+    rows.push({ workload: 'MLP 784-256-256-10, worker threads', what: `FIM ${rep.representationName}, 1 thread (unit for this row pair)`, params: mlpFull.numel(), ms: ms[0]!, ratio: 1 });
+    rows.push({ workload: 'MLP 784-256-256-10, worker threads', what: `FIM ${rep.representationName}, 2 threads`, params: mlpFull.numel(), ms: ms[1]!, ratio: ms[1]! / ms[0]! });
+  }
+  loader.forEach((b) => b.xs.dispose());
+}
+
 const cnn = tf.sequential();
 cnn.add(tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [28, 28, 1] }));
 cnn.add(tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, activation: 'relu' }));

@@ -11,6 +11,7 @@ import type { Loader } from '../data/loader.js';
 import type { Progress } from '../backend/engine.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';
+import { computeInWorkers, planWorkers } from '../parallel/parallel-fim.js';
 import { type LossFunction, type LossName, type Variant, checkVariant, variantCotangents } from './variants.js';
 
 export interface FIMOptions<M extends PMatBase> {
@@ -32,6 +33,14 @@ export interface FIMOptions<M extends PMatBase> {
   onProgress?: (p: Progress) => void;
   /** Aborts the computation (AbortedError) at the next batch or output; every tensor is released. */
   signal?: AbortSignal;
+  /**
+   * Worker threads for the pass over the data (Node only; tfjs-wasm is single-threaded). A
+   * number ≥ 2 splits an array of batches across that many threads, each with its own tfjs and a
+   * copy of the model, and merges the partial matrices exactly; 'auto' (default) does so when at
+   * least 8,192 examples and 2 free cores are available and the request is eligible (see
+   * docs/performance.md), and runs in this thread otherwise; 1 never uses threads.
+   */
+  workers?: number | 'auto';
 }
 
 /**
@@ -49,14 +58,25 @@ export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M
     throw new InvalidArgumentError(`FIM: 'representation' must be a representation class such as PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank or PMatImplicit`);
   }
   const variant = checkVariant(options.variant ?? 'classif_logits', { sigma2: options.sigma2, loss: options.loss });
+  const workers = options.workers ?? 'auto';
+  if (workers !== 'auto' && !(Number.isInteger(workers) && workers >= 1)) {
+    throw new InvalidArgumentError(`FIM: 'workers' must be 'auto' or an integer ≥ 1, received ${String(workers)}`);
+  }
   // Float64 factorisations use the Eigen WebAssembly module when it loads (TypeScript otherwise).
   await initLinalg();
-  return representation.compute({
+  const spec = {
     model,
     layerCollection,
     loader,
     outputs: variantCotangents(variant, { sigma2: options.sigma2, loss: options.loss }),
     onProgress: options.onProgress,
     signal: options.signal,
-  });
+  };
+  if (workers !== 1) {
+    const request = { spec, representation: representation as Representation<PMatBase>, variant, sigma2: options.sigma2, loss: options.loss, workers };
+    const plan = await planWorkers(request);
+    if ('threads' in plan) return (await computeInWorkers(request, plan.threads)) as M;
+    if (workers !== 'auto') throw new InvalidArgumentError(`FIM: cannot use ${workers} worker threads: ${plan.reason}`);
+  }
+  return representation.compute(spec);
 }
