@@ -46,3 +46,6 @@ export { FMatDense, type FMatEigen } from './object/fspace/dense.js';
 export { GramMatrix, type GramMatrixOptions } from './metrics/gram.js';
 export { FIMMonteCarlo, type FIMMonteCarloOptions } from './metrics/fim-monte-carlo.js';
 export { MONTE_CARLO_VARIANTS, type MonteCarloVariant } from './metrics/monte-carlo-samples.js';
+export { Hessian, type HessianOptions, type HessianRepresentation, type HessianResult } from './metrics/hessian.js';
+export { PMatHessianImplicit } from './metrics/hessian-implicit.js';
+export type { HessianLoss } from './metrics/hessian-losses.js';

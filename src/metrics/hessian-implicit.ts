@@ -1,0 +1,97 @@
+/**
+ * PMatHessianImplicit: the Hessian H = ∇²θ (1/n) Σ_i ℓ_i without storing it. It keeps the
+ * definition (model, layer collection, data, loss) and makes one pass over the data per
+ * product, each batch contributing a Hessian-vector product (hessian-vector-product.ts):
+ *   H v  = (1/n) Σ_batches ∇θ⟨∇θ L_batch, v⟩,   vᵀHv = ⟨v, H v⟩,   (H + λI)⁻¹ v by conjugate gradient.
+ * Every method returns a Promise. H need not be positive definite: CG stops with
+ * NotPositiveDefiniteError on a direction of non-positive curvature (use a larger regul).
+ */
+import { tf } from '../tf.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { LayerCollection } from '../layers/layer-collection.js';
+import { PVector } from '../object/pvector.js';
+import { HostSum } from '../object/pspace/accumulators.js';
+import type { PMatBase } from '../object/pspace/pmat.js';
+import { type CGOptions, type CGResult, conjugateGradient } from '../object/pspace/conjugate-gradient.js';
+import { PFMapDense } from '../object/map/dense.js';
+import { type HessianSpec, forEachHessianBatch, unflatten } from './hessian-vector-product.js';
+
+export class PMatHessianImplicit implements PMatBase {
+  static readonly representationName = 'PMatHessianImplicit';
+  readonly layerCollection: LayerCollection;
+  private readonly spec: HessianSpec;
+
+  /** Stores the definition; no pass over the data happens until a method is called. */
+  constructor(spec: HessianSpec) {
+    this.spec = spec;
+    this.layerCollection = spec.layerCollection;
+  }
+
+  /** H v: one pass over the data (batch products added in float64). */
+  async mv(v: PVector): Promise<PVector> {
+    if (!(v instanceof PVector)) throw new InvalidArgumentError('PMatHessianImplicit.mv: argument must be a PVector');
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatHessianImplicit.mv');
+    const sum = new HostSum(this.layerCollection.numel());
+    const parts = unflatten(this.layerCollection, v.data);
+    try {
+      const n = await forEachHessianBatch(this.spec, (b) => {
+        const hv = b.hvp(parts);
+        sum.add(hv);
+        hv.dispose();
+        sum.flush();
+      });
+      return PVector.adopt(this.layerCollection, tf.tensor1d(Float32Array.from(sum.total, (x) => x / n)));
+    } finally {
+      sum.dispose();
+      tf.dispose(parts);
+    }
+  }
+
+  /** vᵀ H v (one pass). */
+  async vTMv(v: PVector): Promise<number> {
+    const hv = await this.mv(v);
+    try {
+      return hv.dot(v);
+    } finally {
+      hv.dispose();
+    }
+  }
+
+  /** (H + regul·I)⁻¹ v by conjugate gradient (one pass over the data per iteration). */
+  async solve(v: PVector, options: CGOptions = {}): Promise<PVector> {
+    return (await this.solveWithInfo(v, options)).x;
+  }
+
+  /** As `solve`, also reporting iterations, final residual and convergence. */
+  async solveWithInfo(v: PVector, options: CGOptions = {}): Promise<CGResult> {
+    if (!(v instanceof PVector)) throw new InvalidArgumentError('PMatHessianImplicit.solve: v must be a PVector');
+    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatHessianImplicit.solve');
+    return conjugateGradient((p) => this.mv(p), v, options);
+  }
+
+  /**
+   * Rows H J_{oi}ᵀ for every row of a PFMapDense (H symmetric), as a PFMapDense: O·n
+   * Hessian-vector products, one pass over the data each.
+   */
+  async mmap(pfmap: PFMapDense): Promise<PFMapDense> {
+    if (!(pfmap instanceof PFMapDense)) throw new InvalidArgumentError('PMatHessianImplicit.mmap: argument must be a PFMapDense');
+    this.layerCollection.assertSame(pfmap.layerCollection, 'the PFMap given to PMatHessianImplicit.mmap');
+    const [o, n, d] = pfmap.data.shape;
+    const rows: tf.Tensor1D[] = [];
+    try {
+      for (let r = 0; r < o * n; r++) {
+        const row = PVector.adopt(this.layerCollection, tf.tidy(() => tf.slice(pfmap.data.reshape([o * n, d]), [r, 0], [1, d]).reshape([d]) as tf.Tensor1D));
+        const hr = await this.mv(row);
+        row.dispose();
+        rows.push(hr.toFlat());
+        hr.dispose();
+      }
+      return new PFMapDense(this.layerCollection, tf.tidy(() => tf.stack(rows).reshape([o, n, d]) as tf.Tensor3D));
+    } finally {
+      tf.dispose(rows);
+    }
+  }
+
+  /** Holds no tensors; present for interface uniformity. */
+  dispose(): void {}
+}

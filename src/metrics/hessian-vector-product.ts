@@ -1,0 +1,122 @@
+/**
+ * Hessian-vector products of the mean loss L(θ) = (1/n) Σ_i ℓ(f(x_i; θ), y_i) by reverse-over-
+ * reverse differentiation in tfjs (Pearlmutter 1994): the collected layers' parameters become
+ * function arguments through the executor's `weights` hook, g(θ) = ∇θ Σ_batch ℓ is formed on the
+ * tape, and H v = ∇θ ⟨g(θ), v⟩. Each product costs, per batch, one forward pass, its backward
+ * pass and the backward pass of that backward pass (about 3–4 forward+backward passes), under
+ * the gradient replacements of second-order-gradients.ts.
+ */
+import { tf } from '../tf.js';
+import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
+import { type Batch, type Loader, assertFinite, iterateBatches, releaseBatch } from '../data/loader.js';
+import { executeModel } from '../backend/executor.js';
+import { ensureKernelFixes } from '../backend/substrate.js';
+import type { Progress } from '../backend/engine.js';
+import { type BatchLoss, checkLossCurvature } from './hessian-losses.js';
+import { releaseAbandonedTape, withSecondOrderGradients } from './second-order-gradients.js';
+import { translateSecondOrderError } from './hessian-support.js';
+
+/** Everything that defines a Hessian, independent of its representation. */
+export interface HessianSpec {
+  readonly model: tf.LayersModel;
+  readonly layerCollection: LayerCollection;
+  readonly loader: Loader;
+  readonly loss: BatchLoss;
+  /** True for a user-supplied loss, checked once against finite differences (hessian-losses.ts). */
+  readonly checkLoss: boolean;
+  readonly onProgress?: (p: Progress) => void;
+}
+
+/** One batch, ready for Hessian-vector products. */
+export interface HessianBatch {
+  readonly size: number;
+  /** Σ_batch H_i v for v given per parameter tensor (layer order, then kernel/bias): [d]. */
+  hvp(v: readonly tf.Tensor[]): tf.Tensor1D;
+}
+
+/**
+ * Visits every batch of the loader (validated: inputs match the model, targets present and
+ * finite inputs); returns n. The batch is released after `visit` returns.
+ */
+export async function forEachHessianBatch(spec: HessianSpec, visit: (b: HessianBatch) => void): Promise<number> {
+  ensureKernelFixes();
+  const { model, layerCollection: lc } = spec;
+  const collected = new Map<tf.layers.Layer, LayerEntry>(lc.layers.map((e) => [e.layer, e]));
+  let examples = 0;
+  let checked = !spec.checkLoss;
+  for await (const batch of iterateBatches(spec.loader)) {
+    try {
+      if (batch.size === 0) continue;
+      const ys = checkBatch(model, batch);
+      const lossOf = (w: readonly tf.Tensor[]): tf.Scalar => {
+        const out = executeModel(model, batch.xs, { collected, weights: splitByLayer(lc, w) });
+        if (out.length !== 1) throw new InvalidArgumentError(`Hessian: the model has ${out.length} outputs; models with one output are supported`);
+        return spec.loss(out[0]!.reshape([batch.size, -1]) as tf.Tensor2D, ys);
+      };
+      if (!checked) {
+        tf.tidy(() => {
+          const out = executeModel(model, batch.xs, { collected });
+          checkLossCurvature(spec.loss, out[0]!.reshape([batch.size, -1]) as tf.Tensor2D, ys);
+        });
+        checked = true;
+      }
+      visit({ size: batch.size, hvp: (v) => hessianVectorProduct(spec.model, lc, lossOf, v) });
+      examples += batch.size;
+    } finally {
+      releaseBatch(batch);
+    }
+    spec.onProgress?.({ examplesDone: examples });
+  }
+  return examples;
+}
+
+/** ∇θ ⟨∇θ L_batch(θ), v⟩ at the current weights, flattened to [d]. */
+function hessianVectorProduct(model: tf.LayersModel, lc: LayerCollection, lossOf: (w: readonly tf.Tensor[]) => tf.Scalar, v: readonly tf.Tensor[]): tf.Tensor1D {
+  const params = lc.layers.flatMap((e) => e.layer.trainableWeights.map((w) => w.read()));
+  try {
+    return withSecondOrderGradients(() =>
+      tf.tidy(() => {
+        const hv = tf.grads((...w: tf.Tensor[]) => {
+          const g = tf.grads((...inner: tf.Tensor[]) => lossOf(inner))(w);
+          // ⟨g, v⟩, plus 0·Σθ so that the outer derivative exists even where g does not depend
+          // on θ (a loss linear in a model linear in θ: H = 0).
+          return g.map((gk, k) => tf.add(tf.sum(tf.mul(gk, v[k]!)), tf.mul(0, tf.sum(w[k]!)))).reduce((a, b) => tf.add(a, b)) as tf.Scalar;
+        })(params);
+        return tf.concat(hv.map((t) => t.reshape([-1]))) as tf.Tensor1D;
+      }),
+    );
+  } catch (e) {
+    releaseAbandonedTape();
+    throw translateSecondOrderError(e, model);
+  }
+}
+
+/** The flat list of parameter tensors as the executor's per-layer `weights` map. */
+function splitByLayer(lc: LayerCollection, w: readonly tf.Tensor[]): Map<string, tf.Tensor[]> {
+  let k = 0;
+  return new Map(lc.layers.map((e) => [e.id, e.parameters.map(() => w[k++]!)]));
+}
+
+/** A flat [d] vector as per-parameter tensors in their tfjs shapes (caller disposes). */
+export function unflatten(lc: LayerCollection, flat: tf.Tensor1D): tf.Tensor[] {
+  return tf.tidy(() =>
+    lc.layers.flatMap((e) => {
+      let at = e.offset;
+      return e.parameters.map((p) => {
+        const t = tf.slice(flat, [at], [p.size]).reshape([...p.shape]);
+        at += p.size;
+        return t;
+      });
+    }),
+  );
+}
+
+function checkBatch(model: tf.LayersModel, batch: Batch): tf.Tensor {
+  if (batch.xs.length !== model.inputs.length) {
+    throw new ShapeMismatchError(`Hessian: the model has ${model.inputs.length} input(s) but the batch has ${batch.xs.length}`);
+  }
+  batch.xs.forEach((x, k) => assertFinite(x, `input ${k}`));
+  if (!batch.ys) throw new InvalidArgumentError(`Hessian needs targets for its loss: give batches as {xs, ys} or [xs, ys]`);
+  return batch.ys;
+}
