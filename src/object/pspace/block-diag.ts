@@ -11,6 +11,8 @@ import { HostSum, divideBy, gram, layerJacobian } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
+import { PFMapDense } from '../map/dense.js';
+import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatBlockDiag implements PMat {
   static readonly representationName = 'PMatBlockDiag';
@@ -102,8 +104,11 @@ export class PMatBlockDiag implements PMat {
     return tf.tensor2d(out, [d, d]);
   }
 
-  /** (M + regul·I)⁻¹ v, block by block through float64 Cholesky factorisations. */
-  solve(v: PVector, options?: SolveOptions): PVector {
+  /** (M + regul·I)⁻¹ v, block by block through float64 Cholesky factorisations; for a PFMapDense J, the rows ((M + regul·I)⁻¹ J_rᵀ)ᵀ. */
+  solve(v: PVector, options?: SolveOptions): PVector;
+  solve(v: PFMapDense, options?: SolveOptions): PFMapDense;
+  solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
+    if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatBlockDiag.solve');
     this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatBlockDiag.solve');
     const x = vectorToHost(v);
@@ -147,5 +152,43 @@ export class PMatBlockDiag implements PMat {
     if (!(o instanceof PMatBlockDiag)) throw new InvalidArgumentError(`PMatBlockDiag.${op}: argument must be a PMatBlockDiag`);
     this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatBlockDiag.${op}`);
     return o.blocks;
+  }
+
+  /** Rows (M J_rᵀ)ᵀ of a PFMapDense J [O, n, d]: each layer's columns times its block. */
+  mmap(pfmap: PFMapDense): PFMapDense {
+    checkPFMap(pfmap, this.layerCollection, 'PMatBlockDiag.mmap');
+    return mapRows(pfmap, (rows) => this.rowsTimesM(rows));
+  }
+
+  /** J_r M J_rᵀ = Σ_l J_r,l B_l J_r,lᵀ for every row: [O, n] ('diag') or Σ_o, [n] ('sum', default). */
+  mapTMmap(pfmap: PFMapDense, options: MapTMmapOptions<'diag'>): tf.Tensor2D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions<'sum'>): tf.Tensor1D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions): tf.Tensor {
+    const reduction = checkReduction(options, 'PMatBlockDiag.mapTMmap');
+    checkPFMap(pfmap, this.layerCollection, 'PMatBlockDiag.mapTMmap');
+    return quadraticRows(pfmap, (rows) => this.rowsTimesM(rows), reduction);
+  }
+
+  private rowsTimesM(rows: tf.Tensor2D): tf.Tensor2D {
+    const r = rows.shape[0];
+    return tf.concat(
+      this.layerCollection.layers.map((e, i) => {
+        const b = this.blocks[i]!;
+        return tf.matMul(tf.slice(rows, [0, e.offset], [r, e.numel]), b.tensor(), false, !b.symmetric);
+      }),
+      1,
+    ) as tf.Tensor2D;
+  }
+
+  /** Per layer, one float64 Cholesky factorisation and O·n right-hand sides. */
+  private solveMap(pfmap: PFMapDense, options?: SolveOptions): PFMapDense {
+    const regul = checkRegul(options, 'PMatBlockDiag.solve');
+    checkPFMap(pfmap, this.layerCollection, 'PMatBlockDiag.solve');
+    const { rhs, count } = rowsTransposedToHost(pfmap);
+    this.layerCollection.layers.forEach((e, i) => {
+      const part = rhs.subarray(e.offset * count, (e.offset + e.numel) * count);
+      part.set(this.blocks[i]!.solve(part, count, regul));
+    });
+    return pfmapFromColumns(pfmap, rhs);
   }
 }

@@ -12,6 +12,8 @@ import { HostSum, batchJacobian, divideBy, gram } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
+import { PFMapDense } from '../map/dense.js';
+import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatDense implements PMat {
   static readonly representationName = 'PMatDense';
@@ -90,8 +92,11 @@ export class PMatDense implements PMat {
     return this.block.values;
   }
 
-  /** (M + regul·I)⁻¹ v through a float64 Cholesky factorisation (cached per regul). */
-  solve(v: PVector, options?: SolveOptions): PVector {
+  /** (M + regul·I)⁻¹ v through a float64 Cholesky factorisation (cached per regul); for a PFMapDense J, the rows ((M + regul·I)⁻¹ J_rᵀ)ᵀ. */
+  solve(v: PVector, options?: SolveOptions): PVector;
+  solve(v: PFMapDense, options?: SolveOptions): PFMapDense;
+  solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
+    if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatDense.solve');
     this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDense.solve');
     return vectorFromHost(this.layerCollection, this.block.solve(vectorToHost(v), 1, regul));
@@ -132,5 +137,32 @@ export class PMatDense implements PMat {
 
   private static fromBlock(lc: LayerCollection, b: SymmetricBlock): PMatDense {
     return new PMatDense(lc, b);
+  }
+
+  /** Rows (M J_rᵀ)ᵀ = J_r Mᵀ of a PFMapDense J [O, n, d]: one [O·n, d]×[d, d] product. */
+  mmap(pfmap: PFMapDense): PFMapDense {
+    checkPFMap(pfmap, this.layerCollection, 'PMatDense.mmap');
+    return mapRows(pfmap, (rows) => this.rowsTimesM(rows));
+  }
+
+  /** J_r M J_rᵀ for every row r = (o, i) of J: [O, n] ('diag') or Σ_o, [n] ('sum', default). */
+  mapTMmap(pfmap: PFMapDense, options: MapTMmapOptions<'diag'>): tf.Tensor2D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions<'sum'>): tf.Tensor1D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions): tf.Tensor {
+    const reduction = checkReduction(options, 'PMatDense.mapTMmap');
+    checkPFMap(pfmap, this.layerCollection, 'PMatDense.mapTMmap');
+    return quadraticRows(pfmap, (rows) => this.rowsTimesM(rows), reduction);
+  }
+
+  private rowsTimesM(rows: tf.Tensor2D): tf.Tensor2D {
+    return tf.matMul(rows, this.block.tensor(), false, !this.block.symmetric);
+  }
+
+  /** All rows of J solved at once: one float64 Cholesky factorisation, O·n right-hand sides. */
+  private solveMap(pfmap: PFMapDense, options?: SolveOptions): PFMapDense {
+    const regul = checkRegul(options, 'PMatDense.solve');
+    checkPFMap(pfmap, this.layerCollection, 'PMatDense.solve');
+    const { rhs, count } = rowsTransposedToHost(pfmap);
+    return pfmapFromColumns(pfmap, this.block.solve(rhs, count, regul));
   }
 }

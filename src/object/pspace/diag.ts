@@ -10,6 +10,8 @@ import { PVector } from '../pvector.js';
 import { HostSum, divideBy } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
+import { PFMapDense } from '../map/dense.js';
+import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, quadraticRows } from '../map/pmat-algebra.js';
 
 export class PMatDiag implements PMat {
   static readonly representationName = 'PMatDiag';
@@ -84,8 +86,11 @@ export class PMatDiag implements PMat {
     return tf.tidy(() => tf.mul(tf.eye(this.values().length), this.tensor().reshape([1, -1])) as tf.Tensor2D);
   }
 
-  /** v / (diag + regul). */
-  solve(v: PVector, options?: SolveOptions): PVector {
+  /** v / (diag + regul); for a PFMapDense J, every row divided by (diag + regul). */
+  solve(v: PVector, options?: SolveOptions): PVector;
+  solve(v: PFMapDense, options?: SolveOptions): PFMapDense;
+  solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
+    if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatDiag.solve');
     this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDiag.solve');
     const x = vectorToHost(v);
@@ -140,5 +145,32 @@ export class PMatDiag implements PMat {
     if (!(o instanceof PMatDiag)) throw new InvalidArgumentError(`PMatDiag.${op}: argument must be a PMatDiag`);
     this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatDiag.${op}`);
     return o.values();
+  }
+
+  /** Rows J_r diag(M) of a PFMapDense J [O, n, d]. */
+  mmap(pfmap: PFMapDense): PFMapDense {
+    checkPFMap(pfmap, this.layerCollection, 'PMatDiag.mmap');
+    return mapRows(pfmap, (rows) => tf.mul(rows, this.tensor()));
+  }
+
+  /** Σ_k M_kk J_rk² for every row r = (o, i) of J: [O, n] ('diag') or Σ_o, [n] ('sum', default). */
+  mapTMmap(pfmap: PFMapDense, options: MapTMmapOptions<'diag'>): tf.Tensor2D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions<'sum'>): tf.Tensor1D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions): tf.Tensor {
+    const reduction = checkReduction(options, 'PMatDiag.mapTMmap');
+    checkPFMap(pfmap, this.layerCollection, 'PMatDiag.mapTMmap');
+    return quadraticRows(pfmap, (rows) => tf.mul(rows, this.tensor()), reduction);
+  }
+
+  private solveMap(pfmap: PFMapDense, options?: SolveOptions): PFMapDense {
+    const regul = checkRegul(options, 'PMatDiag.solve');
+    checkPFMap(pfmap, this.layerCollection, 'PMatDiag.solve');
+    const damped = this.damped(regul, 'solve');
+    const inverse = tf.tensor1d(Float32Array.from(damped, (x) => 1 / x));
+    try {
+      return mapRows(pfmap, (rows) => tf.mul(rows, inverse));
+    } finally {
+      inverse.dispose();
+    }
   }
 }

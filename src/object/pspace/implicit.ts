@@ -16,6 +16,9 @@ import { HostSum } from './accumulators.js';
 import { rowSums, rowSumsLength } from '../reductions.js';
 import type { FisherSpec, PMatBase } from './pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from './conjugate-gradient.js';
+import { batchJacobian } from './accumulators.js';
+import { PFMapDense } from '../map/dense.js';
+import { type MapTMmapOptions, checkPFMap, checkReduction, reduce } from '../map/pmat-algebra.js';
 
 export class PMatImplicit implements PMatBase {
   static readonly representationName = 'PMatImplicit';
@@ -104,4 +107,55 @@ export class PMatImplicit implements PMatBase {
 
   /** Holds no tensors; present for interface uniformity. */
   dispose(): void {}
+
+  /**
+   * Rows (M J_rᵀ)ᵀ of a PFMapDense J [O, n, d] in one pass over the data: per batch and square-root
+   * output o, with G [B, d] the per-example gradients, U = G Jᵀ [B, O·n] and
+   * M J_rᵀ = (1/n) Σ Gᵀ U[:, r]. Transient memory B·d + B·O·n; the result holds O·n·d.
+   */
+  async mmap(pfmap: PFMapDense): Promise<PFMapDense> {
+    checkPFMap(pfmap, this.layerCollection, 'PMatImplicit.mmap');
+    const [o, n, d] = pfmap.data.shape;
+    const sum = new HostSum(o * n * d);
+    try {
+      const { examples } = await passOverData(this.spec, {
+        onOutput: (g) => {
+          const grads = batchJacobian(this.layerCollection, g);
+          const u = tf.matMul(grads, pfmap.data.reshape([o * n, d]), false, true);
+          sum.add(tf.matMul(u, grads, true, false));
+        },
+        onBatchEnd: () => sum.flush(),
+      });
+      return new PFMapDense(this.layerCollection, tf.tensor3d(Float32Array.from(sum.total, (x) => x / examples), [o, n, d]));
+    } finally {
+      sum.dispose();
+    }
+  }
+
+  /**
+   * J_r M J_rᵀ = (1/n) Σ_i Σ_o' ⟨∇θf̃_o'(x_i), J_r⟩² for every row r = (o, i) of J, in one pass:
+   * [O, n] ('diag') or Σ_o, [n] ('sum', default).
+   */
+  async mapTMmap(pfmap: PFMapDense, options: MapTMmapOptions<'diag'>): Promise<tf.Tensor2D>;
+  async mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions<'sum'>): Promise<tf.Tensor1D>;
+  async mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions): Promise<tf.Tensor> {
+    const reduction = checkReduction(options, 'PMatImplicit.mapTMmap');
+    checkPFMap(pfmap, this.layerCollection, 'PMatImplicit.mapTMmap');
+    const [o, n, d] = pfmap.data.shape;
+    const sum = new HostSum(o * n);
+    try {
+      const { examples } = await passOverData(this.spec, {
+        onOutput: (g) => sum.add(tf.sum(tf.square(tf.matMul(batchJacobian(this.layerCollection, g), pfmap.data.reshape([o * n, d]), false, true)), 0)),
+        onBatchEnd: () => sum.flush(),
+      });
+      const values = tf.tensor1d(Float32Array.from(sum.total, (x) => x / examples));
+      try {
+        return reduce(values, o, n, reduction);
+      } finally {
+        values.dispose();
+      }
+    } finally {
+      sum.dispose();
+    }
+  }
 }

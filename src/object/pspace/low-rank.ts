@@ -13,6 +13,8 @@ import { preciseSumOf } from '../reductions.js';
 import { batchJacobian } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { PFMapDense } from '../map/dense.js';
+import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, reduce, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatLowRank implements PMat {
   static readonly representationName = 'PMatLowRank';
@@ -126,7 +128,10 @@ export class PMatLowRank implements PMat {
    * with the m×m system; otherwise directly with the d×d system. Both through a float64 Cholesky
    * factorisation cached per λ. Needs λ > 0 in the first case: JᵀJ is singular when m < d.
    */
-  solve(v: PVector, options?: SolveOptions): PVector {
+  solve(v: PVector, options?: SolveOptions): PVector;
+  solve(v: PFMapDense, options?: SolveOptions): PFMapDense;
+  solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
+    if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatLowRank.solve');
     this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.solve');
     const g = this.gram();
@@ -176,5 +181,45 @@ export class PMatLowRank implements PMat {
     this.gramHost = null;
     this.gramSpectrum = null;
     this.factorCache = null;
+  }
+
+  /** Rows (AᵀA J_rᵀ)ᵀ = (J_r Aᵀ) A of a PFMapDense J, with A = J_M/√n the stored factor [m, d]. */
+  mmap(pfmap: PFMapDense): PFMapDense {
+    checkPFMap(pfmap, this.layerCollection, 'PMatLowRank.mmap');
+    const a = this.factor;
+    return mapRows(pfmap, (rows) => tf.matMul(tf.matMul(rows, a, false, true), a));
+  }
+
+  /** J_r AᵀA J_rᵀ = ‖A J_rᵀ‖² for every row of J: [O, n] ('diag') or Σ_o, [n] ('sum', default). */
+  mapTMmap(pfmap: PFMapDense, options: MapTMmapOptions<'diag'>): tf.Tensor2D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions<'sum'>): tf.Tensor1D;
+  mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions): tf.Tensor {
+    const reduction = checkReduction(options, 'PMatLowRank.mapTMmap');
+    checkPFMap(pfmap, this.layerCollection, 'PMatLowRank.mapTMmap');
+    const [o, n, d] = pfmap.data.shape;
+    return tf.tidy(() => reduce(tf.sum(tf.square(tf.matMul(pfmap.data.reshape([o * n, d]), this.factor, false, true)), 1), o, n, reduction));
+  }
+
+  /**
+   * Every row of J through the same factorisation as `solve(v)`: the primal d×d system for all
+   * rows at once, or (m ≤ d) Woodbury, X = (Y − ((AAᵀ + λI)⁻¹ A Yᵀ)ᵀ A)/λ for the rows Y of J.
+   */
+  private solveMap(pfmap: PFMapDense, options?: SolveOptions): PFMapDense {
+    const regul = checkRegul(options, 'PMatLowRank.solve');
+    checkPFMap(pfmap, this.layerCollection, 'PMatLowRank.solve');
+    const g = this.gram();
+    if (g.dual && !(regul > 0)) {
+      throw new InvalidArgumentError(`PMatLowRank.solve needs regul > 0 (JᵀJ has rank ≤ ${this.rows} < d = ${this.layerCollection.numel()}); received ${regul}`);
+    }
+    const l = this.choleskyOf(regul);
+    if (!g.dual) {
+      const { rhs, count } = rowsTransposedToHost(pfmap);
+      return pfmapFromColumns(pfmap, choleskySolve(l, g.size, rhs, count));
+    }
+    const [o, n, d] = pfmap.data.shape;
+    const ayT = tf.tidy(() => tf.matMul(this.factor, pfmap.data.reshape([o * n, d]), false, true));
+    const z = choleskySolve(l, g.size, Float64Array.from(ayT.dataSync()), o * n);
+    ayT.dispose();
+    return mapRows(pfmap, (rows) => tf.div(tf.sub(rows, tf.matMul(tf.tensor2d(Float32Array.from(z), [g.size, o * n]), this.factor, true, false)), regul));
   }
 }
