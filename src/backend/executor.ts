@@ -10,9 +10,9 @@
  * moving statistics.
  */
 import { tf } from '../tf.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, UnsupportedLayerError } from '../errors.js';
 import type { LayerEntry } from '../layers/layer-collection.js';
-import { graphEndpoints, isContainer, isSequential, nodesInExecutionOrder } from '../layers/tfjs-internals.js';
+import { configValue, graphEndpoints, isContainer, isSequential, nodesInExecutionOrder } from '../layers/tfjs-internals.js';
 
 export interface ExecutionHooks {
   /** Collected layers, by layer object. */
@@ -81,8 +81,15 @@ function runLayer(
   calls: Map<tf.layers.Layer, number>,
 ): tf.Tensor[] {
   if (isContainer(layer)) return runContainer(layer, ins, hooks, calls);
+  refuseMasks(layer);
   const entry = hooks.collected.get(layer);
   if (entry) {
+    if (ins.length !== 1) {
+      throw new UnsupportedLayerError(
+        `layer '${entry.id}' is called on ${ins.length} inputs; collected layers take one input. ` +
+          `Exclude it with LayerCollection.fromLayers or set layer.trainable = false.`,
+      );
+    }
     const count = (calls.get(layer) ?? 0) + 1;
     calls.set(layer, count);
     if (count > 1) {
@@ -100,4 +107,19 @@ function runLayer(
   }
   const out = layer.apply(ins.length === 1 ? ins[0]! : ins, { ...callArgs, training: false });
   return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
+}
+
+/**
+ * tfjs-layers passes masks (from Masking or Embedding with maskZero) to the layers after them
+ * (RNNs skip masked steps); this executor does not, so such a model would silently give the
+ * matrix of another function. Refuse it instead.
+ */
+function refuseMasks(layer: tf.layers.Layer): void {
+  const cls = layer.getClassName();
+  if (cls === 'Masking' || (cls === 'Embedding' && configValue<boolean | undefined>(layer, 'maskZero'))) {
+    throw new UnsupportedLayerError(
+      `layer '${layer.name}' (${cls}) produces a mask, which the library's executor does not propagate to the layers ` +
+        `after it; rebuild the model without masking (e.g. Embedding with maskZero: false).`,
+    );
+  }
 }

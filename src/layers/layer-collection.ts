@@ -6,7 +6,7 @@
 import { tf } from '../tf.js';
 import { InvalidArgumentError, LayerCollectionMismatchError, UnsupportedLayerError } from '../errors.js';
 import type { LayerKind, ParameterSpec } from './layer-kind.js';
-import { findLayerKind, supportedLayerClasses } from './registry.js';
+import { findLayerKind, genericLayerKind, supportedLayerClasses } from './registry.js';
 import { isContainer } from './tfjs-internals.js';
 
 /** One layer of a collection. */
@@ -24,10 +24,48 @@ export interface LayerEntry {
 
 export interface FromModelOptions {
   /**
-   * Skip layers with trainable weights that no layer kind supports, instead of throwing.
+   * Handle layers with trainable weights that no specific kind supports (SimpleRNN, LSTM, GRU,
+   * custom layers, or a configuration a kind refuses, such as channelsFirst convolutions) with
+   * the generic kind, exact through tfjs autodiff but without Kronecker factors and one backward
+   * pass per example through the layer. Default true.
+   */
+  generic?: boolean;
+  /**
+   * With `generic: false`: skip the layers that no specific kind supports, instead of throwing.
    * Their parameters are then simply not part of the matrices. Default false.
    */
   ignoreUnsupported?: boolean;
+}
+
+/**
+ * The kind of a layer with trainable weights under `options`: its registered kind if that
+ * accepts the layer's configuration, else the generic kind (unless `generic: false`); undefined
+ * to skip the layer (`ignoreUnsupported`).
+ */
+function resolveKind(id: string, layer: tf.layers.Layer, options: FromModelOptions): LayerKind | undefined {
+  const generic = options.generic ?? true;
+  const kind = findLayerKind(layer);
+  let refusal: UnsupportedLayerError | undefined;
+  if (kind) {
+    try {
+      kind.parameters(layer);
+      return kind;
+    } catch (e) {
+      if (!(e instanceof UnsupportedLayerError)) throw e;
+      refusal = e;
+    }
+  }
+  if (generic) return genericLayerKind();
+  if (options.ignoreUnsupported) return undefined;
+  throw (
+    refusal ??
+    new UnsupportedLayerError(
+      `layer '${id}' of class ${layer.getClassName()} has trainable weights but no specific layer kind ` +
+        `(those: ${supportedLayerClasses().join(', ')}), and the generic kind is off ({ generic: false }). Allow the generic ` +
+        `kind, pass { ignoreUnsupported: true } to leave its parameters out, set layer.trainable = false, or build a ` +
+        `collection by hand with LayerCollection.fromLayers.`,
+    )
+  );
 }
 
 /** Visits every leaf layer of a model depth-first, in model order, with its id path. */
@@ -66,8 +104,10 @@ export class LayerCollection {
    * The collection of every trainable, supported layer of `model` (Sequential or functional,
    * nested models included).
    *
-   * @throws UnsupportedLayerError for a layer with trainable weights that no kind supports,
-   *   unless `ignoreUnsupported` is set.
+   * Layers without a specific kind use the generic (autodiff) kind unless `generic: false`.
+   *
+   * @throws UnsupportedLayerError with `generic: false`, for a layer with trainable weights that
+   *   no specific kind supports, unless `ignoreUnsupported` is set.
    * @example
    * const lc = LayerCollection.fromModel(model);
    * lc.numel(); // number of parameters
@@ -79,25 +119,22 @@ export class LayerCollection {
     const items: Array<{ id: string; layer: tf.layers.Layer; kind: LayerKind }> = [];
     for (const { id, layer } of leafLayers(model)) {
       if (layer.trainableWeights.length === 0) continue;
-      const kind = findLayerKind(layer);
-      if (!kind) {
-        if (options.ignoreUnsupported) continue;
-        throw new UnsupportedLayerError(
-          `layer '${id}' of class ${layer.getClassName()} has trainable weights but is not supported ` +
-            `(supported: ${supportedLayerClasses().join(', ')}). Pass { ignoreUnsupported: true } to leave its ` +
-            `parameters out, set layer.trainable = false, or build a collection by hand with LayerCollection.fromLayers.`,
-        );
-      }
-      items.push({ id, layer, kind });
+      const kind = resolveKind(id, layer, options);
+      if (kind) items.push({ id, layer, kind });
     }
     return new LayerCollection(items);
   }
 
   /**
    * A collection of hand-picked layers of `model`, given by id (as in `fromModel`) or by layer
-   * object, kept in model order.
+   * object, kept in model order. Layers without a specific kind use the generic kind unless
+   * `generic: false`.
    */
-  static fromLayers(model: tf.LayersModel, layers: ReadonlyArray<string | tf.layers.Layer>): LayerCollection {
+  static fromLayers(
+    model: tf.LayersModel,
+    layers: ReadonlyArray<string | tf.layers.Layer>,
+    options: Pick<FromModelOptions, 'generic'> = {},
+  ): LayerCollection {
     const all = [...leafLayers(model)];
     const wanted = new Set<string>();
     for (const l of layers) {
@@ -111,14 +148,10 @@ export class LayerCollection {
     const items = all
       .filter((e) => wanted.has(e.id))
       .map(({ id, layer }) => {
-        const kind = findLayerKind(layer);
-        if (!kind || layer.trainableWeights.length === 0) {
-          throw new UnsupportedLayerError(
-            `layer '${id}' of class ${layer.getClassName()} cannot be collected: ` +
-              (kind ? 'it has no trainable weights' : `supported classes are ${supportedLayerClasses().join(', ')}`),
-          );
+        if (layer.trainableWeights.length === 0) {
+          throw new UnsupportedLayerError(`layer '${id}' of class ${layer.getClassName()} cannot be collected: it has no trainable weights`);
         }
-        return { id, layer, kind };
+        return { id, layer, kind: resolveKind(id, layer, { generic: options.generic ?? true })! };
       });
     return new LayerCollection(items);
   }

@@ -63,3 +63,35 @@ export function graphEndpoints(model: tf.LayersModel): { inputs: number[]; outpu
   const m = model as unknown as { inputs: Array<{ id: number }>; outputs: Array<{ id: number }> };
   return { inputs: m.inputs.map((t) => t.id), outputs: m.outputs.map((t) => t.id) };
 }
+
+/**
+ * A layer field that getConfig() does not report (e.g. Conv1D's `dataFormat`, which its
+ * getConfig deletes), read from the layer object itself.
+ */
+export function layerField<T>(layer: tf.layers.Layer, key: string): T {
+  return (layer as unknown as Record<string, unknown>)[key] as T;
+}
+
+/** The subset of tfjs-layers' LayerVariable used to substitute weights. */
+interface ReadableWeight {
+  read(): tf.Tensor;
+}
+
+/**
+ * Runs `fn` while every trainable weight of `layer` reads as the matching tensor of `weights`
+ * (layer.trainableWeights order), so that the layer's own `call` can be differentiated with
+ * respect to tensors that are not its variables. tfjs-layers reads a weight only through
+ * `LayerVariable.read()`; an own property shadows the prototype method for the duration.
+ */
+export function withWeightsReplaced<T>(layer: tf.layers.Layer, weights: readonly tf.Tensor[], fn: () => T): T {
+  const vars = layer.trainableWeights as unknown as ReadableWeight[];
+  vars.forEach((v, i) => {
+    const given = weights[i]!;
+    Object.defineProperty(v, 'read', { value: () => given, configurable: true, writable: true });
+  });
+  try {
+    return fn();
+  } finally {
+    for (const v of vars) delete (v as unknown as Record<string, unknown>).read;
+  }
+}

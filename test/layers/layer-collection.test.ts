@@ -1,6 +1,6 @@
 /**
  * LayerCollection: parameter order = model.trainableWeights order (nested models in place),
- * offsets, equality, merge/intersect, and clear errors for unsupported layers.
+ * offsets, equality, merge/intersect, the generic fallback and clear errors for unsupported layers.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +9,7 @@ import { LayerCollection } from '../../src/layers/layer-collection.js';
 import { UnsupportedLayerError, InvalidArgumentError, LayerCollectionMismatchError } from '../../src/errors.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, mlp, nested, residual } from '../support/models.js';
+import { ScaledTanh } from '../support/layer-models.js';
 
 before(async () => {
   await useTestBackend();
@@ -37,22 +38,32 @@ test('nested layers get ids prefixed by the enclosing model', () => {
   model.dispose();
 });
 
-test('an unsupported layer with trainable weights is refused with its name and class, or skipped on request', () => {
+test('a layer without a specific kind uses the generic kind by default; with generic: false it is refused with its name and class, or skipped on request', () => {
   const m = tf.sequential();
   m.add(tf.layers.dense({ units: 4, inputShape: [3] }));
-  m.add(tf.layers.batchNormalization({ name: 'bn_under_test' }));
+  m.add(new ScaledTanh(3));
   m.add(tf.layers.dense({ units: 2 }));
-  assert.throws(() => LayerCollection.fromModel(m), (e: Error) => e instanceof UnsupportedLayerError && /bn_under_test/.test(e.message) && /BatchNormalization/.test(e.message) && /ignoreUnsupported/.test(e.message));
-  const lc = LayerCollection.fromModel(m, { ignoreUnsupported: true });
-  assert.equal(lc.layers.length, 2);
-  assert.equal(lc.numel(), 3 * 4 + 4 + 4 * 2 + 2);
+  const custom = m.layers[1]!;
+  const lc = LayerCollection.fromModel(m);
+  assert.deepEqual(lc.layers.map((e) => e.kind.name), ['dense', 'generic', 'dense']);
+  assert.equal(lc.numel(), 3 * 4 + 4 + 4 * 3 + 3 + 3 * 2 + 2);
+  assert.throws(
+    () => LayerCollection.fromModel(m, { generic: false }),
+    (e: Error) => e instanceof UnsupportedLayerError && e.message.includes(custom.name) && /ScaledTanhForTests/.test(e.message) && /ignoreUnsupported/.test(e.message),
+  );
+  const skipped = LayerCollection.fromModel(m, { generic: false, ignoreUnsupported: true });
+  assert.equal(skipped.layers.length, 2);
+  assert.equal(skipped.numel(), 3 * 4 + 4 + 3 * 2 + 2);
+  assert.equal(LayerCollection.fromLayers(m, [custom]).layers[0]!.kind.name, 'generic');
+  assert.throws(() => LayerCollection.fromLayers(m, [custom], { generic: false }), UnsupportedLayerError);
   m.dispose();
 });
 
-test('channelsFirst Conv2D is refused with the way out', () => {
+test('channelsFirst Conv2D falls back to the generic kind, or is refused with the way out when generic: false', () => {
   const m = tf.sequential();
   m.add(tf.layers.conv2d({ filters: 2, kernelSize: 2, inputShape: [2, 5, 5], dataFormat: 'channelsFirst', name: 'cf_conv' }));
-  assert.throws(() => LayerCollection.fromModel(m), (e: Error) => e instanceof UnsupportedLayerError && /cf_conv/.test(e.message) && /channelsLast/.test(e.message));
+  assert.equal(LayerCollection.fromModel(m).layers[0]!.kind.name, 'generic');
+  assert.throws(() => LayerCollection.fromModel(m, { generic: false }), (e: Error) => e instanceof UnsupportedLayerError && /cf_conv/.test(e.message) && /channelsLast/.test(e.message));
   m.dispose();
 });
 

@@ -1,0 +1,110 @@
+/**
+ * tf.layers.conv2dTranspose (channelsLast, any stride, 'same'/'valid'): kernel K [kh, kw, co, ci]
+ * — output channels before input channels — then bias [co].
+ *
+ * The transposed convolution is the adjoint of the convolution z = conv2d(y; K) (kernel read as
+ * [kh, kw, in = co, out = ci]) from the output space to the input space: s = conv2d(·; K)ᵀ x
+ * (Dumoulin & Visin 2016, "A guide to convolution arithmetic", §4). Hence
+ * ⟨g, s⟩ = ⟨conv2d(g; K), x⟩, and per example
+ *
+ *   ∂f̃/∂K = Σ_p P(g)_pᵀ x_p ∈ R^{(kh·kw·co)×ci},   ∂f̃/∂b = Σ_q g_q,
+ *
+ * with P(g)_p the patch of g (the gradient at s) that the convolution maps to input position p,
+ * flattened in (a, b, o) order — exactly K's row-major layout. The kernel gradient is the
+ * linear-layer product X̃ᵀG of linear-features.ts with the roles swapped (X̃ = P(g),
+ * "G" = x), so every contraction is one of those; the bias adds a rank-one term.
+ *
+ * No Kronecker factors: in K's layout the factor over the rows (kh, kw, co) comes from g and the
+ * one over the columns ci from x, the reverse of what `KroneckerSupport` computes (A from the
+ * inputs, once per batch), and the bias [co] is not a row of the [kh·kw·co, ci] matrix. KFAC
+ * and EKFAC refuse the layer; PMatEKFACBlockDiag gives it a dense block.
+ */
+import { tf } from '../tf.js';
+import type { LayerKind } from './layer-kind.js';
+import { type LinearFeatures, linearGradientDot, linearGradientGram, linearPerExampleGradients, linearSquaredGradientSum, linearWeightedGradientSum } from './linear-features.js';
+import { parameterSpecs } from './linear-kind.js';
+import { type ConvGeometry, checkWeightCount, convGeometry, imagePatches } from './conv-geometry.js';
+import { concatRows, splitParameters } from './per-example-kind.js';
+import { layerActivation } from './tfjs-internals.js';
+
+function geometry(layer: tf.layers.Layer): ConvGeometry {
+  // tfjs-layers' Conv2DTranspose has no dilation.
+  return { ...convGeometry(layer, 'Conv2DTranspose'), dilation: [1, 1] };
+}
+
+/** tfjs-layers' deconvLength: the output size of a transposed convolution. */
+function outputLength(size: number, stride: number, kernel: number, padding: 'same' | 'valid'): number {
+  return padding === 'valid' ? size * stride + Math.max(kernel - stride, 0) : size * stride;
+}
+
+function transposedConv(layer: tf.layers.Layer, x: tf.Tensor, kernel: tf.Tensor4D, bias: tf.Tensor | undefined): tf.Tensor {
+  const g = geometry(layer);
+  return tf.tidy(() => {
+    const [b, h, w] = x.shape as number[];
+    const [kh, kw, co] = kernel.shape;
+    const out: [number, number, number, number] = [b!, outputLength(h!, g.strides[0], kh, g.padding), outputLength(w!, g.strides[1], kw, g.padding), co];
+    const s = tf.conv2dTranspose(x as tf.Tensor4D, kernel, out, g.strides, g.padding);
+    return bias ? tf.add(s, bias) : s;
+  });
+}
+
+/** Kernel-gradient factors: X̃ = P(g) [B, S, kh·kw·co], "G" = x [B, S, ci], S = H_in·W_in. */
+function kernelFactors(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): LinearFeatures {
+  const [kh, kw] = layer.trainableWeights[0]!.shape as number[];
+  const features = imagePatches(g as tf.Tensor4D, [kh!, kw!], geometry(layer));
+  const gradients = x.reshape([x.shape[0]!, -1, x.shape[3]!]) as tf.Tensor3D;
+  return { features, gradients };
+}
+
+const hasBias = (layer: tf.layers.Layer) => layer.trainableWeights.length === 2;
+/** ∂f̃/∂b per example, [B, co]. */
+const biasRows = (g: tf.Tensor) => tf.sum(g, [1, 2]) as tf.Tensor2D;
+
+export const conv2dTransposeKind: LayerKind = {
+  name: 'conv2d_transpose',
+  classNames: ['Conv2DTranspose'],
+  parameters(layer) {
+    geometry(layer);
+    checkWeightCount(layer, 'Conv2DTranspose', 1, 2, 'kernel and optional bias');
+    return parameterSpecs(layer, ['kernel', 'bias']);
+  },
+  preactivation(layer, x, given) {
+    const [kernel, bias] = given ?? layer.trainableWeights.map((w) => w.read());
+    return transposedConv(layer, x, kernel as tf.Tensor4D, bias);
+  },
+  activate(layer, s) {
+    const act = layerActivation(layer);
+    return act ? act.apply(s) : s;
+  },
+  perExampleGradients(layer, x, g) {
+    return tf.tidy(() => {
+      const kernel = linearPerExampleGradients(kernelFactors(layer, x, g));
+      return hasBias(layer) ? concatRows([kernel, biasRows(g)]) : kernel;
+    });
+  },
+  squaredGradientSum(layer, x, g) {
+    return tf.tidy(() => {
+      const kernel = linearSquaredGradientSum(kernelFactors(layer, x, g));
+      return (hasBias(layer) ? tf.concat([kernel, tf.sum(tf.square(biasRows(g)), 0)]) : kernel) as tf.Tensor1D;
+    });
+  },
+  gradientDot(layer, x, g, v) {
+    return tf.tidy(() => {
+      const [vk, vb] = splitParameters(v, parameterSpecs(layer, ['kernel', 'bias']));
+      const kernel = linearGradientDot(kernelFactors(layer, x, g), vk!.reshape([-1]) as tf.Tensor1D);
+      return (vb ? tf.add(kernel, tf.matMul(biasRows(g), vb.reshape([-1, 1])).reshape([-1])) : kernel) as tf.Tensor1D;
+    });
+  },
+  weightedGradientSum(layer, x, g, u) {
+    return tf.tidy(() => {
+      const kernel = linearWeightedGradientSum(kernelFactors(layer, x, g), u);
+      return (hasBias(layer) ? tf.concat([kernel, tf.matMul(u.reshape([1, -1]), biasRows(g)).reshape([-1])]) : kernel) as tf.Tensor1D;
+    });
+  },
+  gradientGram(layer, xa, ga, xb, gb) {
+    return tf.tidy(() => {
+      const kernel = linearGradientGram(kernelFactors(layer, xa, ga), kernelFactors(layer, xb, gb));
+      return (hasBias(layer) ? tf.add(kernel, tf.matMul(biasRows(ga), biasRows(gb), false, true)) : kernel) as tf.Tensor2D;
+    });
+  },
+};
