@@ -6,7 +6,7 @@
  * and the gradients g_o at its pre-activation for all O outputs, stacked output-major into
  * [O·B, ...] ("extended rows" r = o·B + i). Then, for every pair of batches a ≤ b,
  *   K_ab = Σ_l gradientGram_l(tile(x_a), G_a, tile(x_b), G_b)       [O·B_a, O·B_b],
- * where tile repeats x once per output so that row r of the features meets row r of the
+ * where tile stacks O copies of x so that row r of the features meets row r of the
  * gradients (Dense: (x̃_a x̃_bᵀ) ∘ (G_a G_bᵀ); weight-shared layers sum over positions). Pairs
  * are cut into row chunks so that no per-layer temporary exceeds about (2048)² floats.
  *
@@ -115,7 +115,8 @@ function addBlock(lc: LayerCollection, a: CapturedBatch, b: CapturedBatch, outpu
 function extendedRows(c: CapturedBatch, id: string, outputs: number, start: number, count: number): [tf.Tensor, tf.Tensor] {
   const x = c.inputs.get(id)!;
   const g = c.grads.get(id)!;
-  const tiled = outputs === 1 ? x : tf.tile(x, [outputs, ...x.shape.slice(1).map(() => 1)]);
+  // O copies stacked along the batch axis (concat: tf.tile is ~100× slower on tfjs-wasm).
+  const tiled = outputs === 1 ? x : tf.concat(new Array<tf.Tensor>(outputs).fill(x), 0);
   const sliceRows = (t: tf.Tensor) => (start === 0 && count === t.shape[0] ? t : tf.slice(t, [start], [count]));
   return [sliceRows(tiled), sliceRows(g)];
 }
