@@ -9,40 +9,15 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
-import { FIM, LayerCollection, PMatBlockDiag, PMatDense, PMatDiag, PMatImplicit, PMatLowRank, PVector, type PMat, type Representation } from '../../src/index.js';
+import { FIM, LayerCollection, PMatDense } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
-import { type RefVariant, bruteForceFisher, relativeError, selectSubmatrix } from '../support/reference.js';
+import { relativeError } from '../support/reference.js';
 import * as M from '../support/layer-models.js';
-import { differentiableTwin, needsTwin } from './twins.js';
-
-const TOL = 1e-4;
+import { TOL, assertRepresentationsAgree, reference } from './agreement.js';
 
 before(async () => {
   await useTestBackend();
 });
-
-type Batches = ReturnType<typeof M.layerBatches>;
-
-/** The brute-force Fisher, through the differentiable twin when the model needs one. */
-function reference(model: tf.LayersModel, lc: LayerCollection, batches: Batches, variant: RefVariant): Float64Array {
-  const xs = batches.map((b) => b.xs as tf.Tensor);
-  if (!needsTwin(model)) return bruteForceFisher(model, lc, xs, variant);
-  const { twin, map } = differentiableTwin(model as tf.Sequential);
-  const twinLc = LayerCollection.fromModel(twin);
-  const full = bruteForceFisher(twin, twinLc, xs, variant);
-  twin.dispose();
-  return selectSubmatrix(full, twinLc.numel(), map);
-}
-
-async function fim<T extends PMat>(model: tf.LayersModel, batches: Batches, representation: Representation<T>, variant: RefVariant = 'classif_logits'): Promise<T> {
-  return FIM({ model, loader: batches, representation, variant });
-}
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 const models: Array<[string, () => tf.LayersModel]> = [
   ['Conv1D', () => M.conv1dModel()],
@@ -65,37 +40,15 @@ for (const [name, make] of models) {
     const model = make();
     const lc = LayerCollection.fromModel(model);
     const batches = M.layerBatches(model, 5, 3);
+    const xs = batches.map((b) => b.xs);
     for (const variant of ['regression', 'classif_logits'] as const) {
       const n0 = tf.memory().numTensors;
-      const F = await fim(model, batches, PMatDense, variant);
+      const F = await FIM({ model, loader: batches, representation: PMatDense, variant });
       assert.equal(tf.memory().numTensors, n0 + 1, `${name} ${variant}: FIM must leave only the matrix it returns`);
-      const err = relativeError(F.values(), reference(model, lc, batches, variant));
+      const err = relativeError(F.values(), reference(model, lc, xs, variant));
       assert.ok(err <= TOL, `${name} ${variant}: relative error ${err}`);
-      if (variant === 'regression') {
-        F.dispose();
-        continue;
-      }
-      const d = lc.numel();
-      const full = F.values();
-      const diagRef = Float64Array.from({ length: d }, (_, i) => full[i * d + i]!);
-      const diag = await fim(model, batches, PMatDiag);
-      assert.ok(relativeError(diag.values(), diagRef) < TOL, `${name}: PMatDiag`);
-      const bd = await fim(model, batches, PMatBlockDiag);
-      const blocks = new Float64Array(d * d);
-      for (const e of lc.layers) {
-        for (let r = e.offset; r < e.offset + e.numel; r++) for (let c = e.offset; c < e.offset + e.numel; c++) blocks[r * d + c] = full[r * d + c]!;
-      }
-      assert.ok(relativeError(host(bd.toTensor()), blocks) < TOL, `${name}: PMatBlockDiag`);
-      const lr = await fim(model, batches, PMatLowRank);
-      assert.ok(relativeError(host(lr.toTensor()), full) < TOL, `${name}: PMatLowRank`);
-      const im = await fim(model, batches, PMatImplicit);
-      const v = PVector.random(lc, 5);
-      const mvRef = F.mv(v);
-      const mv = await im.mv(v);
-      assert.ok(relativeError(host(mv.toFlat()), host(mvRef.toFlat())) < TOL, `${name}: PMatImplicit mv`);
-      assert.ok(Math.abs((await im.vTMv(v)) - F.vTMv(v)) <= TOL * Math.abs(F.vTMv(v)), `${name}: PMatImplicit vTMv`);
-      assert.ok(Math.abs((await im.trace()) - F.trace()) <= TOL * F.trace(), `${name}: PMatImplicit trace`);
-      [F, diag, bd, lr, v, mvRef, mv].forEach((o) => o.dispose());
+      if (variant === 'classif_logits') await assertRepresentationsAgree(name, model, batches, F);
+      F.dispose();
     }
     M.disposeLayerBatches(batches);
     model.dispose();

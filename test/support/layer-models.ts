@@ -183,3 +183,66 @@ export function layerBatches(model: tf.LayersModel, n: number, batchSize: number
 export function disposeLayerBatches(batches: Array<{ xs: tf.Tensor | tf.Tensor[]; ys?: tf.Tensor }>): void {
   for (const b of batches) tf.dispose([...(Array.isArray(b.xs) ? b.xs : [b.xs]), ...(b.ys ? [b.ys] : [])]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// End-to-end architectures
+
+/** [6, 6, 2] → conv → BN → relu → conv → BN → add (residual) → relu → global pool → dense 3. */
+export function residualCnn(): tf.LayersModel {
+  const conv = (filters: number, extra: object = {}) =>
+    tf.layers.conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: init(0.3), biasInitializer: init(), ...extra });
+  const bn = () => tf.layers.batchNormalization({ gammaInitializer: positive(), betaInitializer: init() });
+  const relu = () => tf.layers.activation({ activation: 'relu' });
+  const x = tf.input({ shape: [6, 6, 2] });
+  const h = relu().apply(bn().apply(conv(3).apply(x))) as tf.SymbolicTensor;
+  const r = bn().apply(conv(3).apply(relu().apply(bn().apply(conv(3).apply(h))))) as tf.SymbolicTensor;
+  const sum = relu().apply(tf.layers.add().apply([h, r])) as tf.SymbolicTensor;
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(sum) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: x, outputs: dense(3).apply(pooled) as tf.SymbolicTensor });
+  randomiseMovingStatistics(model);
+  return model;
+}
+
+/** A learned additive position embedding P [T, D] (a custom layer: the generic kind). */
+export class PositionEmbedding extends tf.layers.Layer {
+  static className = 'PositionEmbeddingForTests';
+  private p!: tf.LayerVariable;
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = inputShape as tf.Shape;
+    this.p = this.addWeight('positions', [shape[1]!, shape[2]!], 'float32', init(0.3));
+    this.built = true;
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.add(Array.isArray(inputs) ? inputs[0]! : inputs, this.p.read());
+  }
+}
+tf.serialization.registerClass(PositionEmbedding);
+
+/**
+ * Tokens [T = 4] → Embedding(6, 4) + learned positions → pre-LN self-attention
+ * (softmax(q kᵀ) v from Dense projections, with Dot and softmax layers) → residual →
+ * LN → Dense(8, relu) → Dense(4) → residual → global average pooling → Dense(3).
+ */
+export function transformerBlock(options: { positions?: boolean } = {}): tf.LayersModel {
+  const ln = () => tf.layers.layerNormalization({ gammaInitializer: positive(), betaInitializer: init(0.2) });
+  const x = tf.input({ shape: [4], dtype: 'int32' });
+  let e = tf.layers.embedding({ inputDim: VOCAB, outputDim: 4, embeddingsInitializer: init() }).apply(x) as tf.SymbolicTensor;
+  if (options.positions ?? true) e = new PositionEmbedding({}).apply(e) as tf.SymbolicTensor;
+  const h = ln().apply(e) as tf.SymbolicTensor;
+  const [q, k, v] = [0, 1, 2].map(() => dense(4, { useBias: false }).apply(h) as tf.SymbolicTensor);
+  const scores = tf.layers.dot({ axes: [2, 2] }).apply([q!, k!]) as tf.SymbolicTensor; // [B, T, T]
+  const weights = tf.layers.activation({ activation: 'softmax' }).apply(scores) as tf.SymbolicTensor;
+  const attended = tf.layers.dot({ axes: [2, 1] }).apply([weights, v!]) as tf.SymbolicTensor; // [B, T, 4]
+  const r = tf.layers.add().apply([e, dense(4).apply(attended) as tf.SymbolicTensor]) as tf.SymbolicTensor;
+  const f = dense(4).apply(dense(8, { activation: 'relu' }).apply(ln().apply(r)) as tf.SymbolicTensor) as tf.SymbolicTensor;
+  const pooled = tf.layers.globalAveragePooling1d({}).apply(tf.layers.add().apply([r, f])) as tf.SymbolicTensor;
+  return tf.model({ inputs: x, outputs: dense(3).apply(pooled) as tf.SymbolicTensor });
+}
+
+/** [T = 4, 2] → LSTM(3) → Dense(3). */
+export function lstmClassifier(): tf.Sequential {
+  const m = tf.sequential();
+  m.add(tf.layers.lstm({ inputShape: [4, 2], units: 3, kernelInitializer: init(), recurrentInitializer: init(), biasInitializer: init() }));
+  m.add(dense(3));
+  return m;
+}
