@@ -2,12 +2,13 @@
  * GramMatrix: K = J Jᵀ reshaped to [O, n, O, n] (rel. 1e-4), with and without centering
  * (centering = J with its per-output mean over the examples removed), on an MLP, a CNN, a Dense
  * layer on sequences and a residual model, over several uneven batches; the row-chunked block
- * assembly gives the same matrix; GramMatrix leaves only the matrix it returns.
+ * assembly gives the same matrix; GramMatrix leaves only the matrix it returns, and every
+ * function-space pass that fails midway releases what it held.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
-import { GramMatrix, Jacobian, LayerCollection } from '../../src/index.js';
+import { FIMMonteCarlo, FVector, GramMatrix, Hessian, Jacobian, LayerCollection, NonFiniteError, PFMapImplicit, PMatDense, PMatImplicit, PVector } from '../../src/index.js';
 import { tangentKernel } from '../../src/object/fspace/kernel-blocks.js';
 import { jacobianOutputs } from '../../src/metrics/jacobian.js';
 import { useTestBackend } from '../support/backend.js';
@@ -89,6 +90,35 @@ test('the row-chunked assembly equals the one-block assembly (rel. 1e-6)', async
   const err = relativeError(chunked.values, whole.values);
   t.diagnostic(`relative error ${err.toExponential(2)}`);
   assert.ok(err < 1e-6, `relative error ${err}`);
+  model.dispose();
+  disposeBatches(batches);
+});
+
+test('a pass that fails midway (NaN in the second batch) releases its tensors: Jacobian, PFMapImplicit, GramMatrix, FIMMonteCarlo, Hessian', async () => {
+  const model = cnn();
+  const lc = LayerCollection.fromModel(model);
+  const batches = randomBatches(model, 4, 2);
+  const bad = tf.mul(batches[1]!.xs, NaN);
+  const loader = [batches[0]!, { xs: bad, ys: batches[1]!.ys }];
+  const implicit = await Jacobian({ model, loader, representation: PFMapImplicit });
+  const v = PVector.random(lc, 1);
+  const f = FVector.random(3, 4, 2);
+  const hessian = await Hessian({ model, loader, loss: 'cross_entropy', representation: PMatImplicit });
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['Jacobian', () => Jacobian({ model, loader })],
+    ['PFMapImplicit.jvp', () => implicit.jvp(v)],
+    ['PFMapImplicit.vjp', () => implicit.vjp(f)],
+    ['GramMatrix', () => GramMatrix({ model, loader, centering: true })],
+    ['FIMMonteCarlo', () => FIMMonteCarlo({ model, loader, representation: PMatDense, trials: 2, seed: 1 })],
+    ['Hessian PMatDense', () => Hessian({ model, loader, loss: 'cross_entropy', representation: PMatDense })],
+    ['PMatHessianImplicit.mv', () => hessian.mv(v)],
+  ];
+  for (const [name, call] of calls) {
+    const n0 = tf.memory().numTensors;
+    await assert.rejects(call, (e: Error) => e instanceof NonFiniteError && /NaN/.test(e.message), name);
+    assert.equal(tf.memory().numTensors, n0, `${name}: tensors leaked`);
+  }
+  [bad, v, f].forEach((x) => x.dispose());
   model.dispose();
   disposeBatches(batches);
 });
