@@ -49,3 +49,6 @@ export { MONTE_CARLO_VARIANTS, type MonteCarloVariant } from './metrics/monte-ca
 export { Hessian, type HessianOptions, type HessianRepresentation, type HessianResult } from './metrics/hessian.js';
 export { PMatHessianImplicit } from './metrics/hessian-implicit.js';
 export type { HessianLoss } from './metrics/hessian-losses.js';
+// Model loading (issue 4): LayersModels from disk (Node, without tfjs-node) or browser artifacts.
+export { loadModel, saveModel, type ModelSource, type BrowserModelFiles } from './io/load-model.js';
+export { nodeFileSystem, registerFileSystemScheme } from './io/node-file-system.js';

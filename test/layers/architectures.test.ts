@@ -25,6 +25,8 @@ import {
   PMatKFAC,
   PMatQuasiDiag,
   UnsupportedLayerError,
+  type PMat,
+  type Representation,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { relativeError } from '../support/reference.js';
@@ -64,7 +66,7 @@ for (const [name, make, kinds] of architectures) {
     const lc = LayerCollection.fromModel(model);
     const batches = M.layerBatches(model, 4, 4);
     const without = lc.layers.filter((e) => !e.kind.kronecker);
-    for (const rep of [PMatKFAC, PMatEKFAC, PMatQuasiDiag]) {
+    for (const rep of [PMatKFAC, PMatEKFAC, PMatQuasiDiag] as Array<Representation<PMat>>) {
       await assert.rejects(
         () => FIM({ model, loader: batches, representation: rep }),
         (e: Error) => e instanceof UnsupportedLayerError && e.message.includes(`'${without[0]!.id}'`) && /PMatEKFACBlockDiag/.test(e.message),
