@@ -2,7 +2,8 @@
  * tf.layers.depthwiseConv2d (channelsLast, any stride, 'same'/'valid'): depthwise kernel
  * K [kh, kw, ci, dm] then bias [ci·dm]. Per example ∂f̃/∂K[:, :, c, :] = P_cᵀ G_c over the output
  * positions (depthwise.ts) and ∂f̃/∂b = Σ_p g_p. tfjs-layers ignores the layer's dilationRate
- * (its call passes none), and so does this kind.
+ * (its call passes none), and so does this kind. With given weights (Hessians) the convolution
+ * is formed from patches, which tfjs can differentiate twice.
  *
  * The layer is linear in (K, b), so J·v needs no per-example gradients:
  * ⟨∂f̃/∂θ, v⟩ = ⟨g, depthwiseConv2d(x, v_K) + v_b⟩. No Kronecker factors: each channel has its own
@@ -11,17 +12,20 @@
 import { tf } from '../tf.js';
 import { parameterSpecs } from './linear-kind.js';
 import { type ConvGeometry, checkWeightCount, convGeometry } from './conv-geometry.js';
-import { depthwiseKernelGradients } from './depthwise.js';
+import { depthwiseByPatches, depthwiseKernelGradients } from './depthwise.js';
 import { concatRows, perExampleLayerKind, splitParameters } from './per-example-kind.js';
 
 function geometry(layer: tf.layers.Layer): ConvGeometry {
   return { ...convGeometry(layer, 'DepthwiseConv2D'), dilation: [1, 1] };
 }
 
-function depthwise(layer: tf.layers.Layer, x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined): tf.Tensor {
+/** s = depthwiseConv2d(x; K) + b; through patches when differentiated twice (`twice`). */
+function depthwise(layer: tf.layers.Layer, x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, twice = false): tf.Tensor {
   const g = geometry(layer);
   return tf.tidy(() => {
-    const s = tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, g.strides, g.padding);
+    const s = twice
+      ? depthwiseByPatches(x as tf.Tensor4D, kernel as tf.Tensor4D, g)
+      : tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, g.strides, g.padding);
     return bias ? tf.add(s, bias) : s;
   });
 }
@@ -46,7 +50,7 @@ export const depthwiseConv2dKind = perExampleLayerKind({
   },
   preactivation(layer, x, given) {
     const [kernel, bias] = given ?? layer.trainableWeights.map((w) => w.read());
-    return depthwise(layer, x, kernel!, bias);
+    return depthwise(layer, x, kernel!, bias, given !== undefined);
   },
   perExampleGradients: (layer, x, g) => rowsOf(layer, x, g, true),
   gradientDot(layer, x, g, v) {

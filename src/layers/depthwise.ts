@@ -36,3 +36,23 @@ export function depthwiseKernelGradients(
     return tf.transpose(prod, [0, 2, 1, 3]).reshape([groups, kk * ci! * dm!]) as tf.Tensor2D;
   });
 }
+
+/**
+ * depthwiseConv2d(x, K) as patches ∘ K summed over the taps — the same numbers as tfjs's
+ * kernel, but made of ops tfjs can differentiate twice (its DepthwiseConv2dNativeBackprop*
+ * kernels have no gradients): used when the weights are given for differentiation (Hessians).
+ */
+export function depthwiseByPatches(x: tf.Tensor4D, kernel: tf.Tensor4D, geometry: ConvGeometry): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, ci, dm] = kernel.shape;
+    const patches = imagePatches(x, [kh, kw], geometry); // [B, S, kh·kw·ci]
+    const [b, s] = patches.shape;
+    const taps = tf.mul(patches.reshape([b, s, kh * kw, ci, 1]), kernel.reshape([1, 1, kh * kw, ci, dm]));
+    const ho = tf.sum(taps, 2).reshape([b, s, ci * dm]);
+    const outSize = (n: number, k: number, stride: number, d: number) =>
+      geometry.padding === 'same' ? Math.ceil(n / stride) : Math.floor((n - (k - 1) * d - 1) / stride) + 1;
+    const h = outSize(x.shape[1], kh, geometry.strides[0], geometry.dilation[0]);
+    const w = outSize(x.shape[2], kw, geometry.strides[1], geometry.dilation[1]);
+    return ho.reshape([b, h, w, ci * dm]) as tf.Tensor4D;
+  });
+}

@@ -17,7 +17,7 @@
 import { tf } from '../tf.js';
 import { parameterSpecs } from './linear-kind.js';
 import { type ConvGeometry, checkWeightCount, convGeometry, dilateKernel } from './conv-geometry.js';
-import { depthwiseKernelGradients } from './depthwise.js';
+import { depthwiseByPatches, depthwiseKernelGradients } from './depthwise.js';
 import { concatRows, perExampleLayerKind, splitParameters } from './per-example-kind.js';
 
 const ROLES = ['depthwise_kernel', 'pointwise_kernel', 'bias'];
@@ -26,9 +26,14 @@ function geometry(layer: tf.layers.Layer): ConvGeometry {
   return convGeometry(layer, 'SeparableConv2D');
 }
 
-/** h = depthwise(x; D), the input of the pointwise convolution, [B, Ho, Wo, ci·dm]. */
-function depthwiseOutput(layer: tf.layers.Layer, x: tf.Tensor, depthwiseKernel: tf.Tensor): tf.Tensor4D {
+/**
+ * h = depthwise(x; D), the input of the pointwise convolution, [B, Ho, Wo, ci·dm]; through
+ * patches when it is to be differentiated twice (`twice`: tfjs's depthwise backprops have no
+ * gradients).
+ */
+function depthwiseOutput(layer: tf.layers.Layer, x: tf.Tensor, depthwiseKernel: tf.Tensor, twice = false): tf.Tensor4D {
   const g = geometry(layer);
+  if (twice) return depthwiseByPatches(x as tf.Tensor4D, depthwiseKernel as tf.Tensor4D, g);
   // A dilated kernel written out as a plain one: tfjs has no gradient for dilated depthwise convs.
   return tf.tidy(() => tf.depthwiseConv2d(x as tf.Tensor4D, dilateKernel(depthwiseKernel as tf.Tensor4D, g.dilation), g.strides, g.padding));
 }
@@ -53,7 +58,7 @@ export const separableConv2dKind = perExampleLayerKind({
   },
   preactivation(layer, x, given) {
     const [d, w, b] = given ?? layer.trainableWeights.map((v) => v.read());
-    return tf.tidy(() => pointwise(depthwiseOutput(layer, x, d!), w!, b));
+    return tf.tidy(() => pointwise(depthwiseOutput(layer, x, d!, given !== undefined), w!, b));
   },
   perExampleGradients(layer, x, g) {
     return tf.tidy(() => {

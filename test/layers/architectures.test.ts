@@ -7,6 +7,7 @@
  * - the Kronecker representations refuse the layers without factors with their error, and work
  *   on the layers that have them: QuasiDiag holds the exact diagonal, EKFAC after updateDiag the
  *   exact block traces (1e-3), PMatEKFACBlockDiag mixes both;
+ * - Jacobian equals the brute-force per-example Jacobian and GramMatrix equals J Jᵀ;
  * - functional graphs with two inputs, concatenation and a nested model of new kinds agree with
  *   brute force; a layer used twice is refused with a clear error; nothing leaks.
  */
@@ -15,7 +16,9 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import {
   FIM,
+  GramMatrix,
   InvalidArgumentError,
+  Jacobian,
   LayerCollection,
   PMatBlockDiag,
   PMatDense,
@@ -29,7 +32,7 @@ import {
   type Representation,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
-import { relativeError } from '../support/reference.js';
+import { perExampleJacobian, relativeError } from '../support/reference.js';
 import * as M from '../support/layer-models.js';
 import { TOL, assertRepresentationsAgree, host, reference } from './agreement.js';
 
@@ -95,6 +98,37 @@ for (const [name, make, kinds] of architectures) {
     const diag = await FIM({ ...spec, representation: PMatDiag });
     assert.ok(relativeError(host(q.getDiag()), diag.values()) < TOL, 'QuasiDiag diagonal');
     [mixed, bd, kfac, ekfac, kbd, q, diag].forEach((o) => o.dispose());
+    M.disposeLayerBatches(batches);
+    model.dispose();
+  });
+}
+
+for (const [name, make] of architectures) {
+  test(`${name}: Jacobian = brute-force per-example Jacobian and GramMatrix = J Jᵀ (rel. 1e-4)`, async () => {
+    const model = make();
+    const lc = LayerCollection.fromModel(model);
+    const batches = M.layerBatches(model, 4, 2);
+    const J = await Jacobian({ model, loader: batches });
+    const [o, n, d] = J.data.shape;
+    const ours = Float64Array.from(J.data.dataSync());
+    J.dispose();
+    // brute force, example by example: rows ∂f_c(x_i)/∂θ through tfjs-layers' own forward
+    const ref = new Float64Array(o * n * d);
+    let i = 0;
+    for (const { xs } of batches) {
+      for (let r = 0; r < (xs as tf.Tensor).shape[0]!; r++, i++) {
+        const xi = tf.slice(xs as tf.Tensor, [r], [1]);
+        perExampleJacobian(model, lc, xi).jac.forEach((row, c) => ref.set(row, (c * n + i) * d));
+        xi.dispose();
+      }
+    }
+    assert.ok(relativeError(ours, ref) < TOL, `Jacobian: ${relativeError(ours, ref)}`);
+    const K = await GramMatrix({ model, loader: batches });
+    const m = o * n;
+    const jjt = new Float64Array(m * m);
+    for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) for (let k = 0; k < d; k++) jjt[a * m + b]! += ref[a * d + k]! * ref[b * d + k]!;
+    assert.ok(relativeError(K.values(), jjt) < TOL, `GramMatrix: ${relativeError(K.values(), jjt)}`);
+    K.dispose();
     M.disposeLayerBatches(batches);
     model.dispose();
   });
