@@ -16,13 +16,19 @@
  */
 import type { tf } from '../tf.js';
 import { UnsupportedLayerError } from '../errors.js';
+import type { LayerCollection } from '../layers/layer-collection.js';
 import { isContainer, layerActivation } from '../layers/tfjs-internals.js';
 
 /** Layer classes whose second derivatives are verified (or fail loudly, see below). */
 const VERIFIED = new Set([
   'InputLayer',
   'Dense',
+  'Conv1D',
   'Conv2D',
+  'Conv2DTranspose',
+  'DepthwiseConv2D',
+  'SeparableConv2D',
+  'PReLU',
   'Flatten',
   'Reshape',
   'Permute',
@@ -62,6 +68,20 @@ const NO_SECOND_DERIVATIVE: Record<string, readonly string[]> = {
   ResizeBilinearGrad: ['UpSampling2D'],
 };
 
+/** Layer kinds (src/layers) whose pre-activation, differentiated twice in θ, is verified. */
+const VERIFIED_KINDS = new Set([
+  'dense',
+  'conv1d',
+  'conv2d',
+  'conv2d_transpose',
+  'depthwise_conv2d',
+  'separable_conv2d',
+  'batch_normalization',
+  'layer_normalization',
+  'embedding',
+  'prelu',
+]);
+
 /** Activations whose second derivative tfjs gets wrong without an error. */
 const WRONG_ACTIVATIONS = new Set(['logSoftmax']);
 
@@ -74,9 +94,19 @@ function* leafLayers(model: tf.LayersModel, prefix = ''): Generator<{ id: string
 
 /**
  * Throws UnsupportedLayerError for the first layer of `model` whose second derivative tfjs
- * could get wrong without an error.
+ * could get wrong without an error: a collected layer of an unchecked kind, a 'logSoftmax'
+ * activation, or a layer class not listed above.
  */
-export function checkSecondOrderSupport(model: tf.LayersModel, allowUnverifiedLayers: boolean): void {
+export function checkSecondOrderSupport(model: tf.LayersModel, lc: LayerCollection, allowUnverifiedLayers: boolean): void {
+  for (const e of lc.layers) {
+    // A collected layer runs through its kind's `preactivation` with the parameters as inputs.
+    if (!VERIFIED_KINDS.has(e.kind.name) && !allowUnverifiedLayers) {
+      throw new UnsupportedLayerError(
+        `Hessian: layer '${e.id}' is collected through the layer kind '${e.kind.name}', whose second derivatives in tfjs 4.22 have not ` +
+          `been checked (checked: ${[...VERIFIED_KINDS].join(', ')}). Leave it out of the layer collection, or pass { allowUnverifiedLayers: true }.`,
+      );
+    }
+  }
   for (const { id, layer } of leafLayers(model)) {
     const activation = layerActivation(layer)?.getClassName();
     if (activation && WRONG_ACTIVATIONS.has(activation)) {

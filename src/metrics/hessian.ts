@@ -78,7 +78,7 @@ export async function Hessian<R extends HessianRepresentation>(options: HessianO
   if (options.allowUnverifiedLayers !== undefined && typeof options.allowUnverifiedLayers !== 'boolean') {
     throw new InvalidArgumentError(`Hessian: 'allowUnverifiedLayers' must be a boolean, received ${String(options.allowUnverifiedLayers)}`);
   }
-  checkSecondOrderSupport(options.model, options.allowUnverifiedLayers ?? false);
+  checkSecondOrderSupport(options.model, layerCollection, options.allowUnverifiedLayers ?? false);
   await initLinalg();
   const spec: HessianSpec = {
     model: options.model,

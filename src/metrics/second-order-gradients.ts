@@ -11,11 +11,12 @@
  *    derivative from the op's *input* (1 − tanh(x)², σ(x)(1 − σ(x)), ...): same values to the
  *    last bit for the first derivative, and a differentiable graph for the second.
  * 2. Some gradients are built from ops that have no gradient themselves, so grad-of-grad
- *    throws: Conv2DBackpropFilter (every Conv2D), AvgPoolGrad, EluGrad, and the comparisons
+ *    throws: Conv2DBackpropFilter (every Conv2D), the depthwise backprop ops (DepthwiseConv2D,
+ *    SeparableConv2D), AvgPoolGrad, EluGrad, and the comparisons
  *    (Greater, LogicalAnd, ...) inside the gradients of relu6, selu, leakyRelu, hardSigmoid and
- *    max reductions. Comparisons are piecewise constant: their derivative is zero. The two
- *    backprop ops are linear in their inputs and get their adjoints (conv2d / conv2dTranspose,
- *    avgPool).
+ *    max reductions. Comparisons are piecewise constant: their derivative is zero. The backprop
+ *    ops are linear in each input and get their adjoints (conv2d / conv2dTranspose, the
+ *    depthwise pair, avgPool).
  * Still unsupported (tfjs throws, and the Hessian turns it into an UnsupportedLayerError):
  * MaxPoolGrad (MaxPooling*), ResizeNearestNeighborGrad / ResizeBilinearGrad (UpSampling2D), LRN.
  * Ops written with tf.customGrad whose forward saves a computed value (tf.logSoftmax,
@@ -25,6 +26,12 @@ import { tf } from '../tf.js';
 
 type GradConfig = Parameters<typeof tf.registerGradient>[0];
 type Attrs = Record<string, unknown>;
+interface DepthwiseAttrs {
+  strides: [number, number];
+  pad: 'valid' | 'same' | number;
+  dilations: [number, number];
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
 
 /** Derivative recomputed from the saved input x: dx = dy · d(x). */
 function fromInput(kernelName: string, input: string, derivative: (x: tf.Tensor, attrs: Attrs) => tf.Tensor): GradConfig {
@@ -80,6 +87,31 @@ const REPLACEMENTS: readonly GradConfig[] = [
       return {
         x: () => tf.conv2dTranspose(dy, filter, x.shape, a.strides, a.pad, a.dimRoundingMode),
         dy: () => tf.conv2d(x, filter, a.strides, a.pad, 'NHWC', 1, a.dimRoundingMode),
+      };
+    },
+  },
+  {
+    // The depthwise pair is bilinear as well: each backprop op's adjoints are the other and the conv.
+    kernelName: 'DepthwiseConv2dNativeBackpropFilter',
+    inputsToSave: ['x', 'dy'],
+    gradFunc: (ddw, saved, attrs) => {
+      const [x, dy] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const a = attrs as unknown as DepthwiseAttrs;
+      return {
+        x: () => tf.engine().runKernel('DepthwiseConv2dNativeBackpropInput', { dy, filter: ddw as tf.Tensor4D }, { ...a, inputShape: x.shape }) as tf.Tensor,
+        dy: () => tf.depthwiseConv2d(x, ddw as tf.Tensor4D, a.strides, a.pad, 'NHWC', a.dilations, a.dimRoundingMode),
+      };
+    },
+  },
+  {
+    kernelName: 'DepthwiseConv2dNativeBackpropInput',
+    inputsToSave: ['dy', 'filter'],
+    gradFunc: (ddx, saved, attrs) => {
+      const [dy, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const a = attrs as unknown as DepthwiseAttrs;
+      return {
+        dy: () => tf.depthwiseConv2d(ddx as tf.Tensor4D, filter, a.strides, a.pad, 'NHWC', a.dilations, a.dimRoundingMode),
+        filter: () => tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: ddx as tf.Tensor4D, dy }, { ...a, filterShape: filter.shape }) as tf.Tensor,
       };
     },
   },

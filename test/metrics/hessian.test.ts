@@ -202,14 +202,44 @@ test('every layer class the Hessian accepts has H·dw = central difference of gr
     model.dispose();
     disposeBatches(batches);
   }
-  // Embedding (integer inputs, its table not collected) in front of collected Dense layers.
-  const model = tf.sequential({ layers: [tf.layers.embedding({ inputDim: 10, outputDim: 4, inputLength: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 5, activation: 'tanh' }), tf.layers.dense({ units: 3 })] });
-  const batches = [0, 1].map((k) => ({ xs: tf.randomUniform([4, 3], 0, 10, 'int32', k), ys: tf.randomUniform([4], 0, 3, 'int32', 10 + k) }));
-  const err = await finiteDifferenceError(model, batches, LayerCollection.fromModel(model, { ignoreUnsupported: true }));
-  t.diagnostic(`Embedding: ${err.toExponential(2)}`);
-  assert.ok(err < 1e-3, `Embedding: relative error ${err}`);
-  model.dispose();
-  disposeBatches(batches);
+});
+
+/** Models whose first trainable layer is collected through each layer kind other than Dense. */
+function kinds(): Array<[string, tf.LayersModel, boolean]> {
+  let seed = 500;
+  const init = () => tf.initializers.randomNormal({ mean: 0, stddev: 0.5, seed: seed++ });
+  const dense = (units: number, extra = {}) => tf.layers.dense({ units, kernelInitializer: init(), biasInitializer: init(), ...extra });
+  const seq = (layers: tf.layers.Layer[]) => tf.sequential({ layers });
+  const conv = { activation: 'tanh' as const, biasInitializer: init() };
+  return [
+    ['conv1d', seq([tf.layers.conv1d({ filters: 3, kernelSize: 2, inputShape: [6, 2], kernelInitializer: init(), ...conv }), tf.layers.flatten(), dense(3)]), false],
+    ['conv2d_transpose', seq([tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 2, inputShape: [3, 3, 2], kernelInitializer: init(), ...conv }), tf.layers.flatten(), dense(3)]), false],
+    ['depthwise_conv2d', seq([tf.layers.depthwiseConv2d({ kernelSize: 2, depthMultiplier: 2, inputShape: [4, 4, 2], depthwiseInitializer: init(), ...conv }), tf.layers.flatten(), dense(3)]), false],
+    ['separable_conv2d', seq([tf.layers.separableConv2d({ filters: 3, kernelSize: 2, inputShape: [4, 4, 2], depthwiseInitializer: init(), pointwiseInitializer: init(), ...conv }), tf.layers.flatten(), dense(3)]), false],
+    ['batch_normalization', seq([dense(6, { inputShape: [5], activation: 'tanh' }), tf.layers.batchNormalization({ gammaInitializer: init(), betaInitializer: init(), movingMeanInitializer: 'randomNormal', movingVarianceInitializer: 'ones' }), tf.layers.activation({ activation: 'tanh' }), dense(3)]), false],
+    ['layer_normalization', seq([dense(6, { inputShape: [5] }), tf.layers.layerNormalization({ gammaInitializer: init(), betaInitializer: init() }), tf.layers.activation({ activation: 'tanh' }), dense(3)]), false],
+    ['embedding', seq([tf.layers.embedding({ inputDim: 10, outputDim: 4, inputLength: 3, embeddingsInitializer: init() }), tf.layers.flatten(), dense(5, { activation: 'tanh' }), dense(3)]), true],
+    ['prelu', seq([dense(6, { inputShape: [5] }), tf.layers.prelu({ alphaInitializer: init() }), dense(3)]), false],
+  ];
+}
+
+test('every layer kind the Hessian accepts, collected or traversed frozen, has H·dw = central difference of gradients (‖dw‖ = 1e-2, rel. 1e-3)', async (t) => {
+  for (const [name, model, integerInputs] of kinds()) {
+    const shape = model.inputs[0]!.shape.slice(1) as number[];
+    const batches = [0, 1].map((k) => ({
+      xs: integerInputs ? tf.randomUniform([4, ...shape], 0, 10, 'int32', k) : tf.randomNormal([4, ...shape], 0, 1, 'float32', k),
+      ys: tf.randomUniform([4], 0, 3, 'int32', 10 + k),
+    }));
+    const all = LayerCollection.fromModel(model);
+    assert.ok(all.layers.some((e) => e.kind.name === name), `${name} is collected`);
+    const lastOnly = LayerCollection.fromLayers(model, [all.ids()[all.ids().length - 1]!]);
+    const errAll = await finiteDifferenceError(model, batches, all, 1e-2);
+    const errFrozen = await finiteDifferenceError(model, batches, lastOnly, 1e-2);
+    t.diagnostic(`${name}: collected ${errAll.toExponential(2)}, traversed ${errFrozen.toExponential(2)}`);
+    assert.ok(errAll < 1e-3 && errFrozen < 1e-3, `${name}: relative errors ${errAll}, ${errFrozen}`);
+    model.dispose();
+    disposeBatches(batches);
+  }
 });
 
 function convThen(layer: tf.layers.Layer): tf.Sequential {
@@ -241,7 +271,7 @@ test('layers tfjs cannot differentiate twice get an UnsupportedLayerError naming
     await rejects(() => Hessian({ model, loader: batches, loss: 'cross_entropy', representation: PMatDense }), UnsupportedLayerError, new RegExp(op));
     // With only the Dense layer after it collected, the pooling layer is off the differentiated path.
     const lc = LayerCollection.fromLayers(model, [model.layers[3]!.name]);
-    const err = await finiteDifferenceError(model, batches, lc);
+    const err = await finiteDifferenceError(model, batches, lc, 1e-2);
     t.diagnostic(`${layer.getClassName()} before the collection: ${err.toExponential(2)}`);
     assert.ok(err < 1e-3, `relative error ${err}`);
     v.dispose();
@@ -250,7 +280,7 @@ test('layers tfjs cannot differentiate twice get an UnsupportedLayerError naming
   }
 });
 
-test('silently wrong second derivatives are refused up front: logSoftmax activation, unverified layer classes, custom-gradient losses', async () => {
+test('silently wrong second derivatives are refused up front: logSoftmax activation, unverified layer classes and kinds, custom-gradient losses', async () => {
   const xs = tf.randomNormal([4, 5], 0, 1, 'float32', 1);
   const ys = tf.tensor1d([0, 1, 2, 3], 'int32');
   const loader = { xs, ys };
@@ -258,6 +288,11 @@ test('silently wrong second derivatives are refused up front: logSoftmax activat
   await rejects(() => Hessian({ model: logsm, loader, loss: 'cross_entropy', representation: PMatDense }), UnsupportedLayerError, new RegExp(`'${logsm.layers[0]!.name}'.*logSoftmax`));
   const custom = mlp({ head: 'logsoftmax' });
   await rejects(() => Hessian({ model: custom, loader, loss: 'cross_entropy', representation: PMatDense }), UnsupportedLayerError, /LogSoftmaxForTests.*allowUnverifiedLayers/);
+  const rnn = tf.sequential({ layers: [tf.layers.simpleRNN({ units: 3, inputShape: [2, 5] }), tf.layers.dense({ units: 4 })] });
+  const seqLoader = { xs: tf.randomNormal([4, 2, 5]), ys };
+  await rejects(() => Hessian({ model: rnn, loader: seqLoader, loss: 'cross_entropy', representation: PMatDense }), UnsupportedLayerError, /layer kind 'generic'.*allowUnverifiedLayers/);
+  seqLoader.xs.dispose();
+  rnn.dispose();
   const model = mlp();
   const tfjsLoss = (y: tf.Tensor, f: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.cast(y, 'int32'), 4), f, undefined, 0, tf.Reduction.NONE);
   await rejects(() => Hessian({ model, loader, loss: tfjsLoss, representation: PMatDense }), InvalidArgumentError, /custom gradient/);
