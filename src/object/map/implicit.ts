@@ -67,7 +67,7 @@ export class PFMapImplicit implements PFMapBase {
     let offset = 0;
     let batchSize = 0;
     try {
-      await passOverData(this.spec, {
+      const seen = await passOverData(this.spec, {
         onOutput: (g) => {
           batchSize = g.batchSize;
           if (g.output === 0) assertFVectorShape(f, g.numOutputs, undefined, 'the FVector given to PFMapImplicit.vjp');
@@ -81,11 +81,12 @@ export class PFMapImplicit implements PFMapBase {
           sum.flush();
           offset += batchSize;
         },
-      }).then(({ examples: n, outputs: o }) => {
-        if (n !== examples || o !== outputs) {
-          throw new ShapeMismatchError(`the FVector given to PFMapImplicit.vjp has shape [${outputs}, ${examples}] but the loader yields [${o}, ${n}] (outputs, examples)`);
-        }
       });
+      if (seen.examples !== examples || seen.outputs !== outputs) {
+        throw new ShapeMismatchError(
+          `the FVector given to PFMapImplicit.vjp has shape [${outputs}, ${examples}] but the loader yields [${seen.outputs}, ${seen.examples}] (outputs, examples)`,
+        );
+      }
       return PVector.adopt(lc, tf.tensor1d(Float32Array.from(sum.total)));
     } finally {
       sum.dispose();
