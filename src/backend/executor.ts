@@ -12,6 +12,7 @@
 import { tf } from '../tf.js';
 import { InvalidArgumentError, UnsupportedLayerError } from '../errors.js';
 import type { LayerEntry } from '../layers/layer-collection.js';
+import { differentiableForward } from '../layers/uncollected-forward.js';
 import { configValue, graphEndpoints, isContainer, isSequential, nodesInExecutionOrder } from '../layers/tfjs-internals.js';
 
 export interface ExecutionHooks {
@@ -105,6 +106,8 @@ function runLayer(
     hooks.onLayer?.(entry, x, s);
     return [entry.kind.activate(layer, s)];
   }
+  const own = differentiableForward(layer, ins);
+  if (own) return [own];
   const out = layer.apply(ins.length === 1 ? ins[0]! : ins, { ...callArgs, training: false });
   return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
 }

@@ -26,6 +26,34 @@ function movingStatistics(layer: tf.layers.Layer): { mean: tf.Tensor; variance: 
   return { mean: read('movingMean'), variance: read('movingVariance') };
 }
 
+/** x̂ = (x − μ) / √(σ² + ε) from the moving statistics, broadcast along the layer's axis. */
+function normalise(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const shape = x.shape.map((d, k) => (k === axisOf(layer, x.rank) ? d : 1));
+    const { mean, variance } = movingStatistics(layer);
+    const epsilon = configValue<number>(layer, 'epsilon') ?? 1e-3;
+    return tf.mul(tf.sub(x, mean.reshape(shape)), tf.rsqrt(tf.add(variance.reshape(shape), epsilon)));
+  });
+}
+
+/**
+ * The layer's inference-mode output from its own fields, whatever is trainable: γ ∘ x̂ + β with
+ * γ = 1 or β = 0 when the layer has no scale or center. Used by the executor for layers that are
+ * not collected: tfjs's own batchNorm cannot be differentiated (even with respect to x) when
+ * the scale or the offset is missing.
+ */
+export function batchNormInference(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const shape = x.shape.map((d, k) => (k === axisOf(layer, x.rank) ? d : 1));
+    const gamma = layerField<{ read(): tf.Tensor } | null | undefined>(layer, 'gamma');
+    const beta = layerField<{ read(): tf.Tensor } | null | undefined>(layer, 'beta');
+    let s = normalise(layer, x);
+    if (gamma) s = tf.mul(s, gamma.read().reshape(shape));
+    if (beta) s = tf.add(s, beta.read().reshape(shape));
+    return s;
+  });
+}
+
 export const batchNormalizationKind = scaleShiftKind({
   name: 'batch_normalization',
   className: 'BatchNormalization',
@@ -33,12 +61,5 @@ export const batchNormalizationKind = scaleShiftKind({
     const axis = axisOf(layer, xShape.length);
     return xShape.map((d, k) => (k === axis ? d : 1));
   },
-  normalise(layer, x) {
-    return tf.tidy(() => {
-      const shape = x.shape.map((d, k) => (k === axisOf(layer, x.rank) ? d : 1));
-      const { mean, variance } = movingStatistics(layer);
-      const epsilon = configValue<number>(layer, 'epsilon') ?? 1e-3;
-      return tf.mul(tf.sub(x, mean.reshape(shape)), tf.rsqrt(tf.add(variance.reshape(shape), epsilon)));
-    });
-  },
+  normalise,
 });

@@ -157,6 +157,24 @@ test('two inputs (tokens and features), concatenation and a nested Sequential of
   model.dispose();
 });
 
+test('frozen layers tfjs cannot differentiate through (dilated Conv1D, BatchNormalization without center) before collected layers', async () => {
+  const m = tf.sequential();
+  m.add(tf.layers.conv1d({ inputShape: [6, 2], filters: 3, kernelSize: 2, dilationRate: 2, activation: 'tanh', biasInitializer: 'randomNormal', trainable: false }));
+  m.add(tf.layers.batchNormalization({ center: false, gammaInitializer: 'randomUniform', trainable: false }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 4, activation: 'tanh', biasInitializer: 'randomNormal' }));
+  m.add(tf.layers.dense({ units: 3 }));
+  const lc = LayerCollection.fromModel(m);
+  assert.deepEqual(lc.layers.map((e) => e.kind.name), ['dense', 'dense']);
+  const batches = M.layerBatches(m, 4, 2);
+  const F = await FIM({ model: m, loader: batches, representation: PMatDense });
+  const err = relativeError(F.values(), reference(m, lc, batches.map((b) => b.xs), 'classif_logits'));
+  assert.ok(err < TOL, `relative error ${err}`);
+  F.dispose();
+  M.disposeLayerBatches(batches);
+  m.dispose();
+});
+
 test('a layer used twice in one forward pass (shared weights) is refused with a clear error, and leaks nothing', async () => {
   const shared = tf.layers.layerNormalization({ name: 'shared_ln' });
   const x = tf.input({ shape: [3] });

@@ -105,7 +105,8 @@ export function differentiableTwin(model: tf.Sequential): { twin: tf.Sequential;
     twin.add(copy);
     if (t.weights.length) copy.setWeights(t.weights);
     tf.dispose(t.fresh);
-    for (const j of t.index) map.push(offset + j);
+    // A frozen layer contributes no parameters.
+    if (layer.trainableWeights.length > 0) for (const j of t.index) map.push(offset + j);
     offset += copy.trainableWeights.reduce((a, w) => a + w.shape.reduce((x: number, y) => x * (y as number), 1), 0);
   });
   return { twin, map: Int32Array.from(map) };
