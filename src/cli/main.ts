@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+/**
+ * The `nngeometry` command line: `fim`, `ntk` and `info` on saved tfjs Layers models. User
+ * errors (bad paths, unreadable data, shapes the model does not take, unsupported layers, bad
+ * options) print one line on stderr and exit with code 2; anything else is a bug and prints its
+ * stack (exit code 1).
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { NNGeometryError, UnsupportedLayerError } from '../index.js';
+import { tf } from '../tf.js';
+import { silenceCpuBanner, useBackend } from './backend.js';
+import { CliError, USER_ERROR_EXIT_CODE } from './errors.js';
+import { FIM_USAGE, fimCommand } from './commands/fim.js';
+import { INFO_USAGE, infoCommand } from './commands/info.js';
+import { NTK_USAGE, ntkCommand } from './commands/ntk.js';
+import { REPRESENTATIONS } from './representations.js';
+
+const USAGE = `Usage:
+  ${FIM_USAGE}
+  ${NTK_USAGE}
+  ${INFO_USAGE}
+
+Representations: ${REPRESENTATIONS.map((r) => r.name).join(', ')}.
+Data files: IDX (.gz or not; uint8 images are scaled by 1/255 unless --scale), CSV (one example
+per row) or JSON (an array of examples, or { "xs": [...], "ys": [...] }); examples are reshaped to
+the model's input shape. Exit codes: 0 success, 2 user error, 1 internal error.`;
+
+const common = {
+  model: { type: 'string' },
+  data: { type: 'string' },
+  'batch-size': { type: 'string' },
+  count: { type: 'string' },
+  scale: { type: 'string' },
+  backend: { type: 'string', default: 'wasm' },
+  'ignore-unsupported': { type: 'boolean' },
+  report: { type: 'string' },
+  json: { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const OPTIONS = {
+  fim: { ...common, labels: { type: 'string' }, representation: { type: 'string' }, variant: { type: 'string' }, loss: { type: 'string' }, sigma2: { type: 'string' }, mc: { type: 'string' }, seed: { type: 'string' }, 'max-memory': { type: 'string' } },
+  ntk: { ...common, centering: { type: 'boolean' }, top: { type: 'string' } },
+  info: { model: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+} as const;
+
+/** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : USER_ERROR_EXIT_CODE;
+  }
+  try {
+    if (!(command in OPTIONS)) throw new CliError(`unknown command '${command}'; commands: fim, ntk, info (nngeometry --help)`);
+    const cmd = command as keyof typeof OPTIONS;
+    let values: Record<string, string | boolean | undefined>;
+    try {
+      ({ values } = parseArgs({ args: rest, options: OPTIONS[cmd], strict: true, allowPositionals: false }) as { values: typeof values });
+    } catch (e) {
+      throw new CliError(`${(e as Error).message.split('\n')[0]} (nngeometry ${cmd} --help)`);
+    }
+    if (values.help) {
+      console.log(`Usage: ${cmd === 'fim' ? FIM_USAGE : cmd === 'ntk' ? NTK_USAGE : INFO_USAGE}`);
+      return 0;
+    }
+    if (!values.model) throw new CliError(`--model is required (nngeometry ${cmd} --help)`);
+    if (cmd === 'info') {
+      await tf.ready();
+      silenceCpuBanner();
+      await infoCommand(values as { model?: string; json?: string });
+      return 0;
+    }
+    const backend = await useBackend(String(values.backend));
+    if (cmd === 'fim') await fimCommand(values, backend);
+    else await ntkCommand(values, backend);
+    return 0;
+  } catch (e) {
+    if (e instanceof CliError || e instanceof NNGeometryError) {
+      const prefix = e instanceof UnsupportedLayerError ? 'unsupported layer: ' : '';
+      console.error(`nngeometry: ${prefix}${(e as Error).message.split('\n')[0]}`);
+      return USER_ERROR_EXIT_CODE;
+    }
+    throw e;
+  }
+}
+
+/** Whether this module is the program (node dist/cli/main.js, an npm bin link, tsx), not an import. */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  // `nngeometry info … | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,95 @@
+/**
+ * The self-contained HTML report written by `npm start` and `nngeometry … --report`: a summary
+ * table, correlation heatmaps of each representation on a small sub-network, eigenvalue
+ * spectra and per-layer traces. No external resource: images are `data:` URIs, charts inline
+ * SVG, styles inline. Pure string building.
+ */
+import { PALETTE, esc, layerTraceSvg, spectrumSvg } from './charts.js';
+
+export interface HeatmapFigure {
+  /** Representation name, e.g. 'PMatKFAC'. */
+  name: string;
+  /** One line under the picture (distance to the reference, ...). */
+  caption: string;
+  /** PNG `data:` URI, one pixel per matrix entry. */
+  png: string;
+  /** Matrix size d (pixels per side). */
+  size: number;
+  /** Where each layer of the sub-network starts (for the separating lines). */
+  layers: Array<{ id: string; offset: number; numel: number }>;
+}
+
+export interface ReportData {
+  title: string;
+  /** Lines under the title: model, data, settings. */
+  intro: string[];
+  table: { header: string[]; rows: string[][] };
+  /** Remarks under the table (skipped representations and why). */
+  notes: string[];
+  heatmaps: HeatmapFigure[];
+  /** What the heatmaps and spectra are computed on. */
+  subnetwork: string;
+  spectra: Array<{ name: string; values: ArrayLike<number> }>;
+  layerTraces: { layers: string[]; series: Array<{ name: string; traces: number[] }> } | null;
+  footer: string;
+}
+
+const DISPLAY = 300;
+
+function heatmapSvg(h: HeatmapFigure): string {
+  const s = DISPLAY / h.size;
+  const lines = h.layers.slice(1).map((l) => {
+    const p = (l.offset * s).toFixed(1);
+    return `<line x1="${p}" x2="${p}" y1="0" y2="${DISPLAY}" stroke="#fff" stroke-width="0.8" stroke-dasharray="3 2"/><line y1="${p}" y2="${p}" x1="0" x2="${DISPLAY}" stroke="#fff" stroke-width="0.8" stroke-dasharray="3 2"/>`;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" class="heatmap" width="${DISPLAY}" height="${DISPLAY}" viewBox="0 0 ${DISPLAY} ${DISPLAY}" data-representation="${esc(h.name)}">` +
+    `<image width="${DISPLAY}" height="${DISPLAY}" preserveAspectRatio="none" style="image-rendering:pixelated" href="${h.png}"/>${lines.join('')}</svg>`;
+}
+
+function colourBar(): string {
+  const stops = Array.from({ length: 9 }, (_, i) => i / 8);
+  const grad = ['#440154', '#472c7a', '#3b518b', '#2c718e', '#21908d', '#27ad81', '#5cc863', '#aadc32', '#fde725'];
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="260" height="34" class="colourbar"><defs><linearGradient id="viridis">${stops.map((t, i) => `<stop offset="${t}" stop-color="${grad[i]}"/>`).join('')}</linearGradient></defs>` +
+    `<rect x="10" y="2" width="240" height="12" fill="url(#viridis)"/><text x="10" y="30" font-size="11">0</text><text x="250" y="30" font-size="11" text-anchor="end">1</text><text x="130" y="30" font-size="11" text-anchor="middle">|M_ij| / √(M_ii M_jj)</text></svg>`;
+}
+
+/** The whole report as one HTML document. */
+export function buildReport(r: ReportData): string {
+  const table = `<table><thead><tr>${r.table.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${r.table.rows
+    .map((row) => `<tr>${row.map((c, i) => (i === 0 ? `<th scope="row">${esc(c)}</th>` : `<td>${esc(c)}</td>`)).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+  const figures = r.heatmaps
+    .map((h) => `<figure>${heatmapSvg(h)}<figcaption><strong>${esc(h.name)}</strong><br>${esc(h.caption)}</figcaption></figure>`)
+    .join('');
+  const spectra = r.spectra.length ? spectrumSvg(r.spectra.map((s, i) => ({ ...s, color: PALETTE[i % PALETTE.length] }))) : '<p>No spectrum (no stored representation).</p>';
+  const traces = r.layerTraces ? layerTraceSvg(r.layerTraces.layers, r.layerTraces.series) : '<p>No per-layer trace (no stored representation).</p>';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(r.title)}</title>
+<style>
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1100px;padding:0 16px;color:#222}
+h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.intro{color:#555;margin:0}table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:8px 0}
+th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}thead th{border-bottom:2px solid #bbb}
+tbody th{text-align:left;font-weight:600}ul.notes{color:#555}
+.grid{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0;width:300px}figcaption{font-size:12px;color:#444;margin-top:4px}
+svg.heatmap{display:block;background:#eee}footer{margin-top:32px;color:#777;font-size:12px}
+</style></head><body>
+<h1>${esc(r.title)}</h1>
+${r.intro.map((l) => `<p class="intro">${esc(l)}</p>`).join('\n')}
+<h2>Summary</h2>
+${table}
+${r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
+<h2>Correlation heatmaps</h2>
+<p>${esc(r.subnetwork)} Dashed lines separate layers.</p>
+${colourBar()}
+<div class="grid">${figures}</div>
+<h2>Eigenvalue spectrum</h2>
+<p>${esc(`Eigenvalues of each representation on the same sub-network, largest first.`)}</p>
+${spectra}
+<h2>Per-layer trace</h2>
+${traces}
+<footer>${esc(r.footer)}</footer>
+</body></html>
+`;
+}
