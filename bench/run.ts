@@ -31,6 +31,7 @@ import {
   type Representation,
 } from '../src/index.js';
 import { benchLinalg } from './linalg.js';
+import { benchFunctionSpace, formatFunctionSpaceTable } from './function-space.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -198,6 +199,10 @@ for (const r of rows) {
   console.log(r.what.padEnd(44) + String(r.params).padStart(9) + r.ms.toFixed(0).padStart(10) + r.ratio.toFixed(2).padStart(10));
 }
 
+console.log('\nFunction space and other metrics — MLP 784-256-256-10, n = 256 (unit: a plain forward+backward pass over those 256)');
+const functionSpace = await benchFunctionSpace();
+console.log(formatFunctionSpaceTable(functionSpace));
+
 console.log('\nfloat64 linear algebra (median of 3)');
 const la = await benchLinalg(QUICK ? [256, 512] : [256, 512, 1024, 2048]);
 console.log('n'.padStart(6) + 'impl'.padStart(14) + 'eigh ms'.padStart(10) + 'chol ms'.padStart(10) + 'solve ms'.padStart(10) + 'eig res'.padStart(10) + 'chol res'.padStart(10) + 'solve res'.padStart(10));
@@ -209,5 +214,5 @@ for (const r of la) {
 }
 
 mkdirSync('bench/out', { recursive: true });
-writeFileSync('bench/out/results.json', JSON.stringify({ date: new Date().toISOString(), backend: tf.getBackend(), examples: N, fim: rows, linalg: la }, null, 2));
+writeFileSync('bench/out/results.json', JSON.stringify({ date: new Date().toISOString(), backend: tf.getBackend(), examples: N, fim: rows, functionSpace, linalg: la }, null, 2));
 console.log('\nJSON written to bench/out/results.json');

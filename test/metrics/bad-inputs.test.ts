@@ -103,12 +103,14 @@ test('probabilities variant on logits outputs is refused', async () => {
   model.dispose();
 });
 
-test('a model with an unsupported trainable layer is refused before any computation', async () => {
+test('a layer without a specific kind: refused with generic: false, refused by KFAC with the way out', async () => {
+  const { PMatKFAC } = await import('../../src/index.js');
   const m = tf.sequential();
-  m.add(tf.layers.dense({ units: 3, inputShape: [4] }));
-  m.add(tf.layers.layerNormalization({ name: 'ln_x' }));
-  const xs = tf.ones([2, 4]);
-  await rejects(() => FIM({ model: m, loader: [xs], representation: PMatDiag }), UnsupportedLayerError, /ln_x.*LayerNormalization/);
+  m.add(tf.layers.simpleRNN({ units: 3, inputShape: [2, 4], name: 'rnn_x' }));
+  m.add(tf.layers.dense({ units: 2 }));
+  const xs = tf.ones([2, 2, 4]);
+  assert.throws(() => LayerCollection.fromModel(m, { generic: false }), (e: Error) => e instanceof UnsupportedLayerError && /rnn_x.*SimpleRNN/.test(e.message));
+  await rejects(() => FIM({ model: m, loader: [xs], representation: PMatKFAC }), UnsupportedLayerError, /rnn_x.*PMatEKFACBlockDiag/, m);
   xs.dispose();
   m.dispose();
 });
