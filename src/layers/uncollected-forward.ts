@@ -25,8 +25,10 @@ function dilated(layer: tf.layers.Layer): boolean {
 export function differentiableForward(layer: tf.layers.Layer, ins: readonly tf.Tensor[]): tf.Tensor | undefined {
   if (ins.length !== 1) return undefined;
   const cls = layer.getClassName();
-  const scaleOrCenterMissing = configValue<boolean>(layer, 'scale') === false || configValue<boolean>(layer, 'center') === false;
-  if (cls === 'BatchNormalization' && scaleOrCenterMissing) return batchNormInference(layer, ins[0]!);
+  if (cls === 'BatchNormalization') {
+    const scaleOrCenterMissing = configValue<boolean>(layer, 'scale') === false || configValue<boolean>(layer, 'center') === false;
+    return scaleOrCenterMissing ? batchNormInference(layer, ins[0]!) : undefined;
+  }
   if (!DILATED.includes(cls) || !dilated(layer)) return undefined;
   const kind = findLayerKind(layer)!;
   try {

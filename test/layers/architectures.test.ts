@@ -157,6 +157,22 @@ test('two inputs (tokens and features), concatenation and a nested Sequential of
   model.dispose();
 });
 
+test('wrapper layers (TimeDistributed, Bidirectional) through the generic kind: PMatDense = brute force', async () => {
+  const m = tf.sequential();
+  m.add(tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 3, biasInitializer: 'randomNormal' }), inputShape: [3, 2] }));
+  m.add(tf.layers.bidirectional({ layer: tf.layers.gru({ units: 2 }) as tf.RNN }));
+  m.add(tf.layers.dense({ units: 3 }));
+  const lc = LayerCollection.fromModel(m);
+  assert.deepEqual(lc.layers.map((e) => e.kind.name), ['generic', 'generic', 'dense']);
+  const batches = M.layerBatches(m, 4, 2);
+  const F = await FIM({ model: m, loader: batches, representation: PMatDense });
+  const err = relativeError(F.values(), reference(m, lc, batches.map((b) => b.xs), 'classif_logits'));
+  assert.ok(err < TOL, `relative error ${err}`);
+  F.dispose();
+  M.disposeLayerBatches(batches);
+  m.dispose();
+});
+
 test('frozen layers tfjs cannot differentiate through (dilated Conv1D, BatchNormalization without center) before collected layers', async () => {
   const m = tf.sequential();
   m.add(tf.layers.conv1d({ inputShape: [6, 2], filters: 3, kernelSize: 2, dilationRate: 2, activation: 'tanh', biasInitializer: 'randomNormal', trainable: false }));
