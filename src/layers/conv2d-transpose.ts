@@ -53,6 +53,10 @@ function kernelFactors(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): Line
   const [kh, kw] = layer.trainableWeights[0]!.shape as number[];
   const features = imagePatches(g as tf.Tensor4D, [kh!, kw!], geometry(layer));
   const gradients = x.reshape([x.shape[0]!, -1, x.shape[3]!]) as tf.Tensor3D;
+  // The convolution of the output space lands on the input grid (tfjs's deconvLength).
+  if (features.shape[1] !== gradients.shape[1]) {
+    throw new Error(`internal: layer '${layer.name}' (Conv2DTranspose): ${features.shape[1]} patches for ${gradients.shape[1]} input positions`);
+  }
   return { features, gradients };
 }
 

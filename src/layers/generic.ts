@@ -21,7 +21,7 @@ import { UnsupportedLayerError } from '../errors.js';
 import type { LayerKind } from './layer-kind.js';
 import { parameterSpecs } from './linear-kind.js';
 import { concatRows, perExampleLayerKind } from './per-example-kind.js';
-import { withWeightsReplaced } from './tfjs-internals.js';
+import { callArity, withWeightsReplaced } from './tfjs-internals.js';
 
 /** The layer's output for x in inference mode; refuses layers with several outputs. */
 function output(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
@@ -52,6 +52,13 @@ export const genericKind: LayerKind = perExampleLayerKind({
   name: 'generic',
   classNames: [],
   parameters(layer) {
+    const arity = callArity(layer);
+    if (arity && (arity.inputs !== 1 || arity.outputs !== 1)) {
+      throw new UnsupportedLayerError(
+        `layer '${layer.name}' (${layer.getClassName()}) takes ${arity.inputs} input(s) and returns ${arity.outputs} output(s); the generic ` +
+          `layer kind handles layers with one of each. Exclude it (ignoreUnsupported, LayerCollection.fromLayers) or set layer.trainable = false.`,
+      );
+    }
     return parameterSpecs(layer, []);
   },
   preactivation(layer, x, given) {

@@ -31,31 +31,32 @@ export interface FromModelOptions {
    */
   generic?: boolean;
   /**
-   * With `generic: false`: skip the layers that no specific kind supports, instead of throwing.
-   * Their parameters are then simply not part of the matrices. Default false.
+   * Skip the layers with trainable weights that no kind accepts (with `generic: false`, those
+   * without a specific kind; with the generic kind, e.g. custom layers with several inputs),
+   * instead of throwing. Their parameters are then simply not part of the matrices. Default false.
    */
   ignoreUnsupported?: boolean;
 }
 
 /**
  * The kind of a layer with trainable weights under `options`: its registered kind if that
- * accepts the layer's configuration, else the generic kind (unless `generic: false`); undefined
- * to skip the layer (`ignoreUnsupported`).
+ * accepts the layer's configuration, else the generic kind if allowed and it accepts the layer;
+ * undefined to skip the layer (`ignoreUnsupported`). Otherwise the first refusal is thrown.
  */
 function resolveKind(id: string, layer: tf.layers.Layer, options: FromModelOptions): LayerKind | undefined {
   const generic = options.generic ?? true;
   const kind = findLayerKind(layer);
+  const candidates = [...(kind ? [kind] : []), ...(generic ? [genericLayerKind()] : [])];
   let refusal: UnsupportedLayerError | undefined;
-  if (kind) {
+  for (const candidate of candidates) {
     try {
-      kind.parameters(layer);
-      return kind;
+      candidate.parameters(layer);
+      return candidate;
     } catch (e) {
       if (!(e instanceof UnsupportedLayerError)) throw e;
-      refusal = e;
+      refusal ??= e;
     }
   }
-  if (generic) return genericLayerKind();
   if (options.ignoreUnsupported) return undefined;
   throw (
     refusal ??

@@ -95,3 +95,12 @@ export function withWeightsReplaced<T>(layer: tf.layers.Layer, weights: readonly
     for (const v of vars) delete (v as unknown as Record<string, unknown>).read;
   }
 }
+
+/**
+ * The numbers of input and output tensors of the layer's first call in a model graph, or
+ * undefined for a layer that has not been called symbolically.
+ */
+export function callArity(layer: tf.layers.Layer): { inputs: number; outputs: number } | undefined {
+  const node = layer.inboundNodes[0] as unknown as { inputTensors: unknown[]; outputTensors: unknown[] } | undefined;
+  return node ? { inputs: node.inputTensors.length, outputs: node.outputTensors.length } : undefined;
+}

@@ -59,6 +59,31 @@ test('a layer without a specific kind uses the generic kind by default; with gen
   m.dispose();
 });
 
+test('a custom layer with trainable weights and two inputs is refused by the generic kind, or skipped with ignoreUnsupported', () => {
+  class Bilinear extends tf.layers.Layer {
+    static className = 'BilinearForTests';
+    private w!: tf.LayerVariable;
+    override build(): void {
+      this.w = this.addWeight('w', [3, 3], 'float32', tf.initializers.ones());
+      this.built = true;
+    }
+    override computeOutputShape(shape: tf.Shape | tf.Shape[]): tf.Shape {
+      return (shape as tf.Shape[])[0]!;
+    }
+    override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+      const [a, b] = inputs as tf.Tensor[];
+      return tf.mul(tf.matMul(a!, this.w.read()), b!);
+    }
+  }
+  const a = tf.input({ shape: [3] });
+  const b = tf.input({ shape: [3] });
+  const joined = new Bilinear({ name: 'bilinear_two_inputs' }).apply([a, b]) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: [a, b], outputs: tf.layers.dense({ units: 2 }).apply(joined) as tf.SymbolicTensor });
+  assert.throws(() => LayerCollection.fromModel(model), (e: Error) => e instanceof UnsupportedLayerError && /bilinear_two_inputs/.test(e.message) && /2 input/.test(e.message));
+  assert.deepEqual(LayerCollection.fromModel(model, { ignoreUnsupported: true }).layers.map((e) => e.kind.name), ['dense']);
+  model.dispose();
+});
+
 test('channelsFirst Conv2D falls back to the generic kind, or is refused with the way out when generic: false', () => {
   const m = tf.sequential();
   m.add(tf.layers.conv2d({ filters: 2, kernelSize: 2, inputShape: [2, 5, 5], dataFormat: 'channelsFirst', name: 'cf_conv' }));
