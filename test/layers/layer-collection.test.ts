@@ -84,6 +84,13 @@ test('a custom layer with trainable weights and two inputs is refused by the gen
   model.dispose();
 });
 
+test('a stateful RNN is refused by the generic kind (each call would advance its state)', () => {
+  const m = tf.sequential();
+  m.add(tf.layers.simpleRNN({ units: 2, stateful: true, batchInputShape: [2, 3, 2], name: 'stateful_rnn' }));
+  assert.throws(() => LayerCollection.fromModel(m), (e: Error) => e instanceof UnsupportedLayerError && /stateful_rnn/.test(e.message) && /stateful/.test(e.message));
+  m.dispose();
+});
+
 test('channelsFirst Conv2D falls back to the generic kind, or is refused with the way out when generic: false', () => {
   const m = tf.sequential();
   m.add(tf.layers.conv2d({ filters: 2, kernelSize: 2, inputShape: [2, 5, 5], dataFormat: 'channelsFirst', name: 'cf_conv' }));
