@@ -34,9 +34,13 @@ export interface ReportData {
   footer: string;
 }
 
-const DISPLAY = 300;
+/** Drawn size: at least 300 px, an integer number of pixels per entry below that. */
+function displaySize(d: number): number {
+  return d >= 300 ? d : Math.ceil(300 / d) * d;
+}
 
 function heatmapSvg(h: HeatmapFigure): string {
+  const DISPLAY = displaySize(h.size);
   const s = DISPLAY / h.size;
   const lines = h.layers.slice(1).map((l) => {
     const p = (l.offset * s).toFixed(1);
@@ -61,8 +65,13 @@ export function buildReport(r: ReportData): string {
   const figures = r.heatmaps
     .map((h) => `<figure>${heatmapSvg(h)}<figcaption><strong>${esc(h.name)}</strong><br>${esc(h.caption)}</figcaption></figure>`)
     .join('');
-  const spectra = r.spectra.length ? spectrumSvg(r.spectra.map((s, i) => ({ ...s, color: PALETTE[i % PALETTE.length] }))) : '<p>No spectrum (no stored representation).</p>';
-  const traces = r.layerTraces ? layerTraceSvg(r.layerTraces.layers, r.layerTraces.series) : '<p>No per-layer trace (no stored representation).</p>';
+  const heatmapSection = r.heatmaps.length
+    ? `<h2>Correlation heatmaps</h2>\n<p>${esc(r.subnetwork)} Dashed lines separate layers.</p>\n${colourBar()}\n<div class="grid">${figures}</div>`
+    : '';
+  const spectrumSection = r.spectra.length
+    ? `<h2>Eigenvalue spectrum</h2>\n<p>Eigenvalues of each matrix above, largest first.</p>\n${spectrumSvg(r.spectra.map((s, i) => ({ ...s, color: PALETTE[i % PALETTE.length] })))}`
+    : '';
+  const traceSection = r.layerTraces ? `<h2>Per-layer trace</h2>\n${layerTraceSvg(r.layerTraces.layers, r.layerTraces.series)}` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(r.title)}</title>
@@ -72,7 +81,7 @@ h1{font-size:22px;margin:0 0 6px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .intro{color:#555;margin:0}table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:8px 0}
 th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}thead th{border-bottom:2px solid #bbb}
 tbody th{text-align:left;font-weight:600}ul.notes{color:#555}
-.grid{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0;width:300px}figcaption{font-size:12px;color:#444;margin-top:4px}
+.grid{display:flex;flex-wrap:wrap;gap:18px}figure{margin:0;max-width:340px}figcaption{font-size:12px;color:#444;margin-top:4px}
 svg.heatmap{display:block;background:#eee}footer{margin-top:32px;color:#777;font-size:12px}
 </style></head><body>
 <h1>${esc(r.title)}</h1>
@@ -80,15 +89,9 @@ ${r.intro.map((l) => `<p class="intro">${esc(l)}</p>`).join('\n')}
 <h2>Summary</h2>
 ${table}
 ${r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
-<h2>Correlation heatmaps</h2>
-<p>${esc(r.subnetwork)} Dashed lines separate layers.</p>
-${colourBar()}
-<div class="grid">${figures}</div>
-<h2>Eigenvalue spectrum</h2>
-<p>${esc(`Eigenvalues of each representation on the same sub-network, largest first.`)}</p>
-${spectra}
-<h2>Per-layer trace</h2>
-${traces}
+${heatmapSection}
+${spectrumSection}
+${traceSection}
 <footer>${esc(r.footer)}</footer>
 </body></html>
 `;
