@@ -32,7 +32,7 @@ function output(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor {
   if (Array.isArray(y)) {
     tf.dispose(y as tf.Tensor[]);
     throw new UnsupportedLayerError(
-      `layer '${layer.name}' (${layer.getClassName()}) returns ${y.length} tensors; the generic layer kind handles layers with ` +
+      `layer '${layer.name}' of class ${layer.getClassName()} returns ${y.length} tensors; the generic layer kind handles layers with ` +
         `one output (for RNNs: returnState false). Exclude it with LayerCollection.fromLayers or set layer.trainable = false.`,
     );
   }
@@ -58,13 +58,13 @@ export const genericKind: LayerKind = perExampleLayerKind({
     const arity = callArity(layer);
     if (arity && (arity.inputs !== 1 || arity.outputs !== 1)) {
       throw new UnsupportedLayerError(
-        `layer '${layer.name}' (${layer.getClassName()}) takes ${arity.inputs} input(s) and returns ${arity.outputs} output(s); the generic ` +
+        `layer '${layer.name}' of class ${layer.getClassName()} takes ${arity.inputs} input(s) and returns ${arity.outputs} output(s); the generic ` +
           `layer kind handles layers with one of each. Exclude it (ignoreUnsupported, LayerCollection.fromLayers) or set layer.trainable = false.`,
       );
     }
     if (configValue<boolean | undefined>(layer, 'stateful')) {
       // Every call would read and advance the state carried over from the previous batch.
-      throw new UnsupportedLayerError(`layer '${layer.name}' (${layer.getClassName()}) is stateful; rebuild it with stateful: false.`);
+      throw new UnsupportedLayerError(`layer '${layer.name}' of class ${layer.getClassName()} is stateful; rebuild it with stateful: false.`);
     }
     return parameterSpecs(layer, []);
   },
