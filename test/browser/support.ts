@@ -1,10 +1,12 @@
 /** Headless Chromium from Debian's package, driven by playwright-core (no browser download). */
+
 import { chromium, type Browser } from 'playwright-core';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/** Debian's Chromium; NNGEOMETRY_CHROMIUM names another binary. */
+export const CHROMIUM = process.env.NNGEOMETRY_CHROMIUM ?? '/usr/bin/chromium';
 
 /**
- * Launches /usr/bin/chromium headless. The flags keep it off the network: this machine's closed
+ * Launches CHROMIUM headless. The flags keep it off the network: this machine's closed
  * network refuses Chromium's background connections, many at a time, and slows the start.
  */
 export function launchChromium(): Promise<Browser> {

@@ -47,6 +47,13 @@ function checkVariant(name: string, monteCarlo: boolean): Variant {
   return name as Variant;
 }
 
+/**
+ * Runs `nngeometry fim` with parsed options on the chosen backend; throws CliError (exit code 2)
+ * for user errors.
+ *
+ * @example
+ * await fimCommand({ model: 'model.json', data: 'x.csv', representation: 'kfac' }, 'wasm');
+ */
 export async function fimCommand(v: FimValues, backend: string): Promise<void> {
   if (!v.model) throw new CliError('--model is required');
   if (!v.data) throw new CliError('--data is required');

@@ -46,6 +46,12 @@ export function describeLayers(model: tf.LayersModel): LayerInfo[] {
   });
 }
 
+/**
+ * Runs `nngeometry info`: prints the layer table (and writes it as JSON with `json`).
+ *
+ * @example
+ * await infoCommand({ model: 'model.json' });
+ */
 export async function infoCommand(values: { model?: string; json?: string }): Promise<void> {
   const model = await loadModelFile(values.model!);
   const layers = describeLayers(model);

@@ -36,6 +36,13 @@ export interface NtkValues {
 /** The kernel is (O·n)² float64 entries: keep it under this many bytes. */
 const MAX_KERNEL_BYTES = 1e9;
 
+/**
+ * Runs `nngeometry ntk` with parsed options on the chosen backend; throws CliError (exit code 2)
+ * for user errors.
+ *
+ * @example
+ * await ntkCommand({ model: 'model.json', data: 'x.csv', count: '50' }, 'wasm');
+ */
 export async function ntkCommand(v: NtkValues, backend: string): Promise<void> {
   if (!v.model) throw new CliError('--model is required');
   if (!v.data) throw new CliError('--data is required');
