@@ -17,11 +17,18 @@ import {
   type KernelCase,
 } from './self_test_cases.js';
 import { runOnBackend } from './self_test_run.js';
+import { selfTestSimdKernels, withoutSimd } from './self_test_simd.js';
+import { simdKernels } from './simd/module.js';
 import { cpuBackend, requireKernel, wasmBackendIfReady, type CpuBackend } from './wasm_backend.js';
 
 /** Outcome of the self-test of one kernel fix. */
 export interface KernelSelfTestResult {
-  /** The tfjs kernel name. */
+  /**
+   * The tfjs kernel name; for nngeometry's WebAssembly SIMD kernels (present where WebAssembly
+   * SIMD is available), 'SIMD im2col [M, K]', 'SIMD im2col [K, M]', 'SIMD col2im', 'SIMD GEMM',
+   * 'SIMD XᵀX', and 'Conv2DBackpropFilter (without SIMD)' / 'Conv2DBackpropInput (without SIMD)'
+   * for the plain routes those kernels fall back to.
+   */
   kernel: string;
   /** Worst case over the inputs of max|wasm − cpu| / max|cpu| (Infinity when the kernel threw). */
   maxRelError: number;
@@ -114,7 +121,8 @@ export function selfTestKernel(kernelName: string, kernelFunc?: tf.KernelFunc): 
 }
 
 /**
- * Compares every wasm kernel fix with the cpu backend on seeded inputs. Needs the wasm backend
+ * Compares every wasm kernel fix, and nngeometry's WebAssembly SIMD kernels with the plain routes
+ * they replace, with the cpu backend on seeded inputs. Needs the wasm backend
  * initialised (after `await tf.setBackend('wasm')` or `await tf.ready()` with wasm active); it
  * runs the kernels directly, so the active backend and the tensor count are left unchanged.
  * @param options.throwOnFailure throw a KernelSelfTestError naming the failing kernels (default false)
@@ -122,6 +130,12 @@ export function selfTestKernel(kernelName: string, kernelFunc?: tf.KernelFunc): 
 export function runKernelSelfTest(options: { throwOnFailure?: boolean } = {}): KernelSelfTestResult[] {
   if (tf.getKernel('BatchMatMul', 'wasm') == null) return [];
   const results = KERNEL_FIXES.map((fix) => selfTestKernel(fix.kernelName));
+  if (simdKernels() != null) {
+    for (const kernel of ['Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
+      results.push({ ...withoutSimd(() => selfTestKernel(kernel)), kernel: `${kernel} (without SIMD)` });
+    }
+    results.push(...selfTestSimdKernels(cpuBackend(), seedFor('SIMD'), maxRelativeError, SELF_TEST_TOLERANCE));
+  }
   const failures = results.filter((r) => !r.ok);
   if (options.throwOnFailure === true && failures.length > 0) {
     const lines = failures.map((f) => `${f.kernel}: ${f.error ?? `max relative error ${f.maxRelError.toExponential(2)}`}`);

@@ -1,0 +1,349 @@
+// nngeometry's float32 WebAssembly SIMD128 kernels for the tfjs wasm backend (built by
+// wasm/build-simd.sh into wasm/simd_kernels.wasm and src/backend/kernels/simd/simd-module.generated.ts).
+//
+// No libc, no imports, no static data: every function works on byte offsets into the module's own
+// exported, growable memory, laid out by the JS loader (src/backend/kernels/simd/module.ts) from
+// __heap_base on. All matrices are row-major float32.
+//
+// - im2col / col2im for NHWC 2-D convolutions (strides, explicit padding, dilations), in the
+//   patch layout P [M, K] and its transpose Pᵀ [K, M] (M = N·OH·OW output pixels,
+//   K = FH·FW·C taps), and the scatter-add adjoint;
+// - an f32 GEMM C (+)= A·B with B packed in panels of 8 columns and a 4×8 register tile
+//   (8 f32x4 accumulators, separate mul and add: baseline SIMD128 has no FMA);
+// - the symmetric rank-k update C += XᵀX (upper-triangle tiles only, then mirrored);
+// - the fused convolution gradients dW = Pᵀ·dy and dx = col2im(dy·Wᵀ), which run im2col / col2im on
+//   cache-sized chunks of output pixels and never materialise the whole patch matrix.
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+// Convolution geometry, written by the loader as 15 int32 values.
+typedef struct {
+  int32_t n, h, w, c;     // input NHWC
+  int32_t oh, ow;         // output height, width
+  int32_t fh, fw;         // filter height, width
+  int32_t sh, sw;         // strides
+  int32_t dh, dw;         // dilations
+  int32_t top, left;      // padding before the first row / column
+  int32_t co;             // output channels
+} Geom;
+
+static void copy_f32(float *restrict dst, const float *restrict src, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_v128_load(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+
+static void zero_f32(float *dst, int32_t n) {
+  const v128_t z = wasm_f32x4_splat(0.0f);
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, z);
+  for (; i < n; i++) dst[i] = 0.0f;
+}
+
+static void add_f32(float *restrict dst, const float *restrict src, int32_t n) {
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_v128_load(src + i)));
+  for (; i < n; i++) dst[i] += src[i];
+}
+
+EXPORT(nn_zero) void nn_zero(float *dst, int32_t n) { zero_f32(dst, n); }
+
+// ---------------------------------------------------------------------------------------------
+// im2col / col2im
+
+// Rows [m0, m1) of the patch matrix P [M, K] into out [(m1 - m0), K]; zero where a tap reads padding.
+EXPORT(nn_im2col_mk) void nn_im2col_mk(const float *x, const Geom *g, int32_t m0, int32_t m1, float *out) {
+  const int32_t C = g->c, W = g->w, H = g->h, OW = g->ow, OH = g->oh, FW = g->fw, FH = g->fh;
+  const int32_t rowLen = FW * C;
+  int32_t ow = m0 % OW, t = m0 / OW, oh = t % OH, b = t / OH;
+  for (int32_t m = m0; m < m1; m++) {
+    const float *xb = x + (int64_t)b * H * W * C;
+    for (int32_t kr = 0; kr < FH; kr++, out += rowLen) {
+      const int32_t ih = oh * g->sh - g->top + kr * g->dh;
+      if (ih < 0 || ih >= H) { zero_f32(out, rowLen); continue; }
+      const float *xr = xb + (int64_t)ih * W * C;
+      int32_t iw = ow * g->sw - g->left;
+      if (g->dw == 1 && iw >= 0 && iw + FW <= W) {
+        copy_f32(out, xr + iw * C, rowLen);  // the whole filter row is inside: one contiguous run
+        continue;
+      }
+      for (int32_t kc = 0; kc < FW; kc++, iw += g->dw) {
+        if (iw < 0 || iw >= W) zero_f32(out + kc * C, C);
+        else copy_f32(out + kc * C, xr + iw * C, C);
+      }
+    }
+    if (++ow == OW) { ow = 0; if (++oh == OH) { oh = 0; b++; } }
+  }
+}
+
+// Pᵀ [K, M] into out: row k = (kr·FW + kc)·C + c, written in contiguous runs of OW pixels.
+EXPORT(nn_im2col_km) void nn_im2col_km(const float *x, const Geom *g, float *out) {
+  const int32_t C = g->c, W = g->w, H = g->h, OW = g->ow, OH = g->oh, N = g->n;
+  const int64_t M = (int64_t)N * OH * OW;
+  for (int32_t kr = 0; kr < g->fh; kr++) {
+    for (int32_t kc = 0; kc < g->fw; kc++) {
+      float *tap = out + (int64_t)(kr * g->fw + kc) * C * M;
+      // Output columns [lo, hi) read inside the input for this tap.
+      int32_t lo = 0, hi = OW;
+      for (int32_t ow = 0; ow < OW; ow++) {
+        const int32_t iw = ow * g->sw - g->left + kc * g->dw;
+        if (iw < 0) lo = ow + 1;
+        else if (iw >= W && hi == OW) hi = ow;
+      }
+      if (hi < lo) hi = lo;
+      int64_t m = 0;
+      for (int32_t b = 0; b < N; b++) {
+        for (int32_t oh = 0; oh < OH; oh++, m += OW) {
+          const int32_t ih = oh * g->sh - g->top + kr * g->dh;
+          if (ih < 0 || ih >= H) {
+            for (int32_t c = 0; c < C; c++) zero_f32(tap + c * M + m, OW);
+            continue;
+          }
+          const float *xr = x + ((int64_t)(b * H + ih) * W) * C;
+          const int32_t step = g->sw * C;
+          const float *x0 = xr + (int64_t)(lo * g->sw - g->left + kc * g->dw) * C;
+          for (int32_t c = 0; c < C; c++) {
+            float *o = tap + c * M + m;
+            for (int32_t ow = 0; ow < lo; ow++) o[ow] = 0.0f;
+            const float *xs = x0 + c;
+            for (int32_t ow = lo; ow < hi; ow++, xs += step) o[ow] = *xs;
+            for (int32_t ow = hi; ow < OW; ow++) o[ow] = 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Adds rows [m0, m1) of the columns matrix cols [(m1 - m0), K] (layout of P) onto the NHWC dx.
+EXPORT(nn_col2im_add) void nn_col2im_add(const float *cols, const Geom *g, int32_t m0, int32_t m1, float *dx) {
+  const int32_t C = g->c, W = g->w, H = g->h, OW = g->ow, OH = g->oh, FW = g->fw, FH = g->fh;
+  int32_t ow = m0 % OW, t = m0 / OW, oh = t % OH, b = t / OH;
+  for (int32_t m = m0; m < m1; m++) {
+    float *xb = dx + (int64_t)b * H * W * C;
+    for (int32_t kr = 0; kr < FH; kr++, cols += FW * C) {
+      const int32_t ih = oh * g->sh - g->top + kr * g->dh;
+      if (ih < 0 || ih >= H) continue;
+      float *xr = xb + (int64_t)ih * W * C;
+      int32_t iw = ow * g->sw - g->left;
+      if (g->dw == 1 && iw >= 0 && iw + FW <= W) {
+        add_f32(xr + iw * C, cols, FW * C);
+        continue;
+      }
+      for (int32_t kc = 0; kc < FW; kc++, iw += g->dw) {
+        if (iw >= 0 && iw < W) add_f32(xr + iw * C, cols + kc * C, C);
+      }
+    }
+    if (++ow == OW) { ow = 0; if (++oh == OH) { oh = 0; b++; } }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM building blocks
+
+// Packs columns [0, n) of the kc rows of b (leading dimension ldb) into panels of 8 columns:
+// panel j holds b[p][8j .. 8j+8) for p in [0, kc) contiguously, zero-padded past n.
+static void pack_panels(const float *b, int32_t ldb, int32_t kc, int32_t n, float *out) {
+  for (int32_t j = 0; j < n; j += 8, out += kc * 8) {
+    const int32_t w = n - j < 8 ? n - j : 8;
+    const float *src = b + j;
+    float *dst = out;
+    if (w == 8) {
+      for (int32_t p = 0; p < kc; p++, src += ldb, dst += 8) {
+        wasm_v128_store(dst, wasm_v128_load(src));
+        wasm_v128_store(dst + 4, wasm_v128_load(src + 4));
+      }
+    } else {
+      for (int32_t p = 0; p < kc; p++, src += ldb, dst += 8) {
+        int32_t t = 0;
+        for (; t < w; t++) dst[t] = src[t];
+        for (; t < 8; t++) dst[t] = 0.0f;
+      }
+    }
+  }
+}
+
+// Packs Wᵀ for W [K, CO] (row-major) into panels of 8 columns of Wᵀ [CO, K].
+static void pack_transposed_panels(const float *w, int32_t K, int32_t CO, float *out) {
+  for (int32_t j = 0; j < K; j += 8, out += CO * 8) {
+    for (int32_t p = 0; p < CO; p++) {
+      for (int32_t t = 0; t < 8; t++) out[p * 8 + t] = j + t < K ? w[(j + t) * CO + p] : 0.0f;
+    }
+  }
+}
+
+// Stores the 4×8 tile (c00..c31 as in tile4x8) into min(rows, 4) × min(cols, 8) values of c.
+#define STORE_TILE()                                                                                           \
+  do {                                                                                                         \
+    if (rows >= 4 && cols >= 8) {                                                                              \
+      float *r0 = c, *r1 = c + ldc, *r2 = r1 + ldc, *r3 = r2 + ldc;                                            \
+      if (accumulate) {                                                                                        \
+        c00 = wasm_f32x4_add(c00, wasm_v128_load(r0)); c01 = wasm_f32x4_add(c01, wasm_v128_load(r0 + 4));      \
+        c10 = wasm_f32x4_add(c10, wasm_v128_load(r1)); c11 = wasm_f32x4_add(c11, wasm_v128_load(r1 + 4));      \
+        c20 = wasm_f32x4_add(c20, wasm_v128_load(r2)); c21 = wasm_f32x4_add(c21, wasm_v128_load(r2 + 4));      \
+        c30 = wasm_f32x4_add(c30, wasm_v128_load(r3)); c31 = wasm_f32x4_add(c31, wasm_v128_load(r3 + 4));      \
+      }                                                                                                        \
+      wasm_v128_store(r0, c00); wasm_v128_store(r0 + 4, c01);                                                  \
+      wasm_v128_store(r1, c10); wasm_v128_store(r1 + 4, c11);                                                  \
+      wasm_v128_store(r2, c20); wasm_v128_store(r2 + 4, c21);                                                  \
+      wasm_v128_store(r3, c30); wasm_v128_store(r3 + 4, c31);                                                  \
+    } else {                                                                                                   \
+      float t[32];                                                                                             \
+      wasm_v128_store(t, c00); wasm_v128_store(t + 4, c01);                                                    \
+      wasm_v128_store(t + 8, c10); wasm_v128_store(t + 12, c11);                                               \
+      wasm_v128_store(t + 16, c20); wasm_v128_store(t + 20, c21);                                              \
+      wasm_v128_store(t + 24, c30); wasm_v128_store(t + 28, c31);                                              \
+      const int32_t nr = rows < 4 ? rows : 4, nc = cols < 8 ? cols : 8;                                        \
+      for (int32_t r = 0; r < nr; r++) {                                                                       \
+        for (int32_t j = 0; j < nc; j++) c[r * ldc + j] = (accumulate ? c[r * ldc + j] : 0.0f) + t[r * 8 + j]; \
+      }                                                                                                        \
+    }                                                                                                          \
+  } while (0)
+
+#define FMA_ROW(x, r)                                  \
+  c##r##0 = wasm_f32x4_add(c##r##0, wasm_f32x4_mul(x, b0)); \
+  c##r##1 = wasm_f32x4_add(c##r##1, wasm_f32x4_mul(x, b1))
+
+// The 4×8 register tile: T[r][0..8) = Σ_p A(r, p)·B(p, 0..8) over p in [0, kc), where
+// A(r, p) = a[p·asp + r·asi] and B(p, ·) is row p of a packed panel. Rows past `rows` repeat row
+// 0 (their results are discarded). Stores min(rows, 4) × min(cols, 8) values into c (leading
+// dimension ldc), added to what is there when accumulate is set.
+static inline void tile4x8(int32_t kc, const float *a, int32_t asp, int32_t asi, const float *b,
+                           float *c, int32_t ldc, int32_t rows, int32_t cols, int32_t accumulate) {
+  v128_t c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00;
+  v128_t c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  const float *a0 = a;
+  const float *a1 = a + (rows > 1 ? asi : 0);
+  const float *a2 = a + (rows > 2 ? 2 * asi : 0);
+  const float *a3 = a + (rows > 3 ? 3 * asi : 0);
+  for (int32_t p = 0; p < kc; p++) {
+    const v128_t b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
+    b += 8;
+    v128_t x = wasm_v128_load32_splat(a0);
+    FMA_ROW(x, 0);
+    x = wasm_v128_load32_splat(a1);
+    FMA_ROW(x, 1);
+    x = wasm_v128_load32_splat(a2);
+    FMA_ROW(x, 2);
+    x = wasm_v128_load32_splat(a3);
+    FMA_ROW(x, 3);
+    a0 += asp; a1 += asp; a2 += asp; a3 += asp;
+  }
+  STORE_TILE();
+}
+
+#define KC 256  // depth of a packed block of B (a panel of KC×8 floats is 8 KiB)
+#define MC 64   // rows of A per block
+
+// C [m, n] (+)= A [m, k] · B [k, n]. work: KC·round8(n) floats for the packed block of B.
+EXPORT(nn_sgemm) void nn_sgemm(int32_t m, int32_t n, int32_t k, const float *a, const float *b, float *c,
+                                int32_t accumulate, float *work) {
+  if (k == 0) {
+    if (!accumulate) zero_f32(c, m * n);
+    return;
+  }
+  for (int32_t p0 = 0; p0 < k; p0 += KC) {
+    const int32_t kc = k - p0 < KC ? k - p0 : KC;
+    const int32_t acc = accumulate || p0 > 0;
+    pack_panels(b + (int64_t)p0 * n, n, kc, n, work);
+    for (int32_t i0 = 0; i0 < m; i0 += MC) {
+      const int32_t i1 = m - i0 < MC ? m : i0 + MC;
+      for (int32_t j = 0; j < n; j += 8) {
+        const float *panel = work + (int64_t)(j / 8) * kc * 8;
+        for (int32_t i = i0; i < i1; i += 4) {
+          tile4x8(kc, a + (int64_t)i * k + p0, 1, k, panel, c + (int64_t)i * n + j, n, i1 - i, n - j, acc);
+        }
+      }
+    }
+  }
+}
+
+// C [n, n] += Xᵀ·X for X [m, n]: only the tiles that touch the upper triangle are computed, then
+// (mirror != 0) the strict lower triangle is overwritten by the upper one. The caller's C must
+// be symmetric (e.g. zero) for the result to be C + XᵀX. work: KC·round8(n) floats.
+EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, int32_t mirror, float *work) {
+  for (int32_t p0 = 0; p0 < m; p0 += KC) {
+    const int32_t kc = m - p0 < KC ? m - p0 : KC;
+    pack_panels(x + (int64_t)p0 * n, n, kc, n, work);
+    for (int32_t i = 0; i < n; i += 4) {
+      // A(r, p) = X[p][i + r]: 4 consecutive values inside the packed panel that holds column i.
+      const float *a = work + (int64_t)(i / 8) * kc * 8 + (i % 8);
+      for (int32_t j = (i / 8) * 8; j < n; j += 8) {
+        tile4x8(kc, a, 8, 1, work + (int64_t)(j / 8) * kc * 8, c + (int64_t)i * n + j, n, n - i, n - j, 1);
+      }
+    }
+  }
+  if (mirror) {
+    for (int32_t i = 1; i < n; i++) {
+      for (int32_t j = 0; j < i; j++) c[(int64_t)i * n + j] = c[(int64_t)j * n + i];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused convolution gradients
+
+// Output pixels per chunk: the chunk of P (or of the columns) holds about 64 K floats.
+static int32_t chunk_rows(int32_t K, int32_t lo, int32_t hi) {
+  int32_t r = (1 << 16) / (K > 0 ? K : 1);
+  if (r < lo) r = lo;
+  if (r > hi) r = hi;
+  return r & ~3;
+}
+
+// Work floats nn_conv_filter_grad needs.
+EXPORT(nn_conv_filter_grad_work) int32_t nn_conv_filter_grad_work(const Geom *g) {
+  const int32_t K = g->fh * g->fw * g->c;
+  const int32_t mc = chunk_rows(K, 64, 1024);
+  return mc * K + mc * ((g->co + 7) & ~7);
+}
+
+// dW [K, CO] = Pᵀ·dy for x [N, H, W, C] and dy [M, CO]: per chunk of output pixels, the rows of
+// P (im2col) and the packed rows of dy, then 4×8 tiles over (K, CO) that accumulate into dW.
+EXPORT(nn_conv_filter_grad) void nn_conv_filter_grad(const float *x, const float *dy, const Geom *g, float *dw, float *work) {
+  const int32_t K = g->fh * g->fw * g->c, CO = g->co;
+  const int32_t M = g->n * g->oh * g->ow;
+  const int32_t mc = chunk_rows(K, 64, 1024);
+  float *patches = work, *dyp = work + mc * K;
+  zero_f32(dw, K * CO);
+  for (int32_t m0 = 0; m0 < M; m0 += mc) {
+    const int32_t rows = M - m0 < mc ? M - m0 : mc;
+    nn_im2col_mk(x, g, m0, m0 + rows, patches);
+    pack_panels(dy + (int64_t)m0 * CO, CO, rows, CO, dyp);
+    for (int32_t i = 0; i < K; i += 4) {
+      for (int32_t j = 0; j < CO; j += 8) {
+        tile4x8(rows, patches + i, K, 1, dyp + (int64_t)(j / 8) * rows * 8, dw + (int64_t)i * CO + j, CO, K - i, CO - j, 1);
+      }
+    }
+  }
+}
+
+// Work floats nn_conv_input_grad needs.
+EXPORT(nn_conv_input_grad_work) int32_t nn_conv_input_grad_work(const Geom *g) {
+  const int32_t K = g->fh * g->fw * g->c;
+  const int32_t mc = chunk_rows(K, 16, 1024);
+  return ((K + 7) & ~7) * g->co + mc * K;
+}
+
+// dx [N, H, W, C] = col2im(dy·Wᵀ) for dy [M, CO] and the filter W [K, CO]: Wᵀ packed once, then
+// per chunk of output pixels the columns dy·Wᵀ in 4×8 tiles and their scatter-add onto dx.
+EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float *w, const Geom *g, float *dx, float *work) {
+  const int32_t K = g->fh * g->fw * g->c, CO = g->co;
+  const int32_t M = g->n * g->oh * g->ow;
+  const int32_t mc = chunk_rows(K, 16, 1024);
+  float *wp = work, *cols = work + ((K + 7) & ~7) * CO;
+  pack_transposed_panels(w, K, CO, wp);
+  zero_f32(dx, g->n * g->h * g->w * g->c);
+  for (int32_t m0 = 0; m0 < M; m0 += mc) {
+    const int32_t rows = M - m0 < mc ? M - m0 : mc;
+    const float *a = dy + (int64_t)m0 * CO;
+    for (int32_t i = 0; i < rows; i += 4) {
+      for (int32_t j = 0; j < K; j += 8) {
+        tile4x8(CO, a + (int64_t)i * CO, 1, CO, wp + (int64_t)(j / 8) * CO * 8, cols + (int64_t)i * K + j, K, rows - i, K - j, 0);
+      }
+    }
+    nn_col2im_add(cols, g, m0, m0 + rows, dx);
+  }
+}
