@@ -3,9 +3,9 @@
  * variant, each collected layer's input x and the gradient g of f̃_o at its pre-activation to
  * a visitor. The visitor (a representation's accumulator) turns (x, g) into whatever it needs.
  *
- * Scheme: one forward pass per batch captures the layer inputs and the model output (from
- * which the variant's output cotangents are computed), then one `tf.grads` with respect to zero
- * probes on the pre-activations per output o (tfjs re-runs the forward pass inside it).
+ * Scheme: one `tf.grads` with respect to zero probes on the pre-activations per output o (tfjs
+ * re-runs the forward pass inside it); the first one also captures the layer inputs and
+ * computes every output's cotangents from the model output (see processBatchOneForward).
  */
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
@@ -112,7 +112,111 @@ function checkAborted(signal: AbortSignal | undefined): void {
   }
 }
 
+/** Identity whose gradient is zero: the cotangents are constants of the backward pass. */
+const stopGradient = tf.customGrad(((x: tf.Tensor) => ({ value: tf.add(x, 0), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/** Probe shapes from the layers' static output shapes, or undefined when some are unknown. */
+function probeShapes(lc: LayerCollection, batchSize: number): Map<string, number[]> | undefined {
+  const shapes = new Map<string, number[]>();
+  for (const e of lc.layers) {
+    let shape: unknown;
+    try {
+      shape = e.layer.outputShape;
+    } catch {
+      return undefined; // a layer with several inbound nodes has no single output shape
+    }
+    if (!Array.isArray(shape) || shape.some((d, i) => i > 0 && typeof d !== 'number')) return undefined;
+    shapes.set(e.id, [batchSize, ...(shape.slice(1) as number[])]);
+  }
+  return shapes;
+}
+
 function processBatch(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  batchIndex: number,
+  visitor: BatchVisitor,
+): number {
+  const shapes = probeShapes(spec.layerCollection, batch.size);
+  return shapes ? processBatchOneForward(spec, collected, batch, batchIndex, visitor, shapes) : processBatchTwoPass(spec, collected, batch, batchIndex, visitor);
+}
+
+/**
+ * The first output's backward pass also captures the layer inputs and computes the cotangents
+ * (held constant through a zero-gradient identity), so a batch costs O forward and O backward
+ * passes instead of O + 1 forward passes.
+ */
+function processBatchOneForward(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  batchIndex: number,
+  visitor: BatchVisitor,
+  shapes: Map<string, number[]>,
+): number {
+  const { model, layerCollection: lc } = spec;
+  const inputs = new Map<string, tf.Tensor>();
+  let cotangents: tf.Tensor3D | undefined;
+  let numOutputs = 1;
+  try {
+    for (let o = 0; o < numOutputs; o++) {
+      checkAborted(spec.signal);
+      tf.tidy(() => {
+        const probes = lc.layers.map((e) => tf.zeros(shapes.get(e.id)!));
+        // An exception thrown inside tf.grads would abandon the tape and its saved tensors:
+        // errors are caught here, the pass finishes on a zero objective, then they are rethrown.
+        let failure: unknown;
+        const grads = tf.grads((...p: tf.Tensor[]) => {
+          try {
+            const probeMap = new Map(lc.layers.map((e, i) => [e.id, p[i]!]));
+            const first = o === 0;
+            const outs = executeModel(model, batch.xs, {
+              collected,
+              probes: probeMap,
+              ...(first
+                ? {
+                    onLayer: (e: LayerEntry, x: tf.Tensor, s: tf.Tensor) => {
+                      if (s.shape.join(',') !== shapes.get(e.id)!.join(',')) {
+                        throw new ShapeMismatchError(`internal: layer '${e.id}' pre-activation [${s.shape}] differs from its output shape [${shapes.get(e.id)}]`);
+                      }
+                      inputs.set(e.id, tf.keep(x.clone()));
+                    },
+                  }
+                : {}),
+            });
+            if (outs.length !== 1) throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
+            const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
+            if (first) {
+              for (const e of lc.layers) {
+                if (!inputs.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
+              }
+              assertFiniteOutput(model, f);
+              cotangents = tf.keep(spec.outputs.cotangents(stopGradient(f) as tf.Tensor2D, batch.ys, batchIndex));
+              numOutputs = cotangents.shape[0];
+            }
+            const cot = tf.squeeze(tf.slice(cotangents!, [o, 0, 0], [1, -1, -1]), [0]);
+            return tf.sum(tf.mul(f, cot));
+          } catch (e) {
+            failure = e;
+            return tf.addN(p.map((t) => tf.sum(tf.mul(t, 0)))) as tf.Scalar;
+          }
+        })(probes);
+        if (failure !== undefined) throw failure;
+        const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
+        visitor.onOutput({ inputs, grads: gradMap, batchSize: batch.size, output: o, numOutputs });
+      });
+    }
+    visitor.onBatchEnd?.();
+    return numOutputs;
+  } finally {
+    tf.dispose([...inputs.values()]);
+    cotangents?.dispose();
+  }
+}
+
+/** Fallback when probe shapes are not static: a forward pass for the inputs and cotangents first. */
+function processBatchTwoPass(
   spec: PassSpec,
   collected: Map<tf.layers.Layer, LayerEntry>,
   batch: Batch,
