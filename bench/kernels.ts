@@ -1,10 +1,20 @@
 /**
- * Stock vs fixed tfjs-wasm kernels, side by side in one process (single thread).
- * Run: npx tsx bench/kernels.ts [--cpu]   (--cpu also times the cpu-bridged conv filter gradient)
+ * Stock vs fixed tfjs-wasm kernels, side by side in one process (single thread), then every route
+ * of the conv gradient kernels and nngeometry's WebAssembly SIMD kernels (wasm/simd_kernels.c)
+ * against the XNNPACK / JS code they replace, interleaved run by run (the machine is shared:
+ * medians and [min-max] ranges).
+ * Run: npx tsx bench/kernels.ts [--cpu] [--simd-only] [--reps N]
+ *   --cpu        also times the cpu-bridged conv filter gradient
+ *   --simd-only  only the SIMD section
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../src/tf.js';
 import { installKernelFixes, uninstallKernelFixes } from '../src/backend/kernels/index.js';
+import { filterGradByMatMul, filterGradBySimd } from '../src/backend/kernels/conv2d_backprop_filter.js';
+import { inputGradByCol2im, inputGradByConvolution, inputGradBySimd } from '../src/backend/kernels/conv2d_backprop_input.js';
+import { col2imAdd, conv2dGeometry, im2colTransposed } from '../src/backend/kernels/conv_geometry.js';
+import { col2imAddSimd, gemmSimd, im2colSimd, simdKernels, symmetricRankUpdate } from '../src/backend/kernels/simd/index.js';
+import type { TensorInfo, WasmBackend } from '../src/backend/kernels/wasm_backend.js';
 
 await tf.setBackend('wasm');
 await tf.ready();
@@ -45,6 +55,11 @@ function compare(label: string, f: () => tf.Tensor | tf.Tensor[], opts: { stock?
 const kernel = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap) => () =>
   tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
 
+const simdOnly = process.argv.includes('--simd-only');
+const repsArg = process.argv.indexOf('--reps');
+const REPS = repsArg > 0 ? Number(process.argv[repsArg + 1]) : 9;
+
+if (!simdOnly) {
 console.log('kernel'.padEnd(58), 'stock ms'.padStart(9), 'fixed ms'.padStart(9), 'speedup'.padStart(7));
 const a512 = tf.randomNormal([512, 512]);
 const b512 = tf.randomNormal([512, 512]);
@@ -99,4 +114,133 @@ if (process.argv.includes('--cpu')) {
   const table = tf.randomNormal([1000, 64]);
   const idx = tf.tensor1d(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 1000), 'int32');
   compare('gather grad [1000,64] x 4096 ids', () => tf.grad((t: tf.Tensor) => tf.gather(t, idx))(table), { reps: 3 });
+}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes side by side: nngeometry's SIMD kernels against the XNNPACK / JS code they replace.
+
+installKernelFixes();
+const simd = simdKernels();
+if (simd == null) {
+  console.log('\nWebAssembly SIMD kernels unavailable here: nothing to compare');
+  process.exit(0);
+}
+const backend = tf.backend() as unknown as WasmBackend;
+const info = (t: tf.Tensor): TensorInfo => ({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+
+interface Timing { median: number; min: number; max: number }
+/**
+ * Times each variant `REPS` times, interleaved (variant 1, 2, …, 1, 2, …) so that load changes on
+ * the shared machine hit all variants alike. A variant returns a backend output to dispose, a
+ * tensor to read and dispose, or nothing.
+ */
+function race(variants: Array<[string, () => TensorInfo | tf.Tensor | void]>, reps = REPS): Timing[] {
+  const once = (f: () => TensorInfo | tf.Tensor | void): number => {
+    const t0 = performance.now();
+    const out = f();
+    if (out instanceof tf.Tensor) {
+      out.dataSync();
+      out.dispose();
+    } else if (out != null) backend.disposeData(out.dataId);
+    return performance.now() - t0;
+  };
+  for (const [, f] of variants) once(f);
+  const times = variants.map(() => [] as number[]);
+  for (let r = 0; r < reps; r++) variants.forEach(([, f], i) => times[i]!.push(once(f)));
+  return times.map((t) => {
+    t.sort((a, b) => a - b);
+    return { median: t[Math.floor(t.length / 2)]!, min: t[0]!, max: t[t.length - 1]! };
+  });
+}
+const fmt = (t: Timing): string => `${t.median.toFixed(1)} [${t.min.toFixed(1)}-${t.max.toFixed(1)}]`;
+/** Prints one row: every variant's timing, and the last variant's speedup over each other one. */
+function row(label: string, variants: Array<[string, () => TensorInfo | tf.Tensor | void]>, reps?: number): void {
+  const t = race(variants, reps);
+  const last = t[t.length - 1]!;
+  const cells = variants.map(([name], i) => `${name} ${fmt(t[i]!)}`);
+  const speedups = t.slice(0, -1).map((x, i) => `${(x.median / last.median).toFixed(2)}x vs ${variants[i]![0]}`);
+  console.log(`${label}\n    ${cells.join('   ')}\n    SIMD: ${speedups.join(', ')}`);
+}
+
+console.log(`\nSIMD kernels (wasm/simd_kernels.c) vs the routes they replace; ms, median [min-max] of ${REPS} interleaved runs`);
+const simdConvShapes: Array<[[number, number, number, number], number, number]> = [
+  [[128, 28, 28, 1], 16, 1], // CNN layer 1 (bench workload)
+  [[128, 28, 28, 16], 32, 2], // CNN layer 2 (bench workload)
+  [[128, 14, 14, 32], 32, 1],
+  [[32, 16, 16, 64], 64, 1],
+  [[32, 32, 32, 3], 16, 1], // residual CNN stem on 32x32x3
+  [[32, 16, 16, 16], 32, 2],
+];
+for (const [xs, co, s] of simdConvShapes) {
+  const x = tf.randomNormal(xs) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, xs[3], co]) as tf.Tensor4D;
+  const dy = tf.tidy(() => tf.randomNormal(tf.conv2d(x, w, s, 'same').shape));
+  const geom = conv2dGeometry('bench', xs, w.shape, { strides: s, pad: 'same' });
+  const fs = w.shape.slice();
+  const label = `x[${xs}] k3 s${s} co${co}`;
+  row(`Conv2DBackpropFilter ${label}`, [
+    ['JS im2col+XNNPACK', () => filterGradByMatMul(backend, info(x), info(dy), geom, fs)],
+    ['SIMD fused', () => filterGradBySimd(backend, info(x), info(dy), geom, fs)!],
+  ]);
+  uninstallKernelFixes();
+  const stockInput = tf.getKernel('Conv2DBackpropInput', 'wasm')!.kernelFunc;
+  installKernelFixes();
+  const inputVariants: Array<[string, () => TensorInfo]> = [
+    ['stock', () => stockInput({ inputs: { dy: info(dy), filter: info(w) }, backend: backend as unknown as tf.KernelBackend,
+      attrs: { strides: s, pad: 'same', dataFormat: 'NHWC', inputShape: xs } }) as TensorInfo],
+    ['JS col2im+XNNPACK', () => inputGradByCol2im(backend, info(dy), info(w), geom)],
+  ];
+  if (s === 1) inputVariants.push(['XNNPACK flipped conv', () => inputGradByConvolution(backend, info(dy), info(w), geom)!]);
+  inputVariants.push(['SIMD fused', () => inputGradBySimd(backend, info(dy), info(w), geom)!]);
+  row(`Conv2DBackpropInput  ${label}`, inputVariants, Math.min(REPS, 5));
+  // The building blocks alone (host arrays, copies included).
+  const xv = x.dataSync() as Float32Array;
+  const M = geom.batchSize * geom.outHeight * geom.outWidth;
+  const K = 9 * xs[3];
+  const patches = new Float32Array(M * K);
+  row(`im2col              ${label} (${M}x${K})`, [
+    ['JS [K,M]', () => im2colTransposed(xv, geom, patches)],
+    ['SIMD [M,K]', () => im2colSimd(simd, xv, geom, 'MK', patches)],
+    ['SIMD [K,M]', () => im2colSimd(simd, xv, geom, 'KM', patches)],
+  ]);
+  const dx = new Float32Array(xv.length);
+  row(`col2im              ${label}`, [
+    ['JS', () => { dx.fill(0); col2imAdd(patches, geom, dx); }],
+    ['SIMD', () => { dx.fill(0); col2imAddSimd(simd, patches, geom, dx); }],
+  ]);
+  tf.dispose([x, w, dy]);
+}
+
+for (const [m, n] of [[1280, 785], [1280, 513], [25088, 145], [128, 785], [128, 513], [2048, 11], [128, 11]] as const) {
+  const x = tf.randomNormal([m, n]) as tf.Tensor2D;
+  const stockReps = m * n * n > 2e8 ? 3 : REPS;
+  uninstallKernelFixes();
+  const stock = race([['stock', () => tf.matMul(x, x, true, false)]], stockReps)[0]!;
+  installKernelFixes();
+  const t = race([
+    ['matMul(x, x, true) fixed', () => tf.matMul(x, x, true, false)],
+    ['symmetricRankUpdate', () => symmetricRankUpdate(x)],
+  ]);
+  const gf = (ms: number, flops: number) => (flops / ms / 1e6).toFixed(1);
+  console.log(`XᵀX x[${m},${n}]\n    stock matMul(x, x, true, false) ${fmt(stock)}   fixed (transpose + XNNPACK) ${fmt(t[0]!)} ` +
+    `(${gf(t[0]!.median, 2 * m * n * n)} GF/s)   SIMD symmetricRankUpdate ${fmt(t[1]!)} (${gf(t[1]!.median, m * n * (n + 1))} GF/s useful)` +
+    `\n    SIMD: ${(stock.median / t[1]!.median).toFixed(2)}x vs stock, ${(t[0]!.median / t[1]!.median).toFixed(2)}x vs fixed`);
+  x.dispose();
+}
+
+for (const [m, k, n] of [[512, 512, 512], [784, 1280, 784], [128, 784, 512], [25088, 144, 32]] as const) {
+  const a = tf.randomNormal([m, k]);
+  const b = tf.randomNormal([k, n]);
+  const av = a.dataSync() as Float32Array;
+  const bv = b.dataSync() as Float32Array;
+  const out = new Float32Array(m * n);
+  const t = race([
+    ['XNNPACK matMul', () => tf.matMul(a, b)],
+    ['SIMD GEMM (copies in/out included)', () => gemmSimd(simd, av, bv, m, k, n, out)],
+  ]);
+  const gf = (x: Timing) => ((2 * m * k * n) / x.median / 1e6).toFixed(1);
+  console.log(`GEMM [${m},${k}]@[${k},${n}]\n    XNNPACK ${fmt(t[0]!)} (${gf(t[0]!)} GF/s)   SIMD ${fmt(t[1]!)} (${gf(t[1]!)} GF/s)` +
+    `\n    SIMD: ${(t[0]!.median / t[1]!.median).toFixed(2)}x vs XNNPACK`);
+  tf.dispose([a, b]);
 }

@@ -12,8 +12,11 @@ import { installKernelFixes } from '../../src/backend/kernels/index.js';
 import { SELF_TEST_TOLERANCE, selfTestKernel } from '../../src/backend/kernels/self_test.js';
 import { selfTestSimdKernels, withoutSimd } from '../../src/backend/kernels/self_test_simd.js';
 import { cpuBackend } from '../../src/backend/kernels/wasm_backend.js';
+import { conv2dGeometry } from '../../src/backend/kernels/conv_geometry.js';
 import {
+  im2colSimd,
   setSimdKernelsEnabled,
+  SIMD_MEMORY_RETAIN_BYTES,
   simdKernels,
   simdKernelsInfo,
   symmetricRankUpdate,
@@ -106,6 +109,18 @@ describe('WebAssembly SIMD kernels', () => {
     for (let i = 0; i < 3; i++) step();
     assert.equal(simdKernelsInfo().memoryBytes, memory, 'the module memory grew on a repeated call');
     tf.dispose([x, w]);
+  });
+
+  it('gives back module memory past SIMD_MEMORY_RETAIN_BYTES at the end of a call', () => {
+    const simd = simdKernels()!;
+    const xShape = [16, 64, 64, 32];
+    const geom = conv2dGeometry('test', xShape, [3, 3, 32, 1], { strides: 1, pad: 'same' });
+    const patches = new Float32Array(16 * 64 * 64 * 288); // 75 MB: more than is retained
+    im2colSimd(simd, new Float32Array(16 * 64 * 64 * 32).fill(-1), geom, 'MK', patches);
+    assert.equal(patches[patches.length - 1], 0, 'bottom-right tap of the last pixel reads padding');
+    assert.equal(patches[0], 0);
+    assert.equal(patches[4 * 32], -1, 'centre tap of the first pixel');
+    assert.ok(simdKernelsInfo().memoryBytes <= SIMD_MEMORY_RETAIN_BYTES, `${simdKernelsInfo().memoryBytes} bytes retained`);
   });
 });
 

@@ -3,8 +3,8 @@
  * not registered"; bridging to cpu costs 50 s per small-CNN step, substrate.md 1.1).
  * dW = Pᵀ·dy, by nngeometry's fused WebAssembly SIMD kernel (wasm/simd_kernels.c: im2col on
  * cache-sized chunks of output pixels feeding a 4×8-tile GEMM, so the patch matrix is never
- * materialised; 2-6x faster than the route below, bench/kernels.ts). Where WebAssembly SIMD is
- * unavailable: JS im2col written directly in the transposed [K, M] layout, then the stock XNNPACK
+ * materialised; 1.1x faster than the route below with one input channel, 1.8-2.7x with 3-64,
+ * bench/kernels.ts). Where WebAssembly SIMD is unavailable: JS im2col written directly in the transposed [K, M] layout, then the stock XNNPACK
  * matmul with no transpose flags (substrate.md 1.2, 'wasmconvgrad2').
  * Beyond tfjs's attributes, an optional `dilations` attribute is honoured (tfjs itself has no
  * gradient for dilated conv2d, but the library may call this kernel directly).

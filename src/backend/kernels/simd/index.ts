@@ -6,6 +6,7 @@
 export {
   preloadSimdKernels,
   releaseSimdMemory,
+  SIMD_MEMORY_RETAIN_BYTES,
   setSimdKernelsEnabled,
   simdKernels,
   simdKernelsInfo,

@@ -1,10 +1,12 @@
 /**
  * Typed-array fronts of the SIMD kernels (wasm/simd_kernels.c). Each copies its operands into the
  * module's memory, runs one export and copies the result into the caller's array, which may be a
- * view on the tfjs-wasm heap (a different memory: the copies are plain memcpy's).
+ * view on the tfjs-wasm heap (a different memory: the copies are plain memcpy's). A call that grew
+ * the module memory past SIMD_MEMORY_RETAIN_BYTES releases it at its end (an exception leaves it
+ * for the next call to reuse or release).
  */
 import type { tf } from '../../../tf.js';
-import { GEOMETRY_FLOATS, PACK_DEPTH, type SimdConvGeometry, type SimdModule } from './module.js';
+import { GEOMETRY_FLOATS, PACK_DEPTH, trimSimdMemory, type SimdConvGeometry, type SimdModule } from './module.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 type Floats = Float32Array | tf.TypedArray;
@@ -43,6 +45,7 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
   simd.f32(pdy!, M * g.co).set(dy.subarray(0, M * g.co) as Float32Array);
   simd.exports.nn_conv_filter_grad(px!, pdy!, pg!, pdw!, pw!);
   out.set(simd.f32(pdw!, K * g.co));
+  trimSimdMemory();
 }
 
 /** dx = col2im(dy·Wᵀ) for dy [M, CO] and the filter [fh, fw, ci, co]; `out` receives the NHWC dx. */
@@ -56,6 +59,7 @@ export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
   simd.exports.nn_conv_input_grad(pdy!, pw!, pg!, pdx!, pwork!);
   out.set(simd.f32(pdx!, nx));
+  trimSimdMemory();
 }
 
 /** The patch matrix of an NHWC x: P [M, K] (`'MK'`) or Pᵀ [K, M] (`'KM'`) into `out`. */
@@ -68,6 +72,7 @@ export function im2colSimd(simd: SimdModule, x: Floats, info: Conv2DInfo, layout
   if (layout === 'MK') simd.exports.nn_im2col_mk(px!, pg!, 0, M, pout!);
   else simd.exports.nn_im2col_km(px!, pg!, pout!);
   out.set(simd.f32(pout!, M * K));
+  trimSimdMemory();
 }
 
 /** Adds the columns `cols` [M, K] (layout of P) onto the NHWC `dx` (the adjoint of im2col). */
@@ -80,6 +85,7 @@ export function col2imAddSimd(simd: SimdModule, cols: Floats, info: Conv2DInfo, 
   simd.f32(pdx!, nx).set(dx);
   simd.exports.nn_col2im_add(pc!, pg!, 0, M, pdx!);
   dx.set(simd.f32(pdx!, nx));
+  trimSimdMemory();
 }
 
 /** out [m, n] = A [m, k] · B [k, n], row-major. */
@@ -89,6 +95,7 @@ export function gemmSimd(simd: SimdModule, a: Floats, b: Floats, m: number, k: n
   simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
   simd.exports.nn_sgemm(m, n, k, pa!, pb!, pc!, 0, pw!);
   out.set(simd.f32(pc!, m * n));
+  trimSimdMemory();
 }
 
 /**
@@ -103,4 +110,5 @@ export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out:
   else simd.exports.nn_zero(pc!, n * n);
   simd.exports.nn_ssyrk(m, n, px!, pc!, 1, pw!);
   out.set(simd.f32(pc!, n * n));
+  trimSimdMemory();
 }

@@ -211,6 +211,18 @@ export function useSimdModuleBytes(bytes: Uint8Array | undefined): void {
   state = bytes == null ? { kind: 'unloaded' } : { kind: 'ready', module: instantiateSimd(bytes), source: 'bytes' };
 }
 
+/**
+ * Bytes of module memory kept between calls: a call that needed more gives its memory back when
+ * it ends (`trimSimdMemory`), so one large convolution does not pin a second copy of its operands
+ * for the life of the process. Re-instantiating costs well under a millisecond.
+ */
+export const SIMD_MEMORY_RETAIN_BYTES = 64 * 1024 * 1024;
+
+/** Releases the module memory if it grew past SIMD_MEMORY_RETAIN_BYTES (called after each kernel). */
+export function trimSimdMemory(): void {
+  if (state.kind === 'ready' && state.module.memoryBytes() > SIMD_MEMORY_RETAIN_BYTES) releaseSimdMemory();
+}
+
 /** Drops the instance and its memory; the next use instantiates the same module afresh. */
 export function releaseSimdMemory(): void {
   if (state.kind !== 'ready') return;
