@@ -7,7 +7,8 @@
  * after use; tensors the user passes in arrays or iterables are never disposed.
  */
 import { tf } from '../tf.js';
-import { EmptyLoaderError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
+import { describe } from '../object/arguments.js';
+import { DisposedError, EmptyLoaderError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 
 export type Inputs = tf.Tensor | tf.Tensor[];
 /** One batch: inputs and optional targets. */
@@ -44,12 +45,16 @@ function normalise(raw: unknown, index: number, owned: boolean): Batch {
   if (isTensor(raw)) xs = raw;
   else if (Array.isArray(raw)) [xs, ys] = raw;
   else if (typeof raw === 'object' && raw !== null && 'xs' in raw) ({ xs, ys } = raw as { xs: unknown; ys?: unknown });
-  else throw new InvalidArgumentError(`loader: batch ${index} must be a tensor, {xs, ys} or [xs, ys]; received ${typeof raw}`);
+  else throw new InvalidArgumentError(`loader: batch ${index} must be a tensor, {xs, ys} or [xs, ys]; received ${describe(raw)}`);
   const xList = Array.isArray(xs) ? xs : [xs];
   if (xList.length === 0 || !xList.every(isTensor)) {
     throw new InvalidArgumentError(`loader: batch ${index} has no input tensor 'xs'`);
   }
-  if (ys !== undefined && !isTensor(ys)) throw new InvalidArgumentError(`loader: batch ${index}: 'ys' must be a tensor`);
+  if (ys !== undefined && !isTensor(ys)) throw new InvalidArgumentError(`loader: batch ${index}: 'ys' must be a tensor, received ${ys === null ? 'null' : typeof ys}`);
+  for (const [k, x] of xList.entries()) {
+    if (x.isDisposed) throw new DisposedError(`loader: batch ${index}: input ${k} has been disposed`);
+  }
+  if (ys?.isDisposed) throw new DisposedError(`loader: batch ${index}: 'ys' has been disposed`);
   const size = xList[0]!.shape[0] ?? 0;
   for (const [k, x] of xList.entries()) {
     if (x.rank < 1 || x.shape[0] !== size) {
@@ -112,6 +117,39 @@ export function assertFinite(t: tf.Tensor, what: string): void {
   const v = probe.dataSync()[0]!;
   probe.dispose();
   if (!Number.isFinite(v)) throw new NonFiniteError(`${what} contains NaN or Infinity; clean the data (or the weights) first`);
+}
+
+/**
+ * Checks a batch's inputs against the model's inputs (count, rank, non-batch sizes, dtype) and
+ * that they are finite, naming the input and both shapes. `where` prefixes the message.
+ */
+export function checkBatchInputs(model: tf.LayersModel, batch: Batch, where: string): void {
+  const expected = model.inputs;
+  if (batch.xs.length !== expected.length) {
+    throw new ShapeMismatchError(`${where}: the model has ${expected.length} input(s) but the batch has ${batch.xs.length}`);
+  }
+  batch.xs.forEach((x, k) => {
+    const shape = expected[k]!.shape;
+    if (!(x.rank === shape.length && shape.every((d, j) => j === 0 || d === null || d === x.shape[j]))) {
+      throw new ShapeMismatchError(
+        `${where}: input ${k} ('${model.inputNames[k] ?? k}') has shape [${x.shape}] but the model expects [${shape.map((d) => d ?? 'batch')}]`,
+      );
+    }
+    if (x.dtype !== expected[k]!.dtype && !(x.dtype === 'int32' && feedsOnlyEmbeddings(model, k))) {
+      throw new InvalidArgumentError(`${where}: input ${k} has dtype ${x.dtype} but the model expects ${expected[k]!.dtype}; cast it first (tf.cast)`);
+    }
+    assertFinite(x, `input ${k}`);
+  });
+}
+
+/**
+ * Whether input k goes only to Embedding layers, which take integer indices whatever the
+ * declared input dtype (a Sequential starting with an Embedding declares float32).
+ */
+function feedsOnlyEmbeddings(model: tf.LayersModel, k: number): boolean {
+  const input = model.inputs[k]?.sourceLayer;
+  const consumers = (input as unknown as { outboundNodes?: Array<{ outboundLayer: tf.layers.Layer }> } | undefined)?.outboundNodes ?? [];
+  return consumers.length > 0 && consumers.every((n) => n.outboundLayer.getClassName() === 'Embedding');
 }
 
 /** Generators and other iterators that return themselves can be traversed only once. */

@@ -36,6 +36,8 @@ export interface FIMMonteCarloOptions<M extends PMatBase> {
   layerCollection?: LayerCollection;
   /** Called after each batch. */
   onProgress?: (p: Progress) => void;
+  /** Aborts the computation (AbortedError) at the next batch or output; every tensor is released. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -48,7 +50,7 @@ export interface FIMMonteCarloOptions<M extends PMatBase> {
  * F.dispose();
  */
 export async function FIMMonteCarlo<M extends PMatBase>(options: FIMMonteCarloOptions<M>): Promise<M> {
-  const layerCollection = checkMetricArguments(options, 'FIMMonteCarlo');
+  const layerCollection = checkMetricArguments(options, 'FIMMonteCarlo', ['model', 'loader', 'representation', 'variant', 'trials', 'seed', 'sigma2', 'layerCollection', 'onProgress', 'signal']);
   const { model, loader, representation } = options;
   if (!representation || typeof (representation as Partial<Representation<M>>).compute !== 'function') {
     throw new InvalidArgumentError(`FIMMonteCarlo: 'representation' must be a representation class such as PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank or PMatImplicit`);
@@ -71,6 +73,12 @@ export async function FIMMonteCarlo<M extends PMatBase>(options: FIMMonteCarloOp
     }
   }
   const classes = model.outputs[0]?.shape[model.outputs[0].shape.length - 1];
+  const outputSize = model.outputs[0]?.shape.slice(1).reduce<number | null>((a, b) => (a === null || b === null ? null : a * b), 1);
+  if (outputSize === 1 && (variant === 'classif_logits' || variant === 'classif_logsoftmax' || variant === 'classif_probs' || variant === 'segmentation_logits')) {
+    throw new InvalidArgumentError(
+      `FIMMonteCarlo: variant '${variant}' needs at least 2 classes but model '${model.name}' has 1 output (its Fisher is 0); for a single logit use 'classif_binary_logits'`,
+    );
+  }
   if (variant === 'segmentation_logits' && !(typeof classes === 'number' && classes >= 1)) {
     throw new InvalidArgumentError(`FIMMonteCarlo: 'segmentation_logits' needs a model output [batch, ..., classes] with a known last axis; the output shape is [${model.outputs[0]?.shape}]`);
   }
@@ -83,5 +91,6 @@ export async function FIMMonteCarlo<M extends PMatBase>(options: FIMMonteCarloOp
     loader,
     outputs: monteCarloCotangents(variant, { trials, seed, sigma2: options.sigma2 ?? 1, classes: classes ?? 1 }),
     onProgress: options.onProgress,
+    signal: options.signal,
   });
 }

@@ -43,6 +43,8 @@ export interface FIMOptions<M extends PMatBase> {
   workers?: number | 'auto';
 }
 
+const FIM_OPTIONS = ['model', 'loader', 'representation', 'variant', 'layerCollection', 'sigma2', 'loss', 'onProgress', 'signal', 'workers'] as const;
+
 /**
  * Computes the Fisher information matrix of `model` on `loader`.
  *
@@ -52,7 +54,7 @@ export interface FIMOptions<M extends PMatBase> {
  * F.dispose();
  */
 export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M> {
-  const layerCollection = checkMetricArguments(options, 'FIM');
+  const layerCollection = checkMetricArguments(options, 'FIM', FIM_OPTIONS);
   const { model, loader, representation } = options;
   if (!representation || typeof (representation as Partial<Representation<M>>).compute !== 'function') {
     throw new InvalidArgumentError(`FIM: 'representation' must be a representation class such as PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank or PMatImplicit`);

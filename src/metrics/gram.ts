@@ -30,6 +30,8 @@ export interface GramMatrixOptions<F extends FMatBase> {
   layerCollection?: LayerCollection;
   /** Called after each batch. */
   onProgress?: (p: Progress) => void;
+  /** Aborts the computation (AbortedError) at the next batch or output; every tensor is released. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -45,7 +47,7 @@ export interface GramMatrixOptions<F extends FMatBase> {
  * K.dispose();
  */
 export async function GramMatrix<F extends FMatBase = FMatDense>(options: GramMatrixOptions<F>): Promise<F> {
-  const layerCollection = checkMetricArguments(options, 'GramMatrix');
+  const layerCollection = checkMetricArguments(options, 'GramMatrix', ['model', 'loader', 'representation', 'centering', 'layerCollection', 'onProgress', 'signal']);
   const representation = (options.representation ?? FMatDense) as FMatRepresentation<F>;
   if (typeof (representation as Partial<FMatRepresentation<F>>).compute !== 'function') {
     throw new InvalidArgumentError(`GramMatrix: 'representation' must be an FMat representation class such as FMatDense`);
@@ -60,6 +62,7 @@ export async function GramMatrix<F extends FMatBase = FMatDense>(options: GramMa
     loader: options.loader,
     outputs: jacobianOutputs(),
     onProgress: options.onProgress,
+    signal: options.signal,
     centering: options.centering ?? false,
   });
 }

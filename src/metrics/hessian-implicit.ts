@@ -7,19 +7,21 @@
  * NotPositiveDefiniteError on a direction of non-positive curvature (use a larger regul).
  */
 import { tf } from '../tf.js';
-import { InvalidArgumentError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import { PVector } from '../object/pvector.js';
 import { HostSum } from '../object/pspace/accumulators.js';
 import type { PMatBase } from '../object/pspace/pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from '../object/pspace/conjugate-gradient.js';
 import { PFMapDense } from '../object/map/dense.js';
+import { checkPFMap } from '../object/map/pmat-algebra.js';
 import { type HessianSpec, forEachHessianBatch, unflatten } from './hessian-vector-product.js';
+import { checkAlive, checkVector } from '../object/pspace/pmat.js';
 
 export class PMatHessianImplicit implements PMatBase {
   static readonly representationName = 'PMatHessianImplicit';
   readonly layerCollection: LayerCollection;
   private readonly spec: HessianSpec;
+  private disposed = false;
 
   /** Stores the definition; no pass over the data happens until a method is called. */
   constructor(spec: HessianSpec) {
@@ -29,8 +31,8 @@ export class PMatHessianImplicit implements PMatBase {
 
   /** H v: one pass over the data (batch products added in float64). */
   async mv(v: PVector): Promise<PVector> {
-    if (!(v instanceof PVector)) throw new InvalidArgumentError('PMatHessianImplicit.mv: argument must be a PVector');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatHessianImplicit.mv');
+    checkAlive(!this.disposed, 'PMatHessianImplicit');
+    checkVector(v, this.layerCollection, 'PMatHessianImplicit.mv');
     const sum = new HostSum(this.layerCollection.numel());
     const parts = unflatten(this.layerCollection, v.data);
     try {
@@ -49,6 +51,7 @@ export class PMatHessianImplicit implements PMatBase {
 
   /** vᵀ H v (one pass). */
   async vTMv(v: PVector): Promise<number> {
+    checkAlive(!this.disposed, 'PMatHessianImplicit');
     const hv = await this.mv(v);
     try {
       return hv.dot(v);
@@ -64,8 +67,8 @@ export class PMatHessianImplicit implements PMatBase {
 
   /** As `solve`, also reporting iterations, final residual and convergence. */
   async solveWithInfo(v: PVector, options: CGOptions = {}): Promise<CGResult> {
-    if (!(v instanceof PVector)) throw new InvalidArgumentError('PMatHessianImplicit.solve: v must be a PVector');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatHessianImplicit.solve');
+    checkAlive(!this.disposed, 'PMatHessianImplicit');
+    checkVector(v, this.layerCollection, 'PMatHessianImplicit.solve');
     return conjugateGradient((p) => this.mv(p), v, options);
   }
 
@@ -74,8 +77,8 @@ export class PMatHessianImplicit implements PMatBase {
    * Hessian-vector products, one pass over the data each.
    */
   async mmap(pfmap: PFMapDense): Promise<PFMapDense> {
-    if (!(pfmap instanceof PFMapDense)) throw new InvalidArgumentError('PMatHessianImplicit.mmap: argument must be a PFMapDense');
-    this.layerCollection.assertSame(pfmap.layerCollection, 'the PFMap given to PMatHessianImplicit.mmap');
+    checkAlive(!this.disposed, 'PMatHessianImplicit');
+    checkPFMap(pfmap, this.layerCollection, 'PMatHessianImplicit.mmap');
     const [o, n, d] = pfmap.data.shape;
     const rows: tf.Tensor1D[] = [];
     try {
@@ -92,6 +95,8 @@ export class PMatHessianImplicit implements PMatBase {
     }
   }
 
-  /** Holds no tensors; present for interface uniformity. */
-  dispose(): void {}
+  /** Holds no tensors; afterwards every method throws DisposedError. */
+  dispose(): void {
+    this.disposed = true;
+  }
 }

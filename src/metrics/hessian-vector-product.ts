@@ -7,9 +7,9 @@
  * the gradient replacements of second-order-gradients.ts.
  */
 import { tf } from '../tf.js';
-import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { AbortedError, InvalidArgumentError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
-import { type Batch, type Loader, assertFinite, iterateBatches, releaseBatch } from '../data/loader.js';
+import { type Batch, type Loader, assertFinite, checkBatchInputs, iterateBatches, releaseBatch } from '../data/loader.js';
 import { executeModel } from '../backend/executor.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
 import type { Progress } from '../backend/engine.js';
@@ -26,6 +26,8 @@ export interface HessianSpec {
   /** True for a user-supplied loss, checked once against finite differences (hessian-losses.ts). */
   readonly checkLoss: boolean;
   readonly onProgress?: (p: Progress) => void;
+  /** Stops the pass (AbortedError) at the next batch once aborted. */
+  readonly signal?: AbortSignal;
 }
 
 /** One batch, ready for Hessian-vector products. */
@@ -45,20 +47,33 @@ export async function forEachHessianBatch(spec: HessianSpec, visit: (b: HessianB
   const collected = new Map<tf.layers.Layer, LayerEntry>(lc.layers.map((e) => [e.layer, e]));
   let examples = 0;
   let checked = !spec.checkLoss;
+  let weightsChecked = false;
+  checkAborted(spec.signal);
   for await (const batch of iterateBatches(spec.loader)) {
     try {
+      checkAborted(spec.signal);
       if (batch.size === 0) continue;
       const ys = checkBatch(model, batch);
+      if (!weightsChecked) {
+        assertFiniteWeights(lc);
+        weightsChecked = true;
+      }
       const lossOf = (w: readonly tf.Tensor[]): tf.Scalar => {
         const out = executeModel(model, batch.xs, { collected, weights: splitByLayer(lc, w) });
         if (out.length !== 1) throw new InvalidArgumentError(`Hessian: the model has ${out.length} outputs; models with one output are supported`);
         return spec.loss(out[0]!.reshape([batch.size, -1]) as tf.Tensor2D, ys);
       };
       if (!checked) {
-        tf.tidy(() => {
-          const out = executeModel(model, batch.xs, { collected });
-          checkLossCurvature(spec.loss, out[0]!.reshape([batch.size, -1]) as tf.Tensor2D, ys);
-        });
+        try {
+          tf.tidy(() => {
+            const out = executeModel(model, batch.xs, { collected });
+            checkLossCurvature(spec.loss, out[0]!.reshape([batch.size, -1]) as tf.Tensor2D, ys);
+          });
+        } catch (e) {
+          // A loss that throws inside tf.grad leaves the tensors its custom-gradient ops saved on the tape.
+          releaseAbandonedTape();
+          throw e;
+        }
         checked = true;
       }
       visit({ size: batch.size, hvp: (v) => hessianVectorProduct(spec.model, lc, lossOf, v) });
@@ -112,11 +127,23 @@ export function unflatten(lc: LayerCollection, flat: tf.Tensor1D): tf.Tensor[] {
   );
 }
 
-function checkBatch(model: tf.LayersModel, batch: Batch): tf.Tensor {
-  if (batch.xs.length !== model.inputs.length) {
-    throw new ShapeMismatchError(`Hessian: the model has ${model.inputs.length} input(s) but the batch has ${batch.xs.length}`);
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new AbortedError(`Hessian: the pass over the data was aborted${signal.reason !== undefined ? ` (${String(signal.reason)})` : ''}; no partial result is kept`);
   }
-  batch.xs.forEach((x, k) => assertFinite(x, `input ${k}`));
+}
+
+/** NaN or Infinity in a collected weight would make every product meaningless: name the weight. */
+function assertFiniteWeights(lc: LayerCollection): void {
+  for (const e of lc.layers) {
+    for (const w of e.layer.trainableWeights) {
+      if (w.dtype === 'float32') assertFinite(w.read(), `Hessian: weight '${w.name}' of the model`);
+    }
+  }
+}
+
+function checkBatch(model: tf.LayersModel, batch: Batch): tf.Tensor {
+  checkBatchInputs(model, batch, 'Hessian');
   if (!batch.ys) throw new InvalidArgumentError(`Hessian needs targets for its loss: give batches as {xs, ys} or [xs, ys]`);
   return batch.ys;
 }

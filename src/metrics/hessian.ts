@@ -42,6 +42,8 @@ export interface HessianOptions<R extends HessianRepresentation> {
   allowUnverifiedLayers?: boolean;
   /** Called after each batch. */
   onProgress?: (p: Progress) => void;
+  /** Aborts the pass (AbortedError; for the implicit representation, each product's pass); every tensor is released. */
+  signal?: AbortSignal;
 }
 
 /** The matrix type each representation gives. */
@@ -67,7 +69,7 @@ export type HessianResult<R> = R extends typeof PMatDense
  * H.dispose();
  */
 export async function Hessian<R extends HessianRepresentation>(options: HessianOptions<R>): Promise<HessianResult<R>> {
-  const layerCollection = checkMetricArguments(options, 'Hessian');
+  const layerCollection = checkMetricArguments(options, 'Hessian', ['model', 'loader', 'loss', 'representation', 'layerCollection', 'allowUnverifiedLayers', 'onProgress', 'signal']);
   const loss = batchLoss(options.loss);
   const rep = options.representation as HessianRepresentation;
   const supported: HessianRepresentation[] = [PMatDense, PMatDiag, PMatBlockDiag, PMatImplicit, PMatHessianImplicit];
@@ -79,6 +81,13 @@ export async function Hessian<R extends HessianRepresentation>(options: HessianO
     throw new InvalidArgumentError(`Hessian: 'allowUnverifiedLayers' must be a boolean, received ${String(options.allowUnverifiedLayers)}`);
   }
   checkSecondOrderSupport(options.model, layerCollection, options.allowUnverifiedLayers ?? false);
+  const classes = options.model.outputs[0]?.shape.slice(1).reduce<number | null>((a, b) => (a === null || b === null ? null : a * b), 1);
+  if (options.loss === 'cross_entropy' && classes === 1) {
+    throw new InvalidArgumentError(
+      `Hessian: loss 'cross_entropy' needs at least 2 classes but model '${options.model.name}' has 1 output (a softmax over one class is constant, its Hessian 0); ` +
+        `for a single logit give a binary cross-entropy as a loss function, or use 'mse'`,
+    );
+  }
   await initLinalg();
   const spec: HessianSpec = {
     model: options.model,
@@ -87,6 +96,7 @@ export async function Hessian<R extends HessianRepresentation>(options: HessianO
     loss,
     checkLoss: typeof options.loss === 'function',
     onProgress: options.onProgress,
+    signal: options.signal,
   };
   if (rep === PMatImplicit || rep === PMatHessianImplicit) return new PMatHessianImplicit(spec) as HessianResult<R>;
   return (await fromColumns(spec, rep === PMatDense ? 'dense' : rep === PMatDiag ? 'diag' : 'blockDiag')) as HessianResult<R>;

@@ -22,6 +22,8 @@ export interface JacobianOptions<M extends PFMapBase> {
   layerCollection?: LayerCollection;
   /** Called after each batch. */
   onProgress?: (p: Progress) => void;
+  /** Aborts the pass (AbortedError; for PFMapImplicit, each product's pass); every tensor is released. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -51,7 +53,7 @@ export function jacobianOutputs(): CotangentSource {
  * [J, v, Jv].forEach((o) => o.dispose());
  */
 export async function Jacobian<M extends PFMapBase = PFMapDense>(options: JacobianOptions<M>): Promise<M> {
-  const layerCollection = checkMetricArguments(options, 'Jacobian');
+  const layerCollection = checkMetricArguments(options, 'Jacobian', ['model', 'loader', 'representation', 'layerCollection', 'onProgress', 'signal']);
   const representation = (options.representation ?? PFMapDense) as PFMapRepresentation<M>;
   if (typeof (representation as Partial<PFMapRepresentation<M>>).compute !== 'function') {
     throw new InvalidArgumentError(`Jacobian: 'representation' must be a PFMap representation class (PFMapDense or PFMapImplicit)`);
@@ -62,5 +64,6 @@ export async function Jacobian<M extends PFMapBase = PFMapDense>(options: Jacobi
     loader: options.loader,
     outputs: jacobianOutputs(),
     onProgress: options.onProgress,
+    signal: options.signal,
   });
 }

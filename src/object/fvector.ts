@@ -10,6 +10,7 @@ import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
+import { checkFiniteTensor, describe } from './arguments.js';
 
 export class FVector {
   private values: tf.Tensor2D | null;
@@ -29,10 +30,11 @@ export class FVector {
    * @example const f = FVector.fromTensor(tf.ones([3, 10])); // 3 outputs, 10 examples
    */
   static fromTensor(t: tf.Tensor): FVector {
-    if (!(t instanceof tf.Tensor)) throw new InvalidArgumentError(`FVector.fromTensor: 't' must be a tf.Tensor, received ${typeof t}`);
+    if (!(t instanceof tf.Tensor)) throw new InvalidArgumentError(`FVector.fromTensor: 't' must be a tf.Tensor, received ${describe(t)}`);
     if (t.isDisposed) throw new DisposedError(`FVector.fromTensor: tensor 't' is disposed`);
     if (t.rank !== 2) throw new ShapeMismatchError(`FVector.fromTensor: 't' must have shape [outputs, examples], received [${t.shape}]`);
     if (t.dtype !== 'float32') throw new InvalidArgumentError(`FVector.fromTensor: 't' must be float32, received ${t.dtype}`);
+    checkFiniteTensor(t, 'FVector.fromTensor');
     return new FVector(t.clone() as tf.Tensor2D);
   }
 
@@ -40,6 +42,7 @@ export class FVector {
   static random(outputs: number, examples: number, seed?: number): FVector {
     checkSize(outputs, 'outputs', 'FVector.random');
     checkSize(examples, 'examples', 'FVector.random');
+    if (seed !== undefined && !Number.isSafeInteger(seed)) throw new InvalidArgumentError(`FVector.random: 'seed' must be an integer, received ${describe(seed)}`);
     return new FVector(tf.randomNormal([outputs, examples], 0, 1, 'float32', seed) as tf.Tensor2D);
   }
 
@@ -89,7 +92,7 @@ export class FVector {
 
   /** x·f. */
   scale(x: number): FVector {
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`FVector.scale: 'x' must be a finite number, received ${String(x)}`);
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`FVector.scale: 'x' must be a finite number, received ${describe(x)}`);
     return new FVector(tf.mul(this.data, x));
   }
 
@@ -101,7 +104,7 @@ export class FVector {
 
   /** (Σ|f_oi|^p)^{1/p}; p = Infinity gives max |f_oi|. */
   norm(p = 2): number {
-    if (typeof p !== 'number' || !(p >= 1)) throw new InvalidArgumentError(`FVector.norm: 'p' must be ≥ 1 (or Infinity), received ${String(p)}`);
+    if (typeof p !== 'number' || !(p >= 1)) throw new InvalidArgumentError(`FVector.norm: 'p' must be a number ≥ 1 (or Infinity), received ${describe(p)}`);
     const d = this.data;
     if (p === Infinity) {
       const m = tf.tidy(() => tf.max(tf.abs(d)));
@@ -124,7 +127,7 @@ export class FVector {
   }
 
   private check(other: FVector, op: string): tf.Tensor2D {
-    if (!(other instanceof FVector)) throw new InvalidArgumentError(`FVector.${op}: argument must be an FVector`);
+    if (!(other instanceof FVector)) throw new InvalidArgumentError(`FVector.${op}: 'other' must be an FVector, received ${describe(other)}`);
     assertFVectorShape(other, this.numOutputs, this.numExamples, `the FVector given to FVector.${op}`);
     return other.data;
   }
@@ -135,7 +138,8 @@ export class FVector {
  * (e.g. "the FVector given to PFMapDense.vjp").
  */
 export function assertFVectorShape(f: unknown, outputs: number, examples: number | undefined, what: string): FVector {
-  if (!(f instanceof FVector)) throw new InvalidArgumentError(`${what} must be an FVector, received ${f === null ? 'null' : typeof f}`);
+  if (!(f instanceof FVector)) throw new InvalidArgumentError(`${what} must be an FVector, received ${describe(f)}`);
+  if (f.isDisposed) throw new DisposedError(`${what} has been disposed`);
   const [o, n] = f.data.shape;
   if (o !== outputs || (examples !== undefined && n !== examples)) {
     throw new ShapeMismatchError(`${what} has shape [${o}, ${n}] but [${outputs}, ${examples ?? 'n'}] (outputs, examples) is expected`);
@@ -144,5 +148,5 @@ export function assertFVectorShape(f: unknown, outputs: number, examples: number
 }
 
 function checkSize(v: number, name: string, where: string): void {
-  if (!(Number.isInteger(v) && v >= 1)) throw new InvalidArgumentError(`${where}: '${name}' must be an integer ≥ 1, received ${String(v)}`);
+  if (!(Number.isInteger(v) && v >= 1)) throw new InvalidArgumentError(`${where}: '${name}' must be an integer ≥ 1, received ${describe(v)}`);
 }

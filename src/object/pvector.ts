@@ -7,6 +7,7 @@ import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../erro
 import { LayerCollection } from '../layers/layer-collection.js';
 import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
+import { checkFiniteTensor, checkLayerCollection, checkModel, describe } from './arguments.js';
 
 export class PVector {
   readonly layerCollection: LayerCollection;
@@ -28,7 +29,9 @@ export class PVector {
    * A copy of the model's current trainable weights on `lc` (default: all supported layers).
    * @example const w0 = PVector.fromModel(model);
    */
-  static fromModel(model: tf.LayersModel, lc: LayerCollection = LayerCollection.fromModel(model)): PVector {
+  static fromModel(model: tf.LayersModel, lc?: LayerCollection): PVector {
+    checkModel(model, 'PVector.fromModel');
+    lc = lc === undefined ? LayerCollection.fromModel(model) : checkLayerCollection(lc, 'PVector.fromModel');
     const layers = lc.layersOf(model);
     const flat = tf.tidy(() => {
       const parts = layers.flatMap((l) => l.trainableWeights.map((w) => w.read().reshape([-1])));
@@ -39,22 +42,27 @@ export class PVector {
 
   /** A vector holding a copy of `t` (shape [d], float32). */
   static fromFlat(lc: LayerCollection, t: tf.Tensor): PVector {
-    if (!(t instanceof tf.Tensor)) throw new InvalidArgumentError(`PVector.fromFlat: 't' must be a tf.Tensor, received ${typeof t}`);
+    checkLayerCollection(lc, 'PVector.fromFlat');
+    if (!(t instanceof tf.Tensor)) throw new InvalidArgumentError(`PVector.fromFlat: 't' must be a tf.Tensor, received ${describe(t)}`);
     if (t.isDisposed) throw new DisposedError(`PVector.fromFlat: tensor 't' is disposed`);
     if (t.rank !== 1 || t.shape[0] !== lc.numel()) {
       throw new ShapeMismatchError(`PVector.fromFlat: 't' must have shape [${lc.numel()}] (the collection's numel), received [${t.shape}]`);
     }
     if (t.dtype !== 'float32') throw new InvalidArgumentError(`PVector.fromFlat: 't' must be float32, received ${t.dtype}`);
+    checkFiniteTensor(t, 'PVector.fromFlat');
     return new PVector(lc, t.clone() as tf.Tensor1D);
   }
 
   /** Standard normal entries; reproducible when `seed` is given. */
   static random(lc: LayerCollection, seed?: number): PVector {
+    checkLayerCollection(lc, 'PVector.random');
+    if (seed !== undefined && !Number.isSafeInteger(seed)) throw new InvalidArgumentError(`PVector.random: 'seed' must be an integer, received ${describe(seed)}`);
     return new PVector(lc, tf.randomNormal([lc.numel()], 0, 1, 'float32', seed) as tf.Tensor1D);
   }
 
   /** The zero vector. */
   static zeros(lc: LayerCollection): PVector {
+    checkLayerCollection(lc, 'PVector.zeros');
     return new PVector(lc, tf.zeros([lc.numel()]) as tf.Tensor1D);
   }
 
@@ -98,6 +106,7 @@ export class PVector {
   }
 
   private writeToModel(model: tf.LayersModel, add: boolean): void {
+    checkModel(model, add ? 'PVector.addToModel' : 'PVector.copyToModel');
     const layers = this.layerCollection.layersOf(model);
     const data = this.data;
     tf.tidy(() => {
@@ -114,7 +123,8 @@ export class PVector {
   }
 
   private check(other: PVector, op: string): tf.Tensor1D {
-    if (!(other instanceof PVector)) throw new InvalidArgumentError(`PVector.${op}: argument must be a PVector`);
+    if (!(other instanceof PVector)) throw new InvalidArgumentError(`PVector.${op}: 'other' must be a PVector, received ${describe(other)}`);
+    if (other.isDisposed) throw new DisposedError(`PVector.${op}: the PVector 'other' has been disposed`);
     this.layerCollection.assertSame(other.layerCollection, `the PVector given to ${op}`);
     return other.data;
   }
@@ -130,7 +140,7 @@ export class PVector {
   }
 
   scale(x: number): PVector {
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`PVector.scale: 'x' must be a finite number, received ${String(x)}`);
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`PVector.scale: 'x' must be a finite number, received ${describe(x)}`);
     return new PVector(this.layerCollection, tf.mul(this.data, x));
   }
 
@@ -142,7 +152,7 @@ export class PVector {
 
   /** (Σ|v_k|^p)^{1/p}; p = Infinity gives max |v_k|. */
   norm(p = 2): number {
-    if (typeof p !== 'number' || !(p >= 1)) throw new InvalidArgumentError(`PVector.norm: 'p' must be ≥ 1 (or Infinity), received ${String(p)}`);
+    if (typeof p !== 'number' || !(p >= 1)) throw new InvalidArgumentError(`PVector.norm: 'p' must be a number ≥ 1 (or Infinity), received ${describe(p)}`);
     const d = this.data;
     if (p === Infinity) return scalar(() => tf.max(tf.abs(d)));
     if (p === 2) return Math.sqrt(preciseSumOf(() => tf.square(d)));

@@ -18,6 +18,7 @@ import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
 import { PMatEye } from '../object/pspace/eye.js';
 import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
 import { type Header, type NamedArray, PersistenceError, decode, encode } from './format.js';
+import { checkModel, describe } from '../object/arguments.js';
 
 export { PersistenceError } from './format.js';
 
@@ -28,12 +29,17 @@ export type Saveable = PVector | PMatDense | PMatDiag | PMatBlockDiag | PMatLowR
 export type SaveTarget = string | { write(bytes: Uint8Array): void | Promise<void> };
 export type LoadSource = string | Uint8Array | { read(): Uint8Array | Promise<Uint8Array> };
 
+const SAVEABLE = [PVector, PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEye];
+
 function savedLayers(lc: LayerCollection): Header['layers'] {
   return lc.layers.map((e) => ({ id: e.id, kind: e.kind.name, shapes: e.parameters.map((p) => [...p.shape]) }));
 }
 
 /** The object as bytes. */
 export function serialize(obj: Saveable): Uint8Array {
+  if (!SAVEABLE.some((c) => obj instanceof c)) {
+    throw new PersistenceError(`save: ${describe(obj)} cannot be saved (supported: PVector, PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEye)`);
+  }
   const lc = obj.layerCollection;
   const arrays: NamedArray[] = [];
   const meta: Header['meta'] = {};
@@ -84,6 +90,7 @@ export function serialize(obj: Saveable): Uint8Array {
 /** Rebuilds an object saved with `serialize`, on the matching layers of `model`. */
 export function deserialize(bytes: Uint8Array, model: tf.LayersModel): Saveable {
   const { header, arrays } = decode(bytes);
+  checkModel(model, 'load');
   const lc = matchingCollection(header, model);
   const get = (name: string): Float32Array | Float64Array => {
     const a = arrays.get(name);
@@ -164,6 +171,9 @@ function matchingCollection(header: Header, model: tf.LayersModel): LayerCollect
 
 /** Saves `obj` to a file path (Node) or a `{ write(bytes) }` handler. */
 export async function save(obj: Saveable, target: SaveTarget): Promise<void> {
+  if (!(typeof target === 'string' || (typeof target === 'object' && target !== null && typeof target.write === 'function'))) {
+    throw new PersistenceError(`save: 'target' must be a file path or an object with write(bytes), received ${describe(target)}`);
+  }
   const bytes = serialize(obj);
   if (typeof target === 'string') {
     const fs = await import('node:fs/promises');
@@ -171,12 +181,13 @@ export async function save(obj: Saveable, target: SaveTarget): Promise<void> {
   } else if (target && typeof target.write === 'function') {
     await target.write(bytes);
   } else {
-    throw new PersistenceError(`save: 'target' must be a file path or an object with write(bytes)`);
+    throw new PersistenceError(`save: 'target' must be a file path or an object with write(bytes), received ${describe(target)}`);
   }
 }
 
 /** Loads an object saved with `save` from a file path (Node), bytes or a `{ read() }` handler. */
 export async function load(source: LoadSource, model: tf.LayersModel): Promise<Saveable> {
+  checkModel(model, 'load');
   let bytes: Uint8Array;
   if (typeof source === 'string') {
     const fs = await import('node:fs/promises');
@@ -190,7 +201,7 @@ export async function load(source: LoadSource, model: tf.LayersModel): Promise<S
   } else if (source && typeof source.read === 'function') {
     bytes = await source.read();
   } else {
-    throw new PersistenceError(`load: 'source' must be a file path, bytes or an object with read()`);
+    throw new PersistenceError(`load: 'source' must be a file path, bytes or an object with read(), received ${describe(source)}`);
   }
   return deserialize(bytes, model);
 }

@@ -14,6 +14,7 @@ import { PMatBlockDiag } from '../object/pspace/block-diag.js';
 import { PMatLowRank } from '../object/pspace/low-rank.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';
 import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
+import { checkOptions, describe } from '../object/arguments.js';
 
 export type Mergeable = PMatDense | PMatDiag | PMatBlockDiag | PMatLowRank | PMatKFAC | PMatQuasiDiag;
 
@@ -22,6 +23,8 @@ export interface PartialResult<M extends Mergeable> {
   matrix: M;
   examples: number;
 }
+
+const MERGEABLE = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag];
 
 function weightedMean(arrays: Float64Array[], weights: number[]): Float64Array {
   const out = new Float64Array(arrays[0]!.length);
@@ -39,7 +42,14 @@ function weightedMean(arrays: Float64Array[], weights: number[]): Float64Array {
  * @example const F = mergePartial([{ matrix: F1, examples: 5000 }, { matrix: F2, examples: 3000 }]);
  */
 export function mergePartial<M extends Mergeable>(parts: ReadonlyArray<PartialResult<M>>): M {
-  if (!Array.isArray(parts) || parts.length === 0) throw new InvalidArgumentError('merge: expected a non-empty array of { matrix, examples }');
+  if (!Array.isArray(parts) || parts.length === 0) throw new InvalidArgumentError(`merge: 'parts' must be a non-empty array of { matrix, examples }, received ${describe(parts)}`);
+  for (const [i, p] of parts.entries()) {
+    if (typeof p !== 'object' || p === null) throw new InvalidArgumentError(`merge: part ${i} must be { matrix, examples }, received ${describe(p)}`);
+    checkOptions(p, ['matrix', 'examples'], `merge: part ${i}`, `parts[${i}]`);
+    if (!MERGEABLE.some((c) => p.matrix instanceof c)) {
+      throw new InvalidArgumentError(`merge: part ${i}: ${describe(p.matrix)} cannot be merged (supported: PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag)`);
+    }
+  }
   const first = parts[0]!.matrix;
   const lc: LayerCollection = first.layerCollection;
   for (const [i, p] of parts.entries()) {

@@ -12,6 +12,7 @@ import { FVector, assertFVectorShape } from '../fvector.js';
 import { SymmetricBlock } from '../pspace/symmetric-block.js';
 import { type SolveOptions, checkRegul, checkScalar } from '../pspace/pmat.js';
 import { centerKernel, tangentKernel } from './kernel-blocks.js';
+import { checkFiniteValues, checkFloatTensor, checkLayerCollection, checkOptions, describe } from '../arguments.js';
 import type { FMatBase, GramSpec } from './fmat.js';
 
 /** Top eigenpairs of an FMat. */
@@ -31,6 +32,14 @@ export class FMatDense implements FMatBase {
 
   /** Wraps a row-major float64 (O·n)² matrix (taken over, not copied). */
   constructor(lc: LayerCollection, outputs: number, examples: number, values: Float64Array | SymmetricBlock) {
+    checkLayerCollection(lc, 'FMatDense');
+    for (const [name, v] of [['outputs', outputs], ['examples', examples]] as const) {
+      if (!(Number.isInteger(v) && v >= 1)) throw new InvalidArgumentError(`FMatDense: '${name}' must be an integer ≥ 1, received ${describe(v)}`);
+    }
+    if (!(values instanceof Float64Array || values instanceof SymmetricBlock)) {
+      throw new InvalidArgumentError(`FMatDense: 'values' must be a Float64Array of (O·n)² entries, received ${describe(values)}`);
+    }
+    if (values instanceof Float64Array) checkFiniteValues(values, 'FMatDense', 'values');
     const size = outputs * examples;
     const got = values instanceof SymmetricBlock ? values.n * values.n : values.length;
     if (got !== size * size) throw new ShapeMismatchError(`FMatDense: expected ${size * size} values (O = ${outputs}, n = ${examples}), received ${got}`);
@@ -49,6 +58,8 @@ export class FMatDense implements FMatBase {
 
   /** A matrix from a [O, n, O, n] tensor (copied). */
   static fromTensor(lc: LayerCollection, t: tf.Tensor): FMatDense {
+    checkLayerCollection(lc, 'FMatDense.fromTensor');
+    checkFloatTensor(t, 'FMatDense.fromTensor');
     const [o, n, o2, n2] = t.shape;
     if (t.rank !== 4 || o !== o2 || n !== n2) throw new ShapeMismatchError(`FMatDense.fromTensor: expected shape [O, n, O, n], received [${t.shape}]`);
     return new FMatDense(lc, o!, n!, Float64Array.from(t.dataSync()));
@@ -72,6 +83,7 @@ export class FMatDense implements FMatBase {
 
   /** ‖K‖_F ('fro', default) or the largest eigenvalue modulus (2). */
   norm(ord: 'fro' | 2 = 'fro'): number {
+    if (ord !== 'fro' && ord !== 2) throw new InvalidArgumentError(`FMatDense.norm: 'ord' must be 'fro' or 2, received ${JSON.stringify(ord)}`);
     if (ord === 'fro') return Math.sqrt(this.block.frobeniusSquared());
     if (ord === 2) return this.block.extremeSingularValues().max;
     throw new InvalidArgumentError(`FMatDense.norm: 'ord' must be 'fro' or 2, received ${JSON.stringify(ord)}`);
@@ -100,9 +112,9 @@ export class FMatDense implements FMatBase {
    */
   eigendecomposition(options: { k?: number } = {}): FMatEigen {
     const size = this.numOutputs * this.numExamples;
-    const k = options.k ?? size;
+    const k = (checkOptions(options, ['k'], 'FMatDense.eigendecomposition').k ?? size) as number;
     if (!(Number.isInteger(k) && k >= 1 && k <= size)) {
-      throw new InvalidArgumentError(`FMatDense.eigendecomposition: 'k' must be an integer in [1, ${size}], received ${String(k)}`);
+      throw new InvalidArgumentError(`FMatDense.eigendecomposition: 'k' must be an integer in [1, ${size}], received ${describe(k)}`);
     }
     const { values, vectors } = eighSym(this.values(), size);
     const top = new Float64Array(k);
@@ -145,7 +157,7 @@ export class FMatDense implements FMatBase {
   }
 
   private other(o: FMatDense, op: string): SymmetricBlock {
-    if (!(o instanceof FMatDense)) throw new InvalidArgumentError(`FMatDense.${op}: argument must be an FMatDense`);
+    if (!(o instanceof FMatDense)) throw new InvalidArgumentError(`FMatDense.${op}: 'other' must be an FMatDense, received ${describe(o)}`);
     this.layerCollection.assertSame(o.layerCollection, `the matrix given to FMatDense.${op}`);
     if (o.numOutputs !== this.numOutputs || o.numExamples !== this.numExamples) {
       throw new ShapeMismatchError(`FMatDense.${op}: shapes differ, [${o.numOutputs}, ${o.numExamples}] vs [${this.numOutputs}, ${this.numExamples}] (outputs, examples)`);

@@ -11,6 +11,8 @@ import { batchJacobian } from '../pspace/accumulators.js';
 import { PVector } from '../pvector.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
 import type { PFMapBase } from './pfmap.js';
+import { checkFiniteTensor, checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
+import { checkVector } from '../pspace/pmat.js';
 
 export class PFMapDense implements PFMapBase {
   static readonly representationName = 'PFMapDense';
@@ -19,7 +21,9 @@ export class PFMapDense implements PFMapBase {
 
   /** Wraps J of shape [O, n, d] (taken over, not copied). */
   constructor(lc: LayerCollection, jacobian: tf.Tensor3D) {
-    if (!(jacobian instanceof tf.Tensor) || jacobian.rank !== 3 || jacobian.shape[2] !== lc.numel()) {
+    checkLayerCollection(lc, 'PFMapDense');
+    checkFloatTensor(jacobian, 'PFMapDense', 'jacobian');
+    if (jacobian.rank !== 3 || jacobian.shape[2] !== lc.numel()) {
       throw new ShapeMismatchError(
         `PFMapDense: expected a tensor of shape [outputs, examples, ${lc.numel()}], received ${jacobian instanceof tf.Tensor ? `[${jacobian.shape}]` : typeof jacobian}`,
       );
@@ -56,11 +60,12 @@ export class PFMapDense implements PFMapBase {
 
   /** A map holding a copy of `t` (shape [O, n, d], float32). */
   static fromTensor(lc: LayerCollection, t: tf.Tensor): PFMapDense {
-    if (!(t instanceof tf.Tensor)) throw new InvalidArgumentError(`PFMapDense.fromTensor: 't' must be a tf.Tensor, received ${typeof t}`);
-    if (t.dtype !== 'float32') throw new InvalidArgumentError(`PFMapDense.fromTensor: 't' must be float32, received ${t.dtype}`);
+    checkLayerCollection(lc, 'PFMapDense.fromTensor');
+    checkFloatTensor(t, 'PFMapDense.fromTensor');
     if (t.rank !== 3 || t.shape[2] !== lc.numel()) {
       throw new ShapeMismatchError(`PFMapDense.fromTensor: 't' must have shape [outputs, examples, ${lc.numel()}], received [${t.shape}]`);
     }
+    checkFiniteTensor(t, 'PFMapDense.fromTensor');
     return new PFMapDense(lc, t.clone() as tf.Tensor3D);
   }
 
@@ -111,8 +116,7 @@ export class PFMapDense implements PFMapBase {
 
   /** J v: the first-order change of every output on every example, [O, n]. */
   jvp(v: PVector): FVector {
-    if (!(v instanceof PVector)) throw new InvalidArgumentError('PFMapDense.jvp: argument must be a PVector');
-    this.layerCollection.assertSame(v.layerCollection, 'the PVector given to PFMapDense.jvp');
+    checkVector(v, this.layerCollection, 'PFMapDense.jvp');
     const [o, n, d] = this.data.shape;
     return FVector.adopt(tf.tidy(() => tf.matMul(this.data.reshape([o * n, d]), v.data.reshape([d, 1])).reshape([o, n]) as tf.Tensor2D));
   }
@@ -134,7 +138,7 @@ export class PFMapDense implements PFMapBase {
 
   /** x·J. */
   scale(x: number): PFMapDense {
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`PFMapDense.scale: 'x' must be a finite number, received ${String(x)}`);
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`PFMapDense.scale: 'x' must be a finite number, received ${describe(x)}`);
     return new PFMapDense(this.layerCollection, tf.mul(this.data, x));
   }
 
@@ -144,7 +148,7 @@ export class PFMapDense implements PFMapBase {
   }
 
   private other(o: PFMapDense, op: string): tf.Tensor3D {
-    if (!(o instanceof PFMapDense)) throw new InvalidArgumentError(`PFMapDense.${op}: argument must be a PFMapDense`);
+    if (!(o instanceof PFMapDense)) throw new InvalidArgumentError(`PFMapDense.${op}: 'other' must be a PFMapDense, received ${describe(o)}`);
     this.layerCollection.assertSame(o.layerCollection, `the PFMapDense given to ${op}`);
     const a = this.data.shape;
     const b = o.data.shape;

@@ -21,11 +21,14 @@ import { HostSum } from '../pspace/accumulators.js';
 import { PVector } from '../pvector.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
 import type { PFMapBase } from './pfmap.js';
+import { describe } from '../arguments.js';
+import { checkAlive, checkVector } from '../pspace/pmat.js';
 
 export class PFMapImplicit implements PFMapBase {
   static readonly representationName = 'PFMapImplicit';
   readonly layerCollection: LayerCollection;
   private readonly spec: PassSpec;
+  private disposed = false;
 
   private constructor(spec: PassSpec) {
     this.spec = spec;
@@ -39,8 +42,8 @@ export class PFMapImplicit implements PFMapBase {
 
   /** J v, [O, n]: one pass over the data. */
   async jvp(v: PVector): Promise<FVector> {
-    if (!(v instanceof PVector)) throw new InvalidArgumentError('PFMapImplicit.jvp: argument must be a PVector');
-    this.layerCollection.assertSame(v.layerCollection, 'the PVector given to PFMapImplicit.jvp');
+    checkAlive(!this.disposed, 'PFMapImplicit');
+    checkVector(v, this.layerCollection, 'PFMapImplicit.jvp');
     const perOutput: tf.Tensor1D[] = [];
     const perBatch: tf.Tensor2D[] = [];
     try {
@@ -60,7 +63,8 @@ export class PFMapImplicit implements PFMapBase {
 
   /** Jᵀ f = Σ_{o,i} f_oi ∇θ f_o(x_i), for f of shape [O, n] in loader order: one pass. */
   async vjp(f: FVector): Promise<PVector> {
-    if (!(f instanceof FVector)) throw new InvalidArgumentError('PFMapImplicit.vjp: argument must be an FVector');
+    checkAlive(!this.disposed, 'PFMapImplicit');
+    if (!(f instanceof FVector)) throw new InvalidArgumentError(`PFMapImplicit.vjp: 'f' must be an FVector, received ${describe(f)}`);
     const [outputs, examples] = f.data.shape;
     const lc = this.layerCollection;
     const sum = new HostSum(lc.numel());
@@ -102,6 +106,8 @@ export class PFMapImplicit implements PFMapBase {
     );
   }
 
-  /** Holds no tensors; present for interface uniformity. */
-  dispose(): void {}
+  /** Holds no tensors; afterwards every method throws DisposedError. */
+  dispose(): void {
+    this.disposed = true;
+  }
 }

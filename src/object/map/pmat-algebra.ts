@@ -12,6 +12,7 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PFMapDense } from './dense.js';
+import { checkOptions, describe } from '../arguments.js';
 
 export type MapReduction = 'sum' | 'diag';
 
@@ -22,14 +23,16 @@ export interface MapTMmapOptions<R extends MapReduction = MapReduction> {
 
 /** Throws unless `pfmap` is a PFMapDense on `lc`; returns it. */
 export function checkPFMap(pfmap: unknown, lc: LayerCollection, where: string): PFMapDense {
-  if (!(pfmap instanceof PFMapDense)) throw new InvalidArgumentError(`${where}: argument must be a PFMapDense (compute the Jacobian with representation PFMapDense)`);
+  if (!(pfmap instanceof PFMapDense)) {
+    throw new InvalidArgumentError(`${where}: 'pfmap' must be a PFMapDense (compute the Jacobian with representation PFMapDense), received ${describe(pfmap)}`);
+  }
   lc.assertSame(pfmap.layerCollection, `the PFMap given to ${where}`);
   return pfmap;
 }
 
 /** Validates the reduction of mapTMmap. */
 export function checkReduction(options: MapTMmapOptions | undefined, where: string): MapReduction {
-  const r = options?.reduction ?? 'sum';
+  const r = checkOptions(options, ['reduction'], where).reduction ?? 'sum';
   if (r !== 'sum' && r !== 'diag') throw new InvalidArgumentError(`${where}: 'reduction' must be 'sum' or 'diag', received ${JSON.stringify(r)}`);
   return r;
 }

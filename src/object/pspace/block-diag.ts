@@ -7,8 +7,9 @@ import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
+import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { HostSum, divideBy, gram, layerJacobian } from './accumulators.js';
-import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
@@ -26,13 +27,16 @@ export class PMatBlockDiag implements PMat {
 
   /** Wraps float64 row-major blocks, one per layer of `lc` in order (taken over). */
   static fromBlocks(lc: LayerCollection, blocks: Float64Array[]): PMatBlockDiag {
+    checkLayerCollection(lc, 'PMatBlockDiag.fromBlocks');
+    if (!Array.isArray(blocks)) throw new InvalidArgumentError(`PMatBlockDiag.fromBlocks: 'blocks' must be an array of Float64Arrays, received ${describe(blocks)}`);
     if (blocks.length !== lc.layers.length) throw new InvalidArgumentError(`PMatBlockDiag: expected ${lc.layers.length} blocks, received ${blocks.length}`);
     return new PMatBlockDiag(
       lc,
       lc.layers.map((e, i) => {
-        if (blocks[i]!.length !== e.numel * e.numel) {
-          throw new InvalidArgumentError(`PMatBlockDiag: block of layer '${e.id}' must have ${e.numel}² values, received ${blocks[i]!.length}`);
+        if (!(blocks[i] instanceof Float64Array) || blocks[i]!.length !== e.numel * e.numel) {
+          throw new InvalidArgumentError(`PMatBlockDiag: block of layer '${e.id}' must be a Float64Array of ${e.numel}² values, received ${describe(blocks[i])}${blocks[i] instanceof Float64Array ? ` of ${blocks[i]!.length}` : ''}`);
         }
+        checkFiniteValues(blocks[i]!, 'PMatBlockDiag.fromBlocks', `block of layer '${e.id}'`);
         return new SymmetricBlock(blocks[i]!, e.numel);
       }),
     );
@@ -69,7 +73,7 @@ export class PMatBlockDiag implements PMat {
   }
 
   mv(v: PVector): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatBlockDiag.mv');
+    checkVector(v, this.layerCollection, 'PMatBlockDiag.mv');
     const data = v.data;
     const out = tf.tidy(() =>
       tf.concat(this.layerCollection.layers.map((e, i) => this.blocks[i]!.mv(tf.slice(data, [e.offset], [e.numel])))),
@@ -78,6 +82,7 @@ export class PMatBlockDiag implements PMat {
   }
 
   vTMv(v: PVector): number {
+    checkVector(v, this.layerCollection, 'PMatBlockDiag.vTMv');
     const mv = this.mv(v);
     try {
       return mv.dot(v);
@@ -110,7 +115,7 @@ export class PMatBlockDiag implements PMat {
   solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
     if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatBlockDiag.solve');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatBlockDiag.solve');
+    checkVector(v, this.layerCollection, 'PMatBlockDiag.solve');
     const x = vectorToHost(v);
     this.layerCollection.layers.forEach((e, i) => {
       x.set(this.blocks[i]!.solve(x.subarray(e.offset, e.offset + e.numel), 1, regul), e.offset);
@@ -149,7 +154,7 @@ export class PMatBlockDiag implements PMat {
   }
 
   private other(o: PMatBlockDiag, op: string): SymmetricBlock[] {
-    if (!(o instanceof PMatBlockDiag)) throw new InvalidArgumentError(`PMatBlockDiag.${op}: argument must be a PMatBlockDiag`);
+    if (!(o instanceof PMatBlockDiag)) throw new InvalidArgumentError(`PMatBlockDiag.${op}: 'other' must be a PMatBlockDiag, received ${describe(o)}`);
     this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatBlockDiag.${op}`);
     return o.blocks;
   }

@@ -3,7 +3,8 @@
  * product v ↦ M v (Hestenes & Stiefel 1952). Stops when ‖r‖ ≤ max(rtol·‖b‖, atol).
  */
 import { tf } from '../../tf.js';
-import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { checkOptions, describe } from '../arguments.js';
 import { PVector } from '../pvector.js';
 
 export interface CGOptions {
@@ -29,15 +30,19 @@ export async function conjugateGradient(
   b: PVector,
   options: CGOptions = {},
 ): Promise<CGResult> {
-  const regul = options.regul ?? 0;
-  const rtol = options.rtol ?? 1e-6;
-  const atol = options.atol ?? 0;
+  if (typeof mv !== 'function') throw new InvalidArgumentError(`conjugateGradient: 'mv' must be a function v => Promise<M v>, received ${describe(mv)}`);
+  if (!(b instanceof PVector)) throw new InvalidArgumentError(`conjugateGradient: 'b' must be a PVector, received ${describe(b)}`);
+  if (b.isDisposed) throw new DisposedError(`conjugateGradient: the PVector 'b' has been disposed`);
+  const o = checkOptions(options, ['regul', 'rtol', 'atol', 'maxIter'], 'conjugate gradient') as CGOptions;
+  const regul = o.regul ?? 0;
+  const rtol = o.rtol ?? 1e-6;
+  const atol = o.atol ?? 0;
   const d = b.layerCollection.numel();
-  const maxIter = options.maxIter ?? Math.min(10 * d, 1000);
+  const maxIter = o.maxIter ?? Math.min(10 * d, 1000);
   for (const [name, v] of [['regul', regul], ['rtol', rtol], ['atol', atol]] as const) {
-    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new InvalidArgumentError(`conjugate gradient: '${name}' must be a finite number ≥ 0, received ${String(v)}`);
+    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new InvalidArgumentError(`conjugate gradient: '${name}' must be a finite number ≥ 0, received ${describe(v)}`);
   }
-  if (!(Number.isInteger(maxIter) && maxIter >= 1)) throw new InvalidArgumentError(`conjugate gradient: 'maxIter' must be an integer ≥ 1, received ${String(maxIter)}`);
+  if (!(Number.isInteger(maxIter) && maxIter >= 1)) throw new InvalidArgumentError(`conjugate gradient: 'maxIter' must be an integer ≥ 1, received ${describe(maxIter)}`);
   const tol = Math.max(rtol * b.norm(), atol);
   let x = PVector.zeros(b.layerCollection);
   let r = b.clone();

@@ -4,12 +4,13 @@
  * for small models and for checking the other representations.
  */
 import { tf } from '../../tf.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import { checkFiniteValues, checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { HostSum, batchJacobian, divideBy, gram } from './accumulators.js';
-import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
@@ -22,9 +23,14 @@ export class PMatDense implements PMat {
 
   /** Wraps a float64 row-major d×d matrix (taken over, not copied). */
   constructor(lc: LayerCollection, values: Float64Array | SymmetricBlock) {
+    checkLayerCollection(lc, 'PMatDense');
+    if (!(values instanceof Float64Array || values instanceof SymmetricBlock)) {
+      throw new InvalidArgumentError(`PMatDense: 'values' must be a Float64Array of d² entries (row-major), received ${describe(values)}`);
+    }
     const d = lc.numel();
     const size = values instanceof SymmetricBlock ? values.n * values.n : values.length;
     if (size !== d * d) throw new InvalidArgumentError(`PMatDense: expected ${d * d} values (d = ${d}), received ${size}`);
+    if (values instanceof Float64Array) checkFiniteValues(values, 'PMatDense', 'values');
     this.layerCollection = lc;
     this.block = values instanceof SymmetricBlock ? values : new SymmetricBlock(values, d);
   }
@@ -47,9 +53,11 @@ export class PMatDense implements PMat {
 
   /** A dense matrix from a [d, d] tensor (copied). */
   static fromTensor(lc: LayerCollection, t: tf.Tensor2D): PMatDense {
+    checkLayerCollection(lc, 'PMatDense.fromTensor');
+    checkFloatTensor(t, 'PMatDense.fromTensor');
     const d = lc.numel();
     if (t.rank !== 2 || t.shape[0] !== d || t.shape[1] !== d) {
-      throw new InvalidArgumentError(`PMatDense.fromTensor: expected shape [${d}, ${d}], received [${t.shape}]`);
+      throw new ShapeMismatchError(`PMatDense.fromTensor: 't' must have shape [${d}, ${d}] (d = the collection's numel), received [${t.shape}]`);
     }
     return new PMatDense(lc, Float64Array.from(t.dataSync()));
   }
@@ -66,11 +74,12 @@ export class PMatDense implements PMat {
   }
 
   mv(v: PVector): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDense.mv');
+    checkVector(v, this.layerCollection, 'PMatDense.mv');
     return PVector.adopt(this.layerCollection, this.block.mv(v.data));
   }
 
   vTMv(v: PVector): number {
+    checkVector(v, this.layerCollection, 'PMatDense.vTMv');
     const mv = this.mv(v);
     try {
       return mv.dot(v);
@@ -98,7 +107,7 @@ export class PMatDense implements PMat {
   solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
     if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatDense.solve');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDense.solve');
+    checkVector(v, this.layerCollection, 'PMatDense.solve');
     return vectorFromHost(this.layerCollection, this.block.solve(vectorToHost(v), 1, regul));
   }
 
@@ -130,7 +139,7 @@ export class PMatDense implements PMat {
   }
 
   private other(o: PMatDense, op: string): SymmetricBlock {
-    if (!(o instanceof PMatDense)) throw new InvalidArgumentError(`PMatDense.${op}: argument must be a PMatDense`);
+    if (!(o instanceof PMatDense)) throw new InvalidArgumentError(`PMatDense.${op}: 'other' must be a PMatDense, received ${describe(o)}`);
     this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatDense.${op}`);
     return o.block;
   }

@@ -7,8 +7,9 @@ import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '.
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
+import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { HostSum, divideBy } from './accumulators.js';
-import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, quadraticRows } from '../map/pmat-algebra.js';
@@ -21,6 +22,9 @@ export class PMatDiag implements PMat {
 
   /** Wraps the float64 diagonal (taken over). */
   constructor(lc: LayerCollection, diag: Float64Array) {
+    checkLayerCollection(lc, 'PMatDiag');
+    if (!(diag instanceof Float64Array)) throw new InvalidArgumentError(`PMatDiag: 'diag' must be a Float64Array of d entries, received ${describe(diag)}`);
+    checkFiniteValues(diag, 'PMatDiag', 'diag');
     if (diag.length !== lc.numel()) throw new InvalidArgumentError(`PMatDiag: expected ${lc.numel()} values, received ${diag.length}`);
     this.layerCollection = lc;
     this.diag = diag;
@@ -65,12 +69,12 @@ export class PMatDiag implements PMat {
   }
 
   mv(v: PVector): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDiag.mv');
+    checkVector(v, this.layerCollection, 'PMatDiag.mv');
     return PVector.adopt(this.layerCollection, tf.mul(this.tensor(), v.data));
   }
 
   vTMv(v: PVector): number {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDiag.vTMv');
+    checkVector(v, this.layerCollection, 'PMatDiag.vTMv');
     const x = vectorToHost(v);
     const d = this.values();
     let s = 0;
@@ -92,7 +96,7 @@ export class PMatDiag implements PMat {
   solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
     if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatDiag.solve');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatDiag.solve');
+    checkVector(v, this.layerCollection, 'PMatDiag.solve');
     const x = vectorToHost(v);
     const d = this.damped(regul, 'solve');
     for (let k = 0; k < x.length; k++) x[k]! /= d[k]!;
@@ -142,7 +146,7 @@ export class PMatDiag implements PMat {
   }
 
   private other(o: PMatDiag, op: string): Float64Array {
-    if (!(o instanceof PMatDiag)) throw new InvalidArgumentError(`PMatDiag.${op}: argument must be a PMatDiag`);
+    if (!(o instanceof PMatDiag)) throw new InvalidArgumentError(`PMatDiag.${op}: 'other' must be a PMatDiag, received ${describe(o)}`);
     this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatDiag.${op}`);
     return o.values();
   }

@@ -17,7 +17,8 @@ import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
 import { HostSum, divideBy } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
-import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
+import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { checkKroneckerLayers, computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
 
@@ -43,7 +44,8 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
 export class PMatEKFAC implements PMat {
   static readonly representationName = 'PMatEKFAC';
   readonly layerCollection: LayerCollection;
-  private readonly blocks: EigenBlock[];
+  private readonly hostBlocks: EigenBlock[];
+  private disposed = false;
   private source: DiagonalSource;
   /** The definition of the matrix (model, variant, ...) without data, for `updateDiag`. */
   private readonly spec: FisherSpec | null;
@@ -52,7 +54,7 @@ export class PMatEKFAC implements PMat {
   /** @internal Use FIM({ representation: PMatEKFAC }) or PMatKFAC's inv/pow. */
   constructor(lc: LayerCollection, blocks: EigenBlock[], source: DiagonalSource, spec: FisherSpec | null, kfacType: KfacType = 'expand') {
     this.layerCollection = lc;
-    this.blocks = blocks;
+    this.hostBlocks = blocks;
     this.source = source;
     this.spec = spec;
     this.kfacType = kfacType;
@@ -60,7 +62,7 @@ export class PMatEKFAC implements PMat {
 
   /** A representation with options, e.g. `representation: PMatEKFAC.with({ kfacType: 'reduce' })`. */
   static with(options: EKFACOptions): Representation<PMatEKFAC> {
-    const kfacType = checkKfacType(options.kfacType, 'PMatEKFAC.with');
+    const kfacType = checkKfacType(checkOptions(options, ['kfacType'], 'PMatEKFAC.with').kfacType, 'PMatEKFAC.with');
     return { representationName: 'PMatEKFAC', compute: (spec) => PMatEKFAC.computeWith(spec, kfacType) };
   }
 
@@ -71,6 +73,12 @@ export class PMatEKFAC implements PMat {
   private static async computeWith(spec: FisherSpec, kfacType: KfacType): Promise<PMatEKFAC> {
     const factors = await computeKroneckerFactors(spec, kfacType, 'PMatEKFAC');
     return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(factors), 'kfac', spec, kfacType);
+  }
+
+  /** The per-layer blocks; throws DisposedError once disposed. */
+  private get blocks(): EigenBlock[] {
+    checkAlive(!this.disposed, 'PMatEKFAC');
+    return this.hostBlocks;
   }
 
   /** 'kfac' until `updateDiag` (the matrix then equals PMatKFAC), 'updated' after it. */
@@ -92,6 +100,8 @@ export class PMatEKFAC implements PMat {
    * construction). Returns this matrix.
    */
   async updateDiag(loader: Loader): Promise<this> {
+    checkAlive(!this.disposed, 'PMatEKFAC');
+    if (loader === undefined || loader === null) throw new InvalidArgumentError(`PMatEKFAC.updateDiag: 'loader' is required (a tf.data.Dataset, a batch, or an array/iterable of batches), received ${describe(loader)}`);
     if (!this.spec) {
       throw new InvalidArgumentError(`updateDiag: this PMatEKFAC was derived from another matrix (inv/pow), not computed from a model; compute one with FIM({ representation: PMatEKFAC })`);
     }
@@ -131,7 +141,7 @@ export class PMatEKFAC implements PMat {
   }
 
   private slices<T extends tf.Tensor>(v: PVector, what: string, f: (b: EigenBlock, slice: tf.Tensor1D) => T): T[] {
-    this.layerCollection.assertSame(v.layerCollection, `the vector given to PMatEKFAC.${what}`);
+    checkVector(v, this.layerCollection, `PMatEKFAC.${what}`);
     const data = v.data;
     return this.layerCollection.layers.map((e, i) => tf.tidy(() => f(this.blocks[i]!, tf.slice(data, [e.offset], [e.numel]))));
   }
@@ -185,7 +195,7 @@ export class PMatEKFAC implements PMat {
 
   /** The pseudo-inverse: 1/D where D > atol, 0 elsewhere (atol default 1e-8·max D). */
   pinv(options: { atol?: number } = {}): PMatEKFAC {
-    const atol = options.atol ?? 1e-8 * this.norm(2);
+    const atol = checkOptions(options, ['atol'], 'PMatEKFAC.pinv').atol ?? 1e-8 * this.norm(2);
     if (!(typeof atol === 'number' && atol >= 0 && Number.isFinite(atol))) throw new InvalidArgumentError(`PMatEKFAC.pinv: 'atol' must be a finite number ≥ 0, received ${String(atol)}`);
     return this.mapDiagonal((d) => (d > atol ? 1 / d : 0));
   }
@@ -209,7 +219,8 @@ export class PMatEKFAC implements PMat {
   }
 
   dispose(): void {
-    this.blocks.forEach((b) => b.dispose());
+    this.hostBlocks.forEach((b) => b.dispose());
+    this.disposed = true;
   }
 
   private mapDiagonal(f: (d: number) => number): PMatEKFAC {
@@ -217,7 +228,7 @@ export class PMatEKFAC implements PMat {
   }
 
   private applyFunction(v: PVector, what: string, f: (d: number) => number): PVector {
-    this.layerCollection.assertSame(v.layerCollection, `the vector given to PMatEKFAC.${what}`);
+    checkVector(v, this.layerCollection, `PMatEKFAC.${what}`);
     const x = vectorToHost(v);
     this.layerCollection.layers.forEach((e, i) => {
       x.set(this.blocks[i]!.applyHost(x.subarray(e.offset, e.offset + e.numel), f), e.offset);

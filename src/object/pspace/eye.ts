@@ -6,20 +6,29 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
-import { type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { checkLayerCollection, checkOptions, describe } from '../arguments.js';
+import { type NormOrder, type PMat, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 
 export class PMatEye implements PMat {
   static readonly representationName = 'PMatEye';
   readonly layerCollection: LayerCollection;
-  readonly scaling: number;
+  private readonly s: number;
+  private disposed = false;
 
   /** s·I on `lc` (default s = 1). */
   constructor(lc: LayerCollection, scaling = 1) {
-    this.layerCollection = lc;
-    this.scaling = checkScalar(scaling, 'PMatEye');
+    this.layerCollection = checkLayerCollection(lc, 'PMatEye');
+    this.s = checkScalar(scaling, 'PMatEye');
+  }
+
+  /** The factor s; throws DisposedError once disposed (as every method does). */
+  get scaling(): number {
+    checkAlive(!this.disposed, 'PMatEye');
+    return this.s;
   }
 
   private get d(): number {
+    checkAlive(!this.disposed, 'PMatEye');
     return this.layerCollection.numel();
   }
 
@@ -33,12 +42,12 @@ export class PMatEye implements PMat {
   }
 
   mv(v: PVector): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatEye.mv');
+    checkVector(v, this.layerCollection, 'PMatEye.mv');
     return v.scale(this.scaling);
   }
 
   vTMv(v: PVector): number {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatEye.vTMv');
+    checkVector(v, this.layerCollection, 'PMatEye.vTMv');
     return this.scaling * v.dot(v);
   }
 
@@ -51,7 +60,7 @@ export class PMatEye implements PMat {
   }
 
   solve(v: PVector, options?: SolveOptions): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatEye.solve');
+    checkVector(v, this.layerCollection, 'PMatEye.solve');
     return v.scale(1 / this.damped(checkRegul(options, 'PMatEye.solve')));
   }
 
@@ -70,7 +79,8 @@ export class PMatEye implements PMat {
 
   /** 1/s · I if |s| > atol, else 0. */
   pinv(options: { atol?: number } = {}): PMatEye {
-    const atol = options.atol ?? 1e-8;
+    const atol = checkOptions(options, ['atol'], 'PMatEye.pinv').atol ?? 1e-8;
+    if (!(typeof atol === 'number' && Number.isFinite(atol) && atol >= 0)) throw new InvalidArgumentError(`PMatEye.pinv: 'atol' must be a finite number ≥ 0, received ${describe(atol)}`);
     return new PMatEye(this.layerCollection, Math.abs(this.scaling) > atol ? 1 / this.scaling : 0);
   }
 
@@ -94,8 +104,10 @@ export class PMatEye implements PMat {
     return new PMatEye(this.layerCollection, this.scaling * this.other(other, 'mm'));
   }
 
-  /** Holds no tensor. */
-  dispose(): void {}
+  /** Holds no tensor; afterwards every method throws DisposedError. */
+  dispose(): void {
+    this.disposed = true;
+  }
 
   private damped(regul: number): number {
     const x = this.scaling + regul;
@@ -104,7 +116,7 @@ export class PMatEye implements PMat {
   }
 
   private other(o: PMatEye, op: string): number {
-    if (!(o instanceof PMatEye)) throw new InvalidArgumentError(`PMatEye.${op}: argument must be a PMatEye`);
+    if (!(o instanceof PMatEye)) throw new InvalidArgumentError(`PMatEye.${op}: 'other' must be a PMatEye, received ${describe(o)}`);
     this.layerCollection.assertSame(o.layerCollection, `the matrix given to PMatEye.${op}`);
     return o.scaling;
   }

@@ -8,7 +8,6 @@
  * Each method is one pass over the data, so every method returns a Promise.
  */
 import { tf } from '../../tf.js';
-import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type OutputGradients, passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
@@ -19,11 +18,13 @@ import { type CGOptions, type CGResult, conjugateGradient } from './conjugate-gr
 import { batchJacobian } from './accumulators.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, reduce } from '../map/pmat-algebra.js';
+import { checkAlive, checkVector } from './pmat.js';
 
 export class PMatImplicit implements PMatBase {
   static readonly representationName = 'PMatImplicit';
   readonly layerCollection: LayerCollection;
   private readonly spec: FisherSpec;
+  private disposed = false;
 
   private constructor(spec: FisherSpec) {
     this.spec = spec;
@@ -45,6 +46,7 @@ export class PMatImplicit implements PMatBase {
   }
 
   async trace(): Promise<number> {
+    checkAlive(!this.disposed, 'PMatImplicit');
     const lc = this.layerCollection;
     // Partial sums over rows of 128 parameters, added in float64 (see reductions.ts).
     const sum = new HostSum(rowSumsLength(lc.numel()));
@@ -61,7 +63,8 @@ export class PMatImplicit implements PMatBase {
   }
 
   async mv(v: PVector): Promise<PVector> {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatImplicit.mv');
+    checkAlive(!this.disposed, 'PMatImplicit');
+    checkVector(v, this.layerCollection, 'PMatImplicit.mv');
     const sum = new HostSum(this.layerCollection.numel());
     try {
       const { examples } = await passOverData(this.spec, {
@@ -79,7 +82,8 @@ export class PMatImplicit implements PMatBase {
   }
 
   async vTMv(v: PVector): Promise<number> {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatImplicit.vTMv');
+    checkAlive(!this.disposed, 'PMatImplicit');
+    checkVector(v, this.layerCollection, 'PMatImplicit.vTMv');
     const sum = new HostSum(1);
     try {
       const { examples } = await passOverData(this.spec, {
@@ -100,13 +104,15 @@ export class PMatImplicit implements PMatBase {
 
   /** As `solve`, also reporting iterations, final residual and convergence. */
   async solveWithInfo(v: PVector, options: CGOptions = {}): Promise<CGResult> {
-    if (!(v instanceof PVector)) throw new InvalidArgumentError('PMatImplicit.solve: v must be a PVector');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatImplicit.solve');
+    checkAlive(!this.disposed, 'PMatImplicit');
+    checkVector(v, this.layerCollection, 'PMatImplicit.solve');
     return conjugateGradient((p) => this.mv(p), v, options);
   }
 
-  /** Holds no tensors; present for interface uniformity. */
-  dispose(): void {}
+  /** Holds no tensors; afterwards every method throws DisposedError. */
+  dispose(): void {
+    this.disposed = true;
+  }
 
   /**
    * Rows (M J_rᵀ)ᵀ of a PFMapDense J [O, n, d] in one pass over the data: per batch and square-root
@@ -114,6 +120,7 @@ export class PMatImplicit implements PMatBase {
    * M J_rᵀ = (1/n) Σ Gᵀ U[:, r]. Transient memory B·d + B·O·n; the result holds O·n·d.
    */
   async mmap(pfmap: PFMapDense): Promise<PFMapDense> {
+    checkAlive(!this.disposed, 'PMatImplicit');
     checkPFMap(pfmap, this.layerCollection, 'PMatImplicit.mmap');
     const [o, n, d] = pfmap.data.shape;
     const sum = new HostSum(o * n * d);
@@ -139,6 +146,7 @@ export class PMatImplicit implements PMatBase {
   async mapTMmap(pfmap: PFMapDense, options: MapTMmapOptions<'diag'>): Promise<tf.Tensor2D>;
   async mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions<'sum'>): Promise<tf.Tensor1D>;
   async mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions): Promise<tf.Tensor> {
+    checkAlive(!this.disposed, 'PMatImplicit');
     const reduction = checkReduction(options, 'PMatImplicit.mapTMmap');
     checkPFMap(pfmap, this.layerCollection, 'PMatImplicit.mapTMmap');
     const [o, n, d] = pfmap.data.shape;

@@ -18,8 +18,9 @@ import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
+import { checkFiniteValues, checkLayerCollection, checkOptions, describe } from '../arguments.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
-import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { PMatEKFAC, blockDiagonal, checkKfacType, powerOf } from './ekfac.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
@@ -52,22 +53,28 @@ export class PMatKFAC implements PMat {
   static readonly representationName = 'PMatKFAC';
   readonly layerCollection: LayerCollection;
   readonly kfacType: KfacType;
-  private readonly factors: KroneckerFactors[];
+  private readonly hostFactors: KroneckerFactors[];
   private device: Array<{ a: tf.Tensor2D; g: tf.Tensor2D }> | null;
   private eigen: Array<{ lA: Float64Array; uA: Float64Array; lG: Float64Array; uG: Float64Array }> | null = null;
 
   /** Wraps float64 factors, one per layer of `lc` in order (taken over). */
   constructor(lc: LayerCollection, factors: KroneckerFactors[], kfacType: KfacType = 'expand') {
+    checkLayerCollection(lc, 'PMatKFAC');
+    if (!Array.isArray(factors)) throw new InvalidArgumentError(`PMatKFAC: 'factors' must be an array of { k, c, a, g }, received ${describe(factors)}`);
+    kfacType = checkKfacType(kfacType, 'PMatKFAC');
     if (factors.length !== lc.layers.length) throw new InvalidArgumentError(`PMatKFAC: expected ${lc.layers.length} factor pairs, received ${factors.length}`);
     lc.layers.forEach((e, i) => {
       const f = factors[i]!;
+      if (!(f?.a instanceof Float64Array && f.g instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' must be Float64Arrays a and g`);
       if (f.k * f.c !== e.numel || f.a.length !== f.k * f.k || f.g.length !== f.c * f.c) {
         throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' (${f.k}×${f.k}, ${f.c}×${f.c}) do not match its ${e.numel} parameters`);
       }
+      checkFiniteValues(f.a, 'PMatKFAC', `A of layer '${e.id}'`);
+      checkFiniteValues(f.g, 'PMatKFAC', `G of layer '${e.id}'`);
     });
     this.layerCollection = lc;
     this.kfacType = kfacType;
-    this.factors = factors;
+    this.hostFactors = factors;
     this.device = factors.map((f) =>
       tf.tidy(() => ({ a: tf.tensor2d(Float32Array.from(f.a), [f.k, f.k]), g: tf.tensor2d(Float32Array.from(f.g), [f.c, f.c]) })),
     );
@@ -75,7 +82,7 @@ export class PMatKFAC implements PMat {
 
   /** A representation with options, e.g. `representation: PMatKFAC.with({ kfacType: 'reduce' })`. */
   static with(options: KFACOptions): Representation<PMatKFAC> {
-    const kfacType = checkKfacType(options.kfacType, 'PMatKFAC.with');
+    const kfacType = checkKfacType(checkOptions(options, ['kfacType'], 'PMatKFAC.with').kfacType, 'PMatKFAC.with');
     return { representationName: 'PMatKFAC', compute: async (spec) => new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, kfacType, 'PMatKFAC'), kfacType) };
   }
 
@@ -84,8 +91,14 @@ export class PMatKFAC implements PMat {
   }
 
   private get tensors() {
-    if (!this.device) throw new DisposedError('this PMatKFAC has been disposed');
+    if (!this.device) throw new DisposedError('this PMatKFAC has been disposed; it cannot be used any more');
     return this.device;
+  }
+
+  /** The float64 factors; throws DisposedError once disposed. */
+  private get factors(): KroneckerFactors[] {
+    void this.tensors;
+    return this.hostFactors;
   }
 
   /** The float64 factors of one layer, not copied. */
@@ -126,7 +139,7 @@ export class PMatKFAC implements PMat {
 
   /** (A ⊗ G) vec(V) = vec(A V G) per layer. */
   mv(v: PVector): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatKFAC.mv');
+    checkVector(v, this.layerCollection, 'PMatKFAC.mv');
     const data = v.data;
     const out = tf.tidy(() =>
       tf.concat(
@@ -141,6 +154,7 @@ export class PMatKFAC implements PMat {
   }
 
   vTMv(v: PVector): number {
+    checkVector(v, this.layerCollection, 'PMatKFAC.vTMv');
     const mv = this.mv(v);
     try {
       return mv.dot(v);
@@ -172,8 +186,8 @@ export class PMatKFAC implements PMat {
 
   /** (A ⊗ G + regul·I)⁻¹ v exactly (or π-damped on request), in float64. */
   solve(v: PVector, options?: KFACSolveOptions): PVector {
-    const regul = checkRegul(options, 'PMatKFAC.solve');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatKFAC.solve');
+    const regul = checkRegul(options, 'PMatKFAC.solve', ['regul', 'damping']);
+    checkVector(v, this.layerCollection, 'PMatKFAC.solve');
     if (checkDamping(options?.damping) === 'pi') {
       const x = vectorToHost(v);
       this.layerCollection.layers.forEach((e, i) => {
@@ -202,7 +216,7 @@ export class PMatKFAC implements PMat {
    * approximation (A + π√λ I)⁻¹ ⊗ (G + √λ/π I)⁻¹ as a PMatKFAC.
    */
   inv(options?: KFACSolveOptions): PMatEKFAC | PMatKFAC {
-    const regul = checkRegul(options, 'PMatKFAC.inv');
+    const regul = checkRegul(options, 'PMatKFAC.inv', ['regul', 'damping']);
     if (checkDamping(options?.damping) === 'pi') {
       const inverted = this.factors.map((f) => {
         const { a, g } = piDamped(f, regul);
@@ -230,7 +244,7 @@ export class PMatKFAC implements PMat {
 
   /** (A A') ⊗ (G G') per layer: the product of two KFAC matrices on the same collection. */
   mm(other: PMatKFAC): PMatKFAC {
-    if (!(other instanceof PMatKFAC)) throw new InvalidArgumentError('PMatKFAC.mm: argument must be a PMatKFAC');
+    if (!(other instanceof PMatKFAC)) throw new InvalidArgumentError(`PMatKFAC.mm: 'other' must be a PMatKFAC, received ${describe(other)}`);
     this.layerCollection.assertSame(other.layerCollection, 'the matrix given to PMatKFAC.mm');
     return new PMatKFAC(
       this.layerCollection,
@@ -245,6 +259,9 @@ export class PMatKFAC implements PMat {
   /** x·M (x ≥ 0 scales G). */
   scale(x: number): PMatKFAC {
     checkScalar(x, 'PMatKFAC.scale');
+    // A negative x would make G indefinite, which the factor eigendecompositions (clamped at 0,
+    // as the factors of a Fisher are PSD) would silently turn into wrong norms and solves.
+    if (x < 0) throw new InvalidArgumentError(`PMatKFAC.scale: 'x' must be ≥ 0 (the factors stay positive semi-definite), received ${x}; convert with toTensor() first`);
     return new PMatKFAC(this.layerCollection, this.factors.map((f) => ({ ...f, g: f.g.map((v) => v * x) })), this.kfacType);
   }
 

@@ -9,10 +9,11 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
+import { checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
 import { preciseSumOf } from '../reductions.js';
 import { batchJacobian } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
-import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, reduce, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
@@ -26,6 +27,8 @@ export class PMatLowRank implements PMat {
 
   /** Wraps J/√n of shape [m, d] (taken over). */
   constructor(lc: LayerCollection, scaledJacobian: tf.Tensor2D) {
+    checkLayerCollection(lc, 'PMatLowRank');
+    checkFloatTensor(scaledJacobian, 'PMatLowRank', 'scaledJacobian');
     if (scaledJacobian.rank !== 2 || scaledJacobian.shape[1] !== lc.numel()) {
       throw new InvalidArgumentError(`PMatLowRank: expected a [m, ${lc.numel()}] tensor, received [${scaledJacobian.shape}]`);
     }
@@ -100,7 +103,7 @@ export class PMatLowRank implements PMat {
 
   /** Jᵀ(J v). */
   mv(v: PVector): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.mv');
+    checkVector(v, this.layerCollection, 'PMatLowRank.mv');
     const j = this.factor;
     const out = tf.tidy(() => {
       const jv = tf.matMul(j, v.data.reshape([-1, 1]));
@@ -111,7 +114,7 @@ export class PMatLowRank implements PMat {
 
   /** ‖J v‖². */
   vTMv(v: PVector): number {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.vTMv');
+    checkVector(v, this.layerCollection, 'PMatLowRank.vTMv');
     return preciseSumOf(() => tf.square(tf.matMul(this.factor, v.data.reshape([-1, 1]))));
   }
 
@@ -133,7 +136,7 @@ export class PMatLowRank implements PMat {
   solve(v: PVector | PFMapDense, options?: SolveOptions): PVector | PFMapDense {
     if (v instanceof PFMapDense) return this.solveMap(v, options);
     const regul = checkRegul(options, 'PMatLowRank.solve');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatLowRank.solve');
+    checkVector(v, this.layerCollection, 'PMatLowRank.solve');
     const g = this.gram();
     if (g.dual && !(regul > 0)) {
       throw new InvalidArgumentError(`PMatLowRank.solve needs regul > 0 (JᵀJ has rank ≤ ${this.rows} < d = ${this.layerCollection.numel()}); received ${regul}`);
@@ -163,7 +166,7 @@ export class PMatLowRank implements PMat {
 
   /** [J₁; J₂]ᵀ[J₁; J₂] = M₁ + M₂, still low rank. */
   add(other: PMatLowRank): PMatLowRank {
-    if (!(other instanceof PMatLowRank)) throw new InvalidArgumentError('PMatLowRank.add: argument must be a PMatLowRank');
+    if (!(other instanceof PMatLowRank)) throw new InvalidArgumentError(`PMatLowRank.add: 'other' must be a PMatLowRank, received ${describe(other)}`);
     this.layerCollection.assertSame(other.layerCollection, 'the matrix given to PMatLowRank.add');
     return new PMatLowRank(this.layerCollection, tf.concat([this.factor, other.factor], 0));
   }

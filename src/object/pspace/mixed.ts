@@ -9,9 +9,14 @@ import { InvalidArgumentError } from '../../errors.js';
 import { LayerCollection, type LayerEntry } from '../../layers/layer-collection.js';
 import type { Loader } from '../../data/loader.js';
 import { PVector } from '../pvector.js';
-import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { PMatBlockDiag } from './block-diag.js';
 import { PMatEKFAC } from './ekfac.js';
+import { checkOptions, closestName, describe } from '../arguments.js';
+import { layerKindByName } from '../../layers/registry.js';
+
+/** Names of the layer kinds, for the check of `byLayerKind`. */
+const KIND_NAMES = ['dense', 'conv1d', 'conv2d', 'conv2d_transpose', 'depthwise_conv2d', 'separable_conv2d', 'batch_normalization', 'layer_normalization', 'embedding', 'prelu', 'generic'].filter((k) => layerKindByName(k));
 
 /** Which representation each layer gets: by id, then by kind name, then by Kronecker support, then the default. */
 export interface MixedMapping {
@@ -40,11 +45,18 @@ interface Group {
 export class PMatMixed implements PMat {
   static readonly representationName = 'PMatMixed';
   readonly layerCollection: LayerCollection;
-  private readonly groups: Group[];
+  private readonly liveGroups: Group[];
+  private disposed = false;
 
   private constructor(lc: LayerCollection, groups: Group[]) {
     this.layerCollection = lc;
-    this.groups = groups;
+    this.liveGroups = groups;
+  }
+
+  /** The groups; throws DisposedError once disposed. */
+  private get groups(): Group[] {
+    checkAlive(!this.disposed, 'PMatMixed');
+    return this.liveGroups;
   }
 
   /**
@@ -52,6 +64,22 @@ export class PMatMixed implements PMat {
    * @example FIM({ model, loader, representation: PMatMixed.fromMapping({ default: PMatBlockDiag, byLayerKind: { dense: PMatEKFAC } }) })
    */
   static fromMapping(mapping: MixedMapping, name = 'PMatMixed'): Representation<PMatMixed> {
+    checkOptions(mapping, ['default', 'byLayerId', 'byLayerKind', 'kronecker'], 'PMatMixed.fromMapping', 'mapping');
+    if (mapping === undefined) throw new InvalidArgumentError(`PMatMixed.fromMapping: 'mapping' is required ({ default, byLayerId?, byLayerKind?, kronecker? })`);
+    for (const key of ['byLayerId', 'byLayerKind'] as const) {
+      const m = mapping[key];
+      if (m !== undefined && (typeof m !== 'object' || m === null || Array.isArray(m))) {
+        throw new InvalidArgumentError(`PMatMixed.fromMapping: '${key}' must be an object, received ${describe(m)}`);
+      }
+    }
+    for (const kind of Object.keys(mapping.byLayerKind ?? {})) {
+      if (!layerKindByName(kind)) {
+        const near = closestName(kind, KIND_NAMES);
+        throw new InvalidArgumentError(
+          `PMatMixed.fromMapping: 'byLayerKind' names an unknown layer kind '${kind}'${near ? ` (did you mean '${near}'?)` : ''}; layer kinds: ${KIND_NAMES.join(', ')}`,
+        );
+      }
+    }
     const reps = [mapping.default, mapping.kronecker, ...Object.values(mapping.byLayerId ?? {}), ...Object.values(mapping.byLayerKind ?? {})];
     if (!mapping.default) throw new InvalidArgumentError(`PMatMixed.fromMapping: 'default' representation is required`);
     for (const r of reps) {
@@ -92,7 +120,7 @@ export class PMatMixed implements PMat {
   }
 
   private split(v: PVector, what: string): PVector[] {
-    this.layerCollection.assertSame(v.layerCollection, `the vector given to PMatMixed.${what}`);
+    checkVector(v, this.layerCollection, `PMatMixed.${what}`);
     const data = v.data;
     return this.groups.map((g) => {
       const t = tf.tidy(() => tf.concat(g.layers.map((i) => tf.slice(data, [this.layerCollection.layers[i]!.offset], [this.layerCollection.layers[i]!.numel]))));
@@ -192,6 +220,7 @@ export class PMatMixed implements PMat {
 
   /** Σ over groups of log det(M_g + regul·I). */
   logdet(options?: SolveOptions): number {
+    checkRegul(options, 'PMatMixed.logdet');
     return this.groups.reduce((s, g) => {
       if (!g.mat.logdet) throw new InvalidArgumentError(`PMatMixed.logdet: ${g.mat.constructor.name} has no logdet`);
       return s + g.mat.logdet(options);
@@ -200,12 +229,14 @@ export class PMatMixed implements PMat {
 
   /** Runs updateDiag on every EKFAC group (one pass over `loader` each). */
   async updateDiag(loader: Loader): Promise<this> {
+    if (loader === undefined || loader === null) throw new InvalidArgumentError(`PMatMixed.updateDiag: 'loader' is required (a tf.data.Dataset, a batch, or an array/iterable of batches), received ${describe(loader)}`);
     for (const g of this.groups) if (g.mat.updateDiag) await g.mat.updateDiag(loader);
     return this;
   }
 
   dispose(): void {
-    this.groups.forEach((g) => g.mat.dispose());
+    this.liveGroups.forEach((g) => g.mat.dispose());
+    this.disposed = true;
   }
 
   private map(what: string, f: (m: Part) => PMat | undefined): PMatMixed {

@@ -5,10 +5,11 @@
  * with every representation.
  */
 import type { tf } from '../../tf.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { DisposedError, InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import type { PassSpec } from '../../backend/engine.js';
-import type { PVector } from '../pvector.js';
+import { PVector } from '../pvector.js';
+import { checkOptions, describe } from '../arguments.js';
 
 /** Matrix norms: Frobenius, spectral (largest singular value) and smallest singular value. */
 export type NormOrder = 'fro' | 2 | -2;
@@ -53,13 +54,33 @@ export interface Representation<M extends PMatBase> {
   compute(spec: FisherSpec): Promise<M>;
 }
 
-/** Validates and returns the damping of solve/inv. */
-export function checkRegul(options: SolveOptions | undefined, where: string): number {
-  const regul = options?.regul ?? 0;
+/**
+ * Validates and returns the damping of solve/inv/pow/logdet: `options` must be undefined or an
+ * object with only the keys in `allowed` (default: regul), and regul a finite number ≥ 0.
+ */
+export function checkRegul(options: SolveOptions | undefined, where: string, allowed: readonly string[] = ['regul']): number {
+  const regul = checkOptions(options, allowed, where).regul ?? 0;
   if (typeof regul !== 'number' || !Number.isFinite(regul) || regul < 0) {
-    throw new InvalidArgumentError(`${where}: 'regul' must be a finite number ≥ 0, received ${String(regul)}`);
+    throw new InvalidArgumentError(`${where}: 'regul' must be a finite number ≥ 0, received ${typeof regul === 'number' ? regul : describe(regul)}`);
   }
   return regul;
+}
+
+/**
+ * Checks the vector argument of a product or solve: a live PVector on `lc`. Throws
+ * InvalidArgumentError (not a PVector), DisposedError or LayerCollectionMismatchError, naming
+ * `where` (e.g. 'PMatDense.mv').
+ */
+export function checkVector(v: unknown, lc: LayerCollection, where: string, name = 'v'): PVector {
+  if (!(v instanceof PVector)) throw new InvalidArgumentError(`${where}: '${name}' must be a PVector, received ${describe(v)}`);
+  if (v.isDisposed) throw new DisposedError(`${where}: the PVector '${name}' has been disposed`);
+  lc.assertSame(v.layerCollection, `the vector given to ${where}`);
+  return v;
+}
+
+/** Throws DisposedError naming the object's class when `alive` is false. */
+export function checkAlive(alive: boolean, what: string): void {
+  if (!alive) throw new DisposedError(`this ${what} has been disposed; it cannot be used any more`);
 }
 
 /** Validates a norm order. */
@@ -73,7 +94,7 @@ export function checkNormOrder(ord: unknown, where: string): NormOrder {
 /** Validates a scalar factor. */
 export function checkScalar(x: unknown, where: string): number {
   if (typeof x !== 'number' || !Number.isFinite(x)) {
-    throw new InvalidArgumentError(`${where}: 'x' must be a finite number, received ${String(x)}`);
+    throw new InvalidArgumentError(`${where}: 'x' must be a finite number, received ${typeof x === 'number' ? x : describe(x)}`);
   }
   return x;
 }

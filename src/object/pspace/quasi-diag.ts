@@ -11,9 +11,10 @@ import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '.
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
+import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { HostSum, divideBy } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
-import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar } from './pmat.js';
+import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { checkKroneckerLayers } from './kronecker/factors.js';
 
 /** One layer: the diagonal (numel) and, with a bias, the cross terms [K−1, C] (row-major). */
@@ -36,6 +37,8 @@ export class PMatQuasiDiag implements PMat {
 
   /** From float64 per-layer diagonals and cross terms [K−1, C] (null without bias), taken over. */
   static fromBlocks(lc: LayerCollection, blocks: Array<{ diag: Float64Array; cross: Float64Array | null }>): PMatQuasiDiag {
+    checkLayerCollection(lc, 'PMatQuasiDiag.fromBlocks');
+    if (!Array.isArray(blocks)) throw new InvalidArgumentError(`PMatQuasiDiag.fromBlocks: 'blocks' must be an array, received ${describe(blocks)}`);
     const supports = checkKroneckerLayers(lc, 'PMatQuasiDiag');
     if (blocks.length !== lc.layers.length) throw new InvalidArgumentError(`PMatQuasiDiag: expected ${lc.layers.length} blocks, received ${blocks.length}`);
     return new PMatQuasiDiag(
@@ -43,9 +46,11 @@ export class PMatQuasiDiag implements PMat {
       lc.layers.map((e, i) => {
         const [k, c] = supports[i]!.factorSizes(e.layer);
         const b = blocks[i]!;
-        if (b.diag.length !== e.numel || (b.cross && b.cross.length !== (k - 1) * c)) {
+        if (!(b?.diag instanceof Float64Array) || b.diag.length !== e.numel || (b.cross && b.cross.length !== (k - 1) * c)) {
           throw new InvalidArgumentError(`PMatQuasiDiag: the block of layer '${e.id}' does not match its shapes`);
         }
+        checkFiniteValues(b.diag, 'PMatQuasiDiag.fromBlocks', `diag of layer '${e.id}'`);
+        if (b.cross) checkFiniteValues(b.cross, 'PMatQuasiDiag.fromBlocks', `cross of layer '${e.id}'`);
         return { k, c, diag: b.diag, cross: b.cross };
       }),
     );
@@ -113,11 +118,12 @@ export class PMatQuasiDiag implements PMat {
   }
 
   mv(v: PVector): PVector {
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatQuasiDiag.mv');
+    checkVector(v, this.layerCollection, 'PMatQuasiDiag.mv');
     return vectorFromHost(this.layerCollection, this.applyHost(vectorToHost(v), (b, x) => multiply(b, x)));
   }
 
   vTMv(v: PVector): number {
+    checkVector(v, this.layerCollection, 'PMatQuasiDiag.vTMv');
     const x = vectorToHost(v);
     const y = this.applyHost(x, (b, s) => multiply(b, s));
     return y.reduce((a, t, i) => a + t * x[i]!, 0);
@@ -150,7 +156,7 @@ export class PMatQuasiDiag implements PMat {
   /** (M + regul·I)⁻¹ v exactly: per unit, the Schur complement of its arrowhead block. */
   solve(v: PVector, options?: SolveOptions): PVector {
     const regul = checkRegul(options, 'PMatQuasiDiag.solve');
-    this.layerCollection.assertSame(v.layerCollection, 'the vector given to PMatQuasiDiag.solve');
+    checkVector(v, this.layerCollection, 'PMatQuasiDiag.solve');
     return vectorFromHost(this.layerCollection, this.applyHost(vectorToHost(v), (b, x) => solveBlock(b, x, regul)));
   }
 
