@@ -84,10 +84,13 @@ export class PMatHessianImplicit implements PMatBase {
     try {
       for (let r = 0; r < o * n; r++) {
         const row = PVector.adopt(this.layerCollection, tf.tidy(() => tf.slice(pfmap.data.reshape([o * n, d]), [r, 0], [1, d]).reshape([d]) as tf.Tensor1D));
-        const hr = await this.mv(row);
-        row.dispose();
-        rows.push(hr.toFlat());
-        hr.dispose();
+        try {
+          const hr = await this.mv(row);
+          rows.push(hr.toFlat());
+          hr.dispose();
+        } finally {
+          row.dispose();
+        }
       }
       return new PFMapDense(this.layerCollection, tf.tidy(() => tf.stack(rows).reshape([o, n, d]) as tf.Tensor3D));
     } finally {

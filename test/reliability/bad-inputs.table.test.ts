@@ -616,7 +616,7 @@ bad('mergePartial: an EKFAC', InvalidArgumentError, /PMatEKFAC cannot be merged/
 bad('mergePartial: different kfacTypes', InvalidArgumentError, /different kfacType conventions/, async (fx) => {
   const R = await FIM({ ...base(fx), representation: PMatKFAC.with({ kfacType: 'reduce' }) });
   try {
-    return mergePartial([{ matrix: fx.mats.PMatKFAC, examples: 3 }, { matrix: R, examples: 3 }]);
+    return mergePartial<PMatKFAC>([{ matrix: fx.mats.PMatKFAC, examples: 3 }, { matrix: R as PMatKFAC, examples: 3 }]);
   } finally {
     R.dispose();
   }
