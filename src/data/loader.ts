@@ -35,7 +35,12 @@ function isTensor(v: unknown): v is tf.Tensor {
 
 function isBatchLike(v: unknown): v is BatchLike {
   if (isTensor(v)) return true;
-  if (Array.isArray(v)) return v.length >= 1 && v.length <= 2 && (isTensor(v[0]) || (Array.isArray(v[0]) && v[0].every(isTensor)));
+  if (Array.isArray(v)) {
+    if (v.length < 1 || v.length > 2) return false;
+    if (isTensor(v[0])) return true;
+    // [inputs[], ys?] for a model with several inputs; [[xs, ys], [xs, ys]] is two batches.
+    return Array.isArray(v[0]) && v[0].every(isTensor) && (v.length === 1 || v[1] === undefined || isTensor(v[1]));
+  }
   return typeof v === 'object' && v !== null && 'xs' in v;
 }
 

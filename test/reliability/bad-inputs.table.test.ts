@@ -197,6 +197,7 @@ const singleReps = { PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, 
 for (const [n, representation] of Object.entries(singleReps)) {
   works(`FIM: batch size 1 works (${n})`, (fx) => FIM({ model: fx.model, loader: fx.single, representation: representation as Loose }));
 }
+works('FIM: an array of two [xs, ys] batches works (not one batch of two inputs)', (fx) => FIM({ model: fx.model, loader: fx.batches.map((b) => [b.xs, b.ys] as [tf.Tensor, tf.Tensor]), representation: PMatDiag }));
 works('FIMMonteCarlo: batch size 1 works', (fx) => FIMMonteCarlo({ model: fx.model, loader: fx.single, representation: PMatDense, seed: 3 }));
 works('Jacobian: batch size 1 works', (fx) => Jacobian({ model: fx.model, loader: fx.single }));
 works('Jacobian (implicit): batch size 1 works', (fx) => Jacobian({ model: fx.model, loader: fx.single, representation: PFMapImplicit }));
