@@ -13,7 +13,7 @@ import { installKernelFixes, uninstallKernelFixes } from '../src/backend/kernels
 import { filterGradByMatMul, filterGradBySimd } from '../src/backend/kernels/conv2d_backprop_filter.js';
 import { inputGradByCol2im, inputGradByConvolution, inputGradBySimd } from '../src/backend/kernels/conv2d_backprop_input.js';
 import { col2imAdd, conv2dGeometry, im2colTransposed } from '../src/backend/kernels/conv_geometry.js';
-import { col2imAddSimd, gemmSimd, im2colSimd, simdKernels, symmetricRankUpdate } from '../src/backend/kernels/simd/index.js';
+import { col2imAddSimd, im2colSimd, setSimdKernelsEnabled, simdKernels, symmetricRankUpdate } from '../src/backend/kernels/simd/index.js';
 import type { TensorInfo, WasmBackend } from '../src/backend/kernels/wasm_backend.js';
 
 await tf.setBackend('wasm');
@@ -219,28 +219,39 @@ for (const [m, n] of [[1280, 785], [1280, 513], [25088, 145], [128, 785], [128, 
   const stock = race([['stock', () => tf.matMul(x, x, true, false)]], stockReps)[0]!;
   installKernelFixes();
   const t = race([
-    ['matMul(x, x, true) fixed', () => tf.matMul(x, x, true, false)],
-    ['symmetricRankUpdate', () => symmetricRankUpdate(x)],
+    ['XNNPACK', () => { setSimdKernelsEnabled(false); return tf.matMul(x, x, true, false); }],
+    ['SIMD GEMM', () => { setSimdKernelsEnabled(true); return tf.matMul(x, x, true, false); }],
+    ['SIMD XᵀX', () => symmetricRankUpdate(x)],
   ]);
+  setSimdKernelsEnabled(true);
   const gf = (ms: number, flops: number) => (flops / ms / 1e6).toFixed(1);
-  console.log(`XᵀX x[${m},${n}]\n    stock matMul(x, x, true, false) ${fmt(stock)}   fixed (transpose + XNNPACK) ${fmt(t[0]!)} ` +
-    `(${gf(t[0]!.median, 2 * m * n * n)} GF/s)   SIMD symmetricRankUpdate ${fmt(t[1]!)} (${gf(t[1]!.median, m * n * (n + 1))} GF/s useful)` +
-    `\n    SIMD: ${(stock.median / t[1]!.median).toFixed(2)}x vs stock, ${(t[0]!.median / t[1]!.median).toFixed(2)}x vs fixed`);
+  const full = 2 * m * n * n;
+  console.log(`XᵀX x[${m},${n}]\n    stock matMul(x, x, true, false) ${fmt(stock)}   fixed: transpose + XNNPACK ${fmt(t[0]!)} (${gf(t[0]!.median, full)} GF/s)   ` +
+    `SIMD GEMM ${fmt(t[1]!)} (${gf(t[1]!.median, full)} GF/s)   symmetricRankUpdate ${fmt(t[2]!)} (${gf(t[2]!.median, m * n * (n + 1))} GF/s useful)` +
+    `\n    symmetricRankUpdate: ${(stock.median / t[2]!.median).toFixed(2)}x vs stock, ${(t[0]!.median / t[2]!.median).toFixed(2)}x vs XNNPACK, ` +
+    `${(t[1]!.median / t[2]!.median).toFixed(2)}x vs SIMD GEMM`);
   x.dispose();
 }
 
-for (const [m, k, n] of [[512, 512, 512], [784, 1280, 784], [128, 784, 512], [25088, 144, 32]] as const) {
-  const a = tf.randomNormal([m, k]);
-  const b = tf.randomNormal([k, n]);
-  const av = a.dataSync() as Float32Array;
-  const bv = b.dataSync() as Float32Array;
-  const out = new Float32Array(m * n);
+// matMul as tfjs runs it (BatchMatMul kernel): XNNPACK with explicit transposes (SIMD off) against
+// the SIMD GEMM, on the Dense shapes of the 784-512-512-10 MLP at batch 128 (forward x·W,
+// backward dy·Wᵀ and xᵀ·dy) and on square / KFAC-sized products.
+const matMulShapes: Array<[number, number, number, boolean, boolean]> = [
+  [128, 784, 512, false, false], [128, 512, 512, false, false], [128, 512, 10, false, false],
+  [128, 512, 784, false, true], [128, 10, 512, false, true], [784, 128, 512, true, false], [512, 128, 10, true, false],
+  [512, 512, 512, false, false], [784, 1280, 784, false, false], [25088, 144, 32, false, false],
+];
+for (const [m, k, n, ta, tb] of matMulShapes) {
+  const a = tf.randomNormal(ta ? [k, m] : [m, k]);
+  const b = tf.randomNormal(tb ? [n, k] : [k, n]);
   const t = race([
-    ['XNNPACK matMul', () => tf.matMul(a, b)],
-    ['SIMD GEMM (copies in/out included)', () => gemmSimd(simd, av, bv, m, k, n, out)],
+    ['XNNPACK', () => { setSimdKernelsEnabled(false); return tf.matMul(a, b, ta, tb); }],
+    ['SIMD GEMM', () => { setSimdKernelsEnabled(true); return tf.matMul(a, b, ta, tb); }],
   ]);
+  setSimdKernelsEnabled(true);
   const gf = (x: Timing) => ((2 * m * k * n) / x.median / 1e6).toFixed(1);
-  console.log(`GEMM [${m},${k}]@[${k},${n}]\n    XNNPACK ${fmt(t[0]!)} (${gf(t[0]!)} GF/s)   SIMD ${fmt(t[1]!)} (${gf(t[1]!)} GF/s)` +
-    `\n    SIMD: ${(t[0]!.median / t[1]!.median).toFixed(2)}x vs XNNPACK`);
+  const flags = `${ta ? 'ᵀ' : ''}@${tb ? 'ᵀ' : ''}`;
+  console.log(`matMul [${m},${k}]${flags}[${k},${n}] (op shapes; ᵀ: transpose flag)\n    XNNPACK + explicit transposes ${fmt(t[0]!)} (${gf(t[0]!)} GF/s)   ` +
+    `SIMD GEMM ${fmt(t[1]!)} (${gf(t[1]!)} GF/s)\n    SIMD: ${(t[0]!.median / t[1]!.median).toFixed(2)}x vs XNNPACK`);
   tf.dispose([a, b]);
 }

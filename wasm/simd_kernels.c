@@ -165,6 +165,21 @@ static void pack_panels(const float *b, int32_t ldb, int32_t kc, int32_t n, floa
   }
 }
 
+// Packs columns [0, n) of Bᵀ-stored rows: B(p, j) = b[j·ldb + p] for p in [0, kc), into panels of 8
+// columns as pack_panels does (zero-padded past n).
+static void pack_transposed_panels_ld(const float *b, int32_t ldb, int32_t kc, int32_t n, float *out) {
+  for (int32_t j = 0; j < n; j += 8, out += kc * 8) {
+    const int32_t w = n - j < 8 ? n - j : 8;
+    for (int32_t t = 0; t < w; t++) {
+      const float *src = b + (int64_t)(j + t) * ldb;
+      for (int32_t p = 0; p < kc; p++) out[p * 8 + t] = src[p];
+    }
+    for (int32_t t = w; t < 8; t++) {
+      for (int32_t p = 0; p < kc; p++) out[p * 8 + t] = 0.0f;
+    }
+  }
+}
+
 // Packs Wᵀ for W [K, CO] (row-major) into panels of 8 columns of Wᵀ [CO, K].
 static void pack_transposed_panels(const float *w, int32_t K, int32_t CO, float *out) {
   for (int32_t j = 0; j < K; j += 8, out += CO * 8) {
@@ -237,23 +252,29 @@ static inline void tile4x8(int32_t kc, const float *a, int32_t asp, int32_t asi,
 #define KC 256  // depth of a packed block of B (a panel of KC×8 floats is 8 KiB)
 #define MC 64   // rows of A per block
 
-// C [m, n] (+)= A [m, k] · B [k, n]. work: KC·round8(n) floats for the packed block of B.
+// C [m, n] (+)= op(A)·op(B), op(A) [m, k], op(B) [k, n], where op(A) = A (a is [m, k]) or Aᵀ
+// (trans_a: a is [k, m]), and likewise for B (trans_b: b is [n, k]). The transposes cost nothing
+// extra: A is read through strides and B is transposed while it is packed.
+// work: KC·round8(n) floats for the packed block of B.
 EXPORT(nn_sgemm) void nn_sgemm(int32_t m, int32_t n, int32_t k, const float *a, const float *b, float *c,
-                                int32_t accumulate, float *work) {
+                                int32_t trans_a, int32_t trans_b, int32_t accumulate, float *work) {
   if (k == 0) {
     if (!accumulate) zero_f32(c, m * n);
     return;
   }
+  // A(i, p) = a[p·asp + i·asi]
+  const int32_t asp = trans_a ? m : 1, asi = trans_a ? 1 : k;
   for (int32_t p0 = 0; p0 < k; p0 += KC) {
     const int32_t kc = k - p0 < KC ? k - p0 : KC;
     const int32_t acc = accumulate || p0 > 0;
-    pack_panels(b + (int64_t)p0 * n, n, kc, n, work);
+    if (trans_b) pack_transposed_panels_ld(b + p0, k, kc, n, work);
+    else pack_panels(b + (int64_t)p0 * n, n, kc, n, work);
     for (int32_t i0 = 0; i0 < m; i0 += MC) {
       const int32_t i1 = m - i0 < MC ? m : i0 + MC;
       for (int32_t j = 0; j < n; j += 8) {
         const float *panel = work + (int64_t)(j / 8) * kc * 8;
         for (int32_t i = i0; i < i1; i += 4) {
-          tile4x8(kc, a + (int64_t)i * k + p0, 1, k, panel, c + (int64_t)i * n + j, n, i1 - i, n - j, acc);
+          tile4x8(kc, a + (int64_t)p0 * asp + (int64_t)i * asi, asp, asi, panel, c + (int64_t)i * n + j, n, i1 - i, n - j, acc);
         }
       }
     }

@@ -27,6 +27,7 @@ const FIXED = [
 ];
 /** The extra self-test entries where WebAssembly SIMD is available (Node 20 has it). */
 const SIMD_SELF_TESTS = [
+  'BatchMatMul (without SIMD)',
   'Conv2DBackpropFilter (without SIMD)',
   'Conv2DBackpropInput (without SIMD)',
   'SIMD im2col [M, K]',

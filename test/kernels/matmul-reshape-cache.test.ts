@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { installKernelFixes } from '../../src/backend/kernels/index.js';
 import { useTestBackend } from '../support/backend.js';
+import { setSimdKernelsEnabled } from '../../src/backend/kernels/simd/index.js';
 import { relativeError } from '../support/reference.js';
 
 before(async () => {
@@ -15,7 +16,10 @@ before(async () => {
   installKernelFixes();
 });
 
-test('the same tensor used as B with two shapes gives the right products', () => {
+// Transposed single products run in nngeometry's SIMD GEMM, these plain ones on XNNPACK; the test
+// runs with SIMD off and on all the same.
+for (const simd of [false, true]) test(`the same tensor used as B with two shapes gives the right products (SIMD ${simd ? 'on' : 'off'})`, () => {
+  setSimdKernelsEnabled(simd);
   const v = tf.randomNormal([42], 0, 1, 'float32', 9);
   const a1 = tf.randomNormal([3, 6], 0, 1, 'float32', 1);
   const a2 = tf.randomNormal([3, 42], 0, 1, 'float32', 2);
@@ -29,4 +33,5 @@ test('the same tensor used as B with two shapes gives the right products', () =>
     tf.dispose([p1, r1, p2, r2]);
   }
   tf.dispose([v, a1, a2]);
+  setSimdKernelsEnabled(true);
 });

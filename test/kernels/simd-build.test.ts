@@ -60,7 +60,7 @@ test('a fresh build of wasm/simd_kernels.c passes the SIMD kernel checks and mat
       for (const r of selfTestSimdKernels(cpuBackend(), 7, maxRelativeError, SELF_TEST_TOLERANCE)) {
         assert.ok(r.ok, `fresh build, ${r.kernel}: ${r.maxRelError} ${r.error ?? ''}`);
       }
-      for (const kernel of ['Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
+      for (const kernel of ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
         const r = selfTestKernel(kernel);
         assert.ok(r.ok, `fresh build, ${kernel}: ${r.maxRelError} ${r.error ?? ''}`);
       }

@@ -78,8 +78,24 @@ describe('WebAssembly SIMD kernels', () => {
     });
   }
 
-  it('the conv gradient kernels without SIMD (the fallback routes) pass their self-test', () => {
-    for (const kernel of ['Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
+  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    it(`matMul through the SIMD GEMM (past one 256-deep block and one 64-row block), transposeA=${transposeA} transposeB=${transposeB}`, async () => {
+      const [m, k, n] = [70, 300, 21];
+      const a = seeded(90, transposeA ? [k, m] : [m, k]);
+      const b = seeded(91, transposeB ? [n, k] : [k, n]);
+      const compute = gradsOfProjection((x, y) => tf.matMul(x!, y!, transposeA, transposeB), [a, b], 92);
+      assert.ok((await wasmVsCpu(compute)) <= TOL);
+      // A batch of one (rank 3 and rank 2 mixed): the output keeps the batch dimension.
+      const batched = () => tf.matMul(a().reshape([1, ...a().shape]), b(), transposeA, transposeB);
+      const [viaSimd] = await valuesOn('wasm', batched);
+      const [ref] = await valuesOn('cpu', batched);
+      assert.ok(maxRelativeError(viaSimd!, ref!) <= TOL);
+      assert.deepEqual(tf.tidy(() => batched().shape), [1, m, n]);
+    });
+  }
+
+  it('BatchMatMul and the conv gradient kernels without SIMD (the fallback routes) pass their self-test', () => {
+    for (const kernel of ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
       const r = withoutSimd(() => selfTestKernel(kernel));
       assert.ok(r.ok, `${kernel}: ${r.maxRelError} ${r.error ?? ''}`);
     }

@@ -26,8 +26,8 @@ export interface KernelSelfTestResult {
   /**
    * The tfjs kernel name; for nngeometry's WebAssembly SIMD kernels (present where WebAssembly
    * SIMD is available), 'SIMD im2col [M, K]', 'SIMD im2col [K, M]', 'SIMD col2im', 'SIMD GEMM',
-   * 'SIMD XᵀX', and 'Conv2DBackpropFilter (without SIMD)' / 'Conv2DBackpropInput (without SIMD)'
-   * for the plain routes those kernels fall back to.
+   * 'SIMD XᵀX', and 'BatchMatMul (without SIMD)', 'Conv2DBackpropFilter (without SIMD)',
+   * 'Conv2DBackpropInput (without SIMD)' for the plain routes those kernels fall back to.
    */
   kernel: string;
   /** Worst case over the inputs of max|wasm − cpu| / max|cpu| (Infinity when the kernel threw). */
@@ -131,7 +131,7 @@ export function runKernelSelfTest(options: { throwOnFailure?: boolean } = {}): K
   if (tf.getKernel('BatchMatMul', 'wasm') == null) return [];
   const results = KERNEL_FIXES.map((fix) => selfTestKernel(fix.kernelName));
   if (simdKernels() != null) {
-    for (const kernel of ['Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
+    for (const kernel of ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
       results.push({ ...withoutSimd(() => selfTestKernel(kernel)), kernel: `${kernel} (without SIMD)` });
     }
     results.push(...selfTestSimdKernels(cpuBackend(), seedFor('SIMD'), maxRelativeError, SELF_TEST_TOLERANCE));

@@ -88,12 +88,18 @@ export function col2imAddSimd(simd: SimdModule, cols: Floats, info: Conv2DInfo, 
   trimSimdMemory();
 }
 
-/** out [m, n] = A [m, k] · B [k, n], row-major. */
-export function gemmSimd(simd: SimdModule, a: Floats, b: Floats, m: number, k: number, n: number, out: Float32Array): void {
+/**
+ * out [m, n] = op(A)·op(B), row-major, op(A) [m, k] being A (a holds [m, k]) or, with
+ * `transposeA`, Aᵀ (a holds [k, m]); likewise B. Transposes cost no extra pass.
+ */
+export function gemmSimd(
+  simd: SimdModule, a: Floats, b: Floats, m: number, k: number, n: number, out: Float32Array,
+  transposeA = false, transposeB = false,
+): void {
   const [pa, pb, pc, pw] = simd.layout([m * k, k * n, m * n, PACK_DEPTH * (Math.ceil(n / 8) * 8)]);
   simd.f32(pa!, m * k).set(a.subarray(0, m * k) as Float32Array);
   simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
-  simd.exports.nn_sgemm(m, n, k, pa!, pb!, pc!, 0, pw!);
+  simd.exports.nn_sgemm(m, n, k, pa!, pb!, pc!, transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!);
   out.set(simd.f32(pc!, m * n));
   trimSimdMemory();
 }

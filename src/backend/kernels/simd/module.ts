@@ -20,7 +20,7 @@ export interface SimdExports {
   nn_im2col_mk(x: number, geom: number, m0: number, m1: number, out: number): void;
   nn_im2col_km(x: number, geom: number, out: number): void;
   nn_col2im_add(cols: number, geom: number, m0: number, m1: number, dx: number): void;
-  nn_sgemm(m: number, n: number, k: number, a: number, b: number, c: number, accumulate: number, work: number): void;
+  nn_sgemm(m: number, n: number, k: number, a: number, b: number, c: number, transA: number, transB: number, accumulate: number, work: number): void;
   nn_ssyrk(m: number, n: number, x: number, c: number, mirror: number, work: number): void;
   nn_conv_filter_grad_work(geom: number): number;
   nn_conv_filter_grad(x: number, dy: number, geom: number, dw: number, work: number): void;
