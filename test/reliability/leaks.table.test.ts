@@ -30,6 +30,7 @@ import {
   PMatDiag,
   PMatEKFAC,
   PMatEKFACBlockDiag,
+  PMatEye,
   PMatImplicit,
   PMatKFAC,
   PMatLowRank,
@@ -126,13 +127,11 @@ const PMAT_METHODS: Array<[string, (m: Loose, fx: Fixtures, rep: StoredName) => 
   ['parts', (m) => m.parts().map((p: { layerIds: string[] }) => p.layerIds)],
 ];
 const hasMethod = (proto: object, name: string) => typeof Object.getOwnPropertyDescriptor(proto, name)?.value === 'function';
+const CLASSES: Record<StoredName, { prototype: object }> = { PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEye, PMatEKFACBlockDiag: PMatMixed };
 for (const rep of STORED) {
   for (const [method, call] of PMAT_METHODS) {
-    ops.push([`${rep}.${method}`, (fx) => {
-      const m = fx.mats[rep] as Loose;
-      if (!hasMethod(Object.getPrototypeOf(m), method.split(' ')[0]!)) return undefined;
-      return call(m, fx, rep);
-    }]);
+    if (!hasMethod(CLASSES[rep].prototype, method.split(' ')[0]!)) continue;
+    ops.push([`${rep}.${method}`, (fx) => call(fx.mats[rep], fx, rep)]);
   }
   if (rep === 'PMatDense' || rep === 'PMatDiag' || rep === 'PMatBlockDiag' || rep === 'PMatLowRank') {
     ops.push([`${rep}.solve(PFMapDense)`, (fx) => (fx.mats[rep] as Loose).solve(fx.J, { regul: 0.1 })]);
