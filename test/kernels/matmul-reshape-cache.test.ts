@@ -16,8 +16,8 @@ before(async () => {
   installKernelFixes();
 });
 
-// Transposed single products run in nngeometry's SIMD GEMM, these plain ones on XNNPACK; the test
-// runs with SIMD off and on all the same.
+// Single products run in nngeometry's SIMD GEMM where WebAssembly SIMD is available: the XNNPACK
+// route (and its operator cache) is tested with SIMD off, the SIMD route with it on.
 for (const simd of [false, true]) test(`the same tensor used as B with two shapes gives the right products (SIMD ${simd ? 'on' : 'off'})`, () => {
   setSimdKernelsEnabled(simd);
   const v = tf.randomNormal([42], 0, 1, 'float32', 9);

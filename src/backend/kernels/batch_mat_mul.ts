@@ -1,7 +1,7 @@
 /**
- * BatchMatMul on wasm: single (unbatched) float32 products with a transpose flag run in
- * nngeometry's SIMD GEMM (`matMulBySimd` below); the rest, and everything where WebAssembly SIMD
- * is unavailable, run the stock XNNPACK kernel, with explicit transposes.
+ * BatchMatMul on wasm: single (unbatched) float32 products run in nngeometry's SIMD GEMM
+ * (`matMulBySimd` below); batched products, and everything where WebAssembly SIMD is unavailable,
+ * run the stock XNNPACK kernel, with explicit transposes.
  *
  * The stock wasm kernels reach XNNPACK only when neither `transposeA` nor `transposeB` is set and
  * otherwise fall back to a naive loop 10-50x slower (substrate.md 1.3: 512³ with transposeA 431 ms
@@ -24,17 +24,16 @@ import { runKernel, type TensorInfo, type WasmBackend } from './wasm_backend.js'
 const product = (dims: number[]): number => dims.reduce((p, d) => p * d, 1);
 
 /**
- * A single float32 product (every batch dimension 1) with a transpose flag, by nngeometry's SIMD
- * GEMM (wasm/simd_kernels.c, 4×8 tiles on packed B), which reads the transposed operand through
- * strides or transposes it while packing, instead of a separate transpose pass: 1.65x faster than
- * transpose + XNNPACK for dy·Wᵀ and 1.1-2.3x for xᵀ·dy on the Dense shapes of a 784-512-512-10 MLP
- * at batch 128 (bench/kernels.ts). Plain products stay on XNNPACK: there the two are level
- * (0.96-1.07x on the same shapes), and XNNPACK keeps the packed weights between calls.
- * Null when it does not apply: no transpose flag, batched products, other dtypes, no WebAssembly
- * SIMD, or a failure (e.g. memory).
+ * A single float32 product (every batch dimension 1) by nngeometry's SIMD GEMM
+ * (wasm/simd_kernels.c, 4×8 tiles on packed B), which reads a transposed A through strides and
+ * transposes B while packing it, so transpose flags cost no separate pass. Against XNNPACK with
+ * explicit transposes, interleaved on a shared machine (bench/kernels.ts): dy·Wᵀ 1.5-2.2x,
+ * xᵀ·dy 1.2-2.9x, plain products 1.1-1.25x on the Dense shapes of a 784-512-512-10 MLP at batch
+ * 128 and on 512³ / [784,1280]@[1280,784]; level (0.95-1.07x) on tall-skinny [25088,144]@[144,32].
+ * Null when it does not apply: batched products, other dtypes, no WebAssembly SIMD, or a failure
+ * (e.g. memory).
  */
 export function matMulBySimd(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
-  if (!transposeA && !transposeB) return null;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
@@ -115,7 +114,7 @@ export function withExplicitTransposes(kernelName: string, stock: tf.KernelConfi
   };
 }
 
-/** BatchMatMul: single transposed products by the SIMD GEMM, the rest on XNNPACK with explicit transposes (see the file comment). */
+/** BatchMatMul: single products by the SIMD GEMM, the rest on XNNPACK with explicit transposes (see the file comment). */
 export const batchMatMulFix: KernelFix = {
   kernelName: 'BatchMatMul',
   build: (stock) => {

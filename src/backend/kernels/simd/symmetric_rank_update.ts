@@ -1,10 +1,10 @@
 /**
  * XᵀX for the Kronecker factors of KFAC and dense Gram blocks: on the wasm backend, nngeometry's
  * SIMD rank-k update (wasm/simd_kernels.c, nn_ssyrk: 4×8 tiles of the upper triangle only, then
- * mirrored, so about half the work of a product and an exactly symmetric result: 1.8-2.5x faster
- * than `tf.matMul(x, x, true, false)` with the kernel fixes, 20-28x faster than without them, on
- * [128..25088, 145..785], bench/kernels.ts); elsewhere, or without WebAssembly SIMD,
- * `tf.matMul(x, x, true, false)`.
+ * mirrored, so about half the work of a product and an exactly symmetric result: 1.8-2.6x faster
+ * than the full product `tf.matMul(x, x, true, false)` on XNNPACK or on the SIMD GEMM, 20-28x
+ * faster than the stock tfjs-wasm kernel, for x of [128..25088, 145..785], bench/kernels.ts);
+ * elsewhere, or without WebAssembly SIMD, `tf.matMul(x, x, true, false)`.
  */
 import { tf } from '../../../tf.js';
 import { InvalidArgumentError } from '../../../errors.js';
@@ -28,7 +28,7 @@ export function symmetricRankUpdate(x: tf.Tensor2D, accumulate?: tf.Tensor2D): t
   if (accumulate != null && (accumulate.rank !== 2 || accumulate.shape[0] !== n || accumulate.shape[1] !== n)) {
     throw new InvalidArgumentError(`symmetricRankUpdate: accumulate must be [${n}, ${n}], got [${accumulate.shape}]`);
   }
-  // The SIMD route is 1.5-2.6x faster than the fixed matMul at every size measured (bench/kernels.ts).
+  // The SIMD route is faster than matMul at every size measured, down to [128, 11] (bench/kernels.ts).
   const simd = tf.getBackend() === 'wasm' ? simdKernels() : null;
   if (simd == null || n === 0) {
     return tf.tidy(() => {
