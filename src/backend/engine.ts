@@ -10,7 +10,7 @@
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
-import { type Batch, type Loader, assertFinite, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
+import { type Batch, type Loader, checkBatchInputs, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import { executeModel } from './executor.js';
 import { ensureKernelFixes } from './substrate.js';
 
@@ -271,26 +271,9 @@ function processBatchTwoPass(
   }
 }
 
-/** Checks input ranks, sizes and dtypes against the model, and that inputs are finite. */
+/** Checks input ranks, sizes and dtypes against the model (integer tokens may feed Embeddings), finiteness, targets. */
 function checkBatch(model: tf.LayersModel, batch: Batch, outputs: CotangentSource): void {
-  const expected = model.inputs;
-  if (batch.xs.length !== expected.length) {
-    throw new ShapeMismatchError(`the model has ${expected.length} input(s) but the batch has ${batch.xs.length}`);
-  }
-  batch.xs.forEach((x, k) => {
-    const shape = expected[k]!.shape;
-    const ok = x.rank === shape.length && shape.every((d, j) => j === 0 || d === null || d === x.shape[j]);
-    if (!ok) {
-      throw new ShapeMismatchError(
-        `input ${k} ('${model.inputNames[k] ?? k}') has shape [${x.shape}] but the model expects [${shape.map((d) => d ?? 'batch')}]`,
-      );
-    }
-    const wanted = expected[k]!.dtype;
-    if (x.dtype !== wanted) {
-      throw new InvalidArgumentError(`input ${k} has dtype ${x.dtype} but the model expects ${wanted}; cast it first (tf.cast)`);
-    }
-    assertFinite(x, `input ${k}`);
-  });
+  checkBatchInputs(model, batch, 'the batch');
   if (outputs.needsTargets && !batch.ys) {
     throw new InvalidArgumentError(`${outputs.description} needs targets: give batches as {xs, ys} or [xs, ys]`);
   }

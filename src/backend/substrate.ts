@@ -3,6 +3,8 @@
  * (src/backend/kernels) unless the user opted out with `setKernelFixesEnabled(false)`.
  */
 import { installKernelFixes, uninstallKernelFixes } from './kernels/index.js';
+import { InvalidArgumentError } from '../errors.js';
+import { describe } from '../validation.js';
 
 let enabled = true;
 
@@ -12,6 +14,7 @@ let enabled = true;
  * missing Conv2DBackpropFilter).
  */
 export function setKernelFixesEnabled(on: boolean): void {
+  if (typeof on !== 'boolean') throw new InvalidArgumentError(`setKernelFixesEnabled: 'on' must be a boolean, received ${describe(on)}`);
   enabled = on;
   if (!on) uninstallKernelFixes();
 }

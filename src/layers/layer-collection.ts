@@ -8,6 +8,7 @@ import { InvalidArgumentError, LayerCollectionMismatchError, UnsupportedLayerErr
 import type { LayerKind, ParameterSpec } from './layer-kind.js';
 import { findLayerKind, genericLayerKind, supportedLayerClasses } from './registry.js';
 import { isContainer } from './tfjs-internals.js';
+import { checkOptions, describe } from '../validation.js';
 
 /** One layer of a collection. */
 export interface LayerEntry {
@@ -117,6 +118,7 @@ export class LayerCollection {
     if (!(model instanceof tf.LayersModel)) {
       throw new InvalidArgumentError(`LayerCollection.fromModel: 'model' must be a tf.LayersModel or tf.Sequential, received ${describe(model)}`);
     }
+    checkOptions(options, ['generic', 'ignoreUnsupported'], 'LayerCollection.fromModel');
     const items: Array<{ id: string; layer: tf.layers.Layer; kind: LayerKind }> = [];
     for (const { id, layer } of leafLayers(model)) {
       if (layer.trainableWeights.length === 0) continue;
@@ -136,6 +138,13 @@ export class LayerCollection {
     layers: ReadonlyArray<string | tf.layers.Layer>,
     options: Pick<FromModelOptions, 'generic'> = {},
   ): LayerCollection {
+    if (!(model instanceof tf.LayersModel)) {
+      throw new InvalidArgumentError(`LayerCollection.fromLayers: 'model' must be a tf.LayersModel or tf.Sequential, received ${describe(model)}`);
+    }
+    if (!Array.isArray(layers)) {
+      throw new InvalidArgumentError(`LayerCollection.fromLayers: 'layers' must be an array of layer ids or layer objects, received ${describe(layers)}`);
+    }
+    checkOptions(options, ['generic'], 'LayerCollection.fromLayers');
     const all = [...leafLayers(model)];
     const wanted = new Set<string>();
     for (const l of layers) {
@@ -179,6 +188,7 @@ export class LayerCollection {
 
   /** Same layer ids, kinds and parameter shapes, in the same order. */
   equals(other: LayerCollection): boolean {
+    checkCollection(other, 'equals');
     if (this === other) return true;
     if (this.layers.length !== other.layers.length) return false;
     return this.layers.every((e, i) => {
@@ -194,12 +204,14 @@ export class LayerCollection {
 
   /** The union: this collection's layers, then those of `other` it does not already have. */
   merge(other: LayerCollection): LayerCollection {
+    checkCollection(other, 'merge');
     const items = [...this.layers, ...other.layers.filter((e) => !this.byId.has(e.id))];
     return new LayerCollection(items);
   }
 
   /** The layers present in both collections, in this collection's order. */
   intersect(other: LayerCollection): LayerCollection {
+    checkCollection(other, 'intersect');
     return new LayerCollection(this.layers.filter((e) => other.byId.has(e.id)));
   }
 
@@ -233,8 +245,9 @@ export class LayerCollection {
   }
 }
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v !== 'object') return typeof v;
-  return (v as object).constructor?.name ?? 'object';
+
+function checkCollection(other: unknown, op: string): void {
+  if (!(other instanceof LayerCollection)) {
+    throw new InvalidArgumentError(`LayerCollection.${op}: the argument must be a LayerCollection, received ${describe(other)}`);
+  }
 }

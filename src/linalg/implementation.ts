@@ -3,6 +3,7 @@
  * from the first call; `initLinalg` loads the Eigen WebAssembly module and switches to it.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { checkOptions } from '../validation.js';
 import { typescriptKernels } from './typescript/index.js';
 import type { LinalgImplementation, LinalgInfo, LinalgKernels } from './types.js';
 import { eigenKernels } from './wasm/kernels.js';
@@ -40,6 +41,7 @@ export function activeKernels(): LinalgKernels {
  * const info = await initLinalg(); // { implementation: 'eigen-wasm', wasmSource: 'embedded' }
  */
 export async function initLinalg(options: InitLinalgOptions = {}): Promise<LinalgInfo> {
+  checkOptions(options, ['wasm'], 'initLinalg');
   const wasm = options.wasm ?? true;
   if (wasm === false) {
     active = typescriptKernels;

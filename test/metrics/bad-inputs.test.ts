@@ -184,3 +184,16 @@ test('NaN in a weight is named; a one-output model with a softmax variant points
   model.dispose();
   one.dispose();
 });
+
+test('integer tokens feed a Sequential model that starts with an Embedding (declared float32 input)', async () => {
+  const m = tf.sequential();
+  m.add(tf.layers.embedding({ inputDim: 7, outputDim: 3, inputLength: 4 }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 2 }));
+  const tokens = tf.tensor2d([[1, 2, 3, 4], [0, 6, 6, 1]], [2, 4], 'int32');
+  const F = await FIM({ model: m, loader: [tokens], representation: PMatDiag });
+  assert.ok(Number.isFinite(F.trace()) && F.trace() > 0);
+  F.dispose();
+  tokens.dispose();
+  m.dispose();
+});

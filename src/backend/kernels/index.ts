@@ -15,6 +15,8 @@
  * The SIMD kernels (wasm/simd_kernels.c, src/backend/kernels/simd) load synchronously on first use
  * and can be turned off with `setSimdKernelsEnabled(false)`; `symmetricRankUpdate` computes XᵀX.
  */
+import { InvalidArgumentError } from '../../errors.js';
+import { checkOptions, describe } from '../../validation.js';
 import { fixesInstalled, installFixes, uninstallFixes, wasmKernelsRegistered } from './install.js';
 import { runKernelSelfTest, type KernelSelfTestResult } from './self_test.js';
 
@@ -54,6 +56,10 @@ export interface KernelFixReport {
  * ```
  */
 export function installKernelFixes(options: { selfTest?: boolean } = {}): KernelFixReport {
+  checkOptions(options, ['selfTest'], 'installKernelFixes');
+  if (options.selfTest !== undefined && typeof options.selfTest !== 'boolean') {
+    throw new InvalidArgumentError(`installKernelFixes: 'selfTest' must be a boolean, received ${describe(options.selfTest)}`);
+  }
   const installed = installFixes();
   const report: KernelFixReport = { backend: 'wasm', installed };
   if (options.selfTest === true && installed.length > 0) {
