@@ -33,6 +33,7 @@ export {
   type KernelSelfTestResult,
 } from './backend/kernels/index.js';
 export { initLinalg, linalgInfo } from './linalg/index.js';
+export { symmetricRankUpdate, setSimdKernelsEnabled, simdKernelsInfo, preloadSimdKernels, releaseSimdMemory } from './backend/kernels/simd/index.js';
 export { save, load, serialize, deserialize, PersistenceError, type Saveable, type SaveTarget, type LoadSource } from './persistence/index.js';
 export { mergePartial, type Mergeable, type PartialResult } from './persistence/merge.js';
 // Function space (issue 5): Jacobians, Gram matrices / empirical NTK, Monte-Carlo Fisher, Hessian.
