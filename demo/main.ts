@@ -9,6 +9,7 @@ import { parseIdx } from '../src/cli/idx.js';
 import { num } from '../src/cli/format.js';
 import { findRepresentation } from '../src/cli/representations.js';
 import { correlationMatrix, heatmapRGBA } from '../src/report/heatmap.js';
+import { preloadSimdKernels } from '../src/backend/kernels/simd/index.js';
 import { DEMO_MODELS, DEMO_REPRESENTATIONS, computeDemo, type DemoResult } from './compute.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -22,6 +23,8 @@ async function chooseBackend(): Promise<string> {
     try {
       if (await tf.setBackend(name)) {
         await tf.ready();
+        // Browsers refuse synchronous compilation of the SIMD module on the main thread.
+        if (name === 'wasm') await preloadSimdKernels();
         return name;
       }
     } catch {
