@@ -39,7 +39,7 @@ export function readExamples(path: string, what: string): ExampleArray & { label
       throw new CliError(`${what}: ${(e as Error).message}`);
     }
     const n = idx.shape[0]!;
-    return { values: Float32Array.from(idx.data), n, exampleShape: idx.shape.slice(1), uint8: idx.data instanceof Uint8Array };
+    return { values: new Float32Array(idx.data), n, exampleShape: idx.shape.slice(1), uint8: idx.data instanceof Uint8Array };
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes).trim();
   if (text.startsWith('[') || text.startsWith('{')) return readJson(text, path, what);

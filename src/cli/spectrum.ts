@@ -40,7 +40,7 @@ export async function lanczosTopEigenvalue(
   const rtol = options.rtol ?? 1e-4;
   // Host float64 basis: reorthogonalising in float32 loses the orthogonality Lanczos needs.
   const start = tf.tidy(() => tf.randomNormal([d], 0, 1, 'float32', options.seed ?? 0));
-  let q: Float64Array = Float64Array.from(start.dataSync());
+  let q: Float64Array = new Float64Array(start.dataSync());
   start.dispose();
   scaleInPlace(q, 1 / norm(q));
   const basis: Float64Array[] = [];
@@ -69,13 +69,13 @@ export async function lanczosTopEigenvalue(
 }
 
 async function applyOnHost(mv: (v: PVector) => PVector | Promise<PVector>, lc: LayerCollection, x: Float64Array): Promise<Float64Array> {
-  const t = tf.tensor1d(Float32Array.from(x));
+  const t = tf.tensor1d(new Float32Array(x));
   const v = PVector.fromFlat(lc, t);
   t.dispose();
   try {
     const out = await mv(v);
     try {
-      return Float64Array.from(out.data.dataSync());
+      return new Float64Array(out.data.dataSync());
     } finally {
       out.dispose();
     }
@@ -98,7 +98,7 @@ function largestTridiagonalEigenvalue(a: number[], b: number[]): number {
 
 /** Eigenvalues of a dense symmetric matrix (row-major, size d), descending, float64. */
 export function eigenvaluesDescending(values: ArrayLike<number>, d: number): Float64Array {
-  const { values: ascending } = eighSym(Float64Array.from(values as ArrayLike<number>), d);
+  const { values: ascending } = eighSym(new Float64Array(values as ArrayLike<number>), d);
   return ascending.reverse();
 }
 

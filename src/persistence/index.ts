@@ -46,7 +46,7 @@ export function serialize(obj: Saveable): Uint8Array {
   let kind: string;
   if (obj instanceof PVector) {
     kind = 'PVector';
-    arrays.push({ name: 'flat', data: Float32Array.from(obj.data.dataSync()) });
+    arrays.push({ name: 'flat', data: new Float32Array(obj.data.dataSync()) });
   } else if (obj instanceof PMatDense) {
     kind = 'PMatDense';
     arrays.push({ name: 'values', data: obj.values() });
@@ -59,7 +59,7 @@ export function serialize(obj: Saveable): Uint8Array {
   } else if (obj instanceof PMatLowRank) {
     kind = 'PMatLowRank';
     meta.rows = obj.rows;
-    arrays.push({ name: 'factor', data: Float32Array.from(obj.factor.dataSync()) });
+    arrays.push({ name: 'factor', data: new Float32Array(obj.factor.dataSync()) });
   } else if (obj instanceof PMatKFAC) {
     kind = 'PMatKFAC';
     meta.kfacType = obj.kfacType;
@@ -97,7 +97,7 @@ export function deserialize(bytes: Uint8Array, model: tf.LayersModel): Saveable 
     if (!a) throw new PersistenceError(`load: the file is corrupted (array '${name}' of a ${header.kind} is missing)`);
     return a;
   };
-  const f64 = (name: string) => Float64Array.from(get(name));
+  const f64 = (name: string) => new Float64Array(get(name));
   const sqrtInt = (n: number, what: string) => {
     const k = Math.round(Math.sqrt(n));
     if (k * k !== n) throw new PersistenceError(`load: the file is corrupted (${what} is not square)`);
@@ -106,7 +106,7 @@ export function deserialize(bytes: Uint8Array, model: tf.LayersModel): Saveable 
   try {
     switch (header.kind) {
       case 'PVector':
-        return PVector.adopt(lc, tf.tensor1d(Float32Array.from(get('flat'))));
+        return PVector.adopt(lc, tf.tensor1d(new Float32Array(get('flat'))));
       case 'PMatDense':
         return new PMatDense(lc, f64('values'));
       case 'PMatDiag':
@@ -115,7 +115,7 @@ export function deserialize(bytes: Uint8Array, model: tf.LayersModel): Saveable 
         return PMatBlockDiag.fromBlocks(lc, lc.layers.map((_, i) => f64(`block${i}`)));
       case 'PMatLowRank': {
         const rows = Number(header.meta.rows);
-        return new PMatLowRank(lc, tf.tensor2d(Float32Array.from(get('factor')), [rows, lc.numel()]));
+        return new PMatLowRank(lc, tf.tensor2d(new Float32Array(get('factor')), [rows, lc.numel()]));
       }
       case 'PMatKFAC':
         return new PMatKFAC(

@@ -62,7 +62,7 @@ export class FMatDense implements FMatBase {
     checkFloatTensor(t, 'FMatDense.fromTensor');
     const [o, n, o2, n2] = t.shape;
     if (t.rank !== 4 || o !== o2 || n !== n2) throw new ShapeMismatchError(`FMatDense.fromTensor: expected shape [O, n, O, n], received [${t.shape}]`);
-    return new FMatDense(lc, o!, n!, Float64Array.from(t.dataSync()));
+    return new FMatDense(lc, o!, n!, new Float64Array(t.dataSync()));
   }
 
   /** The exact float64 entries, row-major (O·n)², not copied. */
@@ -132,8 +132,8 @@ export class FMatDense implements FMatBase {
     const regul = checkRegul(options, 'FMatDense.solve');
     const [o, n] = [this.numOutputs, this.numExamples];
     assertFVectorShape(f, o, n, 'the FVector given to FMatDense.solve');
-    const x = this.block.solve(Float64Array.from(f.data.dataSync()), 1, regul);
-    return FVector.adopt(tf.tensor2d(Float32Array.from(x), [o, n]));
+    const x = this.block.solve(new Float64Array(f.data.dataSync()), 1, regul);
+    return FVector.adopt(tf.tensor2d(new Float32Array(x), [o, n]));
   }
 
   add(other: FMatDense): FMatDense {

@@ -91,7 +91,7 @@ export class PFMapImplicit implements PFMapBase {
           `the FVector given to PFMapImplicit.vjp has shape [${outputs}, ${examples}] but the loader yields [${seen.outputs}, ${seen.examples}] (outputs, examples)`,
         );
       }
-      return PVector.adopt(lc, tf.tensor1d(Float32Array.from(sum.total)));
+      return PVector.adopt(lc, tf.tensor1d(new Float32Array(sum.total)));
     } finally {
       sum.dispose();
     }

@@ -27,11 +27,24 @@ export function gram(a: tf.Tensor2D): tf.Tensor2D {
  * float64 host array at the end of each batch.
  */
 export class HostSum {
-  readonly total: Float64Array;
+  /**
+   * Batches summed on the device before a transfer to the host: float32 sums of up to 16
+   * batches stay accurate (relative error ~1e-6 for batches of 128) and the transfers, which
+   * dominate cheap passes such as one-sample Monte-Carlo KFAC, become rare.
+   */
+  static readonly BATCHES_PER_TRANSFER = 16;
+  private readonly sum: Float64Array;
   private pending: tf.Tensor | null = null;
+  private batches = 0;
 
   constructor(size: number) {
-    this.total = new Float64Array(size);
+    this.sum = new Float64Array(size);
+  }
+
+  /** The float64 total of everything added (transfers what is pending first). */
+  get total(): Float64Array {
+    this.transfer();
+    return this.sum;
   }
 
   /** Adds `t` (any shape with `size` elements); does not take ownership. */
@@ -41,11 +54,16 @@ export class HostSum {
     this.pending = tf.keep(next);
   }
 
-  /** Moves the pending device sum into the float64 total. */
+  /** Marks the end of a batch; every BATCHES_PER_TRANSFER batches the device sum moves to float64. */
   flush(): void {
+    if (++this.batches >= HostSum.BATCHES_PER_TRANSFER) this.transfer();
+  }
+
+  private transfer(): void {
+    this.batches = 0;
     if (!this.pending) return;
     const v = this.pending.dataSync();
-    for (let k = 0; k < v.length; k++) this.total[k]! += v[k]!;
+    for (let k = 0; k < v.length; k++) this.sum[k]! += v[k]!;
     this.pending.dispose();
     this.pending = null;
   }

@@ -59,7 +59,7 @@ export class PMatDense implements PMat {
     if (t.rank !== 2 || t.shape[0] !== d || t.shape[1] !== d) {
       throw new ShapeMismatchError(`PMatDense.fromTensor: 't' must have shape [${d}, ${d}] (d = the collection's numel), received [${t.shape}]`);
     }
-    return new PMatDense(lc, Float64Array.from(t.dataSync()));
+    return new PMatDense(lc, new Float64Array(t.dataSync()));
   }
 
   trace(): number {
@@ -89,7 +89,7 @@ export class PMatDense implements PMat {
   }
 
   getDiag(): tf.Tensor1D {
-    return tf.tensor1d(Float32Array.from(this.block.diagonal()));
+    return tf.tensor1d(new Float32Array(this.block.diagonal()));
   }
 
   toTensor(): tf.Tensor2D {

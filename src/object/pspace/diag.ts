@@ -28,7 +28,7 @@ export class PMatDiag implements PMat {
     if (diag.length !== lc.numel()) throw new InvalidArgumentError(`PMatDiag: expected ${lc.numel()} values, received ${diag.length}`);
     this.layerCollection = lc;
     this.diag = diag;
-    this.device = tf.tensor1d(Float32Array.from(diag));
+    this.device = tf.tensor1d(new Float32Array(diag));
   }
 
   static async compute(spec: FisherSpec): Promise<PMatDiag> {

@@ -108,7 +108,7 @@ export class PMatEKFAC implements PMat {
     const lc = this.layerCollection;
     const supports = checkKroneckerLayers(lc, 'PMatEKFAC');
     const sums = this.blocks.map((b) => new HostSum(b.k * b.c));
-    const bases = this.blocks.map((b) => tf.tidy(() => [tf.tensor2d(Float32Array.from(b.uA), [b.k, b.k]), tf.tensor2d(Float32Array.from(b.uG), [b.c, b.c])]));
+    const bases = this.blocks.map((b) => tf.tidy(() => [tf.tensor2d(new Float32Array(b.uA), [b.k, b.k]), tf.tensor2d(new Float32Array(b.uG), [b.c, b.c])]));
     // Inputs in the A-eigenbasis do not depend on the output: projected once per batch.
     let projected: tf.Tensor3D[] = [];
     try {

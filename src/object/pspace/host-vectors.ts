@@ -4,9 +4,9 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
 
 export function vectorToHost(v: PVector): Float64Array {
-  return Float64Array.from(v.data.dataSync());
+  return new Float64Array(v.data.dataSync());
 }
 
 export function vectorFromHost(lc: LayerCollection, a: Float64Array): PVector {
-  return PVector.adopt(lc, tf.tensor1d(Float32Array.from(a)));
+  return PVector.adopt(lc, tf.tensor1d(new Float32Array(a)));
 }

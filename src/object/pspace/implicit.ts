@@ -75,7 +75,7 @@ export class PMatImplicit implements PMatBase {
         onBatchEnd: () => sum.flush(),
       });
       const out = sum.total.map((x) => x / examples);
-      return PVector.adopt(this.layerCollection, tf.tensor1d(Float32Array.from(out)));
+      return PVector.adopt(this.layerCollection, tf.tensor1d(new Float32Array(out)));
     } finally {
       sum.dispose();
     }

@@ -76,7 +76,7 @@ export class PMatKFAC implements PMat {
     this.kfacType = kfacType;
     this.hostFactors = factors;
     this.device = factors.map((f) =>
-      tf.tidy(() => ({ a: tf.tensor2d(Float32Array.from(f.a), [f.k, f.k]), g: tf.tensor2d(Float32Array.from(f.g), [f.c, f.c]) })),
+      tf.tidy(() => ({ a: tf.tensor2d(new Float32Array(f.a), [f.k, f.k]), g: tf.tensor2d(new Float32Array(f.g), [f.c, f.c]) })),
     );
   }
 

@@ -69,7 +69,7 @@ export class PMatLowRank implements PMat {
         const j = this.factor;
         return this.isDual() ? tf.matMul(j, tf.transpose(j)) : tf.matMul(tf.transpose(j), j);
       });
-      this.gramHost = Float64Array.from(g.dataSync());
+      this.gramHost = new Float64Array(g.dataSync());
       g.dispose();
     }
     return { values: this.gramHost, size: this.isDual() ? this.rows : this.layerCollection.numel(), dual: this.isDual() };
@@ -144,11 +144,11 @@ export class PMatLowRank implements PMat {
     const l = this.choleskyOf(regul);
     if (!g.dual) return vectorFromHost(this.layerCollection, choleskySolve(l, g.size, vectorToHost(v), 1));
     const jvT = tf.tidy(() => tf.matMul(this.factor, v.data.reshape([-1, 1])));
-    const jv = Float64Array.from(jvT.dataSync());
+    const jv = new Float64Array(jvT.dataSync());
     jvT.dispose();
     const y = choleskySolve(l, g.size, jv, 1);
     const out = tf.tidy(() => {
-      const jty = tf.matMul(tf.tensor2d(Float32Array.from(y), [1, g.size]), this.factor).reshape([-1]);
+      const jty = tf.matMul(tf.tensor2d(new Float32Array(y), [1, g.size]), this.factor).reshape([-1]);
       return tf.div(tf.sub(v.data, jty), regul) as tf.Tensor1D;
     });
     return PVector.adopt(this.layerCollection, out);
@@ -157,7 +157,7 @@ export class PMatLowRank implements PMat {
   private choleskyOf(regul: number): Float64Array {
     if (this.factorCache?.regul !== regul) {
       const g = this.gram();
-      const a = Float64Array.from(g.values);
+      const a = new Float64Array(g.values);
       for (let i = 0; i < g.size; i++) a[i * g.size + i]! += regul;
       this.factorCache = { regul, l: cholesky(a, g.size) };
     }
@@ -221,8 +221,8 @@ export class PMatLowRank implements PMat {
     }
     const [o, n, d] = pfmap.data.shape;
     const ayT = tf.tidy(() => tf.matMul(this.factor, pfmap.data.reshape([o * n, d]), false, true));
-    const z = choleskySolve(l, g.size, Float64Array.from(ayT.dataSync()), o * n);
+    const z = choleskySolve(l, g.size, new Float64Array(ayT.dataSync()), o * n);
     ayT.dispose();
-    return mapRows(pfmap, (rows) => tf.div(tf.sub(rows, tf.matMul(tf.tensor2d(Float32Array.from(z), [g.size, o * n]), this.factor, true, false)), regul));
+    return mapRows(pfmap, (rows) => tf.div(tf.sub(rows, tf.matMul(tf.tensor2d(new Float32Array(z), [g.size, o * n]), this.factor, true, false)), regul));
   }
 }

@@ -24,7 +24,7 @@ export class SymmetricBlock {
     this.symmetric = symmetric;
     // Created now rather than on first use, so that the tensors a matrix holds are all
     // accounted for when it is returned (no operation changes tf.memory() afterwards).
-    this.device = tf.tensor2d(Float32Array.from(host), [n, n]);
+    this.device = tf.tensor2d(new Float32Array(host), [n, n]);
   }
 
   get values(): Float64Array {
@@ -89,7 +89,7 @@ export class SymmetricBlock {
   private choleskyOf(regul: number): Float64Array {
     this.requireSymmetric('solve / inv');
     if (this.factor?.regul !== regul) {
-      const a = Float64Array.from(this.values);
+      const a = new Float64Array(this.values);
       for (let i = 0; i < this.n; i++) a[i * this.n + i]! += regul;
       this.factor = { regul, l: cholesky(a, this.n) };
     }

@@ -26,9 +26,9 @@ export class EigenBlock {
     this.uG = uG;
     this.d = d;
     this.device = tf.tidy(() => {
-      const a = tf.tensor2d(Float32Array.from(uA), [k, k]);
-      const g = tf.tensor2d(Float32Array.from(uG), [c, c]);
-      return { uA: a, uAT: tf.transpose(a), uG: g, uGT: tf.transpose(g), d: tf.tensor2d(Float32Array.from(d), [k, c]) };
+      const a = tf.tensor2d(new Float32Array(uA), [k, k]);
+      const g = tf.tensor2d(new Float32Array(uG), [c, c]);
+      return { uA: a, uAT: tf.transpose(a), uG: g, uGT: tf.transpose(g), d: tf.tensor2d(new Float32Array(d), [k, c]) };
     });
   }
 

@@ -31,7 +31,7 @@ export function frobeniusSquaredHost(a: Float64Array): number {
 
 /** a + s·I (new array). */
 export function addIdentity(a: Float64Array, n: number, s: number): Float64Array {
-  const out = Float64Array.from(a);
+  const out = new Float64Array(a);
   for (let i = 0; i < n; i++) out[i * n + i]! += s;
   return out;
 }
