@@ -34,8 +34,11 @@ export interface LaplaceResult {
 
 /** Accuracy, mean confidence and ECE of probabilities [n, C] against labels. */
 function calibration(probs: tf.Tensor2D, labels: Int32Array): { accuracy: number; confidence: number; ece: number } {
-  const conf = tf.tidy(() => tf.max(probs, 1)).dataSync() as Float32Array;
-  const pred = tf.tidy(() => tf.argMax(probs, 1)).dataSync() as Int32Array;
+  const [confT, predT] = tf.tidy(() => [tf.max(probs, 1), tf.argMax(probs, 1)]);
+  const conf = confT!.dataSync() as Float32Array;
+  const pred = predT!.dataSync() as Int32Array;
+  confT!.dispose();
+  predT!.dispose();
   const bins = Array.from({ length: 10 }, () => ({ n: 0, hits: 0, conf: 0 }));
   let hits = 0;
   let sum = 0;
