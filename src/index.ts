@@ -22,7 +22,7 @@ export { conjugateGradient, type CGOptions, type CGResult } from './object/pspac
 export { FIM, type FIMOptions } from './metrics/fim.js';
 export { VARIANTS, type Variant, type LossFunction, type LossName } from './metrics/variants.js';
 export type { Loader, BatchLike, Inputs } from './data/loader.js';
-export type { Progress } from './backend/engine.js';
+export type { Progress, PassSpec, CotangentSource, OutputGradients, BatchVisitor } from './backend/engine.js';
 export { setKernelFixesEnabled } from './backend/substrate.js';
 export {
   installKernelFixes,
@@ -32,7 +32,7 @@ export {
   type KernelFixReport,
   type KernelSelfTestResult,
 } from './backend/kernels/index.js';
-export { initLinalg, linalgInfo } from './linalg/index.js';
+export { initLinalg, linalgInfo, type LinalgInfo, type InitLinalgOptions, type LinalgImplementation } from './linalg/index.js';
 export { symmetricRankUpdate, setSimdKernelsEnabled, simdKernelsInfo, preloadSimdKernels, releaseSimdMemory } from './backend/kernels/simd/index.js';
 export { save, load, serialize, deserialize, PersistenceError, type Saveable, type SaveTarget, type LoadSource } from './persistence/index.js';
 export { mergePartial, type Mergeable, type PartialResult } from './persistence/merge.js';
@@ -53,3 +53,8 @@ export type { HessianLoss } from './metrics/hessian-losses.js';
 // Model loading (issue 4): LayersModels from disk (Node, without tfjs-node) or browser artifacts.
 export { loadModel, saveModel, type ModelSource, type BrowserModelFiles } from './io/load-model.js';
 export { nodeFileSystem, registerFileSystemScheme } from './io/node-file-system.js';
+export type { KroneckerFactors } from './object/pspace/kronecker/factors.js';
+export type { SymmetricBlock } from './object/pspace/symmetric-block.js';
+export type { MapTMmapOptions, MapReduction } from './object/map/pmat-algebra.js';
+export type { HessianSpec } from './metrics/hessian-vector-product.js';
+export type { BatchLoss } from './metrics/hessian-losses.js';

@@ -1,0 +1,16 @@
+/**
+ * The API reference builds from the TSDoc of the public surface (src/index.ts) with no error and
+ * no public type left undocumented (typedoc warns when a public signature references a type
+ * that is not exported).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+
+test('typedoc builds the API reference with 0 errors and no unexported public types', () => {
+  const r = spawnSync(process.execPath, ['node_modules/typedoc/bin/typedoc', '--emit', 'none'], { encoding: 'utf8' });
+  const out = `${r.stdout}${r.stderr}`;
+  assert.equal(r.status, 0, out);
+  assert.match(out, /Found 0 errors/);
+  assert.doesNotMatch(out, /is referenced by .* but not included in the documentation/, out);
+});
