@@ -36,6 +36,8 @@ export class HostSum {
   private readonly sum: Float64Array;
   private pending: tf.Tensor | null = null;
   private batches = 0;
+  /** Whether anything reached `sum` yet (the first transfer can then be a plain copy). */
+  private transferred = false;
 
   constructor(size: number) {
     this.sum = new Float64Array(size);
@@ -59,11 +61,28 @@ export class HostSum {
     if (++this.batches >= HostSum.BATCHES_PER_TRANSFER) this.transfer();
   }
 
+  /** The float64 total divided by n (the mean over n examples). */
+  mean(n: number): Float64Array {
+    if (!this.transferred && this.pending) {
+      // One transfer in all: divide on the device and copy, instead of two host loops.
+      const scaled = tf.tidy(() => tf.div(this.pending!, n));
+      this.sum.set(scaled.dataSync());
+      scaled.dispose();
+      this.pending.dispose();
+      this.pending = null;
+      this.transferred = true;
+      return this.sum;
+    }
+    return divideBy(this.total, n);
+  }
+
   private transfer(): void {
     this.batches = 0;
     if (!this.pending) return;
     const v = this.pending.dataSync();
-    for (let k = 0; k < v.length; k++) this.sum[k]! += v[k]!;
+    if (this.transferred) for (let k = 0; k < v.length; k++) this.sum[k]! += v[k]!;
+    else this.sum.set(v);
+    this.transferred = true;
     this.pending.dispose();
     this.pending = null;
   }

@@ -8,7 +8,7 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { HostSum, divideBy, gram, layerJacobian } from './accumulators.js';
+import { HostSum, gram, layerJacobian } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
@@ -50,7 +50,7 @@ export class PMatBlockDiag implements PMat {
         onOutput: (g) => lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, g)))),
         onBatchEnd: () => sums.forEach((s) => s.flush()),
       });
-      return PMatBlockDiag.fromBlocks(lc, sums.map((s) => divideBy(s.total, examples)));
+      return PMatBlockDiag.fromBlocks(lc, sums.map((s) => s.mean(examples)));
     } finally {
       sums.forEach((s) => s.dispose());
     }

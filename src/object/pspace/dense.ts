@@ -9,7 +9,7 @@ import { checkFiniteValues, checkFloatTensor, checkLayerCollection, describe } f
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
-import { HostSum, batchJacobian, divideBy, gram } from './accumulators.js';
+import { HostSum, batchJacobian, gram } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
@@ -45,7 +45,7 @@ export class PMatDense implements PMat {
         onOutput: (g) => sum.add(gram(batchJacobian(lc, g))),
         onBatchEnd: () => sum.flush(),
       });
-      return new PMatDense(lc, divideBy(sum.total, examples));
+      return new PMatDense(lc, sum.mean(examples));
     } finally {
       sum.dispose();
     }

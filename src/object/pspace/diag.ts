@@ -8,7 +8,7 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { HostSum, divideBy } from './accumulators.js';
+import { HostSum } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
@@ -40,7 +40,7 @@ export class PMatDiag implements PMat {
           sum.add(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!)))),
         onBatchEnd: () => sum.flush(),
       });
-      return new PMatDiag(lc, divideBy(sum.total, examples));
+      return new PMatDiag(lc, sum.mean(examples));
     } finally {
       sum.dispose();
     }

@@ -15,7 +15,7 @@ import type { Loader } from '../../data/loader.js';
 import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
-import { HostSum, divideBy } from './accumulators.js';
+import { HostSum } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { checkOptions, describe } from '../arguments.js';
@@ -128,7 +128,7 @@ export class PMatEKFAC implements PMat {
           projected = [];
         },
       });
-      const next = this.blocks.map((b, i) => b.withDiagonal(divideBy(sums[i]!.total, examples)));
+      const next = this.blocks.map((b, i) => b.withDiagonal(sums[i]!.mean(examples)));
       this.blocks.forEach((b) => b.dispose());
       this.blocks.splice(0, this.blocks.length, ...next);
       this.source = 'updated';

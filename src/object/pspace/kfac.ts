@@ -57,8 +57,8 @@ export class PMatKFAC implements PMat {
   private device: Array<{ a: tf.Tensor2D; g: tf.Tensor2D }> | null;
   private eigen: Array<{ lA: Float64Array; uA: Float64Array; lG: Float64Array; uG: Float64Array }> | null = null;
 
-  /** Wraps float64 factors, one per layer of `lc` in order (taken over). */
-  constructor(lc: LayerCollection, factors: KroneckerFactors[], kfacType: KfacType = 'expand') {
+  /** Wraps float64 factors (taken over); `computed` skips the finite-value scan of factors the library just accumulated. */
+  constructor(lc: LayerCollection, factors: KroneckerFactors[], kfacType: KfacType = 'expand', computed = false) {
     checkLayerCollection(lc, 'PMatKFAC');
     if (!Array.isArray(factors)) throw new InvalidArgumentError(`PMatKFAC: 'factors' must be an array of { k, c, a, g }, received ${describe(factors)}`);
     kfacType = checkKfacType(kfacType, 'PMatKFAC');
@@ -69,6 +69,7 @@ export class PMatKFAC implements PMat {
       if (f.k * f.c !== e.numel || f.a.length !== f.k * f.k || f.g.length !== f.c * f.c) {
         throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' (${f.k}×${f.k}, ${f.c}×${f.c}) do not match its ${e.numel} parameters`);
       }
+      if (computed) return;
       checkFiniteValues(f.a, 'PMatKFAC', `A of layer '${e.id}'`);
       checkFiniteValues(f.g, 'PMatKFAC', `G of layer '${e.id}'`);
     });
@@ -83,11 +84,11 @@ export class PMatKFAC implements PMat {
   /** A representation with options, e.g. `representation: PMatKFAC.with({ kfacType: 'reduce' })`. */
   static with(options: KFACOptions): Representation<PMatKFAC> {
     const kfacType = checkKfacType(checkOptions(options, ['kfacType'], 'PMatKFAC.with').kfacType, 'PMatKFAC.with');
-    return { representationName: 'PMatKFAC', compute: async (spec) => new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, kfacType, 'PMatKFAC'), kfacType) };
+    return { representationName: 'PMatKFAC', compute: async (spec) => new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, kfacType, 'PMatKFAC'), kfacType, true) };
   }
 
   static async compute(spec: FisherSpec): Promise<PMatKFAC> {
-    return new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, 'expand', 'PMatKFAC'), 'expand');
+    return new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, 'expand', 'PMatKFAC'), 'expand', true);
   }
 
   private get tensors() {

@@ -12,7 +12,7 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { HostSum, divideBy } from './accumulators.js';
+import { HostSum } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { checkKroneckerLayers } from './kronecker/factors.js';
@@ -75,7 +75,7 @@ export class PMatQuasiDiag implements PMat {
       });
       return new PMatQuasiDiag(
         lc,
-        shapes.map(({ sizes: [k, c] }, i) => ({ k, c, diag: divideBy(diag[i]!.total, examples), cross: cross[i] ? divideBy(cross[i]!.total, examples) : null })),
+        shapes.map(({ sizes: [k, c] }, i) => ({ k, c, diag: diag[i]!.mean(examples), cross: cross[i] ? cross[i]!.mean(examples) : null })),
       );
     } finally {
       [...diag, ...cross].forEach((s) => s?.dispose());

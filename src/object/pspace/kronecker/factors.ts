@@ -8,7 +8,7 @@ import { UnsupportedLayerError } from '../../../errors.js';
 import type { KfacType, KroneckerSupport } from '../../../layers/layer-kind.js';
 import type { LayerCollection, LayerEntry } from '../../../layers/layer-collection.js';
 import { passOverData, type PassSpec } from '../../../backend/engine.js';
-import { HostSum, divideBy } from '../accumulators.js';
+import { HostSum } from '../accumulators.js';
 
 /** The float64 factors of one layer: A (k×k) over the augmented input, G (c×c) over the outputs. */
 export interface KroneckerFactors {
@@ -53,7 +53,7 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
       },
       onBatchEnd: () => [...aSums, ...gSums].forEach((s) => s.flush()),
     });
-    return sizes.map(([k, c], i) => ({ k, c, a: divideBy(aSums[i]!.total, examples), g: divideBy(gSums[i]!.total, examples) }));
+    return sizes.map(([k, c], i) => ({ k, c, a: aSums[i]!.mean(examples), g: gSums[i]!.mean(examples) }));
   } finally {
     [...aSums, ...gSums].forEach((s) => s.dispose());
   }
