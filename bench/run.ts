@@ -69,7 +69,7 @@ const rows: Row[] = [];
 function dataFor(model: tf.LayersModel): Array<{ xs: tf.Tensor; ys: tf.Tensor }> {
   const shape = model.inputs[0]!.shape.slice(1) as number[];
   return Array.from({ length: N / BATCH }, (_, k) => ({
-    xs: tf.randomNormal([BATCH, ...shape], 0, 1, 'float32', k),
+    xs: tf.randomNormal([BATCH, ...shape], 0, 1, 'float32', k + 1), // tfjs treats seed 0 as "no seed"
     ys: tf.randomUniform([BATCH], 0, 10, 'int32', 100 + k),
   }));
 }

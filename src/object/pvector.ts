@@ -57,7 +57,9 @@ export class PVector {
   static random(lc: LayerCollection, seed?: number): PVector {
     checkLayerCollection(lc, 'PVector.random');
     if (seed !== undefined && !Number.isSafeInteger(seed)) throw new InvalidArgumentError(`PVector.random: 'seed' must be an integer, received ${describe(seed)}`);
-    return new PVector(lc, tf.randomNormal([lc.numel()], 0, 1, 'float32', seed) as tf.Tensor1D);
+    // tfjs treats a seed of 0 as "no seed" (a fresh random stream): map it to a fixed non-zero one.
+    const tfSeed = seed === 0 ? 0x9e3779b9 : seed;
+    return new PVector(lc, tf.randomNormal([lc.numel()], 0, 1, 'float32', tfSeed) as tf.Tensor1D);
   }
 
   /** The zero vector. */

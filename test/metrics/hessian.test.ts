@@ -227,7 +227,7 @@ test('every layer kind the Hessian accepts, collected or traversed frozen, has H
   for (const [name, model, integerInputs] of kinds()) {
     const shape = model.inputs[0]!.shape.slice(1) as number[];
     const batches = [0, 1].map((k) => ({
-      xs: integerInputs ? tf.randomUniform([4, ...shape], 0, 10, 'int32', k) : tf.randomNormal([4, ...shape], 0, 1, 'float32', k),
+      xs: integerInputs ? tf.randomUniform([4, ...shape], 0, 10, 'int32', k + 1) : tf.randomNormal([4, ...shape], 0, 1, 'float32', k + 1),
       ys: tf.randomUniform([4], 0, 3, 'int32', 10 + k),
     }));
     const all = LayerCollection.fromModel(model);

@@ -119,3 +119,13 @@ test('bad inputs: wrong shape, other collection, disposed vector, bad norm order
   m1.dispose();
   m2.dispose();
 });
+
+test('PVector.random with seed 0 is reproducible too (tfjs alone would treat 0 as unseeded)', () => {
+  const model = mlp();
+  const lc = LayerCollection.fromModel(model);
+  const a = PVector.random(lc, 0);
+  const b = PVector.random(lc, 0);
+  assert.deepEqual(arr(a.toFlat()), arr(b.toFlat()));
+  [a, b].forEach((v) => v.dispose());
+  model.dispose();
+});
