@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { FIM, LayerCollection, PMatBlockDiag, PMatDense, PMatEKFAC, PMatEKFACBlockDiag, PMatKFAC, PMatQuasiDiag, UnsupportedLayerError } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
-import { relativeError } from '../support/reference.js';
+import { relativeError, host } from '../support/reference.js';
 import * as M from '../support/layer-models.js';
 
 const TOL = 1e-4;
@@ -22,12 +22,6 @@ const TOL = 1e-4;
 before(async () => {
   await useTestBackend();
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 const init = (seed: number) => tf.initializers.randomNormal({ mean: 0, stddev: 0.5, seed });
 

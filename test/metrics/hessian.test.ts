@@ -26,17 +26,11 @@ import {
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, mlp, nested, randomBatches, residual, sequenceDense } from '../support/models.js';
-import { flatGradient, relativeError } from '../support/reference.js';
+import { flatGradient, relativeError, host } from '../support/reference.js';
 
 before(async () => {
   await useTestBackend();
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 type Batches = Array<{ xs: tf.Tensor | tf.Tensor[]; ys: tf.Tensor }>;
 

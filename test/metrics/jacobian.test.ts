@@ -10,17 +10,11 @@ import { tf } from '../../src/tf.js';
 import { FIM, FVector, Jacobian, LayerCollection, PFMapDense, PFMapImplicit, PMatDense, PVector } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, mlp, nested, randomBatches, residual, sequenceDense } from '../support/models.js';
-import { perExampleJacobian, relativeError } from '../support/reference.js';
+import { perExampleJacobian, relativeError, host } from '../support/reference.js';
 
 before(async () => {
   await useTestBackend();
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 /** Model outputs on every batch, flattened per example and stacked as [O, n] (float64). */
 function outputsON(model: tf.LayersModel, batches: Array<{ xs: tf.Tensor }>): Float64Array {

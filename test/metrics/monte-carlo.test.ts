@@ -24,17 +24,11 @@ import {
 import type { CotangentSource } from '../../src/backend/engine.js';
 import { useTestBackend } from '../support/backend.js';
 import { disposeBatches, mlp, randomBatches } from '../support/models.js';
-import { relativeError } from '../support/reference.js';
+import { relativeError, host } from '../support/reference.js';
 
 before(async () => {
   await useTestBackend();
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 /** Conv net with a per-pixel class output [B, 3, 3, 3]. */
 function segmentationModel(): tf.Sequential {

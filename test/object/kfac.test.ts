@@ -10,7 +10,7 @@ import { FIM, LayerCollection, PMatBlockDiag, PMatEKFAC, PMatKFAC, PVector } fro
 import { cholesky, choleskySolve, eighSym } from '../../src/linalg/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, constantPositionsConv, constantPositionsSequence, disposeBatches, mlp, randomBatches, sequenceDense } from '../support/models.js';
-import { relativeError } from '../support/reference.js';
+import { relativeError, host } from '../support/reference.js';
 
 const TOL = 1e-4;
 const SOLVE_TOL = 1e-3;
@@ -18,12 +18,6 @@ const SOLVE_TOL = 1e-3;
 before(async () => {
   await useTestBackend();
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 /** The dense float64 matrix of an EKFAC (or KFAC inverse) from its float64 eigenblocks. */
 function denseFromEigen(E: PMatEKFAC): Float64Array {

@@ -21,7 +21,7 @@ import {
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, mlp, randomBatches } from '../support/models.js';
-import { relativeError } from '../support/reference.js';
+import { relativeError, host } from '../support/reference.js';
 
 let model: tf.LayersModel;
 let batches: Array<{ xs: tf.Tensor; ys: tf.Tensor }>;
@@ -39,12 +39,6 @@ after(() => {
   model.dispose();
   disposeBatches(batches);
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 test('layer(id) returns the columns of J of each parameter in [O, n, ...tfjs shape]', () => {
   const [o, n, d] = J.data.shape;

@@ -27,7 +27,7 @@ import {
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, mlp, randomBatches } from '../support/models.js';
-import { relativeError } from '../support/reference.js';
+import { relativeError, host } from '../support/reference.js';
 
 let model: tf.LayersModel;
 let batches: Array<{ xs: tf.Tensor; ys: tf.Tensor }>;
@@ -53,12 +53,6 @@ after(() => {
   model.dispose();
   disposeBatches(batches);
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 /** J Mᵀ for a dense row-major d×d M. */
 function jTimesMt(m: Float64Array): Float64Array {

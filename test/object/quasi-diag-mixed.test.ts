@@ -19,7 +19,7 @@ import {
 import { cholesky, choleskySolve, eighSym } from '../../src/linalg/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, mlp, randomBatches } from '../support/models.js';
-import { relativeError } from '../support/reference.js';
+import { relativeError, host } from '../support/reference.js';
 
 const TOL = 1e-4;
 const SOLVE_TOL = 1e-3;
@@ -27,12 +27,6 @@ const SOLVE_TOL = 1e-3;
 before(async () => {
   await useTestBackend();
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 test("QuasiDiag: the dense matrix's diagonal and weight–bias strips, zero elsewhere; exact solve; arrowhead norms", async () => {
   for (const model of [mlp(), mlp({ bias: false }), cnn()]) {

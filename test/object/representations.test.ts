@@ -9,7 +9,7 @@ import { tf } from '../../src/tf.js';
 import { FIM, LayerCollection, PMatBlockDiag, PMatDense, PMatDiag, PMatImplicit, PMatLowRank, PVector } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, mlp, randomBatches } from '../support/models.js';
-import { relativeError } from '../support/reference.js';
+import { relativeError, host } from '../support/reference.js';
 
 const TOL = 1e-4;
 const SOLVE_TOL = 1e-3;
@@ -35,12 +35,6 @@ after(() => {
   model.dispose();
   disposeBatches(batches);
 });
-
-const host = (t: tf.Tensor): Float64Array => {
-  const a = Float64Array.from(t.dataSync());
-  t.dispose();
-  return a;
-};
 
 function denseDiag(): Float64Array {
   const d = lc.numel();

@@ -198,3 +198,10 @@ export function selectSubmatrix(F: Float64Array, dFull: number, map: Int32Array)
   for (let p = 0; p < d; p++) for (let q = 0; q < d; q++) out[p * d + q] = F[map[p]! * dFull + map[q]!]!;
   return out;
 }
+
+/** The values of `t` as float64, disposing `t` (for comparisons with float64 references). */
+export function host(t: tf.Tensor): Float64Array {
+  const a = Float64Array.from(t.dataSync());
+  t.dispose();
+  return a;
+}
