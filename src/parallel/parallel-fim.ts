@@ -7,7 +7,7 @@
  * factors), a named loss, and layers tfjs can rebuild from the model's JSON.
  */
 import { tf } from '../tf.js';
-import { AbortedError, InvalidArgumentError } from '../errors.js';
+import { AbortedError } from '../errors.js';
 import type { Loader } from '../data/loader.js';
 import type { PassSpec, Progress } from '../backend/engine.js';
 import { deserialize } from '../persistence/index.js';
@@ -20,16 +20,25 @@ import { PMatKFAC } from '../object/pspace/kfac.js';
 import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
 import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
-import type { TensorData, WorkerReply, WorkerTask } from './protocol.js';
+import { CONTROL, type TensorData, type WorkerTask } from './protocol.js';
+import { replyError, runTasks, workerPoolInfo } from './pool.js';
 
 const MERGEABLE: ReadonlyArray<Representation<PMatBase>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag, PMatEKFAC];
 
 /**
- * Minimum number of examples for `workers: 'auto'` to use threads: starting a thread (its own
- * tfjs, wasm module and model) costs seconds (3.5–5 s measured from the TypeScript sources on a
- * loaded 2-core machine), so only long passes gain.
+ * Examples from which `workers: 'auto'` splits a pass when the pool must first start its
+ * threads (the first call, or after terminateWorkers): a thread's start-up (its own tfjs, wasm
+ * module and model; tsx too when running from the TypeScript sources) costs about a second, paid
+ * once per process. See docs/performance.md, "Worker threads".
  */
-export const AUTO_MIN_EXAMPLES = 8192;
+export const AUTO_MIN_EXAMPLES = 4096;
+
+/**
+ * Examples from which `workers: 'auto'` splits a pass when the pool already holds enough idle
+ * threads: only the model's weights, the batches and the partial matrices travel then (tens of
+ * milliseconds on an MLP with 670k parameters).
+ */
+export const AUTO_MIN_EXAMPLES_WARM = 1024;
 
 interface ParallelRequest {
   spec: PassSpec;
@@ -56,23 +65,46 @@ function plainBatches(loader: Loader): PlainBatch[] | string {
   return out;
 }
 
-/** The number of threads to use, or the reason not to (undefined reason = use them). */
+/** This process's CPU samples: its own share of the load average is discounted (see ownLoad). */
+const cpuSamples: Array<{ t: number; cpu: number }> = [];
+
+/**
+ * The average number of cores this process kept busy over about the last minute (its own
+ * threads included): the 1-minute load average counts them, and a previous long pass of ours
+ * must not make 'auto' believe that someone else holds the cores.
+ */
+function ownLoad(): number {
+  const now = { t: process.uptime(), cpu: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 };
+  // Keep the newest sample at least a minute old as the window's start (the process start otherwise).
+  while (cpuSamples.length > 1 && now.t - cpuSamples[1]!.t >= 60) cpuSamples.shift();
+  const from = cpuSamples[0] && now.t - cpuSamples[0].t < 120 ? cpuSamples[0] : { t: 0, cpu: 0 };
+  cpuSamples.push(now);
+  return now.t - from.t > 1 ? Math.max(0, (now.cpu - from.cpu) / (now.t - from.t)) : 0;
+}
+
+/** The number of threads to use (this one included), or the reason not to. */
 export async function planWorkers(req: ParallelRequest): Promise<{ threads: number } | { reason: string }> {
   if (typeof process === 'undefined' || !process.versions?.node) return { reason: 'worker threads need Node' };
   if (!MERGEABLE.includes(req.representation)) return { reason: `${req.representation.representationName} (as passed) cannot be merged across threads` };
   if (typeof req.loss === 'function') return { reason: 'a loss function cannot be sent to a thread (use a named loss)' };
   const batches = plainBatches(req.spec.loader);
   if (typeof batches === 'string') return { reason: batches };
-  const os = await import('node:os');
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   const examples = batches.reduce((a, b) => a + (b.xs[0]?.shape[0] ?? 0), 0);
-  // 'auto' counts only the cores the rest of the machine leaves free (1-minute load average).
-  const free = Math.max(1, Math.floor(cores - os.loadavg()[0]! + 0.5));
-  const wanted = req.workers === 'auto' ? (examples >= AUTO_MIN_EXAMPLES ? free : 1) : req.workers;
-  const threads = Math.min(wanted, batches.length);
-  if (threads < 2) {
-    return { reason: req.workers === 'auto' ? `auto: ${free} free core(s), ${examples} examples, ${batches.length} batch(es)` : `only ${batches.length} batch(es) to share` };
+  let wanted = req.workers;
+  let why = '';
+  if (wanted === 'auto') {
+    const os = await import('node:os');
+    const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+    // Cores the rest of the machine leaves free: the 1-minute load average less our own share.
+    const others = Math.max(0, os.loadavg()[0]! - ownLoad());
+    const free = Math.max(1, Math.min(cores, Math.floor(cores - others + 0.5)));
+    const warm = workerPoolInfo().idle >= free - 1;
+    const min = warm ? AUTO_MIN_EXAMPLES_WARM : AUTO_MIN_EXAMPLES;
+    wanted = examples >= min ? free : 1;
+    why = `auto: ${free} free core(s) (load ${others.toFixed(2)} from other processes), ${examples} examples (${warm ? 'warm' : 'cold'} pool: threads from ${min}), ${batches.length} batch(es)`;
   }
+  const threads = Math.min(wanted, batches.length);
+  if (threads < 2) return { reason: why || `only ${batches.length} batch(es) to share` };
   return { threads };
 }
 
@@ -91,79 +123,101 @@ async function modelArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifac
   return saved!;
 }
 
-/** Runs the pass on `threads` workers and merges their matrices. */
-export async function computeInWorkers(req: ParallelRequest, threads: number): Promise<PMatBase> {
-  const { spec } = req;
-  const batches = plainBatches(spec.loader) as PlainBatch[];
-  const artifacts = await modelArtifacts(spec.model);
-  const weightData = tf.io.concatenateArrayBuffers([artifacts.weightData as ArrayBuffer].flat());
-  const inWorker = req.representation === PMatEKFAC ? 'PMatKFAC' : req.representation.representationName;
-  // Contiguous shares of about equal example counts.
-  const total = batches.reduce((a, b) => a + b.xs[0]!.shape[0]!, 0);
+/** FNV-1a of the topology's JSON: the key under which a thread keeps the model it built. */
+function topologyKey(topology: unknown): string {
+  const text = JSON.stringify(topology);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return `${(h >>> 0).toString(16)}-${text.length}`;
+}
+
+const examplesOf = (share: ReadonlyArray<PlainBatch>) => share.reduce((a, b) => a + b.xs[0]!.shape[0]!, 0);
+
+/** Contiguous shares of about equal example counts; the first one stays in this thread. */
+function split(batches: PlainBatch[], threads: number): PlainBatch[][] {
+  const total = examplesOf(batches);
   const shares: PlainBatch[][] = Array.from({ length: threads }, () => []);
   let done = 0;
   for (const b of batches) {
-    shares[Math.min(threads - 1, Math.floor((done * threads) / total))]!.push(b);
-    done += b.xs[0]!.shape[0]!;
+    const n = b.xs[0]!.shape[0]!;
+    // By the batch's middle example, so that a share boundary falls on the nearest batch edge.
+    shares[Math.min(threads - 1, Math.floor(((done + n / 2) * threads) / total))]!.push(b);
+    done += n;
   }
-  const { Worker } = await import('node:worker_threads');
-  const fromSources = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSources ? './worker.ts' : './worker.js', import.meta.url);
-  const workers: Array<InstanceType<typeof Worker>> = [];
-  let finished = 0;
-  const replies = shares.map((share) => {
-    const task: WorkerTask = {
-      modelTopology: artifacts.modelTopology,
-      weightSpecs: artifacts.weightSpecs,
-      weightData,
+  return shares.filter((s) => s.length > 0);
+}
+
+/**
+ * Runs the pass on `threads` threads (this one and threads − 1 pooled workers, each on a
+ * contiguous share of the batches) and merges the partial matrices exactly.
+ */
+export async function computeInWorkers(req: ParallelRequest, threads: number): Promise<PMatBase> {
+  const { spec } = req;
+  const batches = plainBatches(spec.loader) as PlainBatch[];
+  const [mine, ...theirs] = split(batches, threads);
+  const total = examplesOf(batches);
+  const artifacts = await modelArtifacts(spec.model);
+  const key = topologyKey(artifacts.modelTopology);
+  const weightData = tf.io.concatenateArrayBuffers([artifacts.weightData as ArrayBuffer].flat());
+  const inThreads = req.representation === PMatEKFAC ? PMatKFAC : req.representation;
+  const running = await runTasks(
+    theirs.map((share) => (holdsModel: (key: string) => boolean): WorkerTask => ({
+      model: { key, weightSpecs: artifacts.weightSpecs, weightData, ...(holdsModel(key) ? {} : { modelTopology: artifacts.modelTopology }) },
       layerIds: spec.layerCollection.ids(),
       backend: tf.getBackend(),
-      representation: inWorker,
+      representation: inThreads.representationName,
       variant: req.variant,
       ...(req.sigma2 !== undefined ? { sigma2: req.sigma2 } : {}),
       ...(typeof req.loss === 'string' ? { loss: req.loss } : {}),
       batches: share.map((b) => ({ xs: b.xs.map(tensorData), ...(b.ys ? { ys: tensorData(b.ys) } : {}) })),
-    };
-    const worker = fromSources
-      ? new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), { workerData: { entry: entry.href, task } })
-      : new Worker(entry, { workerData: { task } });
-    workers.push(worker);
-    return new Promise<WorkerReply>((resolve, reject) => {
-      worker.once('message', (m: WorkerReply) => {
-        finished += share.reduce((a, b) => a + b.xs[0]!.shape[0]!, 0);
-        spec.onProgress?.({ examplesDone: finished, examplesTotal: total } satisfies Progress);
-        resolve(m);
-      });
-      worker.once('error', reject);
-    });
-  });
-  const onAbort = () => workers.forEach((w) => void w.terminate());
-  spec.signal?.addEventListener('abort', onAbort);
+    })),
+  );
+  // Progress: this thread's examples plus those the threads publish after each of their batches.
+  let mineDone = 0;
+  let reported = -1;
+  const report = () => {
+    const done = mineDone + running.reduce((a, r) => a + Atomics.load(r.control, CONTROL.EXAMPLES_DONE), 0);
+    if (done > reported) spec.onProgress?.({ examplesDone: (reported = done), examplesTotal: total } satisfies Progress);
+  };
+  const abortThreads = () => running.forEach((r) => Atomics.store(r.control, CONTROL.ABORT, 1));
+  spec.signal?.addEventListener('abort', abortThreads);
+  const ticker = setInterval(report, 100);
+  ticker.unref();
+  const parts: Array<{ matrix: Mergeable; examples: number }> = [];
   try {
-    const settled = await Promise.race([
-      Promise.all(replies),
-      new Promise<never>((_, reject) => spec.signal?.addEventListener('abort', () => reject(new AbortedError('the parallel pass was aborted')))),
-    ]);
-    const failed = settled.find((r): r is Extract<WorkerReply, { ok: false }> => !r.ok);
-    if (failed) throw new InvalidArgumentError(`a worker thread failed: ${failed.name}: ${failed.message}`);
-    const parts = settled.map((r) => {
-      const ok = r as Extract<WorkerReply, { ok: true }>;
-      return { matrix: deserialize(ok.bytes, spec.model) as Mergeable, examples: ok.examples };
-    });
-    try {
+    const own = (await inThreads.compute({
+      ...spec,
+      loader: (spec.loader as unknown[]).slice(0, mine!.length) as Loader,
+      onProgress: (p) => {
+        mineDone = p.examplesDone;
+        report();
+      },
+    })) as Mergeable;
+    parts.push({ matrix: own, examples: examplesOf(mine!) });
+    const replies = await Promise.all(running.map((r) => r.reply));
+    for (const [k, reply] of replies.entries()) {
+      if (!reply.ok) throw replyError(reply, `worker thread ${k + 1} of ${running.length}`);
       // The parts live on collections rebuilt from the model, equal to spec.layerCollection.
-      const merged = mergePartial(parts);
-      if (req.representation !== PMatEKFAC) return merged;
-      const kfac = merged as PMatKFAC;
-      const factors = spec.layerCollection.layers.map((e) => kfac.layerFactors(e.id));
-      kfac.dispose();
-      return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(factors), 'kfac', spec);
-    } finally {
-      parts.forEach((p) => p.matrix.dispose());
+      parts.push({ matrix: deserialize(reply.bytes, spec.model) as Mergeable, examples: reply.examples });
     }
+    report();
+    if (spec.signal?.aborted) throw new AbortedError('the parallel pass was aborted; no partial result is kept');
+    const merged = parts.length === 1 ? parts.pop()!.matrix : mergePartial(parts);
+    if (req.representation !== PMatEKFAC) return merged;
+    const kfac = merged as PMatKFAC;
+    try {
+      return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(spec.layerCollection.layers.map((e) => kfac.layerFactors(e.id))), 'kfac', spec);
+    } finally {
+      kfac.dispose();
+    }
+  } catch (e) {
+    // Stop the other threads at their next batch and wait for them: the pool stays usable.
+    abortThreads();
+    await Promise.allSettled(running.map((r) => r.reply));
+    throw e;
   } finally {
-    spec.signal?.removeEventListener('abort', onAbort);
-    await Promise.all(workers.map((w) => w.terminate()));
+    clearInterval(ticker);
+    spec.signal?.removeEventListener('abort', abortThreads);
+    parts.forEach((p) => p.matrix.dispose());
   }
 }
-
