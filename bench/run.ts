@@ -158,18 +158,16 @@ await workload(
   true,
 );
 
-// Worker threads: the same FIM on 1 and 2 threads (the second thread only helps when a core is free).
+// Worker threads (bench/workers.ts, `npm run bench:workers` for the full table): FIM on 1 thread and
+// on 2 (this one and a pooled worker), the pool cold (first call) and warm (later calls).
 {
-  const loader = Array.from({ length: (QUICK ? 1024 : 4096) / BATCH }, (_, k) => ({ xs: tf.randomNormal([BATCH, 784], 0, 1, 'float32', 500 + k) }));
-  for (const rep of [PMatDiag, PMatKFAC] as Array<Representation<PMatBase>>) {
-    const ms = [1, 2].map(() => 0);
-    for (const [i, workers] of [1, 2].entries()) {
-      ms[i] = await time(async () => (await FIM({ model: mlp, loader, representation: rep, workers })).dispose(), 1);
-    }
-    rows.push({ workload: 'MLP 784-256-256-10, worker threads', what: `FIM ${rep.representationName}, 1 thread (unit for this row pair)`, params: mlpFull.numel(), ms: ms[0]!, ratio: 1 });
-    rows.push({ workload: 'MLP 784-256-256-10, worker threads', what: `FIM ${rep.representationName}, 2 threads`, params: mlpFull.numel(), ms: ms[1]!, ratio: ms[1]! / ms[0]! });
+  const { benchWorkers } = await import('./workers.js');
+  for (const r of await benchWorkers({ sizes: [QUICK ? 1024 : 4096], reps: 1 })) {
+    const workload = `MLP 784-512-512-10, ${r.examples} examples, worker threads`;
+    rows.push({ workload, what: `FIM ${r.representation}, 1 thread (unit for these rows)`, params: r.params, ms: r.single, ratio: 1 });
+    rows.push({ workload, what: `FIM ${r.representation}, ${r.threads} threads, cold pool`, params: r.params, ms: r.cold, ratio: r.cold / r.single });
+    rows.push({ workload, what: `FIM ${r.representation}, ${r.threads} threads, warm pool`, params: r.params, ms: r.warm, ratio: r.warm / r.single });
   }
-  loader.forEach((b) => b.xs.dispose());
 }
 
 const cnn = tf.sequential();
