@@ -25,7 +25,7 @@ export function storageBytes(M: PMatBase): number | null {
   if (M instanceof PMatKFAC) {
     return ids.reduce((a, id) => {
       const f = M.layerFactors(id);
-      return a + f.a.byteLength + f.g.byteLength;
+      return a + f.a.byteLength + f.g.byteLength + (f.bias?.byteLength ?? 0);
     }, 0);
   }
   if (M instanceof PMatEKFAC) return M.eigenBlocks().reduce((a, b) => a + b.uA.byteLength + b.uG.byteLength + b.diagonal.byteLength, 0);

@@ -14,14 +14,36 @@
  * linear-layer product X̃ᵀG of linear-features.ts with the roles swapped (X̃ = P(g),
  * "G" = x), so every contraction is one of those; the bias adds a rank-one term.
  *
- * No Kronecker factors: in K's layout the factor over the rows (kh, kw, co) comes from g and the
- * one over the columns ci from x, the reverse of what `KroneckerSupport` computes (A from the
- * inputs, once per batch), and the bias [co] is not a row of the [kh·kw·co, ci] matrix. KFAC
- * and EKFAC refuse the layer; PMatEKFACBlockDiag gives it a dense block.
+ * Kronecker factors (KFAC, EKFAC; `rowFactor: 'gradients'`): the kernel gradient Σ_p P(g)_pᵀ x_p
+ * is the Conv2D product with the roles swapped, so in K's [kh·kw·co, ci] layout the ROW factor
+ * comes from the gradient patches and the COLUMN factor from the inputs, over the S = H_in·W_in
+ * input positions (Grosse & Martens 2016, eq. 4, applied to the adjoint convolution). With the
+ * data roles of Conv2D kept (inputs are summed, gradients averaged in 'expand'):
+ *
+ *   'expand': R = (1/n) Σᵢ Σ_o (1/S) Σ_p P_iop P_iopᵀ,   C = (1/n) Σᵢ Σ_p x_ip x_ipᵀ,
+ *   'reduce': R = (1/n) Σᵢ Σ_o P̄_io P̄_ioᵀ, P̄ = Σ_p P_p,   C = (1/n) Σᵢ x̄_i x̄_iᵀ, x̄ = (1/S) Σ_p x_p,
+ *
+ * kernel block ≈ R ⊗ C; with x and the patches P(g) constant over the input positions the exact
+ * kernel block is S·(R ⊗ C) ('expand') and R ⊗ C ('reduce'). The bias gradient Σ_q g_q sums over
+ * the OUTPUT positions q, so it is not an appended ones-column of this product: the bias is its
+ * own exact block B = (1/n) Σᵢ Σ_o b_io b_ioᵀ (`separateBias`), with no kernel–bias cross term.
+ * QuasiDiag, whose cross terms need the bias as the last row of [K, C], refuses the layer.
  */
 import { tf } from '../tf.js';
 import type { LayerKind } from './layer-kind.js';
-import { type LinearFeatures, linearGradientDot, linearGradientGram, linearPerExampleGradients, linearSquaredGradientSum, linearWeightedGradientSum } from './linear-features.js';
+import {
+  type LinearFeatures,
+  linearEigenbasisSquaredSum,
+  linearGradientDot,
+  linearGradientGram,
+  linearInputFactor,
+  linearOutputFactor,
+  linearPerExampleGradients,
+  linearProjectInputs,
+  linearSquaredGradientSum,
+  linearWeightedGradientSum,
+} from './linear-features.js';
+import { UnsupportedLayerError } from '../errors.js';
 import { parameterSpecs } from './linear-kind.js';
 import { type ConvGeometry, checkWeightCount, convGeometry, imagePatches } from './conv-geometry.js';
 import { concatRows, splitParameters } from './per-example-kind.js';
@@ -111,4 +133,38 @@ export const conv2dTransposeKind: LayerKind = {
       return (hasBias(layer) ? tf.add(kernel, tf.matMul(biasRows(ga), biasRows(gb), false, true)) : kernel) as tf.Tensor2D;
     });
   },
+  kronecker: {
+    rowFactor: 'gradients',
+    factorSizes(layer) {
+      const [kh, kw, co, ci] = layer.trainableWeights[0]!.shape as number[];
+      return [kh! * kw! * co!, ci!];
+    },
+    // C over the input channels: the Conv2D input factor of the inputs [B, S, ci].
+    inputFactor: (_layer, x, type) => tf.tidy(() => linearInputFactor(inputRows(x), type)),
+    // R over the kernel rows (kh, kw, co): the Conv2D output factor of the gradient patches.
+    outputFactor: (layer, g, type) => tf.tidy(() => linearOutputFactor(gradientPatches(layer, g), type)),
+    projectInputs: (_layer, x, uInput) => tf.tidy(() => linearProjectInputs(inputRows(x), uInput)),
+    // Σᵢ ((XᵢU_C)ᵀ(PᵢU_R))∘² is [ci, K']: transposed into K's [K', ci] layout.
+    eigenbasisSquaredSum: (layer, xr, g, uOutput) =>
+      tf.tidy(() => tf.transpose(linearEigenbasisSquaredSum(xr, gradientPatches(layer, g), uOutput))),
+    weightBiasCross(layer) {
+      throw new UnsupportedLayerError(
+        `layer '${layer.name}' (Conv2DTranspose) has no weight–bias cross terms: its bias is its own block, not a row of the kernel layout; use PMatEKFACBlockDiag, PMatKFAC or PMatDiag`,
+      );
+    },
+    hasBias: () => false,
+    separateBias: {
+      size: (layer) => (hasBias(layer) ? (layer.trainableWeights[1]!.shape[0] as number) : 0),
+      gradients: (_layer, g) => biasRows(g),
+    },
+  },
 };
+
+/** The inputs as [B, S = H_in·W_in, ci]. */
+const inputRows = (x: tf.Tensor) => x.reshape([x.shape[0]!, -1, x.shape[3]!]) as tf.Tensor3D;
+
+/** Patches P(g) of the output gradient, [B, S = H_in·W_in, kh·kw·co] in K's row order. */
+function gradientPatches(layer: tf.layers.Layer, g: tf.Tensor): tf.Tensor3D {
+  const [kh, kw] = layer.trainableWeights[0]!.shape as number[];
+  return imagePatches(g as tf.Tensor4D, [kh!, kw!], geometry(layer));
+}

@@ -22,38 +22,75 @@ export interface ParameterSpec {
 export type KfacType = 'expand' | 'reduce';
 
 /**
+ * Which factor indexes the rows of a layer's `[K, C]` parameter matrix. 'inputs' (Dense, the
+ * convolutions, Embedding): the rows are the (augmented) inputs or their patches, so the row
+ * factor is the input factor A and the column factor the output factor G. 'gradients'
+ * (Conv2DTranspose): the kernel [kh, kw, cout, cin] has rows (kh, kw, cout) that come from
+ * patches of the output gradient and columns cin from the inputs, so the row factor is the output
+ * factor and the column factor the input factor.
+ */
+export type KroneckerRows = 'inputs' | 'gradients';
+
+/**
+ * A bias that is not a row of the `[K, C]` Kronecker-factored matrix (Conv2DTranspose: the bias
+ * sums the gradient over the output positions, the kernel over the input positions). It is its
+ * own diagonal block, stored exactly: B = (1/n) Σᵢ Σ_o bᵢₒbᵢₒᵀ, after the K·C kernel parameters
+ * and with no kernel–bias cross term.
+ */
+export interface SeparateBiasSupport {
+  /** The bias size C_b (0 when the layer has no bias). */
+  size(layer: tf.layers.Layer): number;
+  /** Per-example bias gradients bᵢ = ∂f̃_o(xᵢ)/∂b of one square-root output, [B, C_b]. */
+  gradients(layer: tf.layers.Layer, g: tf.Tensor): tf.Tensor2D;
+}
+
+/**
  * Kronecker-factored curvature for layers whose per-example gradient is X̃ᵢᵀGᵢ (features
  * X̃ᵢ ∈ R^{S×K}, pre-activation gradients Gᵢ ∈ R^{S×C}); the layer block is ≈ A ⊗ G in the
  * parameter layout of CONVENTIONS.md. Sums are over the examples of one batch; the caller
  * divides by n.
+ *
+ * With `rowFactor: 'gradients'` the roles in the layout are swapped (the gradient is Pᵢᵀ Xᵢ with
+ * Pᵢ patches of the output gradient, Xᵢ the inputs): the input factor (from x) is the column
+ * factor and the output factor (from g) the row factor; the methods below still take x for the
+ * input factor and g for the output factor.
  */
 export interface KroneckerSupport {
-  /** [K, C]: sizes of the input factor A and the output factor G. */
+  /** [K, C]: rows and columns of the Kronecker-factored parameter matrix (the row and column factor sizes). */
   factorSizes(layer: tf.layers.Layer): [number, number];
+  /** Which factor indexes the rows of [K, C]; 'inputs' when absent. */
+  readonly rowFactor?: KroneckerRows;
   /**
-   * Σᵢ of the input factor term, [K, K]: 'expand' Σ_s x̃_s x̃_sᵀ (summed over positions),
-   * 'reduce' x̄ x̄ᵀ with x̄ = (1/S) Σ_s x̃_s.
+   * Σᵢ of the input factor term (K×K, or C×C for `rowFactor: 'gradients'`): 'expand'
+   * Σ_s x̃_s x̃_sᵀ (summed over positions), 'reduce' x̄ x̄ᵀ with x̄ = (1/S) Σ_s x̃_s.
    */
   inputFactor(layer: tf.layers.Layer, x: tf.Tensor, type: KfacType): tf.Tensor2D;
   /**
-   * Σᵢ of the output factor term for one square-root output, [C, C]: 'expand'
-   * (1/S) Σ_s g_s g_sᵀ (averaged over positions), 'reduce' ḡ ḡᵀ with ḡ = Σ_s g_s.
+   * Σᵢ of the output factor term for one square-root output (C×C, or K×K for
+   * `rowFactor: 'gradients'`): 'expand' (1/S) Σ_s g_s g_sᵀ (averaged over positions), 'reduce'
+   * ḡ ḡᵀ with ḡ = Σ_s g_s.
    */
   outputFactor(layer: tf.layers.Layer, g: tf.Tensor, type: KfacType): tf.Tensor2D;
-  /** X̃ᵢ U_A for every example, [B, S, K]: the inputs in the input factor's eigenbasis. */
-  projectInputs(layer: tf.layers.Layer, x: tf.Tensor, uA: tf.Tensor2D): tf.Tensor3D;
+  /** The inputs in the input factor's eigenbasis U for every example, [B, S, size of the input factor]. */
+  projectInputs(layer: tf.layers.Layer, x: tf.Tensor, uInput: tf.Tensor2D): tf.Tensor3D;
   /**
-   * Σᵢ ((X̃ᵢU_A)ᵀ(GᵢU_G))∘² = Σᵢ (U_Aᵀ X̃ᵢᵀ Gᵢ U_G)∘², [K, C]: second moments of the gradients in a
-   * Kronecker eigenbasis, from `projectInputs` (computed once per batch, shared by the outputs).
+   * Σᵢ (U_Aᵀ ∇Wᵢ U_G)∘², [K, C] in the layout, with U_A, U_G the eigenbases of the row and column
+   * factors and ∇Wᵢ the [K, C] per-example gradient: second moments of the gradients in a
+   * Kronecker eigenbasis, from `projectInputs` (computed once per batch, shared by the outputs)
+   * and `uOutput`, the output factor's eigenbasis.
    */
-  eigenbasisSquaredSum(layer: tf.layers.Layer, projectedInputs: tf.Tensor3D, g: tf.Tensor, uG: tf.Tensor2D): tf.Tensor2D;
+  eigenbasisSquaredSum(layer: tf.layers.Layer, projectedInputs: tf.Tensor3D, g: tf.Tensor, uOutput: tf.Tensor2D): tf.Tensor2D;
+  /** Optional: `eigenbasisSquaredSum` summed over k stacked outputs, g [k·B, ...]. */
+  eigenbasisSquaredSumStacked?(layer: tf.layers.Layer, projectedInputs: tf.Tensor3D, g: tf.Tensor, uOutput: tf.Tensor2D, k: number): tf.Tensor2D;
   /**
    * With a bias (last row of X̃ᵢᵀGᵢ): Σᵢ (X̃ᵢᵀGᵢ)[k, c]·(X̃ᵢᵀGᵢ)[K−1, c] for the weight rows
    * k < K−1, shape [K−1, C] — the weight–bias cross terms of each output unit (Ollivier 2015).
    */
   weightBiasCross(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor2D;
-  /** Whether the layer has a bias (the last row of the [K, C] parameter matrix). */
+  /** Whether the layer has a bias as the last row of the [K, C] parameter matrix. */
   hasBias(layer: tf.layers.Layer): boolean;
+  /** Present for kinds whose bias is its own exact block rather than a row of [K, C]. */
+  readonly separateBias?: SeparateBiasSupport;
 }
 
 export interface LayerKind {

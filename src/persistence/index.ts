@@ -66,11 +66,18 @@ export function serialize(obj: Saveable): Uint8Array {
     lc.layers.forEach((e, i) => {
       const f = obj.layerFactors(e.id);
       arrays.push({ name: `a${i}`, data: f.a }, { name: `g${i}`, data: f.g });
+      if (f.bias) arrays.push({ name: `b${i}`, data: f.bias });
     });
   } else if (obj instanceof PMatEKFAC) {
     kind = 'PMatEKFAC';
     meta.diagonalSource = obj.diagonalSource;
-    obj.eigenBlocks().forEach((b, i) => arrays.push({ name: `uA${i}`, data: b.uA }, { name: `uG${i}`, data: b.uG }, { name: `d${i}`, data: b.diagonal }));
+    // Per layer i: its Kronecker block (uA, uG, d) and, for a separate bias block, uB and dB.
+    const index = new Map(lc.layers.map((e, i) => [e.id, i]));
+    obj.eigenBlocks().forEach((b) => {
+      const i = index.get(b.id)!;
+      if (b.part === 'bias') arrays.push({ name: `uB${i}`, data: b.uA }, { name: `dB${i}`, data: b.diagonal });
+      else arrays.push({ name: `uA${i}`, data: b.uA }, { name: `uG${i}`, data: b.uG }, { name: `d${i}`, data: b.diagonal });
+    });
   } else if (obj instanceof PMatQuasiDiag) {
     kind = 'PMatQuasiDiag';
     lc.layers.forEach((e, i) => {
@@ -123,15 +130,19 @@ export function deserialize(bytes: Uint8Array, model: tf.LayersModel): Saveable 
           lc.layers.map((_, i) => {
             const a = f64(`a${i}`);
             const g = f64(`g${i}`);
-            return { k: sqrtInt(a.length, 'A'), c: sqrtInt(g.length, 'G'), a, g };
+            const factors = { k: sqrtInt(a.length, 'A'), c: sqrtInt(g.length, 'G'), a, g };
+            return arrays.has(`b${i}`) ? { ...factors, bias: f64(`b${i}`) } : factors;
           }),
           header.meta.kfacType === 'reduce' ? 'reduce' : 'expand',
         );
       case 'PMatEKFAC': {
-        const blocks = lc.layers.map((_, i) => {
+        const blocks = lc.layers.flatMap((_, i) => {
           const uA = f64(`uA${i}`);
           const uG = f64(`uG${i}`);
-          return new EigenBlock(sqrtInt(uA.length, 'U_A'), sqrtInt(uG.length, 'U_G'), uA, uG, f64(`d${i}`));
+          const layer = [new EigenBlock(sqrtInt(uA.length, 'U_A'), sqrtInt(uG.length, 'U_G'), uA, uG, f64(`d${i}`))];
+          if (!arrays.has(`uB${i}`)) return layer;
+          const uB = f64(`uB${i}`);
+          return [...layer, new EigenBlock(sqrtInt(uB.length, 'U_B'), 1, uB, Float64Array.of(1), f64(`dB${i}`))];
         });
         // A loaded EKFAC has no data definition: updateDiag needs a freshly computed one.
         return new PMatEKFAC(lc, blocks, header.meta.diagonalSource === 'updated' ? 'updated' : 'derived', null);

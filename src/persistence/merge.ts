@@ -79,7 +79,11 @@ export function mergePartial<M extends Mergeable>(parts: ReadonlyArray<PartialRe
       lc,
       lc.layers.map((e) => {
         const fs = kfacs.map((m) => m.layerFactors(e.id));
-        return { k: fs[0]!.k, c: fs[0]!.c, a: weightedMean(fs.map((f) => f.a), w), g: weightedMean(fs.map((f) => f.g), w) };
+        const merged = { k: fs[0]!.k, c: fs[0]!.c, a: weightedMean(fs.map((f) => f.a), w), g: weightedMean(fs.map((f) => f.g), w) };
+        // A separate bias block (Conv2DTranspose) is an exact mean over examples too.
+        if (!fs[0]!.bias) return merged;
+        if (fs.some((f) => !f.bias)) throw new InvalidArgumentError(`merge: the KFAC parts disagree on the bias block of layer '${e.id}'`);
+        return { ...merged, bias: weightedMean(fs.map((f) => f.bias!), w) };
       }),
       first.kfacType,
     ) as M;

@@ -5,6 +5,10 @@
  * exact second moment of the per-example gradients in that basis,
  *   D[a, b] = (1/n) Σᵢ Σ_o (U_Aᵀ ∇W_{i,o} U_G)[a, b]²,
  * the best diagonal in the basis (in Frobenius norm). Every operation is exact in the basis.
+ *
+ * Blocks are held in parameter order: one per layer, plus, for a layer whose bias is its own
+ * exact block B (Conv2DTranspose), a block with U_A = eigenvectors of B, U_G = [1] and D = λ_B,
+ * whose updated diagonal is (1/n) Σᵢ Σ_o (U_Bᵀ bᵢₒ)∘².
  */
 import { tf } from '../../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
@@ -20,7 +24,25 @@ import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
-import { checkKroneckerLayers, computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
+import { biasSize, checkKroneckerLayers, computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
+
+/** One block of a PMatEKFAC (see `PMatEKFAC.eigenBlocks`). */
+export interface EKFACBlock {
+  /** The layer's id. */
+  readonly id: string;
+  /** 'weights': the layer's Kronecker block (kernel, with a bias row where it is one); 'bias': a separate bias block. */
+  readonly part: 'weights' | 'bias';
+  /** The block's first parameter in the flat parameter vector. */
+  readonly offset: number;
+  /** Eigenbasis of the row factor (k×k, eigenvectors in columns). */
+  readonly uA: Float64Array;
+  /** Eigenbasis of the column factor (c×c; [1] for a bias block). */
+  readonly uG: Float64Array;
+  /** The diagonal D in the basis, [k, c] row-major. */
+  readonly diagonal: Float64Array;
+  readonly k: number;
+  readonly c: number;
+}
 
 /** Where the diagonal of an EKFAC matrix comes from. */
 export type DiagonalSource = 'kfac' | 'updated' | 'derived';
@@ -30,21 +52,59 @@ export interface EKFACOptions {
   kfacType?: KfacType;
 }
 
-/** Eigenbasis blocks of KFAC factors, with D = λ_A λ_Gᵀ (clamped at 0: the factors are PSD). */
+/**
+ * Eigenbasis blocks of KFAC factors, with D = λ_A λ_Gᵀ (clamped at 0: the factors are PSD), in
+ * parameter order; a separate bias block B becomes the block (U_B, [1], λ_B).
+ */
 export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBlock[] {
-  return factors.map(({ k, c, a, g }) => {
-    const ea = eighSym(a, k);
-    const eg = eighSym(g, c);
-    const d = new Float64Array(k * c);
-    for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) d[i * c + j] = Math.max(ea.values[i]!, 0) * Math.max(eg.values[j]!, 0);
-    return new EigenBlock(k, c, ea.vectors, eg.vectors, d);
+  return factors.flatMap((f) => {
+    const blocks = [eigenBlockOf(f.k, f.c, f.a, f.g)];
+    if (f.bias) blocks.push(eigenBlockOf(biasSize(f), 1, f.bias, Float64Array.of(1)));
+    return blocks;
   });
+}
+
+function eigenBlockOf(k: number, c: number, a: Float64Array, g: Float64Array): EigenBlock {
+  const ea = eighSym(a, k);
+  const eg = eighSym(g, c);
+  const d = new Float64Array(k * c);
+  for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) d[i * c + j] = Math.max(ea.values[i]!, 0) * Math.max(eg.values[j]!, 0);
+  return new EigenBlock(k, c, ea.vectors, eg.vectors, d);
+}
+
+/** Which blocks belong to each layer: its Kronecker block and, when separate, its bias block. */
+interface LayerBlocks {
+  readonly weights: number;
+  readonly bias: number | null;
+  readonly offset: number;
+}
+
+/** Maps blocks in parameter order onto the layers, refusing sizes that do not match. */
+function layerBlocks(lc: LayerCollection, blocks: readonly EigenBlock[]): LayerBlocks[] {
+  let j = 0;
+  const out = lc.layers.map((e) => {
+    const size = (b: EigenBlock | undefined) => (b ? b.k * b.c : 0);
+    const weights = j++;
+    const w = size(blocks[weights]);
+    if (w === e.numel) return { weights, bias: null, offset: e.offset };
+    const bias = j++;
+    if (w === 0 || w + size(blocks[bias]) !== e.numel || blocks[bias]!.c !== 1) {
+      throw new InvalidArgumentError(`PMatEKFAC: the eigenblocks of layer '${e.id}' do not match its ${e.numel} parameters`);
+    }
+    return { weights, bias, offset: e.offset };
+  });
+  if (j !== blocks.length) throw new InvalidArgumentError(`PMatEKFAC: expected the eigenblocks of ${lc.layers.length} layers, received ${blocks.length} blocks`);
+  return out;
 }
 
 export class PMatEKFAC implements PMat {
   static readonly representationName = 'PMatEKFAC';
   readonly layerCollection: LayerCollection;
+  /** In parameter order (see the class documentation). */
   private readonly hostBlocks: EigenBlock[];
+  private readonly byLayer: LayerBlocks[];
+  /** The first parameter of each block. */
+  private readonly offsets: number[];
   private disposed = false;
   private source: DiagonalSource;
   /** The definition of the matrix (model, variant, ...) without data, for `updateDiag`. */
@@ -54,7 +114,9 @@ export class PMatEKFAC implements PMat {
   /** @internal Use FIM({ representation: PMatEKFAC }) or PMatKFAC's inv/pow. */
   constructor(lc: LayerCollection, blocks: EigenBlock[], source: DiagonalSource, spec: FisherSpec | null, kfacType: KfacType = 'expand') {
     this.layerCollection = lc;
+    this.byLayer = layerBlocks(lc, blocks);
     this.hostBlocks = blocks;
+    this.offsets = this.byLayer.flatMap((l) => (l.bias === null ? [l.offset] : [l.offset, l.offset + blocks[l.weights]!.k * blocks[l.weights]!.c]));
     this.source = source;
     this.spec = spec;
     this.kfacType = kfacType;
@@ -86,11 +148,21 @@ export class PMatEKFAC implements PMat {
     return this.source;
   }
 
-  /** Per layer (collection order): the eigenbases and the diagonal, float64, not copied. */
-  eigenBlocks(): ReadonlyArray<{ id: string; uA: Float64Array; uG: Float64Array; diagonal: Float64Array; k: number; c: number }> {
-    return this.layerCollection.layers.map((e, i) => {
-      const b = this.blocks[i]!;
-      return { id: e.id, uA: b.uA, uG: b.uG, diagonal: b.d, k: b.k, c: b.c };
+  /**
+   * Per block, in parameter order: the eigenbases and the diagonal, float64, not copied. One
+   * block per layer (`part: 'weights'`), followed for a layer with a separate bias block
+   * (Conv2DTranspose) by that block (`part: 'bias'`, k = C_b, c = 1, uG = [1]); `offset` is the
+   * block's first parameter in the flat vector.
+   */
+  eigenBlocks(): ReadonlyArray<EKFACBlock> {
+    const blocks = this.blocks;
+    return this.layerCollection.layers.flatMap((e, i) => {
+      const l = this.byLayer[i]!;
+      const view = (j: number, part: 'weights' | 'bias'): EKFACBlock => {
+        const b = blocks[j]!;
+        return { id: e.id, part, offset: this.offsets[j]!, uA: b.uA, uG: b.uG, diagonal: b.d, k: b.k, c: b.c };
+      };
+      return l.bias === null ? [view(l.weights, 'weights')] : [view(l.weights, 'weights'), view(l.bias, 'bias')];
     });
   }
 
@@ -109,18 +181,27 @@ export class PMatEKFAC implements PMat {
     const supports = checkKroneckerLayers(lc, 'PMatEKFAC');
     const sums = this.blocks.map((b) => new HostSum(b.k * b.c));
     const bases = this.blocks.map((b) => tf.tidy(() => [tf.tensor2d(new Float32Array(b.uA), [b.k, b.k]), tf.tensor2d(new Float32Array(b.uG), [b.c, b.c])]));
-    // Inputs in the A-eigenbasis do not depend on the output: projected once per batch.
+    // The input factor's eigenbasis: U_A, or U_G where the rows come from the gradients (Conv2DTranspose).
+    const basis = (i: number, of: 'input' | 'output') => {
+      const [uA, uG] = bases[this.byLayer[i]!.weights]! as [tf.Tensor2D, tf.Tensor2D];
+      return (supports[i]!.rowFactor === 'gradients') === (of === 'input') ? uG : uA;
+    };
+    // Inputs in the input factor's eigenbasis do not depend on the output: projected once per batch.
     let projected: tf.Tensor3D[] = [];
     try {
       const { examples } = await passOverData({ ...this.spec, loader }, {
         onOutput: (out) => {
           if (out.output === 0) {
             tf.dispose(projected);
-            projected = lc.layers.map((e, i) => tf.keep(supports[i]!.projectInputs(e.layer, out.inputs.get(e.id)!, bases[i]![0] as tf.Tensor2D)));
+            projected = lc.layers.map((e, i) => tf.keep(supports[i]!.projectInputs(e.layer, out.inputs.get(e.id)!, basis(i, 'input'))));
           }
-          lc.layers.forEach((e, i) =>
-            sums[i]!.add(supports[i]!.eigenbasisSquaredSum(e.layer, projected[i]!, out.grads.get(e.id)!, bases[i]![1] as tf.Tensor2D)),
-          );
+          lc.layers.forEach((e, i) => {
+            const { weights, bias } = this.byLayer[i]!;
+            const grads = out.grads.get(e.id)!;
+            sums[weights]!.add(supports[i]!.eigenbasisSquaredSum(e.layer, projected[i]!, grads, basis(i, 'output')));
+            // Separate bias block: Σᵢ (U_Bᵀ bᵢ)∘² (tensors here are released by the pass's tidy scope).
+            if (bias !== null) sums[bias]!.add(tf.sum(tf.square(tf.matMul(supports[i]!.separateBias!.gradients(e.layer, grads), bases[bias]![0]!)), 0));
+          });
         },
         onBatchEnd: () => {
           sums.forEach((s) => s.flush());
@@ -143,7 +224,7 @@ export class PMatEKFAC implements PMat {
   private slices<T extends tf.Tensor>(v: PVector, what: string, f: (b: EigenBlock, slice: tf.Tensor1D) => T): T[] {
     checkVector(v, this.layerCollection, `PMatEKFAC.${what}`);
     const data = v.data;
-    return this.layerCollection.layers.map((e, i) => tf.tidy(() => f(this.blocks[i]!, tf.slice(data, [e.offset], [e.numel]))));
+    return this.blocks.map((b, j) => tf.tidy(() => f(b, tf.slice(data, [this.offsets[j]!], [b.k * b.c]))));
   }
 
   trace(): number {
@@ -230,8 +311,9 @@ export class PMatEKFAC implements PMat {
   private applyFunction(v: PVector, what: string, f: (d: number) => number): PVector {
     checkVector(v, this.layerCollection, `PMatEKFAC.${what}`);
     const x = vectorToHost(v);
-    this.layerCollection.layers.forEach((e, i) => {
-      x.set(this.blocks[i]!.applyHost(x.subarray(e.offset, e.offset + e.numel), f), e.offset);
+    this.blocks.forEach((b, j) => {
+      const at = this.offsets[j]!;
+      x.set(b.applyHost(x.subarray(at, at + b.k * b.c), f), at);
     });
     return vectorFromHost(this.layerCollection, x);
   }

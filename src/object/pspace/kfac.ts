@@ -11,6 +11,10 @@
  * Damping is exact: solve/inv/pow/logdet treat A ⊗ G + λI through the factors'
  * eigendecompositions (computed once, in float64, and reused). The classic π-damped
  * approximation (A + π√λ I) ⊗ (G + √λ/π I) is available only as `damping: 'pi'`.
+ *
+ * Conv2DTranspose: A is the row factor over the kernel rows (kh, kw, cout), from the output
+ * gradient, and G the column factor over the input channels; its bias is a separate exact block
+ * B (`KroneckerFactors.bias`), handled everywhere as the Kronecker block B ⊗ [1] (exactly damped).
  */
 import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError } from '../../errors.js';
@@ -23,7 +27,7 @@ import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { PMatEKFAC, blockDiagonal, checkKfacType, powerOf } from './ekfac.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
-import { computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
+import { biasSize, computeKroneckerFactors, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
 export interface KFACOptions {
@@ -47,6 +51,8 @@ export interface KroneckerEigen {
   eigenvectorsA: Float64Array;
   eigenvaluesG: Float64Array;
   eigenvectorsG: Float64Array;
+  /** The separate bias block's eigenpairs (Conv2DTranspose with a bias). */
+  bias?: { eigenvalues: Float64Array; eigenvectors: Float64Array };
 }
 
 export class PMatKFAC implements PMat {
@@ -54,6 +60,8 @@ export class PMatKFAC implements PMat {
   readonly layerCollection: LayerCollection;
   readonly kfacType: KfacType;
   private readonly hostFactors: KroneckerFactors[];
+  /** The diagonal blocks in parameter order: one per layer, plus one per separate bias. */
+  private readonly hostParts: KroneckerPart[];
   private device: Array<{ a: tf.Tensor2D; g: tf.Tensor2D }> | null;
   private eigen: Array<{ lA: Float64Array; uA: Float64Array; lG: Float64Array; uG: Float64Array }> | null = null;
 
@@ -66,17 +74,21 @@ export class PMatKFAC implements PMat {
     lc.layers.forEach((e, i) => {
       const f = factors[i]!;
       if (!(f?.a instanceof Float64Array && f.g instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' must be Float64Arrays a and g`);
-      if (f.k * f.c !== e.numel || f.a.length !== f.k * f.k || f.g.length !== f.c * f.c) {
-        throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' (${f.k}×${f.k}, ${f.c}×${f.c}) do not match its ${e.numel} parameters`);
+      if (f.bias !== undefined && !(f.bias instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: the bias block of layer '${e.id}' must be a Float64Array, received ${describe(f.bias)}`);
+      const cb = biasSize(f);
+      if (f.k * f.c + cb !== e.numel || f.a.length !== f.k * f.k || f.g.length !== f.c * f.c || (f.bias && f.bias.length !== cb * cb)) {
+        throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' (${f.k}×${f.k}, ${f.c}×${f.c}${f.bias ? `, bias ${f.bias.length} values` : ''}) do not match its ${e.numel} parameters`);
       }
       if (computed) return;
       checkFiniteValues(f.a, 'PMatKFAC', `A of layer '${e.id}'`);
       checkFiniteValues(f.g, 'PMatKFAC', `G of layer '${e.id}'`);
+      if (f.bias) checkFiniteValues(f.bias, 'PMatKFAC', `the bias block of layer '${e.id}'`);
     });
     this.layerCollection = lc;
     this.kfacType = kfacType;
     this.hostFactors = factors;
-    this.device = factors.map((f) =>
+    this.hostParts = kroneckerParts(factors, lc.layers.map((e) => e.offset));
+    this.device = this.hostParts.map((f) =>
       tf.tidy(() => ({ a: tf.tensor2d(new Float32Array(f.a), [f.k, f.k]), g: tf.tensor2d(new Float32Array(f.g), [f.c, f.c]) })),
     );
   }
@@ -102,6 +114,12 @@ export class PMatKFAC implements PMat {
     return this.hostFactors;
   }
 
+  /** The diagonal blocks (layers and separate biases); throws DisposedError once disposed. */
+  private get parts(): KroneckerPart[] {
+    void this.tensors;
+    return this.hostParts;
+  }
+
   /** The float64 factors of one layer, not copied. */
   layerFactors(id: string): KroneckerFactors {
     return this.factors[this.layerCollection.layers.indexOf(this.layerCollection.get(id))]!;
@@ -109,15 +127,23 @@ export class PMatKFAC implements PMat {
 
   /** Per-layer eigendecompositions of A and G (float64, computed once). */
   eigendecomposition(): KroneckerEigen[] {
+    const eigen = this.eigenOf();
+    let p = 0;
     return this.layerCollection.layers.map((e, i) => {
-      const x = this.eigenOf()[i]!;
-      return { id: e.id, eigenvaluesA: x.lA, eigenvectorsA: x.uA, eigenvaluesG: x.lG, eigenvectorsG: x.uG };
+      const x = eigen[p++]!;
+      const out: KroneckerEigen = { id: e.id, eigenvaluesA: x.lA, eigenvectorsA: x.uA, eigenvaluesG: x.lG, eigenvectorsG: x.uG };
+      if (this.factors[i]!.bias) {
+        const b = eigen[p++]!;
+        out.bias = { eigenvalues: b.lA, eigenvectors: b.uA };
+      }
+      return out;
     });
   }
 
+  /** Per part (`parts` order). */
   private eigenOf() {
     void this.tensors; // throws once disposed
-    this.eigen ??= this.factors.map((f) => {
+    this.eigen ??= this.parts.map((f) => {
       const a = eighSym(f.a, f.k);
       const g = eighSym(f.g, f.c);
       return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.vectors, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
@@ -125,15 +151,15 @@ export class PMatKFAC implements PMat {
     return this.eigen;
   }
 
-  /** Σ_l tr(A) tr(G). */
+  /** Σ_l tr(A) tr(G) (+ tr(B) for a separate bias). */
   trace(): number {
-    return this.factors.reduce((s, f) => s + traceHost(f.a, f.k) * traceHost(f.g, f.c), 0);
+    return this.parts.reduce((s, f) => s + traceHost(f.a, f.k) * traceHost(f.g, f.c), 0);
   }
 
   /** 'fro': √Σ‖A‖²‖G‖²; 2: max λ_max(A)λ_max(G); −2: min λ_min(A)λ_min(G). */
   norm(ord: NormOrder = 'fro'): number {
     checkNormOrder(ord, 'PMatKFAC.norm');
-    if (ord === 'fro') return Math.sqrt(this.factors.reduce((s, f) => s + frobeniusSquaredHost(f.a) * frobeniusSquaredHost(f.g), 0));
+    if (ord === 'fro') return Math.sqrt(this.parts.reduce((s, f) => s + frobeniusSquaredHost(f.a) * frobeniusSquaredHost(f.g), 0));
     const ext = this.eigenOf().map((x) => ({ max: x.lA[x.lA.length - 1]! * x.lG[x.lG.length - 1]!, min: x.lA[0]! * x.lG[0]! }));
     return ord === 2 ? ext.reduce((a, x) => Math.max(a, x.max), 0) : ext.reduce((a, x) => Math.min(a, x.min), Infinity);
   }
@@ -144,10 +170,9 @@ export class PMatKFAC implements PMat {
     const data = v.data;
     const out = tf.tidy(() =>
       tf.concat(
-        this.layerCollection.layers.map((e, i) => {
+        this.parts.map((f, i) => {
           const { a, g } = this.tensors[i]!;
-          const f = this.factors[i]!;
-          return tf.matMul(tf.matMul(a, tf.slice(data, [e.offset], [e.numel]).reshape([f.k, f.c])), g).reshape([-1]);
+          return tf.matMul(tf.matMul(a, tf.slice(data, [f.offset], [f.k * f.c]).reshape([f.k, f.c])), g).reshape([-1]);
         }),
       ),
     );
@@ -167,17 +192,16 @@ export class PMatKFAC implements PMat {
   /** diag(A) ⊗ diag(G) per layer. */
   getDiag(): tf.Tensor1D {
     const out = new Float32Array(this.layerCollection.numel());
-    this.layerCollection.layers.forEach((e, i) => {
-      const f = this.factors[i]!;
-      for (let r = 0; r < f.k; r++) for (let s = 0; s < f.c; s++) out[e.offset + r * f.c + s] = f.a[r * f.k + r]! * f.g[s * f.c + s]!;
-    });
+    for (const f of this.parts) {
+      for (let r = 0; r < f.k; r++) for (let s = 0; s < f.c; s++) out[f.offset + r * f.c + s] = f.a[r * f.k + r]! * f.g[s * f.c + s]!;
+    }
     return tf.tensor1d(out);
   }
 
   toTensor(): tf.Tensor2D {
     return tf.tidy(() =>
       blockDiagonal(
-        this.factors.map((f, i) => {
+        this.parts.map((f, i) => {
           const { a, g } = this.tensors[i]!;
           return tf.mul(a.reshape([f.k, 1, f.k, 1]), g.reshape([1, f.c, 1, f.c])).reshape([f.k * f.c, f.k * f.c]) as tf.Tensor2D;
         }),
@@ -191,14 +215,13 @@ export class PMatKFAC implements PMat {
     checkVector(v, this.layerCollection, 'PMatKFAC.solve');
     if (checkDamping(options?.damping) === 'pi') {
       const x = vectorToHost(v);
-      this.layerCollection.layers.forEach((e, i) => {
-        const f = this.factors[i]!;
+      for (const f of this.parts) {
         const { a, g } = piDamped(f, regul);
         // A⁻¹ V G⁻¹ = A⁻¹ (G⁻¹ Vᵀ)ᵀ with both factors symmetric.
-        const y = choleskySolve(cholesky(a, f.k), f.k, x.slice(e.offset, e.offset + e.numel), f.c);
+        const y = choleskySolve(cholesky(a, f.k), f.k, x.slice(f.offset, f.offset + f.k * f.c), f.c);
         const z = choleskySolve(cholesky(g, f.c), f.c, transposeHost(y, f.k, f.c), f.k);
-        x.set(transposeHost(z, f.c, f.k), e.offset);
-      });
+        x.set(transposeHost(z, f.c, f.k), f.offset);
+      }
       return vectorFromHost(this.layerCollection, x);
     }
     // A ⊗ G + regul·I in eigen-form, solved in float64 (a float32 product with the inverse
@@ -219,9 +242,10 @@ export class PMatKFAC implements PMat {
   inv(options?: KFACSolveOptions): PMatEKFAC | PMatKFAC {
     const regul = checkRegul(options, 'PMatKFAC.inv', ['regul', 'damping']);
     if (checkDamping(options?.damping) === 'pi') {
-      const inverted = this.factors.map((f) => {
-        const { a, g } = piDamped(f, regul);
-        return { k: f.k, c: f.c, a: inverse(a, f.k), g: inverse(g, f.c) };
+      const inverted = this.factors.map((f): KroneckerFactors => {
+        const { a, g } = piDamped({ ...f, offset: 0, exact: false }, regul);
+        const cb = biasSize(f);
+        return { k: f.k, c: f.c, a: inverse(a, f.k), g: inverse(g, f.c), ...(f.bias ? { bias: inverse(addIdentity(f.bias, cb, regul), cb) } : {}) };
       });
       return new PMatKFAC(this.layerCollection, inverted, this.kfacType);
     }
@@ -251,19 +275,24 @@ export class PMatKFAC implements PMat {
       this.layerCollection,
       this.factors.map((f, i) => {
         const o = other.factors[i]!;
-        return { k: f.k, c: f.c, a: gemm(f.a, f.k, f.k, o.a, f.k), g: gemm(f.g, f.c, f.c, o.g, f.c) };
+        const cb = biasSize(f);
+        return { k: f.k, c: f.c, a: gemm(f.a, f.k, f.k, o.a, f.k), g: gemm(f.g, f.c, f.c, o.g, f.c), ...(f.bias && o.bias ? { bias: gemm(f.bias, cb, cb, o.bias, cb) } : {}) };
       }),
       this.kfacType,
     );
   }
 
-  /** x·M (x ≥ 0 scales G). */
+  /** x·M (x ≥ 0 scales G, and a separate bias block). */
   scale(x: number): PMatKFAC {
     checkScalar(x, 'PMatKFAC.scale');
     // A negative x would make G indefinite, which the factor eigendecompositions (clamped at 0,
     // as the factors of a Fisher are PSD) would silently turn into wrong norms and solves.
     if (x < 0) throw new InvalidArgumentError(`PMatKFAC.scale: 'x' must be ≥ 0 (the factors stay positive semi-definite), received ${x}; convert with toTensor() first`);
-    return new PMatKFAC(this.layerCollection, this.factors.map((f) => ({ ...f, g: f.g.map((v) => v * x) })), this.kfacType);
+    return new PMatKFAC(
+      this.layerCollection,
+      this.factors.map((f) => ({ ...f, g: f.g.map((v) => v * x), ...(f.bias ? { bias: f.bias.map((v) => v * x) } : {}) })),
+      this.kfacType,
+    );
   }
 
   dispose(): void {
@@ -272,10 +301,10 @@ export class PMatKFAC implements PMat {
     this.eigen = null;
   }
 
-  /** f(A ⊗ G) = (U_A ⊗ U_G) diag(f(λ_A λ_Gᵀ)) (U_A ⊗ U_G)ᵀ, as a PMatEKFAC. */
+  /** f(A ⊗ G) = (U_A ⊗ U_G) diag(f(λ_A λ_Gᵀ)) (U_A ⊗ U_G)ᵀ per part (f(B) for a separate bias), as a PMatEKFAC. */
   private spectralFunction(f: (eigenvalue: number) => number): PMatEKFAC {
     const blocks = this.eigenOf().map((x, i) => {
-      const { k, c } = this.factors[i]!;
+      const { k, c } = this.parts[i]!;
       const d = new Float64Array(k * c);
       for (let r = 0; r < k; r++) for (let q = 0; q < c; q++) d[r * c + q] = f(x.lA[r]! * x.lG[q]!);
       return new EigenBlock(k, c, x.uA, x.uG, d);
@@ -289,8 +318,9 @@ function checkDamping(d: unknown): 'exact' | 'pi' {
   throw new InvalidArgumentError(`'damping' must be 'exact' or 'pi', received ${JSON.stringify(d)}`);
 }
 
-/** The π-damped factors A + π√λ I, G + √λ/π I. */
-function piDamped(f: KroneckerFactors, regul: number): { a: Float64Array; g: Float64Array } {
+/** The π-damped factors A + π√λ I, G + √λ/π I; a separate bias block is damped exactly (B + λI). */
+function piDamped(f: KroneckerPart, regul: number): { a: Float64Array; g: Float64Array } {
+  if (f.exact) return { a: addIdentity(f.a, f.k, regul), g: f.g };
   const trA = traceHost(f.a, f.k) / f.k;
   const trG = traceHost(f.g, f.c) / f.c;
   const pi = trA > 0 && trG > 0 ? Math.sqrt(trA / trG) : 1;

@@ -5,9 +5,14 @@
  *   M[(k,c), (K−1,c)] = (1/n) Σᵢ Σ_o ∂_{W[k,c]} f̃ · ∂_{b[c]} f̃.
  * Each unit's block is an "arrowhead" matrix [[diag(D), u], [uᵀ, β]], inverted exactly by a
  * Schur complement; layers without a bias are diagonal.
+ *
+ * The definition needs each unit's bias as the last row of the layer's [K, C] layout: layers
+ * whose bias is a separate block or whose rows are not the inputs (Conv2DTranspose, kernel
+ * [kh, kw, cout, cin]: a unit's weights are strided within the kernel) are refused.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
+import type { KroneckerSupport } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
@@ -39,7 +44,7 @@ export class PMatQuasiDiag implements PMat {
   static fromBlocks(lc: LayerCollection, blocks: Array<{ diag: Float64Array; cross: Float64Array | null }>): PMatQuasiDiag {
     checkLayerCollection(lc, 'PMatQuasiDiag.fromBlocks');
     if (!Array.isArray(blocks)) throw new InvalidArgumentError(`PMatQuasiDiag.fromBlocks: 'blocks' must be an array, received ${describe(blocks)}`);
-    const supports = checkKroneckerLayers(lc, 'PMatQuasiDiag');
+    const supports = quasiDiagLayers(lc);
     if (blocks.length !== lc.layers.length) throw new InvalidArgumentError(`PMatQuasiDiag: expected ${lc.layers.length} blocks, received ${blocks.length}`);
     return new PMatQuasiDiag(
       lc,
@@ -58,7 +63,7 @@ export class PMatQuasiDiag implements PMat {
 
   static async compute(spec: FisherSpec): Promise<PMatQuasiDiag> {
     const lc = spec.layerCollection;
-    const supports = checkKroneckerLayers(lc, 'PMatQuasiDiag');
+    const supports = quasiDiagLayers(lc);
     const shapes = lc.layers.map((e, i) => ({ sizes: supports[i]!.factorSizes(e.layer), bias: supports[i]!.hasBias(e.layer) }));
     const diag = lc.layers.map((e) => new HostSum(e.numel));
     const cross = shapes.map(({ sizes: [k, c], bias }) => (bias ? new HostSum((k - 1) * c) : null));
@@ -179,6 +184,21 @@ export class PMatQuasiDiag implements PMat {
     this.layerCollection.layers.forEach((e, i) => out.set(f(this.parts[i]!, x.subarray(e.offset, e.offset + e.numel)), e.offset));
     return out;
   }
+}
+
+/** The Kronecker supports of the layers, refusing those whose bias is not the last row of [K, C]. */
+function quasiDiagLayers(lc: LayerCollection): KroneckerSupport[] {
+  const supports = checkKroneckerLayers(lc, 'PMatQuasiDiag');
+  lc.layers.forEach((e, i) => {
+    const s = supports[i]!;
+    if (s.rowFactor === 'gradients' || s.separateBias) {
+      throw new UnsupportedLayerError(
+        `PMatQuasiDiag needs each output unit's bias as the last row of the layer's [K, C] parameter matrix, which layer '${e.id}' (${e.layer.getClassName()}) does not have ` +
+          `(its bias is a separate block); use PMatEKFACBlockDiag or PMatKFAC (Kronecker factors and an exact bias block), PMatDiag, or a layer collection without it`,
+      );
+    }
+  });
+  return supports;
 }
 
 function sumSquares(a: Float64Array): number {
