@@ -3,15 +3,19 @@
  * variant, each collected layer's input x and the gradient g of f̃_o at its pre-activation to
  * a visitor. The visitor (a representation's accumulator) turns (x, g) into whatever it needs.
  *
- * Scheme: one `tf.grads` with respect to zero probes on the pre-activations per output o (tfjs
- * re-runs the forward pass inside it); the first one also captures the layer inputs and
- * computes every output's cotangents from the model output (see processBatchOneForward).
+ * Scheme (default, 'batched'): one recorded forward pass per batch, then the cotangents of the
+ * O outputs back-propagated together, stacked along the batch axis, by hand-written rules for
+ * the common layers and tfjs autodiff for the rest (batched-backward.ts), in chunks of outputs
+ * when memory requires. The 'autodiff' scheme — one `tf.grads` with respect to zero probes on
+ * the pre-activations per output, tfjs re-running the forward pass inside each — is kept as an
+ * independent reference for the tests (setBackwardScheme).
  */
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
 import { type Batch, type Loader, checkBatchInputs, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
-import { executeModel } from './executor.js';
+import { executeModel, type LayerCall } from './executor.js';
+import { batchedBackward, tensorsNeedingCotangents } from './batched-backward.js';
 import { ensureKernelFixes } from './substrate.js';
 
 /** Progress of a pass over the data. */
@@ -32,9 +36,29 @@ export interface OutputGradients {
   readonly numOutputs: number;
 }
 
+/**
+ * What a visitor that handles several outputs at once receives: the gradients of `count`
+ * consecutive square-root outputs, stacked output-major along the batch axis (row
+ * (o − firstOutput)·B + i is output o, example i).
+ */
+export interface StackedOutputGradients {
+  readonly inputs: ReadonlyMap<string, tf.Tensor>;
+  /** [count·B, ...] per layer id. */
+  readonly grads: ReadonlyMap<string, tf.Tensor>;
+  readonly batchSize: number;
+  readonly firstOutput: number;
+  readonly count: number;
+  readonly numOutputs: number;
+}
+
 export interface BatchVisitor {
   /** Called inside a tidy scope: tensors created here are released unless kept. */
   onOutput(g: OutputGradients): void;
+  /**
+   * Optional: receives several outputs at once (batched scheme) instead of `onOutput` per
+   * output; called inside a tidy scope.
+   */
+  onOutputs?(g: StackedOutputGradients): void;
   /** Called after the last output of each batch. */
   onBatchEnd?(): void;
 }
@@ -131,6 +155,38 @@ function probeShapes(lc: LayerCollection, batchSize: number): Map<string, number
   return shapes;
 }
 
+/** Rows o·B … o·B + B − 1 of output-major stacked gradients: the o-th output's, [B, ...]. */
+export function outputSlice(g: tf.Tensor, o: number, batchSize: number): tf.Tensor {
+  return tf.slice(g, [o * batchSize, ...g.shape.slice(1).map(() => 0)], [batchSize, ...g.shape.slice(1).map(() => -1)]);
+}
+
+/** How the cotangents of the O square-root outputs are back-propagated (see the module documentation). */
+export type BackwardScheme = 'batched' | 'autodiff';
+let backwardScheme: BackwardScheme = 'batched';
+
+/**
+ * Selects the backward scheme of every later pass (internal: the tests compare the two);
+ * returns the previous one.
+ */
+export function setBackwardScheme(scheme: BackwardScheme): BackwardScheme {
+  const previous = backwardScheme;
+  backwardScheme = scheme;
+  return previous;
+}
+
+/**
+ * Floats one stacked activation may hold: the outputs are back-propagated in chunks of k so
+ * that k·B·(largest activation per example) stays below this (256 MB of float32).
+ */
+let stackedFloatsBudget = 2 ** 26;
+
+/** Sets the float budget of one stacked activation (internal: the tests force chunking); returns the previous one. */
+export function setStackedFloatsBudget(floats: number): number {
+  const previous = stackedFloatsBudget;
+  stackedFloatsBudget = floats;
+  return previous;
+}
+
 function processBatch(
   spec: PassSpec,
   collected: Map<tf.layers.Layer, LayerEntry>,
@@ -138,8 +194,60 @@ function processBatch(
   batchIndex: number,
   visitor: BatchVisitor,
 ): number {
+  if (backwardScheme === 'batched') return processBatchBatched(spec, collected, batch, batchIndex, visitor);
   const shapes = probeShapes(spec.layerCollection, batch.size);
   return shapes ? processBatchOneForward(spec, collected, batch, batchIndex, visitor, shapes) : processBatchTwoPass(spec, collected, batch, batchIndex, visitor);
+}
+
+/** One recorded forward pass, then all outputs' cotangents back-propagated together (batched-backward.ts). */
+function processBatchBatched(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  batchIndex: number,
+  visitor: BatchVisitor,
+): number {
+  const { model, layerCollection: lc } = spec;
+  const b = batch.size;
+  const numOutputs = tf.tidy(() => {
+    const calls: LayerCall[] = [];
+    const inputs = new Map<string, tf.Tensor>();
+    const outs = executeModel(model, batch.xs, { collected, onLayer: (e, x) => inputs.set(e.id, x), onCall: (c) => calls.push(c) });
+    if (outs.length !== 1) throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
+    for (const e of lc.layers) {
+      if (!inputs.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
+    }
+    const output = outs[0]!;
+    const f = output.reshape([b, -1]) as tf.Tensor2D;
+    assertFiniteOutput(model, f);
+    const cotangents = spec.outputs.cotangents(f, batch.ys, batchIndex);
+    const numOutputs = cotangents.shape[0];
+    const needs = tensorsNeedingCotangents(calls);
+    let widest = 1;
+    for (const call of calls) for (const t of [...call.outputs, ...call.inputs]) widest = Math.max(widest, t.size / b);
+    const chunk = Math.max(1, Math.min(numOutputs, Math.floor(stackedFloatsBudget / (b * widest))));
+    for (let first = 0; first < numOutputs; first += chunk) {
+      checkAborted(spec.signal);
+      const count = Math.min(chunk, numOutputs - first);
+      tf.tidy(() => {
+        const seed = tf.slice(cotangents, [first, 0, 0], [count, -1, -1]).reshape([count * b, ...output.shape.slice(1)]);
+        const grads = batchedBackward(calls, needs, output, seed, count);
+        if (visitor.onOutputs) {
+          visitor.onOutputs({ inputs, grads, batchSize: b, firstOutput: first, count, numOutputs });
+          return;
+        }
+        for (let o = 0; o < count; o++) {
+          tf.tidy(() => {
+            const slices = new Map([...grads].map(([id, g]) => [id, count === 1 ? g : outputSlice(g, o, b)]));
+            visitor.onOutput({ inputs, grads: slices, batchSize: b, output: first + o, numOutputs });
+          });
+        }
+      });
+    }
+    return numOutputs;
+  });
+  visitor.onBatchEnd?.();
+  return numOutputs;
 }
 
 /**

@@ -27,6 +27,20 @@ export interface ExecutionHooks {
   readonly weights?: ReadonlyMap<string, readonly tf.Tensor[]>;
   /** Receives each collected layer's input and pre-activation. */
   readonly onLayer?: (entry: LayerEntry, input: tf.Tensor, preactivation: tf.Tensor) => void;
+  /** Receives every call of a leaf layer (not of a nested model), in execution order. */
+  readonly onCall?: (call: LayerCall) => void;
+}
+
+/** One call of a leaf layer in a forward pass: what a hand-written backward pass needs. */
+export interface LayerCall {
+  readonly layer: tf.layers.Layer;
+  readonly inputs: readonly tf.Tensor[];
+  readonly outputs: readonly tf.Tensor[];
+  /** Extra call arguments of the functional graph's node. */
+  readonly callArgs: Record<string, unknown>;
+  /** For a collected layer: its entry and its pre-activation (outputs[0] = act(preactivation)). */
+  readonly entry?: LayerEntry;
+  readonly preactivation?: tf.Tensor;
 }
 
 /**
@@ -104,11 +118,20 @@ function runLayer(
     const probe = hooks.probes?.get(entry.id);
     if (probe) s = tf.add(s, probe);
     hooks.onLayer?.(entry, x, s);
-    return [entry.kind.activate(layer, s)];
+    const y = entry.kind.activate(layer, s);
+    hooks.onCall?.({ layer, inputs: ins, outputs: [y], callArgs, entry, preactivation: s });
+    return [y];
   }
+  const outs = forwardLayer(layer, ins, callArgs);
+  hooks.onCall?.({ layer, inputs: ins, outputs: outs, callArgs });
+  return outs;
+}
+
+/** An uncollected leaf layer's inference-mode output, through differentiable ops. */
+export function forwardLayer(layer: tf.layers.Layer, ins: readonly tf.Tensor[], callArgs: Record<string, unknown>): tf.Tensor[] {
   const own = differentiableForward(layer, ins);
   if (own) return [own];
-  const out = layer.apply(ins.length === 1 ? ins[0]! : ins, { ...callArgs, training: false });
+  const out = layer.apply(ins.length === 1 ? ins[0]! : [...ins], { ...callArgs, training: false });
   return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
 }
 

@@ -42,6 +42,14 @@ export const conv2dKind = linearLayerKind({
     const feats = imagePatches(x as tf.Tensor4D, [kh, kw], convGeometry(layer, 'Conv2D'));
     return layer.trainableWeights.length === 2 ? appendOnes(feats) : feats;
   },
+  inputCotangent(layer, x, g) {
+    const geometry = convGeometry(layer, 'Conv2D');
+    return tf.tidy(() => {
+      const kernel = dilateKernel(kernelOf(layer), geometry.dilation);
+      const shape = [g.shape[0]!, ...x.shape.slice(1)] as [number, number, number, number];
+      return tf.conv2dTranspose(g as tf.Tensor4D, kernel, shape, geometry.strides, geometry.padding);
+    });
+  },
   gradients(_layer, grad) {
     return grad.reshape([grad.shape[0]!, -1, grad.shape[3]!]) as tf.Tensor3D;
   },

@@ -40,6 +40,13 @@ export const denseKind = linearLayerKind({
     const feats = x.reshape([x.shape[0]!, -1, inDim]) as tf.Tensor3D;
     return layer.trainableWeights.length === 2 ? appendOnes(feats) : feats;
   },
+  inputCotangent(layer, x, g) {
+    return tf.tidy(() => {
+      const kernel = layer.trainableWeights[0]!.read() as tf.Tensor2D;
+      const gx = tf.matMul(g.reshape([-1, kernel.shape[1]]), kernel, false, true);
+      return gx.reshape([g.shape[0]!, ...x.shape.slice(1)]);
+    });
+  },
   gradients(_layer, g) {
     return g.reshape([g.shape[0]!, -1, g.shape[g.shape.length - 1]!]) as tf.Tensor3D;
   },

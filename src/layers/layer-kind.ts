@@ -136,4 +136,25 @@ export interface LayerKind {
 
   /** Present for the kinds that have Kronecker factors (KFAC, EKFAC, QuasiDiag). */
   readonly kronecker?: KroneckerSupport;
+
+  /**
+   * Optional hand-written rule of the batched backward pass: ∂⟨g, s(x)⟩/∂x, the cotangent of
+   * the input for cotangents g of the pre-activation given for k stacked copies of the batch
+   * (g [k·B, ...s.shape[1:]] → [k·B, ...x.shape[1:]]). Kinds without one are differentiated by
+   * tfjs on the batch tiled k times (engine, batched-backward.ts).
+   */
+  inputCotangent?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor;
+
+  /**
+   * Optional: Σ_o Σ_i (∇θ_l f̃_o(x_i))² over k stacked outputs, g [k·B, ...] (output-major), shape
+   * [numel]; for kinds where summing over outputs first is cheaper than k calls of
+   * `squaredGradientSum`.
+   */
+  squaredGradientSumStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, k: number): tf.Tensor1D;
+
+  /** Optional: `gradientDot` for k stacked outputs, [k·B] (output-major). */
+  gradientDotStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, v: tf.Tensor1D, k: number): tf.Tensor1D;
+
+  /** Optional: Σ_o Σ_i u_oi ∇θ_l f̃_o(x_i) for k stacked outputs and weights u [k·B], [numel]. */
+  weightedGradientSumStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, u: tf.Tensor1D, k: number): tf.Tensor1D;
 }

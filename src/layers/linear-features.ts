@@ -58,6 +58,32 @@ export function linearGradientDot(lf: LinearFeatures, v: tf.Tensor1D): tf.Tensor
   });
 }
 
+/**
+ * ⟨vec(X̃_iᵀ G_oi), v⟩ for k stacked outputs (gradients [k·B, S, C]), shape [k·B]: X̃V is formed
+ * once and shared by the outputs.
+ */
+export function linearGradientDotStacked(lf: LinearFeatures, v: tf.Tensor1D, k: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [b, s, kk] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    const xv = tf.matMul(lf.features.reshape([b * s, kk]), v.reshape([kk, c])).reshape([1, b, s * c]);
+    return tf.sum(tf.mul(xv, lf.gradients.reshape([k, b, s * c])), 2).reshape([k * b]);
+  });
+}
+
+/**
+ * Σ_o Σ_i u_oi vec(X̃_iᵀ G_oi) = vec(X̃ᵀ Σ_o (u_o ∘ G_o)) for k stacked outputs: one product,
+ * shape [K·C].
+ */
+export function linearWeightedGradientSumStacked(lf: LinearFeatures, u: tf.Tensor1D, k: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [b, s, kk] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    const gu = tf.sum(tf.mul(lf.gradients, u.reshape([k * b, 1, 1])).reshape([k, b * s, c]), 0);
+    return tf.matMul(lf.features.reshape([b * s, kk]), gu, true, false).reshape([kk * c]);
+  });
+}
+
 /** Σ_i u_i vec(X̃_iᵀ G_i) = vec(X̃ᵀ (G ∘ u)), shape [K·C]. */
 export function linearWeightedGradientSum(lf: LinearFeatures, u: tf.Tensor1D): tf.Tensor1D {
   return tf.tidy(() => {
@@ -124,6 +150,23 @@ export function linearEigenbasisSquaredSum(xr: tf.Tensor3D, gradients: tf.Tensor
     const gr = tf.matMul(gradients.reshape([b * s, c]), uG).reshape([b, s, c]) as tf.Tensor3D;
     if (s === 1) return tf.matMul(tf.transpose(tf.square(xr.reshape([b, k]))), tf.square(gr.reshape([b, c])));
     return tf.sum(tf.square(tf.matMul(tf.transpose(xr, [0, 2, 1]), gr)), 0) as tf.Tensor2D;
+  });
+}
+
+/**
+ * `linearEigenbasisSquaredSum` summed over k stacked outputs (gradients [k·B, S, C]): for S = 1,
+ * Σ_o Σᵢ (x̃ᵢU_A)∘² ⊗ (g_oiU_G)∘² = (XU_A)∘²ᵀ Σ_o (G_oU_G)∘², one product for all outputs.
+ */
+export function linearEigenbasisSquaredSumStacked(xr: tf.Tensor3D, gradients: tf.Tensor3D, uG: tf.Tensor2D, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, kk] = xr.shape;
+    const c = gradients.shape[2];
+    if (s === 1) {
+      const gr2 = tf.sum(tf.square(tf.matMul(gradients.reshape([k * b, c]), uG)).reshape([k, b, c]), 0);
+      return tf.matMul(tf.square(xr.reshape([b, kk])), gr2, true, false);
+    }
+    const parts = Array.from({ length: k }, (_, o) => linearEigenbasisSquaredSum(xr, tf.slice(gradients, [o * b, 0, 0], [b, -1, -1]), uG));
+    return tf.addN(parts);
   });
 }
 

@@ -8,6 +8,9 @@ import type { LayerKind, ParameterSpec } from './layer-kind.js';
 import {
   type LinearFeatures,
   linearGradientDot,
+  linearGradientDotStacked,
+  linearWeightedGradientSumStacked,
+  linearEigenbasisSquaredSumStacked,
   linearEigenbasisSquaredSum,
   linearGradientGram,
   linearInputFactor,
@@ -30,6 +33,8 @@ export interface LinearKindSpec {
   features(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor3D;
   /** Pre-activation gradients as [B, S, C]; owned by the caller's tidy scope. */
   gradients(layer: tf.layers.Layer, g: tf.Tensor): tf.Tensor3D;
+  /** Optional hand-written input cotangent (LayerKind.inputCotangent). */
+  inputCotangent?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor;
 }
 
 export function linearLayerKind(spec: LinearKindSpec): LayerKind {
@@ -55,7 +60,25 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
     },
     perExampleGradients: (layer, x, g) => withFeatures(layer, x, g, linearPerExampleGradients),
     squaredGradientSum: (layer, x, g) => withFeatures(layer, x, g, linearSquaredGradientSum),
+    squaredGradientSumStacked: (layer, x, g, k) =>
+      tfjs.tidy(() => {
+        const features = spec.features(layer, x);
+        const [b, s] = features.shape;
+        const gradients = spec.gradients(layer, g);
+        // One position per example: Σ_o Σ_i x̃ᵢ² ⊗ g_oi² = Σ_i x̃ᵢ² ⊗ (Σ_o g_oi²), one product for all outputs.
+        if (s === 1) {
+          const g2 = tfjs.sum(tfjs.square(gradients).reshape([k, b, -1]), 0);
+          return tfjs.matMul(tfjs.square(features.reshape([b, -1])), g2, true, false).reshape([-1]) as tf.Tensor1D;
+        }
+        const parts = Array.from({ length: k }, (_, o) =>
+          linearSquaredGradientSum({ features, gradients: tfjs.slice(gradients, [o * b, 0, 0], [b, -1, -1]) }),
+        );
+        return tfjs.addN(parts) as tf.Tensor1D;
+      }),
+    ...(spec.inputCotangent ? { inputCotangent: spec.inputCotangent } : {}),
     gradientDot: (layer, x, g, v) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v)),
+    gradientDotStacked: (layer, x, g, v, k) => withFeatures(layer, x, g, (lf) => linearGradientDotStacked(lf, v, k)),
+    weightedGradientSumStacked: (layer, x, g, u, k) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSumStacked(lf, u, k)),
     weightedGradientSum: (layer, x, g, u) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u)),
     gradientGram: (layer, xa, ga, xb, gb) =>
       tfjs.tidy(() => linearGradientGram(linearFeatures(layer, xa, ga), linearFeatures(layer, xb, gb))),
@@ -70,6 +93,7 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
       outputFactor: (layer, g, type) => tfjs.tidy(() => linearOutputFactor(spec.gradients(layer, g), type)),
       projectInputs: (layer, x, uA) => tfjs.tidy(() => linearProjectInputs(spec.features(layer, x), uA)),
       eigenbasisSquaredSum: (layer, xr, g, uG) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG)),
+      eigenbasisSquaredSumStacked: (layer, xr, g, uG, k) => tfjs.tidy(() => linearEigenbasisSquaredSumStacked(xr, spec.gradients(layer, g), uG, k)),
       weightBiasCross: (layer, x, g) => withFeatures(layer, x, g, linearWeightBiasCross),
       hasBias,
     },

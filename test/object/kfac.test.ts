@@ -139,7 +139,9 @@ test('exact damping: solve, inv, pow(1/3)³ and logdet for regul from 1e-6·‖M
     const exact = choleskySolve(cholesky(damped, d), d, Float64Array.from(host(rhs.toFlat())), 1);
     const sol = M.solve(rhs, { regul });
     assert.ok(relativeError(host(sol.toFlat()), exact) < SOLVE_TOL, `solve at regul ${regul}: ${relativeError(host(sol.toFlat()), exact)}`);
-    assert.ok(relativeError(host(sol.toFlat()), x) < SOLVE_TOL, `solve ≈ v at regul ${regul}: ${relativeError(host(sol.toFlat()), x)}`);
+    // ≈ v only where the float32 rounding of the right-hand side (6e-8) is not amplified beyond
+    // the tolerance by the condition number (up to 1e6 at the smallest regul: checked above instead).
+    if (regul >= 1e-3 * top) assert.ok(relativeError(host(sol.toFlat()), x) < SOLVE_TOL, `solve ≈ v at regul ${regul}: ${relativeError(host(sol.toFlat()), x)}`);
     // inv ∘ (M + regul·I) = I
     const inv = M.inv({ regul });
     assert.ok(inv instanceof PMatEKFAC, 'the exact inverse is diagonal in the Kronecker eigenbasis');

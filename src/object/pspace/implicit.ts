@@ -9,7 +9,7 @@
  */
 import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { type OutputGradients, passOverData } from '../../backend/engine.js';
+import { type OutputGradients, type StackedOutputGradients, outputSlice, passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { HostSum } from './accumulators.js';
 import { rowSums, rowSumsLength } from '../reductions.js';
@@ -45,6 +45,35 @@ export class PMatImplicit implements PMatBase {
     );
   }
 
+  /** `directional` for k stacked outputs (batched scheme), [k·B]. */
+  private directionalStacked(g: StackedOutputGradients, v: tf.Tensor1D): tf.Tensor1D {
+    return tf.tidy(() =>
+      this.layerCollection.layers
+        .map((e) => {
+          const x = g.inputs.get(e.id)!;
+          const grads = g.grads.get(e.id)!;
+          const ve = tf.slice(v, [e.offset], [e.numel]);
+          if (e.kind.gradientDotStacked) return e.kind.gradientDotStacked(e.layer, x, grads, ve, g.count);
+          return tf.concat(Array.from({ length: g.count }, (_, o) => e.kind.gradientDot(e.layer, x, outputSlice(grads, o, g.batchSize), ve)));
+        })
+        .reduce((a, b) => tf.add(a, b)),
+    );
+  }
+
+  /** Σ_o Σ_i u_oi ∇θ f̃_o(x_i) over the whole collection for k stacked outputs, [d]. */
+  private weightedSumStacked(g: StackedOutputGradients, u: tf.Tensor1D): tf.Tensor1D {
+    const b = g.batchSize;
+    return tf.concat(
+      this.layerCollection.layers.map((e) => {
+        const x = g.inputs.get(e.id)!;
+        const grads = g.grads.get(e.id)!;
+        if (e.kind.weightedGradientSumStacked) return e.kind.weightedGradientSumStacked(e.layer, x, grads, u, g.count);
+        const parts = Array.from({ length: g.count }, (_, o) => e.kind.weightedGradientSum(e.layer, x, outputSlice(grads, o, b), tf.slice(u, [o * b], [b])));
+        return parts.length === 1 ? parts[0]! : tf.addN(parts);
+      }),
+    ) as tf.Tensor1D;
+  }
+
   async trace(): Promise<number> {
     checkAlive(!this.disposed, 'PMatImplicit');
     const lc = this.layerCollection;
@@ -54,6 +83,20 @@ export class PMatImplicit implements PMatBase {
       const { examples } = await passOverData(this.spec, {
         onOutput: (g) =>
           sum.add(rowSums(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!))))),
+        onOutputs: (g) =>
+          sum.add(
+            rowSums(
+              tf.concat(
+                lc.layers.map((e) => {
+                  const x = g.inputs.get(e.id)!;
+                  const grads = g.grads.get(e.id)!;
+                  if (e.kind.squaredGradientSumStacked) return e.kind.squaredGradientSumStacked(e.layer, x, grads, g.count);
+                  const parts = Array.from({ length: g.count }, (_, o) => e.kind.squaredGradientSum(e.layer, x, outputSlice(grads, o, g.batchSize)));
+                  return parts.length === 1 ? parts[0]! : tf.addN(parts);
+                }),
+              ),
+            ),
+          ),
         onBatchEnd: () => sum.flush(),
       });
       return sum.total.reduce((a, b) => a + b, 0) / examples;
@@ -72,6 +115,7 @@ export class PMatImplicit implements PMatBase {
           const u = this.directional(g, v.data);
           sum.add(tf.concat(this.layerCollection.layers.map((e) => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u))));
         },
+        onOutputs: (g) => sum.add(this.weightedSumStacked(g, this.directionalStacked(g, v.data))),
         onBatchEnd: () => sum.flush(),
       });
       const out = sum.total.map((x) => x / examples);
@@ -88,6 +132,7 @@ export class PMatImplicit implements PMatBase {
     try {
       const { examples } = await passOverData(this.spec, {
         onOutput: (g) => sum.add(tf.sum(tf.square(this.directional(g, v.data)))),
+        onOutputs: (g) => sum.add(tf.sum(tf.square(this.directionalStacked(g, v.data)))),
         onBatchEnd: () => sum.flush(),
       });
       return sum.total[0]! / examples;
