@@ -14,7 +14,7 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/engine.js';
+import { outputSlice, passOverData } from '../../backend/engine.js';
 import type { Loader } from '../../data/loader.js';
 import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
@@ -189,20 +189,27 @@ export class PMatEKFAC implements PMat {
     // Inputs in the input factor's eigenbasis do not depend on the output: projected once per batch.
     let projected: tf.Tensor3D[] = [];
     try {
+      // k output-major stacked outputs at once (batched scheme) or one (k = 1).
+      const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean, b: number, k: number) => {
+        if (firstOutput) {
+          tf.dispose(projected);
+          projected = lc.layers.map((e, i) => tf.keep(supports[i]!.projectInputs(e.layer, inputs.get(e.id)!, basis(i, 'input'))));
+        }
+        lc.layers.forEach((e, i) => {
+          const { weights, bias } = this.byLayer[i]!;
+          const grads = gradsById.get(e.id)!;
+          const support = supports[i]!;
+          const uOutput = basis(i, 'output');
+          if (k === 1) sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, grads, uOutput));
+          else if (support.eigenbasisSquaredSumStacked) sums[weights]!.add(support.eigenbasisSquaredSumStacked(e.layer, projected[i]!, grads, uOutput, k));
+          else for (let o = 0; o < k; o++) sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, outputSlice(grads, o, b), uOutput));
+          // Separate bias block: Σᵢ (U_Bᵀ bᵢ)∘² (tensors here are released by the pass's tidy scope).
+          if (bias !== null) sums[bias]!.add(tf.sum(tf.square(tf.matMul(support.separateBias!.gradients(e.layer, grads), bases[bias]![0]!)), 0));
+        });
+      };
       const { examples } = await passOverData({ ...this.spec, loader }, {
-        onOutput: (out) => {
-          if (out.output === 0) {
-            tf.dispose(projected);
-            projected = lc.layers.map((e, i) => tf.keep(supports[i]!.projectInputs(e.layer, out.inputs.get(e.id)!, basis(i, 'input'))));
-          }
-          lc.layers.forEach((e, i) => {
-            const { weights, bias } = this.byLayer[i]!;
-            const grads = out.grads.get(e.id)!;
-            sums[weights]!.add(supports[i]!.eigenbasisSquaredSum(e.layer, projected[i]!, grads, basis(i, 'output')));
-            // Separate bias block: Σᵢ (U_Bᵀ bᵢ)∘² (tensors here are released by the pass's tidy scope).
-            if (bias !== null) sums[bias]!.add(tf.sum(tf.square(tf.matMul(supports[i]!.separateBias!.gradients(e.layer, grads), bases[bias]![0]!)), 0));
-          });
-        },
+        onOutput: (out) => visit(out.inputs, out.grads, out.output === 0, out.batchSize, 1),
+        onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0, out.batchSize, out.count),
         onBatchEnd: () => {
           sums.forEach((s) => s.flush());
           tf.dispose(projected);

@@ -6,6 +6,7 @@
  * B = (1/n) Σᵢ Σ_o bᵢₒbᵢₒᵀ of a separate bias. Sums are formed per batch on the device and added
  * across batches in float64.
  */
+import type { tf } from '../../../tf.js';
 import { UnsupportedLayerError } from '../../../errors.js';
 import type { KfacType, KroneckerSupport } from '../../../layers/layer-kind.js';
 import type { LayerCollection, LayerEntry } from '../../../layers/layer-collection.js';
@@ -90,18 +91,21 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
   });
   const all = () => [...aSums, ...gSums, ...bSums].filter((s): s is HostSum => s !== null);
   try {
+    const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean) => {
+      lc.layers.forEach((e, i) => {
+        const s = supports[i]!;
+        // A does not depend on the output: take it once per batch.
+        if (firstOutput) aSums[i]!.add(s.inputFactor(e.layer, inputs.get(e.id)!, type));
+        const grads = gradsById.get(e.id)!;
+        gSums[i]!.add(s.outputFactor(e.layer, grads, type));
+        // A separate bias block is exact: Σᵢ bᵢbᵢᵀ (tensors here are released by the pass's tidy scope).
+        bSums[i]?.add(gram(s.separateBias!.gradients(e.layer, grads)));
+      });
+    };
     const { examples } = await passOverData(spec, {
-      onOutput: (out) => {
-        lc.layers.forEach((e, i) => {
-          const s = supports[i]!;
-          // A does not depend on the output: take it once per batch.
-          if (out.output === 0) aSums[i]!.add(s.inputFactor(e.layer, out.inputs.get(e.id)!, type));
-          const grads = out.grads.get(e.id)!;
-          gSums[i]!.add(s.outputFactor(e.layer, grads, type));
-          // A separate bias block is exact: Σᵢ bᵢbᵢᵀ (tensors here are released by the pass's tidy scope).
-          bSums[i]?.add(gram(s.separateBias!.gradients(e.layer, grads)));
-        });
-      },
+      onOutput: (out) => visit(out.inputs, out.grads, out.output === 0),
+      // Batched scheme: the output-side sums take the stacked outputs as more examples, one product.
+      onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0),
       onBatchEnd: () => all().forEach((s) => s.flush()),
     });
     return sizes.map(([k, c], i) => {
