@@ -10,7 +10,8 @@
  *   S·(R ⊗ C) ('expand') = R ⊗ C ('reduce') (rel. 1e-4);
  * - every KFAC method against its own toTensor() (rel. 1e-4);
  * - EKFAC: equal to KFAC before updateDiag, the exact projection after it (rel. 1e-4);
- * - save/load round trips exactly, mergePartial of two halves = one pass (rel. 1e-4);
+ * - save/load round trips exactly, mergePartial of two halves = one pass, 2 worker threads = 1
+ *   (rel. 1e-4);
  * - no tensor leaks; QuasiDiag refuses the layer with the way out.
  */
 import { test, before } from 'node:test';
@@ -30,6 +31,7 @@ import {
   deserialize,
   mergePartial,
   serialize,
+  terminateWorkers,
 } from '../../src/index.js';
 import { cholesky, choleskySolve } from '../../src/linalg/index.js';
 import { useTestBackend } from '../support/backend.js';
@@ -488,5 +490,23 @@ test('QuasiDiag refuses Conv2DTranspose naming the layer and the way out; PMatEK
   assert.ok(err < TOL, `PMatEKFACBlockDiag vs PMatEKFAC: ${err}`);
   t.diagnostic(`PMatEKFACBlockDiag vs PMatEKFAC ${err.toExponential(2)}`);
   [mixed, ekfac, xs].forEach((o) => o.dispose());
+  model.dispose();
+});
+
+test('2 worker threads give the single-thread KFAC and EKFAC with a Conv2DTranspose (bias block merged; rel. 1e-4)', async (t) => {
+  const model = transposeModel({ strides: 2, padding: 'same', kernel: 3, bias: true, size: 2 }, 80);
+  const batches = [1, 2, 3, 4].map((s) => ({ xs: tf.randomNormal([3, 2, 2, 2], 0, 1, 'float32', 40 + s) }));
+  const errs: string[] = [];
+  for (const rep of [PMatKFAC, PMatEKFAC] as const) {
+    const single = await FIM({ model, loader: batches, representation: rep as typeof PMatKFAC, workers: 1 });
+    const parallel = await FIM({ model, loader: batches, representation: rep as typeof PMatKFAC, workers: 2 });
+    const err = relativeError(host(parallel.toTensor()), host(single.toTensor()));
+    assert.ok(err < TOL, `${rep.representationName}: ${err}`);
+    errs.push(`${rep.representationName} ${err.toExponential(2)}`);
+    [single, parallel].forEach((o) => o.dispose());
+  }
+  t.diagnostic(errs.join(', '));
+  await terminateWorkers();
+  batches.forEach((b) => b.xs.dispose());
   model.dispose();
 });
