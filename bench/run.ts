@@ -1,162 +1,103 @@
 /**
- * `npm run bench`: costs measured side by side in one run, as ratios to one plain tfjs
- * forward+backward pass over the same data (the "unit"), so that they hold on a noisy machine.
+ * `npm run bench` (issue 6): costs measured side by side in one run, as multiples of one plain
+ * tfjs forward+backward pass over the same data (the "unit"), so that they hold on a noisy
+ * machine, each with its peak tfjs memory beside its formula's estimate.
  *
- * Workloads:
- * - MLP 784-256-256-10 (relu), 1,024 examples in batches of 128, variant classif_logits. Dense,
- *   BlockDiag and LowRank need d², Σd_l², O·n·d floats, which do not fit for d = 269,322: they
- *   are measured on the last layer (d = 2,570) through a restricted layer collection.
- * - CNN 28x28x1 → conv3x3x16 same → conv3x3x32 stride 2 → dense 10, 1,024 examples.
- * - float64 linear algebra at n = 256, 512, 1024, 2048.
+ * Workloads (bench/workloads.ts), batches of 128, variant classif_logits:
+ * - MLP 784-512-512-10 (relu), 2,048 examples;
+ * - CNN 28x28x1 → conv3x3x16 same → conv3x3x32 stride 2 → dense 10, 1,024 examples;
+ * - residual CNN with BatchNormalization on 32x32x3, 512 examples;
+ * each: FIM in every representation that fits (Dense, BlockDiag and LowRank on the last layer:
+ * d², Σd_l², O·n·d floats do not fit for the whole model), FIMMonteCarlo with 1 trial, mv /
+ * solve / trace on the result, EKFAC updateDiag, PMatImplicit trace and mv, the Jacobian and the
+ * NTK of 256 examples. Then worker threads and float64 linear algebra.
  *
- * Output: a table on stdout and JSON in bench/out/results.json. BENCH_REPS sets the repetitions
- * of the cheap measurements (median), BENCH_QUICK=1 runs a smaller workload.
+ * Output: the tables on stdout, progress on stderr, JSON in bench/out/results.json (schema in
+ * docs/performance.md). Environment: BENCH_QUICK=1 runs 256 examples per workload and fewer
+ * sizes; BENCH_REPS (default 3) repetitions of the short measurements (median); BENCH_LONG_MS
+ * (default 8000): a measurement whose first run is longer is not repeated; BENCH_BACKEND (wasm).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
-  FIM,
   LayerCollection,
   PMatBlockDiag,
   PMatDense,
   PMatDiag,
   PMatEKFAC,
-  PMatImplicit,
+  PMatEKFACBlockDiag,
   PMatKFAC,
   PMatLowRank,
+  PMatMixed,
   PMatQuasiDiag,
-  PVector,
   type PMatBase,
   type Representation,
 } from '../src/index.js';
 import { benchLinalg } from './linalg.js';
-import { benchFunctionSpace, formatFunctionSpaceTable } from './function-space.js';
+import { benchWorkload, formatRows, type BenchRow, type FimCase, type Plan } from './fim-bench.js';
+import { disposeWorkload, workloads, type Workload } from './workloads.js';
 
-const REPS = Number(process.env.BENCH_REPS ?? 3);
+const started = performance.now();
+const loadAtStart = loadavg();
 const QUICK = process.env.BENCH_QUICK === '1';
-const N = QUICK ? 256 : 1024;
-const BATCH = 128;
+const timing = { reps: Number(process.env.BENCH_REPS ?? 3), longMs: Number(process.env.BENCH_LONG_MS ?? 8000) };
 
 await tf.setBackend(process.env.BENCH_BACKEND ?? 'wasm');
 await tf.ready();
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
+const rows: BenchRow[] = [];
 
-async function time(f: () => Promise<unknown> | unknown, reps = REPS): Promise<number> {
-  const out: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    await f();
-    out.push(performance.now() - t0);
+/** KFAC and QuasiDiag where a layer has no Kronecker factors (BatchNormalization): dense blocks there. */
+const KFACBlockDiag = PMatMixed.fromMapping({ default: PMatBlockDiag, kronecker: PMatKFAC }, 'PMatKFACBlockDiag');
+const QuasiDiagBlockDiag = PMatMixed.fromMapping({ default: PMatBlockDiag, kronecker: PMatQuasiDiag }, 'PMatQuasiDiagBlockDiag');
+
+/**
+ * The plan of a workload: whole-model representations, and the last layer for the d²-sized ones.
+ * `wideFactors`: a Kronecker factor thousands wide (the CNN's dense layer, 5,409), whose float64
+ * eigendecomposition takes minutes; BENCH_QUICK=1 then skips EKFAC and KFAC.solve.
+ */
+function planFor(w: Workload, options: { lastLayerDense: boolean; jacobianWholeModel: boolean; wideFactors: boolean }): Plan {
+  const full = LayerCollection.fromModel(w.model);
+  const last = LayerCollection.fromLayers(w.model, [full.ids()[full.ids().length - 1]!]);
+  const skipEigen = QUICK && options.wideFactors;
+  const ops: FimCase['operations'] = ['mv', 'solve', 'trace'];
+  const whole = (representation: Representation<PMatBase>, formula: FimCase['formula'], operationFormula: FimCase['formula'], extra: Partial<FimCase> = {}): FimCase => ({
+    kind: 'fim', representation, layerCollection: full, scope: 'whole model', formula, operations: ops, operationFormula, ...extra,
+  });
+  const mixed = { formula: 'mixed', operationFormula: 'vectorKronecker' } as const;
+  const fim: FimCase[] = [
+    whole(PMatDiag, 'diag', 'vector'),
+    whole(PMatKFAC, 'kfac', 'vectorKronecker', { fallback: { representation: KFACBlockDiag, ...mixed }, ...(skipEigen ? { operations: ['mv', 'trace'] } : {}) }),
+    ...(skipEigen ? [] : [whole(PMatEKFAC, 'kfac', 'vectorKronecker', { updateDiag: true, profileInTimedRun: true, fallback: { representation: PMatEKFACBlockDiag, ...mixed } })]),
+    whole(PMatQuasiDiag, 'quasiDiag', 'vector', { fallback: { representation: QuasiDiagBlockDiag, ...mixed } }),
+  ];
+  if (options.lastLayerDense) {
+    const onLast = (representation: Representation<PMatBase>, formula: FimCase['formula'], extra: Partial<FimCase> = {}): FimCase => ({
+      kind: 'fim', representation, layerCollection: last, scope: 'last layer', formula, operations: ops, operationFormula: 'vector', ...extra,
+    });
+    fim.push(onLast(PMatDense, 'dense'), onLast(PMatBlockDiag, 'blockDiag'), onLast(PMatLowRank, 'lowRank', { solveFormula: 'lowRankSolve', traceFormula: 'lowRankTrace' }));
   }
-  return median(out);
-}
-
-interface Row {
-  workload: string;
-  what: string;
-  params: number;
-  ms: number;
-  ratio: number;
-}
-const rows: Row[] = [];
-
-/** Seeded data of the model's input shape with integer labels. */
-function dataFor(model: tf.LayersModel): Array<{ xs: tf.Tensor; ys: tf.Tensor }> {
-  const shape = model.inputs[0]!.shape.slice(1) as number[];
-  return Array.from({ length: N / BATCH }, (_, k) => ({
-    xs: tf.randomNormal([BATCH, ...shape], 0, 1, 'float32', k + 1), // tfjs treats seed 0 as "no seed"
-    ys: tf.randomUniform([BATCH], 0, 10, 'int32', 100 + k),
-  }));
-}
-
-/** One plain forward+backward pass over the data (the unit), measured after a warm-up. */
-async function unitOf(model: tf.LayersModel, loader: Array<{ xs: tf.Tensor; ys: tf.Tensor }>): Promise<number> {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const pass = () => {
-    for (const { xs, ys } of loader) {
-      const { value, grads } = tf.variableGrads(
-        () => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar),
-        vars,
-      );
-      value.dataSync();
-      value.dispose();
-      tf.dispose(Object.values(grads));
-    }
+  fim.push(
+    { kind: 'monte-carlo', representation: PMatDiag, layerCollection: full, scope: 'whole model', formula: 'diag' },
+    { kind: 'monte-carlo', representation: PMatKFAC, layerCollection: full, scope: 'whole model', formula: 'kfac', fallback: { representation: KFACBlockDiag, ...mixed } },
+  );
+  return {
+    fim,
+    implicit: true,
+    jacobian: options.jacobianWholeModel ? { layerCollection: full, scope: 'whole model' } : { layerCollection: last, scope: 'last layer' },
+    functionSpaceExamples: QUICK ? 128 : 256,
   };
-  // The library installs its kernel fixes on first use: do that before timing the unit.
-  (await FIM({ model, loader: loader.slice(0, 1), representation: PMatDiag })).dispose();
-  pass();
-  return time(pass);
 }
 
-async function workload(
-  name: string,
-  model: tf.LayersModel,
-  cases: Array<[Representation<PMatBase>, LayerCollection, string]>,
-  withImplicit: boolean,
-): Promise<void> {
-  const loader = dataFor(model);
-  const unit = await unitOf(model, loader);
-  const full = LayerCollection.fromModel(model);
-  const record = (what: string, params: number, ms: number) => {
-    rows.push({ workload: name, what, params, ms, ratio: ms / unit });
-    console.error(`  ${name}: ${what}: ${ms.toFixed(0)} ms`);
-  };
-  record('plain forward+backward (unit)', full.numel(), unit);
-  for (const [rep, lc, scope] of cases) {
-    let F: PMatBase | undefined;
-    const ms = await time(async () => {
-      F?.dispose();
-      F = await FIM({ model, loader, representation: rep, layerCollection: lc });
-    }, rep === PMatDiag ? REPS : 1);
-    record(`FIM ${rep.representationName} (${scope})`, lc.numel(), ms);
-    const M = F as PMatBase & {
-      mv(v: PVector): PVector;
-      solve(v: PVector, o: { regul: number }): PVector;
-      updateDiag?: (l: unknown) => Promise<unknown>;
-    };
-    const v = PVector.random(lc, 1);
-    record(`  ${rep.representationName}.mv`, lc.numel(), await time(() => M.mv(v).dispose()));
-    record(`  ${rep.representationName}.solve (regul 1e-3)`, lc.numel(), await time(() => M.solve(v, { regul: 1e-3 }).dispose()));
-    if (M.updateDiag) record(`  ${rep.representationName}.updateDiag`, lc.numel(), await time(() => M.updateDiag!(loader), 1));
-    v.dispose();
-    M.dispose();
-  }
-  if (withImplicit) {
-    const implicit = await FIM({ model, loader, representation: PMatImplicit });
-    const v = PVector.random(full, 2);
-    record('PMatImplicit.trace (whole model)', full.numel(), await time(() => implicit.trace(), 1));
-    record('PMatImplicit.mv (whole model)', full.numel(), await time(async () => (await implicit.mv(v)).dispose(), 1));
-    v.dispose();
-  }
-  loader.forEach((b) => tf.dispose([b.xs, b.ys]));
-}
+const [mlp, cnn, resnet] = workloads(QUICK);
+const describeWorkload = (w: Workload) => ({ name: w.name, description: w.description, examples: w.examples, batch: w.batch, params: LayerCollection.fromModel(w.model).numel() });
+const workloadInfo = [mlp!, cnn!, resnet!].map(describeWorkload);
 
-const mlp = tf.sequential();
-mlp.add(tf.layers.dense({ units: 256, inputShape: [784], activation: 'relu' }));
-mlp.add(tf.layers.dense({ units: 256, activation: 'relu' }));
-mlp.add(tf.layers.dense({ units: 10 }));
-const mlpFull = LayerCollection.fromModel(mlp);
-const mlpLast = LayerCollection.fromLayers(mlp, [mlpFull.ids()[2]!]);
-await workload(
-  'MLP 784-256-256-10',
-  mlp,
-  [
-    [PMatDiag, mlpFull, 'whole model'],
-    [PMatKFAC, mlpFull, 'whole model'],
-    [PMatEKFAC, mlpFull, 'whole model'],
-    [PMatQuasiDiag, mlpFull, 'whole model'],
-    [PMatDense, mlpLast, 'last layer'],
-    [PMatBlockDiag, mlpLast, 'last layer'],
-    [PMatLowRank, mlpLast, 'last layer'],
-  ],
-  true,
-);
+// MLP: d = 669,706; Dense / BlockDiag / LowRank and the Jacobian on the last layer (d = 5,130).
+await benchWorkload(mlp!, planFor(mlp!, { lastLayerDense: true, jacobianWholeModel: false, wideFactors: false }), timing, rows);
+disposeWorkload(mlp!);
 
 // Worker threads (bench/workers.ts, `npm run bench:workers` for the full table): FIM on 1 thread and
 // on 2 (this one and a pooled worker), the pool cold (first call) and warm (later calls).
@@ -170,36 +111,19 @@ await workload(
   }
 }
 
-const cnn = tf.sequential();
-cnn.add(tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [28, 28, 1] }));
-cnn.add(tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, activation: 'relu' }));
-cnn.add(tf.layers.flatten());
-cnn.add(tf.layers.dense({ units: 10 }));
-const cnnFull = LayerCollection.fromModel(cnn);
-await workload(
-  'CNN 28x28x1-c16-c32s2-10',
-  cnn,
-  [
-    [PMatDiag, cnnFull, 'whole model'],
-    [PMatKFAC, cnnFull, 'whole model'],
-    [PMatEKFAC, cnnFull, 'whole model'],
-  ],
-  false,
+// CNN: d = 54,890, of which 54,090 in the dense layer: no d²-sized representation fits, even on the last layer.
+await benchWorkload(cnn!, planFor(cnn!, { lastLayerDense: false, jacobianWholeModel: false, wideFactors: true }), timing, rows);
+disposeWorkload(cnn!);
+
+// Residual CNN: d = 7,594, the last layer 330: Dense / BlockDiag / LowRank on it, the Jacobian on the whole model.
+await benchWorkload(resnet!, planFor(resnet!, { lastLayerDense: true, jacobianWholeModel: true, wideFactors: false }), timing, rows);
+disposeWorkload(resnet!);
+
+console.log(
+  `\nFIM benchmark — batch 128, classif_logits, backend ${tf.getBackend()}; × unit = time ÷ one plain forward+backward pass over the same data; ` +
+    `peak = tfjs tensor bytes above those before the call (untimed run, 2 batches unless the formula grows with n); est. = the formula (docs/performance.md)`,
 );
-
-console.log(`\nFIM benchmark — n = ${N}, batch ${BATCH}, classif_logits, backend ${tf.getBackend()}; ratio = time ÷ one plain forward+backward pass over the same data`);
-let last = '';
-for (const r of rows) {
-  if (r.workload !== last) {
-    console.log(`\n${r.workload}\n` + 'what'.padEnd(44) + 'params'.padStart(9) + 'ms'.padStart(10) + '× unit'.padStart(10));
-    last = r.workload;
-  }
-  console.log(r.what.padEnd(44) + String(r.params).padStart(9) + r.ms.toFixed(0).padStart(10) + r.ratio.toFixed(2).padStart(10));
-}
-
-console.log('\nFunction space and other metrics — MLP 784-256-256-10, n = 256 (unit: a plain forward+backward pass over those 256)');
-const functionSpace = await benchFunctionSpace();
-console.log(formatFunctionSpaceTable(functionSpace));
+console.log(formatRows(rows));
 
 console.log('\nfloat64 linear algebra (median of 3)');
 const la = await benchLinalg(QUICK ? [256, 512] : [256, 512, 1024, 2048]);
@@ -211,6 +135,25 @@ for (const r of la) {
   );
 }
 
+const totalSeconds = (performance.now() - started) / 1000;
 mkdirSync('bench/out', { recursive: true });
-writeFileSync('bench/out/results.json', JSON.stringify({ date: new Date().toISOString(), backend: tf.getBackend(), examples: N, fim: rows, functionSpace, linalg: la }, null, 2));
-console.log('\nJSON written to bench/out/results.json');
+writeFileSync(
+  'bench/out/results.json',
+  JSON.stringify(
+    {
+      schema: 2,
+      date: new Date().toISOString(),
+      backend: tf.getBackend(),
+      quick: QUICK,
+      timing,
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', loadAtStart, loadAtEnd: loadavg() },
+      totalSeconds,
+      workloads: workloadInfo,
+      rows,
+      linalg: la,
+    },
+    null,
+    2,
+  ),
+);
+console.log(`\nTotal ${totalSeconds.toFixed(0)} s (load average ${loadAtStart.map((x) => x.toFixed(1)).join(' ')} at the start, ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end). JSON written to bench/out/results.json`);
