@@ -84,6 +84,8 @@ export interface Plan {
   implicit: boolean;
   /** Jacobian (PFMapDense) on this collection, over `functionSpaceExamples`. */
   jacobian: { layerCollection: LayerCollection; scope: string };
+  /** GramMatrix (NTK) on this collection. */
+  ntk: { layerCollection: LayerCollection; scope: string };
   /** Examples of the Jacobian and NTK rows (the first batches of the data). */
   functionSpaceExamples: number;
 }
@@ -182,10 +184,11 @@ export async function benchWorkload(w: Workload, plan: Plan, timing: TimingOptio
     record({ what: `Jacobian PFMapDense (${scope})`, kind: 'jacobian', params: lc.numel(), examples: nFs, ms: t.ms, reps: t.samples.length, samples: t.samples, unitMs: unitFs.ms, ...mem });
   }
   {
-    const run = async () => (await GramMatrix({ model, loader: functionSpace })).dispose();
-    const mem = await memory(run, 'gram', full, nFs);
+    const { layerCollection: lc, scope } = plan.ntk;
+    const run = async () => (await GramMatrix({ model, loader: functionSpace, layerCollection: lc })).dispose();
+    const mem = await memory(run, 'gram', lc, nFs);
     const t = await time(run, timing);
-    record({ what: `NTK GramMatrix [10,${nFs},10,${nFs}] (whole model)`, kind: 'ntk', params: full.numel(), examples: nFs, ms: t.ms, reps: t.samples.length, samples: t.samples, unitMs: unitFs.ms, ...mem });
+    record({ what: `NTK GramMatrix [10,${nFs},10,${nFs}] (${scope})`, kind: 'ntk', params: lc.numel(), examples: nFs, ms: t.ms, reps: t.samples.length, samples: t.samples, unitMs: unitFs.ms, ...mem });
   }
 
   async function fimCase(c: FimCase): Promise<void> {

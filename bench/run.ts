@@ -87,6 +87,8 @@ function planFor(w: Workload, options: { lastLayerDense: boolean; jacobianWholeM
     fim,
     implicit: true,
     jacobian: options.jacobianWholeModel ? { layerCollection: full, scope: 'whole model' } : { layerCollection: last, scope: 'last layer' },
+    // The CNN's whole-model NTK goes through per-position convolution kernels of (O·B·S)² floats: minutes per batch pair.
+    ntk: options.wideFactors ? { layerCollection: last, scope: 'last layer' } : { layerCollection: full, scope: 'whole model' },
     functionSpaceExamples: QUICK ? 128 : 256,
   };
 }
