@@ -13,6 +13,7 @@
 import { tf } from '../tf.js';
 import { UnsupportedLayerError } from '../errors.js';
 import { configValue, layerField } from './tfjs-internals.js';
+import { imagePatchesSimd } from '../backend/kernels/simd/index.js';
 
 export interface ConvGeometry {
   strides: [number, number];
@@ -84,9 +85,17 @@ export function dilateKernel(kernel: tf.Tensor4D, [dh, dw]: [number, number]): t
 
 /**
  * Patches of x [B, H, W, ci] for a [kh, kw] kernel under `geometry`, as [B, H_out·W_out, kh·kw·ci]
- * in the kernel's (a, b, c) order.
+ * in the kernel's (a, b, c) order. On wasm by the SIMD im2col (a copy, not on the gradient tape);
+ * with `differentiable`, or elsewhere, by a convolution with an identity kernel.
  */
-export function imagePatches(x: tf.Tensor4D, [kh, kw]: [number, number], geometry: ConvGeometry): tf.Tensor3D {
+export function imagePatches(x: tf.Tensor4D, [kh, kw]: [number, number], geometry: ConvGeometry, differentiable = false): tf.Tensor3D {
+  // The SIMD im2col is a copy outside tfjs's tape: only where nothing differentiates the patches.
+  const bySimd = differentiable ? null : imagePatchesSimd(x, [kh, kw], geometry.strides, geometry.dilation, geometry.padding);
+  if (bySimd) {
+    const patches = bySimd.reshape([x.shape[0], -1, bySimd.shape[1]]) as tf.Tensor3D;
+    bySimd.dispose();
+    return patches;
+  }
   return tf.tidy(() => {
     const ci = x.shape[3];
     const k = kh * kw * ci;

@@ -45,7 +45,7 @@ export function depthwiseKernelGradients(
 export function depthwiseByPatches(x: tf.Tensor4D, kernel: tf.Tensor4D, geometry: ConvGeometry): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, ci, dm] = kernel.shape;
-    const patches = imagePatches(x, [kh, kw], geometry); // [B, S, kh·kw·ci]
+    const patches = imagePatches(x, [kh, kw], geometry, true); // [B, S, kh·kw·ci], differentiated by Hessians
     const [b, s] = patches.shape;
     const taps = tf.mul(patches.reshape([b, s, kh * kw, ci, 1]), kernel.reshape([1, 1, kh * kw, ci, dm]));
     const ho = tf.sum(taps, 2).reshape([b, s, ci * dm]);

@@ -113,7 +113,8 @@ export function linearGradientGram(a: LinearFeatures, b: LinearFeatures): tf.Ten
 
 /** Appends a constant-1 feature (the bias input) along the last axis. */
 export function appendOnes(x: tf.Tensor3D): tf.Tensor3D {
-  return tf.tidy(() => tf.concat([x, tf.ones([x.shape[0], x.shape[1], 1])], 2) as tf.Tensor3D);
+  // A constant pad: a native kernel on wasm, where the inner-axis concat copies row by row in JS.
+  return tf.pad(x, [[0, 0], [0, 0], [0, 1]], 1);
 }
 
 /** Σᵢ of the KFAC input-factor term, [K, K] (see KroneckerSupport.inputFactor). */
@@ -153,6 +154,36 @@ export function linearEigenbasisSquaredSum(xr: tf.Tensor3D, gradients: tf.Tensor
   });
 }
 
+/** Floats of one [B, K, k·C] block of per-example gradients formed at once (128 MB). */
+const PER_EXAMPLE_BLOCK_FLOATS = 2 ** 25;
+
+/**
+ * Σ_o Σᵢ (X̃ᵢᵀ G_oi)∘² for k stacked outputs with S > 1 positions, [K, C]: the outputs' gradients
+ * are laid side by side, [B, S, k·C], so that one batched product X̃ᵢᵀ[G_1i … G_ki] serves all k
+ * (k times wider than one product per output: far better use of the matrix kernel), in groups of
+ * outputs that keep the [B, K, k·C] block below PER_EXAMPLE_BLOCK_FLOATS.
+ */
+export function stackedSquaredProductSum(features: tf.Tensor3D, gradients: tf.Tensor3D, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, kk] = features.shape;
+    const c = gradients.shape[2];
+    const group = Math.max(1, Math.min(k, Math.floor(PER_EXAMPLE_BLOCK_FLOATS / (b * kk * c))));
+    const parts: tf.Tensor2D[] = [];
+    for (let first = 0; first < k; first += group) {
+      const n = Math.min(group, k - first);
+      parts.push(
+        tf.tidy(() => {
+          const g = tf.slice(gradients, [first * b, 0, 0], [n * b, -1, -1]);
+          const side = tf.transpose(g.reshape([n, b, s, c]), [1, 2, 0, 3]).reshape([b, s, n * c]);
+          const perExample = tf.matMul(features, side, true, false); // [B, K, n·C]
+          return tf.sum(tf.sum(tf.square(perExample), 0).reshape([kk, n, c]), 1) as tf.Tensor2D;
+        }),
+      );
+    }
+    return parts.length === 1 ? parts[0]! : (tf.addN(parts) as tf.Tensor2D);
+  });
+}
+
 /**
  * `linearEigenbasisSquaredSum` summed over k stacked outputs (gradients [k·B, S, C]): for S = 1,
  * Σ_o Σᵢ (x̃ᵢU_A)∘² ⊗ (g_oiU_G)∘² = (XU_A)∘²ᵀ Σ_o (G_oU_G)∘², one product for all outputs.
@@ -165,8 +196,8 @@ export function linearEigenbasisSquaredSumStacked(xr: tf.Tensor3D, gradients: tf
       const gr2 = tf.sum(tf.square(tf.matMul(gradients.reshape([k * b, c]), uG)).reshape([k, b, c]), 0);
       return tf.matMul(tf.square(xr.reshape([b, kk])), gr2, true, false);
     }
-    const parts = Array.from({ length: k }, (_, o) => linearEigenbasisSquaredSum(xr, tf.slice(gradients, [o * b, 0, 0], [b, -1, -1]), uG));
-    return tf.addN(parts);
+    const gr = tf.matMul(gradients.reshape([k * b * s, c]), uG).reshape([k * b, s, c]) as tf.Tensor3D;
+    return stackedSquaredProductSum(xr, gr, k);
   });
 }
 

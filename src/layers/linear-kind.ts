@@ -11,6 +11,7 @@ import {
   linearGradientDotStacked,
   linearWeightedGradientSumStacked,
   linearEigenbasisSquaredSumStacked,
+  stackedSquaredProductSum,
   linearEigenbasisSquaredSum,
   linearGradientGram,
   linearInputFactor,
@@ -70,10 +71,7 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
           const g2 = tfjs.sum(tfjs.square(gradients).reshape([k, b, -1]), 0);
           return tfjs.matMul(tfjs.square(features.reshape([b, -1])), g2, true, false).reshape([-1]) as tf.Tensor1D;
         }
-        const parts = Array.from({ length: k }, (_, o) =>
-          linearSquaredGradientSum({ features, gradients: tfjs.slice(gradients, [o * b, 0, 0], [b, -1, -1]) }),
-        );
-        return tfjs.addN(parts) as tf.Tensor1D;
+        return stackedSquaredProductSum(features, gradients, k).reshape([-1]) as tf.Tensor1D;
       }),
     ...(spec.inputCotangent ? { inputCotangent: spec.inputCotangent } : {}),
     gradientDot: (layer, x, g, v) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v)),

@@ -15,6 +15,7 @@ import { cpuBackend } from '../../src/backend/kernels/wasm_backend.js';
 import { conv2dGeometry } from '../../src/backend/kernels/conv_geometry.js';
 import {
   im2colSimd,
+  imagePatchesSimd,
   setSimdKernelsEnabled,
   SIMD_MEMORY_RETAIN_BYTES,
   simdKernels,
@@ -23,6 +24,7 @@ import {
   webAssemblySimdSupported,
 } from '../../src/backend/kernels/simd/index.js';
 import { InvalidArgumentError } from '../../src/errors.js';
+import { imagePatches } from '../../src/layers/conv-geometry.js';
 import { gradsOfProjection, leaks, maxRelativeError, NO_LEAK, seeded, TOL, valuesOn, wasmVsCpu } from './support.js';
 
 /** Awaits `fn` with the SIMD kernels turned off (withoutSimd would restore them before an await). */
@@ -78,6 +80,30 @@ describe('WebAssembly SIMD kernels', () => {
     });
   }
 
+  for (const [shape, kernel, strides, dilation, padding] of [
+    [[3, 9, 8, 5], [3, 3], [1, 1], [1, 1], 'same'],
+    [[2, 9, 8, 5], [3, 2], [2, 3], [1, 1], 'same'],
+    [[2, 11, 10, 3], [3, 3], [2, 2], [1, 1], 'valid'],
+    [[2, 11, 10, 3], [2, 3], [1, 1], [2, 3], 'valid'],
+    [[1, 12, 12, 16], [3, 3], [1, 1], [2, 2], 'same'],
+  ] as Array<[[number, number, number, number], [number, number], [number, number], [number, number], 'same' | 'valid']>) {
+    it(`image patches by the SIMD im2col = the identity-kernel convolution: x [${shape}], kernel ${kernel}, strides ${strides}, dilation ${dilation}, ${padding}`, () => {
+      const x = seeded(101, shape);
+      const geometry = { strides, dilation, padding };
+      const input = x() as tf.Tensor4D;
+      const direct = imagePatchesSimd(input, kernel, strides, dilation, padding);
+      assert.ok(direct !== null, 'the SIMD route is taken on wasm');
+      tf.dispose([direct, input]);
+      const [viaSimd, viaConv] = tf.tidy(() => {
+        const xs = x() as tf.Tensor4D;
+        return [imagePatches(xs, kernel, geometry).arraySync(), imagePatches(xs, kernel, geometry, true).arraySync()];
+      });
+      assert.ok(maxRelativeError(Float32Array.from((viaSimd as number[][][]).flat(2)), Float32Array.from((viaConv as number[][][]).flat(2))) <= TOL);
+      assert.deepEqual([(viaSimd as number[][][]).length, (viaSimd as number[][][])[0]!.length, (viaSimd as number[][][])[0]![0]!.length],
+        [(viaConv as number[][][]).length, (viaConv as number[][][])[0]!.length, (viaConv as number[][][])[0]![0]!.length]);
+    });
+  }
+
   for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
     it(`matMul through the SIMD GEMM (past one 256-deep block and one 64-row block), transposeA=${transposeA} transposeB=${transposeB}`, async () => {
       const [m, k, n] = [70, 300, 21];
@@ -91,6 +117,28 @@ describe('WebAssembly SIMD kernels', () => {
       const [ref] = await valuesOn('cpu', batched);
       assert.ok(maxRelativeError(viaSimd!, ref!) <= TOL);
       assert.deepEqual(tf.tidy(() => batched().shape), [1, m, n]);
+    });
+    it(`batched matMul through the SIMD GEMM (one product per batch index; A or B shared), transposeA=${transposeA} transposeB=${transposeB}`, async () => {
+      const [batch, m, k, n] = [5, 11, 300, 19];
+      const a = seeded(93, [batch, ...(transposeA ? [k, m] : [m, k])]);
+      const b = seeded(94, [batch, ...(transposeB ? [n, k] : [k, n])]);
+      const a1 = seeded(95, [1, ...(transposeA ? [k, m] : [m, k])]);
+      const b1 = seeded(96, transposeB ? [n, k] : [k, n]);
+      for (const [name, compute] of [
+        ['equal batches', gradsOfProjection((x, y) => tf.matMul(x!, y!, transposeA, transposeB), [a, b], 97)],
+        // Forward only when broadcasting: tfjs's own BatchMatMul gradient fails on a broadcast [1, …] input.
+        ['A shared', () => [tf.matMul(a1(), b(), transposeA, transposeB)]],
+        ['B shared (rank 2)', () => [tf.matMul(a(), b1(), transposeA, transposeB)]],
+      ] as const) {
+        const simd = await valuesOn('wasm', compute);
+        const plain = await withoutSimdAsync(() => valuesOn('wasm', compute));
+        const ref = await valuesOn('cpu', compute);
+        for (let o = 0; o < ref.length; o++) {
+          assert.ok(maxRelativeError(simd[o]!, ref[o]!) <= TOL, `${name}, output ${o}: SIMD vs cpu`);
+          assert.ok(maxRelativeError(simd[o]!, plain[o]!) <= TOL, `${name}, output ${o}: SIMD vs the stock route`);
+        }
+      }
+      assert.deepEqual(tf.tidy(() => tf.matMul(a(), b(), transposeA, transposeB).shape), [batch, m, n]);
     });
   }
 

@@ -65,8 +65,12 @@ for (const [name, make] of fixtures) {
     const loader = M.layerBatches(model, 4, 2);
     const kronecker = LayerCollection.fromModel(model).layers.every((e) => e.kind.kronecker);
     const reps: Array<Representation<PMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatEKFACBlockDiag];
-    if (kronecker) reps.push(PMatKFAC, PMatQuasiDiag);
+    // QuasiDiag needs each bias as the last row of [K, C]: not Conv2DTranspose's separate bias block.
+    const quasiDiag = kronecker && LayerCollection.fromModel(model).layers.every((e) => !e.kind.kronecker!.separateBias);
+    if (kronecker) reps.push(PMatKFAC);
+    if (quasiDiag) reps.push(PMatQuasiDiag);
     for (const representation of reps) await unchanged(`${name} ${representation.representationName}`, () => FIM({ model, loader, representation }));
+    if (kronecker && !quasiDiag) await unchanged(`${name} refused QuasiDiag`, () => FIM({ model, loader, representation: PMatQuasiDiag }), true);
     if (!kronecker) await unchanged(`${name} refused KFAC`, () => FIM({ model, loader, representation: PMatKFAC }), true);
     const im = await FIM({ model, loader, representation: PMatImplicit });
     const v = PVector.random(im.layerCollection, 3);

@@ -16,3 +16,4 @@ export {
 } from './module.js';
 export { col2imAddSimd, conv2dFilterGradSimd, conv2dInputGradSimd, gemmSimd, im2colSimd, syrkSimd } from './kernels.js';
 export { symmetricRankUpdate } from './symmetric_rank_update.js';
+export { imagePatchesSimd } from './image_patches.js';

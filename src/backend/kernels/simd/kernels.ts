@@ -105,6 +105,30 @@ export function gemmSimd(
 }
 
 /**
+ * `gemmSimd` for a batch of products: out[i] = op(A[i])·op(B[i]) for i < batch, where A (or B)
+ * holds one matrix shared by every product when `sharedA` (or `sharedB`) is set. One copy into
+ * the module and one out for the whole batch: small per-example products (per-example
+ * convolution gradients: [145, 169]·[169, 320]) cost no per-product setup.
+ */
+export function gemmSimdBatched(
+  simd: SimdModule, a: Floats, b: Floats, batch: number, m: number, k: number, n: number, out: Float32Array,
+  transposeA: boolean, transposeB: boolean, sharedA: boolean, sharedB: boolean,
+): void {
+  const sizeA = m * k * (sharedA ? 1 : batch);
+  const sizeB = k * n * (sharedB ? 1 : batch);
+  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, batch * m * n, PACK_DEPTH * (Math.ceil(n / 8) * 8)]);
+  simd.f32(pa!, sizeA).set(a.subarray(0, sizeA) as Float32Array);
+  simd.f32(pb!, sizeB).set(b.subarray(0, sizeB) as Float32Array);
+  for (let i = 0; i < batch; i++) {
+    // Pointers are byte addresses.
+    simd.exports.nn_sgemm(m, n, k, pa! + (sharedA ? 0 : 4 * i * m * k), pb! + (sharedB ? 0 : 4 * i * k * n), pc! + 4 * i * m * n,
+      transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!);
+  }
+  out.set(simd.f32(pc!, batch * m * n));
+  trimSimdMemory();
+}
+
+/**
  * out [n, n] = XᵀX for X [m, n] (row-major), plus `out`'s own values when `accumulate` is set
  * (they must then be symmetric). Only the upper-triangle tiles are computed; the lower triangle
  * is their mirror image, so the result is exactly symmetric.
