@@ -284,15 +284,23 @@ EXPORT(nn_sgemm) void nn_sgemm(int32_t m, int32_t n, int32_t k, const float *a, 
 // C [n, n] += Xᵀ·X for X [m, n]: only the tiles that touch the upper triangle are computed, then
 // (mirror != 0) the strict lower triangle is overwritten by the upper one. The caller's C must
 // be symmetric (e.g. zero) for the result to be C + XᵀX. work: KC·round8(n) floats.
+#define NC 256  // columns of C per block: their packed panels (NC·KC floats, 256 KiB) stay in cache
+
 EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, int32_t mirror, float *work) {
   for (int32_t p0 = 0; p0 < m; p0 += KC) {
     const int32_t kc = m - p0 < KC ? m - p0 : KC;
     pack_panels(x + (int64_t)p0 * n, n, kc, n, work);
-    for (int32_t i = 0; i < n; i += 4) {
-      // A(r, p) = X[p][i + r]: 4 consecutive values inside the packed panel that holds column i.
-      const float *a = work + (int64_t)(i / 8) * kc * 8 + (i % 8);
-      for (int32_t j = (i / 8) * 8; j < n; j += 8) {
-        tile4x8(kc, a, 8, 1, work + (int64_t)(j / 8) * kc * 8, c + (int64_t)i * n + j, n, n - i, n - j, 1);
+    // Blocks of NC columns: every row block i reuses the block's panels while they are in cache
+    // (without it, each row block streamed all n/8 panels: 3x slower at n = 5409).
+    for (int32_t j0 = 0; j0 < n; j0 += NC) {
+      const int32_t j1 = n - j0 < NC ? n : j0 + NC;
+      for (int32_t i = 0; i < j1; i += 4) {
+        // A(r, p) = X[p][i + r]: 4 consecutive values inside the packed panel that holds column i.
+        const float *a = work + (int64_t)(i / 8) * kc * 8 + (i % 8);
+        const int32_t jstart = (i / 8) * 8 > j0 ? (i / 8) * 8 : j0;
+        for (int32_t j = jstart; j < j1; j += 8) {
+          tile4x8(kc, a, 8, 1, work + (int64_t)(j / 8) * kc * 8, c + (int64_t)i * n + j, n, n - i, n - j, 1);
+        }
       }
     }
   }

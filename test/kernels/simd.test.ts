@@ -193,7 +193,7 @@ describe('symmetricRankUpdate (XᵀX)', () => {
     await useTestBackend('wasm');
   });
 
-  const SHAPES: Array<[number, number]> = [[1, 1], [7, 5], [300, 21], [513, 9], [260, 33], [3, 40], [0, 4]];
+  const SHAPES: Array<[number, number]> = [[1, 1], [7, 5], [300, 21], [513, 9], [260, 33], [3, 40], [0, 4], [40, 601], [300, 530]]; // the last two: past one and two 256-column blocks
   for (const [m, n] of SHAPES) {
     it(`[${m}, ${n}]: matches cpu's matMul(x, x, true, false), and is exactly symmetric`, async () => {
       const x = seeded(70 + m + n, [m, n]);
