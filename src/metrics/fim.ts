@@ -34,11 +34,15 @@ export interface FIMOptions<M extends PMatBase> {
   /** Aborts the computation (AbortedError) at the next batch or output; every tensor is released. */
   signal?: AbortSignal;
   /**
-   * Worker threads for the pass over the data (Node only; tfjs-wasm is single-threaded). A
-   * number ≥ 2 splits an array of batches across that many threads, each with its own tfjs and a
-   * copy of the model, and merges the partial matrices exactly; 'auto' (default) does so when at
-   * least 8,192 examples and 2 free cores are available and the request is eligible (see
-   * docs/performance.md), and runs in this thread otherwise; 1 never uses threads.
+   * Threads for the pass over the data (Node only; tfjs-wasm is single-threaded). A number k ≥ 2
+   * splits an array of batches into k contiguous shares: this thread computes the first, k − 1
+   * pooled worker threads (each with its own tfjs and a copy of the model) the others, and the
+   * partial matrices are merged exactly (example-weighted). The pool is started by the first
+   * call that needs it and kept for later calls (idle threads never keep the process alive;
+   * `terminateWorkers()` releases them). 'auto' (default) uses as many threads as the load
+   * average leaves cores free (this process's own load discounted) when the request is eligible
+   * and has at least 1,024 examples with the pool already started, or 8,192 when it must start
+   * threads; 1 never uses threads. See docs/performance.md, "Worker threads".
    */
   workers?: number | 'auto';
 }

@@ -27,16 +27,19 @@ const MERGEABLE: ReadonlyArray<Representation<PMatBase>> = [PMatDense, PMatDiag,
 
 /**
  * Examples from which `workers: 'auto'` splits a pass when the pool must first start its
- * threads (the first call, or after terminateWorkers): a thread's start-up (its own tfjs, wasm
- * module and model; tsx too when running from the TypeScript sources) costs about a second, paid
- * once per process. See docs/performance.md, "Worker threads".
+ * threads (the first call, or after terminateWorkers). Starting a thread (its own tfjs, wasm
+ * module and model; tsx too from the TypeScript sources) measured 1.1–1.6 s (cold − warm call);
+ * a second thread saves at most half the pass, and a 1-thread FIM on the MLP 784-512-512-10
+ * took 1.4–2.3 s for 4,096 examples but 4.2–4.4 s for 8,192: only from 8,192 does the saving
+ * exceed the start-up in the call that pays it (docs/performance.md, "Worker threads").
  */
-export const AUTO_MIN_EXAMPLES = 4096;
+export const AUTO_MIN_EXAMPLES = 8192;
 
 /**
  * Examples from which `workers: 'auto'` splits a pass when the pool already holds enough idle
- * threads: only the model's weights, the batches and the partial matrices travel then (tens of
- * milliseconds on an MLP with 670k parameters).
+ * threads: only the weights, the batches and the partial matrices travel then, and the merge
+ * runs here, a fixed 110–190 ms measured on that MLP (670k parameters) on a loaded machine;
+ * from 1,024 examples half the pass (180–275 ms) outweighs it.
  */
 export const AUTO_MIN_EXAMPLES_WARM = 1024;
 
