@@ -40,3 +40,11 @@ export class KernelSelfTestError extends NNGeometryError {}
 
 /** A pass over the data stopped because its AbortSignal fired; every tensor was released. */
 export class AbortedError extends NNGeometryError {}
+
+/** A worker thread failed outside the library's own errors (a crash, an exit, a foreign error); the message names the cause. */
+export class WorkerThreadError extends NNGeometryError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message);
+    if (options && 'cause' in options) this.cause = options.cause;
+  }
+}

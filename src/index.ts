@@ -20,10 +20,10 @@ export { PMatEye } from './object/pspace/eye.js';
 export { PMatMixed, PMatEKFACBlockDiag, type MixedMapping } from './object/pspace/mixed.js';
 export { conjugateGradient, type CGOptions, type CGResult } from './object/pspace/conjugate-gradient.js';
 export { FIM, type FIMOptions } from './metrics/fim.js';
-export { terminateWorkers, WorkerThreadError } from './parallel/pool.js';
+export { terminateWorkers } from './parallel/pool.js';
 export { VARIANTS, type Variant, type LossFunction, type LossName } from './metrics/variants.js';
 export type { Loader, BatchLike, Inputs } from './data/loader.js';
-export type { Progress, PassSpec, CotangentSource, OutputGradients, BatchVisitor } from './backend/engine.js';
+export type { Progress, PassSpec, CotangentSource, OutputGradients, StackedOutputGradients, BatchVisitor } from './backend/engine.js';
 export { setKernelFixesEnabled } from './backend/substrate.js';
 export {
   installKernelFixes,

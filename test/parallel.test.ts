@@ -45,6 +45,17 @@ test('2 threads give the single-thread matrix (1e-5): Dense, Diag, LowRank, KFAC
   model.dispose();
 });
 
+test('2 threads on a loader of plain input tensors (no targets) give the single-thread matrix (1e-5)', async () => {
+  const model = mlp();
+  const plain = [1, 2, 3].map((k) => tf.randomNormal([4, ...(model.inputs[0]!.shape.slice(1) as number[])], 0, 1, 'float32', 40 + k));
+  const single = await FIM({ model, loader: plain, representation: PMatDense, workers: 1 });
+  const parallel = await FIM({ model, loader: plain, representation: PMatDense, workers: 2 });
+  const err = relativeError(host(parallel.toTensor()), host(single.toTensor()));
+  assert.ok(err < 1e-5, `relative error ${err}`);
+  [single, parallel].forEach((m) => m.dispose());
+  tf.dispose(plain);
+});
+
 test('ineligible parallel requests say why; auto falls back to this thread', async () => {
   const model = mlp();
   const batches = randomBatches(model, 8, 4);

@@ -56,7 +56,7 @@ export interface SeparateBiasSupport {
  * input factor and g for the output factor.
  */
 export interface KroneckerSupport {
-  /** [K, C]: rows and columns of the Kronecker-factored parameter matrix (the row and column factor sizes). */
+  /** The sizes [K, C] of the Kronecker-factored parameter matrix: its rows and columns (the row and column factor sizes). */
   factorSizes(layer: tf.layers.Layer): [number, number];
   /** Which factor indexes the rows of [K, C]; 'inputs' when absent. */
   readonly rowFactor?: KroneckerRows;

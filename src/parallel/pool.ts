@@ -5,18 +5,10 @@
  * that crashes or is terminated leaves the pool and is replaced by the next call that needs it.
  */
 import type { Worker } from 'node:worker_threads';
-import { NNGeometryError } from '../errors.js';
+import { NNGeometryError, WorkerThreadError } from '../errors.js';
 import * as errors from '../errors.js';
 import type { ReplyMessage, TaskMessage, WorkerReply, WorkerTask } from './protocol.js';
 import { CONTROL } from './protocol.js';
-
-/** A worker thread failed outside the library's own errors (a crash, an exit, a foreign error); the message names the cause. */
-export class WorkerThreadError extends NNGeometryError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message);
-    if (options && 'cause' in options) this.cause = options.cause;
-  }
-}
 
 interface PooledWorker {
   worker: Worker;

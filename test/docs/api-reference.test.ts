@@ -11,6 +11,7 @@ test('typedoc builds the API reference with 0 errors and no unexported public ty
   const r = spawnSync(process.execPath, ['node_modules/typedoc/bin/typedoc', '--emit', 'none'], { encoding: 'utf8' });
   const out = `${r.stdout}${r.stderr}`;
   assert.equal(r.status, 0, out);
-  assert.match(out, /Found 0 errors/);
+  // typedoc prints its summary ("Found 0 errors and N warnings") only when it has something to report.
+  assert.ok(out.trim() === '' || /Found 0 errors/.test(out), out);
   assert.doesNotMatch(out, /is referenced by .* but not included in the documentation/, out);
 });
