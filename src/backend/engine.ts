@@ -160,6 +160,23 @@ export function outputSlice(g: tf.Tensor, o: number, batchSize: number): tf.Tens
   return tf.slice(g, [o * batchSize, ...g.shape.slice(1).map(() => 0)], [batchSize, ...g.shape.slice(1).map(() => -1)]);
 }
 
+/**
+ * Stacked outputs seen as one output of a k-times larger batch: the inputs tiled k times along
+ * the batch axis (row (o − first)·B + i holds example i), for contractions that treat rows
+ * independently (per-example gradients: one Jacobian of k·B rows and one Gram product instead
+ * of k). Call in a tidy scope.
+ */
+export function asOneOutput(g: StackedOutputGradients): OutputGradients {
+  const tile = (t: tf.Tensor) => (g.count === 1 ? t : tf.tile(t, [g.count, ...t.shape.slice(1).map(() => 1)]));
+  return {
+    inputs: new Map([...g.inputs].map(([id, x]) => [id, tile(x)])),
+    grads: g.grads,
+    batchSize: g.count * g.batchSize,
+    output: g.firstOutput,
+    numOutputs: g.numOutputs,
+  };
+}
+
 /** How the cotangents of the O square-root outputs are back-propagated (see the module documentation). */
 export type BackwardScheme = 'batched' | 'autodiff';
 let backwardScheme: BackwardScheme = 'batched';

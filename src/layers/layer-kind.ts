@@ -87,6 +87,8 @@ export interface KroneckerSupport {
    * k < K−1, shape [K−1, C] — the weight–bias cross terms of each output unit (Ollivier 2015).
    */
   weightBiasCross(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor2D;
+  /** Optional: `weightBiasCross` summed over k stacked outputs, g [k·B, ...]. */
+  weightBiasCrossStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, k: number): tf.Tensor2D;
   /** Whether the layer has a bias as the last row of the [K, C] parameter matrix. */
   hasBias(layer: tf.layers.Layer): boolean;
   /** Present for kinds whose bias is its own exact block rather than a row of [K, C]. */

@@ -221,3 +221,24 @@ export function linearWeightBiasCross(lf: LinearFeatures): tf.Tensor2D {
     return tf.sum(tf.mul(weightGrad, biasGrad.reshape([b, 1, c])), 0) as tf.Tensor2D;
   });
 }
+
+/**
+ * `linearWeightBiasCross` summed over k stacked outputs (gradients [k·B, S, C]), [K−1, C]: for
+ * S = 1, x̃_wᵀ Σ_o g_o∘², one product; otherwise the per-example weight gradients of all outputs
+ * from one batched product, times the side-by-side bias gradients.
+ */
+export function linearWeightBiasCrossStacked(lf: LinearFeatures, k: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s, kk] = lf.features.shape;
+    const c = lf.gradients.shape[2];
+    const xw = tf.slice(lf.features, [0, 0, 0], [b, s, kk - 1]);
+    if (s === 1) {
+      const g2 = tf.sum(tf.square(lf.gradients.reshape([k, b, c])), 0);
+      return tf.matMul(xw.reshape([b, kk - 1]), g2, true, false);
+    }
+    const side = tf.transpose(lf.gradients.reshape([k, b, s, c]), [1, 2, 0, 3]).reshape([b, s, k * c]);
+    const weightGrad = tf.matMul(xw, side, true, false); // [B, K−1, k·C]
+    const biasGrad = tf.sum(side, 1).reshape([b, 1, k * c]);
+    return tf.sum(tf.sum(tf.mul(weightGrad, biasGrad), 0).reshape([kk - 1, k, c]), 1) as tf.Tensor2D;
+  });
+}

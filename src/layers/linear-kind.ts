@@ -12,6 +12,7 @@ import {
   linearWeightedGradientSumStacked,
   linearEigenbasisSquaredSumStacked,
   stackedSquaredProductSum,
+  linearWeightBiasCrossStacked,
   linearEigenbasisSquaredSum,
   linearGradientGram,
   linearInputFactor,
@@ -93,6 +94,7 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
       eigenbasisSquaredSum: (layer, xr, g, uG) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG)),
       eigenbasisSquaredSumStacked: (layer, xr, g, uG, k) => tfjs.tidy(() => linearEigenbasisSquaredSumStacked(xr, spec.gradients(layer, g), uG, k)),
       weightBiasCross: (layer, x, g) => withFeatures(layer, x, g, linearWeightBiasCross),
+      weightBiasCrossStacked: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearWeightBiasCrossStacked(lf, k)),
       hasBias,
     },
   };

@@ -4,6 +4,7 @@
  * in float64 on the host (CONVENTIONS.md, "Numbers").
  */
 import { tf } from '../../tf.js';
+import { symmetricRankUpdate } from '../../backend/kernels/simd/index.js';
 import type { LayerCollection, LayerEntry } from '../../layers/layer-collection.js';
 import type { OutputGradients } from '../../backend/engine.js';
 
@@ -17,9 +18,9 @@ export function batchJacobian(lc: LayerCollection, g: OutputGradients): tf.Tenso
   return tf.tidy(() => tf.concat(lc.layers.map((e) => layerJacobian(e, g)), 1) as tf.Tensor2D);
 }
 
-/** AᵀA with an explicit transpose (tfjs-wasm's transposed matMul is slow without the kernel fix). */
+/** AᵀA, exactly symmetric: the SIMD rank-k update on wasm (half the products), tf.matMul elsewhere. */
 export function gram(a: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.matMul(tf.transpose(a), a));
+  return symmetricRankUpdate(a);
 }
 
 /**

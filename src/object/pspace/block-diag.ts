@@ -5,7 +5,7 @@
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/engine.js';
+import { asOneOutput, passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { HostSum, gram, layerJacobian } from './accumulators.js';
@@ -48,6 +48,10 @@ export class PMatBlockDiag implements PMat {
     try {
       const { examples } = await passOverData(spec, {
         onOutput: (g) => lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, g)))),
+        onOutputs: (g) => {
+          const one = asOneOutput(g);
+          lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, one))));
+        },
         onBatchEnd: () => sums.forEach((s) => s.flush()),
       });
       return PMatBlockDiag.fromBlocks(lc, sums.map((s) => s.mean(examples)));

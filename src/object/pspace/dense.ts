@@ -7,7 +7,7 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import { checkFiniteValues, checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/engine.js';
+import { asOneOutput, passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { HostSum, batchJacobian, gram } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
@@ -43,6 +43,7 @@ export class PMatDense implements PMat {
     try {
       const { examples } = await passOverData(spec, {
         onOutput: (g) => sum.add(gram(batchJacobian(lc, g))),
+        onOutputs: (g) => sum.add(gram(batchJacobian(lc, asOneOutput(g)))),
         onBatchEnd: () => sum.flush(),
       });
       return new PMatDense(lc, sum.mean(examples));
