@@ -25,7 +25,8 @@ import { forwardLayer, type LayerCall } from './executor.js';
 
 /** The batch repeated k times along axis 0 (output-major stacking). */
 function tileBatch(t: tf.Tensor, k: number): tf.Tensor {
-  return k === 1 ? t : tf.tile(t, [k, ...t.shape.slice(1).map(() => 1)]);
+  // Concatenation along axis 0 is a block copy; tfjs-wasm's Tile kernel is several times slower.
+  return k === 1 ? t : tf.concat(Array.from({ length: k }, () => t), 0);
 }
 
 /** g [k·B, ...shape] times d [B, ...shape], d shared by the k copies. */

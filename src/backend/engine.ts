@@ -155,9 +155,19 @@ function probeShapes(lc: LayerCollection, batchSize: number): Map<string, number
   return shapes;
 }
 
+/**
+ * t repeated k times along the batch axis, [k·B, ...]: the inputs matching output-major stacked
+ * gradients, so that a per-example contraction handles k outputs in one call (a concatenation:
+ * a block copy, where tfjs-wasm's Tile and strided Slice kernels are slow).
+ */
+export function tileRows(t: tf.Tensor, k: number): tf.Tensor {
+  return k === 1 ? t : tf.concat(Array.from({ length: k }, () => t), 0);
+}
+
 /** Rows o·B … o·B + B − 1 of output-major stacked gradients: the o-th output's, [B, ...]. */
 export function outputSlice(g: tf.Tensor, o: number, batchSize: number): tf.Tensor {
-  return tf.slice(g, [o * batchSize, ...g.shape.slice(1).map(() => 0)], [batchSize, ...g.shape.slice(1).map(() => -1)]);
+  // As rows of a matrix: a contiguous block, which tfjs copies flat.
+  return tf.slice(g.reshape([g.shape[0]!, -1]), [o * batchSize, 0], [batchSize, -1]).reshape([batchSize, ...g.shape.slice(1)]);
 }
 
 /**
@@ -167,9 +177,8 @@ export function outputSlice(g: tf.Tensor, o: number, batchSize: number): tf.Tens
  * of k). Call in a tidy scope.
  */
 export function asOneOutput(g: StackedOutputGradients): OutputGradients {
-  const tile = (t: tf.Tensor) => (g.count === 1 ? t : tf.tile(t, [g.count, ...t.shape.slice(1).map(() => 1)]));
   return {
-    inputs: new Map([...g.inputs].map(([id, x]) => [id, tile(x)])),
+    inputs: new Map([...g.inputs].map(([id, x]) => [id, tileRows(x, g.count)])),
     grads: g.grads,
     batchSize: g.count * g.batchSize,
     output: g.firstOutput,

@@ -62,4 +62,12 @@ export const batchNormalizationKind = scaleShiftKind({
     return xShape.map((d, k) => (k === axis ? d : 1));
   },
   normalise,
+  inputScale(layer, xShape) {
+    // x̂ = (x − μ) / √(σ² + ε): affine in x with slope 1/√(σ² + ε) per channel.
+    return tf.tidy(() => {
+      const shape = xShape.map((d, k) => (k === axisOf(layer, xShape.length) ? d : 1));
+      const epsilon = configValue<number>(layer, 'epsilon') ?? 1e-3;
+      return tf.rsqrt(tf.add(movingStatistics(layer).variance.reshape(shape), epsilon));
+    });
+  },
 });

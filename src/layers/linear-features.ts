@@ -181,7 +181,7 @@ export function stackedSquaredProductSum(features: tf.Tensor3D, gradients: tf.Te
       const n = Math.min(group, k - first);
       parts.push(
         tf.tidy(() => {
-          const g = tf.slice(gradients, [first * b, 0, 0], [n * b, -1, -1]);
+          const g = n === k ? gradients : tf.slice(gradients, [first * b, 0, 0], [n * b, -1, -1]);
           const side = tf.transpose(g.reshape([n, b, s, c]), [1, 2, 0, 3]).reshape([b, s, n * c]);
           const perExample = tf.matMul(features, side, true, false); // [B, K, n·C]
           return tf.sum(tf.sum(tf.square(perExample), 0).reshape([kk, n, c]), 1) as tf.Tensor2D;

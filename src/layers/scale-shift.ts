@@ -25,6 +25,11 @@ export interface ScaleShiftSpec {
   normalise(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor;
   /** The shape γ and β are reshaped to for broadcasting against x: 1 on the batch and position axes. */
   broadcastShape(layer: tf.layers.Layer, xShape: readonly number[]): number[];
+  /**
+   * Optional, for normalisations affine in x (x̂ = a ∘ x + b, a constant): a in the broadcast
+   * shape, so that the backward pass's input cotangent is g ∘ γ ∘ a, by hand.
+   */
+  inputScale?(layer: tf.layers.Layer, xShape: readonly number[]): tf.Tensor;
 }
 
 /** Which of γ (scale) and β (center) the layer has as trainable weights, in tfjs order. */
@@ -52,7 +57,7 @@ export function scaleShiftKind(spec: ScaleShiftSpec): LayerKind {
     const ts = given ?? layer.trainableWeights.map((w) => w.read());
     return { gamma: r.includes('gamma') ? ts[0] : undefined, beta: r.includes('beta') ? ts[r.length - 1] : undefined };
   };
-  return perExampleLayerKind({
+  const kind = perExampleLayerKind({
     name: spec.name,
     classNames: [spec.className],
     parameters(layer) {
@@ -91,4 +96,16 @@ export function scaleShiftKind(spec: ScaleShiftSpec): LayerKind {
       });
     },
   });
+  const inputScale = spec.inputScale;
+  if (!inputScale) return kind;
+  return {
+    ...kind,
+    inputCotangent(layer, x, g) {
+      return tf.tidy(() => {
+        const { gamma } = weightsOf(layer);
+        const a = inputScale(layer, x.shape);
+        return tf.mul(g, gamma ? tf.mul(a, gamma.reshape(a.shape)) : a);
+      });
+    },
+  };
 }

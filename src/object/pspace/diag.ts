@@ -5,7 +5,7 @@
 import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { outputSlice, passOverData } from '../../backend/engine.js';
+import { passOverData, tileRows } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { HostSum } from './accumulators.js';
@@ -45,8 +45,8 @@ export class PMatDiag implements PMat {
                 const x = g.inputs.get(e.id)!;
                 const grads = g.grads.get(e.id)!;
                 if (e.kind.squaredGradientSumStacked) return e.kind.squaredGradientSumStacked(e.layer, x, grads, g.count);
-                const parts = Array.from({ length: g.count }, (_, o) => e.kind.squaredGradientSum(e.layer, x, outputSlice(grads, o, g.batchSize)));
-                return parts.length === 1 ? parts[0]! : tf.addN(parts);
+                // Rows are independent: the inputs repeated once per output, one call.
+                return e.kind.squaredGradientSum(e.layer, tileRows(x, g.count), grads);
               }),
             ),
           ),

@@ -14,7 +14,7 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { outputSlice, passOverData } from '../../backend/engine.js';
+import { passOverData, tileRows } from '../../backend/engine.js';
 import type { Loader } from '../../data/loader.js';
 import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
@@ -190,7 +190,7 @@ export class PMatEKFAC implements PMat {
     let projected: tf.Tensor3D[] = [];
     try {
       // k output-major stacked outputs at once (batched scheme) or one (k = 1).
-      const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean, b: number, k: number) => {
+      const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean, k: number) => {
         if (firstOutput) {
           tf.dispose(projected);
           projected = lc.layers.map((e, i) => tf.keep(supports[i]!.projectInputs(e.layer, inputs.get(e.id)!, basis(i, 'input'))));
@@ -202,14 +202,14 @@ export class PMatEKFAC implements PMat {
           const uOutput = basis(i, 'output');
           if (k === 1) sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, grads, uOutput));
           else if (support.eigenbasisSquaredSumStacked) sums[weights]!.add(support.eigenbasisSquaredSumStacked(e.layer, projected[i]!, grads, uOutput, k));
-          else for (let o = 0; o < k; o++) sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, outputSlice(grads, o, b), uOutput));
+          else sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, tileRows(projected[i]!, k) as tf.Tensor3D, grads, uOutput));
           // Separate bias block: Σᵢ (U_Bᵀ bᵢ)∘² (tensors here are released by the pass's tidy scope).
           if (bias !== null) sums[bias]!.add(tf.sum(tf.square(tf.matMul(support.separateBias!.gradients(e.layer, grads), bases[bias]![0]!)), 0));
         });
       };
       const { examples } = await passOverData({ ...this.spec, loader }, {
-        onOutput: (out) => visit(out.inputs, out.grads, out.output === 0, out.batchSize, 1),
-        onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0, out.batchSize, out.count),
+        onOutput: (out) => visit(out.inputs, out.grads, out.output === 0, 1),
+        onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0, out.count),
         onBatchEnd: () => {
           sums.forEach((s) => s.flush());
           tf.dispose(projected);

@@ -9,7 +9,7 @@
  */
 import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { type OutputGradients, type StackedOutputGradients, outputSlice, passOverData } from '../../backend/engine.js';
+import { type OutputGradients, type StackedOutputGradients, passOverData, tileRows } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { HostSum } from './accumulators.js';
 import { rowSums, rowSumsLength } from '../reductions.js';
@@ -54,7 +54,7 @@ export class PMatImplicit implements PMatBase {
           const grads = g.grads.get(e.id)!;
           const ve = tf.slice(v, [e.offset], [e.numel]);
           if (e.kind.gradientDotStacked) return e.kind.gradientDotStacked(e.layer, x, grads, ve, g.count);
-          return tf.concat(Array.from({ length: g.count }, (_, o) => e.kind.gradientDot(e.layer, x, outputSlice(grads, o, g.batchSize), ve)));
+          return e.kind.gradientDot(e.layer, tileRows(x, g.count), grads, ve);
         })
         .reduce((a, b) => tf.add(a, b)),
     );
@@ -62,14 +62,12 @@ export class PMatImplicit implements PMatBase {
 
   /** Σ_o Σ_i u_oi ∇θ f̃_o(x_i) over the whole collection for k stacked outputs, [d]. */
   private weightedSumStacked(g: StackedOutputGradients, u: tf.Tensor1D): tf.Tensor1D {
-    const b = g.batchSize;
     return tf.concat(
       this.layerCollection.layers.map((e) => {
         const x = g.inputs.get(e.id)!;
         const grads = g.grads.get(e.id)!;
         if (e.kind.weightedGradientSumStacked) return e.kind.weightedGradientSumStacked(e.layer, x, grads, u, g.count);
-        const parts = Array.from({ length: g.count }, (_, o) => e.kind.weightedGradientSum(e.layer, x, outputSlice(grads, o, b), tf.slice(u, [o * b], [b])));
-        return parts.length === 1 ? parts[0]! : tf.addN(parts);
+        return e.kind.weightedGradientSum(e.layer, tileRows(x, g.count), grads, u);
       }),
     ) as tf.Tensor1D;
   }
@@ -91,8 +89,7 @@ export class PMatImplicit implements PMatBase {
                   const x = g.inputs.get(e.id)!;
                   const grads = g.grads.get(e.id)!;
                   if (e.kind.squaredGradientSumStacked) return e.kind.squaredGradientSumStacked(e.layer, x, grads, g.count);
-                  const parts = Array.from({ length: g.count }, (_, o) => e.kind.squaredGradientSum(e.layer, x, outputSlice(grads, o, g.batchSize)));
-                  return parts.length === 1 ? parts[0]! : tf.addN(parts);
+                  return e.kind.squaredGradientSum(e.layer, tileRows(x, g.count), grads);
                 }),
               ),
             ),

@@ -14,7 +14,7 @@ import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
 import type { KroneckerSupport } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { outputSlice, passOverData } from '../../backend/engine.js';
+import { passOverData, tileRows } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { HostSum } from './accumulators.js';
@@ -82,12 +82,9 @@ export class PMatQuasiDiag implements PMat {
             const x = out.inputs.get(e.id)!;
             const g = out.grads.get(e.id)!;
             const support = supports[i]!;
-            const slice = (o: number) => outputSlice(g, o, out.batchSize);
-            const outputs = Array.from({ length: out.count }, (_, o) => o);
-            diag[i]!.add(e.kind.squaredGradientSumStacked?.(e.layer, x, g, out.count) ?? tf.addN(outputs.map((o) => e.kind.squaredGradientSum(e.layer, x, slice(o)))));
-            if (cross[i]) {
-              cross[i]!.add(support.weightBiasCrossStacked?.(e.layer, x, g, out.count) ?? tf.addN(outputs.map((o) => support.weightBiasCross(e.layer, x, slice(o)))));
-            }
+            // Rows are independent: without a stacked rule, the inputs repeated once per output.
+            diag[i]!.add(e.kind.squaredGradientSumStacked?.(e.layer, x, g, out.count) ?? e.kind.squaredGradientSum(e.layer, tileRows(x, out.count), g));
+            if (cross[i]) cross[i]!.add(support.weightBiasCrossStacked?.(e.layer, x, g, out.count) ?? support.weightBiasCross(e.layer, tileRows(x, out.count), g));
           }),
         onBatchEnd: () => [...diag, ...cross].forEach((s) => s?.flush()),
       });
