@@ -75,7 +75,7 @@ function planFor(w: Workload, options: { lastLayerDense: boolean; jacobianWholeM
   ];
   if (options.lastLayerDense) {
     const onLast = (representation: Representation<PMatBase>, formula: FimCase['formula'], extra: Partial<FimCase> = {}): FimCase => ({
-      kind: 'fim', representation, layerCollection: last, scope: 'last layer', formula, operations: ops, operationFormula: 'vector', ...extra,
+      kind: 'fim', representation, layerCollection: last, scope: 'last layer', formula, operations: ops, operationFormula: 'vector', subset: true, ...extra,
     });
     fim.push(onLast(PMatDense, 'dense'), onLast(PMatBlockDiag, 'blockDiag'), onLast(PMatLowRank, 'lowRank', { solveFormula: 'lowRankSolve', traceFormula: 'lowRankTrace' }));
   }
@@ -87,8 +87,7 @@ function planFor(w: Workload, options: { lastLayerDense: boolean; jacobianWholeM
     fim,
     implicit: true,
     jacobian: options.jacobianWholeModel ? { layerCollection: full, scope: 'whole model' } : { layerCollection: last, scope: 'last layer' },
-    // The CNN's whole-model NTK goes through per-position convolution kernels of (O·B·S)² floats: minutes per batch pair.
-    ntk: options.wideFactors ? { layerCollection: last, scope: 'last layer' } : { layerCollection: full, scope: 'whole model' },
+    ntk: { layerCollection: full, scope: 'whole model' },
     functionSpaceExamples: QUICK ? 128 : 256,
   };
 }
