@@ -69,7 +69,8 @@ function planFor(w: Workload, options: { lastLayerDense: boolean; jacobianWholeM
   const mixed = { formula: 'mixed', operationFormula: 'vectorKronecker' } as const;
   const fim: FimCase[] = [
     whole(PMatDiag, 'diag', 'vector'),
-    whole(PMatKFAC, 'kfac', 'vectorKronecker', { fallback: { representation: KFACBlockDiag, ...mixed }, ...(skipEigen ? { operations: ['mv', 'trace'] } : {}) }),
+    // With a wide factor, KFAC.solve's first call is the factor eigendecomposition — the cost the EKFAC row shows.
+    whole(PMatKFAC, 'kfac', 'vectorKronecker', { fallback: { representation: KFACBlockDiag, ...mixed }, ...(options.wideFactors ? { operations: ['mv', 'trace'] } : {}) }),
     ...(skipEigen ? [] : [whole(PMatEKFAC, 'kfac', 'vectorKronecker', { updateDiag: true, profileInTimedRun: true, fallback: { representation: PMatEKFACBlockDiag, ...mixed } })]),
     whole(PMatQuasiDiag, 'quasiDiag', 'vector', { fallback: { representation: QuasiDiagBlockDiag, ...mixed } }),
   ];

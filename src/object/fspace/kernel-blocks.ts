@@ -81,7 +81,7 @@ export async function tangentKernel(spec: PassSpec, chunk = CHUNK): Promise<{ va
 function addBlock(lc: LayerCollection, a: CapturedBatch, b: CapturedBatch, outputs: number, n: number, out: Float64Array, limit: number): void {
   const rowsA = outputs * a.size;
   const rowsB = outputs * b.size;
-  const chunk = Math.max(1, Math.floor(limit / positions(lc, a)));
+  const chunk = chunkRows(lc, a, limit);
   const size = outputs * n;
   for (let ra = 0; ra < rowsA; ra += chunk) {
     const la = Math.min(chunk, rowsA - ra);
@@ -127,13 +127,25 @@ function globalRow(r: number, c: CapturedBatch, n: number): number {
   return o * n + c.offset + (r - o * c.size);
 }
 
-/** Largest number of weight-sharing positions S per example among the collected layers. */
-function positions(lc: LayerCollection, c: CapturedBatch): number {
-  return lc.layers.reduce((s, e) => {
+/** Floats of one per-example Gram temporary ([R, K·C] gradients and [R, S, K] patches): 64 MB. */
+const PER_EXAMPLE_FLOATS = 2 ** 24;
+
+/**
+ * Extended rows per block: a layer whose kernel goes through position pairs bounds R·S by
+ * `limit`; one whose per-example gradients are cheaper than its position pairs at any block size
+ * (numel·(2S + 1) < S²·(K + C): convolutions with few parameters on large maps, see
+ * linearGradientGram) bounds R·(K·C + S·K) by PER_EXAMPLE_FLOATS instead.
+ */
+function chunkRows(lc: LayerCollection, c: CapturedBatch, limit: number): number {
+  return lc.layers.reduce((rows, e) => {
     const g = c.grads.get(e.id)!;
     const channels = g.shape[g.shape.length - 1]!;
-    return Math.max(s, g.size / (g.shape[0]! * channels));
-  }, 1);
+    const s = g.size / (g.shape[0]! * channels);
+    if (s === 1) return Math.min(rows, limit);
+    const k = e.numel / channels;
+    const perExample = e.numel * (2 * s + 1) < s * s * (k + channels);
+    return Math.min(rows, Math.max(1, Math.floor(perExample ? PER_EXAMPLE_FLOATS / (e.numel + s * k) : limit / s)));
+  }, Number.POSITIVE_INFINITY);
 }
 
 /**
