@@ -23,7 +23,7 @@ export { FIM, type FIMOptions } from './metrics/fim.js';
 export { terminateWorkers } from './parallel/pool.js';
 export { VARIANTS, type Variant, type LossFunction, type LossName } from './metrics/variants.js';
 export type { Loader, BatchLike, Inputs } from './data/loader.js';
-export type { Progress, PassSpec, CotangentSource, OutputGradients, StackedOutputGradients, BatchVisitor } from './backend/engine.js';
+export type { Progress, PassSpec, CotangentSource, OutputGradients, StackedOutputGradients, BatchVisitor, PassResult, SharedPassParticipant } from './backend/engine.js';
 export { setKernelFixesEnabled } from './backend/substrate.js';
 export {
   installKernelFixes,

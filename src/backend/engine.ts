@@ -86,10 +86,93 @@ export interface PassSpec {
   readonly onProgress?: (p: Progress) => void;
   /** Stops the pass (with AbortedError) at the next batch or output once aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * Set by a caller that computes several matrices of the same data at once (PMatMixed): the
+   * first pass of each joins one shared pass over the data (see SharedPass).
+   */
+  readonly shared?: SharedPassParticipant;
+}
+
+/** What a pass returns: the number of examples n and of square-root outputs O. */
+export interface PassResult {
+  examples: number;
+  outputs: number;
+}
+
+/** One participant's handle on a shared pass. */
+export interface SharedPassParticipant {
+  /** Joins the shared pass (the participant's first pass) or runs a pass of its own (later ones). */
+  join(spec: PassSpec, visitor: BatchVisitor): Promise<PassResult>;
+  /** The participant's computation has settled: the shared pass no longer waits for it. */
+  done(): void;
+}
+
+/**
+ * One pass over the data for several participants (the groups of a PMatMixed): every
+ * participant's visitor sees every batch of a single pass over the union of their layers, so
+ * the forward and backward passes run once instead of once per group, a one-shot loader
+ * (a generator, a tf.data.Dataset iterated once) serves them all, and a Monte-Carlo variant
+ * samples the same labels for all. The pass starts when each participant has joined or settled.
+ */
+export class SharedPass {
+  private readonly members: Array<{ visitor: BatchVisitor; resolve: (r: PassResult) => void; reject: (e: unknown) => void }> = [];
+  private waitingFor: number;
+  private started = false;
+
+  /** `spec`: the pass over the union of the participants' layers; `participants`: how many will join or settle. */
+  constructor(private readonly spec: PassSpec, participants: number) {
+    this.waitingFor = participants;
+  }
+
+  participant(): SharedPassParticipant {
+    let joined = false;
+    return {
+      join: (spec, visitor) => {
+        if (joined) return passOverData({ ...spec, shared: undefined }, visitor);
+        joined = true;
+        return new Promise<PassResult>((resolve, reject) => {
+          this.members.push({ visitor, resolve, reject });
+          this.arrived();
+        });
+      },
+      done: () => {
+        if (joined) return;
+        joined = true;
+        this.arrived();
+      },
+    };
+  }
+
+  private arrived(): void {
+    if (--this.waitingFor > 0 || this.started || this.members.length === 0) return;
+    this.started = true;
+    const members = [...this.members];
+    const visitors = members.map((m) => m.visitor);
+    const combined: BatchVisitor = {
+      onOutput: (g) => visitors.forEach((v) => v.onOutput(g)),
+      onOutputs: (g) => visitors.forEach((v) => (v.onOutputs ? v.onOutputs(g) : deliverPerOutput(v, g))),
+      onBatchEnd: () => visitors.forEach((v) => v.onBatchEnd?.()),
+    };
+    passOverData({ ...this.spec, shared: undefined }, combined).then(
+      (r) => members.forEach((m) => m.resolve(r)),
+      (e: unknown) => members.forEach((m) => m.reject(e)),
+    );
+  }
+}
+
+/** Hands stacked outputs to a visitor one output at a time (each in its own tidy scope). */
+function deliverPerOutput(visitor: BatchVisitor, g: StackedOutputGradients): void {
+  for (let o = 0; o < g.count; o++) {
+    tf.tidy(() => {
+      const slices = new Map([...g.grads].map(([id, t]) => [id, g.count === 1 ? t : outputSlice(t, o, g.batchSize)]));
+      visitor.onOutput({ inputs: g.inputs, grads: slices, batchSize: g.batchSize, output: g.firstOutput + o, numOutputs: g.numOutputs });
+    });
+  }
 }
 
 /** Runs the pass; returns the number of examples n and of square-root outputs O. */
-export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promise<{ examples: number; outputs: number }> {
+export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promise<PassResult> {
+  if (spec.shared) return spec.shared.join(spec, visitor);
   ensureKernelFixes();
   const { model, layerCollection: lc } = spec;
   const collected = new Map<tf.layers.Layer, LayerEntry>(lc.layers.map((e) => [e.layer, e]));
@@ -258,16 +341,9 @@ function processBatchBatched(
       tf.tidy(() => {
         const seed = tf.slice(cotangents, [first, 0, 0], [count, -1, -1]).reshape([count * b, ...output.shape.slice(1)]);
         const grads = batchedBackward(calls, needs, output, seed, count);
-        if (visitor.onOutputs) {
-          visitor.onOutputs({ inputs, grads, batchSize: b, firstOutput: first, count, numOutputs });
-          return;
-        }
-        for (let o = 0; o < count; o++) {
-          tf.tidy(() => {
-            const slices = new Map([...grads].map(([id, g]) => [id, count === 1 ? g : outputSlice(g, o, b)]));
-            visitor.onOutput({ inputs, grads: slices, batchSize: b, output: first + o, numOutputs });
-          });
-        }
+        const stacked = { inputs, grads, batchSize: b, firstOutput: first, count, numOutputs };
+        if (visitor.onOutputs) visitor.onOutputs(stacked);
+        else deliverPerOutput(visitor, stacked);
       });
     }
     return numOutputs;

@@ -2,11 +2,12 @@
  * PMatMixed: a block-diagonal matrix whose layer groups each use their own representation,
  * e.g. EKFAC for the layers with Kronecker factors and dense blocks elsewhere
  * (`PMatEKFACBlockDiag`). Cross terms between groups are zero; every operation combines the
- * groups' results. Each group is computed by its own pass over the data.
+ * groups' results. The groups are computed in one shared pass over the data (SharedPass).
  */
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { LayerCollection, type LayerEntry } from '../../layers/layer-collection.js';
+import { SharedPass } from '../../backend/engine.js';
 import type { Loader } from '../../data/loader.js';
 import { PVector } from '../pvector.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
@@ -97,20 +98,30 @@ export class PMatMixed implements PMat {
       mapping.byLayerId?.[e.id] ?? mapping.byLayerKind?.[e.kind.name] ?? (e.kind.kronecker ? mapping.kronecker : undefined) ?? mapping.default;
     const byRep = new Map<Representation<PMat>, number[]>();
     lc.layers.forEach((e, i) => byRep.set(choice(e), [...(byRep.get(choice(e)) ?? []), i]));
-    const groups: Group[] = [];
-    try {
-      for (const [rep, layers] of byRep) {
+    // The groups compute concurrently and their passes over the data run as one (SharedPass).
+    const shared = new SharedPass(spec, byRep.size);
+    const settled = await Promise.allSettled(
+      [...byRep].map(async ([rep, layers]): Promise<Group> => {
         const sub = LayerCollection.fromLayers(spec.model, layers.map((i) => lc.layers[i]!.id));
-        const mat = (await rep.compute({ ...spec, layerCollection: sub })) as Part;
-        groups.push({ mat, layers });
-        if (typeof mat.getDiag !== 'function' || typeof mat.toTensor !== 'function') {
-          throw new InvalidArgumentError(`PMatMixed: ${rep.representationName} is not a stored representation (matrix-free ones cannot be mixed)`);
+        const participant = shared.participant();
+        try {
+          return { mat: (await rep.compute({ ...spec, layerCollection: sub, shared: participant })) as Part, layers };
+        } finally {
+          participant.done();
         }
-      }
-    } catch (e) {
+      }),
+    );
+    const groups = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const notStored = groups.find((g) => typeof g.mat.getDiag !== 'function' || typeof g.mat.toTensor !== 'function');
+    if (failure || notStored) {
       groups.forEach((g) => g.mat.dispose());
-      throw e;
+      if (failure) throw failure.reason;
+      const name = [...byRep].find(([, layers]) => layers === notStored!.layers)![0].representationName;
+      throw new InvalidArgumentError(`PMatMixed: ${name} is not a stored representation (matrix-free ones cannot be mixed)`);
     }
+    // A group that keeps its spec (EKFAC, for updateDiag) runs its later passes on its own: a
+    // participant joins the shared pass once.
     return new PMatMixed(lc, groups);
   }
 
