@@ -11,7 +11,7 @@
  * independent reference for the tests (setBackwardScheme).
  */
 import { tf } from '../tf.js';
-import { AbortedError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, NonFiniteError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
 import { type Batch, type Loader, checkBatchInputs, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import { executeModel, type LayerCall } from './executor.js';
@@ -219,25 +219,6 @@ function checkAborted(signal: AbortSignal | undefined): void {
   }
 }
 
-/** Identity whose gradient is zero: the cotangents are constants of the backward pass. */
-const stopGradient = tf.customGrad(((x: tf.Tensor) => ({ value: tf.add(x, 0), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
-
-/** Probe shapes from the layers' static output shapes, or undefined when some are unknown. */
-function probeShapes(lc: LayerCollection, batchSize: number): Map<string, number[]> | undefined {
-  const shapes = new Map<string, number[]>();
-  for (const e of lc.layers) {
-    let shape: unknown;
-    try {
-      shape = e.layer.outputShape;
-    } catch {
-      return undefined; // a layer with several inbound nodes has no single output shape
-    }
-    if (!Array.isArray(shape) || shape.some((d, i) => i > 0 && typeof d !== 'number')) return undefined;
-    shapes.set(e.id, [batchSize, ...(shape.slice(1) as number[])]);
-  }
-  return shapes;
-}
-
 /**
  * t repeated k times along the batch axis, [k·B, ...]: the inputs matching output-major stacked
  * gradients, so that a per-example contraction handles k outputs in one call (a concatenation:
@@ -303,9 +284,9 @@ function processBatch(
   batchIndex: number,
   visitor: BatchVisitor,
 ): number {
-  if (backwardScheme === 'batched') return processBatchBatched(spec, collected, batch, batchIndex, visitor);
-  const shapes = probeShapes(spec.layerCollection, batch.size);
-  return shapes ? processBatchOneForward(spec, collected, batch, batchIndex, visitor, shapes) : processBatchTwoPass(spec, collected, batch, batchIndex, visitor);
+  return backwardScheme === 'batched'
+    ? processBatchBatched(spec, collected, batch, batchIndex, visitor)
+    : processBatchAutodiff(spec, collected, batch, batchIndex, visitor);
 }
 
 /** One recorded forward pass, then all outputs' cotangents back-propagated together (batched-backward.ts). */
@@ -353,80 +334,11 @@ function processBatchBatched(
 }
 
 /**
- * The first output's backward pass also captures the layer inputs and computes the cotangents
- * (held constant through a zero-gradient identity), so a batch costs O forward and O backward
- * passes instead of O + 1 forward passes.
+ * The 'autodiff' scheme, the tests' independent reference: a forward pass for the layer inputs
+ * and the cotangents, then one `tf.grads` per output with respect to zero probes on the
+ * pre-activations (tfjs re-runs the forward pass inside each).
  */
-function processBatchOneForward(
-  spec: PassSpec,
-  collected: Map<tf.layers.Layer, LayerEntry>,
-  batch: Batch,
-  batchIndex: number,
-  visitor: BatchVisitor,
-  shapes: Map<string, number[]>,
-): number {
-  const { model, layerCollection: lc } = spec;
-  const inputs = new Map<string, tf.Tensor>();
-  let cotangents: tf.Tensor3D | undefined;
-  let numOutputs = 1;
-  try {
-    for (let o = 0; o < numOutputs; o++) {
-      checkAborted(spec.signal);
-      tf.tidy(() => {
-        const probes = lc.layers.map((e) => tf.zeros(shapes.get(e.id)!));
-        // An exception thrown inside tf.grads would abandon the tape and its saved tensors:
-        // errors are caught here, the pass finishes on a zero objective, then they are rethrown.
-        let failure: unknown;
-        const grads = tf.grads((...p: tf.Tensor[]) => {
-          try {
-            const probeMap = new Map(lc.layers.map((e, i) => [e.id, p[i]!]));
-            const first = o === 0;
-            const outs = executeModel(model, batch.xs, {
-              collected,
-              probes: probeMap,
-              ...(first
-                ? {
-                    onLayer: (e: LayerEntry, x: tf.Tensor, s: tf.Tensor) => {
-                      if (s.shape.join(',') !== shapes.get(e.id)!.join(',')) {
-                        throw new ShapeMismatchError(`internal: layer '${e.id}' pre-activation [${s.shape}] differs from its output shape [${shapes.get(e.id)}]`);
-                      }
-                      inputs.set(e.id, tf.keep(x.clone()));
-                    },
-                  }
-                : {}),
-            });
-            if (outs.length !== 1) throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
-            const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
-            if (first) {
-              for (const e of lc.layers) {
-                if (!inputs.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
-              }
-              assertFiniteOutput(model, f);
-              cotangents = tf.keep(spec.outputs.cotangents(stopGradient(f) as tf.Tensor2D, batch.ys, batchIndex));
-              numOutputs = cotangents.shape[0];
-            }
-            const cot = tf.squeeze(tf.slice(cotangents!, [o, 0, 0], [1, -1, -1]), [0]);
-            return tf.sum(tf.mul(f, cot));
-          } catch (e) {
-            failure = e;
-            return tf.addN(p.map((t) => tf.sum(tf.mul(t, 0)))) as tf.Scalar;
-          }
-        })(probes);
-        if (failure !== undefined) throw failure;
-        const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
-        visitor.onOutput({ inputs, grads: gradMap, batchSize: batch.size, output: o, numOutputs });
-      });
-    }
-    visitor.onBatchEnd?.();
-    return numOutputs;
-  } finally {
-    tf.dispose([...inputs.values()]);
-    cotangents?.dispose();
-  }
-}
-
-/** Fallback when probe shapes are not static: a forward pass for the inputs and cotangents first. */
-function processBatchTwoPass(
+function processBatchAutodiff(
   spec: PassSpec,
   collected: Map<tf.layers.Layer, LayerEntry>,
   batch: Batch,
@@ -464,11 +376,20 @@ function processBatchTwoPass(
       tf.tidy(() => {
         const cot = tf.squeeze(tf.slice(cotangents!, [o, 0, 0], [1, -1, -1]), [0]);
         const probes = lc.layers.map((e) => tf.zeros(shapes.get(e.id)!));
+        // An exception thrown inside tf.grads would abandon the tape and its saved tensors:
+        // errors are caught here, the pass finishes on a zero objective, then they are rethrown.
+        let failure: unknown;
         const grads = tf.grads((...p: tf.Tensor[]) => {
-          const probeMap = new Map(lc.layers.map((e, i) => [e.id, p[i]!]));
-          const outs = executeModel(model, batch.xs, { collected, probes: probeMap });
-          return tf.sum(tf.mul(outs[0]!.reshape([batch.size, -1]), cot));
+          try {
+            const probeMap = new Map(lc.layers.map((e, i) => [e.id, p[i]!]));
+            const outs = executeModel(model, batch.xs, { collected, probes: probeMap });
+            return tf.sum(tf.mul(outs[0]!.reshape([batch.size, -1]), cot));
+          } catch (e) {
+            failure = e;
+            return tf.addN(p.map((t) => tf.sum(tf.mul(t, 0)))) as tf.Scalar;
+          }
         })(probes);
+        if (failure !== undefined) throw failure;
         const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
         visitor.onOutput({ inputs, grads: gradMap, batchSize: batch.size, output: o, numOutputs });
       });

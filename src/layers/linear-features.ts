@@ -34,35 +34,27 @@ export function linearPerExampleGradients({ features, gradients }: LinearFeature
   });
 }
 
-/** Σ_i vec(X̃_iᵀ G_i)², shape [K·C]. */
-export function linearSquaredGradientSum(lf: LinearFeatures): tf.Tensor1D {
+/**
+ * Σ_o Σ_i vec(X̃_iᵀ G_oi)² over k output-major stacked outputs (gradients [k·B, S, C]; k = 1: one
+ * output), shape [K·C]. For S = 1, Σ_i x̃ᵢ² ⊗ Σ_o g_oi²: one product for all outputs.
+ */
+export function linearSquaredGradientSum(lf: LinearFeatures, k = 1): tf.Tensor1D {
   return tf.tidy(() => {
-    const [b, s, k] = lf.features.shape;
+    const [b, s, kk] = lf.features.shape;
     const c = lf.gradients.shape[2];
     if (s === 1) {
-      const x2 = tf.square(lf.features.reshape([b, k]));
-      const g2 = tf.square(lf.gradients.reshape([b, c]));
-      return tf.matMul(tf.transpose(x2), g2).reshape([k * c]);
+      const g2 = tf.sum(tf.square(lf.gradients.reshape([k, b, c])), 0);
+      return tf.matMul(tf.square(lf.features.reshape([b, kk])), g2, true, false).reshape([kk * c]);
     }
-    return tf.sum(tf.square(linearPerExampleGradients(lf)), 0);
-  });
-}
-
-/** ⟨vec(X̃_iᵀ G_i), v⟩ for every i, shape [B]. */
-export function linearGradientDot(lf: LinearFeatures, v: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const [b, s, k] = lf.features.shape;
-    const c = lf.gradients.shape[2];
-    const xv = tf.matMul(lf.features.reshape([b * s, k]), v.reshape([k, c]));
-    return tf.sum(tf.mul(xv, lf.gradients.reshape([b * s, c])).reshape([b, s * c]), 1);
+    return stackedSquaredProductSum(lf.features, lf.gradients, k).reshape([kk * c]);
   });
 }
 
 /**
- * ⟨vec(X̃_iᵀ G_oi), v⟩ for k stacked outputs (gradients [k·B, S, C]), shape [k·B]: X̃V is formed
- * once and shared by the outputs.
+ * ⟨vec(X̃_iᵀ G_oi), v⟩ for every example and each of k stacked outputs (gradients [k·B, S, C]),
+ * shape [k·B]: X̃V is formed once and shared by the outputs.
  */
-export function linearGradientDotStacked(lf: LinearFeatures, v: tf.Tensor1D, k: number): tf.Tensor1D {
+export function linearGradientDot(lf: LinearFeatures, v: tf.Tensor1D, k = 1): tf.Tensor1D {
   return tf.tidy(() => {
     const [b, s, kk] = lf.features.shape;
     const c = lf.gradients.shape[2];
@@ -72,25 +64,15 @@ export function linearGradientDotStacked(lf: LinearFeatures, v: tf.Tensor1D, k: 
 }
 
 /**
- * Σ_o Σ_i u_oi vec(X̃_iᵀ G_oi) = vec(X̃ᵀ Σ_o (u_o ∘ G_o)) for k stacked outputs: one product,
- * shape [K·C].
+ * Σ_o Σ_i u_oi vec(X̃_iᵀ G_oi) = vec(X̃ᵀ Σ_o (u_o ∘ G_o)) for k stacked outputs and weights u [k·B]:
+ * one product, shape [K·C].
  */
-export function linearWeightedGradientSumStacked(lf: LinearFeatures, u: tf.Tensor1D, k: number): tf.Tensor1D {
+export function linearWeightedGradientSum(lf: LinearFeatures, u: tf.Tensor1D, k = 1): tf.Tensor1D {
   return tf.tidy(() => {
     const [b, s, kk] = lf.features.shape;
     const c = lf.gradients.shape[2];
     const gu = tf.sum(tf.mul(lf.gradients, u.reshape([k * b, 1, 1])).reshape([k, b * s, c]), 0);
     return tf.matMul(lf.features.reshape([b * s, kk]), gu, true, false).reshape([kk * c]);
-  });
-}
-
-/** Σ_i u_i vec(X̃_iᵀ G_i) = vec(X̃ᵀ (G ∘ u)), shape [K·C]. */
-export function linearWeightedGradientSum(lf: LinearFeatures, u: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const [b, s, k] = lf.features.shape;
-    const c = lf.gradients.shape[2];
-    const gu = tf.mul(lf.gradients, u.reshape([b, 1, 1])).reshape([b * s, c]);
-    return tf.matMul(tf.transpose(lf.features.reshape([b * s, k])), gu).reshape([k * c]);
   });
 }
 
@@ -151,17 +133,6 @@ export function linearProjectInputs(features: tf.Tensor3D, uA: tf.Tensor2D): tf.
   });
 }
 
-/** Σᵢ ((X̃ᵢU_A)ᵀ(GᵢU_G))∘², [K, C], from projected inputs; one product when S = 1. */
-export function linearEigenbasisSquaredSum(xr: tf.Tensor3D, gradients: tf.Tensor3D, uG: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [b, s, k] = xr.shape;
-    const c = gradients.shape[2];
-    const gr = tf.matMul(gradients.reshape([b * s, c]), uG).reshape([b, s, c]) as tf.Tensor3D;
-    if (s === 1) return tf.matMul(tf.transpose(tf.square(xr.reshape([b, k]))), tf.square(gr.reshape([b, c])));
-    return tf.sum(tf.square(tf.matMul(tf.transpose(xr, [0, 2, 1]), gr)), 0) as tf.Tensor2D;
-  });
-}
-
 /** Floats of one [B, K, k·C] block of per-example gradients formed at once (128 MB). */
 const PER_EXAMPLE_BLOCK_FLOATS = 2 ** 25;
 
@@ -193,10 +164,10 @@ export function stackedSquaredProductSum(features: tf.Tensor3D, gradients: tf.Te
 }
 
 /**
- * `linearEigenbasisSquaredSum` summed over k stacked outputs (gradients [k·B, S, C]): for S = 1,
- * Σ_o Σᵢ (x̃ᵢU_A)∘² ⊗ (g_oiU_G)∘² = (XU_A)∘²ᵀ Σ_o (G_oU_G)∘², one product for all outputs.
+ * Σ_o Σᵢ ((X̃ᵢU_A)ᵀ(G_oiU_G))∘² over k stacked outputs (gradients [k·B, S, C]), [K, C], from
+ * projected inputs: for S = 1, (XU_A)∘²ᵀ Σ_o (G_oU_G)∘², one product for all outputs.
  */
-export function linearEigenbasisSquaredSumStacked(xr: tf.Tensor3D, gradients: tf.Tensor3D, uG: tf.Tensor2D, k: number): tf.Tensor2D {
+export function linearEigenbasisSquaredSum(xr: tf.Tensor3D, gradients: tf.Tensor3D, uG: tf.Tensor2D, k = 1): tf.Tensor2D {
   return tf.tidy(() => {
     const [b, s, kk] = xr.shape;
     const c = gradients.shape[2];
@@ -209,25 +180,13 @@ export function linearEigenbasisSquaredSumStacked(xr: tf.Tensor3D, gradients: tf
   });
 }
 
-/** Σᵢ P_i[k, c]·P_i[K−1, c] for k < K−1 with P_i = X̃ᵢᵀGᵢ (last feature = the bias's 1). */
-export function linearWeightBiasCross(lf: LinearFeatures): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [b, s, k] = lf.features.shape;
-    const c = lf.gradients.shape[2];
-    const xw = tf.slice(lf.features, [0, 0, 0], [b, s, k - 1]);
-    const biasGrad = tf.sum(lf.gradients, 1); // [B, C]
-    if (s === 1) return tf.matMul(tf.transpose(xw.reshape([b, k - 1])), tf.square(lf.gradients.reshape([b, c])));
-    const weightGrad = tf.matMul(tf.transpose(xw, [0, 2, 1]), lf.gradients); // [B, K-1, C]
-    return tf.sum(tf.mul(weightGrad, biasGrad.reshape([b, 1, c])), 0) as tf.Tensor2D;
-  });
-}
-
 /**
- * `linearWeightBiasCross` summed over k stacked outputs (gradients [k·B, S, C]), [K−1, C]: for
- * S = 1, x̃_wᵀ Σ_o g_o∘², one product; otherwise the per-example weight gradients of all outputs
- * from one batched product, times the side-by-side bias gradients.
+ * Σ_o Σᵢ P_oi[k, c]·P_oi[K−1, c] for k < K−1 with P_oi = X̃ᵢᵀG_oi (last feature = the bias's 1),
+ * over k stacked outputs (gradients [k·B, S, C]), [K−1, C]: for S = 1, x̃_wᵀ Σ_o g_o∘², one
+ * product; otherwise the per-example weight gradients of all outputs from one batched product,
+ * times the side-by-side bias gradients.
  */
-export function linearWeightBiasCrossStacked(lf: LinearFeatures, k: number): tf.Tensor2D {
+export function linearWeightBiasCross(lf: LinearFeatures, k = 1): tf.Tensor2D {
   return tf.tidy(() => {
     const [b, s, kk] = lf.features.shape;
     const c = lf.gradients.shape[2];

@@ -8,11 +8,6 @@ import type { LayerKind, ParameterSpec } from './layer-kind.js';
 import {
   type LinearFeatures,
   linearGradientDot,
-  linearGradientDotStacked,
-  linearWeightedGradientSumStacked,
-  linearEigenbasisSquaredSumStacked,
-  stackedSquaredProductSum,
-  linearWeightBiasCrossStacked,
   linearEigenbasisSquaredSum,
   linearGradientGram,
   linearInputFactor,
@@ -62,22 +57,11 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
     },
     perExampleGradients: (layer, x, g) => withFeatures(layer, x, g, linearPerExampleGradients),
     squaredGradientSum: (layer, x, g) => withFeatures(layer, x, g, linearSquaredGradientSum),
-    squaredGradientSumStacked: (layer, x, g, k) =>
-      tfjs.tidy(() => {
-        const features = spec.features(layer, x);
-        const [b, s] = features.shape;
-        const gradients = spec.gradients(layer, g);
-        // One position per example: Σ_o Σ_i x̃ᵢ² ⊗ g_oi² = Σ_i x̃ᵢ² ⊗ (Σ_o g_oi²), one product for all outputs.
-        if (s === 1) {
-          const g2 = tfjs.sum(tfjs.square(gradients).reshape([k, b, -1]), 0);
-          return tfjs.matMul(tfjs.square(features.reshape([b, -1])), g2, true, false).reshape([-1]) as tf.Tensor1D;
-        }
-        return stackedSquaredProductSum(features, gradients, k).reshape([-1]) as tf.Tensor1D;
-      }),
+    squaredGradientSumStacked: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearSquaredGradientSum(lf, k)),
     ...(spec.inputCotangent ? { inputCotangent: spec.inputCotangent } : {}),
     gradientDot: (layer, x, g, v) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v)),
-    gradientDotStacked: (layer, x, g, v, k) => withFeatures(layer, x, g, (lf) => linearGradientDotStacked(lf, v, k)),
-    weightedGradientSumStacked: (layer, x, g, u, k) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSumStacked(lf, u, k)),
+    gradientDotStacked: (layer, x, g, v, k) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v, k)),
+    weightedGradientSumStacked: (layer, x, g, u, k) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u, k)),
     weightedGradientSum: (layer, x, g, u) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u)),
     gradientGram: (layer, xa, ga, xb, gb) =>
       tfjs.tidy(() => linearGradientGram(linearFeatures(layer, xa, ga), linearFeatures(layer, xb, gb))),
@@ -92,9 +76,9 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
       outputFactor: (layer, g, type) => tfjs.tidy(() => linearOutputFactor(spec.gradients(layer, g), type)),
       projectInputs: (layer, x, uA) => tfjs.tidy(() => linearProjectInputs(spec.features(layer, x), uA)),
       eigenbasisSquaredSum: (layer, xr, g, uG) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG)),
-      eigenbasisSquaredSumStacked: (layer, xr, g, uG, k) => tfjs.tidy(() => linearEigenbasisSquaredSumStacked(xr, spec.gradients(layer, g), uG, k)),
+      eigenbasisSquaredSumStacked: (layer, xr, g, uG, k) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG, k)),
       weightBiasCross: (layer, x, g) => withFeatures(layer, x, g, linearWeightBiasCross),
-      weightBiasCrossStacked: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearWeightBiasCrossStacked(lf, k)),
+      weightBiasCrossStacked: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearWeightBiasCross(lf, k)),
       hasBias,
     },
   };

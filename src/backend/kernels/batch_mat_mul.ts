@@ -1,7 +1,8 @@
 /**
- * BatchMatMul on wasm: single (unbatched) float32 products run in nngeometry's SIMD GEMM
- * (`matMulBySimd` below); batched products, and everything where WebAssembly SIMD is unavailable,
- * run the stock XNNPACK kernel, with explicit transposes.
+ * BatchMatMul on wasm: float32 products — single, batched with equal batch shapes, or with one
+ * side shared — run in nngeometry's SIMD GEMM (`matMulBySimd` below); other broadcasts, and
+ * everything where WebAssembly SIMD is unavailable, run the stock XNNPACK kernel, with explicit
+ * transposes.
  *
  * The stock wasm kernels reach XNNPACK only when neither `transposeA` nor `transposeB` is set and
  * otherwise fall back to a naive loop 10-50x slower (substrate.md 1.3: 512³ with transposeA 431 ms
@@ -17,56 +18,27 @@
  */
 import type { tf } from '../../tf.js';
 import type { KernelFix } from './kernel_fix.js';
-import { gemmSimd, gemmSimdBatched } from './simd/kernels.js';
+import { gemmSimdBatched } from './simd/kernels.js';
 import { simdKernels } from './simd/module.js';
 import { runKernel, type TensorInfo, type WasmBackend } from './wasm_backend.js';
 
 const product = (dims: number[]): number => dims.reduce((p, d) => p * d, 1);
 
 /**
- * A single float32 product (every batch dimension 1) by nngeometry's SIMD GEMM
- * (wasm/simd_kernels.c, 4×8 tiles on packed B), which reads a transposed A through strides and
- * transposes B while packing it, so transpose flags cost no separate pass. Against XNNPACK with
- * explicit transposes, interleaved on a shared machine (bench/kernels.ts): dy·Wᵀ 1.5-2.2x,
- * xᵀ·dy 1.2-2.9x, plain products 1.1-1.25x on the Dense shapes of a 784-512-512-10 MLP at batch
- * 128 and on 512³ / [784,1280]@[1280,784]; level (0.95-1.07x) on tall-skinny [25088,144]@[144,32].
- * Null when it does not apply: batched products, other dtypes, no WebAssembly SIMD, or a failure
- * (e.g. memory).
+ * Float32 products by nngeometry's SIMD GEMM (wasm/simd_kernels.c, 4×8 tiles on packed B), which
+ * reads a transposed A through strides and transposes B while packing it, so transpose flags cost
+ * no separate pass; one product per batch index, with equal batch shapes or one side a single
+ * matrix (batch dimensions all 1) shared by every product, one copy into the module and one out
+ * for the whole batch. Against XNNPACK with explicit transposes, interleaved on a shared machine
+ * (bench/kernels.ts): dy·Wᵀ 1.5-2.2x, xᵀ·dy 1.2-2.9x, plain products 1.1-1.25x on the Dense shapes
+ * of a 784-512-512-10 MLP at batch 128 and on 512³ / [784,1280]@[1280,784]; level (0.95-1.07x) on
+ * tall-skinny [25088,144]@[144,32]; small per-example products (the per-example convolution
+ * gradients of Diag and EKFAC) 5-10x, XNNPACK setting up an operator per batch index. Null when
+ * it does not apply: other broadcasts, other dtypes, no WebAssembly SIMD, or a failure (e.g.
+ * memory).
  */
 export function matMulBySimd(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
-  const batchA = a.shape.slice(0, -2);
-  const batchB = b.shape.slice(0, -2);
-  const countA = product(batchA);
-  const countB = product(batchB);
-  if (countA !== 1 || countB !== 1) return batchedMatMulBySimd(backend, a, b, transposeA, transposeB);
-  const simd = simdKernels();
-  if (simd == null) return null;
-  const [a0, a1] = a.shape.slice(-2) as [number, number];
-  const [b0, b1] = b.shape.slice(-2) as [number, number];
-  const [m, k] = transposeA ? [a1, a0] : [a0, a1];
-  const [k2, n] = transposeB ? [b1, b0] : [b0, b1];
-  if (k !== k2) return null; // let the stock kernel report the mismatch
-  const batch = batchA.length >= batchB.length ? batchA : batchB;
-  const out = backend.makeOutput([...batch, m, n], 'float32');
-  try {
-    // Views after the allocation (it may grow and detach the heap).
-    gemmSimd(simd, backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), m, k, n,
-      backend.typedArrayFromHeap(out) as Float32Array, transposeA, transposeB);
-    return out;
-  } catch {
-    backend.disposeData(out.dataId);
-    return null;
-  }
-}
-
-/**
- * A batch of float32 products by the SIMD GEMM, one product per batch index: equal batch shapes,
- * or one side a single matrix (batch dimensions all 1) shared by every product. Other
- * broadcasts return null (stock route). Small per-example products — the per-example convolution
- * gradients of Diag and EKFAC — run 5-10x faster than XNNPACK's per-batch operator set-up.
- */
-function batchedMatMulBySimd(backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo | null {
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   const countA = product(batchA);
@@ -79,13 +51,15 @@ function batchedMatMulBySimd(backend: WasmBackend, a: TensorInfo, b: TensorInfo,
   const [b0, b1] = b.shape.slice(-2) as [number, number];
   const [m, k] = transposeA ? [a1, a0] : [a0, a1];
   const [k2, n] = transposeB ? [b1, b0] : [b0, b1];
-  if (k !== k2) return null;
-  const batch = countA >= countB ? batchA : batchB;
+  if (k !== k2) return null; // let the stock kernel report the mismatch
   const count = Math.max(countA, countB);
+  // The output keeps the batch shape of the side with more products (ties: the longer shape).
+  const batch = countA > countB || (countA === countB && batchA.length >= batchB.length) ? batchA : batchB;
   const out = backend.makeOutput([...batch, m, n], 'float32');
   try {
+    // Views after the allocation (it may grow and detach the heap).
     gemmSimdBatched(simd, backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), count, m, k, n,
-      backend.typedArrayFromHeap(out) as Float32Array, transposeA, transposeB, countA === 1 && count > 1, countB === 1 && count > 1);
+      backend.typedArrayFromHeap(out) as Float32Array, transposeA, transposeB, countA < count, countB < count);
     return out;
   } catch {
     backend.disposeData(out.dataId);
@@ -149,7 +123,7 @@ export function withExplicitTransposes(kernelName: string, stock: tf.KernelConfi
   };
 }
 
-/** BatchMatMul: single products by the SIMD GEMM, the rest on XNNPACK with explicit transposes (see the file comment). */
+/** BatchMatMul: the SIMD GEMM where it applies, the rest on XNNPACK with explicit transposes (see the file comment). */
 export const batchMatMulFix: KernelFix = {
   kernelName: 'BatchMatMul',
   build: (stock) => {

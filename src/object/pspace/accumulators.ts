@@ -6,7 +6,23 @@
 import { tf } from '../../tf.js';
 import { symmetricRankUpdate } from '../../backend/kernels/simd/index.js';
 import type { LayerCollection, LayerEntry } from '../../layers/layer-collection.js';
-import type { OutputGradients } from '../../backend/engine.js';
+import { type OutputGradients, type StackedOutputGradients, tileRows } from '../../backend/engine.js';
+
+/**
+ * Σ_o Σ_i (∇θ f̃_o(x_i))² over stacked outputs on the whole collection, [d]: each kind's stacked
+ * rule, or its per-example rule on the inputs repeated once per output (rows are independent).
+ */
+export function stackedSquaredGradientSum(lc: LayerCollection, g: StackedOutputGradients): tf.Tensor1D {
+  return tf.tidy(() =>
+    tf.concat(
+      lc.layers.map((e) => {
+        const x = g.inputs.get(e.id)!;
+        const grads = g.grads.get(e.id)!;
+        return e.kind.squaredGradientSumStacked?.(e.layer, x, grads, g.count) ?? e.kind.squaredGradientSum(e.layer, tileRows(x, g.count), grads);
+      }),
+    ),
+  ) as tf.Tensor1D;
+}
 
 /** Row i = ∇θ f̃_o(x_i) restricted to one layer, shape [B, numel]. */
 export function layerJacobian(e: LayerEntry, g: OutputGradients): tf.Tensor2D {

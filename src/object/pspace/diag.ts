@@ -5,10 +5,10 @@
 import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData, tileRows } from '../../backend/engine.js';
+import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { HostSum } from './accumulators.js';
+import { HostSum, stackedSquaredGradientSum } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
@@ -38,18 +38,7 @@ export class PMatDiag implements PMat {
       const { examples } = await passOverData(spec, {
         onOutput: (g) =>
           sum.add(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!)))),
-        onOutputs: (g) =>
-          sum.add(
-            tf.concat(
-              lc.layers.map((e) => {
-                const x = g.inputs.get(e.id)!;
-                const grads = g.grads.get(e.id)!;
-                if (e.kind.squaredGradientSumStacked) return e.kind.squaredGradientSumStacked(e.layer, x, grads, g.count);
-                // Rows are independent: the inputs repeated once per output, one call.
-                return e.kind.squaredGradientSum(e.layer, tileRows(x, g.count), grads);
-              }),
-            ),
-          ),
+        onOutputs: (g) => sum.add(stackedSquaredGradientSum(lc, g)),
         onBatchEnd: () => sum.flush(),
       });
       return new PMatDiag(lc, sum.mean(examples));

@@ -11,7 +11,7 @@ import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type OutputGradients, type StackedOutputGradients, passOverData, tileRows } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
-import { HostSum } from './accumulators.js';
+import { HostSum, stackedSquaredGradientSum } from './accumulators.js';
 import { rowSums, rowSumsLength } from '../reductions.js';
 import type { FisherSpec, PMatBase } from './pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from './conjugate-gradient.js';
@@ -81,19 +81,7 @@ export class PMatImplicit implements PMatBase {
       const { examples } = await passOverData(this.spec, {
         onOutput: (g) =>
           sum.add(rowSums(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!))))),
-        onOutputs: (g) =>
-          sum.add(
-            rowSums(
-              tf.concat(
-                lc.layers.map((e) => {
-                  const x = g.inputs.get(e.id)!;
-                  const grads = g.grads.get(e.id)!;
-                  if (e.kind.squaredGradientSumStacked) return e.kind.squaredGradientSumStacked(e.layer, x, grads, g.count);
-                  return e.kind.squaredGradientSum(e.layer, tileRows(x, g.count), grads);
-                }),
-              ),
-            ),
-          ),
+        onOutputs: (g) => sum.add(rowSums(stackedSquaredGradientSum(lc, g))),
         onBatchEnd: () => sum.flush(),
       });
       return sum.total.reduce((a, b) => a + b, 0) / examples;

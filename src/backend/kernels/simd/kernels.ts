@@ -96,12 +96,7 @@ export function gemmSimd(
   simd: SimdModule, a: Floats, b: Floats, m: number, k: number, n: number, out: Float32Array,
   transposeA = false, transposeB = false,
 ): void {
-  const [pa, pb, pc, pw] = simd.layout([m * k, k * n, m * n, PACK_DEPTH * (Math.ceil(n / 8) * 8)]);
-  simd.f32(pa!, m * k).set(a.subarray(0, m * k) as Float32Array);
-  simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
-  simd.exports.nn_sgemm(m, n, k, pa!, pb!, pc!, transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!);
-  out.set(simd.f32(pc!, m * n));
-  trimSimdMemory();
+  gemmSimdBatched(simd, a, b, 1, m, k, n, out, transposeA, transposeB, false, false);
 }
 
 /**
