@@ -150,7 +150,9 @@ test('an error inside a thread reaches the caller as the library error, naming t
 
 test('a thread that dies mid-task fails the call with WorkerThreadError and is replaced', async () => {
   const model = mlp();
-  const batches = randomBatches(model, 16, 4);
+  // Many batches, so that the pooled thread is still working when this thread's first batch
+  // reports progress and kills it (with a few, the thread could finish first).
+  const batches = randomBatches(model, 512, 4);
   (await FIM({ model, loader: batches, representation: PMatDiag, workers: 2 })).dispose();
   const { started } = workerPoolInfo();
   let killed = false;
