@@ -184,6 +184,17 @@ export class PMatQuasiDiag implements PMat {
     );
   }
 
+  /** M + other: the diagonals and the weight–bias cross terms add (the sum keeps the structure). */
+  add(other: PMatQuasiDiag): PMatQuasiDiag {
+    if (!(other instanceof PMatQuasiDiag)) throw new InvalidArgumentError(`PMatQuasiDiag.add: 'other' must be a PMatQuasiDiag, received ${describe(other)}`);
+    this.layerCollection.assertSame(other.layerCollection, 'the matrix given to PMatQuasiDiag.add');
+    const o = other.parts;
+    return new PMatQuasiDiag(
+      this.layerCollection,
+      this.parts.map((b, i) => ({ ...b, diag: b.diag.map((t, j) => t + o[i]!.diag[j]!), cross: b.cross ? b.cross.map((t, j) => t + o[i]!.cross![j]!) : null })),
+    );
+  }
+
   /** Holds no tensor (its arrays live on the host); further use throws. */
   dispose(): void {
     this.blocks = null;
