@@ -59,3 +59,6 @@ export type { SymmetricBlock } from './object/pspace/symmetric-block.js';
 export type { MapTMmapOptions, MapReduction } from './object/map/pmat-algebra.js';
 export type { HessianSpec } from './metrics/hessian-vector-product.js';
 export type { BatchLoss } from './metrics/hessian-losses.js';
+// Training with curvature: natural-gradient optimizer, EWC penalty, Fisher merging.
+export { ewcPenalty, type EwcPenaltyOptions } from './training/ewc-penalty.js';
+export { FisherSum, onlineFisher, type CurvatureOperator, type FisherTerm, type OnlineFisherOptions } from './training/fisher-sum.js';
