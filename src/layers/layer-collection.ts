@@ -85,8 +85,11 @@ export class LayerCollection {
   readonly layers: readonly LayerEntry[];
   private readonly byId: Map<string, LayerEntry>;
   private readonly total: number;
+  /** The model the collection was read from, which fixes the order of a union (`merge`). */
+  private readonly source: tf.LayersModel | undefined;
 
-  private constructor(items: ReadonlyArray<{ id: string; layer: tf.layers.Layer; kind: LayerKind }>) {
+  private constructor(items: ReadonlyArray<{ id: string; layer: tf.layers.Layer; kind: LayerKind }>, source?: tf.LayersModel) {
+    this.source = source;
     let offset = 0;
     const seen = new Set<string>();
     this.layers = items.map(({ id, layer, kind }) => {
@@ -125,7 +128,7 @@ export class LayerCollection {
       const kind = resolveKind(id, layer, options);
       if (kind) items.push({ id, layer, kind });
     }
-    return new LayerCollection(items);
+    return new LayerCollection(items, model);
   }
 
   /**
@@ -163,7 +166,7 @@ export class LayerCollection {
         }
         return { id, layer, kind: resolveKind(id, layer, { generic: options.generic ?? true })! };
       });
-    return new LayerCollection(items);
+    return new LayerCollection(items, model);
   }
 
   /** Total number of parameters d. */
@@ -202,17 +205,25 @@ export class LayerCollection {
     });
   }
 
-  /** The union: this collection's layers, then those of `other` it does not already have. */
+  /**
+   * The union of both collections' layers. When both were read from the same model, the union
+   * is in that model's order (the parameter order of CONVENTIONS.md), so `a.merge(b)` and
+   * `b.merge(a)` are the same collection; otherwise it is this collection's layers, then those of
+   * `other` it does not already have.
+   */
   merge(other: LayerCollection): LayerCollection {
     checkCollection(other, 'merge');
     const items = [...this.layers, ...other.layers.filter((e) => !this.byId.has(e.id))];
-    return new LayerCollection(items);
+    if (this.source === undefined || this.source !== other.source) return new LayerCollection(items);
+    const rank = new Map([...leafLayers(this.source)].map((e, i) => [e.id, i]));
+    items.sort((a, b) => rank.get(a.id)! - rank.get(b.id)!);
+    return new LayerCollection(items, this.source);
   }
 
   /** The layers present in both collections, in this collection's order. */
   intersect(other: LayerCollection): LayerCollection {
     checkCollection(other, 'intersect');
-    return new LayerCollection(this.layers.filter((e) => other.byId.has(e.id)));
+    return new LayerCollection(this.layers.filter((e) => other.byId.has(e.id)), this.source);
   }
 
   /** Throws LayerCollectionMismatchError unless `other` equals this collection. */

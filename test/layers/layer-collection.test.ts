@@ -119,6 +119,9 @@ test('equality, merge (union) and intersect', () => {
   assert.ok(a.merge(b).equals(all));
   assert.ok(all.intersect(b).equals(b));
   assert.equal(a.merge(b).get(second!).offset, a.numel());
+  // The union follows the model's parameter order whichever side it is called on.
+  assert.ok(b.merge(a).equals(all), `b.merge(a) is [${b.merge(a).ids().join(', ')}], expected [${all.ids().join(', ')}]`);
+  assert.equal(b.merge(a).get(second!).offset, a.numel());
   assert.throws(() => a.assertSame(all, 'x'), LayerCollectionMismatchError);
   assert.throws(() => LayerCollection.fromLayers(m, ['nope']), InvalidArgumentError);
   m.dispose();
