@@ -23,6 +23,9 @@ export class LayerCollectionMismatchError extends NNGeometryError {}
 /** An option or argument outside its allowed set or range. */
 export class InvalidArgumentError extends NNGeometryError {}
 
+/** A target read as a class index that is not an integer in [0, classes); the message names the example, the value and the number of classes. */
+export class LabelError extends InvalidArgumentError {}
+
 /** NaN or ±Infinity where finite numbers are required. */
 export class NonFiniteError extends NNGeometryError {}
 

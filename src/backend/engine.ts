@@ -74,7 +74,14 @@ export interface CotangentSource {
   readonly description: string;
   /** Whether batches must carry targets `ys`. */
   readonly needsTargets: boolean;
-  cotangents(output: tf.Tensor2D, ys: tf.Tensor | undefined, batchIndex: number): tf.Tensor3D;
+  /** `firstExample`: the index in the pass of the batch's first example (for errors naming an example). */
+  cotangents(output: tf.Tensor2D, ys: tf.Tensor | undefined, batchIndex: number, firstExample: number): tf.Tensor3D;
+  /**
+   * The source as plain data (a named variant and its options), so that a saved matrix can run
+   * later passes after loading (EKFAC's updateDiag); absent when it cannot be written down (a
+   * loss function).
+   */
+  readonly definition?: Readonly<Record<string, string | number>>;
 }
 
 /** Everything that defines the matrix to compute, independent of its representation. */
@@ -186,7 +193,7 @@ export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promi
       checkAborted(spec.signal);
       if (batch.size === 0) continue;
       checkBatch(model, batch, spec.outputs);
-      outputs = processBatch(spec, collected, batch, batchIndex++, visitor);
+      outputs = processBatch(spec, collected, batch, { index: batchIndex++, firstExample: examples }, visitor);
       examples += batch.size;
     } finally {
       releaseBatch(batch);
@@ -277,16 +284,22 @@ export function setStackedFloatsBudget(floats: number): number {
   return previous;
 }
 
+/** Where a batch sits in the pass: its index and the index of its first example. */
+interface BatchPosition {
+  readonly index: number;
+  readonly firstExample: number;
+}
+
 function processBatch(
   spec: PassSpec,
   collected: Map<tf.layers.Layer, LayerEntry>,
   batch: Batch,
-  batchIndex: number,
+  at: BatchPosition,
   visitor: BatchVisitor,
 ): number {
   return backwardScheme === 'batched'
-    ? processBatchBatched(spec, collected, batch, batchIndex, visitor)
-    : processBatchAutodiff(spec, collected, batch, batchIndex, visitor);
+    ? processBatchBatched(spec, collected, batch, at, visitor)
+    : processBatchAutodiff(spec, collected, batch, at, visitor);
 }
 
 /** One recorded forward pass, then all outputs' cotangents back-propagated together (batched-backward.ts). */
@@ -294,7 +307,7 @@ function processBatchBatched(
   spec: PassSpec,
   collected: Map<tf.layers.Layer, LayerEntry>,
   batch: Batch,
-  batchIndex: number,
+  at: BatchPosition,
   visitor: BatchVisitor,
 ): number {
   const { model, layerCollection: lc } = spec;
@@ -310,7 +323,7 @@ function processBatchBatched(
     const output = outs[0]!;
     const f = output.reshape([b, -1]) as tf.Tensor2D;
     assertFiniteOutput(model, f);
-    const cotangents = spec.outputs.cotangents(f, batch.ys, batchIndex);
+    const cotangents = spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
     const numOutputs = cotangents.shape[0];
     const needs = tensorsNeedingCotangents(calls);
     let widest = 1;
@@ -342,7 +355,7 @@ function processBatchAutodiff(
   spec: PassSpec,
   collected: Map<tf.layers.Layer, LayerEntry>,
   batch: Batch,
-  batchIndex: number,
+  at: BatchPosition,
   visitor: BatchVisitor,
 ): number {
   const { model, layerCollection: lc } = spec;
@@ -363,7 +376,7 @@ function processBatchAutodiff(
       }
       const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
       assertFiniteOutput(model, f);
-      return spec.outputs.cotangents(f, batch.ys, batchIndex);
+      return spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
     });
     for (const e of lc.layers) {
       if (!inputs.has(e.id)) {

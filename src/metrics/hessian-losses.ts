@@ -12,6 +12,7 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { LossFunction, LossName } from './variants.js';
 import { withSecondOrderGradients } from './second-order-gradients.js';
+import { checkClassLabels, holdsClassIndices } from './labels.js';
 
 /** 'cross_entropy' (softmax on logits, integer or one-hot / probability targets), 'mse' (½‖f − y‖²) or a per-example function. */
 export type HessianLoss = LossName | LossFunction;
@@ -29,9 +30,20 @@ export function batchLoss(loss: unknown): BatchLoss {
   );
 }
 
+/**
+ * Checks the targets of one batch before any product: for 'cross_entropy' with class-index
+ * targets, every label an integer in [0, C) (LabelError naming the example of the pass, counted
+ * from `firstExample`). `classes` gives C, the model's outputs per example.
+ */
+export function checkLossTargets(loss: BatchLoss, ys: tf.Tensor, batchSize: number, classes: () => number, firstExample: number): void {
+  if (loss !== crossEntropy || !(ys.rank === 1 || (ys.rank === 2 && ys.shape[1] === 1))) return;
+  const c = classes();
+  if (holdsClassIndices(ys, batchSize, c)) checkClassLabels(ys, c, `Hessian: loss 'cross_entropy'`, firstExample);
+}
+
 function crossEntropy(f: tf.Tensor2D, ys: tf.Tensor): tf.Scalar {
   const [b, c] = f.shape;
-  const targets = ys.rank === 1 || (ys.rank === 2 && ys.shape[1] === 1 && c > 1) ? tf.oneHot(tf.cast(ys.reshape([b]), 'int32'), c) : ys;
+  const targets = holdsClassIndices(ys, b, c) ? tf.oneHot(tf.cast(ys.reshape([b]), 'int32'), c) : ys;
   if (targets.shape.length !== 2 || targets.shape[0] !== b || targets.shape[1] !== c) {
     throw new ShapeMismatchError(`Hessian 'cross_entropy': targets have shape [${ys.shape}] but the model has ${c} outputs (give class indices [B] or one-hot [B, ${c}])`);
   }

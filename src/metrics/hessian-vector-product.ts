@@ -13,7 +13,7 @@ import { type Batch, type Loader, assertFinite, checkBatchInputs, iterateBatches
 import { executeModel } from '../backend/executor.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
 import type { Progress } from '../backend/engine.js';
-import { type BatchLoss, checkLossCurvature } from './hessian-losses.js';
+import { type BatchLoss, checkLossCurvature, checkLossTargets } from './hessian-losses.js';
 import { releaseAbandonedTape, withSecondOrderGradients } from './second-order-gradients.js';
 import { translateSecondOrderError } from './hessian-support.js';
 
@@ -54,6 +54,7 @@ export async function forEachHessianBatch(spec: HessianSpec, visit: (b: HessianB
       checkAborted(spec.signal);
       if (batch.size === 0) continue;
       const ys = checkBatch(model, batch);
+      checkLossTargets(spec.loss, ys, batch.size, () => outputsPerExample(model, batch, collected), examples);
       if (!weightsChecked) {
         assertFiniteWeights(lc);
         weightsChecked = true;
@@ -140,6 +141,13 @@ function assertFiniteWeights(lc: LayerCollection): void {
       if (w.dtype === 'float32') assertFinite(w.read(), `Hessian: weight '${w.name}' of the model`);
     }
   }
+}
+
+/** Outputs per example: from the model's output shape, or from a forward pass when it has unknown dimensions. */
+function outputsPerExample(model: tf.LayersModel, batch: Batch, collected: Map<tf.layers.Layer, LayerEntry>): number {
+  const dims = model.outputs[0]?.shape.slice(1) ?? [];
+  if (dims.every((d): d is number => typeof d === 'number')) return dims.reduce((a, b) => a * b, 1);
+  return tf.tidy(() => executeModel(model, batch.xs, { collected })[0]!.size / batch.size);
 }
 
 function checkBatch(model: tf.LayersModel, batch: Batch): tf.Tensor {

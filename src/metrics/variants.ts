@@ -8,6 +8,7 @@
 import { tf } from '../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { CotangentSource } from '../backend/engine.js';
+import { checkClassLabels } from './labels.js';
 
 export const VARIANTS = [
   'classif_logits',
@@ -57,7 +58,7 @@ export function checkVariant(variant: unknown, options: VariantOptions): Variant
 const PROB_EPS = 1e-12;
 
 /** Output cotangents [O, B, C] for model outputs [B, C] (outputs are flattened per example). */
-export function outputCotangents(variant: Variant, output: tf.Tensor2D, ys: tf.Tensor | undefined, options: VariantOptions): tf.Tensor3D {
+export function outputCotangents(variant: Variant, output: tf.Tensor2D, ys: tf.Tensor | undefined, options: VariantOptions, firstExample = 0): tf.Tensor3D {
   const [b, c] = output.shape;
   if (c < 2 && (variant === 'classif_logits' || variant === 'classif_logsoftmax' || variant === 'classif_probs')) {
     throw new InvalidArgumentError(
@@ -92,7 +93,7 @@ export function outputCotangents(variant: Variant, output: tf.Tensor2D, ys: tf.T
       case 'regression':
         return diagonal(tf.fill([b, c], 1 / Math.sqrt(options.sigma2 ?? 1)) as tf.Tensor2D);
       case 'empirical':
-        return lossGradient(output, ys, options.loss!).reshape([1, b, c]) as tf.Tensor3D;
+        return lossGradient(output, ys, options.loss!, firstExample).reshape([1, b, c]) as tf.Tensor3D;
     }
   });
 }
@@ -117,12 +118,14 @@ function checkDistribution(p: tf.Tensor2D, what: string): void {
 }
 
 /** ∂ℓ_i/∂f_i for every example, shape [B, C]. */
-function lossGradient(output: tf.Tensor2D, ys: tf.Tensor | undefined, loss: LossFunction | LossName): tf.Tensor2D {
+function lossGradient(output: tf.Tensor2D, ys: tf.Tensor | undefined, loss: LossFunction | LossName, firstExample: number): tf.Tensor2D {
   if (!ys) throw new InvalidArgumentError(`the 'empirical' variant needs targets: batches must be {xs, ys} or [xs, ys]`);
   const [b, c] = output.shape;
+  const classIndices = ys.rank === 1 || (ys.rank === 2 && ys.shape[1] === 1);
+  if (loss === 'cross_entropy' && classIndices) checkClassLabels(ys, c, `variant 'empirical' with loss 'cross_entropy'`, firstExample);
   const perExample = (f: tf.Tensor2D): tf.Tensor => {
     if (loss === 'cross_entropy') {
-      const onehot = ys.rank === 1 || (ys.rank === 2 && ys.shape[1] === 1) ? tf.oneHot(tf.cast(ys.reshape([b]), 'int32'), c) : ys;
+      const onehot = classIndices ? tf.oneHot(tf.cast(ys.reshape([b]), 'int32'), c) : ys;
       if (onehot.shape[1] !== c) throw new ShapeMismatchError(`targets have shape [${ys.shape}] but the model has ${c} outputs`);
       return tf.neg(tf.sum(tf.mul(tf.cast(onehot, 'float32'), tf.logSoftmax(f)), 1));
     }
@@ -144,6 +147,9 @@ export function variantCotangents(variant: Variant, options: VariantOptions): Co
   return {
     description: `variant '${variant}'`,
     needsTargets: variant === 'empirical',
-    cotangents: (output, ys) => outputCotangents(variant, output, ys, options),
+    cotangents: (output, ys, _batchIndex, firstExample) => outputCotangents(variant, output, ys, options, firstExample),
+    ...(typeof options.loss === 'function'
+      ? {}
+      : { definition: { source: 'variant', variant, ...(options.sigma2 !== undefined ? { sigma2: options.sigma2 } : {}), ...(options.loss !== undefined ? { loss: options.loss } : {}) } }),
   };
 }

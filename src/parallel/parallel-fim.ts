@@ -20,6 +20,7 @@ import { PMatKFAC } from '../object/pspace/kfac.js';
 import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
 import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
+import { checkClassLabels } from '../metrics/labels.js';
 import { CONTROL, type TensorData, type WorkerTask } from './protocol.js';
 import { replyError, runTasks, workerPoolInfo } from './pool.js';
 
@@ -151,6 +152,22 @@ function split(batches: PlainBatch[], threads: number): PlainBatch[][] {
 }
 
 /**
+/**
+ * Class-index labels of all shares, checked here so that a LabelError names the example's index
+ * in the whole pass (a thread only knows its share) and before any thread starts working.
+ */
+function checkLabelsOfShares(req: ParallelRequest, batches: PlainBatch[]): void {
+  if (req.variant !== 'empirical' || req.loss !== 'cross_entropy') return;
+  const dims = req.spec.model.outputs[0]?.shape.slice(1) ?? [];
+  if (!dims.every((d): d is number => typeof d === 'number')) return; // the threads check them
+  const classes = dims.reduce((a, b) => a * b, 1);
+  let first = 0;
+  for (const b of batches) {
+    if (b.ys && !b.ys.isDisposed && (b.ys.rank === 1 || (b.ys.rank === 2 && b.ys.shape[1] === 1))) checkClassLabels(b.ys, classes, `variant 'empirical' with loss 'cross_entropy'`, first);
+    first += b.xs[0]!.shape[0]!;
+  }
+}
+
  * Runs the pass on `threads` threads (this one and threads − 1 pooled workers, each on a
  * contiguous share of the batches) and merges the partial matrices exactly.
  */
@@ -158,6 +175,7 @@ export async function computeInWorkers(req: ParallelRequest, threads: number): P
   const { spec } = req;
   const batches = plainBatches(spec.loader) as PlainBatch[];
   const [mine, ...theirs] = split(batches, threads);
+  checkLabelsOfShares(req, batches);
   const total = examplesOf(batches);
   const artifacts = await modelArtifacts(spec.model);
   const key = topologyKey(artifacts.modelTopology);
