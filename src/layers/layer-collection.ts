@@ -7,7 +7,7 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError, LayerCollectionMismatchError, UnsupportedLayerError } from '../errors.js';
 import type { LayerKind, ParameterSpec } from './layer-kind.js';
 import { findLayerKind, genericLayerKind, supportedLayerClasses } from './registry.js';
-import { isContainer } from './tfjs-internals.js';
+import { leafLayers } from './leaf-layers.js';
 import { checkOptions, describe } from '../validation.js';
 
 /** One layer of a collection. */
@@ -68,17 +68,6 @@ function resolveKind(id: string, layer: tf.layers.Layer, options: FromModelOptio
         `collection by hand with LayerCollection.fromLayers.`,
     )
   );
-}
-
-/** Visits every leaf layer of a model depth-first, in model order, with its id path. */
-function* leafLayers(model: tf.LayersModel, prefix = ''): Generator<{ id: string; layer: tf.layers.Layer }> {
-  for (const layer of model.layers) {
-    if (isContainer(layer)) {
-      yield* leafLayers(layer, `${prefix}${layer.name}/`);
-    } else {
-      yield { id: `${prefix}${layer.name}`, layer };
-    }
-  }
 }
 
 export class LayerCollection {

@@ -16,18 +16,24 @@ import { embeddingKind } from './embedding.js';
 import { preluKind } from './prelu.js';
 import { genericKind } from './generic.js';
 
-const kinds: LayerKind[] = [
-  denseKind,
-  conv1dKind,
-  conv2dKind,
-  conv2dTransposeKind,
-  depthwiseConv2dKind,
-  separableConv2dKind,
-  batchNormalizationKind,
-  layerNormalizationKind,
-  embeddingKind,
-  preluKind,
+/**
+ * One line per kind. `secondOrderVerified`: the kind's pre-activation, differentiated twice in θ
+ * by tfjs, matches finite differences of gradients (test/metrics/hessian.test.ts checks each such
+ * kind); the Hessian refuses layers of other kinds unless `allowUnverifiedLayers` is set.
+ */
+const entries: ReadonlyArray<{ kind: LayerKind; secondOrderVerified: boolean }> = [
+  { kind: denseKind, secondOrderVerified: true },
+  { kind: conv1dKind, secondOrderVerified: true },
+  { kind: conv2dKind, secondOrderVerified: true },
+  { kind: conv2dTransposeKind, secondOrderVerified: true },
+  { kind: depthwiseConv2dKind, secondOrderVerified: true },
+  { kind: separableConv2dKind, secondOrderVerified: true },
+  { kind: batchNormalizationKind, secondOrderVerified: true },
+  { kind: layerNormalizationKind, secondOrderVerified: true },
+  { kind: embeddingKind, secondOrderVerified: true },
+  { kind: preluKind, secondOrderVerified: true },
 ];
+const kinds: readonly LayerKind[] = entries.map((e) => e.kind);
 
 /** The kind handling this layer's class, or undefined (the generic kind is not looked up here). */
 export function findLayerKind(layer: tf.layers.Layer): LayerKind | undefined {
@@ -43,6 +49,21 @@ export function genericLayerKind(): LayerKind {
 /** Names of all registered classes (for error messages). */
 export function supportedLayerClasses(): string[] {
   return kinds.flatMap((k) => [...k.classNames]);
+}
+
+/** Names of the registered kinds ('dense', 'conv2d', ...), the generic kind last. */
+export function layerKindNames(): string[] {
+  return [...kinds, genericKind].map((k) => k.name);
+}
+
+/** Names of the kinds whose second derivatives are verified (see `entries`). */
+export function secondOrderVerifiedKinds(): string[] {
+  return entries.filter((e) => e.secondOrderVerified).map((e) => e.kind.name);
+}
+
+/** Layer classes handled by a kind whose second derivatives are verified. */
+export function secondOrderVerifiedClasses(): string[] {
+  return entries.filter((e) => e.secondOrderVerified).flatMap((e) => [...e.kind.classNames]);
 }
 
 /** Looks a kind up by its name ('dense', 'conv2d', ..., 'generic'). */

@@ -17,18 +17,20 @@
 import type { tf } from '../tf.js';
 import { UnsupportedLayerError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import { isContainer, layerActivation } from '../layers/tfjs-internals.js';
+import { layerActivation } from '../layers/tfjs-internals.js';
+import { leafLayers } from '../layers/leaf-layers.js';
+import { secondOrderVerifiedClasses, secondOrderVerifiedKinds } from '../layers/registry.js';
 
-/** Layer classes whose second derivatives are verified (or fail loudly, see below). */
+/** Layer kinds (src/layers) whose pre-activation, differentiated twice in θ, is verified. */
+const VERIFIED_KINDS = new Set(secondOrderVerifiedKinds());
+
+/**
+ * Layer classes without trainable weights whose second derivatives are verified (or fail loudly, see
+ * below); the classes of the registered layer kinds come from the registry (`secondOrderVerified`).
+ */
 const VERIFIED = new Set([
+  ...secondOrderVerifiedClasses(),
   'InputLayer',
-  'Dense',
-  'Conv1D',
-  'Conv2D',
-  'Conv2DTranspose',
-  'DepthwiseConv2D',
-  'SeparableConv2D',
-  'PReLU',
   'Flatten',
   'Reshape',
   'Permute',
@@ -46,8 +48,6 @@ const VERIFIED = new Set([
   'Multiply',
   'Average',
   'Concatenate',
-  'BatchNormalization',
-  'LayerNormalization',
   'ZeroPadding2D',
   'Cropping2D',
   'AveragePooling2D',
@@ -55,7 +55,6 @@ const VERIFIED = new Set([
   'GlobalAveragePooling2D',
   'GlobalMaxPooling1D',
   'GlobalMaxPooling2D',
-  'Embedding',
   'MaxPooling1D',
   'MaxPooling2D',
   'UpSampling2D',
@@ -68,29 +67,8 @@ const NO_SECOND_DERIVATIVE: Record<string, readonly string[]> = {
   ResizeBilinearGrad: ['UpSampling2D'],
 };
 
-/** Layer kinds (src/layers) whose pre-activation, differentiated twice in θ, is verified. */
-const VERIFIED_KINDS = new Set([
-  'dense',
-  'conv1d',
-  'conv2d',
-  'conv2d_transpose',
-  'depthwise_conv2d',
-  'separable_conv2d',
-  'batch_normalization',
-  'layer_normalization',
-  'embedding',
-  'prelu',
-]);
-
 /** Activations whose second derivative tfjs gets wrong without an error. */
 const WRONG_ACTIVATIONS = new Set(['logSoftmax']);
-
-function* leafLayers(model: tf.LayersModel, prefix = ''): Generator<{ id: string; layer: tf.layers.Layer }> {
-  for (const layer of model.layers) {
-    if (isContainer(layer)) yield* leafLayers(layer, `${prefix}${layer.name}/`);
-    else yield { id: `${prefix}${layer.name}`, layer };
-  }
-}
 
 /**
  * Throws UnsupportedLayerError for the first layer of `model` whose second derivative tfjs

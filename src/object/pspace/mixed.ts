@@ -14,10 +14,10 @@ import { type FisherSpec, type NormOrder, type PMat, type Representation, type S
 import { PMatBlockDiag } from './block-diag.js';
 import { PMatEKFAC } from './ekfac.js';
 import { checkOptions, closestName, describe } from '../arguments.js';
-import { layerKindByName } from '../../layers/registry.js';
+import { layerKindByName, layerKindNames } from '../../layers/registry.js';
 
 /** Names of the layer kinds, for the check of `byLayerKind`. */
-const KIND_NAMES = ['dense', 'conv1d', 'conv2d', 'conv2d_transpose', 'depthwise_conv2d', 'separable_conv2d', 'batch_normalization', 'layer_normalization', 'embedding', 'prelu', 'generic'].filter((k) => layerKindByName(k));
+const KIND_NAMES = layerKindNames();
 
 /** Which representation each layer gets: by id, then by kind name, then by Kronecker support, then the default. */
 export interface MixedMapping {
