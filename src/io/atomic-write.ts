@@ -4,12 +4,14 @@
  * folder is atomic on POSIX file systems, so a reader (or a process killed mid-write) sees either
  * the previous file whole or the new one whole, never a mixture.
  *
- * `node:fs` is imported lazily so that importing the library in a browser does not need it.
+ * `node:fs` is loaded on demand (platform/node-builtin.ts) so that browser bundles never resolve it.
  */
+
+import { nodeBuiltin } from '../platform/node-builtin.js';
 
 /** Writes `data` to `path` atomically; on any failure the temporary file is removed and the previous file, if any, is left untouched. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const [fs, nodePath, crypto] = await Promise.all([import('node:fs/promises'), import('node:path'), import('node:crypto')]);
+  const [fs, nodePath, crypto] = await Promise.all([nodeBuiltin('fs/promises', 'writing a file'), nodeBuiltin('path', 'writing a file'), nodeBuiltin('crypto', 'writing a file')]);
   const dir = nodePath.dirname(path);
   const temp = nodePath.join(dir, `.${nodePath.basename(path)}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`);
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;

@@ -23,6 +23,7 @@ import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { checkClassLabels } from '../metrics/labels.js';
 import { CONTROL, type TensorData, type WorkerTask } from './protocol.js';
 import { replyError, runTasks, workerPoolInfo } from './pool.js';
+import { nodeBuiltin } from '../platform/node-builtin.js';
 
 const MERGEABLE: ReadonlyArray<Representation<PMatBase>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag, PMatEKFAC];
 
@@ -97,7 +98,7 @@ export async function planWorkers(req: ParallelRequest): Promise<{ threads: numb
   let wanted = req.workers;
   let why = '';
   if (wanted === 'auto') {
-    const os = await import('node:os');
+    const os = await nodeBuiltin('os', "FIM({ workers: 'auto' })");
     const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
     // Cores the rest of the machine leaves free: the 1-minute load average less our own share.
     const others = Math.max(0, os.loadavg()[0]! - ownLoad());

@@ -9,6 +9,7 @@ import { NNGeometryError, WorkerThreadError } from '../errors.js';
 import * as errors from '../errors.js';
 import type { ReplyMessage, TaskMessage, WorkerReply, WorkerTask } from './protocol.js';
 import { CONTROL } from './protocol.js';
+import { nodeBuiltin } from '../platform/node-builtin.js';
 
 interface PooledWorker {
   worker: Worker;
@@ -32,7 +33,7 @@ let started = 0;
 let nextTaskId = 1;
 
 async function spawn(): Promise<PooledWorker> {
-  const { Worker } = await import('node:worker_threads');
+  const { Worker } = await nodeBuiltin('worker_threads', 'FIM({ workers })');
   const fromSources = import.meta.url.endsWith('.ts');
   const entry = new URL(fromSources ? './worker.ts' : './worker.js', import.meta.url);
   // From the sources a thread registers tsx before loading the worker module.

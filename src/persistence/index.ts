@@ -6,6 +6,7 @@
  * downloads, tf.io-style storage in the browser).
  */
 import { tf } from '../tf.js';
+import { nodeBuiltin } from '../platform/node-builtin.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { PVector } from '../object/pvector.js';
 import { PMatDense } from '../object/pspace/dense.js';
@@ -187,7 +188,7 @@ export async function save(obj: Saveable, target: SaveTarget): Promise<void> {
   }
   const bytes = serialize(obj);
   if (typeof target === 'string') {
-    const fs = await import('node:fs/promises');
+    const fs = await nodeBuiltin('fs/promises', 'save to a file path');
     await fs.writeFile(target, bytes);
   } else if (target && typeof target.write === 'function') {
     await target.write(bytes);
@@ -201,7 +202,7 @@ export async function load(source: LoadSource, model: tf.LayersModel): Promise<S
   checkModel(model, 'load');
   let bytes: Uint8Array;
   if (typeof source === 'string') {
-    const fs = await import('node:fs/promises');
+    const fs = await nodeBuiltin('fs/promises', 'load from a file path');
     try {
       bytes = new Uint8Array(await fs.readFile(source));
     } catch (e) {
