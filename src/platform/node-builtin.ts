@@ -9,6 +9,7 @@ import { InvalidArgumentError } from '../errors.js';
 
 /** The built-ins the library loads, by name (without the `node:` scheme). */
 export interface NodeBuiltins {
+  fs: typeof import('node:fs');
   'fs/promises': typeof import('node:fs/promises');
   path: typeof import('node:path');
   crypto: typeof import('node:crypto');
