@@ -62,3 +62,4 @@ export type { BatchLoss } from './metrics/hessian-losses.js';
 // Training with curvature: natural-gradient optimizer, EWC penalty, Fisher merging.
 export { ewcPenalty, type EwcPenaltyOptions } from './training/ewc-penalty.js';
 export { FisherSum, onlineFisher, type CurvatureOperator, type FisherTerm, type OnlineFisherOptions } from './training/fisher-sum.js';
+export { fisherMerge, type FisherMergeOptions, type MergeMember } from './training/fisher-merge.js';
