@@ -17,6 +17,7 @@ import { type Batch, type Loader, checkBatchInputs, countExamples, iterateBatche
 import { executeModel, type LayerCall } from './executor.js';
 import { batchedBackward, tensorsNeedingCotangents } from './batched-backward.js';
 import { ensureKernelFixes } from './substrate.js';
+import { yieldToEventLoop } from './yield.js';
 
 /** Progress of a pass over the data. */
 export interface Progress {
@@ -199,6 +200,9 @@ export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promi
       releaseBatch(batch);
     }
     spec.onProgress?.(examplesTotal === undefined ? { examplesDone: examples } : { examplesDone: examples, examplesTotal });
+    // Let timers and events run (an AbortSignal.timeout fires here), then see whether they aborted.
+    await yieldToEventLoop();
+    checkAborted(spec.signal);
   }
   return { examples, outputs };
 }

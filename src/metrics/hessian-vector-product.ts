@@ -12,6 +12,7 @@ import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js'
 import { type Batch, type Loader, assertFinite, checkBatchInputs, iterateBatches, releaseBatch } from '../data/loader.js';
 import { executeModel } from '../backend/executor.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
+import { yieldToEventLoop } from '../backend/yield.js';
 import type { Progress } from '../backend/engine.js';
 import { type BatchLoss, checkLossCurvature, checkLossTargets } from './hessian-losses.js';
 import { releaseAbandonedTape, withSecondOrderGradients } from './second-order-gradients.js';
@@ -83,6 +84,9 @@ export async function forEachHessianBatch(spec: HessianSpec, visit: (b: HessianB
       releaseBatch(batch);
     }
     spec.onProgress?.({ examplesDone: examples });
+    // Timers and events run between batches (an AbortSignal.timeout fires here).
+    await yieldToEventLoop();
+    checkAborted(spec.signal);
   }
   return examples;
 }
