@@ -9,7 +9,7 @@
  */
 import { tf } from '../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../errors.js';
-import type { LayerCollection } from '../layers/layer-collection.js';
+import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
 import { PVector } from '../object/pvector.js';
 import { checkOptions, describe } from '../object/arguments.js';
 import { PMatDiag } from '../object/pspace/diag.js';
@@ -69,7 +69,7 @@ export async function fisherMerge(members: readonly MergeMember[], options: Fish
       if (fishers.every((f) => f instanceof PMatDiag)) return mergeDiag(lc, fishers as PMatDiag[], thetas, regul);
       if (fishers.every((f) => f instanceof PMatDense)) return mergeBlocks(lc, [{ offset: 0, n: lc.numel(), blocks: (fishers as PMatDense[]).map((f) => f.values()) }], thetas, regul);
       if (fishers.every((f) => f instanceof PMatBlockDiag)) {
-        return mergeBlocks(lc, lc.layers.map((e) => ({ offset: e.offset, n: e.numel, blocks: (fishers as PMatBlockDiag[]).map((f) => f.block(e.id)) })), thetas, regul);
+        return mergeBlocks(lc, lc.layers.map((e: LayerEntry) => ({ offset: e.offset, n: e.numel, blocks: (fishers as PMatBlockDiag[]).map((f) => f.block(e.id)) })), thetas, regul);
       }
     }
     return await mergeByCG(lc, fishers, thetas, regul, o);
