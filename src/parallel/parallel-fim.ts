@@ -153,7 +153,6 @@ function split(batches: PlainBatch[], threads: number): PlainBatch[][] {
 }
 
 /**
-/**
  * Class-index labels of all shares, checked here so that a LabelError names the example's index
  * in the whole pass (a thread only knows its share) and before any thread starts working.
  */
@@ -169,14 +168,15 @@ function checkLabelsOfShares(req: ParallelRequest, batches: PlainBatch[]): void 
   }
 }
 
+/**
  * Runs the pass on `threads` threads (this one and threads − 1 pooled workers, each on a
  * contiguous share of the batches) and merges the partial matrices exactly.
  */
 export async function computeInWorkers(req: ParallelRequest, threads: number): Promise<PMatBase> {
   const { spec } = req;
   const batches = plainBatches(spec.loader) as PlainBatch[];
-  const [mine, ...theirs] = split(batches, threads);
   checkLabelsOfShares(req, batches);
+  const [mine, ...theirs] = split(batches, threads);
   const total = examplesOf(batches);
   const artifacts = await modelArtifacts(spec.model);
   const key = topologyKey(artifacts.modelTopology);
