@@ -6,8 +6,10 @@
  * Custom layer classes must be registered (`tf.serialization.registerClass`) before loading.
  */
 import { tf } from '../tf.js';
-import { InvalidArgumentError } from '../errors.js';
-import { nodeFileSystem } from './node-file-system.js';
+import { InvalidArgumentError, NNGeometryError } from '../errors.js';
+import { checkOptions, describe } from '../validation.js';
+import { buildModel } from './build-model.js';
+import { nodeFileSystem, stripFileScheme } from './node-file-system.js';
 
 /**
  * The files of a browser save: the model JSON (parsed or as text) and its weights, either by
@@ -60,32 +62,115 @@ function fromBrowserFiles(files: BrowserModelFiles): tf.io.IOHandler {
   };
 }
 
+/** Options of `loadModel`. */
+export interface LoadModelOptions {
+  /**
+   * Accept a model.json without weights (no `weightsManifest`, or an empty one) whose topology
+   * has weights: they keep tfjs's random initial values. Default false: such a file is refused,
+   * since a Fisher matrix of random weights is rarely what was meant.
+   */
+  allowMissingWeights?: boolean;
+}
+
+/** Options of `saveModel`. */
+export interface SaveModelOptions {
+  /** JSON metadata stored in model.json (`userDefinedMetadata`), replacing the model's own. */
+  userDefinedMetadata?: Record<string, unknown>;
+}
+
+/** Where errors say the model came from. */
+function describeSource(source: Exclude<ModelSource, string>): string {
+  if (isHandler(source)) return 'the IOHandler';
+  if (isBrowserFiles(source)) return 'the given modelJSON and weights';
+  return 'the given model artifacts';
+}
+
 /**
- * Loads a tf.LayersModel from a path (a model.json, `name.json`, or a directory holding
- * model.json; `file://` optional; Node only), an IOHandler, in-memory ModelArtifacts
- * (`tf.io.fromMemory` style) or the files of a browser save.
- *
- * @throws InvalidArgumentError naming the file when something is missing or inconsistent.
- * @example
- * const model = await loadModel('./saved/model.json');
- * const F = await FIM({ model, loader, representation: PMatDiag });
+ * The artifacts of `source`, read but not yet turned into a model. A local path is read through
+ * `nodeFileSystem` (confined to the model's folder); an http(s) URL through tfjs's http handler
+ * with every request confined to the model.json's origin and folder.
  */
-export async function loadModel(source: ModelSource): Promise<tf.LayersModel> {
-  if (typeof source === 'string') return tf.loadLayersModel(nodeFileSystem(source));
+async function artifactsOf(source: ModelSource): Promise<{ artifacts: tf.io.ModelArtifacts; where: string }> {
+  if (typeof source === 'string') {
+    if (/^https?:\/\//i.test(source)) return { artifacts: await tf.io.http(source, { fetchFunc: confinedFetch(source) }).load!(), where: `'${source}'` };
+    return { artifacts: await nodeFileSystem(source).load!(), where: `'${stripFileScheme(source)}'` };
+  }
   if (typeof source !== 'object' || source === null) {
     throw new InvalidArgumentError(`loadModel: 'source' must be a path, an IOHandler, ModelArtifacts or { modelJSON, weights }; received ${source === null ? 'null' : typeof source}`);
   }
-  if (isHandler(source)) return tf.loadLayersModel(source);
-  if (isBrowserFiles(source)) return tf.loadLayersModel(fromBrowserFiles(source));
-  if ('modelTopology' in source) return tf.loadLayersModel(tf.io.fromMemory(source));
+  const where = describeSource(source);
+  if (isHandler(source)) {
+    try {
+      return { artifacts: await source.load!(), where };
+    } catch (e) {
+      if (e instanceof NNGeometryError) throw e;
+      throw new InvalidArgumentError(`loadModel: the IOHandler's load() failed (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`);
+    }
+  }
+  if (isBrowserFiles(source)) return { artifacts: await fromBrowserFiles(source).load!(), where };
+  if ('modelTopology' in source) return { artifacts: source, where };
   throw new InvalidArgumentError(`loadModel: 'source' has neither 'modelTopology' nor 'modelJSON' and 'weights'`);
 }
 
 /**
- * Saves a LayersModel to disk in Node (a directory receiving model.json + weights.bin, or a
- * path ending in .json), in the format `loadModel`, tfjs-node and tf.loadLayersModel read.
+ * A fetch for tfjs's http handler that only requests URLs of `modelUrl`'s origin under its folder
+ * (the model.json itself and its weight shards): a manifest naming '../x' or another host is refused.
  */
-export async function saveModel(model: tf.LayersModel, path: string): Promise<tf.io.SaveResult> {
+function confinedFetch(modelUrl: string): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+  const base = new URL(modelUrl);
+  const folder = base.href.slice(0, base.href.lastIndexOf('/') + 1);
+  return async (input, init) => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input.toString() : input.url, base);
+    if (url.origin !== base.origin || !url.href.startsWith(folder)) {
+      throw new InvalidArgumentError(`loadModel: '${modelUrl}' names the weights URL '${url.href}', outside the model's folder '${folder}'; weight files must be named relative to it`);
+    }
+    return fetch(url, init);
+  };
+}
+
+/**
+ * Loads a tf.LayersModel from a path (a model.json, `name.json`, or a directory holding
+ * model.json; `file://` optional; Node only), an http(s) URL of a model.json, an IOHandler,
+ * in-memory ModelArtifacts (`tf.io.fromMemory` style) or the files of a browser save.
+ *
+ * What is checked before any weight byte is used: the weight files a model.json names stay in its
+ * folder (no absolute path, no `..`, no symlink leading out, regular files only; for a URL, its
+ * origin and folder), their sizes equal what the manifest describes (both longer and shorter are
+ * refused) and nothing beyond that is read, every manifest entry has a known dtype and a shape
+ * of integers ≥ 0, and the weights match the topology by name and shape. Every failure inside
+ * tfjs (an unknown layer class, a shape mismatch, a bad configuration) is reported as an
+ * InvalidArgumentError naming the source and the way out, and leaves no tensor behind.
+ *
+ * @param options.allowMissingWeights accept a model.json without weights (default false).
+ * @throws InvalidArgumentError naming the file when something is missing, misplaced or inconsistent.
+ * @example
+ * const model = await loadModel('./saved/model.json');
+ * const F = await FIM({ model, loader, representation: PMatDiag });
+ */
+export async function loadModel(source: ModelSource, options?: LoadModelOptions): Promise<tf.LayersModel> {
+  const o = checkOptions(options, ['allowMissingWeights'], 'loadModel') as LoadModelOptions;
+  if (o.allowMissingWeights !== undefined && typeof o.allowMissingWeights !== 'boolean') {
+    throw new InvalidArgumentError(`loadModel: option 'allowMissingWeights' must be a boolean, received ${describe(o.allowMissingWeights)}`);
+  }
+  const { artifacts, where } = await artifactsOf(source);
+  return buildModel(artifacts, where, { allowMissingWeights: o.allowMissingWeights ?? false });
+}
+
+/**
+ * Saves a LayersModel to disk in Node (a directory receiving model.json + weights.bin, or a
+ * path ending in .json), in the format `loadModel`, tfjs-node and tf.loadLayersModel read. Each
+ * file is written atomically (a temporary file in the same folder, fsync, rename): a save that is
+ * interrupted leaves the previous file whole.
+ *
+ * @example
+ * await saveModel(model, './saved');  // ./saved/model.json + ./saved/weights.bin
+ */
+export async function saveModel(model: tf.LayersModel, path: string, options?: SaveModelOptions): Promise<tf.io.SaveResult> {
   if (!(model instanceof tf.LayersModel)) throw new InvalidArgumentError(`saveModel: 'model' must be a tf.LayersModel`);
-  return model.save(nodeFileSystem(path));
+  const o = checkOptions(options, ['userDefinedMetadata'], 'saveModel') as SaveModelOptions;
+  const meta = o.userDefinedMetadata;
+  if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
+    throw new InvalidArgumentError(`saveModel: option 'userDefinedMetadata' must be a plain object, received ${describe(meta)}`);
+  }
+  return model.save(nodeFileSystem(path, meta ? { userDefinedMetadata: meta } : {}));
 }

@@ -10,10 +10,14 @@
  * - Save: `path` is a directory (created if needed) receiving `model.json` and `weights.bin`, or
  *   a path ending in `.json` receiving that file and `<name>.weights.bin` beside it.
  *
- * `node:fs` is imported lazily, so that importing the library in a browser does not need it.
+ * `node:fs` is loaded on demand (platform/node-builtin.ts) so that browser bundles never resolve it.
  */
 import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
+import { writeFileAtomic } from './atomic-write.js';
+import { type ConfinedFile, readBoundedText, readConfined, realFolder, resolveInside } from './confined-files.js';
+import { checkManifest, entriesBytes } from './weights-manifest.js';
+import { nodeBuiltin } from '../platform/node-builtin.js';
 
 /** The path without a leading `file://`. */
 export function stripFileScheme(path: string): string {
@@ -21,35 +25,25 @@ export function stripFileScheme(path: string): string {
 }
 
 async function nodeModules() {
-  const [fs, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+  const [fs, path] = await Promise.all([nodeBuiltin('fs/promises', 'a model file path'), nodeBuiltin('path', 'a model file path')]);
   return { fs, path };
 }
 
-/** Bytes of one element of each weight dtype (the encodings tfjs writes). */
-const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
+/** The largest model.json read (its topology; the weights are in the shards): 64 MiB. */
+export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
 
-/** Expected bytes of the manifest, or undefined when an entry's size is not fixed (strings). */
-function manifestBytes(specs: readonly tf.io.WeightsManifestEntry[]): number | undefined {
-  let total = 0;
-  for (const s of specs) {
-    const dtype = s.quantization?.dtype ?? s.dtype;
-    const bytes = BYTES[dtype];
-    if (bytes === undefined) return undefined;
-    total += s.shape.reduce((a, b) => a * b, 1) * bytes;
-  }
-  return total;
-}
-
-/** Reads model.json and its shards into ModelArtifacts. */
+/**
+ * Reads model.json and its shards into ModelArtifacts. Every shard is confined to the JSON
+ * file's folder and checked to be a regular file, and the shards' sizes are compared with what
+ * the manifest describes before any of them is read (see confined-files.ts).
+ */
 async function loadArtifacts(location: string): Promise<tf.io.ModelArtifacts> {
   const { fs, path } = await nodeModules();
   let jsonPath = stripFileScheme(location);
   const stat = await fs.stat(jsonPath).catch(() => undefined);
   if (!stat) throw new InvalidArgumentError(`loadModel: no file or directory at '${jsonPath}'`);
   if (stat.isDirectory()) jsonPath = path.join(jsonPath, 'model.json');
-  const text = await fs.readFile(jsonPath, 'utf8').catch(() => {
-    throw new InvalidArgumentError(`loadModel: cannot read '${jsonPath}' (expected a model.json written by model.save)`);
-  });
+  const text = await readBoundedText(jsonPath, MAX_MODEL_JSON_BYTES, 'loadModel');
   let modelJSON: tf.io.ModelJSON;
   try {
     modelJSON = JSON.parse(text) as tf.io.ModelJSON;
@@ -59,31 +53,45 @@ async function loadArtifacts(location: string): Promise<tf.io.ModelArtifacts> {
   if (!modelJSON || typeof modelJSON !== 'object' || !modelJSON.modelTopology) {
     throw new InvalidArgumentError(`loadModel: '${jsonPath}' has no 'modelTopology'; it is not a tfjs model.json`);
   }
-  const dir = path.dirname(jsonPath);
-  return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
-    const specs: tf.io.WeightsManifestEntry[] = [];
-    const shards: ArrayBuffer[] = [];
-    for (const group of manifest) {
-      for (const shard of group.paths) {
-        const file = path.join(dir, shard);
-        const bytes = await fs.readFile(file).catch(() => {
-          throw new InvalidArgumentError(`loadModel: the weights shard '${file}' named by '${jsonPath}' cannot be read`);
-        });
-        shards.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-      }
-      specs.push(...group.weights);
+  const where = `loadModel: '${jsonPath}'`;
+  const groups = checkManifest(modelJSON.weightsManifest, where);
+  const { weightsManifest: _ignored, ...rest } = modelJSON;
+  const artifacts: tf.io.ModelArtifacts = {
+    modelTopology: rest.modelTopology,
+    format: rest.format,
+    generatedBy: rest.generatedBy,
+    convertedBy: rest.convertedBy,
+    ...(rest.trainingConfig ? { trainingConfig: rest.trainingConfig } : {}),
+    ...(rest.userDefinedMetadata ? { userDefinedMetadata: rest.userDefinedMetadata } : {}),
+  };
+  if (groups.length === 0) return artifacts;
+  const root = await realFolder(path.dirname(jsonPath), where);
+  // Resolve and size every shard first: nothing is read unless all of them are acceptable.
+  const shards: ConfinedFile[] = [];
+  let total = 0;
+  for (const [k, group] of groups.entries()) {
+    const files = await Promise.all(group.paths.map((p) => resolveInside(root, p, where)));
+    const held = files.reduce((a, f) => a + f.size, 0);
+    const expected = entriesBytes(group.weights, where);
+    if (held !== expected) {
+      throw new InvalidArgumentError(
+        `${where}: the weight files of manifest group ${k} (${group.paths.join(', ')}) hold ${held} bytes but its manifest describes ${expected}; the files do not belong to this model.json`,
+      );
     }
-    const data = tf.io.concatenateArrayBuffers(shards);
-    const expected = manifestBytes(specs);
-    if (expected !== undefined && expected !== data.byteLength) {
-      throw new InvalidArgumentError(`loadModel: the weight files of '${jsonPath}' hold ${data.byteLength} bytes but its manifest describes ${expected}`);
-    }
-    return [specs, data];
-  });
+    shards.push(...files);
+    total += held;
+  }
+  const data = new Uint8Array(total);
+  let offset = 0;
+  for (const f of shards) {
+    await readConfined(f, data, offset, where);
+    offset += f.size;
+  }
+  return { ...artifacts, weightSpecs: groups.flatMap((g) => g.weights), weightData: data.buffer };
 }
 
-/** Writes model.json and one weights file. */
-async function saveArtifacts(location: string, artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+/** Writes the weights file, then model.json, each atomically (a reader never sees a half-written file). */
+async function saveArtifacts(location: string, artifacts: tf.io.ModelArtifacts, metadata?: Record<string, unknown>): Promise<tf.io.SaveResult> {
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     throw new InvalidArgumentError('saveModel: binary (graph-model) topologies are not supported; save a tf.LayersModel');
   }
@@ -95,6 +103,7 @@ async function saveArtifacts(location: string, artifacts: tf.io.ModelArtifacts):
   const weightsName = isJson ? `${path.basename(target, '.json')}.weights.bin` : 'weights.bin';
   await fs.mkdir(dir, { recursive: true });
   const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData ?? []));
+  const userDefinedMetadata = (metadata ?? artifacts.userDefinedMetadata) as {} | undefined;
   const modelJSON: tf.io.ModelJSON = {
     modelTopology: artifacts.modelTopology ?? {},
     format: artifacts.format,
@@ -102,13 +111,13 @@ async function saveArtifacts(location: string, artifacts: tf.io.ModelArtifacts):
     convertedBy: artifacts.convertedBy,
     weightsManifest: [{ paths: [weightsName], weights: artifacts.weightSpecs ?? [] }],
     ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
-    ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+    ...(userDefinedMetadata ? { userDefinedMetadata } : {}),
     ...(artifacts.signature ? { signature: artifacts.signature } : {}),
     ...(artifacts.modelInitializer ? { modelInitializer: artifacts.modelInitializer } : {}),
     ...(artifacts.initializerSignature ? { initializerSignature: artifacts.initializerSignature } : {}),
   };
-  await fs.writeFile(path.join(dir, weightsName), weights);
-  await fs.writeFile(jsonPath, JSON.stringify(modelJSON));
+  await writeFileAtomic(path.join(dir, weightsName), weights);
+  await writeFileAtomic(jsonPath, JSON.stringify(modelJSON));
   return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
 }
 
@@ -119,11 +128,11 @@ async function saveArtifacts(location: string, artifacts: tf.io.ModelArtifacts):
  * await model.save(nodeFileSystem('/tmp/my-model'));            // model.json + weights.bin
  * const copy = await tf.loadLayersModel(nodeFileSystem('/tmp/my-model'));
  */
-export function nodeFileSystem(path: string): tf.io.IOHandler {
+export function nodeFileSystem(path: string, options: { userDefinedMetadata?: Record<string, unknown> } = {}): tf.io.IOHandler {
   if (typeof path !== 'string' || path.length === 0) {
     throw new InvalidArgumentError(`nodeFileSystem: 'path' must be a non-empty string, received ${typeof path}`);
   }
-  return { load: () => loadArtifacts(path), save: (artifacts) => saveArtifacts(path, artifacts) };
+  return { load: () => loadArtifacts(path), save: (artifacts) => saveArtifacts(path, artifacts, options.userDefinedMetadata) };
 }
 
 let routed = false;
