@@ -52,7 +52,7 @@ export { Hessian, type HessianOptions, type HessianRepresentation, type HessianR
 export { PMatHessianImplicit } from './metrics/hessian-implicit.js';
 export type { HessianLoss } from './metrics/hessian-losses.js';
 // Model loading (issue 4): LayersModels from disk (Node, without tfjs-node) or browser artifacts.
-export { loadModel, saveModel, type ModelSource, type BrowserModelFiles } from './io/load-model.js';
+export { loadModel, saveModel, type ModelSource, type BrowserModelFiles, type LoadModelOptions, type SaveModelOptions } from './io/load-model.js';
 export { nodeFileSystem, registerFileSystemScheme } from './io/node-file-system.js';
 export type { KroneckerFactors } from './object/pspace/kronecker/factors.js';
 export type { SymmetricBlock } from './object/pspace/symmetric-block.js';
