@@ -6,7 +6,7 @@ export * from './errors.js';
 export { LayerCollection, type LayerEntry, type FromModelOptions } from './layers/layer-collection.js';
 export type { LayerKind, ParameterSpec } from './layers/layer-kind.js';
 export { PVector } from './object/pvector.js';
-export type { PMat, PMatBase, NormOrder, SolveOptions, Representation, FisherSpec } from './object/pspace/pmat.js';
+export type { PMat, PMatBase, AnyPMat, NormOrder, SolveOptions, Representation, FisherSpec } from './object/pspace/pmat.js';
 export { PMatDense } from './object/pspace/dense.js';
 export { PMatDiag } from './object/pspace/diag.js';
 export { PMatBlockDiag } from './object/pspace/block-diag.js';
@@ -63,3 +63,9 @@ export type { BatchLoss } from './metrics/hessian-losses.js';
 export { ewcPenalty, type EwcPenaltyOptions } from './training/ewc-penalty.js';
 export { FisherSum, onlineFisher, type CurvatureOperator, type FisherTerm, type OnlineFisherOptions } from './training/fisher-sum.js';
 export { fisherMerge, type FisherMergeOptions, type MergeMember } from './training/fisher-merge.js';
+// Uncertainty and data attribution: Laplace approximation and influence functions.
+export { pairwiseInfluence, type PairwiseInfluenceOptions } from './influence/pairwise-influence.js';
+export { selfInfluence, type SelfInfluenceOptions } from './influence/self-influence.js';
+export type { InfluenceOptions } from './influence/influence-curvature.js';
+export type { InfluenceVariant } from './influence/loss-gradients.js';
+export type { ImplicitSolveOptions } from './influence/damped-inverse.js';
