@@ -75,7 +75,7 @@ test('empirical FIM: labels [B, 1] are class indices too (label −1)', async ()
 test('empirical FIM: a matrix-free representation checks the labels at its first product', async () => {
   const bs = batchesWithLabel(9, 5);
   try {
-    const F = await empirical(bs, { representation: PMatImplicit });
+    const F = await FIM({ model, loader: bs, representation: PMatImplicit, variant: 'empirical', loss: 'cross_entropy', workers: 1 });
     await expectLabelError(() => F.trace(), 5, '9');
     F.dispose();
   } finally {
