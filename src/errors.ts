@@ -51,3 +51,10 @@ export class WorkerThreadError extends NNGeometryError {
     if (options && 'cause' in options) this.cause = options.cause;
   }
 }
+
+/**
+ * A distributed pass (BullMQ on Redis) failed: Redis unreachable or gone, a shard that failed
+ * all its attempts (its error is in the message), a worker whose model or data differ from the
+ * coordinator's, a partial whose content hash does not verify.
+ */
+export class DistributedError extends NNGeometryError {}

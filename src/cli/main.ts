@@ -15,12 +15,14 @@ import { CliError, USER_ERROR_EXIT_CODE } from './errors.js';
 import { FIM_USAGE, fimCommand } from './commands/fim.js';
 import { INFO_USAGE, infoCommand } from './commands/info.js';
 import { NTK_USAGE, ntkCommand } from './commands/ntk.js';
+import { WORKER_USAGE, workerCommand } from './commands/worker.js';
 import { REPRESENTATIONS } from './representations.js';
 
 const USAGE = `Usage:
   ${FIM_USAGE}
   ${NTK_USAGE}
   ${INFO_USAGE}
+  ${WORKER_USAGE}
 
 Representations: ${REPRESENTATIONS.map((r) => r.name).join(', ')}.
 Data files: IDX (.gz or not; uint8 images are scaled by 1/255 unless --scale), CSV (one example
@@ -41,10 +43,14 @@ const common = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Options of a distributed run (`fim --redis`). */
+const distributedOptions = { redis: { type: 'string' }, shards: { type: 'string' }, store: { type: 'string' }, 'run-id': { type: 'string' } } as const;
+
 const OPTIONS = {
-  fim: { ...common, labels: { type: 'string' }, representation: { type: 'string' }, variant: { type: 'string' }, loss: { type: 'string' }, sigma2: { type: 'string' }, mc: { type: 'string' }, seed: { type: 'string' }, 'max-memory': { type: 'string' } },
+  fim: { ...common, labels: { type: 'string' }, representation: { type: 'string' }, variant: { type: 'string' }, loss: { type: 'string' }, sigma2: { type: 'string' }, mc: { type: 'string' }, seed: { type: 'string' }, 'max-memory': { type: 'string' }, ...distributedOptions },
   ntk: { ...common, centering: { type: 'boolean' }, top: { type: 'string' } },
   info: { model: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  worker: { redis: { type: 'string' }, concurrency: { type: 'string' }, 'lock-ms': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
 } as const;
 
 /** Runs the CLI on `argv` (without node and the script); resolves to the exit code. */
@@ -55,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     return command ? 0 : USER_ERROR_EXIT_CODE;
   }
   try {
-    if (!(command in OPTIONS)) throw new CliError(`unknown command '${command}'; commands: fim, ntk, info (nngeometry --help)`);
+    if (!(command in OPTIONS)) throw new CliError(`unknown command '${command}'; commands: fim, ntk, info, worker (nngeometry --help)`);
     const cmd = command as keyof typeof OPTIONS;
     let values: Record<string, string | boolean | undefined>;
     try {
@@ -64,7 +70,12 @@ export async function main(argv: string[]): Promise<number> {
       throw new CliError(`${(e as Error).message.split('\n')[0]} (nngeometry ${cmd} --help)`);
     }
     if (values.help) {
-      console.log(`Usage: ${cmd === 'fim' ? FIM_USAGE : cmd === 'ntk' ? NTK_USAGE : INFO_USAGE}`);
+      console.log(`Usage: ${cmd === 'fim' ? FIM_USAGE : cmd === 'ntk' ? NTK_USAGE : cmd === 'worker' ? WORKER_USAGE : INFO_USAGE}`);
+      return 0;
+    }
+    if (cmd === 'worker') {
+      // Workers run tfjs in their compute threads, on the backend each run names.
+      await workerCommand(values);
       return 0;
     }
     if (!values.model) throw new CliError(`--model is required (nngeometry ${cmd} --help)`);

@@ -1,0 +1,146 @@
+/**
+ * The tfjs work of a worker, run in a compute thread (compute-thread.ts) so that the worker's
+ * event loop stays free to renew its job locks: one shard's partial matrix, and the merge of a
+ * pass's partials in shard order. Both take and return persistence bytes.
+ */
+import { tf } from '../tf.js';
+import { DistributedError } from '../errors.js';
+import { FIM } from '../metrics/fim.js';
+import { FIMMonteCarlo } from '../metrics/fim-monte-carlo.js';
+import type { MonteCarloVariant } from '../metrics/monte-carlo-samples.js';
+import type { Variant } from '../metrics/variants.js';
+import { LayerCollection } from '../layers/layer-collection.js';
+import { loadModel } from '../io/load-model.js';
+import { serialize, deserialize, type Saveable } from '../persistence/index.js';
+import { mergePartial, type Mergeable } from '../persistence/merge.js';
+import { PMatDense } from '../object/pspace/dense.js';
+import { PMatDiag } from '../object/pspace/diag.js';
+import { PMatBlockDiag } from '../object/pspace/block-diag.js';
+import { PMatLowRank } from '../object/pspace/low-rank.js';
+import { PMatKFAC } from '../object/pspace/kfac.js';
+import { PMatEKFAC } from '../object/pspace/ekfac.js';
+import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
+import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
+import type { PMatBase, Representation } from '../object/pspace/pmat.js';
+import type { Progress } from '../backend/engine.js';
+import { shardSeed } from './hash.js';
+import { shardBatches } from './shard-data.js';
+import type { DistributedRepresentation, PassDefinition } from './protocol.js';
+
+const REPRESENTATIONS: Record<Exclude<DistributedRepresentation, 'PMatEKFAC'>, Representation<PMatBase>> = {
+  PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag,
+};
+
+let backend: string | null = null;
+let held: { hash: string; model: tf.LayersModel } | null = null;
+
+async function useBackend(name: string): Promise<void> {
+  if (backend === name) return;
+  if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  if (!(await tf.setBackend(name))) throw new DistributedError(`worker: the tfjs backend '${name}' could not be set`);
+  await tf.ready();
+  backend = name;
+}
+
+/** The pass's model, loaded once per content hash. */
+async function modelOf(pass: PassDefinition): Promise<tf.LayersModel> {
+  await useBackend(pass.backend);
+  if (held?.hash === pass.modelHash) return held.model;
+  held?.model.dispose();
+  held = null;
+  const model = await loadModel(pass.model);
+  held = { hash: pass.modelHash, model };
+  return model;
+}
+
+/** EKFAC's eigenbasis from `basis` bytes, recomputed on `spec` so that updateDiag can run on it. */
+function eigenbasisRepresentation(basis: PMatEKFAC): Representation<PMatEKFAC> {
+  return {
+    representationName: 'PMatEKFAC',
+    compute: async (spec) => new PMatEKFAC(spec.layerCollection, basis.eigenBlocks().map((b) => new EigenBlock(b.k, b.c, b.uA.slice(), b.uG.slice(), b.diagonal.slice())), 'kfac', spec),
+  };
+}
+
+/**
+ * The partial matrix of examples [start, end) as persistence bytes. Monte-Carlo labels are
+ * sampled with shardSeed(seed, index); the 'ekfac-diagonal' pass projects the shard's
+ * per-example gradients on the eigenbasis in `basisBytes`.
+ */
+export async function computeShard(
+  pass: PassDefinition,
+  shard: { index: number; start: number; end: number },
+  basisBytes: Uint8Array | null,
+  onProgress: (p: Progress) => void,
+): Promise<{ bytes: Uint8Array; examples: number }> {
+  const model = await modelOf(pass);
+  const layerCollection = LayerCollection.fromLayers(model, pass.layerIds);
+  const batches = shardBatches(pass, model, shard.start, shard.end);
+  let basis: PMatEKFAC | null = null;
+  let M: PMatBase | null = null;
+  try {
+    let representation: Representation<PMatBase>;
+    if (pass.compute === 'ekfac-diagonal') {
+      if (!basisBytes) throw new DistributedError(`worker: the EKFAC diagonal pass of shard ${shard.index} has no eigenbasis`);
+      basis = deserialize(basisBytes, model) as PMatEKFAC;
+      representation = eigenbasisRepresentation(basis);
+    } else if (pass.compute === 'PMatEKFAC') {
+      throw new DistributedError('worker: EKFAC runs as a KFAC pass then an eigenbasis-diagonal pass');
+    } else {
+      representation = REPRESENTATIONS[pass.compute];
+    }
+    const common = { model, loader: batches, layerCollection, representation, onProgress, ...(pass.sigma2 !== undefined ? { sigma2: pass.sigma2 } : {}) };
+    M = pass.trials
+      ? await FIMMonteCarlo({ ...common, variant: pass.variant as MonteCarloVariant, trials: pass.trials, seed: shardSeed(pass.seed, shard.index) })
+      : await FIM({ ...common, variant: pass.variant as Variant, workers: 1, ...(pass.variant === 'empirical' ? { loss: pass.loss ?? 'cross_entropy' } : {}) });
+    if (pass.compute === 'ekfac-diagonal') await (M as PMatEKFAC).updateDiag(batches);
+    return { bytes: serialize(M as Saveable), examples: shard.end - shard.start };
+  } finally {
+    M?.dispose();
+    basis?.dispose();
+    for (const b of batches) tf.dispose(b.ys ? [b.xs, b.ys] : [b.xs]);
+  }
+}
+
+/**
+ * The example-weighted mean of EKFAC partials that share one eigenbasis: the diagonal
+ * (1/n) Σᵢ (U_Aᵀ ⊗ U_Gᵀ gᵢ)∘² is a mean over examples like every other statistic
+ * (George et al. 2018, eq. 7), so its merge is the weighted mean of the parts' diagonals.
+ */
+export function mergeEkfacDiagonals(parts: ReadonlyArray<{ matrix: PMatEKFAC; examples: number }>): PMatEKFAC {
+  const total = parts.reduce((a, p) => a + p.examples, 0);
+  const first = parts[0]!.matrix;
+  const blocks = first.eigenBlocks().map((b, j) => {
+    const d = new Float64Array(b.diagonal.length);
+    for (const p of parts) {
+      const pb = p.matrix.eigenBlocks()[j];
+      if (!pb || pb.diagonal.length !== d.length) throw new DistributedError('merge: the EKFAC partials have different blocks');
+      const w = p.examples / total;
+      for (let k = 0; k < d.length; k++) d[k]! += w * pb.diagonal[k]!;
+    }
+    return new EigenBlock(b.k, b.c, b.uA.slice(), b.uG.slice(), d);
+  });
+  return new PMatEKFAC(first.layerCollection, blocks, 'updated', null);
+}
+
+/** Merges partials given in shard order into the persistence bytes of the pass's matrix. */
+export async function mergeShards(pass: PassDefinition, parts: ReadonlyArray<{ bytes: Uint8Array; examples: number }>): Promise<Uint8Array> {
+  const model = await modelOf(pass);
+  const matrices: Array<{ matrix: Saveable; examples: number }> = [];
+  try {
+    for (const p of parts) matrices.push({ matrix: deserialize(p.bytes, model), examples: p.examples });
+    const merged =
+      pass.compute === 'ekfac-diagonal'
+        ? mergeEkfacDiagonals(matrices as Array<{ matrix: PMatEKFAC; examples: number }>)
+        : matrices.length === 1
+          ? null
+          : mergePartial(matrices as Array<{ matrix: Mergeable; examples: number }>);
+    if (merged === null) return parts[0]!.bytes;
+    try {
+      return serialize(merged);
+    } finally {
+      merged.dispose();
+    }
+  } finally {
+    matrices.forEach((m) => m.matrix.dispose());
+  }
+}
