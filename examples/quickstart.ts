@@ -20,7 +20,7 @@ import {
   PMatQuasiDiag,
   PMatLowRank,
   PVector,
-  type PMatBase,
+  type AnyPMat,
   type Representation,
 } from '../src/index.js';
 
@@ -42,18 +42,14 @@ const v = PVector.random(dense.layerCollection, 1);
 const reference = { trace: dense.trace(), vTMv: dense.vTMv(v) };
 
 const rows: string[][] = [['representation', 'time (ms)', 'trace', '‖F‖_F', 'vᵀFv', 'rel. gap vᵀFv to dense']];
-const reps: Array<Representation<PMatBase>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEKFACBlockDiag, PMatImplicit];
+const reps: Array<Representation<AnyPMat>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEKFACBlockDiag, PMatImplicit];
 for (const rep of reps) {
   const t0 = performance.now();
-  const F = (await FIM({ model, loader, representation: rep })) as PMatBase & {
-    trace(): number | Promise<number>;
-    vTMv(v: PVector): number | Promise<number>;
-    norm?: (ord?: 'fro') => number;
-  };
+  const F = await FIM({ model, loader, representation: rep });
   const trace = await F.trace();
   const ms = performance.now() - t0;
   const vtmv = await F.vTMv(v);
-  const fro = F.norm ? F.norm('fro').toPrecision(6) : 'n/a (matrix-free)';
+  const fro = F.norm?.('fro').toPrecision(6) ?? 'n/a (matrix-free)';
   rows.push([rep.representationName, ms.toFixed(0), trace.toPrecision(6), fro, vtmv.toPrecision(6), (Math.abs(vtmv - reference.vTMv) / reference.vTMv).toExponential(2)]);
   F.dispose();
 }

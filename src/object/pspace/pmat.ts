@@ -26,8 +26,37 @@ export interface PMatBase {
   dispose(): void;
 }
 
+/**
+ * Any representation `FIM` and `FIMMonteCarlo` return, stored or matrix-free: a stored one
+ * ({@link PMat}) answers synchronously, a matrix-free one (PMatImplicit, which recomputes from
+ * the data) with promises. `await` each answer and the same code works for every
+ * representation.
+ *
+ * @example
+ * ```ts
+ * const reps: Array<Representation<AnyPMat>> = [PMatDense, PMatKFAC, PMatImplicit];
+ * for (const representation of reps) {
+ *   const F = await FIM({ model, loader, representation });
+ *   console.log(representation.representationName, await F.trace());
+ *   F.dispose();
+ * }
+ * ```
+ */
+export interface AnyPMat extends PMatBase {
+  /** tr(M). */
+  trace(): number | Promise<number>;
+  /** M v. */
+  mv(v: PVector): PVector | Promise<PVector>;
+  /** vᵀ M v. */
+  vTMv(v: PVector): number | Promise<number>;
+  /** (M + regul·I)⁻¹ v (exact for stored representations, conjugate gradient for matrix-free ones). */
+  solve(v: PVector, options?: SolveOptions): PVector | Promise<PVector>;
+  /** ‖M‖ for ord 'fro' (default), 2, −2; absent on matrix-free representations. */
+  norm?(ord?: NormOrder): number;
+}
+
 /** A stored representation: every operation is synchronous. */
-export interface PMat extends PMatBase {
+export interface PMat extends AnyPMat {
   /** tr(M). */
   trace(): number;
   /** ‖M‖ for ord 'fro' (default), 2 (largest singular value), −2 (smallest). */
