@@ -69,3 +69,5 @@ export { selfInfluence, type SelfInfluenceOptions } from './influence/self-influ
 export type { InfluenceOptions } from './influence/influence-curvature.js';
 export type { InfluenceVariant } from './influence/loss-gradients.js';
 export type { ImplicitSolveOptions } from './influence/damped-inverse.js';
+// Spectral and stochastic estimation on any operator: eigsh, trace, diagonal, spectral density.
+export * from './spectral/index.js';
