@@ -71,3 +71,5 @@ export type { InfluenceVariant } from './influence/loss-gradients.js';
 export type { ImplicitSolveOptions } from './influence/damped-inverse.js';
 // Spectral and stochastic estimation on any operator: eigsh, trace, diagonal, spectral density.
 export * from './spectral/index.js';
+export { Laplace, type LaplaceFitOptions, type MarginalLikelihoodOptions, type OptimizePriorOptions, type PredictiveOptions } from './laplace/laplace.js';
+export type { LaplaceLikelihood } from './laplace/data-fit.js';
