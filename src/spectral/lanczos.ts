@@ -69,6 +69,7 @@ export async function thickRestartLanczos(op: HostOperator<unknown>, s: LanczosS
   let normEstimate = 0;
   let restarts = 0;
   let verifyFrom = -1; // products count when the current verification chain began
+  let kthAtVerify = 0; // the k-th wanted value then
   let ritz: Ritz | null = null;
   let converged = false;
 
@@ -101,20 +102,18 @@ export async function thickRestartLanczos(op: HostOperator<unknown>, s: LanczosS
     ritz = rayleighRitz(H, G, m, size, s);
     for (const v of ritz.values) normEstimate = Math.max(normEstimate, Math.abs(v));
     const allConverged = size >= s.k && ritz.residuals.every((r) => r <= s.tol * normEstimate);
-    if (process.env.H4DEBUG) console.log(op.products, size, restarts, verifyFrom, Array.from(ritz.residuals, (r) => (r / normEstimate).toExponential(1)).join(" "), Array.from(ritz.values.slice(0,6), (v) => v.toFixed(4)).join(" "));
-    if (allConverged) {
-      const verified = s.verifySteps === 0 || size >= d || (verifyFrom >= 0 && op.products - verifyFrom >= s.verifySteps);
-      if (verified) {
-        converged = true;
-        break;
-      }
-    } else if (verifyFrom >= 0 && op.products - verifyFrom < s.verifySteps && !allConverged) {
-      // The injected chain found something: converge it, then verify again.
-      verifyFrom = -1;
+    const kth = ritz.values[ritz.values.length - 1]!;
+    // The injected chain found something (an unconverged pair, or a converged one beyond the
+    // k-th value): converge it, then verify again with a fresh vector.
+    if (verifyFrom >= 0 && (!allConverged || Math.abs(kth - kthAtVerify) > s.tol * normEstimate)) verifyFrom = -1;
+    if (allConverged && (s.verifySteps === 0 || size >= d || (verifyFrom >= 0 && op.products - verifyFrom >= s.verifySteps))) {
+      converged = true;
+      break;
     }
     if (op.products >= s.maxProducts) break;
     if (allConverged && verifyFrom < 0) {
       verifyFrom = op.products;
+      kthAtVerify = kth;
       next = random.probe(d, 'normal');
     } else if (allConverged) {
       next = Float64Array.from(w); // the verification chain goes on
