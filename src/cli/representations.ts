@@ -6,15 +6,6 @@
 import {
   FIM,
   FIMMonteCarlo,
-  PMatBlockDiag,
-  PMatDense,
-  PMatDiag,
-  PMatEKFAC,
-  PMatEKFACBlockDiag,
-  PMatImplicit,
-  PMatKFAC,
-  PMatLowRank,
-  PMatQuasiDiag,
   type LayerCollection,
   type Loader,
   type PMatBase,
@@ -26,14 +17,10 @@ import {
 } from '../index.js';
 import type { tf } from '../tf.js';
 import { CliError } from './errors.js';
+import { REGISTRY, type RepresentationCost } from '../object/pspace/registry.js';
 
 /** Estimated cost of one representation for a layer collection, n examples and O outputs. */
-export interface Cost {
-  /** Bytes the matrix stores. */
-  bytes: number;
-  /** Multiply-adds of the accumulation beyond the forward/backward passes themselves. */
-  flops: number;
-}
+export type Cost = RepresentationCost;
 
 export interface RepresentationInfo {
   /** CLI name: 'dense', 'kfac', ... */
@@ -50,54 +37,8 @@ export interface RepresentationInfo {
   cost(lc: LayerCollection, n: number, outputs: number): Cost;
 }
 
-/** [K, C] Kronecker factor sizes of a layer, or [numel, 1] for a layer without factors. */
-function factorSizes(e: LayerCollection['layers'][number]): [number, number] {
-  return e.kind.kronecker ? e.kind.kronecker.factorSizes(e.layer) : [e.numel, 1];
-}
-
-const sum = (lc: LayerCollection, f: (e: LayerCollection['layers'][number]) => number) => lc.layers.reduce((a, e) => a + f(e), 0);
-
-export const REPRESENTATIONS: readonly RepresentationInfo[] = [
-  {
-    name: 'dense', representation: PMatDense, summary: 'the full d×d matrix (float64)', needsKronecker: false, updatesDiagonal: false, matrixFree: false,
-    cost: (lc, n, o) => ({ bytes: 8 * lc.numel() ** 2, flops: n * o * lc.numel() ** 2 }),
-  },
-  {
-    name: 'blockdiag', representation: PMatBlockDiag, summary: 'one dense block per layer, no cross-layer terms', needsKronecker: false, updatesDiagonal: false, matrixFree: false,
-    cost: (lc, n, o) => ({ bytes: 8 * sum(lc, (e) => e.numel ** 2), flops: n * o * sum(lc, (e) => e.numel ** 2) }),
-  },
-  {
-    name: 'diag', representation: PMatDiag, summary: 'the exact diagonal', needsKronecker: false, updatesDiagonal: false, matrixFree: false,
-    cost: (lc, n, o) => ({ bytes: 8 * lc.numel(), flops: n * o * lc.numel() }),
-  },
-  {
-    name: 'lowrank', representation: PMatLowRank, summary: 'JᵀJ/n from the stacked per-example gradients J (n·O rows)', needsKronecker: false, updatesDiagonal: false, matrixFree: false,
-    cost: (lc, n, o) => ({ bytes: 4 * n * o * lc.numel(), flops: n * o * lc.numel() }),
-  },
-  {
-    name: 'kfac', representation: PMatKFAC, summary: 'Kronecker-factored blocks A ⊗ G per layer (Martens & Grosse 2015)', needsKronecker: true, updatesDiagonal: false, matrixFree: false,
-    cost: (lc, n, o) => ({ bytes: 8 * sum(lc, (e) => factorSizes(e)[0] ** 2 + factorSizes(e)[1] ** 2), flops: n * o * sum(lc, (e) => factorSizes(e)[0] ** 2 + factorSizes(e)[1] ** 2) }),
-  },
-  {
-    name: 'ekfac', representation: PMatEKFAC, summary: 'KFAC eigenbases with the exact diagonal in them (George et al. 2018; two passes)', needsKronecker: true, updatesDiagonal: true, matrixFree: false,
-    cost: (lc, n, o) => ({ bytes: 8 * sum(lc, (e) => factorSizes(e)[0] ** 2 + factorSizes(e)[1] ** 2 + e.numel), flops: n * o * sum(lc, (e) => factorSizes(e)[0] ** 2 + factorSizes(e)[1] ** 2 + e.numel) }),
-  },
-  {
-    name: 'quasidiag', representation: PMatQuasiDiag, summary: 'diagonal plus weight–bias cross terms per unit (Ollivier 2015)', needsKronecker: true, updatesDiagonal: false, matrixFree: false,
-    cost: (lc, n, o) => ({ bytes: 16 * lc.numel(), flops: 2 * n * o * lc.numel() }),
-  },
-  {
-    name: 'ekfac-blockdiag', representation: PMatEKFACBlockDiag, summary: 'EKFAC where a layer has Kronecker factors, a dense block elsewhere (two passes)', needsKronecker: false, updatesDiagonal: true, matrixFree: false,
-    cost: (lc, n, o) => ({
-      bytes: 8 * sum(lc, (e) => (e.kind.kronecker ? factorSizes(e)[0] ** 2 + factorSizes(e)[1] ** 2 + e.numel : e.numel ** 2)),
-      flops: n * o * sum(lc, (e) => (e.kind.kronecker ? factorSizes(e)[0] ** 2 + factorSizes(e)[1] ** 2 + e.numel : e.numel ** 2)),
-    }),
-  },
-  {
-    name: 'implicit', representation: PMatImplicit, summary: 'matrix-free: each product is a pass over the data', needsKronecker: false, updatesDiagonal: false, matrixFree: true,
-    cost: () => ({ bytes: 0, flops: 0 }),
-  },
-];
+/** The registry's representations that have a CLI name, in the registry's order. */
+export const REPRESENTATIONS: readonly RepresentationInfo[] = REGISTRY.flatMap((e) => (e.cli && e.representation ? [{ ...e.cli, representation: e.representation }] : []));
 
 /** The representation called `name`, or a CliError listing the valid names. */
 export function findRepresentation(name: string): RepresentationInfo {

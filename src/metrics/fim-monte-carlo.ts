@@ -12,6 +12,8 @@ import type { Loader } from '../data/loader.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';
 import { checkMetricArguments } from './arguments.js';
+import { describe } from '../object/arguments.js';
+import { representationNames } from '../object/pspace/registry.js';
 import { MONTE_CARLO_VARIANTS, type MonteCarloVariant, monteCarloCotangents } from './monte-carlo-samples.js';
 
 export interface FIMMonteCarloOptions<M extends PMatBase> {
@@ -53,7 +55,7 @@ export async function FIMMonteCarlo<M extends PMatBase>(options: FIMMonteCarloOp
   const layerCollection = checkMetricArguments(options, 'FIMMonteCarlo', ['model', 'loader', 'representation', 'variant', 'trials', 'seed', 'sigma2', 'layerCollection', 'onProgress', 'signal']);
   const { model, loader, representation } = options;
   if (!representation || typeof (representation as Partial<Representation<M>>).compute !== 'function') {
-    throw new InvalidArgumentError(`FIMMonteCarlo: 'representation' must be a representation class such as PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank or PMatImplicit`);
+    throw new InvalidArgumentError(`FIMMonteCarlo: 'representation' must be a representation such as ${representationNames().join(', ')} (or one made by PMatMixed.fromMapping, PMatKFAC.with, ...), received ${describe(representation)}`);
   }
   const variant = options.variant ?? 'classif_logits';
   if (!(MONTE_CARLO_VARIANTS as readonly string[]).includes(variant)) {

@@ -7,6 +7,8 @@ import type { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import { checkMetricArguments } from './arguments.js';
+import { describe } from '../object/arguments.js';
+import { representationNames } from '../object/pspace/registry.js';
 import type { Loader } from '../data/loader.js';
 import type { Progress } from '../backend/engine.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
@@ -19,7 +21,7 @@ export interface FIMOptions<M extends PMatBase> {
   model: tf.LayersModel;
   /** Batches of inputs (and targets for 'empirical'); see `Loader`. Re-iterable for PMatImplicit. */
   loader: Loader;
-  /** The representation class: PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatImplicit. */
+  /** The representation: one of the registry's (`representationNames()`: PMatDense, PMatDiag, PMatKFAC, ...) or one made by PMatMixed.fromMapping. */
   representation: Representation<M>;
   /** Default 'classif_logits'. */
   variant?: Variant;
@@ -61,7 +63,7 @@ export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M
   const layerCollection = checkMetricArguments(options, 'FIM', FIM_OPTIONS);
   const { model, loader, representation } = options;
   if (!representation || typeof (representation as Partial<Representation<M>>).compute !== 'function') {
-    throw new InvalidArgumentError(`FIM: 'representation' must be a representation class such as PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank or PMatImplicit`);
+    throw new InvalidArgumentError(`FIM: 'representation' must be a representation such as ${representationNames().join(', ')} (or one made by PMatMixed.fromMapping, PMatKFAC.with, ...), received ${describe(representation)}`);
   }
   const variant = checkVariant(options.variant ?? 'classif_logits', { sigma2: options.sigma2, loss: options.loss });
   const workers = options.workers ?? 'auto';

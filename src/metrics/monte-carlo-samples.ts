@@ -108,6 +108,7 @@ export function monteCarloCotangents(variant: MonteCarloVariant, options: Sampli
   return {
     description: `FIMMonteCarlo variant '${variant}'`,
     needsTargets: false,
+    definition: { source: 'monte_carlo', variant, trials: options.trials, seed: options.seed, sigma2: options.sigma2, classes: options.classes },
     cotangents: (output, _ys, batchIndex) => {
       const [b, c] = output.shape;
       const f = output.dataSync() as Float32Array;

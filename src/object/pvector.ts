@@ -8,6 +8,7 @@ import { LayerCollection } from '../layers/layer-collection.js';
 import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
 import { checkFiniteTensor, checkLayerCollection, checkModel, describe } from './arguments.js';
+import type { RepresentationState } from './pspace/state.js';
 
 export class PVector {
   readonly layerCollection: LayerCollection;
@@ -18,6 +19,20 @@ export class PVector {
     ensureKernelFixes();
     this.layerCollection = lc;
     this.flat = flat;
+  }
+
+  /** The persisted state: the float32 values. */
+  toState(): RepresentationState {
+    return { meta: {}, arrays: { flat: new Float32Array(this.data.dataSync()) } };
+  }
+
+  /** Rebuilds a PVector from `toState()` on `lc` (size checked before the tensor is made). */
+  static fromState(lc: LayerCollection, state: RepresentationState): PVector {
+    const flat = state.arrays.flat;
+    if (!(flat instanceof Float32Array) || flat.length !== lc.numel()) {
+      throw new InvalidArgumentError(`PVector.fromState: array 'flat' must hold ${lc.numel()} float32 values, found ${flat ? `${flat.length} ${flat instanceof Float32Array ? 'float32' : 'float64'}` : 'none'}`);
+    }
+    return new PVector(lc, tf.tensor1d(flat));
   }
 
   /** Wraps a tensor the caller gives up (internal use: no copy). */

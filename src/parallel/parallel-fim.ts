@@ -12,20 +12,17 @@ import type { Loader } from '../data/loader.js';
 import type { PassSpec, Progress } from '../backend/engine.js';
 import { deserialize } from '../persistence/index.js';
 import { mergePartial, type Mergeable } from '../persistence/merge.js';
-import { PMatDense } from '../object/pspace/dense.js';
-import { PMatDiag } from '../object/pspace/diag.js';
-import { PMatBlockDiag } from '../object/pspace/block-diag.js';
-import { PMatLowRank } from '../object/pspace/low-rank.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';
-import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
 import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
+import { mergeableRepresentations } from '../object/pspace/registry.js';
 import { checkClassLabels } from '../metrics/labels.js';
 import { CONTROL, type TensorData, type WorkerTask } from './protocol.js';
 import { replyError, runTasks, workerPoolInfo } from './pool.js';
 import { nodeBuiltin } from '../platform/node-builtin.js';
 
-const MERGEABLE: ReadonlyArray<Representation<PMatBase>> = [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag, PMatEKFAC];
+/** Representations whose partial results merge (the registry's `merge` or `mergedThrough`). */
+const MERGEABLE: ReadonlyArray<Representation<PMatBase>> = mergeableRepresentations();
 
 /**
  * Examples from which `workers: 'auto'` splits a pass when the pool must first start its

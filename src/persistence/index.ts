@@ -1,213 +1,190 @@
 /**
- * save / load for PVector and the stored representations, in the format of format.ts: exact
- * round trips, and a clear PersistenceError for truncated, corrupted, wrong-version or
- * mismatched-model data. `serialize`/`deserialize` work everywhere (bytes); `save`/`load` also
- * accept a file path in Node or any `{ write(bytes) }` / `{ read() }` handler (IndexedDB,
- * downloads, tf.io-style storage in the browser).
+ * save / load for PVector and the stored representations (every registry entry with `persist`),
+ * in the format of format.ts: exact round trips, a CRC-32C checksum over the whole file, strict
+ * validation of every header field, layers matched by id, kind and shape against the model,
+ * finite values, and a PersistenceError naming what is wrong for anything else, with no tensor
+ * left behind. `serialize`/`deserialize` work everywhere (bytes); `save`/`load` also accept a file
+ * path in Node (written atomically: temporary file, fsync, rename) or any `{ write(bytes) }` /
+ * `{ read() }` handler (IndexedDB, downloads, tf.io-style storage in the browser).
  */
-import { tf } from '../tf.js';
-import { nodeBuiltin } from '../platform/node-builtin.js';
+import type { tf } from '../tf.js';
 import { LayerCollection } from '../layers/layer-collection.js';
-import { PVector } from '../object/pvector.js';
-import { PMatDense } from '../object/pspace/dense.js';
-import { PMatDiag } from '../object/pspace/diag.js';
-import { PMatBlockDiag } from '../object/pspace/block-diag.js';
-import { PMatLowRank } from '../object/pspace/low-rank.js';
-import { PMatKFAC } from '../object/pspace/kfac.js';
-import { PMatEKFAC } from '../object/pspace/ekfac.js';
-import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
-import { PMatEye } from '../object/pspace/eye.js';
-import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
-import { type Header, type NamedArray, PersistenceError, decode, encode } from './format.js';
+import type { PVector } from '../object/pvector.js';
+import type { PMat } from '../object/pspace/pmat.js';
+import type { RepresentationState, RestoreContext } from '../object/pspace/state.js';
+import { entryNamed, entryOf, saveableNames } from '../object/pspace/registry.js';
+import { type SavedLayer, PersistenceError, decode, encode } from './format.js';
+import { specFromMeta } from './definition.js';
 import { checkModel, describe } from '../object/arguments.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 export { PersistenceError } from './format.js';
 
-/** Everything `save` accepts. */
-export type Saveable = PVector | PMatDense | PMatDiag | PMatBlockDiag | PMatLowRank | PMatKFAC | PMatEKFAC | PMatQuasiDiag | PMatEye;
+/** Everything `save` accepts: PVector and every stored representation of the registry (`saveableNames()`). */
+export type Saveable = PVector | PMat;
 
 /** Where bytes go / come from: a file path (Node) or a handler. */
 export type SaveTarget = string | { write(bytes: Uint8Array): void | Promise<void> };
 export type LoadSource = string | Uint8Array | { read(): Uint8Array | Promise<Uint8Array> };
 
-const SAVEABLE = [PVector, PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEye];
+/** Options of `load`. */
+export interface LoadOptions {
+  /** Largest file `load` reads from a path, in bytes (checked before reading). Default 2³¹ − 1. */
+  maxBytes?: number;
+}
 
-function savedLayers(lc: LayerCollection): Header['layers'] {
+const DEFAULT_MAX_BYTES = 2 ** 31 - 1;
+
+function savedLayers(lc: LayerCollection): SavedLayer[] {
   return lc.layers.map((e) => ({ id: e.id, kind: e.kind.name, shapes: e.parameters.map((p) => [...p.shape]) }));
 }
 
-/** The object as bytes. */
+/**
+ * The object as bytes (format version 2, checksummed).
+ * @example const bytes = serialize(F); const G = deserialize(bytes, model);
+ */
 export function serialize(obj: Saveable): Uint8Array {
-  if (!SAVEABLE.some((c) => obj instanceof c)) {
-    throw new PersistenceError(`save: ${describe(obj)} cannot be saved (supported: PVector, PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEye)`);
+  const entry = entryOf(obj);
+  if (!entry?.persist) throw new PersistenceError(`save: ${describe(obj)} cannot be saved (supported: ${saveableNames().join(', ')})`);
+  let state: RepresentationState;
+  try {
+    state = entry.persist.toState(obj);
+  } catch (e) {
+    if (e instanceof PersistenceError) throw e;
+    throw new PersistenceError(`save: ${entry.name} cannot be saved: ${(e as Error).message}`);
   }
-  const lc = obj.layerCollection;
-  const arrays: NamedArray[] = [];
-  const meta: Header['meta'] = {};
-  let kind: string;
-  if (obj instanceof PVector) {
-    kind = 'PVector';
-    arrays.push({ name: 'flat', data: new Float32Array(obj.data.dataSync()) });
-  } else if (obj instanceof PMatDense) {
-    kind = 'PMatDense';
-    arrays.push({ name: 'values', data: obj.values() });
-  } else if (obj instanceof PMatDiag) {
-    kind = 'PMatDiag';
-    arrays.push({ name: 'diag', data: obj.values() });
-  } else if (obj instanceof PMatBlockDiag) {
-    kind = 'PMatBlockDiag';
-    lc.layers.forEach((e, i) => arrays.push({ name: `block${i}`, data: obj.block(e.id) }));
-  } else if (obj instanceof PMatLowRank) {
-    kind = 'PMatLowRank';
-    meta.rows = obj.rows;
-    arrays.push({ name: 'factor', data: new Float32Array(obj.factor.dataSync()) });
-  } else if (obj instanceof PMatKFAC) {
-    kind = 'PMatKFAC';
-    meta.kfacType = obj.kfacType;
-    lc.layers.forEach((e, i) => {
-      const f = obj.layerFactors(e.id);
-      arrays.push({ name: `a${i}`, data: f.a }, { name: `g${i}`, data: f.g });
-      if (f.bias) arrays.push({ name: `b${i}`, data: f.bias });
-    });
-  } else if (obj instanceof PMatEKFAC) {
-    kind = 'PMatEKFAC';
-    meta.diagonalSource = obj.diagonalSource;
-    // Per layer i: its Kronecker block (uA, uG, d) and, for a separate bias block, uB and dB.
-    const index = new Map(lc.layers.map((e, i) => [e.id, i]));
-    obj.eigenBlocks().forEach((b) => {
-      const i = index.get(b.id)!;
-      if (b.part === 'bias') arrays.push({ name: `uB${i}`, data: b.uA }, { name: `dB${i}`, data: b.diagonal });
-      else arrays.push({ name: `uA${i}`, data: b.uA }, { name: `uG${i}`, data: b.uG }, { name: `d${i}`, data: b.diagonal });
-    });
-  } else if (obj instanceof PMatQuasiDiag) {
-    kind = 'PMatQuasiDiag';
-    lc.layers.forEach((e, i) => {
-      const b = obj.layerBlock(e.id);
-      arrays.push({ name: `diag${i}`, data: b.diag });
-      if (b.cross) arrays.push({ name: `cross${i}`, data: b.cross });
-    });
-  } else if (obj instanceof PMatEye) {
-    kind = 'PMatEye';
-    meta.scaling = obj.scaling;
-  } else {
-    throw new PersistenceError(`save: ${(obj as object)?.constructor?.name ?? typeof obj} cannot be saved (supported: PVector, PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag, PMatEye)`);
-  }
-  return encode({ kind, layers: savedLayers(lc), meta }, arrays);
+  return encode(entry.name, savedLayers(obj.layerCollection), state);
 }
 
-/** Rebuilds an object saved with `serialize`, on the matching layers of `model`. */
+/**
+ * Rebuilds an object saved with `serialize` on the layers of `model` with the saved ids, kinds
+ * and parameter shapes, in the saved order. Throws PersistenceError (and allocates no tensor)
+ * for anything else.
+ * @example const F = deserialize(bytes, model) as PMatKFAC;
+ */
 export function deserialize(bytes: Uint8Array, model: tf.LayersModel): Saveable {
-  const { header, arrays } = decode(bytes);
+  const decoded = decode(bytes);
   checkModel(model, 'load');
-  const lc = matchingCollection(header, model);
-  const get = (name: string): Float32Array | Float64Array => {
-    const a = arrays.get(name);
-    if (!a) throw new PersistenceError(`load: the file is corrupted (array '${name}' of a ${header.kind} is missing)`);
-    return a;
-  };
-  const f64 = (name: string) => new Float64Array(get(name));
-  const sqrtInt = (n: number, what: string) => {
-    const k = Math.round(Math.sqrt(n));
-    if (k * k !== n) throw new PersistenceError(`load: the file is corrupted (${what} is not square)`);
-    return k;
+  const upgraded = decoded.version === 1 ? upgradeV1(decoded.kind, decoded.state) : decoded.state;
+  const lc = matchingCollection(decoded.kind, decoded.layers, model);
+  const context: RestoreContext = {
+    model,
+    restore: (kind, sub, state) => restore(kind, sub, state, context),
+    spec: (sub, meta) => specFromMeta(model, sub, meta),
   };
   try {
-    switch (header.kind) {
-      case 'PVector':
-        return PVector.adopt(lc, tf.tensor1d(new Float32Array(get('flat'))));
-      case 'PMatDense':
-        return new PMatDense(lc, f64('values'));
-      case 'PMatDiag':
-        return new PMatDiag(lc, f64('diag'));
-      case 'PMatBlockDiag':
-        return PMatBlockDiag.fromBlocks(lc, lc.layers.map((_, i) => f64(`block${i}`)));
-      case 'PMatLowRank': {
-        const rows = Number(header.meta.rows);
-        return new PMatLowRank(lc, tf.tensor2d(new Float32Array(get('factor')), [rows, lc.numel()]));
-      }
-      case 'PMatKFAC':
-        return new PMatKFAC(
-          lc,
-          lc.layers.map((_, i) => {
-            const a = f64(`a${i}`);
-            const g = f64(`g${i}`);
-            const factors = { k: sqrtInt(a.length, 'A'), c: sqrtInt(g.length, 'G'), a, g };
-            return arrays.has(`b${i}`) ? { ...factors, bias: f64(`b${i}`) } : factors;
-          }),
-          header.meta.kfacType === 'reduce' ? 'reduce' : 'expand',
-        );
-      case 'PMatEKFAC': {
-        const blocks = lc.layers.flatMap((_, i) => {
-          const uA = f64(`uA${i}`);
-          const uG = f64(`uG${i}`);
-          const layer = [new EigenBlock(sqrtInt(uA.length, 'U_A'), sqrtInt(uG.length, 'U_G'), uA, uG, f64(`d${i}`))];
-          if (!arrays.has(`uB${i}`)) return layer;
-          const uB = f64(`uB${i}`);
-          return [...layer, new EigenBlock(sqrtInt(uB.length, 'U_B'), 1, uB, Float64Array.of(1), f64(`dB${i}`))];
-        });
-        // A loaded EKFAC has no data definition: updateDiag needs a freshly computed one.
-        return new PMatEKFAC(lc, blocks, header.meta.diagonalSource === 'updated' ? 'updated' : 'derived', null);
-      }
-      case 'PMatQuasiDiag':
-        return PMatQuasiDiag.fromBlocks(lc, lc.layers.map((_, i) => ({ diag: f64(`diag${i}`), cross: arrays.has(`cross${i}`) ? f64(`cross${i}`) : null })));
-      case 'PMatEye':
-        return new PMatEye(lc, Number(header.meta.scaling));
-      default:
-        throw new PersistenceError(`load: unknown object kind '${header.kind}'`);
-    }
+    // Every fromState checks sizes before it allocates and releases what it built on failure.
+    return restore(decoded.kind, lc, upgraded, context);
   } catch (e) {
     if (e instanceof PersistenceError) throw e;
     throw new PersistenceError(`load: the file is corrupted (${(e as Error).message})`);
   }
 }
 
-/** The model's layers named in the header, with the same kinds and parameter shapes. */
-function matchingCollection(header: Header, model: tf.LayersModel): LayerCollection {
+function restore(kind: string, lc: LayerCollection, state: RepresentationState, context: RestoreContext): Saveable {
+  const entry = entryNamed(kind);
+  if (!entry?.persist) throw new PersistenceError(`load: unknown object kind '${kind}' (this version of nngeometry loads ${saveableNames().join(', ')})`);
+  return entry.persist.fromState(lc, state, context);
+}
+
+/** Version 1 states lack what version 2 records: EKFAC's kfacType (always 'expand' then). */
+function upgradeV1(kind: string, state: RepresentationState): RepresentationState {
+  if (kind === 'PMatEKFAC' && state.meta.kfacType === undefined) return { ...state, meta: { ...state.meta, kfacType: 'expand' } };
+  return state;
+}
+
+/**
+ * The model's layers named in the file, checked by id, kind, parameter shapes and order; a
+ * PersistenceError lists every difference.
+ */
+function matchingCollection(kind: string, saved: readonly SavedLayer[], model: tf.LayersModel): LayerCollection {
+  if (saved.length === 0) throw new PersistenceError(`load: the file is corrupted (the ${kind} lists no layers)`);
   let lc: LayerCollection;
   try {
-    lc = LayerCollection.fromLayers(model, header.layers.map((l) => l.id));
+    lc = LayerCollection.fromLayers(model, saved.map((l) => l.id));
   } catch (e) {
-    throw new PersistenceError(`load: the saved ${header.kind} does not belong to this model: ${(e as Error).message}`);
+    throw new PersistenceError(`load: the saved ${kind} does not belong to this model: ${(e as Error).message}; it was saved on layers ${saved.map((l) => `'${l.id}'`).join(', ')}`);
   }
-  lc.layers.forEach((e, i) => {
-    const saved = header.layers[i]!;
-    const shapes = e.parameters.map((p) => p.shape.join('x')).join(',');
-    if (saved.kind !== e.kind.name || saved.shapes.map((s) => s.join('x')).join(',') !== shapes) {
-      throw new PersistenceError(
-        `load: layer '${e.id}' of the model (${e.kind.name} [${shapes}]) does not match the saved one (${saved.kind} [${saved.shapes.map((s) => s.join('x')).join(',')}])`,
-      );
+  const fmt = (shapes: readonly (readonly number[])[]) => shapes.map((s) => `[${s.join(',')}]`).join(' ');
+  const differences: string[] = [];
+  for (const s of saved) {
+    const e = lc.get(s.id);
+    const shapes = e.parameters.map((p) => [...p.shape]);
+    if (s.kind !== e.kind.name || fmt(s.shapes) !== fmt(shapes)) {
+      differences.push(`layer '${s.id}' is ${e.kind.name} ${fmt(shapes)} in the model, ${s.kind} ${fmt(s.shapes)} in the file`);
     }
-  });
+  }
+  const order = lc.ids();
+  if (order.some((id, i) => id !== saved[i]!.id)) {
+    differences.push(`the layers are in the order ${order.map((id) => `'${id}'`).join(', ')} in the model, ${saved.map((l) => `'${l.id}'`).join(', ')} in the file`);
+  }
+  if (differences.length) {
+    throw new PersistenceError(`load: the saved ${kind} does not match this model's layers: ${differences.join('; ')}. Load it onto the model it was saved from (same layer names, shapes and order).`);
+  }
   return lc;
 }
 
-/** Saves `obj` to a file path (Node) or a `{ write(bytes) }` handler. */
+/**
+ * Saves `obj` to a file path (Node; written atomically: a temporary file in the same folder,
+ * fsync, rename, so a crash leaves the previous file whole) or a `{ write(bytes) }` handler.
+ * @example await save(F, 'fisher.nng');
+ */
 export async function save(obj: Saveable, target: SaveTarget): Promise<void> {
   if (!(typeof target === 'string' || (typeof target === 'object' && target !== null && typeof target.write === 'function'))) {
     throw new PersistenceError(`save: 'target' must be a file path or an object with write(bytes), received ${describe(target)}`);
   }
   const bytes = serialize(obj);
-  if (typeof target === 'string') {
-    const fs = await nodeBuiltin('fs/promises', 'save to a file path');
-    await fs.writeFile(target, bytes);
-  } else if (target && typeof target.write === 'function') {
+  if (typeof target !== 'string') {
     await target.write(bytes);
-  } else {
-    throw new PersistenceError(`save: 'target' must be a file path or an object with write(bytes), received ${describe(target)}`);
+    return;
+  }
+  try {
+    await writeFileAtomic(target, bytes);
+  } catch (e) {
+    throw new PersistenceError(`save: cannot write '${target}': ${(e as Error).message}`);
   }
 }
 
-/** Loads an object saved with `save` from a file path (Node), bytes or a `{ read() }` handler. */
-export async function load(source: LoadSource, model: tf.LayersModel): Promise<Saveable> {
+/** Reads a regular file of at most `maxBytes` bytes, refusing anything else before reading. */
+async function readBounded(path: string, maxBytes: number): Promise<Uint8Array> {
+  const fs = await import('node:fs/promises');
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
+  try {
+    handle = await fs.open(path, 'r');
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new PersistenceError(`load: '${path}' is not a regular file`);
+    if (stat.size > maxBytes) throw new PersistenceError(`load: '${path}' has ${stat.size} bytes, more than maxBytes = ${maxBytes}; pass { maxBytes } to load larger files`);
+    const out = new Uint8Array(stat.size);
+    let at = 0;
+    while (at < out.length) {
+      const { bytesRead } = await handle.read(out, at, out.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return at === out.length ? out : out.subarray(0, at);
+  } catch (e) {
+    if (e instanceof PersistenceError) throw e;
+    throw new PersistenceError(`load: cannot read '${path}': ${(e as Error).message}`);
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Loads an object saved with `save` from a file path (Node), bytes or a `{ read() }` handler,
+ * onto `model` (see `deserialize`).
+ * @example const F = (await load('fisher.nng', model)) as PMatKFAC;
+ */
+export async function load(source: LoadSource, model: tf.LayersModel, options: LoadOptions = {}): Promise<Saveable> {
   checkModel(model, 'load');
+  if (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'maxBytes')) {
+    throw new PersistenceError(`load: 'options' must be { maxBytes? }, received ${describe(options)}`);
+  }
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!(Number.isSafeInteger(maxBytes) && maxBytes > 0)) throw new PersistenceError(`load: 'maxBytes' must be a positive integer, received ${String(maxBytes)}`);
   let bytes: Uint8Array;
   if (typeof source === 'string') {
-    const fs = await nodeBuiltin('fs/promises', 'load from a file path');
-    try {
-      bytes = new Uint8Array(await fs.readFile(source));
-    } catch (e) {
-      throw new PersistenceError(`load: cannot read '${source}': ${(e as Error).message}`);
-    }
+    bytes = await readBounded(source, maxBytes);
   } else if (source instanceof Uint8Array) {
     bytes = source;
   } else if (source && typeof source.read === 'function') {

@@ -11,6 +11,7 @@ import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.
 import { HostSum, gram, layerJacobian } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
+import { type RepresentationState, stateArray } from './state.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
@@ -44,6 +45,16 @@ export class PMatBlockDiag implements PMat {
 
   static async compute(spec: FisherSpec): Promise<PMatBlockDiag> {
     const lc = spec.layerCollection;
+  /** The persisted state: block i of layer i as 'block<i>' (float64, not copied). */
+  toState(): RepresentationState {
+    return { meta: {}, arrays: Object.fromEntries(this.layerCollection.layers.map((e, i) => [`block${i}`, this.block(e.id)])) };
+  }
+
+  /** Rebuilds a PMatBlockDiag from `toState()` on `lc`. */
+  static fromState(lc: LayerCollection, state: RepresentationState): PMatBlockDiag {
+    return PMatBlockDiag.fromBlocks(lc, lc.layers.map((e, i) => stateArray(state, `block${i}`, 'PMatBlockDiag.fromState', e.numel * e.numel)));
+  }
+
     const sums = lc.layers.map((e) => new HostSum(e.numel * e.numel));
     try {
       const { examples } = await passOverData(spec, {

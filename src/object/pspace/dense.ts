@@ -12,6 +12,7 @@ import { PVector } from '../pvector.js';
 import { HostSum, batchJacobian, gram } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { SymmetricBlock } from './symmetric-block.js';
+import { type RepresentationState, stateArray } from './state.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
@@ -37,6 +38,16 @@ export class PMatDense implements PMat {
 
   /** Computes the matrix of `spec` densely. */
   static async compute(spec: FisherSpec): Promise<PMatDense> {
+  /** The persisted state: the d×d values (float64, not copied). */
+  toState(): RepresentationState {
+    return { meta: {}, arrays: { values: this.values() } };
+  }
+
+  /** Rebuilds a PMatDense from `toState()` on `lc`, refusing a state of the wrong size. */
+  static fromState(lc: LayerCollection, state: RepresentationState): PMatDense {
+    return new PMatDense(lc, stateArray(state, 'values', 'PMatDense.fromState', lc.numel() ** 2));
+  }
+
     const lc = spec.layerCollection;
     const d = lc.numel();
     const sum = new HostSum(d * d);

@@ -11,6 +11,7 @@ import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.
 import { HostSum, stackedSquaredGradientSum } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
+import { type RepresentationState, stateArray } from './state.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, quadraticRows } from '../map/pmat-algebra.js';
 
@@ -32,6 +33,16 @@ export class PMatDiag implements PMat {
   }
 
   static async compute(spec: FisherSpec): Promise<PMatDiag> {
+  /** The persisted state: the diagonal (float64, not copied). */
+  toState(): RepresentationState {
+    return { meta: {}, arrays: { diag: this.values() } };
+  }
+
+  /** Rebuilds a PMatDiag from `toState()` on `lc`. */
+  static fromState(lc: LayerCollection, state: RepresentationState): PMatDiag {
+    return new PMatDiag(lc, stateArray(state, 'diag', 'PMatDiag.fromState', lc.numel()));
+  }
+
     const lc = spec.layerCollection;
     const sum = new HostSum(lc.numel());
     try {

@@ -22,6 +22,7 @@ import { preciseSumOf } from '../reductions.js';
 import { HostSum } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
+import { type RepresentationState, type RestoreContext, metaChoice, stateArray } from './state.js';
 import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { biasSize, checkKroneckerLayers, computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
@@ -136,6 +137,56 @@ export class PMatEKFAC implements PMat {
     const factors = await computeKroneckerFactors(spec, kfacType, 'PMatEKFAC');
     return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(factors), 'kfac', spec, kfacType);
   }
+  /**
+   * The persisted state: diagonalSource, kfacType, the matrix's definition (variant and options,
+   * as 'definition.*', when it can be written down: updateDiag then works after a load) and, per
+   * layer i, 'uA<i>', 'uG<i>', 'd<i>' and for a separate bias block 'uB<i>', 'dB<i>'.
+   */
+  toState(): RepresentationState {
+    const index = new Map(this.layerCollection.layers.map((e, i) => [e.id, i]));
+    const arrays: Record<string, Float64Array> = {};
+    for (const b of this.eigenBlocks()) {
+      const i = index.get(b.id)!;
+      if (b.part === 'bias') Object.assign(arrays, { [`uB${i}`]: b.uA, [`dB${i}`]: b.diagonal });
+      else Object.assign(arrays, { [`uA${i}`]: b.uA, [`uG${i}`]: b.uG, [`d${i}`]: b.diagonal });
+    }
+    const definition = this.spec?.outputs.definition ?? {};
+    return { meta: { diagonalSource: this.source, kfacType: this.kfacType, ...Object.fromEntries(Object.entries(definition).map(([k, v]) => [`definition.${k}`, v])) }, arrays };
+  }
+
+  /**
+   * Rebuilds a PMatEKFAC from `toState()` on `lc`; block sizes must be those of each layer's
+   * Kronecker support. With a recorded definition (and a diagonal not derived by inv/pow),
+   * updateDiag works as on the saved matrix.
+   */
+  static fromState(lc: LayerCollection, state: RepresentationState, context: RestoreContext): PMatEKFAC {
+    const where = 'PMatEKFAC.fromState';
+    const source = metaChoice(state.meta, 'diagonalSource', ['kfac', 'updated', 'derived'] as const, where);
+    const kfacType = metaChoice(state.meta, 'kfacType', ['expand', 'reduce'] as const, where);
+    // Every size is checked before the first block allocates tensors.
+    const sizes = lc.layers.map((e, i) => {
+      if (!e.kind.kronecker) throw new InvalidArgumentError(`${where}: layer '${e.id}' (${e.kind.name}) has no Kronecker factors`);
+      const [k, c] = e.kind.kronecker.factorSizes(e.layer);
+      const weights = { k, c, uA: stateArray(state, `uA${i}`, where, k * k), uG: stateArray(state, `uG${i}`, where, c * c), d: stateArray(state, `d${i}`, where, k * c) };
+      const kb = e.numel - k * c;
+      if (kb === 0) return { weights, bias: null };
+      if (kb < 0 || !state.arrays[`uB${i}`]) throw new InvalidArgumentError(`${where}: the blocks of layer '${e.id}' (${k}×${c}) do not cover its ${e.numel} parameters`);
+      return { weights, bias: { k: kb, uA: stateArray(state, `uB${i}`, where, kb * kb), d: stateArray(state, `dB${i}`, where, kb) } };
+    });
+    const spec = source === 'derived' ? null : context.spec(lc, state.meta);
+    const blocks: EigenBlock[] = [];
+    try {
+      for (const { weights: w, bias } of sizes) {
+        blocks.push(new EigenBlock(w.k, w.c, w.uA, w.uG, w.d));
+        if (bias) blocks.push(new EigenBlock(bias.k, 1, bias.uA, Float64Array.of(1), bias.d));
+      }
+      return new PMatEKFAC(lc, blocks, source, spec, kfacType);
+    } catch (e) {
+      blocks.forEach((b) => b.dispose());
+      throw e;
+    }
+  }
+
 
   /** The per-layer blocks; throws DisposedError once disposed. */
   private get blocks(): EigenBlock[] {
@@ -175,7 +226,11 @@ export class PMatEKFAC implements PMat {
     checkAlive(!this.disposed, 'PMatEKFAC');
     if (loader === undefined || loader === null) throw new InvalidArgumentError(`PMatEKFAC.updateDiag: 'loader' is required (a tf.data.Dataset, a batch, or an array/iterable of batches), received ${describe(loader)}`);
     if (!this.spec) {
-      throw new InvalidArgumentError(`updateDiag: this PMatEKFAC was derived from another matrix (inv/pow), not computed from a model; compute one with FIM({ representation: PMatEKFAC })`);
+      throw new InvalidArgumentError(
+        this.source === 'derived'
+          ? `updateDiag: this PMatEKFAC was derived from another matrix (inv/pow), not computed from a model; compute one with FIM({ representation: PMatEKFAC })`
+          : `updateDiag: this PMatEKFAC was loaded from a file that does not record its definition (a loss function, or a file of format version 1); compute one with FIM({ representation: PMatEKFAC })`,
+      );
     }
     const lc = this.layerCollection;
     const supports = checkKroneckerLayers(lc, 'PMatEKFAC');

@@ -8,6 +8,7 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
 import { checkLayerCollection, checkOptions, describe } from '../arguments.js';
 import { type NormOrder, type PMat, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
+import type { RepresentationState } from './state.js';
 
 export class PMatEye implements PMat {
   static readonly representationName = 'PMatEye';
@@ -19,6 +20,16 @@ export class PMatEye implements PMat {
   constructor(lc: LayerCollection, scaling = 1) {
     this.layerCollection = checkLayerCollection(lc, 'PMatEye');
     this.s = checkScalar(scaling, 'PMatEye');
+  }
+
+  /** The persisted state: the factor s. */
+  toState(): RepresentationState {
+    return { meta: { scaling: this.scaling }, arrays: {} };
+  }
+
+  /** Rebuilds a PMatEye from `toState()` on `lc`. */
+  static fromState(lc: LayerCollection, state: RepresentationState): PMatEye {
+    return new PMatEye(lc, state.meta.scaling as number);
   }
 
   /** The factor s; throws DisposedError once disposed (as every method does). */

@@ -26,6 +26,7 @@ import { checkFiniteValues, checkLayerCollection, checkOptions, describe } from 
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { PMatEKFAC, blockDiagonal, checkKfacType, powerOf } from './ekfac.js';
+import { type RepresentationState, metaChoice, stateArray } from './state.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { biasSize, computeKroneckerFactors, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
@@ -96,7 +97,33 @@ export class PMatKFAC implements PMat {
   /** A representation with options, e.g. `representation: PMatKFAC.with({ kfacType: 'reduce' })`. */
   static with(options: KFACOptions): Representation<PMatKFAC> {
     const kfacType = checkKfacType(checkOptions(options, ['kfacType'], 'PMatKFAC.with').kfacType, 'PMatKFAC.with');
-    return { representationName: 'PMatKFAC', compute: async (spec) => new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, kfacType, 'PMatKFAC'), kfacType, true) };
+    return { representationName: 'PMatKFAC', compute: async (spec) => new PMatKFAC(spec.layerCollection, await computeFiniteFactors(spec, kfacType, 'PMatKFAC'), kfacType, true) };
+  }
+
+  /** The persisted state: kfacType and, per layer i, 'a<i>', 'g<i>' and a separate bias block 'b<i>' (float64, not copied). */
+  toState(): RepresentationState {
+    const arrays: Record<string, Float64Array> = {};
+    this.layerCollection.layers.forEach((e, i) => {
+      const f = this.layerFactors(e.id);
+      arrays[`a${i}`] = f.a;
+      arrays[`g${i}`] = f.g;
+      if (f.bias) arrays[`b${i}`] = f.bias;
+    });
+    return { meta: { kfacType: this.kfacType }, arrays };
+  }
+
+  /** Rebuilds a PMatKFAC from `toState()` on `lc`: factor sizes must be those of each layer's Kronecker support. */
+  static fromState(lc: LayerCollection, state: RepresentationState): PMatKFAC {
+    const where = 'PMatKFAC.fromState';
+    const kfacType = metaChoice(state.meta, 'kfacType', ['expand', 'reduce'] as const, where);
+    const factors = lc.layers.map((e, i): KroneckerFactors => {
+      const support = e.kind.kronecker;
+      if (!support) throw new InvalidArgumentError(`${where}: layer '${e.id}' (${e.kind.name}) has no Kronecker factors`);
+      const [k, c] = support.factorSizes(e.layer);
+      const f = { k, c, a: stateArray(state, `a${i}`, where, k * k), g: stateArray(state, `g${i}`, where, c * c) };
+      return state.arrays[`b${i}`] ? { ...f, bias: stateArray(state, `b${i}`, where) } : f;
+    });
+    return new PMatKFAC(lc, factors, kfacType);
   }
 
   static async compute(spec: FisherSpec): Promise<PMatKFAC> {

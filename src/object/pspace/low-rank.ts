@@ -15,6 +15,7 @@ import { batchJacobian } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { PFMapDense } from '../map/dense.js';
+import type { RepresentationState } from './state.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, reduce, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatLowRank implements PMat {
@@ -37,6 +38,22 @@ export class PMatLowRank implements PMat {
   }
 
   static async compute(spec: FisherSpec): Promise<PMatLowRank> {
+  /** The persisted state: the float32 factor J/√n and its number of rows. */
+  toState(): RepresentationState {
+    return { meta: { rows: this.rows }, arrays: { factor: new Float32Array(this.factor.dataSync()) } };
+  }
+
+  /** Rebuilds a PMatLowRank from `toState()` on `lc` (sizes checked before any tensor is made). */
+  static fromState(lc: LayerCollection, state: RepresentationState): PMatLowRank {
+    const rows = state.meta.rows;
+    const factor = state.arrays.factor;
+    if (!(typeof rows === 'number' && Number.isSafeInteger(rows) && rows >= 0)) throw new InvalidArgumentError(`PMatLowRank.fromState: 'rows' must be an integer ≥ 0, found ${JSON.stringify(rows)}`);
+    if (!(factor instanceof Float32Array) || factor.length !== rows * lc.numel()) {
+      throw new InvalidArgumentError(`PMatLowRank.fromState: array 'factor' must hold ${rows}×${lc.numel()} float32 values, found ${factor ? `${factor.length} ${factor instanceof Float32Array ? 'float32' : 'float64'}` : 'none'}`);
+    }
+    return new PMatLowRank(lc, tf.tensor2d(factor, [rows, lc.numel()]));
+  }
+
     const lc = spec.layerCollection;
     const rows: tf.Tensor2D[] = [];
     try {

@@ -14,6 +14,7 @@ import { type FisherSpec, type NormOrder, type PMat, type Representation, type S
 import { PMatBlockDiag } from './block-diag.js';
 import { PMatEKFAC } from './ekfac.js';
 import { checkOptions, closestName, describe } from '../arguments.js';
+import type { RepresentationState, RestoreContext, StatePart } from './state.js';
 import { layerKindByName, layerKindNames } from '../../layers/registry.js';
 
 /** Names of the layer kinds, for the check of `byLayerKind`. */
@@ -123,6 +124,71 @@ export class PMatMixed implements PMat {
     // A group that keeps its spec (EKFAC, for updateDiag) runs its later passes on its own: a
     // participant joins the shared pass once.
     return new PMatMixed(lc, groups);
+  }
+
+  /**
+   * A PMatMixed from sub-matrices that partition `lc`'s layers: each part's matrix lives on the
+   * layers `layerIds` (in `lc`'s order), every layer of `lc` in exactly one part. The matrices are
+   * taken over.
+   * @example PMatMixed.fromParts(lc, [{ matrix: kfacOnDense, layerIds: ['d1', 'd2'] }, { matrix: blockOnBn, layerIds: ['bn'] }])
+   */
+  static fromParts(lc: LayerCollection, parts: ReadonlyArray<{ matrix: PMat; layerIds: readonly string[] }>): PMatMixed {
+    if (!Array.isArray(parts) || parts.length === 0) throw new InvalidArgumentError(`PMatMixed.fromParts: 'parts' must be a non-empty array of { matrix, layerIds }, received ${describe(parts)}`);
+    const owner = new Map<string, number>();
+    const groups = parts.map((p, j): Group => {
+      const m = p?.matrix as Part | undefined;
+      if (!m || typeof m.getDiag !== 'function' || typeof m.toTensor !== 'function' || !m.layerCollection) {
+        throw new InvalidArgumentError(`PMatMixed.fromParts: part ${j} is not a stored matrix (${describe(m)})`);
+      }
+      const ids = m.layerCollection.ids();
+      if (!Array.isArray(p.layerIds) || ids.join('\u0000') !== p.layerIds.join('\u0000')) {
+        throw new InvalidArgumentError(`PMatMixed.fromParts: part ${j} lives on layers [${ids.join(', ')}], not on the layers it names [${String(p.layerIds)}]`);
+      }
+      const layers = ids.map((id) => {
+        if (owner.has(id)) throw new InvalidArgumentError(`PMatMixed.fromParts: layer '${id}' is in parts ${owner.get(id)} and ${j}`);
+        owner.set(id, j);
+        const i = lc.layers.findIndex((e) => e.id === id);
+        if (i < 0) throw new InvalidArgumentError(`PMatMixed.fromParts: part ${j} names layer '${id}', which the layer collection does not hold (layers: ${lc.ids().join(', ')})`);
+        const e = lc.layers[i]!;
+        const sub = m.layerCollection.get(id);
+        if (sub.numel !== e.numel || sub.layer !== e.layer) throw new InvalidArgumentError(`PMatMixed.fromParts: layer '${id}' of part ${j} is not the layer of the collection`);
+        return i;
+      });
+      if (layers.some((x, k) => k > 0 && x < layers[k - 1]!)) throw new InvalidArgumentError(`PMatMixed.fromParts: the layers of part ${j} are not in the collection's order`);
+      return { mat: m, layers };
+    });
+    const missing = lc.ids().filter((id) => !owner.has(id));
+    if (missing.length) throw new InvalidArgumentError(`PMatMixed.fromParts: layer${missing.length > 1 ? 's' : ''} ${missing.map((id) => `'${id}'`).join(', ')} of the collection ${missing.length > 1 ? 'are' : 'is'} in no part`);
+    return new PMatMixed(lc, groups);
+  }
+
+  /** The persisted state: one part per group, each with its registry name and state (given by `partState`). */
+  toState(partState: (matrix: PMat) => { kind: string; state: RepresentationState }): RepresentationState {
+    return { meta: {}, arrays: {}, parts: this.parts().map(({ matrix, layerIds }): StatePart => ({ ...partState(matrix), layerIds })) };
+  }
+
+  /** Rebuilds a PMatMixed from `toState()` on `lc`, each part by `context.restore`; nothing leaks when a part fails. */
+  static fromState(lc: LayerCollection, state: RepresentationState, context: RestoreContext): PMatMixed {
+    const parts = state.parts ?? [];
+    if (parts.length === 0) throw new InvalidArgumentError('PMatMixed.fromState: the state has no parts');
+    const seen = new Set<string>();
+    for (const p of parts) {
+      for (const id of p.layerIds) {
+        if (seen.has(id) || !lc.has(id)) throw new InvalidArgumentError(`PMatMixed.fromState: layer '${id}' is ${seen.has(id) ? 'in two parts' : 'not in the layer collection'}`);
+        seen.add(id);
+      }
+    }
+    const built: Array<{ matrix: PMat; layerIds: readonly string[] }> = [];
+    try {
+      for (const p of parts) {
+        const sub = LayerCollection.fromLayers(context.model, p.layerIds);
+        built.push({ matrix: context.restore(p.kind, sub, p.state) as PMat, layerIds: p.layerIds });
+      }
+      return PMatMixed.fromParts(lc, built);
+    } catch (e) {
+      built.forEach((b) => b.matrix.dispose());
+      throw e;
+    }
   }
 
   /** The sub-matrices, with the ids of their layers. */

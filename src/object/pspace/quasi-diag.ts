@@ -21,6 +21,7 @@ import { HostSum } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { checkKroneckerLayers } from './kronecker/factors.js';
+import { type RepresentationState, stateArray } from './state.js';
 
 /** One layer: the diagonal (numel) and, with a bias, the cross terms [K−1, C] (row-major). */
 interface QuasiDiagBlock {
@@ -62,6 +63,23 @@ export class PMatQuasiDiag implements PMat {
   }
 
   static async compute(spec: FisherSpec): Promise<PMatQuasiDiag> {
+  /** The persisted state: per layer i, 'diag<i>' and, with a bias, 'cross<i>' (float64, not copied). */
+  toState(): RepresentationState {
+    const arrays: Record<string, Float64Array> = {};
+    this.layerCollection.layers.forEach((e, i) => {
+      const b = this.layerBlock(e.id);
+      arrays[`diag${i}`] = b.diag;
+      if (b.cross) arrays[`cross${i}`] = b.cross;
+    });
+    return { meta: {}, arrays };
+  }
+
+  /** Rebuilds a PMatQuasiDiag from `toState()` on `lc`. */
+  static fromState(lc: LayerCollection, state: RepresentationState): PMatQuasiDiag {
+    const where = 'PMatQuasiDiag.fromState';
+    return PMatQuasiDiag.fromBlocks(lc, lc.layers.map((e, i) => ({ diag: stateArray(state, `diag${i}`, where, e.numel), cross: state.arrays[`cross${i}`] ? stateArray(state, `cross${i}`, where) : null })));
+  }
+
     const lc = spec.layerCollection;
     const supports = quasiDiagLayers(lc);
     const shapes = lc.layers.map((e, i) => ({ sizes: supports[i]!.factorSizes(e.layer), bias: supports[i]!.hasBias(e.layer) }));
