@@ -16,18 +16,10 @@ import { FIM_USAGE, fimCommand } from './commands/fim.js';
 import { INFO_USAGE, infoCommand } from './commands/info.js';
 import { NTK_USAGE, ntkCommand } from './commands/ntk.js';
 import { WORKER_USAGE, workerCommand } from './commands/worker.js';
-import { REPRESENTATIONS } from './representations.js';
+import { helpText, packageVersion } from './help.js';
 
-const USAGE = `Usage:
-  ${FIM_USAGE}
-  ${NTK_USAGE}
-  ${INFO_USAGE}
-  ${WORKER_USAGE}
-
-Representations: ${REPRESENTATIONS.map((r) => r.name).join(', ')}.
-Data files: IDX (.gz or not; uint8 images are scaled by 1/255 unless --scale), CSV (one example
-per row) or JSON (an array of examples, or { "xs": [...], "ys": [...] }); examples are reshaped to
-the model's input shape. Exit codes: 0 success, 2 user error, 1 internal error.`;
+/** The usage line of each command. */
+export const USAGES = [FIM_USAGE, NTK_USAGE, INFO_USAGE, WORKER_USAGE];
 
 const common = {
   model: { type: 'string' },
@@ -46,7 +38,8 @@ const common = {
 /** Options of a distributed run (`fim --redis`). */
 const distributedOptions = { redis: { type: 'string' }, shards: { type: 'string' }, store: { type: 'string' }, 'run-id': { type: 'string' } } as const;
 
-const OPTIONS = {
+/** The flags of each command (node:util parseArgs). */
+export const OPTIONS = {
   fim: { ...common, labels: { type: 'string' }, representation: { type: 'string' }, variant: { type: 'string' }, loss: { type: 'string' }, sigma2: { type: 'string' }, mc: { type: 'string' }, seed: { type: 'string' }, 'max-memory': { type: 'string' }, ...distributedOptions },
   ntk: { ...common, centering: { type: 'boolean' }, top: { type: 'string' } },
   info: { model: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
@@ -57,8 +50,12 @@ const OPTIONS = {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    console.log(USAGE);
+    console.log(helpText(USAGES));
     return command ? 0 : USER_ERROR_EXIT_CODE;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    console.log(packageVersion());
+    return 0;
   }
   try {
     if (!(command in OPTIONS)) throw new CliError(`unknown command '${command}'; commands: fim, ntk, info, worker (nngeometry --help)`);
@@ -92,11 +89,22 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CliError || e instanceof NNGeometryError) {
       const prefix = e instanceof UnsupportedLayerError ? 'unsupported layer: ' : '';
-      console.error(`nngeometry: ${prefix}${(e as Error).message.split('\n')[0]}`);
+      console.error(`nngeometry: ${prefix}${(e as Error).message.split('\n')[0]}${hint((e as Error).message)}`);
       return USER_ERROR_EXIT_CODE;
     }
     throw e;
   }
+}
+
+/**
+ * The way out the CLI adds to a library error: a layer without Kronecker factors (an LSTM, a
+ * depthwise convolution, a normalisation) is supported, so --ignore-unsupported does not skip
+ * it; ekfac-blockdiag computes it as an exact block and the other layers as EKFAC.
+ */
+function hint(message: string): string {
+  return /no Kronecker factors/.test(message) && !/ekfac-blockdiag/.test(message)
+    ? '; --ignore-unsupported does not skip it (the layer is supported, without Kronecker factors): use --representation ekfac-blockdiag (EKFAC where a layer has factors, an exact block elsewhere) or diag'
+    : '';
 }
 
 /** Whether this module is the program (node dist/cli/main.js, an npm bin link, tsx), not an import. */
