@@ -43,8 +43,6 @@ export class PMatBlockDiag implements PMat {
     );
   }
 
-  static async compute(spec: FisherSpec): Promise<PMatBlockDiag> {
-    const lc = spec.layerCollection;
   /** The persisted state: block i of layer i as 'block<i>' (float64, not copied). */
   toState(): RepresentationState {
     return { meta: {}, arrays: Object.fromEntries(this.layerCollection.layers.map((e, i) => [`block${i}`, this.block(e.id)])) };
@@ -55,6 +53,8 @@ export class PMatBlockDiag implements PMat {
     return PMatBlockDiag.fromBlocks(lc, lc.layers.map((e, i) => stateArray(state, `block${i}`, 'PMatBlockDiag.fromState', e.numel * e.numel)));
   }
 
+  static async compute(spec: FisherSpec): Promise<PMatBlockDiag> {
+    const lc = spec.layerCollection;
     const sums = lc.layers.map((e) => new HostSum(e.numel * e.numel));
     try {
       const { examples } = await passOverData(spec, {

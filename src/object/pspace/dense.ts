@@ -37,7 +37,6 @@ export class PMatDense implements PMat {
   }
 
   /** Computes the matrix of `spec` densely. */
-  static async compute(spec: FisherSpec): Promise<PMatDense> {
   /** The persisted state: the d×d values (float64, not copied). */
   toState(): RepresentationState {
     return { meta: {}, arrays: { values: this.values() } };
@@ -48,6 +47,7 @@ export class PMatDense implements PMat {
     return new PMatDense(lc, stateArray(state, 'values', 'PMatDense.fromState', lc.numel() ** 2));
   }
 
+  static async compute(spec: FisherSpec): Promise<PMatDense> {
     const lc = spec.layerCollection;
     const d = lc.numel();
     const sum = new HostSum(d * d);

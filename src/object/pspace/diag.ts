@@ -32,7 +32,6 @@ export class PMatDiag implements PMat {
     this.device = tf.tensor1d(new Float32Array(diag));
   }
 
-  static async compute(spec: FisherSpec): Promise<PMatDiag> {
   /** The persisted state: the diagonal (float64, not copied). */
   toState(): RepresentationState {
     return { meta: {}, arrays: { diag: this.values() } };
@@ -43,6 +42,7 @@ export class PMatDiag implements PMat {
     return new PMatDiag(lc, stateArray(state, 'diag', 'PMatDiag.fromState', lc.numel()));
   }
 
+  static async compute(spec: FisherSpec): Promise<PMatDiag> {
     const lc = spec.layerCollection;
     const sum = new HostSum(lc.numel());
     try {

@@ -37,7 +37,6 @@ export class PMatLowRank implements PMat {
     this.j = scaledJacobian;
   }
 
-  static async compute(spec: FisherSpec): Promise<PMatLowRank> {
   /** The persisted state: the float32 factor J/√n and its number of rows. */
   toState(): RepresentationState {
     return { meta: { rows: this.rows }, arrays: { factor: new Float32Array(this.factor.dataSync()) } };
@@ -54,6 +53,7 @@ export class PMatLowRank implements PMat {
     return new PMatLowRank(lc, tf.tensor2d(factor, [rows, lc.numel()]));
   }
 
+  static async compute(spec: FisherSpec): Promise<PMatLowRank> {
     const lc = spec.layerCollection;
     const rows: tf.Tensor2D[] = [];
     try {

@@ -62,7 +62,6 @@ export class PMatQuasiDiag implements PMat {
     );
   }
 
-  static async compute(spec: FisherSpec): Promise<PMatQuasiDiag> {
   /** The persisted state: per layer i, 'diag<i>' and, with a bias, 'cross<i>' (float64, not copied). */
   toState(): RepresentationState {
     const arrays: Record<string, Float64Array> = {};
@@ -80,6 +79,7 @@ export class PMatQuasiDiag implements PMat {
     return PMatQuasiDiag.fromBlocks(lc, lc.layers.map((e, i) => ({ diag: stateArray(state, `diag${i}`, where, e.numel), cross: state.arrays[`cross${i}`] ? stateArray(state, `cross${i}`, where) : null })));
   }
 
+  static async compute(spec: FisherSpec): Promise<PMatQuasiDiag> {
     const lc = spec.layerCollection;
     const supports = quasiDiagLayers(lc);
     const shapes = lc.layers.map((e, i) => ({ sizes: supports[i]!.factorSizes(e.layer), bias: supports[i]!.hasBias(e.layer) }));
