@@ -71,5 +71,9 @@ export type { InfluenceVariant } from './influence/loss-gradients.js';
 export type { ImplicitSolveOptions } from './influence/damped-inverse.js';
 // Spectral and stochastic estimation on any operator: eigsh, trace, diagonal, spectral density.
 export * from './spectral/index.js';
+export { NaturalGradientOptimizer, type NaturalGradientOptimizerOptions, type StepInfo } from './training/natural-gradient-optimizer.js';
+export { klClipCoefficient } from './training/kl-clip.js';
+export type { TrainingVariant } from './training/batch-loss.js';
 export { Laplace, type LaplaceFitOptions, type MarginalLikelihoodOptions, type OptimizePriorOptions, type PredictiveOptions } from './laplace/laplace.js';
 export type { LaplaceLikelihood } from './laplace/data-fit.js';
+export { serializeOptimizerState, loadOptimizerState, saveOptimizerState } from './training/optimizer-state.js';

@@ -1,0 +1,350 @@
+/**
+ * NaturalGradientOptimizer: K-FAC (Martens & Grosse 2015), EKFAC (George et al. 2018) or
+ * diagonal-Fisher preconditioning of the loss gradient, as a training-loop step:
+ *   g   = ∇L(θ) + w·θ                              (w: weight decay, L2 in the gradient)
+ *   Δ   = (F̄ + λI)⁻¹ g                             (F̄: moving average of the Fisher, exact damping)
+ *   ν   = min(1, √(κ / (η²·Δᵀg)))                 (KL clipping, Ba, Grosse & Martens 2017)
+ *   v   ← μ·v + ν·Δ,   θ ← θ − η·v                  (momentum μ, learning rate η)
+ * The curvature statistics are taken from the step's own batch every `curvatureUpdateEvery`
+ * steps and averaged (decay ε); the preconditioner is rebuilt from the average every
+ * `inverseUpdateEvery` steps (its eigendecompositions are the expensive part). With
+ * `adaptiveDamping`, λ follows the Levenberg–Marquardt rule of Martens & Grosse 2015 §6.5 on the
+ * reduction ratio ρ = (L(θ + δ) − L(θ)) / (gᵀδ + ½δᵀ(F̄ + λI)δ), checked on the curvature steps.
+ *
+ * Why not a tf.Optimizer for model.fit: tfjs-layers' training step calls
+ * `optimizer.minimize(lossClosure)` synchronously with a closure over the batch; the optimizer
+ * never sees the inputs (and callbacks receive only the batch index and size), while the
+ * curvature needs a pass over the batch's inputs and asynchronous float64 eigendecompositions.
+ * `fit(model, dataset, { optimizer, epochs, callbacks })` runs the same loop as
+ * `model.fitDataset` around `step` instead.
+ */
+import { tf } from '../tf.js';
+import { DisposedError, InvalidArgumentError, UnsupportedLayerError } from '../errors.js';
+import type { LayerCollection } from '../layers/layer-collection.js';
+import type { CotangentSource, PassSpec } from '../backend/engine.js';
+import { type Batch, type BatchLike, checkBatchInputs, iterateBatches, releaseBatch } from '../data/loader.js';
+import { initLinalg } from '../linalg/index.js';
+import { variantCotangents } from '../metrics/variants.js';
+import { monteCarloCotangents } from '../metrics/monte-carlo-samples.js';
+import { PVector } from '../object/pvector.js';
+import { checkOptions, describe } from '../object/arguments.js';
+import { vectorFromHost } from '../object/pspace/host-vectors.js';
+import type { PMatDiag } from '../object/pspace/diag.js';
+import type { PMatEKFAC } from '../object/pspace/ekfac.js';
+import type { PMatKFAC } from '../object/pspace/kfac.js';
+import type { Representation, PMatBase } from '../object/pspace/pmat.js';
+import { checkKroneckerLayers } from '../object/pspace/kronecker/factors.js';
+import { type TrainingVariant, batchLoss, checkTargets, checkTrainingVariant } from './batch-loss.js';
+import { CurvatureAverage, type CurvatureKind } from './curvature-average.js';
+import { klClipCoefficient } from './kl-clip.js';
+import { collectionVariables, modelAndCollection } from './model-weights.js';
+
+export interface NaturalGradientOptimizerOptions {
+  /** The model to train (its weights are updated in place). */
+  model: tf.LayersModel;
+  /** Which parameters are trained; default LayerCollection.fromModel(model). */
+  layerCollection?: LayerCollection;
+  /** PMatKFAC (default), PMatEKFAC or PMatDiag. */
+  representation?: Representation<PMatBase>;
+  /** Learning rate η > 0. */
+  learningRate: number;
+  /** Damping λ > 0 of (F̄ + λI). Default 1e-3. */
+  damping?: number;
+  /** Steps between curvature statistics (integer ≥ 1). Default 10. */
+  curvatureUpdateEvery?: number;
+  /** Steps between preconditioner rebuilds (integer ≥ 1). Default 100. */
+  inverseUpdateEvery?: number;
+  /** Decay ε ∈ [0, 1) of the moving average. Default 0.95. */
+  decay?: number;
+  /** 'monte-carlo' (default: one sampled label per example) or 'exact' (closed-form expectation over the labels). */
+  fisher?: 'monte-carlo' | 'exact';
+  /** Momentum μ ∈ [0, 1). Default 0.9. */
+  momentum?: number;
+  /** L2 weight decay w ≥ 0 added to the gradient. Default 0. */
+  weightDecay?: number;
+  /** KL bound κ > 0, or 0 / null to disable clipping. Default 1e-3. */
+  klClip?: number | null;
+  /** Levenberg–Marquardt adaptation of λ (one extra forward pass per curvature step). Default false. */
+  adaptiveDamping?: boolean;
+  /** Seed of the Monte-Carlo labels (integer). Default: drawn once. */
+  seed?: number;
+  /** The model's output distribution and loss: 'classif_logits' (default) or 'regression'. */
+  variant?: TrainingVariant;
+}
+
+/** What one step did (for logging and tests). */
+export interface StepInfo {
+  /** The batch loss before the update (without weight decay). */
+  loss: number;
+  /** The KL-clipping coefficient ν applied (1: not clipped). */
+  clip: number;
+  /** Whether the curvature statistics / preconditioner were refreshed at this step. */
+  curvatureUpdated: boolean;
+  inverseUpdated: boolean;
+  /** The damping used. */
+  damping: number;
+}
+
+const OPTIONS = [
+  'model', 'layerCollection', 'representation', 'learningRate', 'damping', 'curvatureUpdateEvery', 'inverseUpdateEvery', 'decay', 'fisher', 'momentum',
+  'weightDecay', 'klClip', 'adaptiveDamping', 'seed', 'variant',
+] as const;
+
+const KINDS: Record<string, CurvatureKind> = { PMatKFAC: 'kfac', PMatEKFAC: 'ekfac', PMatDiag: 'diag' };
+
+/**
+ * Natural-gradient training step with Kronecker-factored (or diagonal) Fisher preconditioning.
+ *
+ * @example
+ * const opt = new NaturalGradientOptimizer({ model, learningRate: 0.05, damping: 1e-2 });
+ * for (const { xs, ys } of batches) await opt.step({ xs, ys }); // returns the batch loss
+ * opt.dispose();
+ */
+export class NaturalGradientOptimizer {
+  readonly model: tf.LayersModel;
+  readonly layerCollection: LayerCollection;
+  readonly representationName: string;
+  readonly learningRate: number;
+  readonly curvatureUpdateEvery: number;
+  readonly inverseUpdateEvery: number;
+  readonly decay: number;
+  readonly fisher: 'monte-carlo' | 'exact';
+  readonly momentum: number;
+  readonly weightDecay: number;
+  readonly klClip: number | null;
+  readonly adaptiveDamping: boolean;
+  readonly seed: number;
+  readonly variant: TrainingVariant;
+  /** Steps taken. */
+  iterations = 0;
+  /** Curvature statistics taken and preconditioner rebuilds done (counters for the schedule). */
+  curvatureUpdates = 0;
+  inverseUpdates = 0;
+  /** The last step's details. */
+  lastStep: StepInfo | null = null;
+  private currentDamping: number;
+  private readonly curvature: CurvatureAverage;
+  private velocity: Float64Array | null = null;
+  private readonly variables: tf.Variable[];
+  /** The cotangent source of the current step (Monte-Carlo labels are drawn per curvature step). */
+  private source: CotangentSource;
+  private readonly outputs: CotangentSource;
+  private disposed = false;
+
+  constructor(options: NaturalGradientOptimizerOptions) {
+    const o = checkOptions(options, OPTIONS, 'NaturalGradientOptimizer') as unknown as NaturalGradientOptimizerOptions;
+    const { model, lc } = modelAndCollection(o, 'NaturalGradientOptimizer');
+    const positive = (name: string, v: unknown, dflt?: number): number => {
+      const x = v ?? dflt;
+      if (!(typeof x === 'number' && Number.isFinite(x) && x > 0)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be a finite number > 0, received ${describe(x)}`);
+      return x;
+    };
+    const inRange = (name: string, v: unknown, dflt: number, hi: number): number => {
+      const x = v ?? dflt;
+      if (!(typeof x === 'number' && x >= 0 && x < hi)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be a number in [0, ${hi}), received ${describe(x)}`);
+      return x;
+    };
+    const every = (name: string, v: unknown, dflt: number): number => {
+      const x = v ?? dflt;
+      if (!(Number.isInteger(x) && (x as number) >= 1)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be an integer ≥ 1, received ${describe(x)}`);
+      return x as number;
+    };
+    this.learningRate = positive('learningRate', o.learningRate);
+    this.currentDamping = positive('damping', o.damping, 1e-3);
+    this.curvatureUpdateEvery = every('curvatureUpdateEvery', o.curvatureUpdateEvery, 10);
+    this.inverseUpdateEvery = every('inverseUpdateEvery', o.inverseUpdateEvery, 100);
+    this.decay = inRange('decay', o.decay, 0.95, 1);
+    this.momentum = inRange('momentum', o.momentum, 0.9, 1);
+    this.weightDecay = inRange('weightDecay', o.weightDecay, 0, Infinity);
+    this.klClip = o.klClip === null || o.klClip === 0 ? null : positive('klClip', o.klClip, 1e-3);
+    if (o.adaptiveDamping !== undefined && typeof o.adaptiveDamping !== 'boolean') throw new InvalidArgumentError(`NaturalGradientOptimizer: 'adaptiveDamping' must be a boolean, received ${describe(o.adaptiveDamping)}`);
+    this.adaptiveDamping = o.adaptiveDamping ?? false;
+    if (o.fisher !== undefined && o.fisher !== 'monte-carlo' && o.fisher !== 'exact') throw new InvalidArgumentError(`NaturalGradientOptimizer: 'fisher' must be 'monte-carlo' or 'exact', received ${describe(o.fisher)}`);
+    this.fisher = o.fisher ?? 'monte-carlo';
+    if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw new InvalidArgumentError(`NaturalGradientOptimizer: 'seed' must be an integer, received ${describe(o.seed)}`);
+    this.seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+    this.variant = checkTrainingVariant(o.variant, 'NaturalGradientOptimizer');
+    const name = o.representation?.representationName ?? 'PMatKFAC';
+    const kind = KINDS[name];
+    if (!kind || (o.representation !== undefined && typeof o.representation.compute !== 'function')) {
+      throw new InvalidArgumentError(`NaturalGradientOptimizer: 'representation' must be PMatKFAC, PMatEKFAC or PMatDiag, received ${describe(o.representation)}`);
+    }
+    if (lc.layers.length === 0) throw new InvalidArgumentError(`NaturalGradientOptimizer: the layer collection of model '${model.name}' has no parameters to train`);
+    if (kind !== 'diag') {
+      try {
+        checkKroneckerLayers(lc, name);
+      } catch (e) {
+        if (!(e instanceof UnsupportedLayerError)) throw e;
+        throw new UnsupportedLayerError(`NaturalGradientOptimizer: ${e.message.replace(/; use .*$/, '')}; use representation PMatDiag, or a layerCollection without that layer`);
+      }
+    }
+    // Every trainable weight outside the collection would silently stay frozen: refuse instead.
+    const covered = new Set(lc.layers.flatMap((e) => e.layer.trainableWeights.map((w) => w.originalName)));
+    const left = model.trainableWeights.filter((w) => !covered.has(w.originalName));
+    if (o.layerCollection === undefined && left.length > 0) {
+      throw new UnsupportedLayerError(`NaturalGradientOptimizer: the weights ${left.map((w) => `'${w.originalName}'`).join(', ')} of model '${model.name}' are not covered by the layer collection; pass a layerCollection to train only part of the model`);
+    }
+    this.model = model;
+    this.layerCollection = lc;
+    this.representationName = name;
+    this.variables = collectionVariables(model, lc);
+    this.curvature = new CurvatureAverage(kind, lc, this.decay);
+    const classes = model.outputs[0]?.shape[model.outputs[0].shape.length - 1] ?? 1;
+    const mc = (stream: number) => monteCarloCotangents(this.variant, { trials: 1, seed: this.seed + stream, sigma2: 1, classes: classes ?? 1 });
+    const exact = variantCotangents(this.variant, {});
+    this.source = this.fisher === 'exact' ? exact : mc(0);
+    this.nextSource = this.fisher === 'exact' ? () => exact : (update) => mc(update);
+    this.outputs = {
+      description: this.fisher === 'exact' ? `variant '${this.variant}'` : `Monte-Carlo variant '${this.variant}'`,
+      needsTargets: false,
+      cotangents: (...args: Parameters<CotangentSource['cotangents']>) => this.source.cotangents(...args),
+    };
+  }
+
+  private readonly nextSource: (update: number) => CotangentSource;
+
+  /** The current damping λ (changes with adaptiveDamping). */
+  get damping(): number {
+    return this.currentDamping;
+  }
+
+  /**
+   * One training step on a batch with targets: returns the batch loss before the update.
+   * Refreshes the curvature and the preconditioner on their schedules (see the class).
+   */
+  async step(batch: BatchLike): Promise<number> {
+    this.checkAlive();
+    await initLinalg();
+    let b: Batch | undefined;
+    for await (const x of iterateBatches(batch as BatchLike)) {
+      if (b) throw new InvalidArgumentError(`NaturalGradientOptimizer.step: 'batch' must be one batch {xs, ys}, not several`);
+      b = x;
+    }
+    const one = b!;
+    try {
+      if (!one.ys) throw new InvalidArgumentError(`NaturalGradientOptimizer.step: the batch has no targets 'ys'; the loss gradient needs labels ({ xs, ys })`);
+      checkBatchInputs(this.model, one, 'NaturalGradientOptimizer.step');
+      const targets = checkTargets(this.variant, one.ys, this.model.outputs[0]!.shape, 'NaturalGradientOptimizer.step');
+      try {
+        return await this.stepOn(one, targets);
+      } finally {
+        targets.dispose();
+      }
+    } finally {
+      releaseBatch(one);
+    }
+  }
+
+  private async stepOn(batch: Batch, targets: tf.Tensor): Promise<number> {
+    const t = this.iterations;
+    const xs = batch.xs.length === 1 ? batch.xs[0]! : batch.xs;
+    const lossOf = () => batchLoss(this.variant, this.model.apply(xs, { training: true }) as tf.Tensor, targets);
+    // 1. The loss gradient (plus weight decay), on the host in float64.
+    const { loss, grad } = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(lossOf, this.variables);
+      return { loss: value, grad: tf.concat(this.variables.map((v) => tf.reshape(grads[v.name]!, [-1]))) };
+    });
+    const lossValue = loss.dataSync()[0]!;
+    const g = Float64Array.from(grad.dataSync());
+    tf.dispose([loss, grad]);
+    let theta: Float64Array | null = null;
+    if (this.weightDecay > 0) {
+      theta = Float64Array.from(tf.tidy(() => tf.concat(this.variables.map((v) => tf.reshape(v, [-1])))).dataSync());
+      for (let i = 0; i < g.length; i++) g[i]! += this.weightDecay * theta[i]!;
+    }
+    // 2. Curvature statistics and preconditioner on their schedules.
+    const curvatureStep = t % this.curvatureUpdateEvery === 0;
+    const inverseStep = t % this.inverseUpdateEvery === 0 || !this.curvature.hasPreconditioner;
+    const spec: PassSpec = { model: this.model, layerCollection: this.layerCollection, loader: [{ xs: batch.xs, ys: batch.ys }], outputs: this.outputs };
+    if (curvatureStep || !this.curvature.hasPreconditioner) {
+      this.source = this.nextSource(2 * this.curvatureUpdates);
+      await this.curvature.update(spec, inverseStep);
+      this.curvatureUpdates++;
+    }
+    if (inverseStep) {
+      this.source = this.nextSource(2 * this.curvatureUpdates + 1);
+      await this.curvature.refresh(spec);
+      this.inverseUpdates++;
+    }
+    // 3. Δ = (F̄ + λI)⁻¹g, KL clipping, momentum.
+    const damping = this.currentDamping;
+    const delta = this.curvature.solve(g, damping);
+    const dg = delta.reduce((s, x, i) => s + x * g[i]!, 0);
+    const clip = this.klClip === null ? 1 : klClipCoefficient({ learningRate: this.learningRate, klClip: this.klClip, directionDotGradient: dg });
+    const v = (this.velocity ??= new Float64Array(g.length));
+    for (let i = 0; i < v.length; i++) v[i] = this.momentum * v[i]! + clip * delta[i]!;
+    const update = v.map((x) => -this.learningRate * x);
+    const step = vectorFromHost(this.layerCollection, update);
+    try {
+      step.addToModel(this.model);
+    } finally {
+      step.dispose();
+    }
+    // 4. Levenberg–Marquardt damping on the curvature steps (Martens & Grosse 2015, §6.5).
+    if (this.adaptiveDamping && curvatureStep) this.adaptDamping(update, g, lossValue, lossOf, theta);
+    this.iterations++;
+    this.lastStep = { loss: lossValue, clip, curvatureUpdated: curvatureStep, inverseUpdated: inverseStep, damping };
+    return lossValue;
+  }
+
+  private adaptDamping(update: Float64Array, g: Float64Array, before: number, lossOf: () => tf.Scalar, theta: Float64Array | null): void {
+    const after = tf.tidy(lossOf);
+    let reduction = after.dataSync()[0]! - before;
+    after.dispose();
+    if (theta) {
+      // The weight-decay term is part of the objective whose gradient g is.
+      let s = 0;
+      for (let i = 0; i < theta.length; i++) s += (theta[i]! + update[i]!) ** 2 - theta[i]! ** 2;
+      reduction += 0.5 * this.weightDecay * s;
+    }
+    let dot = 0;
+    let sq = 0;
+    for (let i = 0; i < update.length; i++) {
+      dot += g[i]! * update[i]!;
+      sq += update[i]! ** 2;
+    }
+    const predicted = dot + 0.5 * (this.curvature.quadratic(update) + this.currentDamping * sq);
+    const rho = predicted < 0 ? reduction / predicted : -Infinity;
+    const omega = (19 / 20) ** this.curvatureUpdateEvery;
+    if (rho > 0.75) this.currentDamping = Math.max(this.currentDamping * omega, 1e-8);
+    else if (rho < 0.25) this.currentDamping = Math.min(this.currentDamping / omega, 1e8);
+  }
+
+  /** The moving average F̄ of the curvature as a new matrix (PMatKFAC for KFAC/EKFAC factors, PMatDiag); null before the first step. */
+  averagedCurvature(): PMatKFAC | PMatDiag | null {
+    this.checkAlive();
+    return this.curvature.factors || this.curvature.diagonal ? this.curvature.average() : null;
+  }
+
+  /** The matrix the current preconditioner inverts (without damping): a PMatEKFAC (KFAC, EKFAC) or PMatDiag; null before the first step. */
+  preconditionerMatrix(): PMatEKFAC | PMatDiag | null {
+    this.checkAlive();
+    return this.curvature.hasPreconditioner ? this.curvature.preconditioner() : null;
+  }
+
+  /** The momentum buffer v as a PVector (the caller owns it); zeros before the first step. */
+  velocityVector(): PVector {
+    this.checkAlive();
+    return this.velocity ? vectorFromHost(this.layerCollection, this.velocity) : PVector.zeros(this.layerCollection);
+  }
+
+  /** @internal State access for optimizer-state.ts. */
+  get internals() {
+    return {
+      curvature: this.curvature,
+      setVelocity: (v: Float64Array | null) => (this.velocity = v),
+      setDamping: (d: number) => (this.currentDamping = d),
+      spec: (): PassSpec => ({ model: this.model, layerCollection: this.layerCollection, loader: [], outputs: this.outputs }),
+    };
+  }
+
+  dispose(): void {
+    this.curvature.dispose();
+    this.velocity = null;
+    this.disposed = true;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new DisposedError('this NaturalGradientOptimizer has been disposed; create a new one');
+  }
+}
