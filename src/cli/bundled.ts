@@ -31,9 +31,9 @@ export function loadBundledModel(name: string): Promise<tf.LayersModel> {
  * [count, ...inputShape], with their labels. The caller owns (and disposes) `xs`.
  */
 export async function loadBundledData(options: { inputShape: number[]; count?: number }): Promise<{ xs: tf.Tensor; labels: Int32Array }> {
-  const images = readExamples(BUNDLED_IMAGES, 'bundled images');
-  const labels = readLabels(BUNDLED_LABELS);
-  const n = Math.min(options.count ?? images.n, images.n);
+  const images = await readExamples(BUNDLED_IMAGES, 'bundled images', options.count);
+  const { labels } = await readLabels(BUNDLED_LABELS, options.count);
+  const n = images.n;
   const per = images.values.length / images.n;
   const values = images.values.subarray(0, n * per).map((v) => v / 255);
   return { xs: tf.tensor(values, [n, ...options.inputShape]), labels: labels.subarray(0, n) };

@@ -25,25 +25,54 @@ export function looksLikeIdx(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0 && bytes[2]! in TYPES && bytes[3]! >= 1 && bytes[3]! <= 4;
 }
 
+/** What an IDX header says: the shape, the element type, and the bytes of header and of one example. */
+export interface IdxHeader {
+  readonly shape: number[];
+  readonly typeName: string;
+  readonly elementBytes: number;
+  readonly headerBytes: number;
+  /** Bytes of one example (the product of the dimensions after the first, times the element size). */
+  readonly exampleBytes: number;
+  /** Bytes of the whole file as the header describes it. */
+  readonly totalBytes: number;
+}
+
 /**
- * Parses an IDX file (already decompressed).
+ * Reads the header at the start of `bytes` (at least 4 + 4·rank bytes of an IDX file), or
+ * undefined when `bytes` do not start like IDX or are too short to hold the header.
+ */
+export function idxHeader(bytes: Uint8Array): IdxHeader | undefined {
+  if (!looksLikeIdx(bytes)) return undefined;
+  const type = TYPES[bytes[2]!]!;
+  const rank = bytes[3]!;
+  const headerBytes = 4 + 4 * rank;
+  if (bytes.length < headerBytes) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const shape = Array.from({ length: rank }, (_, k) => view.getUint32(4 + 4 * k, false));
+  const exampleBytes = shape.slice(1).reduce((a, b) => a * b, 1) * type.size;
+  return { shape, typeName: type.name, elementBytes: type.size, headerBytes, exampleBytes, totalBytes: headerBytes + shape[0]! * exampleBytes };
+}
+
+/**
+ * Parses an IDX file (already decompressed), or its first `examples` examples when `bytes` hold
+ * only those (a file read partly: the returned shape then starts with `examples`).
  *
  * @throws Error naming `source` when the header or the length is wrong.
  * @example
  * const { shape, data } = parseIdx(bytes, 'images.idx'); // shape [2000, 28, 28], data Uint8Array
  */
-export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
+export function parseIdx(bytes: Uint8Array, source: string, examples?: number): IdxArray {
   if (!looksLikeIdx(bytes)) throw new Error(`${source} is not an IDX file (bad magic number)`);
-  const type = TYPES[bytes[2]!]!;
-  const rank = bytes[3]!;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const header = 4 + 4 * rank;
-  if (bytes.length < header) throw new Error(`${source}: truncated IDX header`);
-  const shape = Array.from({ length: rank }, (_, k) => view.getUint32(4 + 4 * k, false));
+  const head = idxHeader(bytes);
+  if (!head) throw new Error(`${source}: truncated IDX header`);
+  const type = { size: head.elementBytes, name: head.typeName };
+  const header = head.headerBytes;
+  const n = examples === undefined ? head.shape[0]! : Math.min(examples, head.shape[0]!);
+  const shape = [n, ...head.shape.slice(1)];
   const count = shape.reduce((a, b) => a * b, 1);
   const expected = header + count * type.size;
   if (bytes.length !== expected) {
-    throw new Error(`${source}: IDX header says [${shape}] ${type.name} (${expected} bytes) but the file has ${bytes.length} bytes`);
+    throw new Error(`${source}: IDX header says [${head.shape}] ${type.name} (${head.totalBytes} bytes) but the file has ${bytes.length} bytes${n < head.shape[0]! ? ` (${expected} expected for its first ${n} examples)` : ''}`);
   }
   const body = bytes.subarray(header);
   switch (type.name) {

@@ -6,7 +6,8 @@ import { tf } from '../tf.js';
 import { LayerCollection, UnsupportedLayerError } from '../index.js';
 import { supportedLayerClasses } from '../layers/registry.js';
 import { CliError } from './errors.js';
-import { readExamples, readLabels } from './data-io.js';
+import { integerLabels, readExamples, readLabels } from './data-io.js';
+import { boundedFlag, integerFlag } from './flags.js';
 import { loadModelFile } from './model-io.js';
 
 export interface Inputs {
@@ -30,39 +31,68 @@ export interface InputOptions {
   scale?: number;
   /** Labels are required (the 'empirical' variant). */
   needLabels: boolean;
+  /**
+   * Check labels against the model's classes: in [0, O) for O outputs, in {0, 1} for one output
+   * (binary). Default true; false where labels are not class indices.
+   */
+  labelsAreClasses?: boolean;
 }
 
-/** Parses a positive integer option. */
+/**
+ * Parses a positive integer option (the decimal grammar; at most 10⁹, or the flag's documented
+ * bound when it has one in FLAG_BOUNDS).
+ */
 export function positiveInt(value: string | undefined, name: string, fallback?: number): number {
-  if (value === undefined) {
-    if (fallback === undefined) throw new CliError(`${name} is required`);
-    return fallback;
-  }
-  const x = Number(value);
-  if (!Number.isInteger(x) || x < 1) throw new CliError(`${name} must be a positive integer, received '${value}'`);
-  return x;
+  if (name === '--batch-size' || name === '--count' || name === '--mc' || name === '--top') return boundedFlag(value, name, fallback);
+  return integerFlag(value, name, 1, 1e9, fallback);
+}
+
+/** Classes that labels index for a model with `outputs` outputs (one output: a binary label). */
+function classesOf(outputs: number): number {
+  return outputs === 1 ? 2 : outputs;
 }
 
 /** Loads the model and the data, checks that they fit together, and batches the data. */
 export async function loadInputs(o: InputOptions): Promise<Inputs> {
   const model = await loadModelFile(o.model);
+  try {
+    return await feedModel(model, o);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/** The data of `o` checked against `model` and batched. */
+async function feedModel(model: tf.LayersModel, o: InputOptions): Promise<Inputs> {
   if (model.inputs.length !== 1) throw new CliError(`the model has ${model.inputs.length} inputs; the CLI feeds models with one input`);
   const inputShape = model.inputs[0]!.shape.slice(1);
   if (inputShape.some((s) => s === null)) throw new CliError(`the model input has unknown dimensions [${inputShape.map((s) => s ?? '?')}]; the CLI needs fixed sizes`);
   const perModel = (inputShape as number[]).reduce((a, b) => a * b, 1);
-  const data = readExamples(o.data, '--data');
+  const data = await readExamples(o.data, '--data', o.count);
   const per = data.values.length / data.n;
   if (per !== perModel) {
     throw new CliError(`--data: examples in ${o.data} have shape [${data.exampleShape}] (${per} values) but the model expects [${inputShape}] (${perModel} values)`);
   }
-  let labels = data.labels;
-  if (o.labels) labels = readLabels(o.labels);
-  if (labels && labels.length !== data.n) throw new CliError(`--labels: ${labels.length} labels for ${data.n} examples`);
+  let labels = data.labels ? integerLabels(data.labels, `--data: ${o.data}: "ys"`) : undefined;
+  if (o.labels) {
+    const read = await readLabels(o.labels, o.count);
+    if (read.total !== data.total) throw new CliError(`--labels: ${read.total} labels in ${o.labels} for ${data.total} examples in ${o.data}`);
+    labels = read.labels;
+  }
   if (o.needLabels && !labels) throw new CliError(`the 'empirical' variant needs labels: pass --labels FILE (or JSON data with "ys")`);
-  const n = Math.min(o.count ?? data.n, data.n);
-  const scale = o.scale ?? (data.uint8 ? 1 / 255 : 1);
   const outputShape = model.outputs[0]!.shape;
   const outputs = (outputShape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+  if (labels && (o.labelsAreClasses ?? true)) {
+    const classes = classesOf(outputs);
+    const bad = labels.findIndex((y) => y >= classes);
+    if (bad >= 0) {
+      const where = o.labels ? `--labels: ${o.labels}` : `--data: ${o.data}: "ys"`;
+      throw new CliError(`${where}: label ${bad} is ${labels[bad]}, but the model has ${outputs} output${outputs > 1 ? 's' : ''}, so labels are class indices in [0, ${classes})`);
+    }
+  }
+  const n = Math.min(o.count ?? data.n, data.n);
+  const scale = o.scale ?? (data.uint8 ? 1 / 255 : 1);
   const batches: Inputs['batches'] = [];
   for (let start = 0; start < n; start += o.batchSize) {
     const end = Math.min(n, start + o.batchSize);

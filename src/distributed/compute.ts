@@ -74,7 +74,7 @@ export async function computeShard(
 ): Promise<{ bytes: Uint8Array; examples: number }> {
   const model = await modelOf(pass);
   const layerCollection = LayerCollection.fromLayers(model, pass.layerIds);
-  const batches = shardBatches(pass, model, shard.start, shard.end);
+  const batches = await shardBatches(pass, model, shard.start, shard.end);
   let basis: PMatEKFAC | null = null;
   let M: PMatBase | null = null;
   try {

@@ -168,7 +168,7 @@ export async function distributedFIM<M extends PMatBase = PMatBase>(options: Dis
       variant: options.variant ?? 'classif_logits', ...(options.loss ? { loss: options.loss } : {}), ...(options.sigma2 !== undefined ? { sigma2: options.sigma2 } : {}),
       ...(options.trials ? { trials: options.trials } : {}), seed: options.seed ?? 0, backend: options.backend ?? tf.getBackend(),
     };
-    const available = exampleCount(base);
+    const available = await exampleCount(base);
     const n = Math.min(options.count ?? available, available);
     const shards = planShards(n, batchSize, shardCount);
     redis = await connectRedis(options.redis, { blocking: false, where: 'distributedFIM' });

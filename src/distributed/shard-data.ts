@@ -6,18 +6,18 @@
  */
 import { tf } from '../tf.js';
 import { DistributedError } from '../errors.js';
-import { readExamples, readLabels } from '../cli/data-io.js';
+import { integerLabels, readExamples, readLabels } from '../cli/data-io.js';
 import type { PassDefinition } from './protocol.js';
 
 type Parsed = { values: Float32Array; n: number; uint8: boolean; labels?: Int32Array };
 let held: { hash: string; parsed: Parsed } | null = null;
 
-function parsed(pass: PassDefinition): Parsed {
+async function parsed(pass: PassDefinition): Promise<Parsed> {
   if (held?.hash === pass.dataHash) return held.parsed;
   let data;
   try {
-    data = readExamples(pass.data, 'data');
-    const labels = pass.labels !== undefined ? readLabels(pass.labels) : data.labels;
+    data = await readExamples(pass.data, 'data');
+    const labels = pass.labels !== undefined ? (await readLabels(pass.labels)).labels : data.labels ? integerLabels(data.labels, `${pass.data}: "ys"`) : undefined;
     if (labels && labels.length !== data.n) throw new Error(`${labels.length} labels for ${data.n} examples`);
     held = { hash: pass.dataHash, parsed: { values: data.values, n: data.n, uint8: data.uint8, ...(labels ? { labels } : {}) } };
   } catch (e) {
@@ -27,13 +27,13 @@ function parsed(pass: PassDefinition): Parsed {
 }
 
 /** Number of examples in the data (and labels) of `pass`. */
-export function exampleCount(pass: PassDefinition): number {
-  return parsed(pass).n;
+export async function exampleCount(pass: PassDefinition): Promise<number> {
+  return (await parsed(pass)).n;
 }
 
 /** Batches of examples [start, end) shaped to the model's input (the caller disposes them). */
-export function shardBatches(pass: PassDefinition, model: tf.LayersModel, start: number, end: number): Array<{ xs: tf.Tensor; ys?: tf.Tensor }> {
-  const data = parsed(pass);
+export async function shardBatches(pass: PassDefinition, model: tf.LayersModel, start: number, end: number): Promise<Array<{ xs: tf.Tensor; ys?: tf.Tensor }>> {
+  const data = await parsed(pass);
   const inputShape = model.inputs[0]!.shape.slice(1) as number[];
   const per = inputShape.reduce((a, b) => a * b, 1);
   if (data.values.length !== data.n * per) {

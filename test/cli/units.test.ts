@@ -24,22 +24,22 @@ import { useTestBackend } from '../support/backend.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nngeometry-units-'));
 
-test('data files: IDX (gzipped), CSV with a header, JSON arrays and {xs, ys}', () => {
+test('data files: IDX (gzipped), CSV with a header, JSON arrays and {xs, ys}', async () => {
   const idx = encodeIdxUint8([2, 2, 3], Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255]));
   assert.deepEqual(parseIdx(idx, 'x').shape, [2, 2, 3]);
   writeFileSync(join(dir, 'a.idx.gz'), gzipSync(idx));
-  const a = readExamples(join(dir, 'a.idx.gz'), '--data');
+  const a = await readExamples(join(dir, 'a.idx.gz'), '--data');
   assert.deepEqual([a.n, a.exampleShape, a.uint8, a.values[11]], [2, [2, 3], true, 255]);
   writeFileSync(join(dir, 'b.csv'), 'x1,x2\n1,2\n3.5,-4\n');
-  const b = readExamples(join(dir, 'b.csv'), '--data');
+  const b = await readExamples(join(dir, 'b.csv'), '--data');
   assert.deepEqual([b.n, b.exampleShape, Array.from(b.values)], [2, [2], [1, 2, 3.5, -4]]);
   writeFileSync(join(dir, 'c.json'), JSON.stringify({ xs: [[[1, 2]], [[3, 4]]], ys: [1, 0] }));
-  const c = readExamples(join(dir, 'c.json'), '--data');
+  const c = await readExamples(join(dir, 'c.json'), '--data');
   assert.deepEqual([c.n, c.exampleShape, Array.from(c.labels!)], [2, [1, 2], [1, 0]]);
   writeFileSync(join(dir, 'l.csv'), '3\n1\n');
-  assert.deepEqual(Array.from(readLabels(join(dir, 'l.csv'))), [3, 1]);
+  assert.deepEqual(Array.from((await readLabels(join(dir, 'l.csv'))).labels), [3, 1]);
   writeFileSync(join(dir, 'ragged.csv'), '1,2\n3\n');
-  assert.throws(() => readExamples(join(dir, 'ragged.csv'), '--data'), /row 2 has 1 columns/);
+  await assert.rejects(() => readExamples(join(dir, 'ragged.csv'), '--data'), /row 2 has 1 columns/);
   assert.throws(() => parseIdx(idx.subarray(0, idx.length - 1), 'cut'), /file has/);
 });
 

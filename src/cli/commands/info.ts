@@ -3,12 +3,12 @@
  * counts and the representations each supports (Kronecker-factored ones need
  * `entry.kind.kronecker`; layers without trainable weights are traversed).
  */
-import { writeFileSync } from 'node:fs';
 import { tf } from '../../tf.js';
 import { LayerCollection } from '../../index.js';
 import { loadModelFile } from '../model-io.js';
 import { REPRESENTATIONS } from '../representations.js';
 import { formatTable } from '../format.js';
+import { checkOutputFiles, writeOutputFile } from '../output-file.js';
 
 export const INFO_USAGE = `nngeometry info --model model.json [--json out.json]`;
 
@@ -53,6 +53,7 @@ export function describeLayers(model: tf.LayersModel): LayerInfo[] {
  * await infoCommand({ model: 'model.json' });
  */
 export async function infoCommand(values: { model?: string; json?: string }): Promise<void> {
+  checkOutputFiles({ '--json': values.json });
   const model = await loadModelFile(values.model!);
   const layers = describeLayers(model);
   const lc = LayerCollection.fromModel(model, { ignoreUnsupported: true });
@@ -67,5 +68,5 @@ export async function infoCommand(values: { model?: string; json?: string }): Pr
   ]);
   console.log(formatTable([['layer', 'class', 'parameters', 'representations'], ...rows]));
   console.log(`\nrepresentations: ${all.join(', ')}`);
-  if (values.json) writeFileSync(values.json, JSON.stringify({ name: model.name, parameters: lc.numel(), layers }, null, 2) + '\n');
+  if (values.json) await writeOutputFile(values.json, '--json', JSON.stringify({ name: model.name, parameters: lc.numel(), layers }, null, 2) + '\n');
 }
