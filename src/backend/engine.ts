@@ -18,6 +18,7 @@ import { executeModel, type LayerCall } from './executor.js';
 import { batchedBackward, tensorsNeedingCotangents } from './batched-backward.js';
 import { ensureKernelFixes } from './substrate.js';
 import { yieldToEventLoop } from './yield.js';
+import { MagnitudeGuard } from './magnitudes.js';
 
 /** Progress of a pass over the data. */
 export interface Progress {
@@ -333,12 +334,14 @@ function processBatchBatched(
     let widest = 1;
     for (const call of calls) for (const t of [...call.outputs, ...call.inputs]) widest = Math.max(widest, t.size / b);
     const chunk = Math.max(1, Math.min(numOutputs, Math.floor(stackedFloatsBudget / (b * widest))));
+    const guard = new MagnitudeGuard(lc.layers);
     for (let first = 0; first < numOutputs; first += chunk) {
       checkAborted(spec.signal);
       const count = Math.min(chunk, numOutputs - first);
       tf.tidy(() => {
         const seed = tf.slice(cotangents, [first, 0, 0], [count, -1, -1]).reshape([count * b, ...output.shape.slice(1)]);
         const grads = batchedBackward(calls, needs, output, seed, count);
+        guard.check(inputs, grads);
         const stacked = { inputs, grads, batchSize: b, firstOutput: first, count, numOutputs };
         if (visitor.onOutputs) visitor.onOutputs(stacked);
         else deliverPerOutput(visitor, stacked);
@@ -388,6 +391,7 @@ function processBatchAutodiff(
       }
     }
     const numOutputs = cotangents.shape[0];
+    const guard = new MagnitudeGuard(lc.layers);
     for (let o = 0; o < numOutputs; o++) {
       checkAborted(spec.signal);
       tf.tidy(() => {
@@ -408,6 +412,7 @@ function processBatchAutodiff(
         })(probes);
         if (failure !== undefined) throw failure;
         const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
+        guard.check(inputs, gradMap);
         visitor.onOutput({ inputs, grads: gradMap, batchSize: batch.size, output: o, numOutputs });
       });
     }

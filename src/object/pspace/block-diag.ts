@@ -8,10 +8,11 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { asOneOutput, passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
+import { assertFiniteStatistic } from './finiteness.js';
 import { HostSum, gram, layerJacobian } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
-import { SymmetricBlock } from './symmetric-block.js';
 import { type RepresentationState, stateArray } from './state.js';
+import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
@@ -31,15 +32,16 @@ export class PMatBlockDiag implements PMat {
     checkLayerCollection(lc, 'PMatBlockDiag.fromBlocks');
     if (!Array.isArray(blocks)) throw new InvalidArgumentError(`PMatBlockDiag.fromBlocks: 'blocks' must be an array of Float64Arrays, received ${describe(blocks)}`);
     if (blocks.length !== lc.layers.length) throw new InvalidArgumentError(`PMatBlockDiag: expected ${lc.layers.length} blocks, received ${blocks.length}`);
+    // Every block is checked before any is wrapped: a bad block after a good one leaks nothing.
+    lc.layers.forEach((e, i) => {
+      if (!(blocks[i] instanceof Float64Array) || blocks[i]!.length !== e.numel * e.numel) {
+        throw new InvalidArgumentError(`PMatBlockDiag: block of layer '${e.id}' must be a Float64Array of ${e.numel}² values, received ${describe(blocks[i])}${blocks[i] instanceof Float64Array ? ` of ${blocks[i]!.length}` : ''}`);
+      }
+      checkFiniteValues(blocks[i]!, 'PMatBlockDiag.fromBlocks', `block of layer '${e.id}'`);
+    });
     return new PMatBlockDiag(
       lc,
-      lc.layers.map((e, i) => {
-        if (!(blocks[i] instanceof Float64Array) || blocks[i]!.length !== e.numel * e.numel) {
-          throw new InvalidArgumentError(`PMatBlockDiag: block of layer '${e.id}' must be a Float64Array of ${e.numel}² values, received ${describe(blocks[i])}${blocks[i] instanceof Float64Array ? ` of ${blocks[i]!.length}` : ''}`);
-        }
-        checkFiniteValues(blocks[i]!, 'PMatBlockDiag.fromBlocks', `block of layer '${e.id}'`);
-        return new SymmetricBlock(blocks[i]!, e.numel);
-      }),
+      lc.layers.map((e, i) => new SymmetricBlock(blocks[i]!, e.numel)),
     );
   }
 
@@ -65,7 +67,9 @@ export class PMatBlockDiag implements PMat {
         },
         onBatchEnd: () => sums.forEach((s) => s.flush()),
       });
-      return PMatBlockDiag.fromBlocks(lc, sums.map((s) => s.mean(examples)));
+      const blocks = sums.map((s) => s.mean(examples));
+      lc.layers.forEach((e, i) => assertFiniteStatistic(blocks[i]!, 'PMatBlockDiag', `the block of layer '${e.id}'`));
+      return PMatBlockDiag.fromBlocks(lc, blocks);
     } finally {
       sums.forEach((s) => s.dispose());
     }

@@ -6,13 +6,14 @@
 import { tf } from '../../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import { checkFiniteValues, checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
+import { assertFiniteStatistic } from './finiteness.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { asOneOutput, passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { HostSum, batchJacobian, gram } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
-import { SymmetricBlock } from './symmetric-block.js';
 import { type RepresentationState, stateArray } from './state.js';
+import { SymmetricBlock } from './symmetric-block.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
@@ -57,7 +58,9 @@ export class PMatDense implements PMat {
         onOutputs: (g) => sum.add(gram(batchJacobian(lc, asOneOutput(g)))),
         onBatchEnd: () => sum.flush(),
       });
-      return new PMatDense(lc, sum.mean(examples));
+      const values = sum.mean(examples);
+      assertFiniteStatistic(values, 'PMatDense', 'the matrix');
+      return new PMatDense(lc, values);
     } finally {
       sum.dispose();
     }

@@ -8,10 +8,11 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
+import { assertFiniteStatistic } from './finiteness.js';
 import { HostSum, stackedSquaredGradientSum } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
-import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type RepresentationState, stateArray } from './state.js';
+import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, quadraticRows } from '../map/pmat-algebra.js';
 
@@ -52,7 +53,9 @@ export class PMatDiag implements PMat {
         onOutputs: (g) => sum.add(stackedSquaredGradientSum(lc, g)),
         onBatchEnd: () => sum.flush(),
       });
-      return new PMatDiag(lc, sum.mean(examples));
+      const diag = sum.mean(examples);
+      assertFiniteStatistic(diag, 'PMatDiag', 'the diagonal');
+      return new PMatDiag(lc, diag);
     } finally {
       sum.dispose();
     }

@@ -25,7 +25,8 @@ import { type FisherSpec, type NormOrder, type PMat, type Representation, type S
 import { type RepresentationState, type RestoreContext, metaChoice, stateArray } from './state.js';
 import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
-import { biasSize, checkKroneckerLayers, computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
+import { biasSize, checkKroneckerLayers, type KroneckerFactors } from './kronecker/factors.js';
+import { assertFiniteStatistic, computeFiniteFactors } from './finiteness.js';
 
 /** One block of a PMatEKFAC (see `PMatEKFAC.eigenBlocks`). */
 export interface EKFACBlock {
@@ -58,11 +59,18 @@ export interface EKFACOptions {
  * parameter order; a separate bias block B becomes the block (U_B, [1], λ_B).
  */
 export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBlock[] {
-  return factors.flatMap((f) => {
-    const blocks = [eigenBlockOf(f.k, f.c, f.a, f.g)];
-    if (f.bias) blocks.push(eigenBlockOf(biasSize(f), 1, f.bias, Float64Array.of(1)));
+  const blocks: EigenBlock[] = [];
+  try {
+    for (const f of factors) {
+      blocks.push(eigenBlockOf(f.k, f.c, f.a, f.g));
+      if (f.bias) blocks.push(eigenBlockOf(biasSize(f), 1, f.bias, Float64Array.of(1)));
+    }
     return blocks;
-  });
+  } catch (e) {
+    // The blocks of the layers before the failing one hold device tensors.
+    blocks.forEach((b) => b.dispose());
+    throw e;
+  }
 }
 
 function eigenBlockOf(k: number, c: number, a: Float64Array, g: Float64Array): EigenBlock {
@@ -129,14 +137,6 @@ export class PMatEKFAC implements PMat {
     return { representationName: 'PMatEKFAC', compute: (spec) => PMatEKFAC.computeWith(spec, kfacType) };
   }
 
-  static compute(spec: FisherSpec): Promise<PMatEKFAC> {
-    return PMatEKFAC.computeWith(spec, 'expand');
-  }
-
-  private static async computeWith(spec: FisherSpec, kfacType: KfacType): Promise<PMatEKFAC> {
-    const factors = await computeKroneckerFactors(spec, kfacType, 'PMatEKFAC');
-    return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(factors), 'kfac', spec, kfacType);
-  }
   /**
    * The persisted state: diagonalSource, kfacType, the matrix's definition (variant and options,
    * as 'definition.*', when it can be written down: updateDiag then works after a load) and, per
@@ -187,6 +187,14 @@ export class PMatEKFAC implements PMat {
     }
   }
 
+  static compute(spec: FisherSpec): Promise<PMatEKFAC> {
+    return PMatEKFAC.computeWith(spec, 'expand');
+  }
+
+  private static async computeWith(spec: FisherSpec, kfacType: KfacType): Promise<PMatEKFAC> {
+    const factors = await computeFiniteFactors(spec, kfacType, 'PMatEKFAC');
+    return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(factors), 'kfac', spec, kfacType);
+  }
 
   /** The per-layer blocks; throws DisposedError once disposed. */
   private get blocks(): EigenBlock[] {
@@ -271,7 +279,10 @@ export class PMatEKFAC implements PMat {
           projected = [];
         },
       });
-      const next = this.blocks.map((b, i) => b.withDiagonal(sums[i]!.mean(examples)));
+      const diagonals = sums.map((s) => s.mean(examples));
+      // Checked before any new block holds tensors: an overflow leaves this matrix as it was.
+      diagonals.forEach((d, i) => assertFiniteStatistic(d, 'PMatEKFAC.updateDiag', `the updated diagonal of block ${i}`));
+      const next = this.blocks.map((b, i) => b.withDiagonal(diagonals[i]!));
       this.blocks.forEach((b) => b.dispose());
       this.blocks.splice(0, this.blocks.length, ...next);
       this.source = 'updated';

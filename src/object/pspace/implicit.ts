@@ -19,6 +19,16 @@ import { batchJacobian } from './accumulators.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, reduce } from '../map/pmat-algebra.js';
 import { checkAlive, checkVector } from './pmat.js';
+import { assertFiniteStatistic, overflowError } from './finiteness.js';
+
+/**
+ * A matrix-free result, refused when the statistics overflowed (see finiteness.ts): a value
+ * beyond float32's range would be Infinity in every stored representation of the same matrix.
+ */
+function finiteResult(value: number, where: string): number {
+  if (!Number.isFinite(value) || Math.abs(value) > 3.4028234663852886e38) throw overflowError(where, 'the result', Number.isFinite(value) ? Infinity : value);
+  return value;
+}
 
 export class PMatImplicit implements PMatBase {
   static readonly representationName = 'PMatImplicit';
@@ -84,7 +94,7 @@ export class PMatImplicit implements PMatBase {
         onOutputs: (g) => sum.add(rowSums(stackedSquaredGradientSum(lc, g))),
         onBatchEnd: () => sum.flush(),
       });
-      return sum.total.reduce((a, b) => a + b, 0) / examples;
+      return finiteResult(sum.total.reduce((a, b) => a + b, 0) / examples, 'PMatImplicit.trace');
     } finally {
       sum.dispose();
     }
@@ -103,8 +113,9 @@ export class PMatImplicit implements PMatBase {
         onOutputs: (g) => sum.add(this.weightedSumStacked(g, this.directionalStacked(g, v.data))),
         onBatchEnd: () => sum.flush(),
       });
-      const out = sum.total.map((x) => x / examples);
-      return PVector.adopt(this.layerCollection, tf.tensor1d(new Float32Array(out)));
+      const out = new Float32Array(sum.total.map((x) => x / examples));
+      assertFiniteStatistic(out, 'PMatImplicit.mv', 'the product M v');
+      return PVector.adopt(this.layerCollection, tf.tensor1d(out));
     } finally {
       sum.dispose();
     }
@@ -120,7 +131,7 @@ export class PMatImplicit implements PMatBase {
         onOutputs: (g) => sum.add(tf.sum(tf.square(this.directionalStacked(g, v.data)))),
         onBatchEnd: () => sum.flush(),
       });
-      return sum.total[0]! / examples;
+      return finiteResult(sum.total[0]! / examples, 'PMatImplicit.vTMv');
     } finally {
       sum.dispose();
     }
@@ -163,7 +174,9 @@ export class PMatImplicit implements PMatBase {
         },
         onBatchEnd: () => sum.flush(),
       });
-      return new PFMapDense(this.layerCollection, tf.tensor3d(Float32Array.from(sum.total, (x) => x / examples), [o, n, d]));
+      const values = Float32Array.from(sum.total, (x) => x / examples);
+      assertFiniteStatistic(values, 'PMatImplicit.mmap', 'the product M Jᵀ');
+      return new PFMapDense(this.layerCollection, tf.tensor3d(values, [o, n, d]));
     } finally {
       sum.dispose();
     }
@@ -186,7 +199,9 @@ export class PMatImplicit implements PMatBase {
         onOutput: (g) => sum.add(tf.sum(tf.square(tf.matMul(batchJacobian(this.layerCollection, g), pfmap.data.reshape([o * n, d]), false, true)), 0)),
         onBatchEnd: () => sum.flush(),
       });
-      const values = tf.tensor1d(Float32Array.from(sum.total, (x) => x / examples));
+      const host = Float32Array.from(sum.total, (x) => x / examples);
+      assertFiniteStatistic(host, 'PMatImplicit.mapTMmap', 'J M Jᵀ');
+      const values = tf.tensor1d(host);
       try {
         return reduce(values, o, n, reduction);
       } finally {

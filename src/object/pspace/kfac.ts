@@ -23,12 +23,13 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, checkOptions, describe } from '../arguments.js';
+import { computeFiniteFactors } from './finiteness.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
-import { PMatEKFAC, blockDiagonal, checkKfacType, powerOf } from './ekfac.js';
 import { type RepresentationState, metaChoice, stateArray } from './state.js';
+import { PMatEKFAC, blockDiagonal, checkKfacType, powerOf } from './ekfac.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
-import { biasSize, computeKroneckerFactors, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
+import { biasSize, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
 export interface KFACOptions {
@@ -127,7 +128,7 @@ export class PMatKFAC implements PMat {
   }
 
   static async compute(spec: FisherSpec): Promise<PMatKFAC> {
-    return new PMatKFAC(spec.layerCollection, await computeKroneckerFactors(spec, 'expand', 'PMatKFAC'), 'expand', true);
+    return new PMatKFAC(spec.layerCollection, await computeFiniteFactors(spec, 'expand', 'PMatKFAC'), 'expand', true);
   }
 
   private get tensors() {

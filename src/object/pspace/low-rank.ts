@@ -12,10 +12,11 @@ import { PVector } from '../pvector.js';
 import { checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
 import { preciseSumOf } from '../reductions.js';
 import { batchJacobian } from './accumulators.js';
+import { overflowError } from './finiteness.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
-import { PFMapDense } from '../map/dense.js';
 import type { RepresentationState } from './state.js';
+import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, reduce, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatLowRank implements PMat {
@@ -59,6 +60,15 @@ export class PMatLowRank implements PMat {
     try {
       const { examples } = await passOverData(spec, { onOutput: (g) => void rows.push(tf.keep(batchJacobian(lc, g))) });
       const j = tf.tidy(() => tf.div(tf.concat(rows, 0), Math.sqrt(examples)) as tf.Tensor2D);
+      // The matrix JᵀJ is finite in float32 iff its diagonal (column sums of squares of J) is:
+      // |M_ab| ≤ √(M_aa M_bb). One reduction to a scalar.
+      const largest = tf.tidy(() => tf.max(tf.sum(tf.square(j), 0)));
+      const value = largest.dataSync()[0]!;
+      largest.dispose();
+      if (!Number.isFinite(value)) {
+        j.dispose();
+        throw overflowError('PMatLowRank', 'the diagonal of JᵀJ (largest column sum of squares of the per-example gradients)', value);
+      }
       return new PMatLowRank(lc, j);
     } finally {
       tf.dispose(rows);

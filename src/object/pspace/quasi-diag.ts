@@ -17,11 +17,12 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData, tileRows } from '../../backend/engine.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
+import { assertFiniteStatistic } from './finiteness.js';
 import { HostSum } from './accumulators.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
-import { checkKroneckerLayers } from './kronecker/factors.js';
 import { type RepresentationState, stateArray } from './state.js';
+import { checkKroneckerLayers } from './kronecker/factors.js';
 
 /** One layer: the diagonal (numel) and, with a bias, the cross terms [K−1, C] (row-major). */
 interface QuasiDiagBlock {
@@ -106,10 +107,12 @@ export class PMatQuasiDiag implements PMat {
           }),
         onBatchEnd: () => [...diag, ...cross].forEach((s) => s?.flush()),
       });
-      return new PMatQuasiDiag(
-        lc,
-        shapes.map(({ sizes: [k, c] }, i) => ({ k, c, diag: diag[i]!.mean(examples), cross: cross[i] ? cross[i]!.mean(examples) : null })),
-      );
+      const blocks = shapes.map(({ sizes: [k, c] }, i) => ({ k, c, diag: diag[i]!.mean(examples), cross: cross[i] ? cross[i]!.mean(examples) : null }));
+      lc.layers.forEach((e, i) => {
+        assertFiniteStatistic(blocks[i]!.diag, 'PMatQuasiDiag', `the diagonal of layer '${e.id}'`);
+        if (blocks[i]!.cross) assertFiniteStatistic(blocks[i]!.cross!, 'PMatQuasiDiag', `the weight–bias cross terms of layer '${e.id}'`);
+      });
+      return new PMatQuasiDiag(lc, blocks);
     } finally {
       [...diag, ...cross].forEach((s) => s?.dispose());
     }
