@@ -155,6 +155,11 @@ export function hostOperator<Op extends LinearOperator>(op: Op, where: string, o
       try {
         out = await (op.mv as (v: VectorOf<Op>) => unknown)(v);
         return readResult(out, v, where, shape, lc, products + 1);
+      } catch (e) {
+        if (e instanceof DisposedError && !e.message.startsWith(where)) {
+          throw new DisposedError(`${where}: the operator has been disposed (${e.message}); compute it again or pass a live one`);
+        }
+        throw e;
       } finally {
         if (out !== v && (out instanceof PVector || out instanceof FVector)) out.dispose();
         v.dispose();
