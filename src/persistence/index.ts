@@ -17,6 +17,7 @@ import { type SavedLayer, PersistenceError, decode, encode } from './format.js';
 import { specFromMeta } from './definition.js';
 import { checkModel, describe } from '../object/arguments.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import { nodeBuiltin } from '../platform/node-builtin.js';
 
 export { PersistenceError } from './format.js';
 
@@ -147,7 +148,7 @@ export async function save(obj: Saveable, target: SaveTarget): Promise<void> {
 
 /** Reads a regular file of at most `maxBytes` bytes, refusing anything else before reading. */
 async function readBounded(path: string, maxBytes: number): Promise<Uint8Array> {
-  const fs = await import('node:fs/promises');
+  const fs = await nodeBuiltin('fs/promises', 'load from a file path');
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   try {
     handle = await fs.open(path, 'r');
