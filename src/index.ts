@@ -77,3 +77,4 @@ export type { TrainingVariant } from './training/batch-loss.js';
 export { Laplace, type LaplaceFitOptions, type MarginalLikelihoodOptions, type OptimizePriorOptions, type PredictiveOptions } from './laplace/laplace.js';
 export type { LaplaceLikelihood } from './laplace/data-fit.js';
 export { serializeOptimizerState, loadOptimizerState, saveOptimizerState } from './training/optimizer-state.js';
+export { fit, type FitOptions, type FitCallbacks, type FitHistory, type FitLogs } from './training/fit.js';
