@@ -38,6 +38,11 @@ import {
   PMatQuasiDiag,
   PVector,
   conjugateGradient,
+  asOperator,
+  eigsh,
+  estimateDiag,
+  estimateTrace,
+  spectralDensity,
   deserialize,
   load,
   loadModel,
@@ -175,6 +180,13 @@ ops.push(['PMatHessianImplicit.mmap', async (fx) => {
   }
 }]);
 ops.push(['conjugateGradient', (fx) => conjugateGradient(async (v) => v.scale(2), fx.v, { maxIter: 3 })]);
+// Spectral tools on a matrix-free, an indefinite and a stored operator, and on FMatDense.
+for (const [name, get] of [['PMatImplicit', (fx: Fixtures) => fx.implicit], ['PMatHessianImplicit', (fx: Fixtures) => fx.hessian], ['PMatKFAC', (fx: Fixtures) => fx.mats.PMatKFAC], ['FMatDense', (fx: Fixtures) => fx.K]] as const) {
+  ops.push([`eigsh ${name}`, (fx) => eigsh(get(fx) as Loose, { k: 2, maxIterations: 12 })]);
+  ops.push([`estimateTrace ${name}`, (fx) => estimateTrace(get(fx) as Loose, { samples: 6 })]);
+  ops.push([`estimateDiag ${name}`, (fx) => estimateDiag(get(fx) as Loose, { samples: 6 })]);
+  ops.push([`spectralDensity ${name}`, (fx) => spectralDensity(get(fx) as Loose, { probes: 2, steps: 4 })]);
+}
 // PVector
 ops.push(['PVector.fromModel', (fx) => PVector.fromModel(fx.model)]);
 ops.push(['PVector.fromFlat', (fx) => PVector.fromFlat(fx.lc, fx.v.data)]);
@@ -364,6 +376,17 @@ midway.push(['PMatMixed.solve: a group is singular', (fx) =>
   onBadImplicit(() => FIM({ model: fx.model, loader: fx.single, representation: PMatMixed.fromMapping({ default: PMatDense }) }), async (M) => M.solve(fx.v)),
 ]);
 midway.push(['PMatDense.solve(PFMapDense): singular', (fx) => fx.mats.PMatDense.solve(fx.J)]);
+midway.push(['eigsh: aborted after the second product', (fx) => {
+  const controller = new AbortController();
+  return eigsh(fx.implicit, { k: 2, signal: controller.signal, onProgress: (p) => p.products === 2 && controller.abort('test') });
+}]);
+midway.push(['estimateTrace: NaN in the second batch of a product', (fx) =>
+  onBadImplicit(() => FIM({ model: fx.model, loader: fx.bad.nanSecond, representation: PMatImplicit }), (M) => estimateTrace(M, { samples: 6 })),
+]);
+midway.push(['spectralDensity: the operator returns NaN on its third product', (fx) => {
+  let calls = 0;
+  return spectralDensity(asOperator((v) => (++calls === 3 ? PVector.adopt(fx.lc, tf.fill([fx.lc.numel()], NaN) as tf.Tensor1D) : fx.mats.PMatDense.mv(v)), fx.lc), { probes: 2, steps: 4 });
+}]);
 midway.push(['PMatQuasiDiag.solve: a singular unit', (fx) => onBadImplicit(async () => fx.mats.PMatQuasiDiag.scale(0), async (Q) => Q.solve(fx.v))]);
 midway.push(['deserialize: a corrupted payload', (fx) => {
   const bytes = serialize(fx.mats.PMatLowRank);
