@@ -15,6 +15,7 @@ import { checkMetricArguments } from './arguments.js';
 import { describe } from '../object/arguments.js';
 import { representationNames } from '../object/pspace/registry.js';
 import { MONTE_CARLO_VARIANTS, type MonteCarloVariant, monteCarloCotangents } from './monte-carlo-samples.js';
+import { checkOutputActivation } from './output-activation.js';
 
 export interface FIMMonteCarloOptions<M extends PMatBase> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
@@ -61,6 +62,7 @@ export async function FIMMonteCarlo<M extends PMatBase>(options: FIMMonteCarloOp
   if (!(MONTE_CARLO_VARIANTS as readonly string[]).includes(variant)) {
     throw new InvalidArgumentError(`FIMMonteCarlo: unknown variant ${JSON.stringify(variant)}; valid variants: ${MONTE_CARLO_VARIANTS.join(', ')}`);
   }
+  checkOutputActivation(model, variant, 'FIMMonteCarlo');
   const trials = options.trials ?? 1;
   if (!(Number.isInteger(trials) && trials >= 1)) {
     throw new InvalidArgumentError(`FIMMonteCarlo: 'trials' must be an integer ≥ 1, received ${String(trials)}`);

@@ -14,7 +14,9 @@ import type { Progress } from '../backend/engine.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';
 import { computeInWorkers, planWorkers } from '../parallel/parallel-fim.js';
+import { resolveWorkerSetup } from '../parallel/custom-layers.js';
 import { type LossFunction, type LossName, type Variant, checkVariant, variantCotangents } from './variants.js';
+import { checkOutputActivation } from './output-activation.js';
 
 export interface FIMOptions<M extends PMatBase> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
@@ -41,15 +43,28 @@ export interface FIMOptions<M extends PMatBase> {
    * pooled worker threads (each with its own tfjs and a copy of the model) the others, and the
    * partial matrices are merged exactly (example-weighted). The pool is started by the first
    * call that needs it and kept for later calls (idle threads never keep the process alive;
-   * `terminateWorkers()` releases them). 'auto' (default) uses as many threads as the load
-   * average leaves cores free (this process's own load discounted) when the request is eligible
-   * and has at least 1,024 examples with the pool already started, or 8,192 when it must start
-   * threads; 1 never uses threads. See docs/performance.md, "Worker threads".
+   * `terminateWorkers()` releases them). 'auto' (default) uses one thread per core when the
+   * request is eligible and has at least 1,024 examples with the pool already started, or 8,192
+   * when it must start threads — decided from the request alone, never from the machine's
+   * momentary load; 1 never uses threads. A model with a custom layer class needs
+   * `workerSetup` for threads ('auto' then stays on this thread; a number is refused up front).
+   * See docs/performance.md, "Worker threads".
    */
   workers?: number | 'auto';
+  /**
+   * Worker threads rebuild the model with their own tfjs, which knows only tfjs's classes: the
+   * path (relative to the current directory) or file: URL of an ES module that registers the
+   * model's custom classes (`tf.serialization.registerClass`), imported by each thread before
+   * it rebuilds the model. Node only; unused with `workers: 1`.
+   *
+   * @example
+   * // my-layers.js: import * as tf from '@tensorflow/tfjs'; tf.serialization.registerClass(MyLayer);
+   * await FIM({ model, loader, representation: PMatKFAC, workers: 2, workerSetup: './my-layers.js' });
+   */
+  workerSetup?: string | URL;
 }
 
-const FIM_OPTIONS = ['model', 'loader', 'representation', 'variant', 'layerCollection', 'sigma2', 'loss', 'onProgress', 'signal', 'workers'] as const;
+const FIM_OPTIONS = ['model', 'loader', 'representation', 'variant', 'layerCollection', 'sigma2', 'loss', 'onProgress', 'signal', 'workers', 'workerSetup'] as const;
 
 /**
  * Computes the Fisher information matrix of `model` on `loader`.
@@ -66,10 +81,12 @@ export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M
     throw new InvalidArgumentError(`FIM: 'representation' must be a representation such as ${representationNames().join(', ')} (or one made by PMatMixed.fromMapping, PMatKFAC.with, ...), received ${describe(representation)}`);
   }
   const variant = checkVariant(options.variant ?? 'classif_logits', { sigma2: options.sigma2, loss: options.loss });
+  checkOutputActivation(model, variant, 'FIM');
   const workers = options.workers ?? 'auto';
   if (workers !== 'auto' && !(Number.isInteger(workers) && workers >= 1)) {
     throw new InvalidArgumentError(`FIM: 'workers' must be 'auto' or an integer ≥ 1, received ${String(workers)}`);
   }
+  const workerSetup = await resolveWorkerSetup(options.workerSetup, 'FIM');
   // Float64 factorisations use the Eigen WebAssembly module when it loads (TypeScript otherwise).
   await initLinalg();
   const spec = {
@@ -81,7 +98,7 @@ export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M
     signal: options.signal,
   };
   if (workers !== 1) {
-    const request = { spec, representation: representation as Representation<PMatBase>, variant, sigma2: options.sigma2, loss: options.loss, workers };
+    const request = { spec, representation: representation as Representation<PMatBase>, variant, sigma2: options.sigma2, loss: options.loss, workers, workerSetup };
     const plan = await planWorkers(request);
     if ('threads' in plan) return (await computeInWorkers(request, plan.threads)) as M;
     if (workers !== 'auto') throw new InvalidArgumentError(`FIM: cannot use ${workers} worker threads: ${plan.reason}`);
