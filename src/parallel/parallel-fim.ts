@@ -19,6 +19,7 @@ import { mergeableRepresentations } from '../object/pspace/registry.js';
 import { checkClassLabels } from '../metrics/labels.js';
 import { CONTROL, type TensorData, type WorkerTask } from './protocol.js';
 import { replyError, runTasks, workerPoolInfo } from './pool.js';
+import { layerUnknownToThreads, unknownLayerAdvice } from './custom-layers.js';
 import { nodeBuiltin } from '../platform/node-builtin.js';
 
 /** Representations whose partial results merge (the registry's `merge` or `mergedThrough`). */
@@ -49,6 +50,8 @@ interface ParallelRequest {
   sigma2?: number;
   loss?: unknown;
   workers: number | 'auto';
+  /** file: URL of the module each thread imports before rebuilding the model (custom layer classes). */
+  workerSetup?: string;
 }
 
 type PlainBatch = { xs: tf.Tensor[]; ys?: tf.Tensor };
@@ -67,28 +70,18 @@ function plainBatches(loader: Loader): PlainBatch[] | string {
   return out;
 }
 
-/** This process's CPU samples: its own share of the load average is discounted (see ownLoad). */
-const cpuSamples: Array<{ t: number; cpu: number }> = [];
-
 /**
- * The average number of cores this process kept busy over about the last minute (its own
- * threads included): the 1-minute load average counts them, and a previous long pass of ours
- * must not make 'auto' believe that someone else holds the cores.
+ * The number of threads to use (this one included), or the reason not to. 'auto' decides from
+ * the request alone — its examples, the machine's cores and whether this process's pool already
+ * holds the threads — never from the momentary load of the machine, so that the same call
+ * computes (and fails) the same way whatever else runs.
  */
-function ownLoad(): number {
-  const now = { t: process.uptime(), cpu: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 };
-  // Keep the newest sample at least a minute old as the window's start (the process start otherwise).
-  while (cpuSamples.length > 1 && now.t - cpuSamples[1]!.t >= 60) cpuSamples.shift();
-  const from = cpuSamples[0] && now.t - cpuSamples[0].t < 120 ? cpuSamples[0] : { t: 0, cpu: 0 };
-  cpuSamples.push(now);
-  return now.t - from.t > 1 ? Math.max(0, (now.cpu - from.cpu) / (now.t - from.t)) : 0;
-}
-
-/** The number of threads to use (this one included), or the reason not to. */
 export async function planWorkers(req: ParallelRequest): Promise<{ threads: number } | { reason: string }> {
   if (typeof process === 'undefined' || !process.versions?.node) return { reason: 'worker threads need Node' };
   if (!MERGEABLE.includes(req.representation)) return { reason: `${req.representation.representationName} (as passed) cannot be merged across threads` };
   if (typeof req.loss === 'function') return { reason: 'a loss function cannot be sent to a thread (use a named loss)' };
+  const foreign = req.workerSetup === undefined ? layerUnknownToThreads(req.spec.model) : null;
+  if (foreign) return { reason: unknownLayerAdvice(foreign) };
   const batches = plainBatches(req.spec.loader);
   if (typeof batches === 'string') return { reason: batches };
   const examples = batches.reduce((a, b) => a + (b.xs[0]?.shape[0] ?? 0), 0);
@@ -96,14 +89,11 @@ export async function planWorkers(req: ParallelRequest): Promise<{ threads: numb
   let why = '';
   if (wanted === 'auto') {
     const os = await nodeBuiltin('os', "FIM({ workers: 'auto' })");
-    const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-    // Cores the rest of the machine leaves free: the 1-minute load average less our own share.
-    const others = Math.max(0, os.loadavg()[0]! - ownLoad());
-    const free = Math.max(1, Math.min(cores, Math.floor(cores - others + 0.5)));
-    const warm = workerPoolInfo().idle >= free - 1;
+    const cores = Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+    const warm = workerPoolInfo().idle >= cores - 1;
     const min = warm ? AUTO_MIN_EXAMPLES_WARM : AUTO_MIN_EXAMPLES;
-    wanted = examples >= min ? free : 1;
-    why = `auto: ${free} free core(s) (load ${others.toFixed(2)} from other processes), ${examples} examples (${warm ? 'warm' : 'cold'} pool: threads from ${min}), ${batches.length} batch(es)`;
+    wanted = examples >= min ? cores : 1;
+    why = `auto: ${cores} core(s), ${examples} examples (${warm ? 'warm' : 'cold'} pool: threads from ${min}), ${batches.length} batch(es)`;
   }
   const threads = Math.min(wanted, batches.length);
   if (threads < 2) return { reason: why || `only ${batches.length} batch(es) to share` };
@@ -188,6 +178,7 @@ export async function computeInWorkers(req: ParallelRequest, threads: number): P
       variant: req.variant,
       ...(req.sigma2 !== undefined ? { sigma2: req.sigma2 } : {}),
       ...(typeof req.loss === 'string' ? { loss: req.loss } : {}),
+      ...(req.workerSetup !== undefined ? { setup: req.workerSetup } : {}),
       batches: share.map((b) => ({ xs: b.xs.map(tensorData), ...(b.ys ? { ys: tensorData(b.ys) } : {}) })),
     })),
   );

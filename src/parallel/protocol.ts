@@ -26,6 +26,8 @@ export interface WorkerTask {
   variant: string;
   sigma2?: number;
   loss?: string;
+  /** file: URL of an ES module the thread imports before rebuilding the model (FIM's `workerSetup`). */
+  setup?: string;
   batches: Array<{ xs: TensorData[]; ys?: TensorData }>;
 }
 

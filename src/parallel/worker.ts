@@ -8,6 +8,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { FIM, LayerCollection, PMatBlockDiag, PMatDense, PMatDiag, PMatKFAC, PMatLowRank, PMatQuasiDiag, serialize, type PMatBase, type Representation, type Saveable, type Variant } from '../index.js';
+import { InvalidArgumentError } from '../errors.js';
 import { CONTROL, type ReplyMessage, type TaskMessage, type TensorData, type WorkerReply, type WorkerTask } from './protocol.js';
 
 const representations = { PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag } as const;
@@ -46,9 +47,32 @@ async function modelFor(payload: WorkerTask['model']): Promise<tf.LayersModel> {
   return model;
 }
 
+/** The `workerSetup` modules imported in this thread (each once; a failed one is retried). */
+const setups = new Set<string>();
+
+async function importSetup(href: string): Promise<void> {
+  if (setups.has(href)) return;
+  try {
+    await import(href);
+  } catch (e) {
+    throw new InvalidArgumentError(`workerSetup module ${href} failed to load in the worker thread: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+  }
+  setups.add(href);
+}
+
 async function run(task: WorkerTask, control: Int32Array): Promise<WorkerReply> {
   await useBackend(task.backend);
-  const model = await modelFor(task.model);
+  if (task.setup !== undefined) await importSetup(task.setup);
+  let model: tf.LayersModel;
+  try {
+    model = await modelFor(task.model);
+  } catch (e) {
+    // Typically "Unknown layer: X": a class registered in the main thread only.
+    throw new InvalidArgumentError(
+      `the worker thread cannot rebuild the model (${e instanceof Error ? e.message : String(e)}); register custom classes in the threads with ` +
+        `FIM's workerSetup option (the path of an ES module that calls tf.serialization.registerClass), or use workers: 1`,
+    );
+  }
   const representation = representations[task.representation as keyof typeof representations] as Representation<PMatBase> | undefined;
   if (!representation) throw new Error(`representation ${task.representation} cannot run in a worker thread`);
   const batches = task.batches.map((b) => ({ xs: b.xs.map(toTensor), ys: b.ys ? toTensor(b.ys) : undefined }));
