@@ -3,17 +3,18 @@
  * (`npx tsx examples/ewc.ts`).
  *
  * Task A = classes 0–4, task B = classes 5–9. A seeded MLP 784-64-10 is trained on A, the
- * diagonal Fisher F_A = `FIM(..., PMatDiag)` is computed on A, then training continues on B
- * from the same weights twice: plain fine-tuning, and with the EWC penalty
- * λ/2 (θ − θ_A)ᵀ F_A (θ − θ_A) (a tf op on the diagonal, so autodiff gives its gradient F_A(θ − θ_A)).
- * Reports the accuracy on held-out images of A and B after B for both, task-aware (argmax over
- * the task's own five classes) and over all ten classes, and the drift (θ − θ_A)ᵀF_A(θ − θ_A)
- * measured by `F.vTMv`.
+ * Fisher F_A is computed on A in each of PMatDiag, PMatKFAC and PMatEKFAC, then training
+ * continues on B from the same weights: once plainly, and once per representation with the
+ * penalty `ewcPenalty(F_A, θ_A, { model, lambda })` = λ/2 (θ − θ_A)ᵀ F_A (θ − θ_A) added to the
+ * loss (the library differentiates it: its gradient is λ·F_A(θ − θ_A), through the Kronecker
+ * factors for KFAC/EKFAC, never a d×d matrix).
+ * Reports the accuracy on held-out images of A and B after B, task-aware (argmax over the
+ * task's own five classes) and over all ten classes, and the drift (θ − θ_A)ᵀF_A(θ − θ_A).
  */
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { FIM, PMatDiag, PVector } from '../src/index.js';
+import { FIM, PMatDiag, PMatEKFAC, PMatKFAC, PVector, ewcPenalty, type PMat, type Representation } from '../src/index.js';
 import { loadBundledData } from '../src/cli/bundled.js';
 
 /** Accuracies after training on B, in [0, 1]. */
@@ -24,17 +25,22 @@ export interface EwcAccuracies {
   taskB: number;
   /** Task A, argmax over all ten classes (class-incremental). */
   taskAAllClasses: number;
-  /** (θ − θ_A)ᵀ F_A (θ − θ_A). */
+  /** (θ − θ_A)ᵀ F_A (θ − θ_A), with the Fisher of the same representation (Diag for plain fine-tuning). */
   drift: number;
 }
+
+export type EwcRepresentation = 'PMatDiag' | 'PMatKFAC' | 'PMatEKFAC';
 
 export interface EwcResult {
   lambda: number;
   /** Task-A accuracy right after training on A (task-aware). */
   taskAAfterA: number;
   plain: EwcAccuracies;
-  ewc: EwcAccuracies;
+  /** EWC with the Fisher in each representation asked for. */
+  ewc: Partial<Record<EwcRepresentation, EwcAccuracies>>;
 }
+
+const REPRESENTATIONS: Record<EwcRepresentation, Representation<PMat>> = { PMatDiag, PMatKFAC, PMatEKFAC };
 
 interface Split {
   xs: tf.Tensor2D;
@@ -45,11 +51,6 @@ interface Split {
 function select(xs: tf.Tensor2D, labels: Int32Array, lo: number): Split {
   const idx = [...labels.keys()].filter((i) => labels[i]! >= lo && labels[i]! < lo + 5);
   return { xs: tf.tidy(() => tf.gather(xs, tf.tensor1d(idx, 'int32'))), labels: Int32Array.from(idx, (i) => labels[i]!) };
-}
-
-/** All trainable weights, flattened in `model.trainableWeights` order (the PVector order). */
-function flatWeights(model: tf.LayersModel): tf.Tensor1D {
-  return tf.concat(model.trainableWeights.map((w) => w.read().flatten())) as tf.Tensor1D;
 }
 
 /** Mini-batch Adam on softmax cross-entropy plus an optional penalty; batch order seeded. */
@@ -101,13 +102,17 @@ function mlp(): tf.Sequential {
 
 /**
  * Runs the experiment. `small`: 1,000 images (800 to train) and fewer epochs instead of
- * 2,000 (1,600 to train). `lambda`: EWC strength (default 5000).
+ * 2,000 (1,600 to train). `lambda`: EWC strength (default 1000). `representations`: the Fisher
+ * representations to compare (default all three).
  */
-export async function run(options: { small?: boolean; lambda?: number; log?: (line: string) => void } = {}): Promise<EwcResult> {
+export async function run(
+  options: { small?: boolean; lambda?: number; representations?: EwcRepresentation[]; log?: (line: string) => void } = {},
+): Promise<EwcResult> {
   const log = options.log ?? console.log;
   const count = options.small ? 1000 : 2000;
   const epochs = options.small ? 4 : 8;
-  const lambda = options.lambda ?? 5000;
+  const lambda = options.lambda ?? 1000;
+  const names = options.representations ?? (['PMatDiag', 'PMatKFAC', 'PMatEKFAC'] as EwcRepresentation[]);
   const nTrain = Math.round(count * 0.8);
   const { xs: all, labels } = await loadBundledData({ inputShape: [784], count });
   const [trainX, testX] = tf.split(all as tf.Tensor2D, [nTrain, count - nTrain]) as [tf.Tensor2D, tf.Tensor2D];
@@ -124,38 +129,50 @@ export async function run(options: { small?: boolean; lambda?: number; log?: (li
   const taskAAfterA = accuracy(model, testA, 0, 5);
   const thetaA = PVector.fromModel(model);
   const batches = tf.split(trainA.xs, [...Array(Math.ceil(trainA.labels.length / 200)).keys()].map((k) => Math.min(200, trainA.labels.length - 200 * k)));
-  const F = await FIM({ model, loader: batches, representation: PMatDiag });
+  const fishers = new Map<EwcRepresentation, PMat>();
+  for (const name of new Set<EwcRepresentation>(['PMatDiag', ...names])) {
+    const F = await FIM({ model, loader: batches, representation: REPRESENTATIONS[name] });
+    // EKFAC proper: the exact second moments in the Kronecker eigenbasis (otherwise it equals KFAC).
+    if (F instanceof PMatEKFAC) await F.updateDiag(batches);
+    fishers.set(name, F);
+  }
   batches.forEach((b) => b.dispose());
   log(`EWC on bundled Fashion-MNIST: A = classes 0-4 (${trainA.labels.length} train / ${testA.labels.length} test), B = classes 5-9 (${trainB.labels.length} / ${testB.labels.length})`);
-  log(`MLP 784-64-10, d = ${model.countParams()}, Adam 1e-3, ${epochs} epochs per task; diagonal Fisher on A: trace ${F.trace().toPrecision(4)}`);
+  log(`MLP 784-64-10, d = ${model.countParams()}, Adam 1e-3, ${epochs} epochs per task; Fisher traces on A: ${[...fishers].map(([n, F]) => `${n} ${F.trace().toPrecision(4)}`).join(', ')}`);
   log(`after A: task-A accuracy ${(100 * taskAAfterA).toFixed(1)}%`);
 
-  const fDiag = F.getDiag();
-  const thetaAFlat = thetaA.toFlat();
-  const results: Record<'plain' | 'ewc', EwcAccuracies> = {} as Record<'plain' | 'ewc', EwcAccuracies>;
-  for (const mode of ['plain', 'ewc'] as const) {
-    thetaA.copyToModel(model);
-    const penalty = () => tf.mul(lambda / 2, tf.sum(tf.mul(fDiag, tf.square(tf.sub(flatWeights(model), thetaAFlat))))) as tf.Scalar;
-    train(model, trainB, epochs, 2, mode === 'ewc' ? penalty : undefined);
+  const measure = (F: PMat): EwcAccuracies => {
     const theta = PVector.fromModel(model);
     const delta = theta.sub(thetaA);
-    results[mode] = { taskA: accuracy(model, testA, 0, 5), taskB: accuracy(model, testB, 5, 10), taskAAllClasses: accuracy(model, testA, 0, 10), drift: F.vTMv(delta) };
+    const drift = F.vTMv(delta);
     theta.dispose();
     delta.dispose();
+    return { taskA: accuracy(model, testA, 0, 5), taskB: accuracy(model, testB, 5, 10), taskAAllClasses: accuracy(model, testA, 0, 10), drift };
+  };
+  const ewc: EwcResult['ewc'] = {};
+  thetaA.copyToModel(model);
+  train(model, trainB, epochs, 2);
+  const plain = measure(fishers.get('PMatDiag')!);
+  for (const name of names) {
+    const F = fishers.get(name)!;
+    thetaA.copyToModel(model);
+    train(model, trainB, epochs, 2, () => ewcPenalty(F, thetaA, { model, lambda }));
+    ewc[name] = measure(F);
   }
-  log(`after B            task A (0-4)  task B (5-9)  task A (all 10 classes)  (θ-θ_A)ᵀF(θ-θ_A)`);
-  for (const mode of ['plain', 'ewc'] as const) {
-    const r = results[mode];
-    const name = mode === 'plain' ? 'plain fine-tuning' : `EWC λ=${lambda}`;
-    log(`${name.padEnd(19)}${(100 * r.taskA).toFixed(1).padStart(11)}%${(100 * r.taskB).toFixed(1).padStart(13)}%${(100 * r.taskAAllClasses).toFixed(1).padStart(24)}%  ${r.drift.toExponential(3)}`);
+  log(`after B                  task A (0-4)  task B (5-9)  task A (all 10 classes)  (θ-θ_A)ᵀF(θ-θ_A)`);
+  const row = (label: string, r: EwcAccuracies) =>
+    log(`${label.padEnd(25)}${(100 * r.taskA).toFixed(1).padStart(11)}%${(100 * r.taskB).toFixed(1).padStart(13)}%${(100 * r.taskAAllClasses).toFixed(1).padStart(24)}%  ${r.drift.toExponential(3)}`);
+  row('plain fine-tuning', plain);
+  for (const name of names) row(`EWC ${name} λ=${lambda}`, ewc[name]!);
+  for (const name of names) {
+    log(ewc[name]!.taskA > plain.taskA ? `EWC with ${name} forgets less of task A than plain fine-tuning.` : `EWC with ${name} did NOT keep more of task A than plain fine-tuning at this size.`);
   }
-  log(results.ewc.taskA > results.plain.taskA ? 'EWC forgets less of task A than plain fine-tuning.' : 'EWC did NOT keep more of task A than plain fine-tuning at this size.');
 
-  [fDiag, thetaAFlat, trainA.xs, trainB.xs, testA.xs, testB.xs].forEach((t) => t.dispose());
+  [trainA.xs, trainB.xs, testA.xs, testB.xs].forEach((t) => t.dispose());
   thetaA.dispose();
-  F.dispose();
+  fishers.forEach((F) => F.dispose());
   model.dispose();
-  return { lambda, taskAAfterA, ...results };
+  return { lambda, taskAAfterA, plain, ewc };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
