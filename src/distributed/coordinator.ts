@@ -104,6 +104,11 @@ export interface DistributedFIMResult<M extends PMatBase = PMatBase> {
 }
 
 const POLL_MS = 200;
+/** How long a joined run may have no merge job yet (its owner is enqueuing it). */
+const MISSING_GRACE_MS = 5000;
+
+/** Redis key through which one coordinator claims a run. */
+const claimKey = (runId: string) => `nngeometry:run:${runId}`;
 const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
 function representationName(r: Representation<PMatBase>): DistributedRepresentation {
@@ -240,7 +245,9 @@ async function runPass(engine: Engine, pass: PassDefinition, shards: ShardRange[
   const existing = await engine.JobClass.fromId<MergeJobData, MergeResult>(engine.mergeQueue, runId);
   const existingState = existing ? await existing.getState() : null;
   if (existing && existingState === 'failed') await removeRun(engine, runId, shards);
-  const reused = existing !== undefined && existingState !== 'failed';
+  // One coordinator claims the run (SET NX); the others join it and only wait for its merge.
+  const claimed = (await engine.redis.set(claimKey(runId), String(process.pid), 'EX', keepSeconds, 'NX')) === 'OK';
+  const reused = !claimed || (existing !== undefined && existingState !== 'failed');
   if (!reused) {
     const attempts = options.attempts ?? 3;
     await engine.flows.add({
@@ -276,12 +283,21 @@ async function waitForMerge(engine: Engine, runId: string, shards: ShardRange[],
   const timeout = options.redisTimeoutMs ?? 10_000;
   const total = shards.reduce((a, s) => a + s.end - s.start, 0);
   let silentSince: number | null = null;
+  let missingSince: number | null = null;
   let lastProgress = 0;
   for (;;) {
     if (options.signal?.aborted) throw new AbortedError(`distributedFIM: run ${runId} was cancelled; its pending jobs were removed`);
     try {
       const parent = await engine.JobClass.fromId<MergeJobData, MergeResult>(engine.mergeQueue, runId);
-      if (!parent) throw new DistributedError(`distributedFIM: run ${runId} disappeared from Redis (removed by another coordinator, or Redis was flushed)`);
+      if (!parent) {
+        // A joined run whose owner has claimed it but not enqueued it yet: wait a little.
+        missingSince ??= performance.now();
+        if (performance.now() - missingSince < MISSING_GRACE_MS) {
+          await new Promise((r) => setTimeout(r, POLL_MS));
+          continue;
+        }
+        throw new DistributedError(`distributedFIM: run ${runId} disappeared from Redis (cancelled by another coordinator, or Redis was flushed)`);
+      }
       const state = await parent.getState();
       const now = performance.now();
       if (state === 'completed' || state === 'failed' || now - lastProgress > 500) {
@@ -357,4 +373,5 @@ async function removeRun(engine: Engine, runId: string, shards: ShardRange[]): P
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   await engine.store.removeRun(runId);
+  await engine.redis.del(claimKey(runId));
 }

@@ -11,16 +11,18 @@ import { CliError } from '../errors.js';
 import { formatTable, humanBytes, num } from '../format.js';
 import { collectLayers, loadInputs, positiveInt } from '../inputs.js';
 import { boundedFlag, numberFlag } from '../flags.js';
-import { checkOutputFiles, writeOutputFile } from '../output-file.js';
-import { pickSubnetwork } from '../measure.js';
+import { checkOutputFiles, writeOutputFile, writeOutputFileSync } from '../output-file.js';
+import { type Measurement, pickSubnetwork } from '../measure.js';
 import { ProgressBar } from '../progress.js';
 import { findRepresentation, type FisherRequest } from '../representations.js';
 import { type RunRecord, reportBody } from '../report-data.js';
 import { disposeLoader, runSubnetwork, runWholeModel, skipReason } from '../runs.js';
+import { fimDistributed } from './fim-distributed.js';
 
 export const FIM_USAGE = `nngeometry fim --model model.json --data FILE [--labels FILE] [--representation diag]
     [--variant classif_logits] [--loss cross_entropy|mse] [--sigma2 1] [--mc TRIALS] [--seed 0] [--batch-size 64] [--count N] [--scale X]
-    [--backend wasm|cpu] [--max-memory 2e9] [--ignore-unsupported] [--report out.html] [--json out.json] [--quiet]`;
+    [--backend wasm|cpu] [--max-memory 2e9] [--ignore-unsupported] [--report out.html] [--json out.json] [--quiet]
+    [--redis redis://HOST:PORT [--shards 8] [--store DIR] [--run-id ID]]   (spread over nngeometry worker processes)`;
 
 export interface FimValues {
   model?: string;
@@ -40,6 +42,10 @@ export interface FimValues {
   report?: string;
   json?: string;
   quiet?: boolean;
+  redis?: string;
+  shards?: string;
+  store?: string;
+  'run-id'?: string;
 }
 
 function checkVariant(name: string, monteCarlo: boolean): Variant {
@@ -69,6 +75,8 @@ export async function fimCommand(v: FimValues, backend: string): Promise<void> {
   const maxBytes = numberFlag(v['max-memory'], '--max-memory', 'a number of bytes in (0, 1e15]', (x) => x > 0 && x <= 1e15) ?? 2e9;
   const seed = boundedFlag(v.seed, '--seed', 0);
   checkOutputFiles({ '--json': v.json, '--report': v.report });
+  if (v.redis !== undefined) return fimDistributed(v, backend, { info, trials, variant, scale, sigma2, seed });
+  for (const o of ['shards', 'store', 'run-id'] as const) if (v[o] !== undefined) throw new CliError(`--${o} applies to distributed runs only (with --redis)`);
   const inputs = await loadInputs({
     model: v.model, data: v.data, labels: v.labels, batchSize: positiveInt(v['batch-size'], '--batch-size', 64),
     count: v.count === undefined ? undefined : positiveInt(v.count, '--count'), scale, needLabels: variant === 'empirical', labelsAreClasses: v.loss !== 'mse',
@@ -86,29 +94,7 @@ export async function fimCommand(v: FimValues, backend: string): Promise<void> {
     const bar = v.quiet ? undefined : new ProgressBar(`${name}`, { total: n });
     const whole = await runWholeModel(info, { ...request, onProgress: bar?.onProgress });
     bar?.finish();
-    const m = whole.measurement;
-    const how = trials ? `Monte-Carlo (${trials} sampled label${trials > 1 ? 's' : ''} per example, seed ${request.seed})` : 'closed form';
-    console.log(`FIM of '${model.name}' (d = ${lc.numel().toLocaleString('en-US')}) on ${n} examples of ${v.data}`);
-    console.log(`${name}, variant ${variant}, ${how}, tfjs '${backend}'\n`);
-    console.log(formatTable([
-      ['quantity', 'value'],
-      ['time (s)', whole.seconds.toFixed(3)],
-      ['memory (bytes)', m.bytes === null ? '—' : m.bytes.toLocaleString('en-US')],
-      ['trace', num(m.trace)],
-      ['Frobenius norm', num(m.frobenius)],
-      [`top eigenvalue (${m.topEigenvalueMethod})`, num(m.topEigenvalue)],
-    ]));
-    if (m.layerTraces) {
-      console.log(`\n${formatTable([['layer', 'parameters', 'trace'], ...m.layerTraces.map((l) => [l.id, lc.get(l.id).numel.toLocaleString('en-US'), num(l.trace)])])}`);
-    }
-    if (v.json) {
-      const json = {
-        model: v.model, data: v.data, examples: n, parameters: lc.numel(), representation: name, variant,
-        monteCarloTrials: trials ?? null, seed: trials ? request.seed : null, backend, seconds: whole.seconds, ...m,
-        layers: lc.layers.map((e, i) => ({ id: e.id, parameters: e.numel, trace: m.layerTraces?.[i]?.trace ?? null })),
-      };
-      await writeOutputFile(v.json, '--json', JSON.stringify(json, null, 2) + '\n');
-    }
+    const how = printFimResult(v, { modelName: model.name, lc, n, name, variant, trials, seed: request.seed!, backend, whole });
     if (v.report) await writeFimReport(v, { info, whole, request, lc, n, outputs, how });
   } finally {
     disposeLoader(batches);
@@ -116,7 +102,45 @@ export async function fimCommand(v: FimValues, backend: string): Promise<void> {
   }
 }
 
-async function writeFimReport(
+/**
+ * Prints the result table of `nngeometry fim` and writes its --json (`extra` fields appended:
+ * the distributed run's id, shards and retries); returns how the matrix was computed.
+ */
+export function printFimResult(
+  v: FimValues,
+  r: { modelName: string; lc: LayerCollection; n: number; name: string; variant: Variant; trials: number | undefined; seed: number; backend: string; whole: { seconds: number; measurement: Measurement } },
+  extra: Record<string, unknown> = {},
+): string {
+  const { lc, n, name, variant, trials, backend, whole } = r;
+  const m = whole.measurement;
+  const how = trials ? `Monte-Carlo (${trials} sampled label${trials > 1 ? 's' : ''} per example, seed ${r.seed})` : 'closed form';
+  console.log(`FIM of '${r.modelName}' (d = ${lc.numel().toLocaleString('en-US')}) on ${n} examples of ${v.data}`);
+  console.log(`${name}, variant ${variant}, ${how}, tfjs '${backend}'\n`);
+  console.log(formatTable([
+    ['quantity', 'value'],
+    ['time (s)', whole.seconds.toFixed(3)],
+    ['memory (bytes)', m.bytes === null ? '—' : m.bytes.toLocaleString('en-US')],
+    ['trace', num(m.trace)],
+    ['Frobenius norm', num(m.frobenius)],
+    [`top eigenvalue (${m.topEigenvalueMethod})`, num(m.topEigenvalue)],
+  ]));
+  if (m.layerTraces) {
+    console.log(`\n${formatTable([['layer', 'parameters', 'trace'], ...m.layerTraces.map((l) => [l.id, lc.get(l.id).numel.toLocaleString('en-US'), num(l.trace)])])}`);
+  }
+  if (v.json) {
+    const json = {
+      model: v.model, data: v.data, examples: n, parameters: lc.numel(), representation: name, variant,
+      monteCarloTrials: trials ?? null, seed: trials ? r.seed : null, backend, seconds: whole.seconds, ...m,
+      layers: lc.layers.map((e, i) => ({ id: e.id, parameters: e.numel, trace: m.layerTraces?.[i]?.trace ?? null })),
+      ...extra,
+    };
+    writeOutputFileSync(v.json, '--json', JSON.stringify(json, null, 2) + '\n');
+  }
+  return how;
+}
+
+/** Writes the --report HTML of `nngeometry fim` (the sub-network heatmaps are computed here, on `ctx.request`'s data). */
+export async function writeFimReport(
   v: FimValues,
   ctx: { info: ReturnType<typeof findRepresentation>; whole: RunRecord['whole']; request: FisherRequest; lc: LayerCollection; n: number; outputs: number; how: string },
 ): Promise<void> {

@@ -1,0 +1,120 @@
+/**
+ * Distributed passes on the real engine: a redis-server of the test's own and two `nngeometry
+ * worker` processes. Each matrix is compared with the single-process FIM of the library on the
+ * same batches, computed here independently of the distributed code (batches built from the
+ * test's own arrays). Skips, saying why, without redis-server.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { tf } from '../../src/tf.js';
+import { useTestBackend } from '../support/backend.js';
+import { DistributedError, FIM, FIMMonteCarlo, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatQuasiDiag, PMatEKFACBlockDiag, loadModel, type PMatBase } from '../../src/index.js';
+import { distributedFIM } from '../../src/distributed/coordinator.js';
+import { RedisServer, WorkerProcess, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
+import { float64Entries, relativeDistance } from './entries.js';
+
+const missing = redisMissing();
+if (missing) console.log(`# skipped: ${missing}`);
+
+describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, () => {
+  let redis: RedisServer;
+  let workers: WorkerProcess[] = [];
+  const tmp = tempDir();
+  let modelPath = '';
+  let dataPath = '';
+  let xs: number[][] = [];
+  let ys: number[] = [];
+  // 512 examples in batches of 4: 128 batches, 8 shards of 16 (whole accumulation windows).
+  const N = 512;
+  const BATCH = 4;
+
+  before(async () => {
+    await useTestBackend();
+    redis = await RedisServer.start();
+    modelPath = await saveSmallModel(tmp.dir);
+    dataPath = saveSmallData(tmp.dir, N);
+    ({ xs, ys } = JSON.parse(readFileSync(dataPath, 'utf8')) as { xs: number[][]; ys: number[] });
+    workers = [WorkerProcess.start(redis.url, ['--lock-ms', '3000']), WorkerProcess.start(redis.url, ['--lock-ms', '3000'])];
+    await Promise.all(workers.map((w) => w.waitFor('serving')));
+  });
+
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+    await redis?.stop();
+    tmp.remove();
+  });
+
+  /** The library's single-process FIM on the same batches (with EKFAC's updateDiag). */
+  async function local(representation: { representationName: string }, mc?: { trials: number; seed: number }): Promise<Float64Array> {
+    const model = await loadModel(modelPath);
+    const batches = [];
+    for (let s = 0; s < N; s += BATCH) batches.push({ xs: tf.tensor2d(xs.slice(s, s + BATCH)), ys: tf.tensor1d(ys.slice(s, s + BATCH), 'int32') });
+    try {
+      const rep = representation as typeof PMatDiag;
+      const M: PMatBase = mc
+        ? await FIMMonteCarlo({ model, loader: batches, representation: rep, trials: mc.trials, seed: mc.seed })
+        : await FIM({ model, loader: batches, representation: rep, workers: 1 });
+      if (M instanceof PMatEKFAC) await M.updateDiag(batches);
+      try {
+        return float64Entries(M);
+      } finally {
+        M.dispose();
+      }
+    } finally {
+      batches.forEach((b) => tf.dispose([b.xs, b.ys]));
+      model.dispose();
+    }
+  }
+
+  async function distributed(representation: { representationName: string }, extra: Partial<Parameters<typeof distributedFIM>[0]> = {}) {
+    const run = await distributedFIM({ redis: redis.url, model: modelPath, data: dataPath, representation: representation as typeof PMatDiag, batchSize: BATCH, shards: 8, backoffMs: 100, ...extra });
+    try {
+      return { ...run, entries: float64Entries(run.matrix) };
+    } finally {
+      run.matrix.dispose();
+      run.model.dispose();
+    }
+  }
+
+  for (const rep of [PMatDiag, PMatKFAC, PMatEKFAC, PMatDense, PMatQuasiDiag]) {
+    test(`${rep.representationName}: 2 workers × 8 shards equal the single-process pass (relative 1e-9)`, async () => {
+      const run = await distributed(rep);
+      assert.equal(run.shards, 8);
+      assert.equal(run.examples, N);
+      const ref = await local(rep);
+      const d = relativeDistance(run.entries, ref);
+      assert.ok(d <= 1e-9, `relative distance ${d}`);
+    });
+  }
+
+  test('Monte-Carlo: the same Fisher with 2 workers and with 1 (per-shard seeds from (seed, shard))', async () => {
+    const two = await distributed(PMatDiag, { trials: 2, seed: 5, runId: 'mc-two-workers' });
+    // The estimate differs from the closed form (a real sample) but not between worker counts.
+    const exact = await local(PMatDiag);
+    assert.ok(relativeDistance(two.entries, exact) > 1e-3, 'a Monte-Carlo estimate, not the closed form');
+    const oneWorkerStopped = await workers[1]!.stop('SIGTERM');
+    assert.equal(oneWorkerStopped, 0, 'a worker exits 0 on SIGTERM');
+    const one = await distributed(PMatDiag, { trials: 2, seed: 5, runId: 'mc-one-worker' });
+    assert.deepEqual(one.workers.length, 1);
+    assert.ok(relativeDistance(one.entries, two.entries) <= 1e-12, `relative distance ${relativeDistance(one.entries, two.entries)}`);
+    const otherSeed = await distributed(PMatDiag, { trials: 2, seed: 6, runId: 'mc-other-seed' });
+    assert.ok(relativeDistance(otherSeed.entries, two.entries) > 1e-4, 'another seed samples other labels');
+    workers[1] = WorkerProcess.start(redis.url, ['--lock-ms', '3000']);
+    await workers[1].waitFor('serving');
+  });
+
+  test('a request made twice joins the first run: every shard is computed once', async () => {
+    const [a, b] = await Promise.all([distributed(PMatKFAC, { runId: 'twice' }), distributed(PMatKFAC, { runId: 'twice' })]);
+    assert.deepEqual(a.entries, b.entries);
+    assert.equal([a.reused, b.reused].filter(Boolean).length, 1, 'one of the two joined the other');
+    const later = await distributed(PMatKFAC, { runId: 'twice' });
+    assert.equal(later.reused, true);
+    const computed = workers.map((w) => (w.output.match(/shard s0003 of run twice:/g) ?? []).length).reduce((x, y) => x + y, 0);
+    assert.equal(computed, 1, 'shard s0003 ran once');
+  });
+
+  test('PMatMixed is refused with the representations that can be sharded', async () => {
+    await assert.rejects(distributed(PMatEKFACBlockDiag), (e: Error) => e instanceof DistributedError && /cannot be computed in shards \(supported: PMatDense/.test(e.message));
+  });
+});
