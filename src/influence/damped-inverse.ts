@@ -85,8 +85,7 @@ export class DampedInverse {
       for (let it = 0; it < this.cg.maxIter; it++) {
         if (tf.tidy(() => tf.all(tf.lessEqual(rr, tol2)).dataSync()[0]) === 1) break;
         const map = new PFMapDense(m.layerCollection, p.reshape([1, rows, d]) as tf.Tensor3D);
-        const mp = await m.mmap(map);
-        map.dispose();
+        const mp = await m.mmap(map).finally(() => map.dispose());
         const ap = tf.tidy(() => tf.add(mp.data.reshape([rows, d]), tf.mul(p, damping)) as tf.Tensor2D);
         mp.dispose();
         const pap = rowDot(p, ap);

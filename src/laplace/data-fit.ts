@@ -5,7 +5,7 @@
  * Gaussian log-likelihood can be re-evaluated for any σ² without a new pass).
  */
 import { tf } from '../tf.js';
-import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 import { type Loader, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import type { Progress } from '../backend/engine.js';
 import { classOneHot } from '../influence/loss-gradients.js';
@@ -38,6 +38,7 @@ export async function dataFit(model: tf.LayersModel, loader: Loader, likelihood:
   let examples = 0;
   let outputs = 0;
   let loss = 0;
+  let batches = 0;
   for await (const batch of iterateBatches(loader)) {
     try {
       if (signal?.aborted) throw new AbortedError(`${where} was aborted; no partial result is kept`);
@@ -60,7 +61,9 @@ export async function dataFit(model: tf.LayersModel, loader: Loader, likelihood:
       } finally {
         f.dispose();
       }
+      if (!Number.isFinite(loss)) throw new NonFiniteError(`${where}: the log-likelihood of batch ${batches} is not finite (NaN or Infinity in the inputs, the targets or the model's outputs)`);
       examples += batch.size;
+      batches++;
     } finally {
       releaseBatch(batch);
     }

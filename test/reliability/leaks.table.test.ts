@@ -52,6 +52,9 @@ import {
   serialize,
   type Loader,
   type Representation,
+  Laplace,
+  pairwiseInfluence,
+  selfInfluence,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { type Fixtures, STORED, type StoredName, disposeResult, makeFixtures } from './fixtures.js';
@@ -291,6 +294,34 @@ ops.push(['LayerCollection.fromModel / fromLayers / merge / intersect', (fx) => 
   return [a.merge(b).numel(), a.intersect(b).numel(), a.equals(b)];
 }]);
 
+// ---------------------------------------------------------------- Laplace and influence functions
+const INFLUENCE_REPS = { PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatImplicit } as const;
+for (const [name, representation] of Object.entries(INFLUENCE_REPS)) {
+  ops.push([`pairwiseInfluence ${name}`, (fx) => pairwiseInfluence({ model: fx.model, trainLoader: fx.batches, queryLoader: fx.single, representation: representation as Loose, cg: { maxIter: 5 } })]);
+  ops.push([`selfInfluence ${name}`, (fx) => selfInfluence({ model: fx.model, trainLoader: fx.batches, representation: representation as Loose, cg: { maxIter: 5 } })]);
+  ops.push([`Laplace ${name}: fit, predictive (probit, bridge, mc), marglik, optimize, sample, posterior matrices`, async (fx) => {
+    const la = await Laplace.fit({ model: fx.model, loader: fx.batches, likelihood: 'classification', representation: representation as Loose, cg: { maxIter: 5 } });
+    try {
+      const out: unknown[] = [await la.predictive(fx.single[0]!.xs), await la.predictive(fx.single[0]!.xs, { linkApprox: 'bridge' })];
+      if (name === 'PMatImplicit') return out;
+      out.push(await la.predictive(fx.single[0]!.xs, { linkApprox: 'mc', samples: 2, seed: 1 }), la.logMarginalLikelihood(), await la.optimizePriorPrecision(), la.sample(2, { seed: 1 }));
+      out.push(await la.optimizePriorPrecision({ method: 'gridsearch', grid: [0.1, 10], valLoader: fx.batches }));
+      if (name !== 'PMatLowRank') out.push(la.posteriorPrecision.trace(), la.posteriorCovariance());
+      return out;
+    } finally {
+      la.dispose();
+    }
+  }]);
+}
+ops.push(['Laplace regression: fit, predictive, marglik with σ²', async (fx) => {
+  const la = await Laplace.fit({ model: fx.one, loader: [{ xs: fx.batches[0]!.xs, ys: fx.bad.targets31 }], likelihood: 'regression', sigma2: 0.5 });
+  try {
+    return [await la.predictive(fx.batches[0]!.xs), la.logMarginalLikelihood({ sigma2: 2 }), await la.optimizePriorPrecision()];
+  } finally {
+    la.dispose();
+  }
+}]);
+
 // ---------------------------------------------------------------- operations that throw midway
 const midway: Op[] = [];
 for (const [name, representation] of Object.entries(REPS)) {
@@ -312,6 +343,13 @@ for (const [name, representation] of Object.entries(HESSIAN_REPS)) {
   midway.push([`Hessian ${name}: NaN in the second batch`, (fx) => Hessian({ model: fx.model, loader: fx.bad.nanSecond, loss: 'cross_entropy', representation: representation as Loose })]);
   midway.push([`Hessian ${name}: aborted after the first batch`, (fx) => Hessian({ model: fx.model, loader: fx.batches, loss: 'cross_entropy', representation: representation as Loose, ...abortAfterFirstBatch() })]);
 }
+for (const [name, representation] of Object.entries(INFLUENCE_REPS)) {
+  const rep = representation as Loose;
+  midway.push([`pairwiseInfluence ${name}: NaN in the second training batch`, (fx) => pairwiseInfluence({ model: fx.model, trainLoader: fx.bad.nanSecond, queryLoader: fx.single, representation: rep, damping: 0.1, cg: { maxIter: 3 } })]);
+  midway.push([`selfInfluence ${name}: aborted after the first batch`, (fx) => selfInfluence({ model: fx.model, trainLoader: fx.batches, representation: rep, damping: 0.1, cg: { maxIter: 3 }, ...abortAfterFirstBatch() })]);
+  midway.push([`Laplace.fit ${name}: NaN in the second batch`, (fx) => Laplace.fit({ model: fx.model, loader: fx.bad.nanSecond, likelihood: 'classification', representation: rep })]);
+}
+midway.push(['selfInfluence with a precomputed curvature: NaN in the second training batch', (fx) => selfInfluence({ model: fx.model, trainLoader: fx.bad.nanSecond, curvature: fx.mats.PMatKFAC })]);
 /** Runs `use` on a matrix-free object whose passes fail midway, disposing it afterwards. */
 async function onBadImplicit<T extends { dispose(): void }>(make: () => Promise<T>, use: (o: T) => Promise<unknown>): Promise<unknown> {
   const o = await make();
