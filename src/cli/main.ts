@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `nngeometry` command line: `fim`, `ntk` and `info` on saved tfjs Layers models. User
+ * The `nngeometry` command line: `fim`, `ntk`, `spectrum` and `info` on saved tfjs Layers models. User
  * errors (bad paths, unreadable data, shapes the model does not take, unsupported layers, bad
  * options) print one line on stderr and exit with code 2; anything else is a bug and prints its
  * stack (exit code 1).
@@ -16,10 +16,11 @@ import { FIM_USAGE, fimCommand } from './commands/fim.js';
 import { INFO_USAGE, infoCommand } from './commands/info.js';
 import { NTK_USAGE, ntkCommand } from './commands/ntk.js';
 import { WORKER_USAGE, workerCommand } from './commands/worker.js';
+import { SPECTRUM_USAGE, spectrumCommand } from './commands/spectrum.js';
 import { helpText, packageVersion } from './help.js';
 
 /** The usage line of each command. */
-export const USAGES = [FIM_USAGE, NTK_USAGE, INFO_USAGE, WORKER_USAGE];
+export const USAGES = [FIM_USAGE, NTK_USAGE, SPECTRUM_USAGE, INFO_USAGE, WORKER_USAGE];
 
 const common = {
   model: { type: 'string' },
@@ -42,6 +43,7 @@ const distributedOptions = { redis: { type: 'string' }, shards: { type: 'string'
 export const OPTIONS = {
   fim: { ...common, labels: { type: 'string' }, representation: { type: 'string' }, variant: { type: 'string' }, loss: { type: 'string' }, sigma2: { type: 'string' }, mc: { type: 'string' }, seed: { type: 'string' }, 'max-memory': { type: 'string' }, ...distributedOptions },
   ntk: { ...common, centering: { type: 'boolean' }, top: { type: 'string' } },
+  spectrum: { ...common, representation: { type: 'string' }, variant: { type: 'string' }, k: { type: 'string' }, which: { type: 'string' }, trace: { type: 'boolean' }, samples: { type: 'string' }, density: { type: 'boolean' }, probes: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' } },
   info: { model: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   worker: { redis: { type: 'string' }, concurrency: { type: 'string' }, 'lock-ms': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
 } as const;
@@ -58,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    if (!(command in OPTIONS)) throw new CliError(`unknown command '${command}'; commands: fim, ntk, info, worker (nngeometry --help)`);
+    if (!(command in OPTIONS)) throw new CliError(`unknown command '${command}'; commands: fim, ntk, spectrum, info, worker (nngeometry --help)`);
     const cmd = command as keyof typeof OPTIONS;
     let values: Record<string, string | boolean | undefined>;
     try {
@@ -67,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new CliError(`${(e as Error).message.split('\n')[0]} (nngeometry ${cmd} --help)`);
     }
     if (values.help) {
-      console.log(`Usage: ${cmd === 'fim' ? FIM_USAGE : cmd === 'ntk' ? NTK_USAGE : cmd === 'worker' ? WORKER_USAGE : INFO_USAGE}`);
+      console.log(`Usage: ${cmd === 'fim' ? FIM_USAGE : cmd === 'ntk' ? NTK_USAGE : cmd === 'spectrum' ? SPECTRUM_USAGE : cmd === 'worker' ? WORKER_USAGE : INFO_USAGE}`);
       return 0;
     }
     if (cmd === 'worker') {
@@ -84,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const backend = await useBackend(String(values.backend));
     if (cmd === 'fim') await fimCommand(values, backend);
+    else if (cmd === 'spectrum') await spectrumCommand(values, backend);
     else await ntkCommand(values, backend);
     return 0;
   } catch (e) {
