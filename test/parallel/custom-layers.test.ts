@@ -45,7 +45,7 @@ after(async () => {
 const traceOf = async (options: Record<string, unknown>, representation: Representation<PMatBase> = PMatDiag): Promise<number> => {
   const F = await FIM({ model, loader: batches, representation, ...options });
   try {
-    return F.trace();
+    return (F as unknown as { trace(): number }).trace();
   } finally {
     F.dispose();
   }
