@@ -48,7 +48,9 @@ function accuracy(model: tf.LayersModel, data: Split): number {
   const pred = tf.tidy(() => tf.argMax(model.predict(data.xs) as tf.Tensor2D, 1));
   const p = pred.dataSync();
   pred.dispose();
-  return p.reduce((s, c, i) => s + (c === data.labels[i] ? 1 : 0), 0) / data.labels.length;
+  let hits = 0;
+  for (let i = 0; i < p.length; i++) if (p[i] === data.labels[i]) hits++;
+  return hits / data.labels.length;
 }
 
 test('Fisher merging of two models fine-tuned on disjoint classes beats plain weight averaging on the union', async () => {
