@@ -66,6 +66,7 @@ export function checkInfluenceOptions(options: InfluenceOptions, where: string, 
   const sigma2 = checkNonNegative(options.sigma2 ?? 1, 'sigma2', where, true);
   if (options.damping !== undefined) checkNonNegative(options.damping, 'damping', where);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new InvalidArgumentError(`${where}: 'onProgress' must be a function`);
+  // A precomputed curvature brings its own collection (e.g. the last layer only).
   const lc = options.layerCollection ?? options.curvature?.layerCollection ?? LayerCollection.fromModel(options.model);
   if (!(lc instanceof LayerCollection)) throw new InvalidArgumentError(`${where}: 'layerCollection' must be a LayerCollection, received ${describe(lc)}`);
   lc.layersOf(options.model);

@@ -326,7 +326,7 @@ export class Laplace {
   }
 
   private async monteCarloPredictive(xs: tf.Tensor, samples: number, seed: number | undefined): Promise<tf.Tensor2D> {
-    if (!(Number.isInteger(samples) && samples >= 1)) throw new InvalidArgumentError(`Laplace.predictive: 'samples' must be an integer ≥ 1, received ${describe(samples)}`);
+    if (!(Number.isInteger(samples) && samples >= 1)) throw new InvalidArgumentError(`Laplace.predictive: 'samples' must be an integer ≥ 1, received ${typeof samples === 'number' ? samples : describe(samples)}`);
     const draws = this.sample(samples, { seed });
     const current = PVector.fromModel(this.model, this.layerCollection);
     let sum: tf.Tensor2D | null = null;
@@ -352,7 +352,7 @@ export class Laplace {
     const where = 'Laplace.sample';
     this.check();
     checkOptions(options, ['seed'], where);
-    if (!(Number.isInteger(count) && count >= 1)) throw new InvalidArgumentError(`${where}: 'count' must be an integer ≥ 1, received ${describe(count)}`);
+    if (!(Number.isInteger(count) && count >= 1)) throw new InvalidArgumentError(`${where}: 'count' must be an integer ≥ 1, received ${typeof count === 'number' ? count : describe(count)}`);
     if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) throw new InvalidArgumentError(`${where}: 'seed' must be an integer, received ${describe(options.seed)}`);
     const spectrum = this.inverse.eigen;
     if (!spectrum) throw new InvalidArgumentError(`${where} needs Λ^{-1/2}, which ${describe(this.curvature)} cannot give; fit with ${SPECTRAL_REPRESENTATIONS}`);

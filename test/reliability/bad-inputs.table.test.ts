@@ -64,6 +64,9 @@ import {
   saveModel,
   serialize,
   setKernelFixesEnabled,
+  Laplace,
+  pairwiseInfluence,
+  selfInfluence,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { type Fixtures, STORED, type StoredName, disposeResult, isFiniteResult, makeFixtures, weightsOf } from './fixtures.js';
@@ -629,6 +632,82 @@ bad('loadModel: a missing path', InvalidArgumentError, /loadModel: no file or di
 bad('loadModel: browser files without a topology', InvalidArgumentError, /'modelJSON' has no 'modelTopology'/, () => loadModel({ modelJSON: {} as Loose, weights: new Uint8Array(0) }));
 bad('saveModel: model is null', InvalidArgumentError, /saveModel: 'model' must be a tf.LayersModel/, () => saveModel(null as Loose, '/tmp/x'));
 bad('saveModel: path is a number', InvalidArgumentError, /'path' must be a non-empty string, received number/, (fx) => saveModel(fx.model, 42 as Loose));
+
+// ---------------------------------------------------------------- Laplace and influence functions
+const laBase = (fx: Fixtures): Loose => ({ model: fx.model, loader: fx.batches, likelihood: 'classification', representation: PMatDiag });
+/** Fits a Laplace on the fixture MLP, runs `use` on it, then disposes it. */
+async function withLaplace(fx: Fixtures, options: Loose, use: (la: Laplace) => unknown): Promise<unknown> {
+  const la = await Laplace.fit({ ...laBase(fx), ...options });
+  try {
+    return await use(la);
+  } finally {
+    la.dispose();
+  }
+}
+/** A tensor made for one row, released after it. */
+async function withTensor(make: () => tf.Tensor, use: (t: tf.Tensor) => unknown): Promise<unknown> {
+  const t = make();
+  try {
+    return await use(t);
+  } finally {
+    t.dispose();
+  }
+}
+bad("Laplace.fit: likelihood 'classif'", InvalidArgumentError, /Laplace.fit: 'likelihood' must be 'classification' or 'regression', received "classif"/, (fx) => Laplace.fit({ ...laBase(fx), likelihood: 'classif' }));
+bad('Laplace.fit: a loader without labels', InvalidArgumentError, /Laplace.fit: the batches of 'loader' need labels/, (fx) => Laplace.fit({ ...laBase(fx), loader: fx.batches.map((b) => ({ xs: b.xs })) }));
+bad('Laplace.fit: classification on one output', InvalidArgumentError, /needs at least 2 logits but the model has 1 output; use likelihood 'regression'/, (fx) => Laplace.fit({ ...laBase(fx), model: fx.one }));
+bad('Laplace.fit: regression with class labels', ShapeMismatchError, /Laplace.fit: targets have shape \[3\] but the model outputs \[3,4\]/, (fx) => Laplace.fit({ ...laBase(fx), likelihood: 'regression' }));
+bad('Laplace.fit: a label out of range', InvalidArgumentError, /'loader' has label 7, not a class index in 0..3/, (fx) => withTensor(() => tf.tensor1d([0, 7, 1], 'int32'), (ys) => Laplace.fit({ ...laBase(fx), loader: [{ xs: fx.batches[0]!.xs, ys }] })));
+bad('Laplace.fit: classification on a softmax output', InvalidArgumentError, /needs logits, but the last layer '.*' applies a softmax/, async (fx) => {
+  const m = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [5], activation: 'softmax' })] });
+  try {
+    return await Laplace.fit({ ...laBase(fx), model: m });
+  } finally {
+    m.dispose();
+  }
+});
+for (const [key, value] of [['priorPrecision', -1], ['priorPrecision', 0], ['priorPrecision', NaN], ['temperature', 0], ['sigma2', -2]] as Array<[string, number]>) {
+  bad(`Laplace.fit: ${key} ${value}`, InvalidArgumentError, new RegExp(`Laplace.fit: '${key}' must be a finite number > 0, received ${value}`), (fx) => Laplace.fit({ ...laBase(fx), likelihood: 'regression', model: fx.one, loader: [{ xs: fx.batches[0]!.xs, ys: fx.bad.targets31 }], [key]: value }));
+}
+bad('Laplace.fit: sigma2 with classification', InvalidArgumentError, /'sigma2' only applies to likelihood 'regression'/, (fx) => Laplace.fit({ ...laBase(fx), sigma2: 2 }));
+bad("Laplace.fit: subsetOfWeights 'first'", InvalidArgumentError, /'subsetOfWeights' must be 'all', 'last_layer' or a LayerCollection, received the string "first"/, (fx) => Laplace.fit({ ...laBase(fx), subsetOfWeights: 'first' }));
+bad('Laplace.fit: misspelled priorPrecision', InvalidArgumentError, /Laplace.fit: unknown option 'priorPrecison' \(did you mean 'priorPrecision'\?\)/, (fx) => Laplace.fit({ ...laBase(fx), priorPrecison: 1 }));
+bad('Laplace.fit: PMatQuasiDiag', InvalidArgumentError, /Laplace.fit: cannot apply \(F \+ λI\)⁻¹ with PMatQuasiDiag; use PMatDense, .*PMatImplicit/, (fx) => Laplace.fit({ ...laBase(fx), representation: PMatQuasiDiag }));
+bad('Laplace.logMarginalLikelihood: PMatImplicit has no logdet', InvalidArgumentError, /logMarginalLikelihood needs log det Λ, which PMatImplicit cannot give; fit with PMatDense, PMatDiag, PMatBlockDiag, PMatKFAC, PMatEKFAC or PMatLowRank/, (fx) => withLaplace(fx, { representation: PMatImplicit }, (la) => la.logMarginalLikelihood()));
+bad('Laplace.logMarginalLikelihood: priorPrecision -1', InvalidArgumentError, /'priorPrecision' must be a finite number > 0, received -1/, (fx) => withLaplace(fx, {}, (la) => la.logMarginalLikelihood({ priorPrecision: -1 })));
+bad('Laplace.logMarginalLikelihood: sigma2 with classification', InvalidArgumentError, /'sigma2' only applies to likelihood 'regression'/, (fx) => withLaplace(fx, {}, (la) => la.logMarginalLikelihood({ sigma2: 1 })));
+bad("Laplace.optimizePriorPrecision: method 'adam'", InvalidArgumentError, /'method' must be 'marglik' or 'gridsearch', received "adam"/, (fx) => withLaplace(fx, {}, (la) => la.optimizePriorPrecision({ method: 'adam' as Loose })));
+bad('Laplace.optimizePriorPrecision: gridsearch without valLoader', InvalidArgumentError, /method 'gridsearch' needs 'valLoader'/, (fx) => withLaplace(fx, {}, (la) => la.optimizePriorPrecision({ method: 'gridsearch' })));
+bad('Laplace.optimizePriorPrecision: a negative grid value', InvalidArgumentError, /'grid' must be a finite number > 0, received -1/, (fx) => withLaplace(fx, {}, (la) => la.optimizePriorPrecision({ method: 'gridsearch', grid: [1, -1], valLoader: fx.batches })));
+bad("Laplace.predictive: linkApprox 'logit'", InvalidArgumentError, /'linkApprox' must be 'probit', 'mc' or 'bridge', received "logit"/, (fx) => withLaplace(fx, {}, (la) => la.predictive(fx.batches[0]!.xs, { linkApprox: 'logit' as Loose })));
+bad('Laplace.predictive: disposed inputs', InvalidArgumentError, /Laplace.predictive: 'xs' must be a live tf.Tensor/, (fx) => withLaplace(fx, {}, (la) => la.predictive(fx.bad.disposedInput)));
+bad('Laplace.predictive: mc with 0 samples', InvalidArgumentError, /'samples' must be an integer ≥ 1, received 0/, (fx) => withLaplace(fx, {}, (la) => la.predictive(fx.batches[0]!.xs, { linkApprox: 'mc', samples: 0 })));
+bad('Laplace.sample: count 0', InvalidArgumentError, /Laplace.sample: 'count' must be an integer ≥ 1, received 0/, (fx) => withLaplace(fx, {}, (la) => la.sample(0)));
+bad('Laplace.posteriorPrecision: PMatLowRank', InvalidArgumentError, /Λ = n·F\/T \+ δI has no PMatLowRank form; fit with PMatDense/, (fx) => withLaplace(fx, { representation: PMatLowRank }, (la) => la.posteriorPrecision));
+bad('Laplace.priorPrecision = 0', InvalidArgumentError, /'priorPrecision' must be a finite number > 0, received 0/, (fx) => withLaplace(fx, {}, (la) => (la.priorPrecision = 0)));
+for (const [what, use] of [['predictive', (la: Laplace, fx: Fixtures) => la.predictive(fx.batches[0]!.xs)], ['logMarginalLikelihood', (la: Laplace) => la.logMarginalLikelihood()], ['sample', (la: Laplace) => la.sample(1)], ['posteriorCovariance', (la: Laplace) => la.posteriorCovariance()]] as const) {
+  bad(`Laplace.${what}: disposed`, DisposedError, /this Laplace approximation has been disposed/, async (fx) => {
+    const la = await Laplace.fit(laBase(fx));
+    la.dispose();
+    return use(la, fx);
+  });
+}
+const inBase = (fx: Fixtures): Loose => ({ model: fx.model, trainLoader: fx.batches, representation: PMatDiag });
+bad("pairwiseInfluence: variant 'classif_probs'", InvalidArgumentError, /pairwiseInfluence: 'variant' must be 'classif_logits' .* or 'regression'/, (fx) => pairwiseInfluence({ ...inBase(fx), queryLoader: fx.single, variant: 'classif_probs' }));
+bad('pairwiseInfluence: damping -1', InvalidArgumentError, /pairwiseInfluence: 'damping' must be a finite number ≥ 0, received -1/, (fx) => pairwiseInfluence({ ...inBase(fx), queryLoader: fx.single, damping: -1 }));
+bad('pairwiseInfluence: no queryLoader', InvalidArgumentError, /pairwiseInfluence: 'queryLoader' is required/, (fx) => pairwiseInfluence(inBase(fx)));
+bad('pairwiseInfluence: a query loader without labels', InvalidArgumentError, /pairwiseInfluence: the batches of 'queryLoader' need labels/, (fx) => pairwiseInfluence({ ...inBase(fx), queryLoader: fx.single[0]!.xs }));
+bad('pairwiseInfluence: a train loader without labels', InvalidArgumentError, /pairwiseInfluence: the batches of 'trainLoader' need labels/, (fx) => pairwiseInfluence({ ...inBase(fx), trainLoader: fx.batches.map((b) => ({ xs: b.xs })), queryLoader: fx.single, damping: 0.1 }));
+bad('pairwiseInfluence: PMatQuasiDiag', InvalidArgumentError, /'representation' must be one of PMatDense, .*PMatImplicit, received PMatQuasiDiag/, (fx) => pairwiseInfluence({ ...inBase(fx), queryLoader: fx.single, representation: PMatQuasiDiag }));
+bad('selfInfluence: regression with class labels', ShapeMismatchError, /selfInfluence: 'trainLoader' targets have shape \[3\] but the model outputs \[3,4\] \(variant 'regression'\)/, (fx) => selfInfluence({ ...inBase(fx), variant: 'regression' }));
+bad('selfInfluence: sigma2 with classification', InvalidArgumentError, /selfInfluence: 'sigma2' only applies to variant 'regression'/, (fx) => selfInfluence({ ...inBase(fx), sigma2: 2 }));
+bad('selfInfluence: damping NaN', InvalidArgumentError, /'damping' must be a finite number ≥ 0, received NaN/, (fx) => selfInfluence({ ...inBase(fx), damping: NaN }));
+bad('selfInfluence: a disposed curvature', DisposedError, /disposed/, (fx) => selfInfluence({ ...inBase(fx), curvature: fx.disposed.mats.PMatKFAC }));
+bad('selfInfluence: a curvature of another model', LayerCollectionMismatchError, /it is not the model this layer collection was built from/, (fx) => selfInfluence({ ...inBase(fx), curvature: fx.matsOther.PMatKFAC }));
+bad('selfInfluence: a curvature on another collection than layerCollection', LayerCollectionMismatchError, /the 'curvature' given to selfInfluence is defined on a different layer collection/, (fx) => selfInfluence({ ...inBase(fx), layerCollection: fx.lc, curvature: fx.matsOther.PMatKFAC }));
+bad('selfInfluence: misspelled damping', InvalidArgumentError, /selfInfluence: unknown option 'dampin' \(did you mean 'damping'\?\)/, (fx) => selfInfluence({ ...inBase(fx), dampin: 1 }));
+works('selfInfluence: batch size 1', (fx) => selfInfluence({ ...inBase(fx), trainLoader: fx.single }));
+works('pairwiseInfluence: a precomputed EKFAC', (fx) => pairwiseInfluence({ model: fx.model, trainLoader: fx.batches, queryLoader: fx.single, curvature: fx.mats.PMatEKFAC }));
 
 // ---------------------------------------------------------------- substrate switches (src/backend, src/linalg: owned elsewhere)
 bad('initLinalg: wasm a string', InvalidArgumentError, /option 'wasm' must be a boolean or a Uint8Array/, () => initLinalg({ wasm: 'yes' as Loose }));
