@@ -1,0 +1,22 @@
+/**
+ * Child process of atomic-save.test.ts without tfjs (it starts in a fraction of a second): writes
+ * the saved files argv[3], argv[4], ... (serialized by the test) to argv[2] in turn, as `save`
+ * writes a path (writeFileAtomic), printing "saved <i>" after each write; the test kills it with
+ * SIGKILL at chosen moments.
+ */
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../src/io/atomic-write.js';
+
+async function main(): Promise<void> {
+  const [target, ...sources] = process.argv.slice(2) as [string, ...string[]];
+  const files = sources.map((s) => new Uint8Array(readFileSync(s)));
+  for (let i = 0; ; i = (i + 1) % files.length) {
+    await writeFileAtomic(target, files[i]!);
+    process.stdout.write(`saved ${i}\n`);
+  }
+}
+
+void main().catch((e) => {
+  process.stderr.write(String(e));
+  process.exit(1);
+});
