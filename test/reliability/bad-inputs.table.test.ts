@@ -32,6 +32,7 @@ import {
   Hessian,
   InvalidArgumentError,
   Jacobian,
+  LabelError,
   LayerCollection,
   LayerCollectionMismatchError,
   NNGeometryError,
@@ -212,6 +213,35 @@ works('FIM: a single-output model with classif_binary_logits works', (fx) => FIM
 works('FIM: a single-output model with regression works', (fx) => FIM({ model: fx.one, loader: fx.batches, representation: PMatKFAC, variant: 'regression', sigma2: 0.5 }));
 works('FIMMonteCarlo: a single-output model with classif_binary_logits works', (fx) => FIMMonteCarlo({ model: fx.one, loader: fx.batches, representation: PMatDiag, variant: 'classif_binary_logits', seed: 0 }));
 works('Hessian: a single-output model with mse works', (fx) => Hessian({ model: fx.one, loader: [{ xs: fx.batches[0]!.xs, ys: fx.bad.targets31 }], loss: 'mse', representation: PMatDense }));
+
+// ---------------------------------------------------------------- labels, overflow, worker threads
+/** fx.batches with label `value` at example 4 (the second batch's second), on a label tensor released afterwards. */
+async function withLabel(fx: Fixtures, value: number, run: (loader: Loose) => Promise<unknown>): Promise<unknown> {
+  const ys = tf.tensor1d([0, value, 2]);
+  try {
+    return await run([fx.batches[0]!, { xs: fx.batches[1]!.xs, ys }]);
+  } finally {
+    ys.dispose();
+  }
+}
+const empiricalWith = (fx: Fixtures, value: number) => withLabel(fx, value, (loader) => FIM({ ...base(fx), loader, variant: 'empirical', loss: 'cross_entropy', workers: 1 }));
+bad('FIM: empirical, a label ≥ the number of classes', LabelError, /label 9 of example 4 is not a class index in \[0, 4\)/, (fx) => empiricalWith(fx, 9));
+bad('FIM: empirical, a negative label', LabelError, /label -1 of example 4 is not a class index in \[0, 4\)/, (fx) => empiricalWith(fx, -1));
+bad('FIM: empirical, a fractional label', LabelError, /label 2\.5 of example 4 is not a class index/, (fx) => empiricalWith(fx, 2.5));
+bad('Hessian: cross_entropy, a label ≥ the number of classes', LabelError, /Hessian: loss 'cross_entropy': label 4 of example 4 is not a class index in \[0, 4\)/, (fx) =>
+  withLabel(fx, 4, (loader) => Hessian({ model: fx.model, loader, loss: 'cross_entropy', representation: PMatDiag })),
+);
+bad('FIM: a model whose layer inputs overflow float32 (weights 1e20)', NonFiniteError, /layer '.*': its inputs reach .*2\^64.*float32 overflow/, async (fx) => {
+  const m = tf.sequential({ layers: [tf.layers.dense({ units: 7, inputShape: [5] }), tf.layers.dense({ units: 4 })] });
+  tf.tidy(() => m.layers[0]!.setWeights([tf.fill([5, 7], 1e20), tf.zeros([7])]));
+  try {
+    return await FIM({ ...base(fx), model: m, representation: PMatKFAC });
+  } finally {
+    m.dispose();
+  }
+});
+bad('FIM: workerSetup a number', InvalidArgumentError, /'workerSetup' must be a module path or a file: URL, received/, (fx) => FIM({ ...base(fx), workers: 2, workerSetup: 42 as Loose }));
+bad('FIM: workerSetup a missing module', InvalidArgumentError, /'workerSetup' module "\.\/no-such-setup\.js" does not exist/, (fx) => FIM({ ...base(fx), workers: 2, workerSetup: './no-such-setup.js' }));
 
 // ---------------------------------------------------------------- LayerCollection
 for (const [what, value] of WRONG_TYPES) {

@@ -430,6 +430,39 @@ midway.push(['deserialize: a corrupted payload', (fx) => {
   const bytes = serialize(fx.mats.PMatLowRank);
   return deserialize(bytes.slice(0, bytes.length - 8), fx.model);
 }]);
+// Overflow, labels and timer aborts: every representation throws without leaking (EKFAC leaked its first layers' eigenblocks).
+/** A 5 → 7 → 4 MLP whose first layer's weights are 1e20 (layer inputs past 2^64: their squares overflow float32), released after `use`. */
+async function withOverflowingModel(use: (m: tf.LayersModel) => Promise<unknown>): Promise<unknown> {
+  const m = tf.sequential({ layers: [tf.layers.dense({ units: 7, inputShape: [5] }), tf.layers.dense({ units: 4 })] });
+  tf.tidy(() => m.layers[0]!.setWeights([tf.fill([5, 7], 1e20), tf.zeros([7])]));
+  try {
+    return await use(m);
+  } finally {
+    m.dispose();
+  }
+}
+for (const [name, representation] of Object.entries(REPS)) {
+  midway.push([
+    `FIM ${name}: a model whose statistics overflow float32`,
+    (fx) => withOverflowingModel((model) => (name === 'PMatImplicit' ? onBadImplicit(() => FIM({ model, loader: fx.batches, representation }), (m: Loose) => m.trace()) : FIM({ model, loader: fx.batches, representation }))),
+  ]);
+}
+for (const [name, representation] of Object.entries({ PMatDiag, PMatKFAC, PMatEKFAC })) {
+  midway.push([`FIM ${name} (empirical): a label out of range in the second batch`, async (fx) => {
+    const ys = tf.tensor1d([0, 7, 1]);
+    try {
+      return await FIM({ model: fx.model, loader: [fx.batches[0]!, { xs: fx.batches[1]!.xs, ys }], representation, variant: 'empirical', loss: 'cross_entropy', workers: 1 });
+    } finally {
+      ys.dispose();
+    }
+  }]);
+  midway.push([`FIM ${name}: aborted by AbortSignal.timeout during the pass`, (fx) =>
+    FIM({ model: fx.model, loader: Array.from({ length: 400 }, () => fx.batches[0]!), representation, workers: 1, signal: AbortSignal.timeout(2) }),
+  ]);
+}
+midway.push(['Hessian PMatDiag: aborted by AbortSignal.timeout during the pass', (fx) =>
+  Hessian({ model: fx.model, loader: Array.from({ length: 100 }, () => fx.batches[0]!), loss: 'cross_entropy', representation: PMatDiag, signal: AbortSignal.timeout(2) }),
+]);
 
 async function unchanged(what: string, run: () => unknown, throws: boolean): Promise<void> {
   const { numTensors, numBytes } = tf.memory();
