@@ -35,7 +35,9 @@ export {
 } from './backend/kernels/index.js';
 export { initLinalg, linalgInfo, type LinalgInfo, type InitLinalgOptions, type LinalgImplementation } from './linalg/index.js';
 export { symmetricRankUpdate, setSimdKernelsEnabled, simdKernelsInfo, preloadSimdKernels, releaseSimdMemory } from './backend/kernels/simd/index.js';
-export { save, load, serialize, deserialize, PersistenceError, type Saveable, type SaveTarget, type LoadSource } from './persistence/index.js';
+export { save, load, serialize, deserialize, PersistenceError, type Saveable, type SaveTarget, type LoadSource, type LoadOptions } from './persistence/index.js';
+export { REGISTRY, saveableNames, mergeableNames, representationNames, type RegistryEntry, type CliDescription, type RepresentationCost, type Persistable } from './object/pspace/registry.js';
+export type { RepresentationState, StatePart, StateScalar, RestoreContext } from './object/pspace/state.js';
 export { mergePartial, type Mergeable, type PartialResult } from './persistence/merge.js';
 // Function space (issue 5): Jacobians, Gram matrices / empirical NTK, Monte-Carlo Fisher, Hessian.
 export { FVector } from './object/fvector.js';

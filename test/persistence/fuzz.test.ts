@@ -25,6 +25,7 @@ import {
   deserialize,
   serialize,
   type PMat,
+  type Representation,
   type Saveable,
 } from '../../src/index.js';
 import { crc32c } from '../../src/persistence/crc32c.js';
@@ -41,7 +42,7 @@ async function savedObjects(model: tf.LayersModel): Promise<Array<{ name: string
   const batches = randomBatches(model, 3, 4);
   const out: Array<{ name: string; bytes: Uint8Array }> = [];
   try {
-    for (const rep of [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag]) {
+    for (const rep of [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag] as Array<Representation<PMat>>) {
       const M = (await FIM({ model, loader: batches, representation: rep, workers: 1 })) as PMat;
       if (M instanceof PMatEKFAC) await M.updateDiag(batches);
       out.push({ name: rep.representationName, bytes: serialize(M) });

@@ -29,6 +29,7 @@ import {
   mergePartial,
   serialize,
   type PMat,
+  type Representation,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { disposeBatches, mlp, randomBatches } from '../support/models.js';
@@ -191,7 +192,7 @@ test('version-1 files (the old encoder) still load, with the same validation', a
   const layers = lc.layers.map((e) => ({ id: e.id, kind: e.kind.name, shapes: e.parameters.map((p) => [...p.shape]) }));
   const v = PVector.random(lc, 4);
   const objects: PMat[] = [];
-  for (const rep of [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag]) objects.push((await FIM({ model, loader: batches, representation: rep, workers: 1 })) as PMat);
+  for (const rep of [PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag] as Array<Representation<PMat>>) objects.push((await FIM({ model, loader: batches, representation: rep, workers: 1 })) as PMat);
   await (objects[5] as PMatEKFAC).updateDiag(batches);
   objects.push(new PMatEye(lc, 0.5));
   const n0 = tf.memory().numTensors;
