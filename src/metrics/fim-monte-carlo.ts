@@ -56,7 +56,7 @@ export async function FIMMonteCarlo<M extends PMatBase>(options: FIMMonteCarloOp
   const layerCollection = checkMetricArguments(options, 'FIMMonteCarlo', ['model', 'loader', 'representation', 'variant', 'trials', 'seed', 'sigma2', 'layerCollection', 'onProgress', 'signal']);
   const { model, loader, representation } = options;
   if (!representation || typeof (representation as Partial<Representation<M>>).compute !== 'function') {
-    throw new InvalidArgumentError(`FIMMonteCarlo: 'representation' must be a representation such as ${representationNames().join(', ')} (or one made by PMatMixed.fromMapping, PMatKFAC.with, ...), received ${describe(representation)}`);
+    throw new InvalidArgumentError(`FIMMonteCarlo: 'representation' must be a representation class such as ${representationNames().join(', ')} (or one made by PMatMixed.fromMapping, PMatKFAC.with, ...), received ${describe(representation)}`);
   }
   const variant = options.variant ?? 'classif_logits';
   if (!(MONTE_CARLO_VARIANTS as readonly string[]).includes(variant)) {

@@ -78,7 +78,7 @@ export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M
   const layerCollection = checkMetricArguments(options, 'FIM', FIM_OPTIONS);
   const { model, loader, representation } = options;
   if (!representation || typeof (representation as Partial<Representation<M>>).compute !== 'function') {
-    throw new InvalidArgumentError(`FIM: 'representation' must be a representation such as ${representationNames().join(', ')} (or one made by PMatMixed.fromMapping, PMatKFAC.with, ...), received ${describe(representation)}`);
+    throw new InvalidArgumentError(`FIM: 'representation' must be a representation class such as ${representationNames().join(', ')} (or one made by PMatMixed.fromMapping, PMatKFAC.with, ...), received ${describe(representation)}`);
   }
   const variant = checkVariant(options.variant ?? 'classif_logits', { sigma2: options.sigma2, loss: options.loss });
   checkOutputActivation(model, variant, 'FIM');

@@ -47,13 +47,8 @@ function savedLayers(lc: LayerCollection): SavedLayer[] {
 export function serialize(obj: Saveable): Uint8Array {
   const entry = entryOf(obj);
   if (!entry?.persist) throw new PersistenceError(`save: ${describe(obj)} cannot be saved (supported: ${saveableNames().join(', ')})`);
-  let state: RepresentationState;
-  try {
-    state = entry.persist.toState(obj);
-  } catch (e) {
-    if (e instanceof PersistenceError) throw e;
-    throw new PersistenceError(`save: ${entry.name} cannot be saved: ${(e as Error).message}`);
-  }
+  // A disposed object throws its DisposedError here.
+  const state: RepresentationState = entry.persist.toState(obj);
   return encode(entry.name, savedLayers(obj.layerCollection), state);
 }
 

@@ -627,11 +627,15 @@ for (const [what, value] of WRONG_TYPES) {
 bad('serialize: a PMatImplicit', PersistenceError, /PMatImplicit cannot be saved/, (fx) => serialize(fx.implicit as Loose));
 bad('deserialize: not a saved object', PersistenceError, /not an nngeometry file/, (fx) => deserialize(new Uint8Array(40), fx.model));
 bad('deserialize: truncated', PersistenceError, /truncated/, (fx) => deserialize(serialize(fx.mats.PMatDiag).slice(0, 200), fx.model));
-bad('deserialize: another model', PersistenceError, /does not belong to this model|does not match the saved one/, (fx) => deserialize(serialize(fx.mats.PMatDiag), fx.other));
+bad('deserialize: another model', PersistenceError, /does not belong to this model|does not match this model's layers/, (fx) => deserialize(serialize(fx.mats.PMatDiag), fx.other));
 bad('deserialize: wrong version', PersistenceError, /format version 9 is not supported/, (fx) => {
   const bytes = serialize(fx.mats.PMatEye);
-  const at = new TextDecoder('latin1').decode(bytes).indexOf('"version":1');
-  bytes[at + '"version":'.length] = '9'.charCodeAt(0);
+  bytes.set(new TextEncoder().encode('NNGEOM09'), 0);
+  return deserialize(bytes, fx.model);
+});
+bad('deserialize: a flipped bit', PersistenceError, /checksum mismatch/, (fx) => {
+  const bytes = serialize(fx.mats.PMatDiag);
+  bytes[bytes.length - 5]! ^= 4;
   return deserialize(bytes, fx.model);
 });
 bad('load: a missing file', PersistenceError, /cannot read '\/nonexistent\/x.nng'/, (fx) => load('/nonexistent/x.nng', fx.model));

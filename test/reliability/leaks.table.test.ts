@@ -57,6 +57,7 @@ import {
   selfInfluence,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
+import { craft, headerOf, payloadOf } from '../support/persistence.js';
 import { type Fixtures, STORED, type StoredName, disposeResult, makeFixtures } from './fixtures.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -258,7 +259,6 @@ ops.push(['FMatDense.sub', (fx) => fx.K.sub(fx.K)]);
 ops.push(['FMatDense.scale', (fx) => fx.K.scale(2)]);
 // persistence and model files
 for (const rep of STORED) {
-  if (rep === 'PMatEKFACBlockDiag') continue;
   ops.push([`serialize + deserialize ${rep}`, (fx) => deserialize(serialize(fx.mats[rep] as Loose), fx.model)]);
 }
 ops.push(['serialize + deserialize PVector', (fx) => deserialize(serialize(fx.v), fx.model)]);
@@ -426,6 +426,18 @@ midway.push(['spectralDensity: the operator returns NaN on its third product', (
   return spectralDensity(asOperator((v) => (++calls === 3 ? PVector.adopt(fx.lc, tf.fill([fx.lc.numel()], NaN) as tf.Tensor1D) : fx.mats.PMatDense.mv(v)), fx.lc), { probes: 2, steps: 4 });
 }]);
 midway.push(['PMatQuasiDiag.solve: a singular unit', (fx) => onBadImplicit(async () => fx.mats.PMatQuasiDiag.scale(0), async (Q) => Q.solve(fx.v))]);
+midway.push(['deserialize: a PMatMixed whose last part fails after the first ones are built', (fx) => {
+  const bytes = serialize(fx.mats.PMatEKFACBlockDiag);
+  const header = headerOf(bytes) as { state: { parts: Array<{ kind: string }> } };
+  header.state.parts[header.state.parts.length - 1]!.kind = 'PMatUnknown';
+  return deserialize(craft(header, payloadOf(bytes)), fx.model);
+}]);
+midway.push(['deserialize: an EKFAC with a bogus diagonalSource (checksum valid)', (fx) => {
+  const bytes = serialize(fx.mats.PMatEKFAC);
+  const header = headerOf(bytes) as { state: { meta: Record<string, unknown> } };
+  header.state.meta.diagonalSource = 'bogus';
+  return deserialize(craft(header, payloadOf(bytes)), fx.model);
+}]);
 midway.push(['deserialize: a corrupted payload', (fx) => {
   const bytes = serialize(fx.mats.PMatLowRank);
   return deserialize(bytes.slice(0, bytes.length - 8), fx.model);
