@@ -96,7 +96,7 @@ export interface DistributedFIMResult<M extends PMatBase = PMatBase> {
   examples: number;
   shards: number;
   retries: number;
-  /** Workers that computed shards (host:pid). */
+  /** Workers whose shard results were merged (host:pid). */
   workers: string[];
   /** Whether an earlier identical request's result was reused. */
   reused: boolean;
@@ -339,7 +339,6 @@ async function reportProgress(engine: Engine, runId: string, shards: ShardRange[
     }
   }
   follow.retries.count = Math.max(follow.retries.count, retries);
-  workers.forEach((w) => follow.workers.add(w));
   follow.options.onProgress?.({ pass: passNumber, passes: follow.passes, examplesDone, examplesTotal: total, shardsDone, shards: shards.length, retries, workers: workers.size });
 }
 

@@ -118,8 +118,8 @@ export class WorkerProcess {
 export async function saveSmallModel(dir: string, seed = 3): Promise<string> {
   const model = tf.sequential({
     layers: [
-      tf.layers.dense({ inputShape: [8], units: 6, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: tf.initializers.randomNormal({ seed: seed + 1, stddev: 0.1 }) }),
-      tf.layers.dense({ units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), biasInitializer: tf.initializers.randomNormal({ seed: seed + 3, stddev: 0.1 }) }),
+      tf.layers.dense({ name: 'hidden', inputShape: [8], units: 6, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }), biasInitializer: tf.initializers.randomNormal({ seed: seed + 1, stddev: 0.1 }) }),
+      tf.layers.dense({ name: 'logits', units: 4, kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 2 }), biasInitializer: tf.initializers.randomNormal({ seed: seed + 3, stddev: 0.1 }) }),
     ],
   });
   try {
