@@ -11,8 +11,11 @@
  *   average of the per-example second moments (U_Aᵀ∇W U_G)² of each curvature batch, restarted
  *   from the current batch whenever the basis changes.
  * - 'diag': the diagonal Fisher is averaged.
- * Every product and solve runs on float64 host arrays.
+ * The averages and eigendecompositions are float64 host arrays; the per-step products run on the
+ * device in float32 (U_Aᵀ V U_G and back: two small matrix products per layer), from float32
+ * copies made once per rebuild, so that a plain step costs a few matrix products.
  */
+import { tf } from '../tf.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import type { PassSpec } from '../backend/engine.js';
 import { eighSym } from '../linalg/index.js';
@@ -21,7 +24,6 @@ import { PMatKFAC } from '../object/pspace/kfac.js';
 import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
 import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
 import { computeKroneckerFactors, kroneckerParts, type KroneckerFactors } from '../object/pspace/kronecker/factors.js';
-import { sandwich, sandwichT } from '../object/pspace/kronecker/host-matrix.js';
 
 export type CurvatureKind = 'kfac' | 'ekfac' | 'diag';
 
@@ -49,6 +51,8 @@ export class CurvatureAverage {
   /** ekfac: the averaged diagonal in the current basis, per block. */
   basisDiagonal: Float64Array[] | null = null;
   private parts: EigenPart[] | null = null;
+  /** Device copies of the preconditioner: per part U_A, U_G and D [k, c] (or the diagonal), and 1/(D + λ) for the last λ. */
+  private device: { parts: Array<{ uA: tf.Tensor2D; uG: tf.Tensor2D; d: tf.Tensor2D }>; diag: tf.Tensor1D | null; inverse: tf.Tensor[] | null; damping: number } | null = null;
 
   constructor(
     readonly kind: CurvatureKind,
@@ -77,6 +81,7 @@ export class CurvatureAverage {
         })
       : fresh;
     if (this.kind === 'ekfac' && this.basis && !basisChangesNext) {
+      this.releaseDevice();
       const moments = await this.secondMoments(spec);
       this.basisDiagonal = this.basisDiagonal!.map((d, i) => mix(d, moments[i]!, this.decay));
       this.parts = this.parts!.map((p, i) => ({ ...p, d: this.basisDiagonal![i]! }));
@@ -85,6 +90,7 @@ export class CurvatureAverage {
 
   /** Rebuilds the preconditioner from the current average (ekfac: a new eigenbasis and its diagonal from `spec`'s batch). */
   async refresh(spec: PassSpec): Promise<void> {
+    this.releaseDevice();
     if (this.kind === 'diag') {
       this.snapshotDiagonal = new Float64Array(this.diagonal!);
       return;
@@ -103,6 +109,7 @@ export class CurvatureAverage {
 
   /** Restores an ekfac basis and its averaged diagonal (loaded state). */
   restoreBasis(blocks: ReadonlyArray<{ k: number; c: number; uA: Float64Array; uG: Float64Array; diagonal: Float64Array }>, spec: PassSpec): void {
+    this.releaseDevice();
     this.basis?.dispose();
     this.basis = new PMatEKFAC(this.layerCollection, blocks.map((b) => new EigenBlock(b.k, b.c, new Float64Array(b.uA), new Float64Array(b.uG), new Float64Array(b.diagonal))), 'kfac', spec);
     this.basisDiagonal = blocks.map((b) => new Float64Array(b.diagonal));
@@ -111,22 +118,71 @@ export class CurvatureAverage {
 
   /** Restores the kfac / diag preconditioner snapshot (loaded state). */
   restoreSnapshot(factors: KroneckerFactors[] | null, diagonal: Float64Array | null): void {
+    this.releaseDevice();
     this.snapshotFactors = factors;
     this.snapshotDiagonal = diagonal;
     this.parts = factors ? eigenParts(this.layerCollection, factors) : null;
   }
 
-  /** (M + λI)⁻¹ g with M the preconditioner's matrix, float64. */
-  solve(g: Float64Array, damping: number): Float64Array {
-    if (this.kind === 'diag') return g.map((x, i) => x / (this.snapshotDiagonal![i]! + damping));
-    return this.applyParts(g, (d) => 1 / (d + damping));
+  /** (M + λI)⁻¹ g with M the preconditioner's matrix, on the device (float32); g is [d]. */
+  solve(g: tf.Tensor1D, damping: number): tf.Tensor1D {
+    const dev = this.onDevice(damping);
+    return tf.tidy(() => (this.kind === 'diag' ? tf.mul(g, dev.inverse![0]!) : this.applyParts(g, dev.inverse!))) as tf.Tensor1D;
   }
 
   /** vᵀMv with M the preconditioner's (undamped) matrix. */
-  quadratic(v: Float64Array): number {
-    if (this.kind === 'diag') return v.reduce((s, x, i) => s + this.snapshotDiagonal![i]! * x * x, 0);
-    const mv = this.applyParts(v, (d) => d);
-    return mv.reduce((s, x, i) => s + x * v[i]!, 0);
+  quadratic(v: tf.Tensor1D): number {
+    const dev = this.onDevice(this.device?.damping ?? 0);
+    const q = tf.tidy(() => tf.sum(tf.mul(v, this.kind === 'diag' ? tf.mul(v, dev.diag!) : this.applyParts(v, dev.parts.map((p) => p.d)))));
+    const out = q.dataSync()[0]!;
+    q.dispose();
+    return out;
+  }
+
+  private applyParts(v: tf.Tensor1D, scales: tf.Tensor[]): tf.Tensor1D {
+    const dev = this.device!;
+    return tf.concat(
+      this.parts!.map((p, i) => {
+        const { uA, uG } = dev.parts[i]!;
+        const w = tf.mul(tf.matMul(tf.matMul(uA, tf.slice(v, p.offset, p.k * p.c).reshape([p.k, p.c]), true), uG), scales[i]!);
+        return tf.matMul(tf.matMul(uA, w), uG, false, true).reshape([-1]);
+      }),
+    ) as tf.Tensor1D;
+  }
+
+  /** The device copies, made at the first use after a rebuild; 1/(D + λ) remade when λ changes. */
+  private onDevice(damping: number) {
+    if (!this.device) {
+      this.device = {
+        parts: (this.parts ?? []).map((p) => ({
+          uA: tf.tensor2d(new Float32Array(p.uA), [p.k, p.k]),
+          uG: tf.tensor2d(new Float32Array(p.uG), [p.c, p.c]),
+          d: tf.tensor2d(new Float32Array(p.d), [p.k, p.c]),
+        })),
+        diag: this.kind === 'diag' ? tf.tensor1d(new Float32Array(this.snapshotDiagonal!)) : null,
+        inverse: null,
+        damping,
+      };
+    }
+    const dev = this.device!;
+    if (!dev.inverse || dev.damping !== damping) {
+      if (dev.inverse) tf.dispose(dev.inverse);
+      // 1/(D + λ) formed in float64, then rounded once.
+      dev.inverse =
+        this.kind === 'diag'
+          ? [tf.tensor1d(Float32Array.from(this.snapshotDiagonal!, (x) => 1 / (x + damping)))]
+          : this.parts!.map((p) => tf.tensor2d(Float32Array.from(p.d, (x) => 1 / (x + damping)), [p.k, p.c]));
+      dev.damping = damping;
+    }
+    return dev;
+  }
+
+  private releaseDevice(): void {
+    if (!this.device) return;
+    tf.dispose(this.device.parts.flatMap((p) => [p.uA, p.uG, p.d]));
+    if (this.device.diag) this.device.diag.dispose();
+    if (this.device.inverse) tf.dispose(this.device.inverse);
+    this.device = null;
   }
 
   /** The averaged curvature as a new matrix (the caller owns it): PMatKFAC for kfac/ekfac factors, PMatDiag for diag. */
@@ -143,18 +199,9 @@ export class CurvatureAverage {
   }
 
   dispose(): void {
+    this.releaseDevice();
     this.basis?.dispose();
     this.basis = null;
-  }
-
-  private applyParts(g: Float64Array, f: (d: number) => number): Float64Array {
-    const out = new Float64Array(g.length);
-    for (const p of this.parts!) {
-      const w = sandwichT(p.uA, p.k, g.subarray(p.offset, p.offset + p.k * p.c), p.c, p.uG);
-      for (let i = 0; i < w.length; i++) w[i] = w[i]! * f(p.d[i]!);
-      out.set(sandwich(p.uA, p.k, w, p.c, p.uG), p.offset);
-    }
-    return out;
   }
 
   private basisParts(): EigenPart[] {

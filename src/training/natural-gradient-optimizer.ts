@@ -28,7 +28,6 @@ import { variantCotangents } from '../metrics/variants.js';
 import { monteCarloCotangents } from '../metrics/monte-carlo-samples.js';
 import { PVector } from '../object/pvector.js';
 import { checkOptions, describe } from '../object/arguments.js';
-import { vectorFromHost } from '../object/pspace/host-vectors.js';
 import type { PMatDiag } from '../object/pspace/diag.js';
 import type { PMatEKFAC } from '../object/pspace/ekfac.js';
 import type { PMatKFAC } from '../object/pspace/kfac.js';
@@ -124,7 +123,7 @@ export class NaturalGradientOptimizer {
   lastStep: StepInfo | null = null;
   private currentDamping: number;
   private readonly curvature: CurvatureAverage;
-  private velocity: Float64Array | null = null;
+  private velocity: tf.Tensor1D | null = null;
   private readonly variables: tf.Variable[];
   /** The cotangent source of the current step (Monte-Carlo labels are drawn per curvature step). */
   private source: CotangentSource;
@@ -239,71 +238,75 @@ export class NaturalGradientOptimizer {
     const t = this.iterations;
     const xs = batch.xs.length === 1 ? batch.xs[0]! : batch.xs;
     const lossOf = () => batchLoss(this.variant, this.model.apply(xs, { training: true }) as tf.Tensor, targets);
-    // 1. The loss gradient (plus weight decay), on the host in float64.
+    // 1. The loss gradient plus weight decay, flat [d] on the device.
     const { loss, grad } = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(lossOf, this.variables);
-      return { loss: value, grad: tf.concat(this.variables.map((v) => tf.reshape(grads[v.name]!, [-1]))) };
+      let flat = tf.concat(this.variables.map((v) => tf.reshape(grads[v.name]!, [-1]))) as tf.Tensor1D;
+      if (this.weightDecay > 0) flat = tf.add(flat, tf.mul(this.flatWeights(), this.weightDecay));
+      return { loss: value, grad: flat };
     });
-    const lossValue = loss.dataSync()[0]!;
-    const g = Float64Array.from(grad.dataSync());
-    tf.dispose([loss, grad]);
-    let theta: Float64Array | null = null;
-    if (this.weightDecay > 0) {
-      theta = Float64Array.from(tf.tidy(() => tf.concat(this.variables.map((v) => tf.reshape(v, [-1])))).dataSync());
-      for (let i = 0; i < g.length; i++) g[i]! += this.weightDecay * theta[i]!;
-    }
-    // 2. Curvature statistics and preconditioner on their schedules.
-    const curvatureStep = t % this.curvatureUpdateEvery === 0;
-    const inverseStep = t % this.inverseUpdateEvery === 0 || !this.curvature.hasPreconditioner;
-    const spec: PassSpec = { model: this.model, layerCollection: this.layerCollection, loader: [{ xs: batch.xs, ys: batch.ys }], outputs: this.outputs };
-    if (curvatureStep || !this.curvature.hasPreconditioner) {
-      this.source = this.nextSource(2 * this.curvatureUpdates);
-      await this.curvature.update(spec, inverseStep);
-      this.curvatureUpdates++;
-    }
-    if (inverseStep) {
-      this.source = this.nextSource(2 * this.curvatureUpdates + 1);
-      await this.curvature.refresh(spec);
-      this.inverseUpdates++;
-    }
-    // 3. Δ = (F̄ + λI)⁻¹g, KL clipping, momentum.
-    const damping = this.currentDamping;
-    const delta = this.curvature.solve(g, damping);
-    const dg = delta.reduce((s, x, i) => s + x * g[i]!, 0);
-    const clip = this.klClip === null ? 1 : klClipCoefficient({ learningRate: this.learningRate, klClip: this.klClip, directionDotGradient: dg });
-    const v = (this.velocity ??= new Float64Array(g.length));
-    for (let i = 0; i < v.length; i++) v[i] = this.momentum * v[i]! + clip * delta[i]!;
-    const update = v.map((x) => -this.learningRate * x);
-    const step = vectorFromHost(this.layerCollection, update);
     try {
-      step.addToModel(this.model);
+      const lossValue = loss.dataSync()[0]!;
+      // 2. Curvature statistics and preconditioner on their schedules.
+      const curvatureStep = t % this.curvatureUpdateEvery === 0;
+      const inverseStep = t % this.inverseUpdateEvery === 0 || !this.curvature.hasPreconditioner;
+      const spec: PassSpec = { model: this.model, layerCollection: this.layerCollection, loader: [{ xs: batch.xs, ys: batch.ys }], outputs: this.outputs };
+      if (curvatureStep || !this.curvature.hasPreconditioner) {
+        this.source = this.nextSource(2 * this.curvatureUpdates);
+        await this.curvature.update(spec, inverseStep);
+        this.curvatureUpdates++;
+      }
+      if (inverseStep) {
+        this.source = this.nextSource(2 * this.curvatureUpdates + 1);
+        await this.curvature.refresh(spec);
+        this.inverseUpdates++;
+      }
+      // 3. Δ = (F̄ + λI)⁻¹g, KL clipping, momentum, θ ← θ − η·v.
+      const damping = this.currentDamping;
+      const delta = this.curvature.solve(grad, damping);
+      const dgT = tf.tidy(() => tf.sum(tf.mul(delta, grad)));
+      const dg = dgT.dataSync()[0]!;
+      dgT.dispose();
+      const clip = this.klClip === null ? 1 : klClipCoefficient({ learningRate: this.learningRate, klClip: this.klClip, directionDotGradient: dg });
+      const previous = this.velocity;
+      this.velocity = tf.tidy(() => (previous ? tf.add(tf.mul(previous, this.momentum), tf.mul(delta, clip)) : tf.mul(delta, clip))) as tf.Tensor1D;
+      previous?.dispose();
+      delta.dispose();
+      const update = tf.mul(this.velocity, -this.learningRate) as tf.Tensor1D;
+      try {
+        const step = PVector.adopt(this.layerCollection, update.clone() as tf.Tensor1D);
+        step.addToModel(this.model);
+        step.dispose();
+        // 4. Levenberg–Marquardt damping on the curvature steps (Martens & Grosse 2015, §6.5).
+        if (this.adaptiveDamping && curvatureStep) this.adaptDamping(update, grad, lossValue, lossOf);
+      } finally {
+        update.dispose();
+      }
+      this.iterations++;
+      this.lastStep = { loss: lossValue, clip, curvatureUpdated: curvatureStep, inverseUpdated: inverseStep, damping };
+      return lossValue;
     } finally {
-      step.dispose();
+      tf.dispose([loss, grad]);
     }
-    // 4. Levenberg–Marquardt damping on the curvature steps (Martens & Grosse 2015, §6.5).
-    if (this.adaptiveDamping && curvatureStep) this.adaptDamping(update, g, lossValue, lossOf, theta);
-    this.iterations++;
-    this.lastStep = { loss: lossValue, clip, curvatureUpdated: curvatureStep, inverseUpdated: inverseStep, damping };
-    return lossValue;
   }
 
-  private adaptDamping(update: Float64Array, g: Float64Array, before: number, lossOf: () => tf.Scalar, theta: Float64Array | null): void {
-    const after = tf.tidy(lossOf);
-    let reduction = after.dataSync()[0]! - before;
-    after.dispose();
-    if (theta) {
-      // The weight-decay term is part of the objective whose gradient g is.
-      let s = 0;
-      for (let i = 0; i < theta.length; i++) s += (theta[i]! + update[i]!) ** 2 - theta[i]! ** 2;
-      reduction += 0.5 * this.weightDecay * s;
-    }
-    let dot = 0;
-    let sq = 0;
-    for (let i = 0; i < update.length; i++) {
-      dot += g[i]! * update[i]!;
-      sq += update[i]! ** 2;
-    }
-    const predicted = dot + 0.5 * (this.curvature.quadratic(update) + this.currentDamping * sq);
+  /** The current weights of the collection, flat [d]. */
+  private flatWeights(): tf.Tensor1D {
+    return tf.tidy(() => tf.concat(this.variables.map((v) => tf.reshape(v, [-1])))) as tf.Tensor1D;
+  }
+
+  private adaptDamping(update: tf.Tensor1D, g: tf.Tensor1D, before: number, lossOf: () => tf.Scalar): void {
+    const terms = tf.tidy(() => {
+      const after = lossOf();
+      // The weight-decay term is part of the objective whose gradient g is: ½w(‖θ + δ‖² − ‖θ‖²) with θ + δ the current weights.
+      const theta = this.flatWeights();
+      const decay = tf.mul(0.5 * this.weightDecay, tf.sub(tf.sum(tf.square(theta)), tf.sum(tf.square(tf.sub(theta, update)))));
+      return tf.stack([tf.add(after, decay), tf.sum(tf.mul(g, update)), tf.sum(tf.square(update))]);
+    });
+    const [after, dot, sq] = terms.dataSync();
+    terms.dispose();
+    const reduction = after! - before;
+    const predicted = dot! + 0.5 * (this.curvature.quadratic(update) + this.currentDamping * sq!);
     const rho = predicted < 0 ? reduction / predicted : -Infinity;
     const omega = (19 / 20) ** this.curvatureUpdateEvery;
     if (rho > 0.75) this.currentDamping = Math.max(this.currentDamping * omega, 1e-8);
@@ -325,14 +328,17 @@ export class NaturalGradientOptimizer {
   /** The momentum buffer v as a PVector (the caller owns it); zeros before the first step. */
   velocityVector(): PVector {
     this.checkAlive();
-    return this.velocity ? vectorFromHost(this.layerCollection, this.velocity) : PVector.zeros(this.layerCollection);
+    return this.velocity ? PVector.adopt(this.layerCollection, this.velocity.clone() as tf.Tensor1D) : PVector.zeros(this.layerCollection);
   }
 
   /** @internal State access for optimizer-state.ts. */
   get internals() {
     return {
       curvature: this.curvature,
-      setVelocity: (v: Float64Array | null) => (this.velocity = v),
+      setVelocity: (v: tf.Tensor1D | null) => {
+        this.velocity?.dispose();
+        this.velocity = v;
+      },
       setDamping: (d: number) => (this.currentDamping = d),
       spec: (): PassSpec => ({ model: this.model, layerCollection: this.layerCollection, loader: [], outputs: this.outputs }),
     };
@@ -340,6 +346,7 @@ export class NaturalGradientOptimizer {
 
   dispose(): void {
     this.curvature.dispose();
+    this.velocity?.dispose();
     this.velocity = null;
     this.disposed = true;
   }

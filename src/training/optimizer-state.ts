@@ -15,7 +15,6 @@ import { PMatEKFAC } from '../object/pspace/ekfac.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';
 import type { KroneckerFactors } from '../object/pspace/kronecker/factors.js';
 import { PersistenceError, deserialize, serialize, type Saveable } from '../persistence/index.js';
-import { vectorToHost } from '../object/pspace/host-vectors.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import type { NaturalGradientOptimizer } from './natural-gradient-optimizer.js';
 
@@ -143,7 +142,7 @@ export function loadOptimizerState(opt: NaturalGradientOptimizer, bytes: Uint8Ar
     if (snapshot instanceof PMatEKFAC) curvature.restoreBasis(snapshot.eigenBlocks(), spec());
     else if (snapshot instanceof PMatKFAC) curvature.restoreSnapshot(lc.layers.map((e) => copy(snapshot.layerFactors(e.id))), null);
     else if (snapshot instanceof PMatDiag) curvature.restoreSnapshot(null, new Float64Array(snapshot.values()));
-    setVelocity(header.iterations > 0 ? vectorToHost(velocity) : null);
+    setVelocity(header.iterations > 0 ? velocity.toFlat() : null);
     setDamping(header.damping);
     opt.iterations = header.iterations;
     opt.curvatureUpdates = header.curvatureUpdates;
