@@ -666,6 +666,31 @@ bad('loadModel: a missing path', InvalidArgumentError, /loadModel: no file or di
 bad('loadModel: browser files without a topology', InvalidArgumentError, /'modelJSON' has no 'modelTopology'/, () => loadModel({ modelJSON: {} as Loose, weights: new Uint8Array(0) }));
 bad('saveModel: model is null', InvalidArgumentError, /saveModel: 'model' must be a tf.LayersModel/, () => saveModel(null as Loose, '/tmp/x'));
 bad('saveModel: path is a number', InvalidArgumentError, /'path' must be a non-empty string, received number/, (fx) => saveModel(fx.model, 42 as Loose));
+const topologyOf = (fx: Fixtures): Loose => fx.model.toJSON(null, false);
+const specsOf = (fx: Fixtures): Loose[] => fx.model.weights.map((w) => ({ name: w.originalName, shape: w.shape, dtype: 'float32' }));
+bad('loadModel: misspelled option', InvalidArgumentError, /unknown option 'allowMissingWeight' \(did you mean 'allowMissingWeights'\?\)/, (fx) => loadModel({ modelTopology: topologyOf(fx) }, { allowMissingWeight: true } as Loose));
+bad('loadModel: allowMissingWeights a string', InvalidArgumentError, /'allowMissingWeights' must be a boolean/, (fx) => loadModel({ modelTopology: topologyOf(fx) }, { allowMissingWeights: 'yes' as Loose }));
+bad('loadModel: a topology with weights but none given', InvalidArgumentError, /no weights in its 'weightsManifest' but its topology has \d+ weights.*allowMissingWeights: true/, (fx) => loadModel({ modelTopology: topologyOf(fx) }));
+bad('loadModel: an unknown layer class', InvalidArgumentError, /Unknown layer: NoSuchLayer\..*tf\.serialization\.registerClass/, (fx) => {
+  const t = topologyOf(fx);
+  t.config.layers[0].class_name = 'NoSuchLayer';
+  return loadModel({ modelTopology: t });
+});
+bad('loadModel: a string weight dtype', InvalidArgumentError, /has dtype the string "string"/, (fx) => loadModel({ modelTopology: topologyOf(fx), weightSpecs: [{ ...specsOf(fx)[0], dtype: 'string' }], weightData: new ArrayBuffer(0) }));
+bad('loadModel: a negative weight dimension', InvalidArgumentError, /shape \[-5, 4\]; every dimension must be an integer ≥ 0/, (fx) => loadModel({ modelTopology: topologyOf(fx), weightSpecs: [{ ...specsOf(fx)[0], shape: [-5, 4] }], weightData: new ArrayBuffer(0) }));
+bad('loadModel: weight data longer than the specs', InvalidArgumentError, /holds \d+ bytes but its manifest describes \d+/, (fx) => {
+  const specs = specsOf(fx);
+  const bytes = specs.reduce((a, s) => a + 4 * s.shape.reduce((x: number, y: number) => x * y, 1), 0);
+  return loadModel({ modelTopology: topologyOf(fx), weightSpecs: specs, weightData: new ArrayBuffer(bytes + 4) });
+});
+bad('loadModel: weights of another shape', InvalidArgumentError, /could not be rebuilt \(Shape mismatch.*do not belong to this topology/, (fx) => {
+  const specs = specsOf(fx);
+  specs[0] = { ...specs[0], shape: [...specs[0].shape.slice(0, -1), specs[0].shape.at(-1) + 1] };
+  const bytes = specs.reduce((a, s) => a + 4 * s.shape.reduce((x: number, y: number) => x * y, 1), 0);
+  return loadModel({ modelTopology: topologyOf(fx), weightSpecs: specs, weightData: new ArrayBuffer(bytes) });
+});
+bad('loadModel: an IOHandler whose load throws', InvalidArgumentError, /the IOHandler's load\(\) failed \(boom\)/, () => loadModel({ load: async () => { throw new Error('boom'); } }));
+bad('saveModel: userDefinedMetadata an array', InvalidArgumentError, /option 'userDefinedMetadata' must be a plain object, received an array/, (fx) => saveModel(fx.model, '/tmp/x', { userDefinedMetadata: [] as Loose }));
 
 // ---------------------------------------------------------------- Laplace and influence functions
 const laBase = (fx: Fixtures): Loose => ({ model: fx.model, loader: fx.batches, likelihood: 'classification', representation: PMatDiag });
