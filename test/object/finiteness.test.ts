@@ -33,6 +33,7 @@ import {
   type PMatBase,
   type Representation,
 } from '../../src/index.js';
+import { kfacEigenBlocks } from '../../src/object/pspace/ekfac.js';
 import { useTestBackend } from '../support/backend.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -179,4 +180,14 @@ test('control: at 1e17 (large, no overflow) every representation works and its t
   const dense = traces.PMatDense!;
   assert.ok(Number.isFinite(dense) && dense > 1e30, `dense trace ${dense}`);
   for (const [name, t] of Object.entries(traces)) assert.ok(Math.abs(t - dense) <= 1e-4 * dense, `${name}: trace ${t} vs dense ${dense}`);
+});
+
+test('kfacEigenBlocks: a factor that fails its eigendecomposition releases the blocks already built (5 tensors each)', () => {
+  const eye = Float64Array.of(1, 0, 0, 1);
+  const n0 = tf.memory().numTensors;
+  assert.throws(
+    () => kfacEigenBlocks([{ k: 2, c: 2, a: eye, g: eye }, { k: 2, c: 2, a: Float64Array.of(NaN, 0, 0, 1), g: eye }]),
+    (e: unknown) => e instanceof NonFiniteError,
+  );
+  assert.equal(tf.memory().numTensors, n0);
 });
