@@ -4,7 +4,7 @@
  * spectra and per-layer traces. No external resource: images are `data:` URIs, charts inline
  * SVG, styles inline. Pure string building.
  */
-import { PALETTE, esc, layerTraceSvg, spectrumSvg } from './charts.js';
+import { esc, layerTraceSvg, spectrumSvg } from './charts.js';
 
 export interface HeatmapFigure {
   /** Representation name, e.g. 'PMatKFAC'. */
@@ -19,6 +19,9 @@ export interface HeatmapFigure {
   layers: Array<{ id: string; offset: number; numel: number }>;
 }
 
+/** What the dashed lines of the heatmaps separate: parameter blocks of layers (a FIM) or output blocks (an NTK). */
+export type HeatmapBlocks = 'layers' | 'outputs';
+
 export interface ReportData {
   title: string;
   /** Lines under the title: model, data, settings. */
@@ -29,6 +32,8 @@ export interface ReportData {
   heatmaps: HeatmapFigure[];
   /** What the heatmaps and spectra are computed on. */
   subnetwork: string;
+  /** What the heatmaps' `layers` blocks are (default 'layers'); an NTK's are its outputs. */
+  blocks?: HeatmapBlocks;
   spectra: Array<{ name: string; values: ArrayLike<number> }>;
   layerTraces: { layers: string[]; series: Array<{ name: string; traces: number[] }> } | null;
   footer: string;
@@ -66,10 +71,10 @@ export function buildReport(r: ReportData): string {
     .map((h) => `<figure>${heatmapSvg(h)}<figcaption><strong>${esc(h.name)}</strong><br>${esc(h.caption)}</figcaption></figure>`)
     .join('');
   const heatmapSection = r.heatmaps.length
-    ? `<h2>Correlation heatmaps</h2>\n<p>${esc(r.subnetwork)} Dashed lines separate layers.</p>\n${colourBar()}\n<div class="grid">${figures}</div>`
+    ? `<h2>Correlation heatmaps</h2>\n<p>${esc(r.subnetwork)}${r.heatmaps.some((h) => h.layers.length > 1) ? ` Dashed lines separate ${r.blocks ?? 'layers'}.` : ''}</p>\n${colourBar()}\n<div class="grid">${figures}</div>`
     : '';
   const spectrumSection = r.spectra.length
-    ? `<h2>Eigenvalue spectrum</h2>\n<p>Eigenvalues of each matrix above, largest first.</p>\n${spectrumSvg(r.spectra.map((s, i) => ({ ...s, color: PALETTE[i % PALETTE.length] })))}`
+    ? `<h2>Eigenvalue spectrum</h2>\n<p>Eigenvalues of each matrix above, largest first.</p>\n${spectrumSvg(r.spectra)}`
     : '';
   const traceSection = r.layerTraces ? `<h2>Per-layer trace</h2>\n${layerTraceSvg(r.layerTraces.layers, r.layerTraces.series)}` : '';
   return `<!doctype html>
