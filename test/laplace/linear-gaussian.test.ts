@@ -202,6 +202,17 @@ test("optimizePriorPrecision('marglik') finds the maximiser of the closed-form e
   assert.ok(rel(prior, wantPrior) < 1e-3, `δ ${prior} vs ${wantPrior}`);
   assert.ok(rel(la.sigma2, wantSigma2) < 1e-3, `σ² ${la.sigma2} vs ${wantSigma2}`);
   assert.equal(la.priorPrecision, prior);
+  // The predictive follows the new hyperparameters: x̃ᵀ(X̃ᵀX̃/σ² + δI)⁻¹x̃ + σ² with the optimised (δ, σ²).
+  const x = Float64Array.of(1, -0.5, 2, 1);
+  const lam = new Float64Array(D * D);
+  for (const row of pr.x) for (let a = 0; a < D; a++) for (let b = 0; b < D; b++) lam[a * D + b]! += (row[a]! * row[b]!) / la.sigma2;
+  for (let a = 0; a < D; a++) lam[a * D + a]! += prior;
+  const sol = solveDense(lam, D, x, 1);
+  const wantVar = x.reduce((s, v, k) => s + v * sol[k]!, 0) + la.sigma2;
+  const xT = tf.tensor2d([[1, -0.5, 2]]);
+  const { mean, variance } = (await la.predictive(xT)) as { mean: tf.Tensor2D; variance: tf.Tensor2D };
+  assert.ok(rel(variance.dataSync()[0]!, wantVar) < 1e-5, `variance ${variance.dataSync()[0]} vs ${wantVar}`);
+  tf.dispose([xT, mean, variance]);
   la.dispose();
   data.forEach((b) => tf.dispose([b.xs, b.ys]));
   model.dispose();
