@@ -17,6 +17,7 @@ import { tf } from '../../src/tf.js';
 import {
   FIM,
   FIMMonteCarlo,
+  LayerCollection,
   NonFiniteError,
   PMatBlockDiag,
   PMatDense,
@@ -187,6 +188,17 @@ test('kfacEigenBlocks: a factor that fails its eigendecomposition releases the b
   const n0 = tf.memory().numTensors;
   assert.throws(
     () => kfacEigenBlocks([{ k: 2, c: 2, a: eye, g: eye }, { k: 2, c: 2, a: Float64Array.of(NaN, 0, 0, 1), g: eye }]),
+    (e: unknown) => e instanceof NonFiniteError,
+  );
+  assert.equal(tf.memory().numTensors, n0);
+});
+
+test('PMatBlockDiag.fromBlocks: a non-finite block after a good one leaks nothing (every block is checked before any is wrapped)', () => {
+  const lc = LayerCollection.fromModel(model);
+  const [a, b] = lc.layers.map((e) => e.numel);
+  const n0 = tf.memory().numTensors;
+  assert.throws(
+    () => PMatBlockDiag.fromBlocks(lc, [new Float64Array(a! * a!), Float64Array.from({ length: b! * b! }, (_, k) => (k === 3 ? Infinity : 0))]),
     (e: unknown) => e instanceof NonFiniteError,
   );
   assert.equal(tf.memory().numTensors, n0);
