@@ -6,7 +6,7 @@
 import { LayerCollection, PMatLowRank, PMatImplicit, PVector, type PMat, type PMatBase } from '../index.js';
 import { tf } from '../tf.js';
 import { storageBytes } from './storage.js';
-import { lanczosTopEigenvalue, type LanczosOptions } from './spectrum.js';
+import { topEigenvalue, type TopEigenvalueOptions } from './spectrum.js';
 
 export interface Measurement {
   /** Bytes stored (null when unknown). */
@@ -27,7 +27,7 @@ export interface Measurement {
 export interface MeasureOptions {
   /** Skip λ_max for matrix-free matrices (each Lanczos step is a pass over the data). */
   topEigenvalueOfImplicit?: boolean;
-  lanczos?: LanczosOptions;
+  lanczos?: TopEigenvalueOptions;
 }
 
 /** Measures `M` (every tensor it creates is released). */
@@ -39,7 +39,7 @@ export async function measure(M: PMatBase, options: MeasureOptions = {}): Promis
     let top: number | null = null;
     let method = 'skipped';
     if (options.topEigenvalueOfImplicit ?? true) {
-      const r = await lanczosTopEigenvalue((v) => M.mv(v), M.layerCollection, { maxIterations: 12, rtol: 1e-3, ...options.lanczos });
+      const r = await topEigenvalue(M, { maxIterations: 12, ...options.lanczos });
       top = r.value;
       method = `lanczos (${r.iterations} passes)`;
     }
@@ -50,7 +50,7 @@ export async function measure(M: PMatBase, options: MeasureOptions = {}): Promis
   let method = 'exact';
   // PMatLowRank.norm(2) forms the d×d (or m×m) Gram: O(m·d²). Lanczos needs a few products J v.
   if (P instanceof PMatLowRank && Math.min(P.rows, P.layerCollection.numel()) > 1024) {
-    const r = await lanczosTopEigenvalue((v) => P.mv(v), P.layerCollection, options.lanczos);
+    const r = await topEigenvalue(P, options.lanczos);
     top = r.value;
     method = `lanczos (${r.iterations} products)`;
   } else {

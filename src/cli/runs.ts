@@ -4,7 +4,7 @@
  * entries for heatmaps and spectra, distance to the dense reference), skipping with a reason
  * what cannot be computed or would not fit. Browser-safe.
  */
-import { PMatImplicit, PVector, type LayerCollection } from '../index.js';
+import { PMatDense, PMatImplicit, asOperator, estimateTrace, type LayerCollection, type PVector } from '../index.js';
 import { tf } from '../tf.js';
 import { type FisherRequest, type RepresentationInfo, computeFisher, unsupportedReason } from './representations.js';
 import { type Measurement, type MeasureOptions, denseEntries, measure, relativeFrobeniusDistance } from './measure.js';
@@ -85,31 +85,39 @@ export async function runSubnetwork(info: RepresentationInfo, request: FisherReq
 }
 
 /**
- * ‖M − F‖_F / ‖F‖_F estimated with Rademacher probes (E‖(M − F)v‖² = ‖M − F‖²_F), for a
- * matrix-free M whose entries would take d passes to expand.
+ * ‖M − F‖_F / ‖F‖_F for a matrix-free M whose entries would take d passes to expand:
+ * ‖M − F‖²_F = tr((M − F)²), estimated by Hutchinson with `probes` Rademacher probes
+ * (each a product with (M − F)², two passes over the data).
  */
 async function probedDistance(M: PMatImplicit, reference: Float32Array, probes: number): Promise<number> {
-  const d = M.layerCollection.numel();
-  const F = tf.tensor2d(reference, [d, d]);
-  let sq = 0;
-  try {
-    for (let k = 0; k < probes; k++) {
-      const signs = tf.tidy(() => tf.sub(tf.mul(tf.randomUniformInt([d], 0, 2, 17 + k).cast('float32'), 2), 1));
-      const v = PVector.fromFlat(M.layerCollection, signs);
-      signs.dispose();
-      const mv = await M.mv(v);
-      const diff = tf.tidy(() => tf.sum(tf.square(tf.sub(mv.data, tf.matMul(F, v.data.reshape([d, 1])).reshape([d])))));
-      sq += diff.dataSync()[0]! / probes;
-      tf.dispose([diff]);
-      v.dispose();
+  const lc = M.layerCollection;
+  const F = new PMatDense(lc, Float64Array.from(reference));
+  const difference = async (v: PVector): Promise<PVector> => {
+    const mv = await M.mv(v);
+    const fv = F.mv(v);
+    try {
+      return mv.sub(fv);
+    } finally {
       mv.dispose();
+      fv.dispose();
     }
+  };
+  try {
+    const squared = asOperator(async (v) => {
+      const dv = await difference(v);
+      try {
+        return await difference(dv);
+      } finally {
+        dv.dispose();
+      }
+    }, lc);
+    const { value } = await estimateTrace(squared, { method: 'hutchinson', samples: probes, seed: 17 });
+    let ref = 0;
+    for (const x of reference) ref += x * x;
+    return Math.sqrt(Math.max(value, 0) / ref);
   } finally {
     F.dispose();
   }
-  let ref = 0;
-  for (const x of reference) ref += x * x;
-  return Math.sqrt(sq / ref);
 }
 
 /** Disposes every batch of an array loader built by the CLI. */

@@ -36,6 +36,8 @@ export interface ReportData {
   blocks?: HeatmapBlocks;
   spectra: Array<{ name: string; values: ArrayLike<number> }>;
   layerTraces: { layers: string[]; series: Array<{ name: string; traces: number[] }> } | null;
+  /** Further sections (HTML, e.g. report/spectral.ts's densitySection), placed before the footer. */
+  sections?: string[];
   footer: string;
 }
 
@@ -97,6 +99,7 @@ ${r.notes.length ? `<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`)
 ${heatmapSection}
 ${spectrumSection}
 ${traceSection}
+${(r.sections ?? []).join('\n')}
 <footer>${esc(r.footer)}</footer>
 </body></html>
 `;
