@@ -304,7 +304,11 @@ async function waitForMerge(engine: Engine, runId: string, shards: ShardRange[],
         lastProgress = now;
         await reportProgress(engine, runId, shards, total, passNumber, follow);
       }
-      if (state === 'completed') return parent.returnvalue;
+      if (state === 'completed') {
+        // Read again: the job may have completed between reading it and reading its state.
+        const done = await engine.JobClass.fromId<MergeJobData, MergeResult>(engine.mergeQueue, runId);
+        if (done?.returnvalue) return done.returnvalue;
+      }
       if (state === 'failed') throw await failure(engine, runId, shards, parent.failedReason);
       silentSince = null;
     } catch (e) {

@@ -13,6 +13,7 @@ import { DistributedError, FIM, FIMMonteCarlo, PMatDense, PMatDiag, PMatEKFAC, P
 import { distributedFIM } from '../../src/distributed/coordinator.js';
 import { RedisServer, WorkerProcess, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
 import { float64Entries, relativeDistance } from './entries.js';
+import { runCli } from '../cli/support.js';
 
 const missing = redisMissing();
 if (missing) console.log(`# skipped: ${missing}`);
@@ -112,6 +113,28 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
     assert.equal(later.reused, true);
     const computed = workers.map((w) => (w.output.match(/shard s0003 of run twice:/g) ?? []).length).reduce((x, y) => x + y, 0);
     assert.equal(computed, 1, 'shard s0003 ran once');
+  });
+
+  test('nngeometry fim --redis prints and writes what the local command does, plus the run id, shards and retries', async () => {
+    const args = ['fim', '--model', modelPath, '--data', dataPath, '--representation', 'kfac', '--batch-size', String(BATCH), '--quiet'];
+    const [far, near] = await Promise.all([
+      runCli([...args, '--redis', redis.url, '--shards', '8', '--json', `${tmp.dir}/far.json`]),
+      runCli([...args, '--json', `${tmp.dir}/near.json`]),
+    ]);
+    assert.equal(far.code, 0, far.stderr);
+    assert.equal(near.code, 0, near.stderr);
+    const a = JSON.parse(readFileSync(`${tmp.dir}/far.json`, 'utf8')) as Record<string, unknown> & { distributed: { runId: string; shards: number; retries: number } };
+    const b = JSON.parse(readFileSync(`${tmp.dir}/near.json`, 'utf8')) as Record<string, unknown>;
+    for (const k of ['trace', 'frobenius', 'topEigenvalue'] as const) {
+      assert.ok(Math.abs((a[k] as number) - (b[k] as number)) <= 1e-9 * Math.abs(b[k] as number), `${k}: ${a[k]} vs ${b[k]}`);
+    }
+    assert.deepEqual({ ...a, seconds: 0, trace: 0, frobenius: 0, topEigenvalue: 0, layers: 0, distributed: 0 }, { ...b, seconds: 0, trace: 0, frobenius: 0, topEigenvalue: 0, layers: 0, distributed: 0 });
+    assert.equal(a.distributed.shards, 8);
+    assert.equal(a.distributed.retries, 0);
+    // The same printed table but for the time row; then the run's line.
+    const table = (out: string) => out.split('\n').filter((l) => !/time \(s\)|^run /.test(l)).join('\n').trim();
+    assert.equal(table(far.stdout), table(near.stdout));
+    assert.match(far.stdout, new RegExp(`\nrun ${a.distributed.runId}: 8 shards, 0 retried, workers \\S+`));
   });
 
   test('PMatMixed is refused with the representations that can be sharded', async () => {
