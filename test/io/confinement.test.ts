@@ -227,3 +227,50 @@ test('saveModel writes through a temporary file and a rename: no temporary file 
   assert.deepEqual(await readFile(join(blocked, 'weights.bin')), before[1]);
   assert.deepEqual((await readdir(blocked)).sort(), ['model.json', 'weights.bin'], 'the failed temporary file was removed');
 });
+
+test('a save killed at several points leaves each file whole: model.json parses and weights.bin is one version entirely', async () => {
+  const { spawn } = await import('node:child_process');
+  const dir = join(root, 'killed');
+  const script = new URL('./support/save-loop.ts', import.meta.url).pathname;
+  for (const delayMs of [0, 40, 120]) {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    await new Promise((r) => setTimeout(r, delayMs));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const meta = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+    assert.ok([1, 2].includes((meta.userDefinedMetadata as { version: number }).version));
+    const bytes = new Float32Array((await readFile(join(dir, 'weights.bin'))).buffer.slice(0));
+    assert.equal(bytes.length, 2000 * 2000, `killed after ${delayMs} ms: weights.bin whole`);
+    assert.ok(bytes.every((x) => x === bytes[0]) && (bytes[0] === 1 || bytes[0] === 2), `killed after ${delayMs} ms: one version, not a mixture`);
+  }
+});
+
+test('a reader polling during repeated saves only ever sees a whole weights.bin of one version', async () => {
+  const dir = join(root, 'watched');
+  const big = tf.sequential({ layers: [tf.layers.dense({ units: 1000, inputShape: [1000], useBias: false })] });
+  const versions = [1, 2].map((v) => big.weights.map((w) => tf.fill(w.shape, v)));
+  big.setWeights(versions[1]!);
+  await saveModel(big, dir);
+  const seen: string[] = [];
+  let stop = false;
+  let reads = 0;
+  const reader = (async () => {
+    while (!stop) {
+      const bytes = await readFile(join(dir, 'weights.bin'));
+      const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      reads++;
+      if (values.length !== 1000 * 1000 || !values.every((x) => x === values[0])) seen.push(`${bytes.byteLength} bytes`);
+    }
+  })();
+  for (let round = 0; round < 8; round++) {
+    big.setWeights(versions[round % 2]!);
+    await saveModel(big, dir);
+  }
+  stop = true;
+  await reader;
+  assert.ok(reads > 1, `${reads} reads`);
+  assert.deepEqual(seen, [], `partial files seen in ${reads} reads`);
+  tf.dispose(versions.flat());
+  big.dispose();
+});
