@@ -12,6 +12,7 @@ import { tf } from '../../src/tf.js';
 import {
   FIM,
   FIMMonteCarlo,
+  InvalidArgumentError,
   LayerCollection,
   PMatBlockDiag,
   PMatDense,
@@ -178,6 +179,10 @@ test('PMatMixed and PMatEKFACBlockDiag: exact round trips, updateDiag after a lo
   const merged = mergePartial([{ matrix: first, examples: 4 }, { matrix: restLoaded, examples: 16 }]);
   const err = relativeError(values(merged.toTensor()), values(whole.toTensor()));
   assert.ok(err < 1e-5, `merged Mixed: relative error ${err}`);
+  // Parts with other groups are refused (not merged group by group in a wrong pairing).
+  const allBlocks = await FIM({ model, loader: batches.slice(1), representation: PMatMixed.fromMapping({ default: PMatBlockDiag, byLayerId: { [lcIds[1]!]: PMatDiag } }), workers: 1 });
+  assert.throws(() => mergePartial([{ matrix: first, examples: 4 }, { matrix: allBlocks, examples: 16 }]), (e: Error) => e instanceof InvalidArgumentError && /different groups/.test(e.message));
+  allBlocks.dispose();
   // EKFAC groups do not merge (their eigenbases differ): refused, naming why.
   assert.throws(() => mergePartial([{ matrix: M, examples: 4 }, { matrix: N, examples: 4 }]), /PMatEKFAC cannot be merged|a PMatEKFAC cannot be merged/);
   [M, N, whole, first, rest, restLoaded, merged, v].forEach((m) => m.dispose());
