@@ -249,7 +249,7 @@ test('a save killed at several points leaves each file whole: model.json parses 
 test('a reader polling during repeated saves only ever sees a whole weights.bin of one version', async () => {
   const dir = join(root, 'watched');
   const big = tf.sequential({ layers: [tf.layers.dense({ units: 1000, inputShape: [1000], useBias: false })] });
-  const versions = [1, 2].map((v) => big.weights.map((w) => tf.fill(w.shape, v)));
+  const versions = [1, 2].map((v) => big.weights.map((w) => tf.fill(w.shape as number[], v)));
   big.setWeights(versions[1]!);
   await saveModel(big, dir);
   const seen: string[] = [];

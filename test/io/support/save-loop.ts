@@ -9,7 +9,7 @@ import { saveModel } from '../../../src/index.js';
 const dir = process.argv[2]!;
 await tf.setBackend('cpu');
 const model = tf.sequential({ layers: [tf.layers.dense({ units: 2000, inputShape: [2000], useBias: false })] });
-const versions = [1, 2].map((v) => model.weights.map((w) => tf.fill(w.shape, v)));
+const versions = [1, 2].map((v) => model.weights.map((w) => tf.fill(w.shape as number[], v)));
 for (let round = 0; ; round++) {
   model.setWeights(versions[round % 2]!);
   await saveModel(model, dir, { userDefinedMetadata: { version: (round % 2) + 1 } });
