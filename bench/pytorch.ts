@@ -1,0 +1,135 @@
+/**
+ * The PyTorch reference (bench/pytorch_reference.py) from TypeScript: finds a Python with torch,
+ * runs the script, and sets our rows side by side with PyTorch's plain gradient step.
+ *
+ * Interpreter: $NNGEOMETRY_PYTHON, then /usr/bin/python3 (Debian's python3-torch installs there,
+ * while a pyenv `python3` on PATH often has no torch), then `python3` on PATH; the first that
+ * imports torch is used. None: the reference is skipped and the reason printed.
+ *
+ * `npm run bench:pytorch` (this file) prints the reference alone; `npm run bench` calls
+ * `runPytorchReference` and prints a "÷ PyTorch" table. Install Debian's libopenblas0-pthread
+ * so that torch's BLAS/LAPACK is OpenBLAS rather than the reference BLAS (the JSON says which
+ * library the process mapped).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** One plain forward+backward row of the reference. */
+export interface PytorchRow {
+  workload: string;
+  what: string;
+  examples: number;
+  params: number;
+  ms: number;
+  samples: number[];
+}
+
+/** torch.linalg.eigh in float64 at one size. */
+export interface PytorchEighRow {
+  n: number;
+  ms: number;
+  samples: number[];
+  /** ‖AV − VΛ‖_F / ‖A‖_F */
+  residual: number;
+}
+
+/** What the script prints. */
+export interface PytorchReference {
+  schema: 1;
+  torch: string;
+  python: string;
+  executable: string;
+  threads: number;
+  /** Shared objects with blas/lapack in their path that the process mapped. */
+  blas: string[];
+  quick: boolean;
+  rows: PytorchRow[];
+  eigh: PytorchEighRow[];
+}
+
+/** Either the reference or why there is none. */
+export type PytorchOutcome = { ok: true; reference: PytorchReference } | { ok: false; reason: string };
+
+const SCRIPT = fileURLToPath(new URL('./pytorch_reference.py', import.meta.url));
+
+/** The first interpreter (NNGEOMETRY_PYTHON, /usr/bin/python3, python3) that imports torch, or the reasons none did. */
+export function findTorchPython(): { python: string } | { reason: string } {
+  const candidates = [process.env.NNGEOMETRY_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
+  const reasons: string[] = [];
+  for (const python of [...new Set(candidates)]) {
+    if (python.includes('/') && !existsSync(python)) {
+      reasons.push(`${python}: not found`);
+      continue;
+    }
+    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) return { python };
+    reasons.push(`${python}: ${r.error ? r.error.message : (r.stderr.trim().split('\n').at(-1) ?? `exit ${r.status}`)}`);
+  }
+  return { reason: `no Python with torch (${reasons.join('; ')}); install Debian's python3-torch and libopenblas0-pthread, or set NNGEOMETRY_PYTHON` };
+}
+
+/** Runs the reference script; `quick`: 256 examples and small eigh sizes; `eigh`: sizes (default 1024, 2048, 5409). */
+export function runPytorchReference(options: { quick?: boolean; eigh?: number[]; reps?: number } = {}): PytorchOutcome {
+  const found = findTorchPython();
+  if ('reason' in found) return { ok: false, reason: found.reason };
+  const args = [SCRIPT, '--reps', String(options.reps ?? 3)];
+  if (options.quick) args.push('--quick');
+  if (options.eigh) args.push(options.eigh.length ? '--eigh' : '--skip-eigh', ...(options.eigh.length ? [options.eigh.join(',')] : []));
+  const r = spawnSync(found.python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20 });
+  if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} failed (${r.error?.message ?? `exit ${r.status}`})` };
+  try {
+    return { ok: true, reference: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as PytorchReference };
+  } catch (error) {
+    return { ok: false, reason: `the reference printed no JSON (${String(error)})` };
+  }
+}
+
+/** Rows with a workload, a description, examples and a time: what the "÷ PyTorch" table needs. */
+export interface ComparableRow {
+  workload: string;
+  what: string;
+  examples?: number;
+  ms: number;
+}
+
+/**
+ * Our rows divided by PyTorch's plain forward+backward over the same workload and example
+ * count (rows on fewer examples, e.g. the Jacobian's 256, are left out): a plain step at
+ * 1.0 matches PyTorch; an FIM row at 5 costs five PyTorch gradient steps.
+ */
+export function pytorchRatios<R extends ComparableRow>(rows: readonly R[], reference: PytorchReference): (R & { pytorchMs: number; pytorchRatio: number })[] {
+  return rows.flatMap((r) => {
+    const t = reference.rows.find((p) => p.workload === r.workload && p.examples === r.examples);
+    return t ? [{ ...r, pytorchMs: t.ms, pytorchRatio: r.ms / t.ms }] : [];
+  });
+}
+
+/** The "÷ PyTorch" table. */
+export function formatPytorchTable(rows: readonly ComparableRow[], reference: PytorchReference): string {
+  const lines = [
+    `PyTorch ${reference.torch} (${reference.executable}, ${reference.threads} threads, BLAS ${reference.blas.find((b) => /blas/i.test(b)) ?? 'unknown'})`,
+    'workload'.padEnd(28) + 'what'.padEnd(58) + 'ours ms'.padStart(10) + 'PyTorch step ms'.padStart(16) + '÷ PyTorch'.padStart(11),
+  ];
+  for (const r of pytorchRatios(rows, reference)) {
+    lines.push(r.workload.slice(0, 27).padEnd(28) + r.what.slice(0, 57).padEnd(58) + r.ms.toFixed(0).padStart(10) + r.pytorchMs.toFixed(0).padStart(16) + r.pytorchRatio.toFixed(2).padStart(11));
+  }
+  if (reference.eigh.length) {
+    lines.push('', 'torch.linalg.eigh float64: ' + reference.eigh.map((e) => `n=${e.n} ${e.ms.toFixed(0)} ms (res ${e.residual.toExponential(1)})`).join(', '));
+  }
+  return lines.join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const quick = process.env.BENCH_QUICK === '1';
+  const outcome = runPytorchReference({ quick });
+  if (!outcome.ok) {
+    console.log(`PyTorch reference skipped: ${outcome.reason}`);
+  } else {
+    const ref = outcome.reference;
+    console.log(`PyTorch ${ref.torch}, Python ${ref.python} (${ref.executable}), ${ref.threads} threads, BLAS: ${ref.blas.join(', ') || 'unknown'}`);
+    for (const r of ref.rows) console.log(`${r.workload.padEnd(28)}${r.what.padEnd(26)}${String(r.examples).padStart(6)} ex.${r.ms.toFixed(0).padStart(9)} ms`);
+    for (const e of ref.eigh) console.log(`torch.linalg.eigh float64 n=${String(e.n).padStart(5)}${e.ms.toFixed(0).padStart(9)} ms  residual ${e.residual.toExponential(1)}`);
+    console.log(JSON.stringify(ref));
+  }
+}

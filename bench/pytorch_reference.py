@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `npm run bench` and `npm run bench:pytorch` (bench/pytorch.ts).
+
+Times, on the same machine and with the same architectures and example counts as
+bench/workloads.ts (batches of 128, N(0, 1) inputs, labels uniform in 0..9, mean
+cross-entropy on the logits):
+  - one plain gradient step = forward + backward over all the batches (no optimiser update),
+    the "unit" the TypeScript bench divides by;
+  - torch.linalg.eigh in float64 at the sizes given (default 1024, 2048, 5409: the bench
+    CNN's widest Kronecker factor is 5,409 wide), on the matrix of bench/linalg.ts
+    (A = GᵀG/n + 0.01·I, G uniform in (−0.5, 0.5)), with ‖AV − VΛ‖_F / ‖A‖_F.
+Prints one JSON object on stdout; progress on stderr.
+
+Layouts: torch is channels-first, tfjs channels-last; the arithmetic is the same. TF's 'same'
+padding with stride 2 on an even input pads only bottom/right, reproduced with F.pad.
+BatchNormalization runs in inference mode (moving statistics), as tfjs's model.apply does.
+
+Threads: torch.set_num_threads(BENCH_TORCH_THREADS, default: all CPUs). Install Debian's
+libopenblas0-pthread so that torch's LAPACK/BLAS is OpenBLAS, not the reference BLAS (the
+JSON reports the BLAS the process mapped).
+
+Usage: /usr/bin/python3 bench/pytorch_reference.py [--quick] [--eigh 1024,2048,5409] [--reps 3]
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def mapped_blas():
+    """The BLAS/LAPACK shared objects this process has mapped (Linux), e.g. openblas-pthread."""
+    try:
+        with open('/proc/self/maps') as f:
+            libs = {line.split()[-1] for line in f if 'blas' in line.lower() or 'lapack' in line.lower()}
+        return sorted(os.path.realpath(p) for p in libs if p.startswith('/'))
+    except OSError:
+        return []
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--quick', action='store_true', help='256 examples per workload, eigh at 256 and 512')
+    parser.add_argument('--eigh', default=None, help='comma-separated sizes (default 1024,2048,5409)')
+    parser.add_argument('--reps', type=int, default=3)
+    parser.add_argument('--skip-eigh', action='store_true')
+    args = parser.parse_args()
+
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    threads = int(os.environ.get('BENCH_TORCH_THREADS', os.cpu_count() or 1))
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    batch = 128
+
+    class SamePadStride2(nn.Module):
+        """TF 'same' for a 3×3 stride-2 convolution on an even input: pad 0 before, 1 after."""
+
+        def forward(self, x):
+            return F.pad(x, (0, 1, 0, 1))
+
+    def mlp():
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+
+    def cnn():
+        # 28x28x1 → conv3x3x16 same relu → conv3x3x32 stride 2 valid relu (13x13) → flatten → dense 10
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2), nn.ReLU(),
+            nn.Flatten(), nn.Linear(32 * 13 * 13, 10),
+        )
+
+    class ResidualCnn(nn.Module):
+        # conv3x3x16 s2 same (no bias) + BN + relu → [conv + BN + relu → conv + BN] + skip → relu
+        # → conv3x3x32 s2 same relu → global average pooling → dense 10
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(SamePadStride2(), nn.Conv2d(3, 16, 3, stride=2, bias=False), nn.BatchNorm2d(16, eps=1e-3), nn.ReLU())
+            self.r1 = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16, eps=1e-3), nn.ReLU())
+            self.r2 = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16, eps=1e-3))
+            self.down = nn.Sequential(SamePadStride2(), nn.Conv2d(16, 32, 3, stride=2), nn.ReLU())
+            self.head = nn.Linear(32, 10)
+
+        def forward(self, x):
+            s = self.stem(x)
+            h = F.relu(s + self.r2(self.r1(s)))
+            h = self.down(h)
+            return self.head(h.mean(dim=(2, 3)))
+
+    def workload(name, model, shape, examples):
+        g = torch.Generator().manual_seed(len(name))
+        data = []
+        for k in range((examples + batch - 1) // batch):
+            b = min(batch, examples - k * batch)
+            data.append((torch.randn((b, *shape), generator=g), torch.randint(0, 10, (b,), generator=g)))
+        return name, model, data, examples
+
+    quick = args.quick
+    n = (lambda full: 256 if quick else full)
+    workloads = [
+        workload('MLP 784-512-512-10', mlp(), (784,), n(2048)),
+        workload('CNN 28x28x1-c16-c32s2-10', cnn(), (1, 28, 28), n(1024)),
+        workload('ResNet 32x32x3-BN', ResidualCnn(), (3, 32, 32), n(512)),
+    ]
+
+    def plain_step(model, data):
+        for xs, ys in data:
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xs), ys).backward()
+
+    rows = []
+    for name, model, data, examples in workloads:
+        model.eval()  # BN on moving statistics; no dropout anywhere
+        plain_step(model, data)  # warm-up (allocator, oneDNN primitives)
+        samples = []
+        for _ in range(max(args.reps, 1)):
+            t0 = time.perf_counter()
+            plain_step(model, data)
+            samples.append((time.perf_counter() - t0) * 1000)
+        samples.sort()
+        params = sum(p.numel() for p in model.parameters())
+        rows.append({'workload': name, 'what': 'plain forward+backward', 'examples': examples, 'params': params,
+                     'ms': samples[len(samples) // 2], 'samples': samples})
+        log(f'  PyTorch {name}: plain forward+backward {samples[len(samples) // 2]:.0f} ms')
+
+    eigh_rows = []
+    if not args.skip_eigh:
+        sizes = [int(s) for s in args.eigh.split(',')] if args.eigh else ([256, 512] if quick else [1024, 2048, 5409])
+        for size in sizes:
+            g = torch.Generator().manual_seed(size)
+            G = torch.rand((size, size), generator=g, dtype=torch.float64) - 0.5
+            A = G.T @ G / size + 0.01 * torch.eye(size, dtype=torch.float64)
+            samples = []
+            for rep in range(max(1, args.reps if size <= 2048 else 1)):
+                t0 = time.perf_counter()
+                w, v = torch.linalg.eigh(A)
+                samples.append((time.perf_counter() - t0) * 1000)
+            samples.sort()
+            residual = float(torch.linalg.norm(A @ v - v * w) / torch.linalg.norm(A))
+            eigh_rows.append({'n': size, 'ms': samples[len(samples) // 2], 'samples': samples, 'residual': residual})
+            log(f'  PyTorch eigh float64 n={size}: {samples[len(samples) // 2]:.0f} ms (residual {residual:.1e})')
+
+    print(json.dumps({
+        'schema': 1,
+        'torch': torch.__version__,
+        'python': platform.python_version(),
+        'executable': sys.executable,
+        'threads': torch.get_num_threads(),
+        'blas': mapped_blas(),
+        'quick': quick,
+        'rows': rows,
+        'eigh': eigh_rows,
+    }))
+
+
+if __name__ == '__main__':
+    main()
