@@ -15,7 +15,9 @@
  * Output: the tables on stdout, progress on stderr, JSON in bench/out/results.json (schema in
  * docs/performance.md). Environment: BENCH_QUICK=1 runs 256 examples per workload and fewer
  * sizes; BENCH_REPS (default 3) repetitions of the short measurements (median); BENCH_LONG_MS
- * (default 8000): a measurement whose first run is longer is not repeated; BENCH_BACKEND (wasm).
+ * (default 8000): a measurement whose first run is longer is not repeated; BENCH_BACKEND (wasm);
+ * BENCH_PYTORCH=0 skips the PyTorch reference (bench/pytorch.ts), which otherwise runs when a
+ * Python with torch is found and adds a "÷ PyTorch" table.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -36,6 +38,7 @@ import {
   type Representation,
 } from '../src/index.js';
 import { benchLinalg } from './linalg.js';
+import { formatPytorchTable, pytorchRatios, runPytorchReference } from './pytorch.js';
 import { benchWorkload, formatRows, type BenchRow, type FimCase, type Plan } from './fim-bench.js';
 import { disposeWorkload, workloads, type Workload } from './workloads.js';
 
@@ -137,6 +140,11 @@ for (const r of la) {
   );
 }
 
+// The PyTorch reference (bench/pytorch_reference.py), run last so that it does not share the CPUs with our rows.
+const pytorch = process.env.BENCH_PYTORCH === '0' ? { ok: false as const, reason: 'BENCH_PYTORCH=0' } : runPytorchReference({ quick: QUICK });
+if (pytorch.ok) console.log('\nside by side with PyTorch (÷ PyTorch = our time ÷ its plain forward+backward over the same workload)\n' + formatPytorchTable(rows, pytorch.reference));
+else console.log(`\nPyTorch reference skipped: ${pytorch.reason}`);
+
 const totalSeconds = (performance.now() - started) / 1000;
 mkdirSync('bench/out', { recursive: true });
 writeFileSync(
@@ -153,6 +161,7 @@ writeFileSync(
       workloads: workloadInfo,
       rows,
       linalg: la,
+      pytorch: pytorch.ok ? { ...pytorch.reference, ratios: pytorchRatios(rows, pytorch.reference).map((r) => ({ workload: r.workload, what: r.what, ms: r.ms, pytorchMs: r.pytorchMs, pytorchRatio: r.pytorchRatio })) } : { skipped: pytorch.reason },
     },
     null,
     2,
