@@ -19,6 +19,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
+import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { NaturalGradientOptimizer, PMatKFAC } from '../src/index.js';
@@ -64,6 +65,8 @@ interface Run {
   loss: number[];
   /** Cumulative training wall time (s) at each entry of `loss`. */
   seconds: number[];
+  /** Cumulative CPU time (user + system, s) of this process at each entry of `loss`: less sensitive than wall time to other processes on a loaded machine. */
+  cpuSeconds: number[];
   /** Median step times, ms, by kind. */
   stepMs: Record<string, number>;
   steps: number;
@@ -105,12 +108,15 @@ async function train(name: BundledModelName, optimizer: OptimizerName, xs: tf.Te
       : null;
   const loss = [meanLoss(model, xs, ys)];
   const seconds = [0];
+  const cpuSeconds = [0];
+  let cpu = 0;
   const times: Record<string, number[]> = {};
   let elapsed = 0;
   let steps = 0;
   for (let epoch = 0; epoch < EPOCHS; epoch++) {
     const order = shuffled(n, 1000 + epoch);
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     for (let b = 0; b < n; b += BATCH) {
       const idx = tf.tensor1d(order.slice(b, b + BATCH), 'int32');
       const x = tf.gather(xs, idx);
@@ -134,14 +140,17 @@ async function train(name: BundledModelName, optimizer: OptimizerName, xs: tf.Te
       steps++;
     }
     elapsed += (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    cpu += (c.user + c.system) / 1e6;
+    cpuSeconds.push(cpu);
     loss.push(meanLoss(model, xs, ys));
     seconds.push(elapsed);
-    process.stderr.write(`${name} ${optimizer} epoch ${epoch + 1}: loss ${loss[loss.length - 1]!.toFixed(4)}, ${elapsed.toFixed(1)} s\n`);
+    process.stderr.write(`${name} ${optimizer} epoch ${epoch + 1}: loss ${loss[loss.length - 1]!.toFixed(4)}, ${elapsed.toFixed(1)} s (CPU ${cpu.toFixed(1)} s)\n`);
   }
   tfOptimizer?.dispose();
   ng?.dispose();
   model.dispose();
-  return { model: name, optimizer, loss, seconds, stepMs: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])), steps };
+  return { model: name, optimizer, loss, seconds, cpuSeconds, stepMs: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])), steps };
 }
 
 /** First (fractional) epoch at which the curve reaches `target`, linear between epochs; null when never. */
@@ -156,6 +165,7 @@ await tf.setBackend('wasm');
 await tf.ready();
 const started = performance.now();
 const data = loadData(Number(flags.examples));
+console.log(`Load average at the start: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (2 cores shared)`);
 console.log(`Training bench: ${data.n} images from ${data.source}; batch ${BATCH}, ${EPOCHS} epochs, wasm backend (1 thread)`);
 console.log(`Adam lr 1e-3; SGD lr 0.05 momentum 0.9; KFAC NaturalGradientOptimizer lr ${flags['ng-lr']}, damping ${flags['ng-damping']}, curvature every 10 steps, inverse every 100, decay 0.95, Monte-Carlo Fisher, momentum 0.9, KL clip 1e-3`);
 const runs: Run[] = [];
@@ -176,12 +186,13 @@ for (const short of flags.models!.split(',')) {
   const target = adam.loss[EPOCHS]!;
   const adamStep = adam.stepMs.adam!;
   console.log(`\n## ${name}: training loss after each epoch (wall time s)`);
-  console.log(`| optimizer | ${[...Array(EPOCHS + 1).keys()].map((e) => `epoch ${e}`).join(' | ')} | epochs to Adam's ${EPOCHS}-epoch loss (${target.toFixed(4)}) | time per epoch / Adam's |`);
+  console.log(`| optimizer | ${[...Array(EPOCHS + 1).keys()].map((e) => `epoch ${e}`).join(' | ')} | epochs to Adam's ${EPOCHS}-epoch loss (${target.toFixed(4)}) | time per epoch / Adam's (wall, CPU) |`);
   console.log(`|---|${'---|'.repeat(EPOCHS + 1)}---|---|`);
   for (const r of mine) {
     const reach = epochsToReach(r.loss, target);
-    const perEpoch = r.seconds[EPOCHS]! / EPOCHS / (adam.seconds[EPOCHS]! / EPOCHS);
-    console.log(`| ${r.optimizer} | ${r.loss.map((l, e) => `${l.toFixed(4)} (${r.seconds[e]!.toFixed(1)})`).join(' | ')} | ${reach === null ? `> ${EPOCHS}` : reach.toFixed(2)} | ${perEpoch.toFixed(2)}× |`);
+    const perEpoch = r.seconds[EPOCHS]! / adam.seconds[EPOCHS]!;
+    const perEpochCpu = r.cpuSeconds[EPOCHS]! / adam.cpuSeconds[EPOCHS]!;
+    console.log(`| ${r.optimizer} | ${r.loss.map((l, e) => `${l.toFixed(4)} (${r.seconds[e]!.toFixed(1)})`).join(' | ')} | ${reach === null ? `> ${EPOCHS}` : reach.toFixed(2)} | ${perEpoch.toFixed(2)}×, ${perEpochCpu.toFixed(2)}× |`);
   }
   const ng = mine.find((r) => r.optimizer === 'kfac')!;
   const amortised = ng.seconds[EPOCHS]! / ng.steps / (adam.seconds[EPOCHS]! / adam.steps);
@@ -189,6 +200,6 @@ for (const short of flags.models!.split(',')) {
     Object.entries(ng.stepMs).map(([k, v]) => `${k} ${(v / adamStep).toFixed(2)}×`).join(', ') + `; SGD ${(mine.find((r) => r.optimizer === 'sgd-momentum')!.stepMs['sgd-momentum']! / adamStep).toFixed(2)}×; KFAC amortised over the run ${amortised.toFixed(2)}×`);
 }
 const total = (performance.now() - started) / 1000;
-console.log(`\nTotal ${total.toFixed(0)} s. JSON written to bench/out/training.json`);
+console.log(`\nTotal ${total.toFixed(0)} s (load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}). JSON written to bench/out/training.json`);
 mkdirSync('bench/out', { recursive: true });
 writeFileSync('bench/out/training.json', JSON.stringify({ schema: 1, examples: data.n, source: data.source, batch: BATCH, epochs: EPOCHS, flags, runs, totalSeconds: total }, null, 1));
