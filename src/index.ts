@@ -80,3 +80,4 @@ export { Laplace, type LaplaceFitOptions, type MarginalLikelihoodOptions, type O
 export type { LaplaceLikelihood } from './laplace/data-fit.js';
 export { serializeOptimizerState, loadOptimizerState, saveOptimizerState } from './training/optimizer-state.js';
 export { fit, type FitOptions, type FitCallbacks, type FitHistory, type FitLogs } from './training/fit.js';
+export { Laplace, type LaplaceFitOptions, type MarginalLikelihoodOptions, type OptimizePriorOptions, type PredictiveOptions, type RegressionPredictive } from './laplace/laplace.js';

@@ -40,7 +40,9 @@ export interface InfluenceOptions {
   layerCollection?: LayerCollection;
   /** Conjugate-gradient settings (PMatImplicit only). */
   cg?: ImplicitSolveOptions;
+  /** Called after each batch of the scoring pass over `trainLoader`. */
   onProgress?: (p: Progress) => void;
+  /** Aborts (AbortedError) at the next batch; every tensor is released. */
   signal?: AbortSignal;
 }
 

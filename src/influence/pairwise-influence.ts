@@ -15,6 +15,7 @@ import type { Loader } from '../data/loader.js';
 import { INFLUENCE_OPTIONS, type InfluenceOptions, checkInfluenceOptions, influenceCurvature } from './influence-curvature.js';
 import { concatAndRelease, forEachLossGradientBatch } from './loss-gradients.js';
 
+/** Options of `pairwiseInfluence`: those of the influence functions and the query examples. */
 export interface PairwiseInfluenceOptions extends InfluenceOptions {
   /** The query examples with labels ({xs, ys} batches). */
   queryLoader: Loader;

@@ -13,6 +13,7 @@ import { tf } from '../tf.js';
 import { INFLUENCE_OPTIONS, type InfluenceOptions, checkInfluenceOptions, influenceCurvature } from './influence-curvature.js';
 import { concatAndRelease, forEachLossGradientBatch } from './loss-gradients.js';
 
+/** Options of `selfInfluence` (those of every influence function). */
 export type SelfInfluenceOptions = InfluenceOptions;
 
 /**

@@ -29,6 +29,7 @@ import { covarianceMatrix, precisionMatrix } from './posterior-matrices.js';
 import { linearisedOutputs } from './glm-predictive.js';
 import { bridgeProbabilities, probitProbabilities } from './link-approximations.js';
 
+/** Options of `Laplace.fit` (laplace-torch's `Laplace(...)` and `.fit` in one call). */
 export interface LaplaceFitOptions {
   /** The trained model; its current weights are the MAP θ̂ (never modified by fit). */
   model: tf.LayersModel;
@@ -48,10 +49,13 @@ export interface LaplaceFitOptions {
   temperature?: number;
   /** Conjugate-gradient settings for PMatImplicit. */
   cg?: ImplicitSolveOptions;
+  /** Called after each batch of the FIM pass. */
   onProgress?: (p: Progress) => void;
+  /** Aborts (AbortedError) at the next batch; every tensor is released. */
   signal?: AbortSignal;
 }
 
+/** Hyperparameters at which `logMarginalLikelihood` is evaluated. */
 export interface MarginalLikelihoodOptions {
   /** δ to evaluate at (default the current priorPrecision). */
   priorPrecision?: number;
@@ -59,6 +63,7 @@ export interface MarginalLikelihoodOptions {
   sigma2?: number;
 }
 
+/** How `optimizePriorPrecision` chooses δ. */
 export interface OptimizePriorOptions {
   /** 'marglik' (default): maximise the marginal likelihood; 'gridsearch': minimise the validation NLL. */
   method?: 'marglik' | 'gridsearch';
@@ -70,6 +75,15 @@ export interface OptimizePriorOptions {
   linkApprox?: 'probit' | 'bridge';
 }
 
+/** The regression predictive: Gaussian outputs per example and output. */
+export interface RegressionPredictive {
+  /** f(x, θ̂), [batch, outputs]. */
+  mean: tf.Tensor2D;
+  /** diag(Jₓ Λ⁻¹ Jₓᵀ) + σ², [batch, outputs]. */
+  variance: tf.Tensor2D;
+}
+
+/** The link approximation of `predictive` (classification). */
 export interface PredictiveOptions {
   /** Classification link: 'probit' (default), 'bridge', or 'mc' (sampled weights). */
   linkApprox?: 'probit' | 'mc' | 'bridge';
@@ -81,14 +95,26 @@ export interface PredictiveOptions {
 
 const FIT_OPTIONS = ['model', 'loader', 'likelihood', 'subsetOfWeights', 'representation', 'priorPrecision', 'sigma2', 'temperature', 'cg', 'onProgress', 'signal'] as const;
 
+/**
+ * A fitted Laplace approximation N(θ̂, Λ⁻¹), Λ = n·F/T + δI (see the module documentation and
+ * docs/laplace-influence.md). Create it with `Laplace.fit`; release it with `dispose`.
+ *
+ * @example
+ * const la = await Laplace.fit({ model, loader, likelihood: 'regression', sigma2: 0.1 });
+ * const { mean, variance } = (await la.predictive(xs)) as { mean: tf.Tensor2D; variance: tf.Tensor2D };
+ */
 export class Laplace {
+  /** The model whose weights are the posterior mean. */
   readonly model: tf.LayersModel;
+  /** The parameters the posterior is over (`subsetOfWeights`). */
   readonly layerCollection: LayerCollection;
+  /** 'classification' or 'regression'. */
   readonly likelihood: LaplaceLikelihood;
   /** F (mean over the training examples), as computed at fit. */
   readonly curvature: PMatBase;
   /** Number of training examples n. */
   readonly examples: number;
+  /** T in Λ = n·F/T + δI. */
   readonly temperature: number;
   private prior: number;
   private noise: number;
@@ -167,6 +193,7 @@ export class Laplace {
     return this.prior;
   }
 
+  /** Sets δ (> 0); Λ and everything derived from it follow. */
   set priorPrecision(value: number) {
     this.check();
     this.prior = checkNonNegative(value, 'priorPrecision', 'Laplace.priorPrecision', true);
@@ -308,7 +335,7 @@ export class Laplace {
    * `samples` weights drawn from N(θ̂, Λ⁻¹) (the model's weights are restored). Regression:
    * { mean: f(x, θ̂), variance: diag(Jₓ Λ⁻¹ Jₓᵀ) + σ² }, both [batch, outputs].
    */
-  async predictive(xs: tf.Tensor, options: PredictiveOptions = {}): Promise<tf.Tensor2D | { mean: tf.Tensor2D; variance: tf.Tensor2D }> {
+  async predictive(xs: tf.Tensor, options: PredictiveOptions = {}): Promise<tf.Tensor2D | RegressionPredictive> {
     const where = 'Laplace.predictive';
     this.check();
     checkOptions(options, ['linkApprox', 'samples', 'seed'], where);
