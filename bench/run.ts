@@ -124,6 +124,12 @@ disposeWorkload(cnn!);
 await benchWorkload(resnet!, planFor(resnet!, { lastLayerDense: true, jacobianWholeModel: true, wideFactors: false }), timing, rows);
 disposeWorkload(resnet!);
 
+// Spectral tools (bench/spectral.ts): eigsh top-10, Hutch++ to 1%, SLQ 10×80 on the MLP's implicit Fisher.
+{
+  const { benchSpectral } = await import('./spectral.js');
+  rows.push(...(await benchSpectral(QUICK)));
+}
+
 console.log(
   `\nFIM benchmark — batch 128, classif_logits, backend ${tf.getBackend()}; × unit = time ÷ one plain forward+backward pass over the same data; ` +
     `peak = tfjs tensor bytes above those before the call (untimed run, 2 batches unless the formula grows with n); est. = the formula (docs/performance.md)`,
