@@ -16,7 +16,7 @@ import { entryNamed, entryOf, saveableNames } from '../object/pspace/registry.js
 import { type SavedLayer, PersistenceError, decode, encode } from './format.js';
 import { specFromMeta } from './definition.js';
 import { checkModel, describe } from '../object/arguments.js';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeSavedFile } from './write-path.js';
 import { nodeBuiltin } from '../platform/node-builtin.js';
 
 export { PersistenceError } from './format.js';
@@ -134,11 +134,7 @@ export async function save(obj: Saveable, target: SaveTarget): Promise<void> {
     await target.write(bytes);
     return;
   }
-  try {
-    await writeFileAtomic(target, bytes);
-  } catch (e) {
-    throw new PersistenceError(`save: cannot write '${target}': ${(e as Error).message}`);
-  }
+  await writeSavedFile(target, bytes);
 }
 
 /** Reads a regular file of at most `maxBytes` bytes, refusing anything else before reading. */

@@ -76,7 +76,7 @@ test('a save killed with SIGKILL at several moments never damages the previous f
   const saved = await runAndKill('./save-loop.child.ts', [target, '1'], 2, 20);
   const k = await roundIn(target, model);
   assert.ok(k === saved[saved.length - 1]! || k === saved[saved.length - 1]! + 1, `file holds round ${k}, last reported ${saved.at(-1)}`);
-  // The same write path (writeFileAtomic of the serialized bytes) in a light child, killed at many moments:
+  // The same write path (save's writeSavedFile of the serialized bytes) in a light child, killed at many moments:
   // before its first write completes, and at offsets spread over later writes.
   const sources = [1, 2, 3].map((r) => {
     const M = new PMatDense(lc, new Float64Array(d * d).fill(10 + r));
