@@ -55,6 +55,12 @@ import {
   Laplace,
   pairwiseInfluence,
   selfInfluence,
+  NaturalGradientOptimizer,
+  ewcPenalty,
+  fisherMerge,
+  fit,
+  loadOptimizerState,
+  serializeOptimizerState,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { craft, headerOf, payloadOf } from '../support/persistence.js';
@@ -321,6 +327,42 @@ ops.push(['Laplace regression: fit, predictive, marglik with σ²', async (fx) =
     la.dispose();
   }
 }]);
+
+// ---------------------------------------------------------------- training with curvature
+/** Runs `f` on fx.model and puts its weights back (the optimizer rows train it). */
+async function keepingWeights<T>(fx: Fixtures, f: () => Promise<T>): Promise<T> {
+  const theta = PVector.fromModel(fx.model, fx.lc);
+  try {
+    return await f();
+  } finally {
+    theta.copyToModel(fx.model);
+    theta.dispose();
+  }
+}
+for (const rep of STORED) {
+  ops.push([`ewcPenalty ${rep} inside tf.variableGrads`, (fx) => {
+    const vars = fx.lc.layers.flatMap((e) => e.layer.trainableWeights.map((w) => w.read() as tf.Variable));
+    const { value, grads } = tf.variableGrads(() => ewcPenalty(fx.mats[rep] as Loose, fx.v, { model: fx.model, lambda: 2 }), vars);
+    return [value, Object.values(grads)];
+  }]);
+}
+for (const rep of ['PMatDiag', 'PMatDense', 'PMatBlockDiag', 'PMatKFAC'] as const) {
+  ops.push([`fisherMerge ${rep}`, (fx) => fisherMerge([{ weights: fx.v, fisher: fx.mats[rep] }, { weights: fx.model, fisher: fx.mats[rep] }], { regul: 0.1, maxIter: 5 })]);
+}
+for (const representation of [PMatKFAC, PMatEKFAC, PMatDiag]) {
+  ops.push([`NaturalGradientOptimizer ${representation.representationName}: steps (adaptive damping), state round trip, fit`, (fx) =>
+    keepingWeights(fx, async () => {
+      const opt = new NaturalGradientOptimizer({ model: fx.model, representation, learningRate: 0.01, curvatureUpdateEvery: 2, inverseUpdateEvery: 3, adaptiveDamping: true, weightDecay: 0.1, seed: 1 });
+      try {
+        for (let i = 0; i < 4; i++) await opt.step(fx.batches[i % 2]!);
+        loadOptimizerState(opt, serializeOptimizerState(opt));
+        await fit(fx.model, fx.batches, { optimizer: opt, epochs: 2, verbose: 0 });
+        return [opt.averagedCurvature(), opt.preconditionerMatrix(), opt.velocityVector()];
+      } finally {
+        opt.dispose();
+      }
+    })]);
+}
 
 // ---------------------------------------------------------------- operations that throw midway
 const midway: Op[] = [];
