@@ -52,6 +52,7 @@ export async function readExamples(path: string, what: string, examples?: number
       throw new CliError(`${what}: ${(e as Error).message}`);
     }
     const n = parsed.shape[0]!;
+    if (n === 0) throw new CliError(`${what}: ${path} holds no examples (its IDX header says [${idx.shape}])`);
     return { values: new Float32Array(parsed.data), n, total: idx.shape[0]!, exampleShape: parsed.shape.slice(1), uint8: parsed.data instanceof Uint8Array };
   }
   let text: string;

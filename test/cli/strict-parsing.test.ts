@@ -97,6 +97,7 @@ test('labels: integers ≥ 0 from CSV, JSON and IDX; 2.7 and -1 are errors namin
   await assert.rejects(() => readLabels(file('1\n2.7\n')), /label 1 is 2\.7\d*; labels are class indices, integers ≥ 0/);
   await assert.rejects(() => readLabels(file('-1\n2\n')), /label 0 is -1; labels are class indices/);
   await assert.rejects(() => readLabels(file('1,2\n')), /one label per example, found \[2\]/);
+  await assert.rejects(() => readLabels(file(encodeIdxUint8([0], new Uint8Array(0)), 'idx')), /holds no examples \(its IDX header says \[0\]\)/);
 });
 
 test('flags: decimal literals within documented bounds', () => {
