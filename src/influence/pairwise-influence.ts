@@ -14,11 +14,20 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Loader } from '../data/loader.js';
 import { INFLUENCE_OPTIONS, type InfluenceOptions, checkInfluenceOptions, influenceCurvature } from './influence-curvature.js';
 import { concatAndRelease, forEachLossGradientBatch } from './loss-gradients.js';
+import { LowRankQueries } from './low-rank-queries.js';
+import { describe } from '../object/arguments.js';
 
 /** Options of `pairwiseInfluence`: those of the influence functions and the query examples. */
 export interface PairwiseInfluenceOptions extends InfluenceOptions {
   /** The query examples with labels ({xs, ys} batches). */
   queryLoader: Loader;
+  /**
+   * Keeps each layer's preconditioned query gradient as its best rank-`queryRank` approximation
+   * (truncated SVD of the layer's [inputs, outputs] matrix, kronfluence's
+   * `query_gradient_low_rank`): memory nQuery·k·(rows + cols) per layer instead of
+   * nQuery·rows·cols, scores approximate. Default: no compression (exact).
+   */
+  queryRank?: number;
 }
 
 /**
@@ -31,13 +40,16 @@ export interface PairwiseInfluenceOptions extends InfluenceOptions {
  */
 export async function pairwiseInfluence(options: PairwiseInfluenceOptions): Promise<tf.Tensor2D> {
   const where = 'pairwiseInfluence';
-  const checked = checkInfluenceOptions(options, where, [...INFLUENCE_OPTIONS, 'queryLoader']);
+  const checked = checkInfluenceOptions(options, where, [...INFLUENCE_OPTIONS, 'queryLoader', 'queryRank']);
   if (options.queryLoader === undefined || options.queryLoader === null) throw new InvalidArgumentError(`${where}: 'queryLoader' is required (batches {xs, ys} of the query examples)`);
+  const rank = options.queryRank;
+  if (rank !== undefined && !(Number.isInteger(rank) && rank >= 1)) throw new InvalidArgumentError(`${where}: 'queryRank' must be an integer ≥ 1, received ${typeof rank === 'number' ? rank : describe(rank)}`);
   const spec = { model: options.model, layerCollection: checked.layerCollection, variant: checked.variant, sigma2: checked.sigma2, where, signal: options.signal };
   // Query gradients first: a bad query loader fails before the pass over the training data.
   const queryParts: tf.Tensor2D[] = [];
   let queries: tf.Tensor2D | null = null;
   let preconditioned: tf.Tensor2D | null = null;
+  let compressed: LowRankQueries | null = null;
   try {
     await forEachLossGradientBatch({ ...spec, loaderName: 'queryLoader' }, options.queryLoader, (g) => void queryParts.push(g.clone()));
     queries = concatAndRelease(queryParts.splice(0), 0);
@@ -50,17 +62,24 @@ export async function pairwiseInfluence(options: PairwiseInfluenceOptions): Prom
     }
     queries.dispose();
     queries = null;
+    if (rank !== undefined) {
+      compressed = LowRankQueries.compress(checked.layerCollection, preconditioned, rank);
+      preconditioned.dispose();
+      preconditioned = null;
+    }
     const columns: tf.Tensor2D[] = [];
     try {
       const pre = preconditioned;
+      const low = compressed;
       await forEachLossGradientBatch({ ...spec, loaderName: 'trainLoader', onProgress: options.onProgress }, options.trainLoader, (g) => {
-        columns.push(tf.matMul(pre, g, false, true));
+        columns.push(low ? low.scores(g) : tf.matMul(pre!, g, false, true));
       });
       return concatAndRelease(columns.splice(0), 1);
     } finally {
       tf.dispose(columns);
     }
   } finally {
+    compressed?.dispose();
     tf.dispose(queryParts);
     queries?.dispose();
     preconditioned?.dispose();
