@@ -319,6 +319,7 @@ for (const [name, representation] of Object.entries(INFLUENCE_REPS)) {
     }
   }]);
 }
+ops.push(['pairwiseInfluence with queryRank 2', (fx) => pairwiseInfluence({ model: fx.model, trainLoader: fx.batches, queryLoader: fx.batches, queryRank: 2 })]);
 ops.push(['Laplace regression: fit, predictive, marglik with σ²', async (fx) => {
   const la = await Laplace.fit({ model: fx.one, loader: [{ xs: fx.batches[0]!.xs, ys: fx.bad.targets31 }], likelihood: 'regression', sigma2: 0.5 });
   try {
