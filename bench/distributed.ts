@@ -9,11 +9,12 @@
  * overhead o = (2·T₂ − Σcᵢ − merge)/S (idle, queue and store time per shard); the Redis
  * round trip r (PING) and the store throughput for a partial of the run's size.
  *
- * Model for W workers and S = 4W shards (each worker gets 4 shards): per-shard compute
- * c = Σcᵢ/S (the pass splits evenly), per-shard overhead o (measured), merge time M(S) =
- * m₀ + S·m₁ (m₁ = fetch + decode + add of one partial, measured from the merge of 8 partials),
- * T(W) = ⌈S/W⌉·(c + o) + M(S) + t_result, speed-up T₁/T(W). It assumes workers on their own
- * cores and a Redis that is not saturated (S·partial bytes per run through one Redis).
+ * Model for W workers and S = W shards (one per worker): the pass's compute C = Σcᵢ splits
+ * evenly, each shard adds the measured overhead o, the merge job fetches, verifies, decodes and
+ * adds S partials at the measured cost m₁ per partial (the merge of 8, divided by 8), and the
+ * coordinator fetches the result once (t_r, the measured store put + get of one partial):
+ * T(W) = C/W + o + W·m₁ + t_r, speed-up T₁/T(W). It assumes a core per worker and a Redis that
+ * is not saturated (W partials per run through one Redis).
  *
  * Prints a table and writes bench/out/distributed.json. Needs redis-server on the PATH.
  */
@@ -129,11 +130,7 @@ async function main(): Promise<void> {
         const storeSeconds = (performance.now() - t) / 1000;
         await store.remove([ref]);
         const perPartialMerge = mergeSeconds / shards.length;
-        const simulate = (w: number) => {
-          const s = 4 * w;
-          const c = compute / s;
-          return Math.ceil(s / w) * (c + overhead) + s * perPartialMerge + storeSeconds;
-        };
+        const simulate = (w: number) => compute / w + overhead + w * perPartialMerge + storeSeconds;
         const row = {
           workload: name, representation: rep.representationName, examples: EXAMPLES, shards: SHARDS,
           singleSeconds: single, twoWorkersSeconds: distributed, speedup: single / distributed,

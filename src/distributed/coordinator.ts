@@ -15,6 +15,11 @@ import { loadModel } from '../io/load-model.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { deserialize, serialize } from '../persistence/index.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';
+import { PMatDense } from '../object/pspace/dense.js';
+import { PMatDiag } from '../object/pspace/diag.js';
+import { PMatBlockDiag } from '../object/pspace/block-diag.js';
+import { PMatLowRank } from '../object/pspace/low-rank.js';
+import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
 import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { dataHash, modelHash, sha256 } from './hash.js';
@@ -111,8 +116,14 @@ const MISSING_GRACE_MS = 5000;
 const claimKey = (runId: string) => `nngeometry:run:${runId}`;
 const SAFE_ID = /^[A-Za-z0-9_-]{1,100}$/;
 
+/** The classes a shard recomputes by name: a representation with options (`PMatKFAC.with(…)`) would be recomputed without them. */
+const SHARDABLE: Record<DistributedRepresentation, Representation<PMatBase>> = { PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatEKFAC, PMatQuasiDiag };
+
 function representationName(r: Representation<PMatBase>): DistributedRepresentation {
   const name = r?.representationName;
+  if ((DISTRIBUTED_REPRESENTATIONS as readonly string[]).includes(name) && SHARDABLE[name as DistributedRepresentation] !== r) {
+    throw new DistributedError(`distributedFIM: ${name} with options (such as .with({ kfacType })) cannot be computed in shards; pass the class itself (${name})`);
+  }
   if (!(DISTRIBUTED_REPRESENTATIONS as readonly string[]).includes(name)) {
     throw new DistributedError(
       `distributedFIM: representation ${name ?? String(r)} cannot be computed in shards (supported: ${DISTRIBUTED_REPRESENTATIONS.join(', ')}; PMatMixed and PMatImplicit have no mergeable stored form)`,

@@ -80,7 +80,9 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
 
   for (const rep of [PMatDiag, PMatKFAC, PMatEKFAC, PMatDense, PMatQuasiDiag]) {
     test(`${rep.representationName}: 2 workers × 8 shards equal the single-process pass (relative 1e-9)`, async () => {
+      const before = tf.memory().numTensors;
       const run = await distributed(rep);
+      assert.equal(tf.memory().numTensors, before, 'the coordinator leaves no tensor behind');
       assert.equal(run.shards, 8);
       assert.equal(run.examples, N);
       const ref = await local(rep);
@@ -137,7 +139,8 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
     assert.match(far.stdout, new RegExp(`\nrun ${a.distributed.runId}: 8 shards, 0 retried, workers \\S+`));
   });
 
-  test('PMatMixed is refused with the representations that can be sharded', async () => {
+  test('PMatMixed and representations with options are refused, naming what can be sharded', async () => {
     await assert.rejects(distributed(PMatEKFACBlockDiag), (e: Error) => e instanceof DistributedError && /cannot be computed in shards \(supported: PMatDense/.test(e.message));
+    await assert.rejects(distributed(PMatKFAC.with({ kfacType: 'reduce' })), (e: Error) => e instanceof DistributedError && /PMatKFAC with options .* pass the class itself/.test(e.message));
   });
 });
