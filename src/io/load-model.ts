@@ -9,6 +9,7 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError, NNGeometryError } from '../errors.js';
 import { checkOptions, describe } from '../validation.js';
 import { buildModel } from './build-model.js';
+import { confinedFetch } from './confined-fetch.js';
 import { nodeFileSystem, stripFileScheme } from './node-file-system.js';
 
 /**
@@ -110,22 +111,6 @@ async function artifactsOf(source: ModelSource): Promise<{ artifacts: tf.io.Mode
   if (isBrowserFiles(source)) return { artifacts: await fromBrowserFiles(source).load!(), where };
   if ('modelTopology' in source) return { artifacts: source, where };
   throw new InvalidArgumentError(`loadModel: 'source' has neither 'modelTopology' nor 'modelJSON' and 'weights'`);
-}
-
-/**
- * A fetch for tfjs's http handler that only requests URLs of `modelUrl`'s origin under its folder
- * (the model.json itself and its weight shards): a manifest naming '../x' or another host is refused.
- */
-function confinedFetch(modelUrl: string): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
-  const base = new URL(modelUrl);
-  const folder = base.href.slice(0, base.href.lastIndexOf('/') + 1);
-  return async (input, init) => {
-    const url = new URL(typeof input === 'string' || input instanceof URL ? input.toString() : input.url, base);
-    if (url.origin !== base.origin || !url.href.startsWith(folder)) {
-      throw new InvalidArgumentError(`loadModel: '${modelUrl}' names the weights URL '${url.href}', outside the model's folder '${folder}'; weight files must be named relative to it`);
-    }
-    return fetch(url, init);
-  };
 }
 
 /**

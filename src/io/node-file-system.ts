@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { type ConfinedFile, readBoundedText, readConfined, realFolder, resolveInside } from './confined-files.js';
 import { checkManifest, entriesBytes } from './weights-manifest.js';
+import { MAX_MODEL_JSON_BYTES } from './confined-fetch.js';
 import { nodeBuiltin } from '../platform/node-builtin.js';
 
 /** The path without a leading `file://`. */
@@ -29,8 +30,6 @@ async function nodeModules() {
   return { fs, path };
 }
 
-/** The largest model.json read (its topology; the weights are in the shards): 64 MiB. */
-export const MAX_MODEL_JSON_BYTES = 64 * 1024 * 1024;
 
 /**
  * Reads model.json and its shards into ModelArtifacts. Every shard is confined to the JSON

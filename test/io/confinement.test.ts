@@ -191,6 +191,8 @@ test('an http(s) model.json: weights fetched only from its origin and folder', a
     '/models/m/weights.bin': await readFile(join(root, 'good', 'weights.bin')),
     '/models/evil/model.json': JSON.stringify({ ...json, weightsManifest: [{ ...json.weightsManifest[0]!, paths: ['../secret.bin'] }] }),
     '/models/secret.bin': new Uint8Array(weightBytes),
+    '/models/long/model.json': JSON.stringify(json),
+    '/models/long/weights.bin': new Uint8Array(weightBytes + 1024 * 1024),
   };
   const requested: string[] = [];
   const server: Server = createServer((req, res) => {
@@ -206,6 +208,7 @@ test('an http(s) model.json: weights fetched only from its origin and folder', a
     loaded.dispose();
     await assert.rejects(() => loadModel(`${base}/models/evil/model.json`), /outside the model's folder/);
     assert.ok(!requested.includes('/models/secret.bin'), `requested: ${requested.join(', ')}`);
+    await assert.rejects(() => loadModel(`${base}/models/long/model.json`), (e: Error) => e instanceof InvalidArgumentError && new RegExp(`sends more than the ${weightBytes} bytes its manifest allows`).test(e.message));
   } finally {
     server.close();
   }
