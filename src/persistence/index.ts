@@ -80,7 +80,29 @@ export function deserialize(bytes: Uint8Array, model: tf.LayersModel): Saveable 
 function restore(kind: string, lc: LayerCollection, state: RepresentationState, context: RestoreContext): Saveable {
   const entry = entryNamed(kind);
   if (!entry?.persist) throw new PersistenceError(`load: unknown object kind '${kind}' (this version of nngeometry loads ${saveableNames().join(', ')})`);
-  return entry.persist.fromState(lc, state, context);
+  const obj = entry.persist.fromState(lc, state, context);
+  // Nothing in the file goes unread: its arrays, meta keys and parts are those the object saves.
+  const extra = unusedFields(state, entry.persist.toState(obj));
+  if (extra) {
+    obj.dispose();
+    throw new PersistenceError(`load: the file is corrupted (${extra}, which a ${kind} does not hold)`);
+  }
+  return obj;
+}
+
+/** The first field of `saved` that `expected` (the loaded object's own state) lacks, or null. */
+function unusedFields(saved: RepresentationState, expected: RepresentationState, where = ''): string | null {
+  const array = Object.keys(saved.arrays).find((k) => !(k in expected.arrays));
+  if (array !== undefined) return `${where}array '${array}'`;
+  const meta = Object.keys(saved.meta).find((k) => !(k in expected.meta));
+  if (meta !== undefined) return `${where}meta field '${meta}'`;
+  const [a, b] = [saved.parts ?? [], expected.parts ?? []];
+  if (a.length !== b.length) return `${where}${a.length} parts`;
+  for (const [j, p] of a.entries()) {
+    const inner = unusedFields(p.state, b[j]!.state, `${where}part ${j}: `);
+    if (inner) return inner;
+  }
+  return null;
 }
 
 /** Version 1 states lack what version 2 records: EKFAC's kfacType (always 'expand' then). */
