@@ -81,47 +81,36 @@ export function orthonormalComplement(u: Float64Array, k: number, r: number): Fl
     return eye;
   }
   // Reflector j as row j of `y` (r×k), contiguous: y[j][i] = v_j[i], zero above i = j, 1 at j.
+  // Blocked (GVL Algorithm 5.2.2): each panel of NB reflectors is factored row by row here, and
+  // the later columns take the panel's I − Y T Yᵀ in two products (`gemm`).
   const y = transpose(u, k, r);
   const tau = new Float64Array(r);
-  for (let j = 0; j < r; j++) {
-    const row = j * k;
-    let norm2 = 0;
-    for (let i = j + 1; i < k; i++) norm2 += y[row + i]! * y[row + i]!;
-    const alpha = y[row + j]!;
-    if (norm2 === 0 && alpha >= 0) {
-      tau[j] = 0; // H_j = I
-    } else {
-      const beta = -Math.sign(alpha || 1) * Math.sqrt(alpha * alpha + norm2);
-      tau[j] = (beta - alpha) / beta;
-      const inv = 1 / (alpha - beta);
-      for (let i = j + 1; i < k; i++) y[row + i]! *= inv;
+  for (let j0 = 0; j0 < r; j0 += QR_BLOCK) {
+    const j1 = Math.min(r, j0 + QR_BLOCK);
+    for (let j = j0; j < j1; j++) {
+      householderRow(y, k, j, tau);
+      applyReflector(y, k, j, tau[j]!, j + 1, j1);
     }
-    y[row + j] = 1;
-    for (let i = 0; i < j; i++) y[row + i] = 0;
-    const t = tau[j]!;
-    if (t === 0) continue;
-    // Apply H_j = I − τ v vᵀ to the later columns (rows l > j of y, entries j..).
-    for (let l = j + 1; l < r; l++) {
-      const other = l * k;
-      let dot = 0;
-      for (let i = j; i < k; i++) dot += y[row + i]! * y[other + i]!;
-      const s = t * dot;
-      if (s !== 0) for (let i = j; i < k; i++) y[other + i]! -= s * y[row + i]!;
+    if (j1 === r) break;
+    // Later columns C (rows j1.. of y, entries j0..): C ← C (I − Y T Yᵀ) in row form, that is
+    // (H_{j0}⋯H_{j1−1})ᵀ applied to the columns, with Y the panel's reflectors.
+    const nb = j1 - j0;
+    const width = k - j0;
+    const trail = r - j1;
+    const panel = new Float64Array(nb * width);
+    for (let l = 0; l < nb; l++) panel.set(y.subarray((j0 + l) * k + j0, (j0 + l + 1) * k), l * width);
+    const c = new Float64Array(trail * width);
+    for (let l = 0; l < trail; l++) c.set(y.subarray((j1 + l) * k + j0, (j1 + l + 1) * k), l * width);
+    const t = upperT(gemm(panel, nb, width, transpose(panel, nb, width), nb), tau.subarray(j0, j1), nb);
+    const w = gemm(gemm(c, trail, width, transpose(panel, nb, width), nb), trail, nb, t, nb);
+    const update = gemm(w, trail, nb, panel, width);
+    for (let l = 0; l < trail; l++) {
+      const row = (j1 + l) * k + j0;
+      for (let i = 0; i < width; i++) y[row + i]! -= update[l * width + i]!;
     }
   }
   // T (r×r upper triangular): H₀⋯H_{r−1} = I − Y T Yᵀ, T[:j, j] = −τ_j T[:j, :j] (Yᵀ y_j)[:j], T[j][j] = τ_j.
-  const yyt = gemm(y, r, k, transpose(y, r, k), r); // YᵀY with Y = yᵀ (k×r)
-  const tm = new Float64Array(r * r);
-  const w = new Float64Array(r);
-  for (let j = 0; j < r; j++) {
-    for (let i = 0; i < j; i++) w[i] = yyt[i * r + j]!;
-    for (let i = 0; i < j; i++) {
-      let s = 0;
-      for (let l = i; l < j; l++) s += tm[i * r + l]! * w[l]!;
-      tm[i * r + j] = -tau[j]! * s;
-    }
-    tm[j * r + j] = tau[j]!;
-  }
+  const tm = upperT(gemm(y, r, k, transpose(y, r, k), r), tau, r);
   // Q[:, r:] = E_⊥ − Y (T Y₂ᵀ), Y₂ᵀ = y[:, r:] (r×z).
   const y2t = new Float64Array(r * z);
   for (let j = 0; j < r; j++) y2t.set(y.subarray(j * k + r, (j + 1) * k), j * z);
@@ -130,6 +119,57 @@ export function orthonormalComplement(u: Float64Array, k: number, r: number): Fl
   for (let i = 0; i < q.length; i++) q[i] = -q[i]!;
   for (let i = 0; i < z; i++) q[(r + i) * z + i]! += 1;
   return q;
+}
+
+/** Reflectors per panel of the blocked QR. */
+const QR_BLOCK = 64;
+
+/** Householder reflector (LAPACK dlarfg) zeroing row j of `y` beyond entry j; stores v_j in place and τ_j. */
+function householderRow(y: Float64Array, k: number, j: number, tau: Float64Array): void {
+  const row = j * k;
+  let norm2 = 0;
+  for (let i = j + 1; i < k; i++) norm2 += y[row + i]! * y[row + i]!;
+  const alpha = y[row + j]!;
+  if (norm2 === 0 && alpha >= 0) {
+    tau[j] = 0; // H_j = I
+  } else {
+    const beta = -Math.sign(alpha || 1) * Math.sqrt(alpha * alpha + norm2);
+    tau[j] = (beta - alpha) / beta;
+    const inv = 1 / (alpha - beta);
+    for (let i = j + 1; i < k; i++) y[row + i]! *= inv;
+  }
+  y[row + j] = 1;
+  for (let i = 0; i < j; i++) y[row + i] = 0;
+}
+
+/** Applies H_j = I − τ v_j v_jᵀ to rows from..to−1 of `y` (entries j..). */
+function applyReflector(y: Float64Array, k: number, j: number, t: number, from: number, to: number): void {
+  if (t === 0) return;
+  const row = j * k;
+  for (let l = from; l < to; l++) {
+    const other = l * k;
+    let dot = 0;
+    for (let i = j; i < k; i++) dot += y[row + i]! * y[other + i]!;
+    const s = t * dot;
+    if (s !== 0) for (let i = j; i < k; i++) y[other + i]! -= s * y[row + i]!;
+  }
+}
+
+/**
+ * T (n×n upper triangular) with H₀⋯H_{n−1} = I − Y T Yᵀ, from YᵀY (`yty`, n×n) and τ: the
+ * recurrence of LAPACK dlarft, T[:j, j] = −τ_j T[:j, :j] (YᵀY)[:j, j], T[j][j] = τ_j.
+ */
+function upperT(yty: Float64Array, tau: Float64Array, n: number): Float64Array {
+  const tm = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < j; i++) {
+      let s = 0;
+      for (let l = i; l < j; l++) s += tm[i * n + l]! * yty[l * n + j]!;
+      tm[i * n + j] = -tau[j]! * s;
+    }
+    tm[j * n + j] = tau[j]!;
+  }
+  return tm;
 }
 
 function transpose(a: Float64Array, rows: number, cols: number): Float64Array {

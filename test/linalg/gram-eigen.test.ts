@@ -40,6 +40,8 @@ for (const impl of IMPLEMENTATIONS) {
       { m: 30, k: 97, scale: 0.5, seed: 2 },
       { m: 12, k: 12, scale: 1, seed: 3 },
       { m: 1, k: 9, scale: 2, seed: 4 },
+      // More rows than one QR panel (64): the blocked update of the later columns.
+      { m: 150, k: 331, scale: 1 / 150, seed: 6 },
     ];
     for (const { m, k, scale, seed } of cases) {
       const x = uniform(m * k, seed);
@@ -105,5 +107,13 @@ test('orthonormalComplement: orthonormal, orthogonal to the input, for random, c
   e[2 * 2 + 1] = -1;
   check(e, k, 2, 'coordinates');
   check(new Float64Array(0), 4, 0, 'r = 0');
+  // Past one QR panel (64 reflectors): 150 orthonormal columns of 200.
+  const big = 200;
+  const sym2 = uniform(big * big, 8);
+  for (let i = 0; i < big; i++) for (let j = 0; j < i; j++) sym2[i * big + j] = sym2[j * big + i]!;
+  const v2 = eighSym(sym2, big).vectors;
+  const u2 = new Float64Array(big * 150);
+  for (let i = 0; i < big; i++) for (let j = 0; j < 150; j++) u2[i * 150 + j] = v2[i * big + 25 + j]!;
+  check(u2, big, 150, 'blocked r=150');
   assert.equal(orthonormalComplement(v, k, k).length, 0, 'r = K: empty complement');
 });
