@@ -15,6 +15,9 @@ import { checkOptions, describe } from '../object/arguments.js';
 import type { CurvatureOperator } from './fisher-sum.js';
 import { collectionVariables, flatWeights } from './model-weights.js';
 
+/** A number as itself, anything else described (for error messages). */
+const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
+
 export interface EwcPenaltyOptions {
   /** The model whose current weights θ are penalised. Default: the layers of F's collection. */
   model?: tf.LayersModel;
@@ -40,7 +43,7 @@ export function ewcPenalty(F: CurvatureOperator, anchor: PVector, options: EwcPe
   const o = checkOptions(options, ['model', 'layerCollection', 'lambda'], 'ewcPenalty') as EwcPenaltyOptions;
   const lambda = o.lambda ?? 1;
   if (!(typeof lambda === 'number' && Number.isFinite(lambda) && lambda >= 0)) {
-    throw new InvalidArgumentError(`ewcPenalty: 'lambda' must be a finite number ≥ 0, received ${describe(lambda)}`);
+    throw new InvalidArgumentError(`ewcPenalty: 'lambda' must be a finite number ≥ 0, received ${shown(lambda)}`);
   }
   const mv = (F as Partial<CurvatureOperator> | undefined)?.mv;
   if (typeof mv !== 'function' || mv.constructor.name === 'AsyncFunction') {

@@ -20,6 +20,9 @@ import { vectorFromHost, vectorToHost } from '../object/pspace/host-vectors.js';
 import { cholesky, choleskySolve } from '../linalg/index.js';
 import type { CurvatureOperator } from './fisher-sum.js';
 
+/** A number as itself, anything else described (for error messages). */
+const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
+
 /** One model to merge: its weights and its Fisher on the same layer collection. */
 export interface MergeMember {
   /** A PVector, or a model whose current weights are read on the Fisher's collection. */
@@ -50,7 +53,7 @@ export interface FisherMergeOptions {
 export async function fisherMerge(members: readonly MergeMember[], options: FisherMergeOptions = {}): Promise<PVector> {
   const o = checkOptions(options, ['regul', 'solver', 'rtol', 'maxIter'], 'fisherMerge') as FisherMergeOptions;
   const regul = o.regul ?? 0;
-  if (!(typeof regul === 'number' && Number.isFinite(regul) && regul >= 0)) throw new InvalidArgumentError(`fisherMerge: 'regul' must be a finite number ≥ 0, received ${describe(regul)}`);
+  if (!(typeof regul === 'number' && Number.isFinite(regul) && regul >= 0)) throw new InvalidArgumentError(`fisherMerge: 'regul' must be a finite number ≥ 0, received ${shown(regul)}`);
   if (o.solver !== undefined && o.solver !== 'auto' && o.solver !== 'cg') throw new InvalidArgumentError(`fisherMerge: 'solver' must be 'auto' or 'cg', received ${describe(o.solver)}`);
   if (!Array.isArray(members) || members.length === 0) throw new InvalidArgumentError(`fisherMerge: 'members' must be a non-empty array of { weights, fisher }, received ${describe(members)}`);
   members.forEach((m, i) => {

@@ -19,6 +19,9 @@ import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
 import { PMatLowRank } from '../object/pspace/low-rank.js';
 import { PMatEye } from '../object/pspace/eye.js';
 
+/** A number as itself, anything else described (for error messages). */
+const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
+
 /**
  * What EWC, Fisher merging and the optimizer need from a curvature matrix: its collection and
  * the product M v. Every stored PMat is one, and so is a FisherSum.
@@ -54,7 +57,7 @@ export class FisherSum implements CurvatureOperator {
       const term = isTerm(t) ? t : { matrix: t as PMat };
       const weight = term.weight ?? 1;
       if (typeof term.matrix?.mv !== 'function') throw new InvalidArgumentError(`FisherSum: term ${i} must be a stored PMat (or { matrix, weight }), received ${describe(term.matrix)}`);
-      if (!(typeof weight === 'number' && Number.isFinite(weight) && weight >= 0)) throw new InvalidArgumentError(`FisherSum: the weight of term ${i} must be a finite number ≥ 0, received ${describe(weight)}`);
+      if (!(typeof weight === 'number' && Number.isFinite(weight) && weight >= 0)) throw new InvalidArgumentError(`FisherSum: the weight of term ${i} must be a finite number ≥ 0, received ${shown(weight)}`);
       return { matrix: term.matrix, weight };
     });
     this.layerCollection = this.items[0]!.matrix.layerCollection;
@@ -145,7 +148,7 @@ export interface OnlineFisherOptions {
 export function onlineFisher<M extends PMat>(old: M, next: M, options: OnlineFisherOptions = {}): M {
   const gamma = options.gamma ?? 1;
   if (!(typeof gamma === 'number' && Number.isFinite(gamma) && gamma >= 0 && gamma <= 1)) {
-    throw new InvalidArgumentError(`onlineFisher: 'gamma' must be a number in [0, 1], received ${describe(gamma)}`);
+    throw new InvalidArgumentError(`onlineFisher: 'gamma' must be a number in [0, 1], received ${shown(gamma)}`);
   }
   const name = (m: unknown) => (m as { constructor?: { name?: string } })?.constructor?.name ?? describe(m);
   if (old?.constructor !== next?.constructor) {

@@ -38,6 +38,9 @@ import { CurvatureAverage, type CurvatureKind } from './curvature-average.js';
 import { klClipCoefficient } from './kl-clip.js';
 import { collectionVariables, modelAndCollection } from './model-weights.js';
 
+/** A number as itself, anything else described (for error messages). */
+const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
+
 export interface NaturalGradientOptimizerOptions {
   /** The model to train (its weights are updated in place). */
   model: tf.LayersModel;
@@ -135,17 +138,17 @@ export class NaturalGradientOptimizer {
     const { model, lc } = modelAndCollection(o, 'NaturalGradientOptimizer');
     const positive = (name: string, v: unknown, dflt?: number): number => {
       const x = v ?? dflt;
-      if (!(typeof x === 'number' && Number.isFinite(x) && x > 0)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be a finite number > 0, received ${describe(x)}`);
+      if (!(typeof x === 'number' && Number.isFinite(x) && x > 0)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be a finite number > 0, received ${shown(x)}`);
       return x;
     };
     const inRange = (name: string, v: unknown, dflt: number, hi: number): number => {
       const x = v ?? dflt;
-      if (!(typeof x === 'number' && x >= 0 && x < hi)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be a number in [0, ${hi}), received ${describe(x)}`);
+      if (!(typeof x === 'number' && x >= 0 && x < hi)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be a number in [0, ${hi}), received ${shown(x)}`);
       return x;
     };
     const every = (name: string, v: unknown, dflt: number): number => {
       const x = v ?? dflt;
-      if (!(Number.isInteger(x) && (x as number) >= 1)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be an integer ≥ 1, received ${describe(x)}`);
+      if (!(Number.isInteger(x) && (x as number) >= 1)) throw new InvalidArgumentError(`NaturalGradientOptimizer: '${name}' must be an integer ≥ 1, received ${shown(x)}`);
       return x as number;
     };
     this.learningRate = positive('learningRate', o.learningRate);

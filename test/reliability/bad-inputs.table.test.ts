@@ -68,6 +68,11 @@ import {
   Laplace,
   pairwiseInfluence,
   selfInfluence,
+  NaturalGradientOptimizer,
+  ewcPenalty,
+  fisherMerge,
+  fit,
+  onlineFisher,
 } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { type Fixtures, STORED, type StoredName, disposeResult, isFiniteResult, makeFixtures, weightsOf } from './fixtures.js';
@@ -767,6 +772,47 @@ bad('selfInfluence: a curvature on another collection than layerCollection', Lay
 bad('selfInfluence: misspelled damping', InvalidArgumentError, /selfInfluence: unknown option 'dampin' \(did you mean 'damping'\?\)/, (fx) => selfInfluence({ ...inBase(fx), dampin: 1 }));
 works('selfInfluence: batch size 1', (fx) => selfInfluence({ ...inBase(fx), trainLoader: fx.single }));
 works('pairwiseInfluence: a precomputed EKFAC', (fx) => pairwiseInfluence({ model: fx.model, trainLoader: fx.batches, queryLoader: fx.single, curvature: fx.mats.PMatEKFAC }));
+
+// ---------------------------------------------------------------- training with curvature
+/** Builds an optimizer on fx.model, runs `use`, disposes it. */
+async function withOptimizer(fx: Fixtures, use: (opt: NaturalGradientOptimizer) => unknown): Promise<unknown> {
+  const opt = new NaturalGradientOptimizer({ model: fx.model, learningRate: 0.01, seed: 1 });
+  try {
+    return await use(opt);
+  } finally {
+    opt.dispose();
+  }
+}
+for (const [key, value, message] of [
+  ['learningRate', -1, /'learningRate' must be a finite number > 0, received -1/],
+  ['learningRate', NaN, /'learningRate' must be a finite number > 0, received NaN/],
+  ['damping', -1e-3, /'damping' must be a finite number > 0, received -0.001/],
+  ['damping', 0, /'damping' must be a finite number > 0, received 0/],
+  ['curvatureUpdateEvery', 0, /'curvatureUpdateEvery' must be an integer ≥ 1/],
+  ['inverseUpdateEvery', 2.5, /'inverseUpdateEvery' must be an integer ≥ 1/],
+  ['momentum', 1, /'momentum' must be a number in \[0, 1\)/],
+  ['decay', -0.1, /'decay' must be a number in \[0, 1\)/],
+  ['fisher', 'empirical', /'fisher' must be 'monte-carlo' or 'exact'/],
+  ['representation', PMatDense, /'representation' must be PMatKFAC, PMatEKFAC or PMatDiag/],
+  ['learningrate', 1, /unknown option 'learningrate' \(did you mean 'learningRate'\?\)/],
+] as Array<[string, unknown, RegExp]>) {
+  bad(`NaturalGradientOptimizer: ${key} ${String(value instanceof Function ? 'PMatDense' : value)}`, InvalidArgumentError, message, (fx) => new NaturalGradientOptimizer({ model: fx.model, learningRate: 0.1, [key]: value } as Loose));
+}
+bad('NaturalGradientOptimizer.step: a batch without labels', InvalidArgumentError, /the batch has no targets 'ys'/, (fx) => withOptimizer(fx, (opt) => opt.step({ xs: fx.batches[0]!.xs })));
+bad('NaturalGradientOptimizer.step: targets of the wrong shape', ShapeMismatchError, /targets 'ys' have shape \[3,6\] but the model outputs \[batch, 4\]/, (fx) => withOptimizer(fx, (opt) => opt.step({ xs: fx.batches[0]!.xs, ys: fx.bad.wrongWidth })));
+bad('NaturalGradientOptimizer.step: NaN in the inputs', NonFiniteError, /input 0 contains NaN/, (fx) => withOptimizer(fx, (opt) => opt.step({ xs: fx.bad.nan, ys: fx.bad.ys1 })));
+bad('NaturalGradientOptimizer.step: inputs of the wrong width', ShapeMismatchError, /input 0 .*\[3,6\].*\[batch,5\]/, (fx) => withOptimizer(fx, (opt) => opt.step({ xs: fx.bad.wrongWidth, ys: fx.batches[0]!.ys })));
+bad('ewcPenalty: an anchor of another layer collection', LayerCollectionMismatchError, /ewcPenalty's 'anchor' is defined on a different layer collection/, (fx) => ewcPenalty(fx.mats.PMatDiag, fx.w, { model: fx.model }));
+bad('ewcPenalty: the model of another collection', LayerCollectionMismatchError, /not the model this layer collection was built from/, (fx) => ewcPenalty(fx.mats.PMatDiag, fx.v, { model: fx.other }));
+bad('ewcPenalty: lambda -1', InvalidArgumentError, /'lambda' must be a finite number ≥ 0, received -1/, (fx) => ewcPenalty(fx.mats.PMatKFAC, fx.v, { model: fx.model, lambda: -1 }));
+bad('ewcPenalty: a matrix-free F', InvalidArgumentError, /'F' must be a stored matrix/, (fx) => ewcPenalty(fx.implicit as Loose, fx.v, { model: fx.model }));
+bad('ewcPenalty: a disposed anchor', DisposedError, /the PVector 'anchor' has been disposed/, (fx) => ewcPenalty(fx.mats.PMatDiag, fx.disposed.v, { model: fx.model }));
+bad('onlineFisher: KFAC + KFAC', InvalidArgumentError, /is not a PMatKFAC.*new FisherSum/, (fx) => onlineFisher(fx.mats.PMatKFAC, fx.mats.PMatKFAC));
+bad('onlineFisher: gamma 2', InvalidArgumentError, /'gamma' must be a number in \[0, 1\]/, (fx) => onlineFisher(fx.mats.PMatDiag, fx.mats.PMatDiag, { gamma: 2 }));
+bad('fisherMerge: no members', InvalidArgumentError, /'members' must be a non-empty array/, () => fisherMerge([]));
+bad('fisherMerge: regul -1', InvalidArgumentError, /'regul' must be a finite number ≥ 0/, (fx) => fisherMerge([{ weights: fx.v, fisher: fx.mats.PMatDiag }], { regul: -1 }));
+bad('fisherMerge: weights of another collection', LayerCollectionMismatchError, /the weights of member 0 is defined on a different layer collection/, (fx) => fisherMerge([{ weights: fx.w, fisher: fx.mats.PMatDiag }]));
+bad('fit: epochs 0', InvalidArgumentError, /'epochs' must be an integer ≥ 1/, (fx) => withOptimizer(fx, (opt) => fit(fx.model, fx.batches, { optimizer: opt, epochs: 0 })));
 
 // ---------------------------------------------------------------- substrate switches (src/backend, src/linalg: owned elsewhere)
 bad('initLinalg: wasm a string', InvalidArgumentError, /option 'wasm' must be a boolean or a Uint8Array/, () => initLinalg({ wasm: 'yes' as Loose }));
