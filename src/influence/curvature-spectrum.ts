@@ -31,7 +31,18 @@ export const SPECTRAL_REPRESENTATIONS = 'PMatDense, PMatDiag, PMatBlockDiag, PMa
 /** A function of the eigenvalues, applied entrywise. */
 export type SpectralFunction = (eigenvalue: number) => number;
 
-interface KroneckerPart {
+/** One Kronecker eigenblock (U_A ⊗ U_G) diag(vec D) (U_A ⊗ U_G)ᵀ of the parameters offset … offset + k·c. */
+export interface KroneckerBlock {
+  readonly offset: number;
+  readonly k: number;
+  readonly c: number;
+  /** D, [k, c] row-major. */
+  readonly eigenvalues: Float64Array;
+  readonly uA: tf.Tensor2D;
+  readonly uG: tf.Tensor2D;
+}
+
+interface KroneckerPart extends KroneckerBlock {
   readonly kind: 'kronecker';
   readonly offset: number;
   readonly k: number;
@@ -127,6 +138,15 @@ export class CurvatureSpectrum {
     let s = 0;
     for (const p of this.live) for (const x of p.eigenvalues) s += Math.log(f(x));
     return s + this.implicitZeros * Math.log(f(0));
+  }
+
+  /**
+   * The Kronecker eigenblocks in parameter order (views, valid until dispose) when every part is
+   * one — F came from PMatKFAC or PMatEKFAC — else null.
+   */
+  kroneckerBlocks(): ReadonlyArray<KroneckerBlock> | null {
+    const parts = this.live;
+    return parts.every((p): p is KroneckerPart => p.kind === 'kronecker') ? parts : null;
   }
 
   /** Rows of f(F) Vᵀ for rows V [R, d] (f(F) symmetric): a new [R, d] tensor. */

@@ -8,7 +8,7 @@
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import { type CotangentSource, type Progress, passOverData } from '../backend/engine.js';
+import { type CotangentSource, type OutputGradients, type Progress, passOverData } from '../backend/engine.js';
 import { type Loader, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import { batchJacobian } from '../object/pspace/accumulators.js';
 
@@ -103,18 +103,31 @@ export async function forEachLossGradientBatch(
   loader: Loader,
   visit: (grads: tf.Tensor2D, start: number) => Promise<void> | void,
 ): Promise<number> {
+  return forEachLossBatch(spec, loader, (out) => batchJacobian(spec.layerCollection, out), visit);
+}
+
+/**
+ * As `forEachLossGradientBatch`, with `reduce` turning the layers' inputs and output gradients
+ * of the loss (one square-root output) into the per-batch tensor handed to `visit`.
+ */
+export async function forEachLossBatch<T extends tf.Tensor>(
+  spec: LossGradientSpec,
+  loader: Loader,
+  reduce: (out: OutputGradients) => T,
+  visit: (value: T, start: number) => Promise<void> | void,
+): Promise<number> {
   const total = countExamples(loader);
   let done = 0;
   for await (const batch of iterateBatches(loader)) {
-    let grads: tf.Tensor2D | null = null;
+    let grads: T | null = null;
     try {
       if (spec.signal?.aborted) throw new AbortedError(`${spec.where} was aborted; no partial result is kept`);
       if (batch.size === 0) continue;
       const one = { xs: batch.xs, ys: batch.ys };
-      let g: tf.Tensor2D | null = null;
+      let g: T | null = null;
       await passOverData(
         { model: spec.model, layerCollection: spec.layerCollection, loader: [one], outputs: lossGradientOutputs(spec), signal: spec.signal },
-        { onOutput: (out) => void (g = tf.keep(batchJacobian(spec.layerCollection, out))) },
+        { onOutput: (out) => void (g = tf.keep(reduce(out))) },
       );
       grads = g!;
       await visit(grads, done);

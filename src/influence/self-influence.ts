@@ -11,7 +11,8 @@
  */
 import { tf } from '../tf.js';
 import { INFLUENCE_OPTIONS, type InfluenceOptions, checkInfluenceOptions, influenceCurvature } from './influence-curvature.js';
-import { concatAndRelease, forEachLossGradientBatch } from './loss-gradients.js';
+import { concatAndRelease, forEachLossBatch, forEachLossGradientBatch } from './loss-gradients.js';
+import { kroneckerSelfInfluence } from './kronecker-self-influence.js';
 
 /** Options of `selfInfluence` (those of every influence function). */
 export type SelfInfluenceOptions = InfluenceOptions;
@@ -30,11 +31,11 @@ export async function selfInfluence(options: SelfInfluenceOptions): Promise<tf.T
   const { inverse, damping, matrix, owned } = await influenceCurvature(options, checked, where);
   const parts: tf.Tensor1D[] = [];
   try {
-    await forEachLossGradientBatch(
-      { model: options.model, layerCollection: checked.layerCollection, variant: checked.variant, sigma2: checked.sigma2, where, loaderName: 'trainLoader', onProgress: options.onProgress, signal: options.signal },
-      options.trainLoader,
-      async (g) => void parts.push(await inverse.quadratic(g, damping)),
-    );
+    const spec = { model: options.model, layerCollection: checked.layerCollection, variant: checked.variant, sigma2: checked.sigma2, where, loaderName: 'trainLoader', onProgress: options.onProgress, signal: options.signal };
+    const blocks = inverse.eigen?.kroneckerBlocks();
+    const factored = blocks ? kroneckerSelfInfluence(checked.layerCollection, blocks, damping) : null;
+    if (factored) await forEachLossBatch(spec, options.trainLoader, factored, (s) => void parts.push(s.clone()));
+    else await forEachLossGradientBatch(spec, options.trainLoader, async (g) => void parts.push(await inverse.quadratic(g, damping)));
     return concatAndRelease(parts.splice(0), 0);
   } finally {
     tf.dispose(parts);
