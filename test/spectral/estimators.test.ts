@@ -93,7 +93,7 @@ test('XDiag: unbiased per entry, with a mean squared error several times below H
       const v = await estimateDiag(F, { method, samples: 30, seed });
       const x = v.data.dataSync();
       v.dispose();
-      totals.push(x.reduce((a, b) => a + b, 0));
+      totals.push(Array.from(x).reduce((a, b) => a + b, 0));
       for (let j = 0; j < d; j++) {
         sum[j]! += x[j]!;
         sq[j]! += (x[j]! - exactDiag[j]!) ** 2;
