@@ -53,6 +53,7 @@ export interface StackedOutputGradients {
   readonly numOutputs: number;
 }
 
+/** What a representation does with each batch of one pass over the data (the engine calls it once per batch). */
 export interface BatchVisitor {
   /** Called inside a tidy scope: tensors created here are released unless kept. */
   onOutput(g: OutputGradients): void;

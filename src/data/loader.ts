@@ -10,6 +10,7 @@ import { tf } from '../tf.js';
 import { describe } from '../object/arguments.js';
 import { DisposedError, EmptyLoaderError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 
+/** A model's inputs for one batch: one tensor, or one per model input. */
 export type Inputs = tf.Tensor | tf.Tensor[];
 /** One batch: inputs and optional targets. */
 export type BatchLike = tf.Tensor | { xs: Inputs; ys?: tf.Tensor } | [Inputs, tf.Tensor?];

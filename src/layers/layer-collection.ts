@@ -23,6 +23,7 @@ export interface LayerEntry {
   readonly offset: number;
 }
 
+/** Options of `LayerCollection.fromModel`. */
 export interface FromModelOptions {
   /**
    * Handle layers with trainable weights that no specific kind supports (SimpleRNN, LSTM, GRU,
@@ -70,6 +71,7 @@ function resolveKind(id: string, layer: tf.layers.Layer, options: FromModelOptio
   );
 }
 
+/** Which parameters a matrix or vector is over, in the order of `model.trainableWeights`: the supported layers, each with its kind, offset and size in the flat parameter vector. */
 export class LayerCollection {
   readonly layers: readonly LayerEntry[];
   private readonly byId: Map<string, LayerEntry>;

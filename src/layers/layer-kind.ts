@@ -95,6 +95,7 @@ export interface KroneckerSupport {
   readonly separateBias?: SeparateBiasSupport;
 }
 
+/** How the library differentiates one kind of layer: its parameter layout, per-example gradients, and (when it has them) Kronecker factors. */
 export interface LayerKind {
   /** Identifier used in errors and in `PMatMixed` mappings, e.g. 'dense'. */
   readonly name: string;

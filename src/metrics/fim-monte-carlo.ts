@@ -17,6 +17,7 @@ import { representationNames } from '../object/pspace/registry.js';
 import { MONTE_CARLO_VARIANTS, type MonteCarloVariant, monteCarloCotangents } from './monte-carlo-samples.js';
 import { checkOutputActivation } from './output-activation.js';
 
+/** Options of `FIMMonteCarlo`. */
 export interface FIMMonteCarloOptions<M extends PMatBase> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
   model: tf.LayersModel;

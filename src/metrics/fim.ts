@@ -18,6 +18,7 @@ import { resolveWorkerSetup } from '../parallel/custom-layers.js';
 import { type LossFunction, type LossName, type Variant, checkVariant, variantCotangents } from './variants.js';
 import { checkOutputActivation } from './output-activation.js';
 
+/** Options of `FIM`. */
 export interface FIMOptions<M extends PMatBase> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
   model: tf.LayersModel;

@@ -14,6 +14,7 @@ import type { FMatBase, FMatRepresentation } from '../object/fspace/fmat.js';
 import { checkMetricArguments } from './arguments.js';
 import { jacobianOutputs } from './jacobian.js';
 
+/** Options of `GramMatrix`. */
 export interface GramMatrixOptions<F extends FMatBase> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
   model: tf.LayersModel;

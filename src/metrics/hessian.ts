@@ -23,6 +23,7 @@ import { PMatHessianImplicit } from './hessian-implicit.js';
 /** Representations the Hessian can be computed in. PMatImplicit gives a PMatHessianImplicit. */
 export type HessianRepresentation = typeof PMatDense | typeof PMatDiag | typeof PMatBlockDiag | typeof PMatImplicit | typeof PMatHessianImplicit;
 
+/** Options of `Hessian`. */
 export interface HessianOptions<R extends HessianRepresentation> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
   model: tf.LayersModel;

@@ -11,6 +11,7 @@ import { PFMapDense } from '../object/map/dense.js';
 import type { PFMapBase, PFMapRepresentation } from '../object/map/pfmap.js';
 import { checkMetricArguments } from './arguments.js';
 
+/** Options of `Jacobian`. */
 export interface JacobianOptions<M extends PFMapBase> {
   /** A tf.Sequential or functional tf.LayersModel. Its weights are never modified. */
   model: tf.LayersModel;

@@ -21,6 +21,7 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { CotangentSource } from '../backend/engine.js';
 
+/** The variants `FIMMonteCarlo` samples labels for. */
 export const MONTE_CARLO_VARIANTS = [
   'classif_logits',
   'classif_logsoftmax',
@@ -29,6 +30,7 @@ export const MONTE_CARLO_VARIANTS = [
   'regression',
   'segmentation_logits',
 ] as const;
+/** One of `MONTE_CARLO_VARIANTS`. */
 export type MonteCarloVariant = (typeof MONTE_CARLO_VARIANTS)[number];
 
 export interface SamplingOptions {

@@ -10,6 +10,7 @@ import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { CotangentSource } from '../backend/engine.js';
 import { checkClassLabels } from './labels.js';
 
+/** The closed-form Fisher variants of `FIM`: what the model's output is (see docs/conventions.md). */
 export const VARIANTS = [
   'classif_logits',
   'classif_logsoftmax',
@@ -18,6 +19,7 @@ export const VARIANTS = [
   'regression',
   'empirical',
 ] as const;
+/** One of `VARIANTS`. */
 export type Variant = (typeof VARIANTS)[number];
 
 /** Per-example loss for the `empirical` variant: (targets, outputs) ↦ losses of shape [B]. */

@@ -12,6 +12,7 @@ import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
 import { checkFiniteTensor, describe } from './arguments.js';
 
+/** A vector in function space: one value per output and example, shape [O, n]. */
 export class FVector {
   private values: tf.Tensor2D | null;
 

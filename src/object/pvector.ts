@@ -10,6 +10,7 @@ import { ensureKernelFixes } from '../backend/substrate.js';
 import { checkFiniteTensor, checkLayerCollection, checkModel, describe } from './arguments.js';
 import type { RepresentationState } from './pspace/state.js';
 
+/** A vector in parameter space, laid out as its layer collection's flat parameter vector (a gradient, a direction, a model's weights). */
 export class PVector {
   readonly layerCollection: LayerCollection;
   private flat: tf.Tensor1D | null;

@@ -26,6 +26,7 @@ export type Saveable = PVector | PMat;
 
 /** Where bytes go / come from: a file path (Node) or a handler. */
 export type SaveTarget = string | { write(bytes: Uint8Array): void | Promise<void> };
+/** Where `load` reads bytes from: a file path (Node), the bytes themselves, or a handler. */
 export type LoadSource = string | Uint8Array | { read(): Uint8Array | Promise<Uint8Array> };
 
 /** Options of `load`. */

@@ -8,6 +8,7 @@ import type { ProbeDistribution } from './random.js';
 import { hutchinsonDiag } from './hutchinson-diag.js';
 import { xdiagDiag } from './xdiag.js';
 
+/** The diagonal estimator: XDiag or Hutchinson. */
 export type DiagMethod = 'xdiag' | 'hutchinson';
 
 export interface EstimateDiagOptions extends SpectralCommonOptions {

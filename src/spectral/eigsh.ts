@@ -37,6 +37,7 @@ export interface EigshOptions extends SpectralCommonOptions {
   route?: 'auto' | 'lanczos';
 }
 
+/** The top eigenpairs `eigsh` found. */
 export interface EigshResult<V> {
   /** Eigenvalues from the extreme inward (largest first for 'largest'). */
   values: Float64Array;

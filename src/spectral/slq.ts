@@ -23,6 +23,7 @@ export interface SpectralDensityOptions extends SpectralCommonOptions {
   steps?: number;
 }
 
+/** An estimated spectral density by stochastic Lanczos quadrature: nodes and weights. */
 export interface SpectralDensity {
   /** Quadrature nodes (Ritz values), probe after probe. */
   nodes: Float64Array;

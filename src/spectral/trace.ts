@@ -9,6 +9,7 @@ import { hutchinsonTrace } from './hutchinson.js';
 import { hutchppTrace } from './hutchpp.js';
 import { xtraceTrace } from './xtrace.js';
 
+/** The trace estimator: Hutch++, Hutchinson or XTrace. */
 export type TraceMethod = 'hutch++' | 'hutchinson' | 'xtrace';
 
 export interface EstimateTraceOptions extends SpectralCommonOptions {
@@ -24,6 +25,7 @@ export interface EstimateTraceOptions extends SpectralCommonOptions {
   distribution?: ProbeDistribution;
 }
 
+/** A stochastic trace estimate with its standard error. */
 export interface TraceEstimate {
   /** The estimate of tr(M). */
   value: number;

@@ -18,6 +18,7 @@ import { collectionVariables, flatWeights } from './model-weights.js';
 /** A number as itself, anything else described (for error messages). */
 const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
 
+/** Options of the EWC penalty. */
 export interface EwcPenaltyOptions {
   /** The model whose current weights θ are penalised. Default: the layers of F's collection. */
   model?: tf.LayersModel;

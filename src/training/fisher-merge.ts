@@ -30,6 +30,7 @@ export interface MergeMember {
   fisher: CurvatureOperator;
 }
 
+/** Options of Fisher-weighted model merging. */
 export interface FisherMergeOptions {
   /** Damping λ ≥ 0 of (Σ F_t + λI). Default 0 (then Σ F_t must be invertible). */
   regul?: number;

@@ -130,6 +130,7 @@ function isTerm(t: unknown): t is FisherTerm {
   return typeof t === 'object' && t !== null && 'matrix' in t;
 }
 
+/** Options of the online Fisher (a running weighted sum over tasks or steps). */
 export interface OnlineFisherOptions {
   /** Decay γ ∈ [0, 1] of the old tasks' Fisher (Schwarz et al. 2018). Default 1 (a plain sum). */
   gamma?: number;

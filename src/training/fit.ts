@@ -26,6 +26,7 @@ export interface FitCallbacks {
   onBatchEnd?: (batch: number, logs?: FitLogs) => void | Promise<void>;
 }
 
+/** Options of `fit`. */
 export interface FitOptions {
   /** The optimizer whose `step` trains `model` (built on the same model). */
   optimizer: Pick<NaturalGradientOptimizer, 'step' | 'model'>;

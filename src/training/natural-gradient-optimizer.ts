@@ -41,6 +41,7 @@ import { collectionVariables, modelAndCollection } from './model-weights.js';
 /** A number as itself, anything else described (for error messages). */
 const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
 
+/** Options of the natural-gradient optimizer. */
 export interface NaturalGradientOptimizerOptions {
   /** The model to train (its weights are updated in place). */
   model: tf.LayersModel;

@@ -14,8 +14,10 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PFMapDense } from './dense.js';
 import { checkOptions, describe } from '../arguments.js';
 
+/** How `mapTMmap` reduces over examples: 'sum' (the full matrix) or 'diag' (per-example diagonal). */
 export type MapReduction = 'sum' | 'diag';
 
+/** Options of `mapTMmap`. */
 export interface MapTMmapOptions<R extends MapReduction = MapReduction> {
   /** 'sum' (default): Σ_o J_{oi} M J_{oi}ᵀ, shape [n]; 'diag': every J_{oi} M J_{oi}ᵀ, shape [O, n]. */
   reduction?: R;

@@ -7,6 +7,7 @@ import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '.
 import { checkOptions, describe } from '../arguments.js';
 import { PVector } from '../pvector.js';
 
+/** Options of the conjugate-gradient solver (`conjugateGradient`, matrix-free `solve`). */
 export interface CGOptions {
   /** Damping λ ≥ 0. Default 0. */
   regul?: number;
@@ -18,6 +19,7 @@ export interface CGOptions {
   maxIter?: number;
 }
 
+/** The solution of `conjugateGradient` with its convergence record. */
 export interface CGResult {
   x: PVector;
   iterations: number;

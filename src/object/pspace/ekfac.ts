@@ -49,6 +49,7 @@ export interface EKFACBlock {
 /** Where the diagonal of an EKFAC matrix comes from. */
 export type DiagonalSource = 'kfac' | 'updated' | 'derived';
 
+/** Options of `PMatEKFAC.with`. */
 export interface EKFACOptions {
   /** Shared-position convention of the KFAC factors whose eigenbases are used. Default 'expand'. */
   kfacType?: KfacType;

@@ -32,6 +32,7 @@ import { EigenBlock } from './kronecker/eigen-block.js';
 import { biasSize, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
+/** Options of `PMatKFAC.with`. */
 export interface KFACOptions {
   /** Shared-position convention (see the class documentation). Default 'expand'. */
   kfacType?: KfacType;

@@ -14,6 +14,7 @@ import { checkOptions, describe } from '../arguments.js';
 /** Matrix norms: Frobenius, spectral (largest singular value) and smallest singular value. */
 export type NormOrder = 'fro' | 2 | -2;
 
+/** Options of `solve` and `inv`. */
 export interface SolveOptions {
   /** Damping λ ≥ 0: solve and inv compute (M + λI)⁻¹ exactly. Default 0. */
   regul?: number;
@@ -21,6 +22,7 @@ export interface SolveOptions {
 
 /** Operations every representation supports. */
 export interface PMatBase {
+  /** The parameters the matrix is over (its rows and columns, in this order). */
   readonly layerCollection: LayerCollection;
   /** Releases the tensors the matrix holds; using it afterwards throws DisposedError. */
   dispose(): void;
@@ -78,6 +80,7 @@ export type FisherSpec = PassSpec;
 
 /** A representation class, as passed to FIM({ representation }). */
 export interface Representation<M extends PMatBase> {
+  /** The class name ('PMatDense', 'PMatKFAC', ...), for messages, files and tables. */
   readonly representationName: string;
   /** Computes the matrix defined by `spec` in this representation. */
   compute(spec: FisherSpec): Promise<M>;

@@ -7,6 +7,7 @@ import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError } from '../../errors.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 
+/** A symmetric dense block in float64 (one layer of PMatBlockDiag, a factor of PMatKFAC): products, solves and eigendecompositions on the host. */
 export class SymmetricBlock {
   readonly n: number;
   private host: Float64Array | null;
