@@ -66,6 +66,12 @@ export interface KroneckerSupport {
    */
   inputFactor(layer: tf.layers.Layer, x: tf.Tensor, type: KfacType): tf.Tensor2D;
   /**
+   * The rows R whose Gram matrix RᵀR is `inputFactor` (the [N, K] input terms: N = B·S for
+   * 'expand', B for 'reduce'), for layers whose input factor can be wider than its rows; a
+   * wide factor is then eigendecomposed through the N×N Gram matrix RRᵀ (linalg/gram-eigen).
+   */
+  inputRows?(layer: tf.layers.Layer, x: tf.Tensor, type: KfacType): tf.Tensor2D;
+  /**
    * Σᵢ of the output factor term for one square-root output (C×C, or K×K for
    * `rowFactor: 'gradients'`): 'expand' (1/S) Σ_s g_s g_sᵀ (averaged over positions), 'reduce'
    * ḡ ḡᵀ with ḡ = Σ_s g_s.

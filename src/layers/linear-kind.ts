@@ -73,6 +73,12 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
         return [kernel.size / c + (hasBias(layer) ? 1 : 0), c];
       },
       inputFactor: (layer, x, type) => tfjs.tidy(() => linearInputFactor(spec.features(layer, x), type)),
+      inputRows: (layer, x, type) =>
+        tfjs.tidy(() => {
+          const f = spec.features(layer, x);
+          const [b, s, k] = f.shape;
+          return (type === 'expand' ? f.reshape([b * s, k]) : tfjs.mean(f, 1)) as tf.Tensor2D;
+        }),
       outputFactor: (layer, g, type) => tfjs.tidy(() => linearOutputFactor(spec.gradients(layer, g), type)),
       projectInputs: (layer, x, uA) => tfjs.tidy(() => linearProjectInputs(spec.features(layer, x), uA)),
       eigenbasisSquaredSum: (layer, xr, g, uG) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG)),

@@ -25,6 +25,7 @@ import { type FisherSpec, type NormOrder, type PMat, type Representation, type S
 import { type RepresentationState, type RestoreContext, metaChoice, stateArray } from './state.js';
 import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
+import { factorEigen } from './kronecker/factor-eigen.js';
 import { biasSize, checkKroneckerLayers, type KroneckerFactors } from './kronecker/factors.js';
 import { assertFiniteStatistic, computeFiniteFactors } from './finiteness.js';
 
@@ -63,7 +64,7 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   const blocks: EigenBlock[] = [];
   try {
     for (const f of factors) {
-      blocks.push(eigenBlockOf(f.k, f.c, f.a, f.g));
+      blocks.push(eigenBlockOf(f.k, f.c, f.a, f.g, f.aRows));
       if (f.bias) blocks.push(eigenBlockOf(biasSize(f), 1, f.bias, Float64Array.of(1)));
     }
     return blocks;
@@ -74,8 +75,8 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   }
 }
 
-function eigenBlockOf(k: number, c: number, a: Float64Array, g: Float64Array): EigenBlock {
-  const ea = eighSym(a, k);
+function eigenBlockOf(k: number, c: number, a: Float64Array, g: Float64Array, aRows?: Float64Array): EigenBlock {
+  const ea = factorEigen(a, k, aRows);
   const eg = eighSym(g, c);
   const d = new Float64Array(k * c);
   for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) d[i * c + j] = Math.max(ea.values[i]!, 0) * Math.max(eg.values[j]!, 0);

@@ -29,6 +29,7 @@ import { type FisherSpec, type NormOrder, type PMat, type Representation, type S
 import { type RepresentationState, metaChoice, stateArray } from './state.js';
 import { PMatEKFAC, blockDiagonal, checkKfacType, powerOf } from './ekfac.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
+import { factorEigen } from './kronecker/factor-eigen.js';
 import { biasSize, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
@@ -173,7 +174,7 @@ export class PMatKFAC implements PMat {
   private eigenOf() {
     void this.tensors; // throws once disposed
     this.eigen ??= this.parts.map((f) => {
-      const a = eighSym(f.a, f.k);
+      const a = factorEigen(f.a, f.k, f.aRows);
       const g = eighSym(f.g, f.c);
       return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.vectors, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
     });

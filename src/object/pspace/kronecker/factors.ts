@@ -27,6 +27,13 @@ export interface KroneckerFactors {
   readonly a: Float64Array;
   readonly g: Float64Array;
   readonly bias?: Float64Array;
+  /**
+   * For a wide row factor built from few rows (m ≤ k/2, e.g. a dense layer with thousands of
+   * inputs on a thousand examples): R (m×k row-major) with A = RᵀR (the input rows scaled by
+   * 1/√n), so that A is eigendecomposed through the m×m Gram matrix (`factorEigen`). Absent
+   * after a merge or a load: the dense eigensolver then serves.
+   */
+  readonly aRows?: Float64Array;
 }
 
 /**
@@ -42,6 +49,8 @@ export interface KroneckerPart {
   readonly g: Float64Array;
   /** A separate bias block (exact: damping and functions apply to B itself). */
   readonly exact: boolean;
+  /** R with A = RᵀR when the factor is wide (see KroneckerFactors.aRows). */
+  readonly aRows?: Float64Array;
 }
 
 /** The size of a separate bias block, from its stored C_b×C_b values. */
@@ -52,7 +61,7 @@ export function biasSize(f: KroneckerFactors): number {
 /** The diagonal blocks of per-layer factors in parameter order (`offsets`: each layer's first parameter). */
 export function kroneckerParts(factors: readonly KroneckerFactors[], offsets: readonly number[]): KroneckerPart[] {
   return factors.flatMap((f, i) => {
-    const kernel: KroneckerPart = { offset: offsets[i]!, k: f.k, c: f.c, a: f.a, g: f.g, exact: false };
+    const kernel: KroneckerPart = { offset: offsets[i]!, k: f.k, c: f.c, a: f.a, g: f.g, exact: false, ...(f.aRows ? { aRows: f.aRows } : {}) };
     if (!f.bias) return [kernel];
     return [kernel, { offset: offsets[i]! + f.k * f.c, k: biasSize(f), c: 1, a: f.bias, g: Float64Array.of(1), exact: true }];
   });
@@ -90,12 +99,17 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
     return cb > 0 ? new HostSum(cb * cb) : null;
   });
   const all = () => [...aSums, ...gSums, ...bSums].filter((s): s is HostSum => s !== null);
+  // Rows of the wide input factors, kept on the host while they number at most half the width.
+  const rows = lc.layers.map((_, i) => (!swapped[i] && supports[i]!.inputRows ? new WideRows(inputSize(i)) : null));
   try {
     const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean) => {
       lc.layers.forEach((e, i) => {
         const s = supports[i]!;
         // A does not depend on the output: take it once per batch.
-        if (firstOutput) aSums[i]!.add(s.inputFactor(e.layer, inputs.get(e.id)!, type));
+        if (firstOutput) {
+          aSums[i]!.add(s.inputFactor(e.layer, inputs.get(e.id)!, type));
+          if (rows[i]?.open) rows[i]!.add(() => s.inputRows!(e.layer, inputs.get(e.id)!, type));
+        }
         const grads = gradsById.get(e.id)!;
         gSums[i]!.add(s.outputFactor(e.layer, grads, type));
         // A separate bias block is exact: Σᵢ bᵢbᵢᵀ (tensors here are released by the pass's tidy scope).
@@ -112,9 +126,53 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
       const input = aSums[i]!.mean(examples);
       const output = gSums[i]!.mean(examples);
       const bias = bSums[i]?.mean(examples);
-      return { k, c, a: swapped[i] ? output : input, g: swapped[i] ? input : output, ...(bias ? { bias } : {}) };
+      const aRows = rows[i]?.scaled(1 / Math.sqrt(examples));
+      return { k, c, a: swapped[i] ? output : input, g: swapped[i] ? input : output, ...(bias ? { bias } : {}), ...(aRows ? { aRows } : {}) };
     });
   } finally {
     all().forEach((s) => s.dispose());
   }
 }
+
+/**
+ * The rows of one input factor, copied to the host batch by batch while their count stays at
+ * most half the factor's width (beyond, the Gram route no longer pays and they are dropped).
+ */
+class WideRows {
+  private readonly chunks: Float32Array[] = [];
+  private count = 0;
+  open: boolean;
+
+  constructor(private readonly width: number) {
+    this.open = width >= WIDE_FACTOR_MIN_WIDTH;
+  }
+
+  /** Adds the rows `make` returns ([N, width], released here) unless they overflow the budget. */
+  add(make: () => tf.Tensor2D): void {
+    const r = make();
+    try {
+      const n = r.shape[0];
+      if (2 * (this.count + n) > this.width) {
+        this.open = false;
+        this.chunks.length = 0;
+        return;
+      }
+      this.chunks.push(r.dataSync() as Float32Array);
+      this.count += n;
+    } finally {
+      r.dispose();
+    }
+  }
+
+  /** All rows times `s` in float64 (m×width), or undefined when they were dropped or none came. */
+  scaled(s: number): Float64Array | undefined {
+    if (!this.open || this.count === 0) return undefined;
+    const out = new Float64Array(this.count * this.width);
+    let at = 0;
+    for (const c of this.chunks) for (let i = 0; i < c.length; i++) out[at++] = c[i]! * s;
+    return out;
+  }
+}
+
+/** Narrower input factors are eigendecomposed directly (the dense solver takes milliseconds there). */
+export const WIDE_FACTOR_MIN_WIDTH = 256;
