@@ -3,6 +3,7 @@
  * Hutchinson (see xdiag.ts and hutchinson-diag.ts).
  */
 import { operatorSize, hostOperator, type LinearOperator, type VectorOf } from './operator.js';
+import { InvalidArgumentError } from '../errors.js';
 import { type SpectralCommonOptions, checkChoice, checkInteger, checkSpectralOptions } from './options.js';
 import type { ProbeDistribution } from './random.js';
 import { hutchinsonDiag } from './hutchinson-diag.js';
@@ -36,7 +37,9 @@ export async function estimateDiag<Op extends LinearOperator>(op: Op, options: E
   const min = method === 'xdiag' ? 2 : 1;
   const samples = checkInteger(o.samples ?? 30, 'samples', where, min, Infinity, method === 'xdiag' ? ' (xdiag needs at least 2 products)' : '');
   const distribution = checkChoice<ProbeDistribution>(o.distribution ?? 'rademacher', ['rademacher', 'normal'], 'distribution', where);
-  if (method === 'xdiag') checkInteger(Math.floor(samples / 2), 'samples', where, 1, d, ` for xdiag (the sketch cannot have more than d = ${d} columns)`);
+  if (method === 'xdiag' && Math.floor(samples / 2) > d) {
+    throw new InvalidArgumentError(`${where}: 'samples' must be at most 2·d = ${2 * d} for xdiag (its sketch has ⌊samples/2⌋ columns, at most d = ${d}), received ${samples}`);
+  }
   const host = hostOperator(op, where, { signal: o.signal, onProgress: o.onProgress, maxProducts: samples });
   const values = method === 'xdiag' ? await xdiagDiag(host, samples, distribution, o.seed) : await hutchinsonDiag(host, samples, distribution, o.seed);
   return host.toVector(values);

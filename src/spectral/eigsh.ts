@@ -3,7 +3,7 @@
  * Exact through the representation's structure where it has one (structured-eigen.ts), else
  * thick-restart Lanczos with full float64 reorthogonalisation (lanczos.ts).
  */
-import { InvalidArgumentError } from '../errors.js';
+import { DisposedError, InvalidArgumentError } from '../errors.js';
 import { describe } from '../object/arguments.js';
 import { thickRestartLanczos, type Which } from './lanczos.js';
 import { type LinearOperator, type VectorOf, hostOperator, operatorSize } from './operator.js';
@@ -80,7 +80,13 @@ export async function eigsh<Op extends LinearOperator>(op: Op, options: EigshOpt
   const route = checkChoice(o.route ?? 'auto', ['auto', 'lanczos'], 'route', where);
 
   if (route === 'auto') {
-    const exact = structuredEigenpairs(op, k, which, d);
+    let exact: ReturnType<typeof structuredEigenpairs>;
+    try {
+      exact = structuredEigenpairs(op, k, which, d);
+    } catch (e) {
+      if (e instanceof DisposedError) throw new DisposedError(`${where}: the operator has been disposed (${e.message}); compute it again or pass a live one`);
+      throw e;
+    }
     if (exact) {
       const host = hostOperator(op, where, { signal: o.signal, onProgress: o.onProgress, maxProducts: k });
       const residuals = new Float64Array(k);

@@ -3,6 +3,7 @@
  * Hutchinson (see hutchpp.ts, xtrace.ts, hutchinson.ts for the formulas).
  */
 import { operatorSize, hostOperator, type LinearOperator } from './operator.js';
+import { InvalidArgumentError } from '../errors.js';
 import { type SpectralCommonOptions, checkChoice, checkInteger, checkSpectralOptions } from './options.js';
 import type { ProbeDistribution } from './random.js';
 import { hutchinsonTrace } from './hutchinson.js';
@@ -52,7 +53,10 @@ export async function estimateTrace(op: LinearOperator, options: EstimateTraceOp
   const method = checkChoice<TraceMethod>(o.method ?? 'hutch++', ['hutch++', 'hutchinson', 'xtrace'], 'method', where);
   const samples = checkInteger(o.samples ?? 30, 'samples', where, MIN_SAMPLES[method], Infinity, method === 'hutchinson' ? '' : ` (${method} needs at least ${MIN_SAMPLES[method]} products)`);
   const distribution = checkChoice<ProbeDistribution>(o.distribution ?? 'rademacher', ['rademacher', 'normal'], 'distribution', where);
-  if (method !== 'hutchinson') checkInteger(Math.floor(samples / (method === 'xtrace' ? 2 : 3)), 'samples', where, 1, d, ` for ${method} (the sketch cannot have more than d = ${d} columns)`);
+  const perColumn = method === 'xtrace' ? 2 : 3;
+  if (method !== 'hutchinson' && Math.floor(samples / perColumn) > d) {
+    throw new InvalidArgumentError(`${where}: 'samples' must be at most ${perColumn}·d = ${perColumn * d} for ${method} (its sketch has ⌊samples/${perColumn}⌋ columns, at most d = ${d}), received ${samples}`);
+  }
   const host = hostOperator(op, where, { signal: o.signal, onProgress: o.onProgress, maxProducts: samples });
   if (method === 'hutchinson') return hutchinsonTrace(host, samples, distribution, o.seed);
   if (method === 'hutch++') return hutchppTrace(host, samples, distribution, o.seed);

@@ -87,6 +87,8 @@ test('bad arguments: typed errors naming the function and the option', async () 
     ['estimateDiag xdiag samples 1', (op) => estimateDiag(op, { samples: 1 }), /xdiag needs at least 2/],
     ['spectralDensity probes 0', (op) => spectralDensity(op, { probes: 0 }), /'probes' must be an integer ≥ 1/],
     ['spectralDensity steps 0.5', (op) => spectralDensity(op, { steps: 0.5 }), /'steps'/],
+    ['estimateTrace xtrace samples > 2d', (op) => estimateTrace(op, { method: 'xtrace', samples: 2 * d + 2 }), /'samples' must be at most 2·d = 148 for xtrace/],
+    ['estimateDiag xdiag samples > 2d', (op) => estimateDiag(op, { samples: 2 * d + 2 }), /'samples' must be at most 2·d = 148 for xdiag/],
     ['onProgress not a function', (op) => estimateTrace(op, { onProgress: 3 as never }), /'onProgress' must be a function/],
   ];
   for (const [name, call, message] of cases) {
@@ -118,6 +120,7 @@ test('operators that misbehave: disposed, another layer collection, non-finite v
     ['not a vector', asOperator(() => 3 as unknown as PVector, lc), InvalidArgumentError, /must return a PVector/],
     ['its own input', asOperator((v) => v, lc), InvalidArgumentError, /returned its input/],
   ];
+  await assert.rejects(() => eigsh(D, { k: 2 }), /eigsh: the operator has been disposed/, 'structured route');
   for (const [name, op, type, message] of ops) {
     for (const [fn, call] of Object.entries(CALLS)) {
       calls = 0;
