@@ -19,6 +19,7 @@ import { collectionVariables, flatWeights } from './model-weights.js';
 const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
 
 /** Options of the EWC penalty. */
+/** Options of `ewcPenalty`. */
 export interface EwcPenaltyOptions {
   /** The model whose current weights θ are penalised. Default: the layers of F's collection. */
   model?: tf.LayersModel;

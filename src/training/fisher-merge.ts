@@ -27,10 +27,12 @@ const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : descr
 export interface MergeMember {
   /** A PVector, or a model whose current weights are read on the Fisher's collection. */
   weights: PVector | tf.LayersModel;
+  /** Its Fisher (any stored matrix or a FisherSum) on the same collection. */
   fisher: CurvatureOperator;
 }
 
 /** Options of Fisher-weighted model merging. */
+/** Options of `fisherMerge`. */
 export interface FisherMergeOptions {
   /** Damping λ ≥ 0 of (Σ F_t + λI). Default 0 (then Σ F_t must be invertible). */
   regul?: number;
@@ -38,6 +40,7 @@ export interface FisherMergeOptions {
   solver?: 'auto' | 'cg';
   /** CG: relative residual tolerance (default 1e-6) and iteration cap (default min(10·d, 1000)). */
   rtol?: number;
+  /** CG: iteration cap (each iteration one product per member). */
   maxIter?: number;
 }
 

@@ -27,12 +27,15 @@ const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : descr
  * the product M v. Every stored PMat is one, and so is a FisherSum.
  */
 export interface CurvatureOperator {
+  /** The parameters the matrix is about. */
   readonly layerCollection: LayerCollection;
+  /** M v, synchronously. */
   mv(v: PVector): PVector;
 }
 
 /** One weighted term of a FisherSum. */
 export interface FisherTerm {
+  /** The matrix F_t (not copied, not disposed by the sum). */
   readonly matrix: PMat;
   /** Its weight w ≥ 0 (default 1). */
   readonly weight?: number;
@@ -48,6 +51,7 @@ export interface FisherTerm {
  * const penalty = ewcPenalty(F, anchor, { model });
  */
 export class FisherSum implements CurvatureOperator {
+  /** The collection shared by every term. */
   readonly layerCollection: LayerCollection;
   private items: Array<{ matrix: PMat; weight: number }> | null;
 
@@ -65,7 +69,7 @@ export class FisherSum implements CurvatureOperator {
   }
 
   /** The terms with their weights (the matrices are not copied). */
-  get terms(): ReadonlyArray<{ matrix: PMat; weight: number }> {
+  get terms(): ReadonlyArray<Required<FisherTerm>> {
     if (!this.items) throw new DisposedError('this FisherSum has been disposed; it cannot be used any more');
     return this.items;
   }
@@ -131,6 +135,7 @@ function isTerm(t: unknown): t is FisherTerm {
 }
 
 /** Options of the online Fisher (a running weighted sum over tasks or steps). */
+/** Options of `onlineFisher`. */
 export interface OnlineFisherOptions {
   /** Decay γ ∈ [0, 1] of the old tasks' Fisher (Schwarz et al. 2018). Default 1 (a plain sum). */
   gamma?: number;

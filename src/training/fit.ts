@@ -18,14 +18,21 @@ export type FitLogs = Record<string, number>;
 
 /** The callback hooks of tf.CustomCallbackArgs that `fit` calls. */
 export interface FitCallbacks {
+  /** Before the first epoch. */
   onTrainBegin?: (logs?: FitLogs) => void | Promise<void>;
+  /** After the last epoch (or a stop). */
   onTrainEnd?: (logs?: FitLogs) => void | Promise<void>;
+  /** Before each epoch (0-based). */
   onEpochBegin?: (epoch: number, logs?: FitLogs) => void | Promise<void>;
+  /** After each epoch, with { loss } (example-weighted mean batch loss). */
   onEpochEnd?: (epoch: number, logs?: FitLogs) => void | Promise<void>;
+  /** Before each step, with { batch, size }. */
   onBatchBegin?: (batch: number, logs?: FitLogs) => void | Promise<void>;
+  /** After each step, with { batch, size, loss }. */
   onBatchEnd?: (batch: number, logs?: FitLogs) => void | Promise<void>;
 }
 
+/** Options of `fit`. */
 /** Options of `fit`. */
 export interface FitOptions {
   /** The optimizer whose `step` trains `model` (built on the same model). */
@@ -34,6 +41,7 @@ export interface FitOptions {
   epochs?: number;
   /** Batches per epoch (integer ≥ 1); default: the whole dataset. */
   batchesPerEpoch?: number;
+  /** tf.CustomCallbackArgs-style hooks (one object or several), called as model.fitDataset calls them. */
   callbacks?: FitCallbacks | FitCallbacks[];
   /** 0: silent; 1 (default): one line per epoch, as tfjs-node's fitDataset prints it. */
   verbose?: 0 | 1;
@@ -43,8 +51,13 @@ export interface FitOptions {
 
 /** What `fit` returns: the per-epoch mean loss, as a tf.History holds it. */
 export interface FitHistory {
+  /** The epochs run (0-based). */
   epoch: number[];
-  history: { loss: number[] };
+  /** Per epoch: the example-weighted mean batch loss. */
+  history: {
+    /** One value per epoch. */
+    loss: number[];
+  };
 }
 
 /**

@@ -42,6 +42,7 @@ import { collectionVariables, modelAndCollection } from './model-weights.js';
 const shown = (x: unknown): string => (typeof x === 'number' ? String(x) : describe(x));
 
 /** Options of the natural-gradient optimizer. */
+/** Options of `new NaturalGradientOptimizer` (defaults as tensorflow/kfac's, where it has one). */
 export interface NaturalGradientOptimizerOptions {
   /** The model to train (its weights are updated in place). */
   model: tf.LayersModel;
@@ -81,8 +82,9 @@ export interface StepInfo {
   loss: number;
   /** The KL-clipping coefficient ν applied (1: not clipped). */
   clip: number;
-  /** Whether the curvature statistics / preconditioner were refreshed at this step. */
+  /** Whether the curvature statistics were taken at this step. */
   curvatureUpdated: boolean;
+  /** Whether the preconditioner was rebuilt at this step. */
   inverseUpdated: boolean;
   /** The damping used. */
   damping: number;
@@ -104,24 +106,39 @@ const KINDS: Record<string, CurvatureKind> = { PMatKFAC: 'kfac', PMatEKFAC: 'ekf
  * opt.dispose();
  */
 export class NaturalGradientOptimizer {
+  /** The model trained in place. */
   readonly model: tf.LayersModel;
+  /** The trained parameters. */
   readonly layerCollection: LayerCollection;
+  /** 'PMatKFAC', 'PMatEKFAC' or 'PMatDiag'. */
   readonly representationName: string;
+  /** The options as resolved (see NaturalGradientOptimizerOptions for each). */
   readonly learningRate: number;
+  /** See NaturalGradientOptimizerOptions. */
   readonly curvatureUpdateEvery: number;
+  /** See NaturalGradientOptimizerOptions. */
   readonly inverseUpdateEvery: number;
+  /** See NaturalGradientOptimizerOptions. */
   readonly decay: number;
+  /** See NaturalGradientOptimizerOptions. */
   readonly fisher: 'monte-carlo' | 'exact';
+  /** See NaturalGradientOptimizerOptions. */
   readonly momentum: number;
+  /** See NaturalGradientOptimizerOptions. */
   readonly weightDecay: number;
+  /** The KL bound κ, null when clipping is off. */
   readonly klClip: number | null;
+  /** See NaturalGradientOptimizerOptions. */
   readonly adaptiveDamping: boolean;
+  /** The seed of the Monte-Carlo labels (drawn when not given). */
   readonly seed: number;
+  /** See NaturalGradientOptimizerOptions. */
   readonly variant: TrainingVariant;
   /** Steps taken. */
   iterations = 0;
   /** Curvature statistics taken and preconditioner rebuilds done (counters for the schedule). */
   curvatureUpdates = 0;
+  /** Preconditioner rebuilds done. */
   inverseUpdates = 0;
   /** The last step's details. */
   lastStep: StepInfo | null = null;
@@ -348,6 +365,7 @@ export class NaturalGradientOptimizer {
     };
   }
 
+  /** Releases the tensors the optimizer holds (momentum, device copies of the preconditioner); the model is untouched. */
   dispose(): void {
     this.curvature.dispose();
     this.velocity?.dispose();
