@@ -14,7 +14,7 @@ import { distributedFIM } from '../../src/distributed/coordinator.js';
 import { dataHash, modelHash } from '../../src/distributed/hash.js';
 import { SHARD_QUEUE, type ShardJobData } from '../../src/distributed/protocol.js';
 import { runCli } from '../cli/support.js';
-import { RedisServer, WorkerProcess, freePort, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
+import { ROOT, RedisServer, WorkerProcess, freePort, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
 import { float64Entries, relativeDistance } from './entries.js';
 
 const missing = redisMissing();
@@ -119,6 +119,27 @@ describe('distributed failure semantics', { skip: missing ?? false }, () => {
     } finally {
       run.matrix.dispose();
       run.model.dispose();
+    }
+  });
+
+  test('Ctrl-C on fim --redis cancels the run: exit code 2, one line, no job or partial left', async () => {
+    // A Redis no worker serves: the run's jobs wait until the coordinator is interrupted.
+    const idle = await RedisServer.start();
+    try {
+      const { spawn } = await import('node:child_process');
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'fim', '--model', modelPath, '--data', dataPath, '--redis', idle.url, '--run-id', 'cancelled', '--quiet'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      for (let i = 0; i < 600 && !(await idle.keys('bull:nngeometry-merge:cancelled')).length; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await idle.keys('*cancelled-s0000*')).length > 0, true, 'the shard jobs were enqueued');
+      child.kill('SIGINT');
+      assert.equal(await exited, 2, stderr);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      assert.match(stderr, /^nngeometry: distributedFIM: run cancelled was cancelled; its pending jobs were removed/);
+      assert.deepEqual((await idle.keys()).filter((k) => k.includes('cancelled')), []);
+    } finally {
+      await idle.stop();
     }
   });
 
