@@ -221,8 +221,13 @@ function weights(values: Float64Array, f: SpectralFunction, shape: number[]): tf
   return tf.tensor(Float32Array.from(values, f), shape);
 }
 
+/** Σ_ab (U_Aᵀ V_r U_G)²_ab f(D_ab) for every row r of V [R, k·c] (one Kronecker block): [R]. */
+export function kroneckerQuadratic(block: KroneckerBlock, rows: tf.Tensor2D, f: SpectralFunction): tf.Tensor1D {
+  return tf.tidy(() => tf.sum(tf.mul(tf.square(projectKronecker(block, rows)), weights(block.eigenvalues, f, [block.k, block.c])), [1, 2]) as tf.Tensor1D);
+}
+
 /** U_Aᵀ V_r U_G for every row r of V [R, k·c]: [R, k, c]. */
-function projectKronecker(p: KroneckerPart, v: tf.Tensor2D): tf.Tensor3D {
+function projectKronecker(p: KroneckerBlock, v: tf.Tensor2D): tf.Tensor3D {
   const r = v.shape[0];
   const right = tf.matMul(v.reshape([r * p.k, p.c]), p.uG).reshape([r, p.k, p.c]);
   const left = tf.matMul(tf.transpose(right, [0, 2, 1]).reshape([r * p.c, p.k]), p.uA).reshape([r, p.c, p.k]);

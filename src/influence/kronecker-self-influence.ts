@@ -1,5 +1,5 @@
 /**
- * Self-influence in a Kronecker eigenbasis without forming per-example gradients: for a layer
+ * Self-influence in a Kronecker eigenbasis without forming large per-example gradients: for a layer
  * whose per-example gradient is ∇Wᵢ = X̃ᵢᵀGᵢ, U_Aᵀ∇WᵢU_G = (X̃ᵢU_A)ᵀ(GᵢU_G), so the inputs are
  * projected once per batch and each example costs S·k·c (a Dense layer, S = 1: an outer product)
  * instead of the k²c + kc² of projecting a full [k, c] gradient (George et al. 2018 use the
@@ -11,7 +11,15 @@ import { tf } from '../tf.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import type { OutputGradients } from '../backend/engine.js';
 import { checkKroneckerLayers } from '../object/pspace/kronecker/factors.js';
-import type { KroneckerBlock } from './curvature-spectrum.js';
+import { layerJacobian } from '../object/pspace/accumulators.js';
+import { type KroneckerBlock, kroneckerQuadratic } from './curvature-spectrum.js';
+
+/**
+ * Blocks with k²c + kc² (the operations of projecting one per-example gradient) below this are
+ * projected from their per-example gradients in one batched product; larger ones factored, one
+ * example at a time (on tfjs-wasm a call costs about as much as 10⁶ multiply-adds).
+ */
+const FACTORED_MIN_OPERATIONS = 1e6;
 
 /** Per layer: its weight block and, when separate (Conv2DTranspose), its bias block. */
 function layerBlocks(lc: LayerCollection, blocks: ReadonlyArray<KroneckerBlock>): Array<{ weights: KroneckerBlock; bias: KroneckerBlock | null }> | null {
@@ -58,6 +66,10 @@ export function kroneckerSelfInfluence(lc: LayerCollection, blocks: ReadonlyArra
           const uOutput = swap ? weights.uA : weights.uG;
           const x = out.inputs.get(e.id)!;
           const g = out.grads.get(e.id)!;
+          if (!bias && weights.k * weights.c * (weights.k + weights.c) < FACTORED_MIN_OPERATIONS) {
+            // A small block: projecting its per-example gradients costs less than a call per example.
+            return kroneckerQuadratic(weights, layerJacobian(e, out), (v) => 1 / (v + damping));
+          }
           const projected = support.projectInputs(e.layer, x, uInput);
           const squares = Array.from({ length: b }, (_, n) => support.eigenbasisSquaredSum(e.layer, tf.slice(projected, [n], [1]), tf.slice(g, [n], [1]), uOutput));
           let s = tf.sum(tf.mul(tf.stack(squares), weight(weights, [1, weights.k, weights.c])), [1, 2]);

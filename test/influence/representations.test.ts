@@ -105,3 +105,21 @@ for (const [modelName, make] of [['MLP', () => mlp()], ['CNN', () => cnn()]] as 
     });
   });
 }
+
+test('(E)KFAC self-influence of a wide layer (factored per example) equals the diagonal of the pairwise scores (projected gradients) (1e-4)', async () => {
+  // Dense 200 → 40: k²c + kc² ≈ 1.9·10⁶, above the size where self-influence factors U_Aᵀ∇WU_G.
+  const model = tf.sequential({ layers: [tf.layers.dense({ units: 40, inputShape: [200], activation: 'tanh' }), tf.layers.dense({ units: 5 })] });
+  const train = randomBatches(model, 16, 6, 5);
+  for (const representation of [PMatKFAC, PMatEKFAC] as Array<Representation<PMatBase>>) {
+    const before = tf.memory().numTensors;
+    const self = await selfInfluence({ model, trainLoader: train, representation, damping: 0.01 });
+    const pairs = await pairwiseInfluence({ model, trainLoader: train, queryLoader: train, representation, damping: 0.01 });
+    const diag = tf.tidy(() => tf.sum(tf.mul(pairs, tf.eye(16)), 1));
+    const err = relativeMaxError(self.dataSync(), diag.dataSync());
+    tf.dispose([self, pairs, diag]);
+    assert.equal(tf.memory().numTensors, before);
+    assert.ok(err < 1e-4, `${(representation as { representationName: string }).representationName}: relative error ${err}`);
+  }
+  disposeBatches(train);
+  model.dispose();
+});
