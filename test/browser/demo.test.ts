@@ -23,10 +23,12 @@ import { demoSubnetwork, batchesOf } from '../../demo/compute.js';
 import { buildDemo } from '../../demo/build.js';
 import { serveStatic } from '../../demo/serve.js';
 import { useTestBackend } from '../support/backend.js';
-import { CHROMIUM, launchChromium } from './support.js';
+import { CHROMIUM, launchChromium, launchChromiumWebGL } from './support.js';
 
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser tests`;
 let browser: Browser;
+/** Chromium with SwiftShader WebGL, launched for the webgl case only. */
+let webglBrowser: Browser | undefined;
 let server: Server;
 let base: string;
 
@@ -40,6 +42,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  await webglBrowser?.close();
   await new Promise((ok) => (server ? server.close(ok) : ok(undefined)));
 });
 
@@ -86,11 +89,15 @@ function matchingPixels(actual: number[], entries: Float32Array, d: number, tol:
 const cases = [
   { model: 'fmnist-cnn', representation: 'kfac', backend: 'wasm', examples: 500 },
   { model: 'fmnist-mlp', representation: 'quasidiag', backend: 'cpu', examples: 100 },
+  // The page picks webgl first: on SwiftShader (float32 textures) the numbers match Node within
+  // the same 1e-3 and the heatmaps within the same ±2 colour levels.
+  { model: 'fmnist-mlp', representation: 'diag', backend: 'webgl', examples: 100 },
 ];
 
 for (const c of cases) {
   test(`demo: ${c.model} ${c.representation} on ${c.backend} shows the Node numbers and draws both heatmaps`, { skip }, async () => {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 1000 } });
+    if (c.backend === 'webgl') webglBrowser ??= await launchChromiumWebGL();
+    const page = await (c.backend === 'webgl' ? webglBrowser! : browser).newPage({ viewport: { width: 1000, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${base}?backend=${c.backend}&model=${c.model}&representation=${c.representation}`);
