@@ -146,6 +146,15 @@ for (const r of la) {
   );
 }
 
+// Scale rows (bench/scale.ts), opt-in: `npm run bench -- --scale` (d ≈ 10^7), `-- --scale --huge` (also d ≈ 10^8).
+if (process.argv.includes('--scale')) {
+  const { benchScale } = await import('./scale.js');
+  const configs = [{ width: 2048, hidden: 3, examples: QUICK ? 256 : 1024 }];
+  if (process.argv.includes('--huge')) configs.push({ width: 4096, hidden: 7, examples: 256 });
+  for (const r of await benchScale(configs)) rows.push({ workload: r.workload, what: `${r.what} (peak RSS ${(r.peakRssBytes / 2 ** 30).toFixed(2)} GiB)`, params: r.params, ms: r.ms, ratio: r.ratio, examples: r.examples });
+  console.log('\nscale rows\n' + formatRows(rows.filter((r) => r.workload.startsWith('MLP 784-2048') || r.workload.startsWith('MLP 784-4096'))));
+}
+
 // The PyTorch reference (bench/pytorch_reference.py), run last so that it does not share the CPUs with our rows.
 const pytorch = process.env.BENCH_PYTORCH === '0' ? { ok: false as const, reason: 'BENCH_PYTORCH=0' } : runPytorchReference({ quick: QUICK });
 if (pytorch.ok) console.log('\nside by side with PyTorch (÷ PyTorch = our time ÷ its plain forward+backward over the same workload)\n' + formatPytorchTable(rows, pytorch.reference));
