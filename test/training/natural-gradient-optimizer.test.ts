@@ -374,3 +374,23 @@ test('bad input: negative learning rate or damping, a batch without labels, unco
   disposeBatches([b!]);
   model.dispose();
 });
+
+test('Monte-Carlo Fisher: the same seed gives the same trajectory exactly, another seed another one', async () => {
+  const model = mlp();
+  const lc = LayerCollection.fromModel(model);
+  const theta0 = PVector.fromModel(model, lc);
+  const batches = randomBatches(model, 18, 6, 1700);
+  const trajectory = async (seed: number) => {
+    theta0.copyToModel(model);
+    const opt = new NaturalGradientOptimizer({ model, learningRate: 0.05, curvatureUpdateEvery: 1, inverseUpdateEvery: 1, seed });
+    for (const b of batches) await opt.step(b);
+    opt.dispose();
+    return weightsOf(model, lc);
+  };
+  const a = await trajectory(7);
+  assert.deepEqual(await trajectory(7), a);
+  assert.ok(relativeError(await trajectory(8), a) > 1e-6, 'another seed samples other labels');
+  theta0.dispose();
+  disposeBatches(batches);
+  model.dispose();
+});
