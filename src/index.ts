@@ -6,7 +6,7 @@ export * from './errors.js';
 export { LayerCollection, type LayerEntry, type FromModelOptions } from './layers/layer-collection.js';
 export type { LayerKind, ParameterSpec } from './layers/layer-kind.js';
 export { PVector } from './object/pvector.js';
-export type { PMat, PMatBase, AnyPMat, NormOrder, SolveOptions, Representation, FisherSpec } from './object/pspace/pmat.js';
+export type { PMat, PMatBase, AnyPMat, NormOrder, SolveOptions, Representation, RepresentationResult, FisherSpec } from './object/pspace/pmat.js';
 export { PMatDense } from './object/pspace/dense.js';
 export { PMatDiag } from './object/pspace/diag.js';
 export { PMatBlockDiag } from './object/pspace/block-diag.js';

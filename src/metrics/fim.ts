@@ -11,7 +11,7 @@ import { describe } from '../object/arguments.js';
 import { representationNames } from '../object/pspace/registry.js';
 import type { Loader } from '../data/loader.js';
 import type { Progress } from '../backend/engine.js';
-import type { PMatBase, Representation } from '../object/pspace/pmat.js';
+import type { AnyPMat, PMatBase, Representation, RepresentationResult } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';
 import { computeInWorkers, planWorkers } from '../parallel/parallel-fim.js';
 import { resolveWorkerSetup } from '../parallel/custom-layers.js';
@@ -68,13 +68,16 @@ export interface FIMOptions<M extends PMatBase> {
 const FIM_OPTIONS = ['model', 'loader', 'representation', 'variant', 'layerCollection', 'sigma2', 'loss', 'onProgress', 'signal', 'workers', 'workerSetup'] as const;
 
 /**
- * Computes the Fisher information matrix of `model` on `loader`.
+ * Computes the Fisher information matrix of `model` on `loader`, as an instance of the
+ * representation's class (`PMatDiag` for `representation: PMatDiag`; one of several classes for
+ * a union of representations; {@link AnyPMat} for a `Representation<AnyPMat>`).
  *
  * @example
  * const F = await FIM({ model, loader: [{ xs, ys }], representation: PMatDiag });
  * F.trace();
  * F.dispose();
  */
+export async function FIM<R extends Representation<PMatBase>>(options: Omit<FIMOptions<PMatBase>, 'representation'> & { representation: R }): Promise<RepresentationResult<R>>;
 export async function FIM<M extends PMatBase>(options: FIMOptions<M>): Promise<M> {
   const layerCollection = checkMetricArguments(options, 'FIM', FIM_OPTIONS);
   const { model, loader, representation } = options;

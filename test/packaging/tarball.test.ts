@@ -103,6 +103,9 @@ export async function traces(model: tf.LayersModel, xs: tf.Tensor): Promise<numb
   const dense: PMatDense = await FIM({ model, loader: [{ xs }], representation: PMatDense });
   const diagonal: number = (await FIM({ model, loader: [{ xs }], representation: PMatDiag })).trace();
   const out: number[] = [dense.trace(), diagonal];
+  const either = xs.size > 100 ? PMatDiag : PMatKFAC;
+  const one: PMatDiag | PMatKFAC = await FIM({ model, loader: [{ xs }], representation: either });
+  out.push(one.trace());
   const reps: Array<Representation<AnyPMat>> = [PMatDense, PMatKFAC, PMatImplicit];
   for (const representation of reps) {
     const F = await FIM({ model, loader: [{ xs }], representation });

@@ -87,6 +87,13 @@ export interface Representation<M extends PMatBase> {
 }
 
 /**
+ * The matrix class a representation computes: `PMatKFAC` for `typeof PMatKFAC`, and for a union
+ * of representations the union of their classes (so `FIM` called with any of several
+ * representations returns a matrix typed as one of them).
+ */
+export type RepresentationResult<R> = R extends Representation<infer M> ? M : never;
+
+/**
  * Validates and returns the damping of solve/inv/pow/logdet: `options` must be undefined or an
  * object with only the keys in `allowed` (default: regul), and regul a finite number ≥ 0.
  */
