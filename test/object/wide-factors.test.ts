@@ -1,6 +1,6 @@
 /**
  * A wide Kronecker factor (a dense layer with 300 inputs, K = 301 with the bias, seen on 48
- * examples: A has rank ≤ 48 < K/2) is eigendecomposed through the 48×48 Gram matrix of its rows.
+ * examples: A has rank ≤ 48 ≤ K/4) is eigendecomposed through the 48×48 Gram matrix of its rows.
  * Every KFAC/EKFAC method must equal the dense computation from toTensor() (1e-4; 1e-3 through
  * solves): mv, solve, inv, pow, logdet (which holds (K − m)·C·log λ from the null space), the
  * EKFAC built on the Gram eigenbasis before and after updateDiag (whose trace is tr F, the
