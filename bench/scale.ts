@@ -7,7 +7,8 @@
  * Rows: FIMMonteCarlo 1 trial Diag, FIM Diag, FIM KFAC, PMatImplicit mv, KFAC solve (regul 1e-3).
  * Batches of 128, N(0, 1) inputs, labels uniform in 0..9, classif_logits, backend wasm.
  *
- * `npx tsx bench/scale.ts [--huge]` prints a table and writes bench/out/scale.json.
+ * `npx tsx bench/scale.ts [--huge]` prints a table and writes bench/out/scale.json;
+ * BENCH_SCALE_ONLY=kfac measures the unit, FIM KFAC and KFAC solve only.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -35,6 +36,8 @@ function wideMlp(width: number, hidden: number): tf.LayersModel {
   return m;
 }
 
+/** BENCH_SCALE_ONLY=kfac: the unit, FIM KFAC and its solve only. */
+const kfacOnly = process.env.BENCH_SCALE_ONLY === 'kfac';
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
 async function timed<T>(f: () => Promise<T> | T): Promise<{ ms: number; value: T }> {
@@ -74,19 +77,23 @@ export async function benchScale(configs: Array<{ width: number; hidden: number;
       record(what, t.ms);
       return t.value;
     };
-    (await once('FIMMonteCarlo 1 trial PMatDiag', () => FIMMonteCarlo({ model, loader, representation: PMatDiag, trials: 1, seed: 3 }))).dispose();
-    (await once('FIM PMatDiag', () => FIM({ model, loader, representation: PMatDiag }))).dispose();
+    if (!kfacOnly) {
+      (await once('FIMMonteCarlo 1 trial PMatDiag', () => FIMMonteCarlo({ model, loader, representation: PMatDiag, trials: 1, seed: 3 }))).dispose();
+      (await once('FIM PMatDiag', () => FIM({ model, loader, representation: PMatDiag }))).dispose();
+    }
     const kfac = (await once('FIM PMatKFAC', () => FIM({ model, loader, representation: PMatKFAC }))) as PMatKFAC;
     const v = PVector.random(lc, 5);
     const solve = await timed(() => kfac.solve(v, { regul: 1e-3 }));
     solve.value.dispose();
     record('  PMatKFAC.solve (regul 1e-3)', solve.ms);
     kfac.dispose();
-    const implicit = await FIM({ model, loader, representation: PMatImplicit });
-    const mv = await timed(() => implicit.mv(v));
-    record('PMatImplicit.mv', mv.ms);
-    mv.value.dispose();
-    implicit.dispose();
+    if (!kfacOnly) {
+      const implicit = await FIM({ model, loader, representation: PMatImplicit });
+      const mv = await timed(() => implicit.mv(v));
+      record('PMatImplicit.mv', mv.ms);
+      mv.value.dispose();
+      implicit.dispose();
+    }
     v.dispose();
     loader.forEach((b) => tf.dispose([b.xs, b.ys]));
     model.dispose();
