@@ -8,7 +8,7 @@
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import { type CotangentSource, type Progress, passOverData } from '../backend/engine.js';
+import { type CotangentSource, type Progress, passOverData } from '../backend/pass.js';
 import { type Loader, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import { batchJacobian } from '../object/pspace/accumulators.js';
 
@@ -114,7 +114,7 @@ export async function forEachLossGradientBatch(
       let g: tf.Tensor2D | null = null;
       await passOverData(
         { model: spec.model, layerCollection: spec.layerCollection, loader: [one], outputs: lossGradientOutputs(spec), signal: spec.signal },
-        { onOutput: (out) => void (g = tf.keep(batchJacobian(spec.layerCollection, out))) },
+        { onOutputs: (out) => void (g = tf.keep(batchJacobian(spec.layerCollection, out))) },
       );
       grads = g!;
       await visit(grads, done);

@@ -14,7 +14,7 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData, tileRows } from '../../backend/engine.js';
+import { passOverData } from '../../backend/pass.js';
 import type { Loader } from '../../data/loader.js';
 import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
@@ -252,7 +252,7 @@ export class PMatEKFAC implements PMat {
     // Inputs in the input factor's eigenbasis do not depend on the output: projected once per batch.
     let projected: tf.Tensor3D[] = [];
     try {
-      // k output-major stacked outputs at once (batched scheme) or one (k = 1).
+      // k output-major stacked outputs at once (k = 1 the plain case).
       const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean, k: number) => {
         if (firstOutput) {
           tf.dispose(projected);
@@ -263,15 +263,12 @@ export class PMatEKFAC implements PMat {
           const grads = gradsById.get(e.id)!;
           const support = supports[i]!;
           const uOutput = basis(i, 'output');
-          if (k === 1) sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, grads, uOutput));
-          else if (support.eigenbasisSquaredSumStacked) sums[weights]!.add(support.eigenbasisSquaredSumStacked(e.layer, projected[i]!, grads, uOutput, k));
-          else sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, tileRows(projected[i]!, k) as tf.Tensor3D, grads, uOutput));
+          sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, grads, uOutput, k));
           // Separate bias block: Σᵢ (U_Bᵀ bᵢ)∘² (tensors here are released by the pass's tidy scope).
           if (bias !== null) sums[bias]!.add(tf.sum(tf.square(tf.matMul(support.separateBias!.gradients(e.layer, grads), bases[bias]![0]!)), 0));
         });
       };
       const { examples } = await passOverData({ ...this.spec, loader }, {
-        onOutput: (out) => visit(out.inputs, out.grads, out.output === 0, 1),
         onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0, out.count),
         onBatchEnd: () => {
           sums.forEach((s) => s.flush());

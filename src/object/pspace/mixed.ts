@@ -7,7 +7,7 @@
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { LayerCollection, type LayerEntry } from '../../layers/layer-collection.js';
-import { SharedPass } from '../../backend/engine.js';
+import { SharedPass } from '../../backend/shared-pass.js';
 import type { Loader } from '../../data/loader.js';
 import { PVector } from '../pvector.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';

@@ -1,0 +1,326 @@
+/**
+ * One pass over the data that hands, for every batch and every square-root output o of the
+ * variant, each collected layer's input x and the gradient g of f̃_o at its pre-activation to
+ * a visitor. The visitor (a representation's accumulator) turns (x, g) into whatever it needs.
+ *
+ * Scheme (default, 'batched'): one recorded forward pass per batch, then the cotangents of the
+ * O outputs back-propagated together, stacked along the batch axis, by hand-written rules for
+ * the common layers and tfjs autodiff for the rest (batched-backward.ts), in chunks of outputs
+ * when memory requires. The 'autodiff' scheme — one `tf.grads` with respect to zero probes on
+ * the pre-activations per output, tfjs re-running the forward pass inside each — is kept as an
+ * independent reference for the tests (setBackwardScheme).
+ */
+import { tf } from '../tf.js';
+import { AbortedError, InvalidArgumentError, NonFiniteError } from '../errors.js';
+import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
+import { type Batch, type Loader, checkBatchInputs, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
+import { executeModel, type LayerCall } from './executor.js';
+import { batchedBackward, tensorsNeedingCotangents } from './batched-backward.js';
+import { ensureKernelFixes } from './substrate.js';
+import { yieldToEventLoop } from './yield.js';
+import { MagnitudeGuard } from './magnitudes.js';
+
+/** Progress of a pass over the data. */
+export interface Progress {
+  examplesDone: number;
+  examplesTotal?: number;
+}
+
+/**
+ * What a visitor receives for one batch: the gradients of `count` consecutive square-root
+ * outputs (count = 1 the plain case), stacked output-major along the batch axis (row
+ * (o − firstOutput)·B + i is output o, example i; see stacking.ts).
+ */
+export interface OutputGradients {
+  /** Captured input of each collected layer, by layer id, [B, ...]. */
+  readonly inputs: ReadonlyMap<string, tf.Tensor>;
+  /** Gradient of f̃_o at each collected layer's pre-activation, by layer id, [count·B, ...]. */
+  readonly grads: ReadonlyMap<string, tf.Tensor>;
+  readonly batchSize: number;
+  /** Index of the first square-root output in `grads`. */
+  readonly firstOutput: number;
+  /** How many outputs are stacked in `grads` (≥ 1). */
+  readonly count: number;
+  readonly numOutputs: number;
+}
+
+/** The same type under the name that says what it holds: stacked outputs. */
+export type StackedOutputGradients = OutputGradients;
+
+export interface BatchVisitor {
+  /** Called inside a tidy scope (tensors created here are released unless kept), one or more times per batch. */
+  onOutputs(g: OutputGradients): void;
+  /** Called after the last output of each batch. */
+  onBatchEnd?(): void;
+}
+
+/**
+ * The square-root outputs of a batch: given the model outputs f (flattened to [B, C]), the
+ * targets and the batch's position in the pass, the cotangents M [O, B, C] (constants) whose
+ * rows are back-propagated: f̃_o(x_i) = Σ_c M[o, i, c] f_c(x_i). A FIM variant, a Monte-Carlo
+ * sample of labels, or the identity (the raw Jacobian) are all cotangent sources.
+ */
+export interface CotangentSource {
+  /** Name used in error messages, e.g. "variant 'classif_logits'". */
+  readonly description: string;
+  /** Whether batches must carry targets `ys`. */
+  readonly needsTargets: boolean;
+  /** `firstExample`: the index in the pass of the batch's first example (for errors naming an example). */
+  cotangents(output: tf.Tensor2D, ys: tf.Tensor | undefined, batchIndex: number, firstExample: number): tf.Tensor3D;
+  /**
+   * The source as plain data (a named variant and its options), so that a saved matrix can run
+   * later passes after loading (EKFAC's updateDiag); absent when it cannot be written down (a
+   * loss function).
+   */
+  readonly definition?: Readonly<Record<string, string | number>>;
+}
+
+/** Everything that defines the matrix to compute, independent of its representation. */
+export interface PassSpec {
+  readonly model: tf.LayersModel;
+  readonly layerCollection: LayerCollection;
+  readonly loader: Loader;
+  readonly outputs: CotangentSource;
+  readonly onProgress?: (p: Progress) => void;
+  /** Stops the pass (with AbortedError) at the next batch or output once aborted. */
+  readonly signal?: AbortSignal;
+  /**
+   * Set by a caller that computes several matrices of the same data at once (PMatMixed): the
+   * first pass of each joins one shared pass over the data (see SharedPass).
+   */
+  readonly shared?: SharedPassParticipant;
+}
+
+/** What a pass returns: the number of examples n and of square-root outputs O. */
+export interface PassResult {
+  examples: number;
+  outputs: number;
+}
+
+/** One participant's handle on a shared pass. */
+export interface SharedPassParticipant {
+  /** Joins the shared pass (the participant's first pass) or runs a pass of its own (later ones). */
+  join(spec: PassSpec, visitor: BatchVisitor): Promise<PassResult>;
+  /** The participant's computation has settled: the shared pass no longer waits for it. */
+  done(): void;
+}
+
+/** Runs the pass; returns the number of examples n and of square-root outputs O. */
+export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promise<PassResult> {
+  if (spec.shared) return spec.shared.join(spec, visitor);
+  ensureKernelFixes();
+  const { model, layerCollection: lc } = spec;
+  const collected = new Map<tf.layers.Layer, LayerEntry>(lc.layers.map((e) => [e.layer, e]));
+  let examples = 0;
+  let outputs = 0;
+  let batchIndex = 0;
+  const examplesTotal = countExamples(spec.loader);
+  checkAborted(spec.signal);
+  for await (const batch of iterateBatches(spec.loader)) {
+    try {
+      checkAborted(spec.signal);
+      if (batch.size === 0) continue;
+      checkBatch(model, batch, spec.outputs);
+      outputs = processBatch(spec, collected, batch, { index: batchIndex++, firstExample: examples }, visitor);
+      examples += batch.size;
+    } finally {
+      releaseBatch(batch);
+    }
+    spec.onProgress?.(examplesTotal === undefined ? { examplesDone: examples } : { examplesDone: examples, examplesTotal });
+    // Let timers and events run (an AbortSignal.timeout fires here), then see whether they aborted.
+    await yieldToEventLoop();
+    checkAborted(spec.signal);
+  }
+  return { examples, outputs };
+}
+
+/** NaN/Infinity in the outputs of finite inputs come from the weights: name the layer. */
+function assertFiniteOutput(model: tf.LayersModel, f: tf.Tensor): void {
+  const finite = (t: tf.Tensor) => {
+    const s = tf.sum(tf.mul(t, 0));
+    const ok = Number.isFinite(s.dataSync()[0]!);
+    s.dispose();
+    return ok;
+  };
+  if (finite(f)) return;
+  const culprit = model.weights.find((w) => w.dtype === 'float32' && !finite(w.read()));
+  throw new NonFiniteError(
+    culprit
+      ? `weight '${culprit.name}' of the model contains NaN or Infinity; the matrix would be meaningless`
+      : `the model's outputs contain NaN or Infinity for finite inputs (overflow?); the matrix would be meaningless`,
+  );
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new AbortedError(`the pass over the data was aborted${signal.reason !== undefined ? ` (${String(signal.reason)})` : ''}; no partial result is kept`);
+  }
+}
+
+/** How the cotangents of the O square-root outputs are back-propagated (see the module documentation). */
+export type BackwardScheme = 'batched' | 'autodiff';
+let backwardScheme: BackwardScheme = 'batched';
+
+/**
+ * Selects the backward scheme of every later pass (internal: the tests compare the two);
+ * returns the previous one.
+ */
+export function setBackwardScheme(scheme: BackwardScheme): BackwardScheme {
+  const previous = backwardScheme;
+  backwardScheme = scheme;
+  return previous;
+}
+
+/**
+ * Floats one stacked activation may hold: the outputs are back-propagated in chunks of k so
+ * that k·B·(largest activation per example) stays below this (256 MB of float32).
+ */
+let stackedFloatsBudget = 2 ** 26;
+
+/** Sets the float budget of one stacked activation (internal: the tests force chunking); returns the previous one. */
+export function setStackedFloatsBudget(floats: number): number {
+  const previous = stackedFloatsBudget;
+  stackedFloatsBudget = floats;
+  return previous;
+}
+
+/** Where a batch sits in the pass: its index and the index of its first example. */
+interface BatchPosition {
+  readonly index: number;
+  readonly firstExample: number;
+}
+
+function processBatch(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  at: BatchPosition,
+  visitor: BatchVisitor,
+): number {
+  return backwardScheme === 'batched'
+    ? processBatchBatched(spec, collected, batch, at, visitor)
+    : processBatchAutodiff(spec, collected, batch, at, visitor);
+}
+
+/** One recorded forward pass, then all outputs' cotangents back-propagated together (batched-backward.ts). */
+function processBatchBatched(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  at: BatchPosition,
+  visitor: BatchVisitor,
+): number {
+  const { model, layerCollection: lc } = spec;
+  const b = batch.size;
+  const numOutputs = tf.tidy(() => {
+    const calls: LayerCall[] = [];
+    const inputs = new Map<string, tf.Tensor>();
+    const outs = executeModel(model, batch.xs, { collected, onLayer: (e, x) => inputs.set(e.id, x), onCall: (c) => calls.push(c) });
+    if (outs.length !== 1) throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
+    for (const e of lc.layers) {
+      if (!inputs.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
+    }
+    const output = outs[0]!;
+    const f = output.reshape([b, -1]) as tf.Tensor2D;
+    assertFiniteOutput(model, f);
+    const cotangents = spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
+    const numOutputs = cotangents.shape[0];
+    const needs = tensorsNeedingCotangents(calls);
+    let widest = 1;
+    for (const call of calls) for (const t of [...call.outputs, ...call.inputs]) widest = Math.max(widest, t.size / b);
+    const chunk = Math.max(1, Math.min(numOutputs, Math.floor(stackedFloatsBudget / (b * widest))));
+    const guard = new MagnitudeGuard(lc.layers);
+    for (let first = 0; first < numOutputs; first += chunk) {
+      checkAborted(spec.signal);
+      const count = Math.min(chunk, numOutputs - first);
+      tf.tidy(() => {
+        const seed = tf.slice(cotangents, [first, 0, 0], [count, -1, -1]).reshape([count * b, ...output.shape.slice(1)]);
+        const grads = batchedBackward(calls, needs, output, seed, count);
+        guard.check(inputs, grads);
+        visitor.onOutputs({ inputs, grads, batchSize: b, firstOutput: first, count, numOutputs });
+      });
+    }
+    return numOutputs;
+  });
+  visitor.onBatchEnd?.();
+  return numOutputs;
+}
+
+/**
+ * The 'autodiff' scheme, the tests' independent reference: a forward pass for the layer inputs
+ * and the cotangents, then one `tf.grads` per output with respect to zero probes on the
+ * pre-activations (tfjs re-runs the forward pass inside each).
+ */
+function processBatchAutodiff(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  at: BatchPosition,
+  visitor: BatchVisitor,
+): number {
+  const { model, layerCollection: lc } = spec;
+  const inputs = new Map<string, tf.Tensor>();
+  const shapes = new Map<string, number[]>();
+  let cotangents: tf.Tensor3D | undefined;
+  try {
+    cotangents = tf.tidy(() => {
+      const outs = executeModel(model, batch.xs, {
+        collected,
+        onLayer: (e, x, s) => {
+          inputs.set(e.id, tf.keep(x.clone()));
+          shapes.set(e.id, s.shape);
+        },
+      });
+      if (outs.length !== 1) {
+        throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
+      }
+      const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
+      assertFiniteOutput(model, f);
+      return spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
+    });
+    for (const e of lc.layers) {
+      if (!inputs.has(e.id)) {
+        throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
+      }
+    }
+    const numOutputs = cotangents.shape[0];
+    const guard = new MagnitudeGuard(lc.layers);
+    for (let o = 0; o < numOutputs; o++) {
+      checkAborted(spec.signal);
+      tf.tidy(() => {
+        const cot = tf.squeeze(tf.slice(cotangents!, [o, 0, 0], [1, -1, -1]), [0]);
+        const probes = lc.layers.map((e) => tf.zeros(shapes.get(e.id)!));
+        // An exception thrown inside tf.grads would abandon the tape and its saved tensors:
+        // errors are caught here, the pass finishes on a zero objective, then they are rethrown.
+        let failure: unknown;
+        const grads = tf.grads((...p: tf.Tensor[]) => {
+          try {
+            const probeMap = new Map(lc.layers.map((e, i) => [e.id, p[i]!]));
+            const outs = executeModel(model, batch.xs, { collected, probes: probeMap });
+            return tf.sum(tf.mul(outs[0]!.reshape([batch.size, -1]), cot));
+          } catch (e) {
+            failure = e;
+            return tf.addN(p.map((t) => tf.sum(tf.mul(t, 0)))) as tf.Scalar;
+          }
+        })(probes);
+        if (failure !== undefined) throw failure;
+        const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
+        guard.check(inputs, gradMap);
+        visitor.onOutputs({ inputs, grads: gradMap, batchSize: batch.size, firstOutput: o, count: 1, numOutputs });
+      });
+    }
+    visitor.onBatchEnd?.();
+    return numOutputs;
+  } finally {
+    tf.dispose([...inputs.values()]);
+    cotangents?.dispose();
+  }
+}
+
+/** Checks input ranks, sizes and dtypes against the model (integer tokens may feed Embeddings), finiteness, targets. */
+function checkBatch(model: tf.LayersModel, batch: Batch, outputs: CotangentSource): void {
+  checkBatchInputs(model, batch, 'the batch');
+  if (outputs.needsTargets && !batch.ys) {
+    throw new InvalidArgumentError(`${outputs.description} needs targets: give batches as {xs, ys} or [xs, ys]`);
+  }
+}
