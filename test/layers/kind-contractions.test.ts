@@ -1,5 +1,5 @@
 /**
- * For every layer kind of issue 4 (each collected layer of the kind fixtures):
+ * For every layer kind (each collected layer of the kind fixtures):
  * - the contractions equal the same quantities formed from the per-example gradients
  *   (rel. 1e-5): squared sums, J·v, weighted sums and cross-batch gradient Grams, each
  *   returning one tensor and leaking none;

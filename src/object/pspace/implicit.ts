@@ -15,7 +15,7 @@ import { PVector } from '../pvector.js';
 import { HostSum, squaredGradientSum } from './accumulators.js';
 import { rowSums, rowSumsLength } from '../reductions.js';
 import type { FisherSpec, PMatBase } from './pmat.js';
-import { type CGOptions, type CGResult, conjugateGradient } from './conjugate-gradient.js';
+import { type CGOptions, type CGResult, conjugateGradient } from '../../linalg/conjugate-gradient.js';
 import { batchJacobian } from './accumulators.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, reduce } from '../map/pmat-algebra.js';
