@@ -18,6 +18,7 @@ export type { KfacType, KroneckerRows, KroneckerSupport, SeparateBiasSupport } f
 export { PMatQuasiDiag } from './object/pspace/quasi-diag.js';
 export { PMatEye } from './object/pspace/eye.js';
 export { PMatMixed, PMatEKFACBlockDiag, type MixedMapping } from './object/pspace/mixed.js';
+export { capabilitiesOf, isInvertible, hasLogdet, isScalable, isDiagUpdatable, type Capabilities, type Invertible, type HasLogdet, type Scalable, type DiagUpdatable } from './object/pspace/capabilities.js';
 export { conjugateGradient, type CGOptions, type CGResult } from './linalg/conjugate-gradient.js';
 export { FIM, type FIMOptions } from './metrics/fim.js';
 export { terminateWorkers } from './parallel/pool.js';
