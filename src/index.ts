@@ -18,12 +18,14 @@ export type { KfacType, KroneckerRows, KroneckerSupport, SeparateBiasSupport } f
 export { PMatQuasiDiag } from './object/pspace/quasi-diag.js';
 export { PMatEye } from './object/pspace/eye.js';
 export { PMatMixed, PMatEKFACBlockDiag, type MixedMapping } from './object/pspace/mixed.js';
-export { conjugateGradient, type CGOptions, type CGResult } from './object/pspace/conjugate-gradient.js';
+export { capabilitiesOf, isInvertible, hasLogdet, isScalable, isDiagUpdatable, type Capabilities, type Invertible, type HasLogdet, type Scalable, type DiagUpdatable } from './object/pspace/capabilities.js';
+export { conjugateGradient, type CGOptions, type CGResult } from './linalg/conjugate-gradient.js';
 export { FIM, type FIMOptions } from './metrics/fim.js';
 export { terminateWorkers } from './parallel/pool.js';
 export { VARIANTS, type Variant, type LossFunction, type LossName } from './metrics/variants.js';
 export type { Loader, BatchLike, Inputs } from './data/loader.js';
-export type { Progress, PassSpec, CotangentSource, OutputGradients, StackedOutputGradients, BatchVisitor, PassResult, SharedPassParticipant } from './backend/engine.js';
+// The engine's own types (BatchVisitor, PassSpec, ...) are in the advanced entry `nngeometry/engine` (src/engine.ts).
+export type { Progress } from './backend/pass.js';
 export { setKernelFixesEnabled } from './backend/substrate.js';
 export {
   installKernelFixes,
@@ -39,7 +41,7 @@ export { save, load, serialize, deserialize, PersistenceError, type Saveable, ty
 export { REGISTRY, saveableNames, mergeableNames, representationNames, type RegistryEntry, type CliDescription, type RepresentationCost, type Persistable } from './object/pspace/registry.js';
 export type { RepresentationState, StatePart, StateScalar, RestoreContext } from './object/pspace/state.js';
 export { mergePartial, type Mergeable, type PartialResult } from './persistence/merge.js';
-// Function space (issue 5): Jacobians, Gram matrices / empirical NTK, Monte-Carlo Fisher, Hessian.
+// Function space: Jacobians, Gram matrices / empirical NTK, Monte-Carlo Fisher, Hessian.
 export { FVector } from './object/fvector.js';
 export type { PFMapBase, PFMapRepresentation } from './object/map/pfmap.js';
 export { PFMapDense } from './object/map/dense.js';
@@ -51,9 +53,9 @@ export { GramMatrix, type GramMatrixOptions } from './metrics/gram.js';
 export { FIMMonteCarlo, type FIMMonteCarloOptions } from './metrics/fim-monte-carlo.js';
 export { MONTE_CARLO_VARIANTS, type MonteCarloVariant } from './metrics/monte-carlo-samples.js';
 export { Hessian, type HessianOptions, type HessianRepresentation, type HessianResult } from './metrics/hessian.js';
-export { PMatHessianImplicit } from './metrics/hessian-implicit.js';
+export { PMatHessianImplicit } from './object/pspace/hessian-implicit.js';
 export type { HessianLoss } from './metrics/hessian-losses.js';
-// Model loading (issue 4): LayersModels from disk (Node, without tfjs-node) or browser artifacts.
+// Model loading: LayersModels from disk (Node, without tfjs-node) or browser artifacts.
 export { loadModel, saveModel, type ModelSource, type BrowserModelFiles, type LoadModelOptions, type SaveModelOptions } from './io/load-model.js';
 export { nodeFileSystem, registerFileSystemScheme } from './io/node-file-system.js';
 export type { KroneckerFactors } from './object/pspace/kronecker/factors.js';

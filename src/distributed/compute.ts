@@ -22,7 +22,7 @@ import { PMatEKFAC } from '../object/pspace/ekfac.js';
 import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
 import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import { shardSeed } from './hash.js';
 import { shardBatches } from './shard-data.js';
 import type { DistributedRepresentation, PassDefinition } from './protocol.js';

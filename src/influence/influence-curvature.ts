@@ -8,7 +8,7 @@ import type { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import type { Loader } from '../data/loader.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import { FIM } from '../metrics/fim.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { PMatEKFAC } from '../object/pspace/ekfac.js';

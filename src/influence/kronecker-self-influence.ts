@@ -9,7 +9,7 @@
  */
 import { tf } from '../tf.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import type { OutputGradients } from '../backend/engine.js';
+import type { OutputGradients } from '../backend/pass.js';
 import { checkKroneckerLayers } from '../object/pspace/kronecker/factors.js';
 import { layerJacobian } from '../object/pspace/accumulators.js';
 import { type KroneckerBlock, kroneckerQuadratic } from './curvature-spectrum.js';
@@ -71,7 +71,7 @@ export function kroneckerSelfInfluence(lc: LayerCollection, blocks: ReadonlyArra
             return kroneckerQuadratic(weights, layerJacobian(e, out), (v) => 1 / (v + damping));
           }
           const projected = support.projectInputs(e.layer, x, uInput);
-          const squares = Array.from({ length: b }, (_, n) => support.eigenbasisSquaredSum(e.layer, tf.slice(projected, [n], [1]), tf.slice(g, [n], [1]), uOutput));
+          const squares = Array.from({ length: b }, (_, n) => support.eigenbasisSquaredSum(e.layer, tf.slice(projected, [n], [1]), tf.slice(g, [n], [1]), uOutput, 1));
           let s = tf.sum(tf.mul(tf.stack(squares), weight(weights, [1, weights.k, weights.c])), [1, 2]);
           if (bias) {
             const pb = tf.matMul(support.separateBias!.gradients(e.layer, g), bias.uA);

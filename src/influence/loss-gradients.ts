@@ -8,7 +8,7 @@
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import { type CotangentSource, type OutputGradients, type Progress, passOverData } from '../backend/engine.js';
+import { type CotangentSource, type OutputGradients, type Progress, passOverData } from '../backend/pass.js';
 import { type Loader, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
 import { batchJacobian } from '../object/pspace/accumulators.js';
 
@@ -127,7 +127,7 @@ export async function forEachLossBatch<T extends tf.Tensor>(
       let g: T | null = null;
       await passOverData(
         { model: spec.model, layerCollection: spec.layerCollection, loader: [one], outputs: lossGradientOutputs(spec), signal: spec.signal },
-        { onOutput: (out) => void (g = tf.keep(reduce(out))) },
+        { onOutputs: (out) => void (g = tf.keep(reduce(out))) },
       );
       grads = g!;
       await visit(grads, done);

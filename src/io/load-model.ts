@@ -1,5 +1,5 @@
 /**
- * Loading the LayersModels users bring (issue 4): saved to disk by `model.save('file://…')`
+ * Loading the LayersModels users bring: saved to disk by `model.save('file://…')`
  * (tfjs-node) or by this library's `saveModel`, or produced in a browser (the JSON and weights of
  * a `downloads://` save, or in-memory artifacts as `tf.io.fromMemory` takes them). The model
  * comes back trainable, so every weight is a parameter of the matrices computed on it.

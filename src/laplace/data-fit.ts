@@ -7,7 +7,7 @@
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, NonFiniteError, ShapeMismatchError } from '../errors.js';
 import { type Loader, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import { classOneHot } from '../influence/loss-gradients.js';
 import { preciseSumOf } from '../object/reductions.js';
 

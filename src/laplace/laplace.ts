@@ -13,7 +13,7 @@ import { DisposedError, InvalidArgumentError } from '../errors.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import type { Loader } from '../data/loader.js';
 import { iterateBatches, releaseBatch } from '../data/loader.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import { FIM } from '../metrics/fim.js';
 import { PVector } from '../object/pvector.js';
 import type { PMat, PMatBase, Representation } from '../object/pspace/pmat.js';

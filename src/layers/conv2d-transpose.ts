@@ -31,6 +31,7 @@
  */
 import { tf } from '../tf.js';
 import type { LayerKind } from './layer-kind.js';
+import { tiledContractions, tiledKroneckerContractions } from './stacked-fallback.js';
 import {
   type LinearFeatures,
   linearEigenbasisSquaredSum,
@@ -108,25 +109,28 @@ export const conv2dTransposeKind: LayerKind = {
       return hasBias(layer) ? concatRows([kernel, biasRows(g)]) : kernel;
     });
   },
-  squaredGradientSum(layer, x, g) {
-    return tf.tidy(() => {
-      const kernel = linearSquaredGradientSum(kernelFactors(layer, x, g));
-      return (hasBias(layer) ? tf.concat([kernel, tf.sum(tf.square(biasRows(g)), 0)]) : kernel) as tf.Tensor1D;
-    });
-  },
-  gradientDot(layer, x, g, v) {
-    return tf.tidy(() => {
-      const [vk, vb] = splitParameters(v, parameterSpecs(layer, ['kernel', 'bias']));
-      const kernel = linearGradientDot(kernelFactors(layer, x, g), vk!.reshape([-1]) as tf.Tensor1D);
-      return (vb ? tf.add(kernel, tf.matMul(biasRows(g), vb.reshape([-1, 1])).reshape([-1])) : kernel) as tf.Tensor1D;
-    });
-  },
-  weightedGradientSum(layer, x, g, u) {
-    return tf.tidy(() => {
-      const kernel = linearWeightedGradientSum(kernelFactors(layer, x, g), u);
-      return (hasBias(layer) ? tf.concat([kernel, tf.matMul(u.reshape([1, -1]), biasRows(g)).reshape([-1])]) : kernel) as tf.Tensor1D;
-    });
-  },
+  // The gradient patches come from g and the features from x: the stacked rules repeat x.
+  ...tiledContractions({
+    squaredGradientSum(layer, x, g) {
+      return tf.tidy(() => {
+        const kernel = linearSquaredGradientSum(kernelFactors(layer, x, g));
+        return (hasBias(layer) ? tf.concat([kernel, tf.sum(tf.square(biasRows(g)), 0)]) : kernel) as tf.Tensor1D;
+      });
+    },
+    gradientDot(layer, x, g, v) {
+      return tf.tidy(() => {
+        const [vk, vb] = splitParameters(v, parameterSpecs(layer, ['kernel', 'bias']));
+        const kernel = linearGradientDot(kernelFactors(layer, x, g), vk!.reshape([-1]) as tf.Tensor1D);
+        return (vb ? tf.add(kernel, tf.matMul(biasRows(g), vb.reshape([-1, 1])).reshape([-1])) : kernel) as tf.Tensor1D;
+      });
+    },
+    weightedGradientSum(layer, x, g, u) {
+      return tf.tidy(() => {
+        const kernel = linearWeightedGradientSum(kernelFactors(layer, x, g), u);
+        return (hasBias(layer) ? tf.concat([kernel, tf.matMul(u.reshape([1, -1]), biasRows(g)).reshape([-1])]) : kernel) as tf.Tensor1D;
+      });
+    },
+  }),
   gradientGram(layer, xa, ga, xb, gb) {
     return tf.tidy(() => {
       const kernel = linearGradientGram(kernelFactors(layer, xa, ga), kernelFactors(layer, xb, gb));
@@ -145,13 +149,15 @@ export const conv2dTransposeKind: LayerKind = {
     outputFactor: (layer, g, type) => tf.tidy(() => linearOutputFactor(gradientPatches(layer, g), type)),
     projectInputs: (_layer, x, uInput) => tf.tidy(() => linearProjectInputs(inputRows(x), uInput)),
     // Σᵢ ((XᵢU_C)ᵀ(PᵢU_R))∘² is [ci, K']: transposed into K's [K', ci] layout.
-    eigenbasisSquaredSum: (layer, xr, g, uOutput) =>
-      tf.tidy(() => tf.transpose(linearEigenbasisSquaredSum(xr, gradientPatches(layer, g), uOutput))),
-    weightBiasCross(layer) {
-      throw new UnsupportedLayerError(
-        `layer '${layer.name}' (Conv2DTranspose) has no weight–bias cross terms: its bias is its own block, not a row of the kernel layout; use PMatEKFACBlockDiag, PMatKFAC or PMatDiag`,
-      );
-    },
+    ...tiledKroneckerContractions({
+      eigenbasisSquaredSum: (layer, xr, g, uOutput) =>
+        tf.tidy(() => tf.transpose(linearEigenbasisSquaredSum(xr, gradientPatches(layer, g), uOutput))),
+      weightBiasCross(layer) {
+        throw new UnsupportedLayerError(
+          `layer '${layer.name}' (Conv2DTranspose) has no weight–bias cross terms: its bias is its own block, not a row of the kernel layout; use PMatEKFACBlockDiag, PMatKFAC or PMatDiag`,
+        );
+      },
+    }),
     hasBias: () => false,
     separateBias: {
       size: (layer) => (hasBias(layer) ? (layer.trainableWeights[1]!.shape[0] as number) : 0),

@@ -18,6 +18,7 @@
 import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerKind } from './layer-kind.js';
+import { tiledContractions } from './stacked-fallback.js';
 import { linearLayerKind, parameterSpecs } from './linear-kind.js';
 import { checkWeightCount } from './conv-geometry.js';
 import { layerActivation } from './tfjs-internals.js';
@@ -86,45 +87,48 @@ export const embeddingKind: LayerKind = {
       return tf.unsortedSegmentSum(flatGradients(g), tf.tensor1d(slot, 'int32'), b * vocab).reshape([b, vocab * d]) as tf.Tensor2D;
     });
   },
-  squaredGradientSum(layer, x, g) {
-    return tf.tidy(() => {
-      const { host, vocab } = tokens(layer, x);
-      const t = host.length / x.shape[0]!;
-      // One segment per distinct (example, token) pair: the rows of ∂f̃/∂E that are not zero.
-      const segment = new Int32Array(host.length);
-      const tokenOfSegment: number[] = [];
-      const seen = new Map<number, number>();
-      host.forEach((v, k) => {
-        const key = Math.floor(k / t) * vocab + v;
-        let s = seen.get(key);
-        if (s === undefined) {
-          s = tokenOfSegment.length;
-          seen.set(key, s);
-          tokenOfSegment.push(v);
-        }
-        segment[k] = s;
+  // Token-wise rules for one output; k stacked outputs repeat the tokens k times.
+  ...tiledContractions({
+    squaredGradientSum(layer, x, g) {
+      return tf.tidy(() => {
+        const { host, vocab } = tokens(layer, x);
+        const t = host.length / x.shape[0]!;
+        // One segment per distinct (example, token) pair: the rows of ∂f̃/∂E that are not zero.
+        const segment = new Int32Array(host.length);
+        const tokenOfSegment: number[] = [];
+        const seen = new Map<number, number>();
+        host.forEach((v, k) => {
+          const key = Math.floor(k / t) * vocab + v;
+          let s = seen.get(key);
+          if (s === undefined) {
+            s = tokenOfSegment.length;
+            seen.set(key, s);
+            tokenOfSegment.push(v);
+          }
+          segment[k] = s;
+        });
+        const rows = tf.unsortedSegmentSum(flatGradients(g), tf.tensor1d(segment, 'int32'), tokenOfSegment.length);
+        const sums = tf.unsortedSegmentSum(tf.square(rows), tf.tensor1d(tokenOfSegment, 'int32'), vocab);
+        return sums.reshape([-1]) as tf.Tensor1D;
       });
-      const rows = tf.unsortedSegmentSum(flatGradients(g), tf.tensor1d(segment, 'int32'), tokenOfSegment.length);
-      const sums = tf.unsortedSegmentSum(tf.square(rows), tf.tensor1d(tokenOfSegment, 'int32'), vocab);
-      return sums.reshape([-1]) as tf.Tensor1D;
-    });
-  },
-  gradientDot(layer, x, g, v) {
-    return tf.tidy(() => {
-      const { ids } = tokens(layer, x);
-      const d = g.shape[g.shape.length - 1]!;
-      const picked = tf.gather(v.reshape([-1, d]), ids.reshape([-1]));
-      return tf.sum(tf.mul(picked, flatGradients(g)).reshape([x.shape[0]!, -1]), 1) as tf.Tensor1D;
-    });
-  },
-  weightedGradientSum(layer, x, g, u) {
-    return tf.tidy(() => {
-      const { ids, host, vocab } = tokens(layer, x);
-      const b = x.shape[0]!;
-      const weights = tf.gather(u, tf.tensor1d(exampleOfSlot(b, host.length / b), 'int32')).reshape([-1, 1]);
-      return tf.unsortedSegmentSum(tf.mul(flatGradients(g), weights), ids.reshape([-1]) as tf.Tensor1D, vocab).reshape([-1]) as tf.Tensor1D;
-    });
-  },
+    },
+    gradientDot(layer, x, g, v) {
+      return tf.tidy(() => {
+        const { ids } = tokens(layer, x);
+        const d = g.shape[g.shape.length - 1]!;
+        const picked = tf.gather(v.reshape([-1, d]), ids.reshape([-1]));
+        return tf.sum(tf.mul(picked, flatGradients(g)).reshape([x.shape[0]!, -1]), 1) as tf.Tensor1D;
+      });
+    },
+    weightedGradientSum(layer, x, g, u) {
+      return tf.tidy(() => {
+        const { ids, host, vocab } = tokens(layer, x);
+        const b = x.shape[0]!;
+        const weights = tf.gather(u, tf.tensor1d(exampleOfSlot(b, host.length / b), 'int32')).reshape([-1, 1]);
+        return tf.unsortedSegmentSum(tf.mul(flatGradients(g), weights), ids.reshape([-1]) as tf.Tensor1D, vocab).reshape([-1]) as tf.Tensor1D;
+      });
+    },
+  }),
   gradientGram(layer, xa, ga, xb, gb) {
     return tf.tidy(() => {
       const a = tokens(layer, xa).ids.reshape([-1, 1]);

@@ -7,6 +7,11 @@
  * Notation (per example i, one output o of the variant): ∇θ_l f̃_o(x_i) is the gradient of the
  * o-th square-root output with respect to the layer's parameters, flattened in the layout of
  * CONVENTIONS.md (row-major tfjs shapes, kernel then bias).
+ *
+ * Every contraction takes k outputs stacked output-major (backend/stacking.ts): x [B, ...] the
+ * layer inputs, g [k·B, ...] the pre-activation gradients, row o·B + i being output o, example
+ * i; k = 1 is the plain case. Kinds without a native stacked rule get one from their builder
+ * (`tiledContractions`, stacked-fallback.ts), which repeats x k times.
  */
 import type { tf } from '../tf.js';
 
@@ -80,21 +85,17 @@ export interface KroneckerSupport {
   /** The inputs in the input factor's eigenbasis U for every example, [B, S, size of the input factor]. */
   projectInputs(layer: tf.layers.Layer, x: tf.Tensor, uInput: tf.Tensor2D): tf.Tensor3D;
   /**
-   * Σᵢ (U_Aᵀ ∇Wᵢ U_G)∘², [K, C] in the layout, with U_A, U_G the eigenbases of the row and column
+   * Σ_o Σᵢ (U_Aᵀ ∇W_oᵢ U_G)∘², [K, C] in the layout, with U_A, U_G the eigenbases of the row and column
    * factors and ∇Wᵢ the [K, C] per-example gradient: second moments of the gradients in a
    * Kronecker eigenbasis, from `projectInputs` (computed once per batch, shared by the outputs)
-   * and `uOutput`, the output factor's eigenbasis.
+   * and `uOutput`, the output factor's eigenbasis; g [k·B, ...] holds k stacked outputs.
    */
-  eigenbasisSquaredSum(layer: tf.layers.Layer, projectedInputs: tf.Tensor3D, g: tf.Tensor, uOutput: tf.Tensor2D): tf.Tensor2D;
-  /** Optional: `eigenbasisSquaredSum` summed over k stacked outputs, g [k·B, ...]. */
-  eigenbasisSquaredSumStacked?(layer: tf.layers.Layer, projectedInputs: tf.Tensor3D, g: tf.Tensor, uOutput: tf.Tensor2D, k: number): tf.Tensor2D;
+  eigenbasisSquaredSum(layer: tf.layers.Layer, projectedInputs: tf.Tensor3D, g: tf.Tensor, uOutput: tf.Tensor2D, k: number): tf.Tensor2D;
   /**
-   * With a bias (last row of X̃ᵢᵀGᵢ): Σᵢ (X̃ᵢᵀGᵢ)[k, c]·(X̃ᵢᵀGᵢ)[K−1, c] for the weight rows
+   * With a bias (last row of X̃ᵢᵀGᵢ): Σ_o Σᵢ (X̃ᵢᵀG_oᵢ)[k, c]·(X̃ᵢᵀG_oᵢ)[K−1, c] for the weight rows
    * k < K−1, shape [K−1, C] — the weight–bias cross terms of each output unit (Ollivier 2015).
    */
-  weightBiasCross(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor2D;
-  /** Optional: `weightBiasCross` summed over k stacked outputs, g [k·B, ...]. */
-  weightBiasCrossStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, k: number): tf.Tensor2D;
+  weightBiasCross(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, k: number): tf.Tensor2D;
   /** Whether the layer has a bias as the last row of the [K, C] parameter matrix. */
   hasBias(layer: tf.layers.Layer): boolean;
   /** Present for kinds whose bias is its own exact block rather than a row of [K, C]. */
@@ -127,14 +128,17 @@ export interface LayerKind {
   /** Per-example gradients [B, numel]: row i is ∇θ_l f̃(x_i). */
   perExampleGradients(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor2D;
 
-  /** Σ_i (∇θ_l f̃(x_i))² elementwise, shape [numel]. */
-  squaredGradientSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor1D;
+  /** Σ_o Σ_i (∇θ_l f̃_o(x_i))² elementwise over k stacked outputs (g [k·B, ...]), shape [numel]. */
+  squaredGradientSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, k: number): tf.Tensor1D;
 
-  /** Per-example directional derivatives ⟨∇θ_l f̃(x_i), v⟩, shape [B], for v of shape [numel]. */
-  gradientDot(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, v: tf.Tensor1D): tf.Tensor1D;
+  /**
+   * Per-example directional derivatives ⟨∇θ_l f̃_o(x_i), v⟩ for k stacked outputs, shape [k·B]
+   * (output-major), for v of shape [numel].
+   */
+  gradientDot(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, v: tf.Tensor1D, k: number): tf.Tensor1D;
 
-  /** Σ_i u_i ∇θ_l f̃(x_i), shape [numel], for weights u of shape [B]. */
-  weightedGradientSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, u: tf.Tensor1D): tf.Tensor1D;
+  /** Σ_o Σ_i u_oi ∇θ_l f̃_o(x_i), shape [numel], for k stacked outputs and weights u of shape [k·B]. */
+  weightedGradientSum(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, u: tf.Tensor1D, k: number): tf.Tensor1D;
 
   /**
    * Inner products of per-example gradients of two batches (a, b), shape [B_a, B_b]:
@@ -153,17 +157,4 @@ export interface LayerKind {
    * tfjs on the batch tiled k times (engine, batched-backward.ts).
    */
   inputCotangent?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor): tf.Tensor;
-
-  /**
-   * Optional: Σ_o Σ_i (∇θ_l f̃_o(x_i))² over k stacked outputs, g [k·B, ...] (output-major), shape
-   * [numel]; for kinds where summing over outputs first is cheaper than k calls of
-   * `squaredGradientSum`.
-   */
-  squaredGradientSumStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, k: number): tf.Tensor1D;
-
-  /** Optional: `gradientDot` for k stacked outputs, [k·B] (output-major). */
-  gradientDotStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, v: tf.Tensor1D, k: number): tf.Tensor1D;
-
-  /** Optional: Σ_o Σ_i u_oi ∇θ_l f̃_o(x_i) for k stacked outputs and weights u [k·B], [numel]. */
-  weightedGradientSumStacked?(layer: tf.layers.Layer, x: tf.Tensor, g: tf.Tensor, u: tf.Tensor1D, k: number): tf.Tensor1D;
 }

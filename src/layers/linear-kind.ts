@@ -56,13 +56,11 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
       return act ? act.apply(s) : s;
     },
     perExampleGradients: (layer, x, g) => withFeatures(layer, x, g, linearPerExampleGradients),
-    squaredGradientSum: (layer, x, g) => withFeatures(layer, x, g, linearSquaredGradientSum),
-    squaredGradientSumStacked: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearSquaredGradientSum(lf, k)),
+    // Native stacked rules: X̃ is formed once and shared by the k stacked outputs.
+    squaredGradientSum: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearSquaredGradientSum(lf, k)),
     ...(spec.inputCotangent ? { inputCotangent: spec.inputCotangent } : {}),
-    gradientDot: (layer, x, g, v) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v)),
-    gradientDotStacked: (layer, x, g, v, k) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v, k)),
-    weightedGradientSumStacked: (layer, x, g, u, k) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u, k)),
-    weightedGradientSum: (layer, x, g, u) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u)),
+    gradientDot: (layer, x, g, v, k) => withFeatures(layer, x, g, (lf) => linearGradientDot(lf, v, k)),
+    weightedGradientSum: (layer, x, g, u, k) => withFeatures(layer, x, g, (lf) => linearWeightedGradientSum(lf, u, k)),
     gradientGram: (layer, xa, ga, xb, gb) =>
       tfjs.tidy(() => linearGradientGram(linearFeatures(layer, xa, ga), linearFeatures(layer, xb, gb))),
     kronecker: {
@@ -81,10 +79,8 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
         }),
       outputFactor: (layer, g, type) => tfjs.tidy(() => linearOutputFactor(spec.gradients(layer, g), type)),
       projectInputs: (layer, x, uA) => tfjs.tidy(() => linearProjectInputs(spec.features(layer, x), uA)),
-      eigenbasisSquaredSum: (layer, xr, g, uG) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG)),
-      eigenbasisSquaredSumStacked: (layer, xr, g, uG, k) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG, k)),
-      weightBiasCross: (layer, x, g) => withFeatures(layer, x, g, linearWeightBiasCross),
-      weightBiasCrossStacked: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearWeightBiasCross(lf, k)),
+      eigenbasisSquaredSum: (layer, xr, g, uG, k) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG, k)),
+      weightBiasCross: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearWeightBiasCross(lf, k)),
       hasBias,
     },
   };

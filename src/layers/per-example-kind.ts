@@ -6,10 +6,13 @@
  *
  *   squaredGradientSum = Σ_i J_i∘J_i,  gradientDot = J v,  weightedGradientSum = uᵀJ,
  *   gradientGram = J_a J_bᵀ.
+ *
+ * k stacked outputs are one output of a k-times larger batch (stacked-fallback.ts).
  */
 import { tf } from '../tf.js';
 import type { LayerKind, ParameterSpec } from './layer-kind.js';
 import { layerActivation } from './tfjs-internals.js';
+import { tiledContractions } from './stacked-fallback.js';
 
 export interface PerExampleKindSpec {
   name: string;
@@ -40,12 +43,14 @@ export function perExampleLayerKind(spec: PerExampleKindSpec): LayerKind {
         return act ? act.apply(s) : s;
       }),
     perExampleGradients: rows,
-    squaredGradientSum: (layer, x, g) => tf.tidy(() => tf.sum(tf.square(rows(layer, x, g)), 0) as tf.Tensor1D),
-    gradientDot:
-      spec.gradientDot ?? ((layer, x, g, v) => tf.tidy(() => tf.matMul(rows(layer, x, g), v.reshape([-1, 1])).reshape([-1]) as tf.Tensor1D)),
-    weightedGradientSum:
-      spec.weightedGradientSum ??
-      ((layer, x, g, u) => tf.tidy(() => tf.matMul(u.reshape([1, -1]), rows(layer, x, g)).reshape([-1]) as tf.Tensor1D)),
+    ...tiledContractions({
+      squaredGradientSum: (layer, x, g) => tf.tidy(() => tf.sum(tf.square(rows(layer, x, g)), 0) as tf.Tensor1D),
+      gradientDot:
+        spec.gradientDot ?? ((layer, x, g, v) => tf.tidy(() => tf.matMul(rows(layer, x, g), v.reshape([-1, 1])).reshape([-1]) as tf.Tensor1D)),
+      weightedGradientSum:
+        spec.weightedGradientSum ??
+        ((layer, x, g, u) => tf.tidy(() => tf.matMul(u.reshape([1, -1]), rows(layer, x, g)).reshape([-1]) as tf.Tensor1D)),
+    }),
     gradientGram: (layer, xa, ga, xb, gb) => tf.tidy(() => tf.matMul(rows(layer, xa, ga), rows(layer, xb, gb), false, true) as tf.Tensor2D),
   };
 }

@@ -6,7 +6,7 @@ import type { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import type { Loader } from '../data/loader.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import { checkModel, checkOptions, describe } from '../object/arguments.js';
 
 export interface MetricArguments {

@@ -7,7 +7,7 @@
 import type { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import type { Loader } from '../data/loader.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';

@@ -10,7 +10,7 @@ import { checkMetricArguments } from './arguments.js';
 import { describe } from '../object/arguments.js';
 import { representationNames } from '../object/pspace/registry.js';
 import type { Loader } from '../data/loader.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import type { AnyPMat, PMatBase, Representation, RepresentationResult } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';
 import { computeInWorkers, planWorkers } from '../parallel/parallel-fim.js';

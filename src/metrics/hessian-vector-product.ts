@@ -13,7 +13,7 @@ import { type Batch, type Loader, assertFinite, checkBatchInputs, iterateBatches
 import { executeModel } from '../backend/executor.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
 import { yieldToEventLoop } from '../backend/yield.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import { type BatchLoss, checkLossCurvature, checkLossTargets } from './hessian-losses.js';
 import { releaseAbandonedTape, withSecondOrderGradients } from './second-order-gradients.js';
 import { translateSecondOrderError } from './hessian-support.js';

@@ -7,7 +7,7 @@
 import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import type { Progress } from '../backend/engine.js';
+import type { Progress } from '../backend/pass.js';
 import type { Loader } from '../data/loader.js';
 import { initLinalg } from '../linalg/index.js';
 import { PMatDense } from '../object/pspace/dense.js';
@@ -18,7 +18,7 @@ import { checkMetricArguments } from './arguments.js';
 import { type HessianLoss, batchLoss } from './hessian-losses.js';
 import { checkSecondOrderSupport } from './hessian-support.js';
 import { type HessianSpec, forEachHessianBatch, unflatten } from './hessian-vector-product.js';
-import { PMatHessianImplicit } from './hessian-implicit.js';
+import { PMatHessianImplicit } from '../object/pspace/hessian-implicit.js';
 
 /** Representations the Hessian can be computed in. PMatImplicit gives a PMatHessianImplicit. */
 export type HessianRepresentation = typeof PMatDense | typeof PMatDiag | typeof PMatBlockDiag | typeof PMatImplicit | typeof PMatHessianImplicit;

@@ -5,7 +5,7 @@
 import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import type { CotangentSource, Progress } from '../backend/engine.js';
+import type { CotangentSource, Progress } from '../backend/pass.js';
 import type { Loader } from '../data/loader.js';
 import { PFMapDense } from '../object/map/dense.js';
 import type { PFMapBase, PFMapRepresentation } from '../object/map/pfmap.js';

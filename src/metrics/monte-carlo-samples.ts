@@ -19,7 +19,7 @@
  */
 import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { CotangentSource } from '../backend/engine.js';
+import type { CotangentSource } from '../backend/pass.js';
 
 /** The variants `FIMMonteCarlo` samples labels for. */
 export const MONTE_CARLO_VARIANTS = [

@@ -7,7 +7,7 @@
  */
 import { tf } from '../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../errors.js';
-import type { CotangentSource } from '../backend/engine.js';
+import type { CotangentSource } from '../backend/pass.js';
 import { checkClassLabels } from './labels.js';
 
 /** The closed-form Fisher variants of `FIM`: what the model's output is (see docs/conventions.md). */

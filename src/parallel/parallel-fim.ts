@@ -9,7 +9,7 @@
 import { tf } from '../tf.js';
 import { AbortedError } from '../errors.js';
 import type { Loader } from '../data/loader.js';
-import type { PassSpec, Progress } from '../backend/engine.js';
+import type { PassSpec, Progress } from '../backend/pass.js';
 import { deserialize } from '../persistence/index.js';
 import { mergePartial, type Mergeable } from '../persistence/merge.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';

@@ -5,7 +5,7 @@
  * cannot be written down (such a matrix loads without its definition).
  */
 import type { tf } from '../tf.js';
-import type { CotangentSource } from '../backend/engine.js';
+import type { CotangentSource } from '../backend/pass.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import type { FisherSpec } from '../object/pspace/pmat.js';
 import type { RepresentationState } from '../object/pspace/state.js';

@@ -17,7 +17,7 @@
  */
 import { tf } from '../tf.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import type { PassSpec } from '../backend/engine.js';
+import type { PassSpec } from '../backend/pass.js';
 import { eighSym } from '../linalg/index.js';
 import { PMatDiag } from '../object/pspace/diag.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';

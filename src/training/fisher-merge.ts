@@ -15,7 +15,7 @@ import { checkOptions, describe } from '../object/arguments.js';
 import { PMatDiag } from '../object/pspace/diag.js';
 import { PMatDense } from '../object/pspace/dense.js';
 import { PMatBlockDiag } from '../object/pspace/block-diag.js';
-import { conjugateGradient } from '../object/pspace/conjugate-gradient.js';
+import { conjugateGradient } from '../linalg/conjugate-gradient.js';
 import { vectorFromHost, vectorToHost } from '../object/pspace/host-vectors.js';
 import { cholesky, choleskySolve } from '../linalg/index.js';
 import type { CurvatureOperator } from './fisher-sum.js';

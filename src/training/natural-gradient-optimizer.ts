@@ -21,7 +21,7 @@
 import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, UnsupportedLayerError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import type { CotangentSource, PassSpec } from '../backend/engine.js';
+import type { CotangentSource, PassSpec } from '../backend/pass.js';
 import { type Batch, type BatchLike, checkBatchInputs, iterateBatches, releaseBatch } from '../data/loader.js';
 import { initLinalg } from '../linalg/index.js';
 import { variantCotangents } from '../metrics/variants.js';

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { FIM, PMatDense, PMatDiag } from '../../src/index.js';
-import { setBackwardScheme } from '../../src/backend/engine.js';
+import { setBackwardScheme } from '../../src/backend/pass.js';
 import { useTestBackend } from '../support/backend.js';
 import { relativeError } from '../support/reference.js';
 

@@ -23,7 +23,7 @@ import {
   type Representation,
   type Variant,
 } from '../../src/index.js';
-import { setBackwardScheme, setStackedFloatsBudget } from '../../src/backend/engine.js';
+import { setBackwardScheme, setStackedFloatsBudget } from '../../src/backend/pass.js';
 import { UnsupportedLayerError } from '../../src/errors.js';
 import { useTestBackend } from '../support/backend.js';
 import { relativeError } from '../support/reference.js';

@@ -1,5 +1,5 @@
 /**
- * For every layer kind of issue 4 (each collected layer of the kind fixtures):
+ * For every layer kind (each collected layer of the kind fixtures):
  * - the contractions equal the same quantities formed from the per-example gradients
  *   (rel. 1e-5): squared sums, J·v, weighted sums and cross-batch gradient Grams, each
  *   returning one tensor and leaking none;
@@ -71,9 +71,9 @@ for (const [name, make] of fixtures) {
       const jb = e.kind.perExampleGradients(e.layer, b.x, b.g);
       assert.deepEqual(ja.shape, [3, e.numel], `${e.id}: per-example gradients shape`);
       const n0 = tf.memory().numTensors;
-      const sq = e.kind.squaredGradientSum(e.layer, a.x, a.g);
-      const dot = e.kind.gradientDot(e.layer, a.x, a.g, v);
-      const ws = e.kind.weightedGradientSum(e.layer, a.x, a.g, u);
+      const sq = e.kind.squaredGradientSum(e.layer, a.x, a.g, 1);
+      const dot = e.kind.gradientDot(e.layer, a.x, a.g, v, 1);
+      const ws = e.kind.weightedGradientSum(e.layer, a.x, a.g, u, 1);
       const gram = e.kind.gradientGram(e.layer, a.x, a.g, b.x, b.g);
       assert.equal(tf.memory().numTensors, n0 + 4, `${e.id}: each contraction returns one tensor and leaks none`);
       const checks: Array<[string, tf.Tensor, tf.Tensor]> = [
@@ -102,7 +102,7 @@ for (const [name, make] of fixtures) {
       const grads = tf.grads((...w: tf.Tensor[]) => tf.sum(tf.mul(e.kind.preactivation(e.layer, x, w), g)))(given);
       const flat = tf.concat(grads.map((t) => t.reshape([-1])));
       const ones = tf.ones([3]) as tf.Tensor1D;
-      const err = relativeError(arr(flat), arr(e.kind.weightedGradientSum(e.layer, x, g, ones)));
+      const err = relativeError(arr(flat), arr(e.kind.weightedGradientSum(e.layer, x, g, ones, 1)));
       assert.ok(err < 1e-5, `${e.id}: gradient through given weights, relative error ${err}`);
       tf.dispose([x, g, ones, ...given, ...grads]);
     }

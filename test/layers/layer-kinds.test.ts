@@ -48,9 +48,9 @@ for (const [name, make] of [
     const ja = e.kind.perExampleGradients(e.layer, a.x, a.g);
     const jb = e.kind.perExampleGradients(e.layer, b.x, b.g);
     const n0 = tf.memory().numTensors;
-    const sq = e.kind.squaredGradientSum(e.layer, a.x, a.g);
-    const dot = e.kind.gradientDot(e.layer, a.x, a.g, v);
-    const ws = e.kind.weightedGradientSum(e.layer, a.x, a.g, u);
+    const sq = e.kind.squaredGradientSum(e.layer, a.x, a.g, 1);
+    const dot = e.kind.gradientDot(e.layer, a.x, a.g, v, 1);
+    const ws = e.kind.weightedGradientSum(e.layer, a.x, a.g, u, 1);
     const gram = e.kind.gradientGram(e.layer, a.x, a.g, b.x, b.g);
     assert.equal(tf.memory().numTensors, n0 + 4, 'each contraction returns one tensor and leaks none');
     const checks: Array<[string, tf.Tensor, tf.Tensor]> = [

@@ -21,7 +21,7 @@ import {
   PVector,
   type MonteCarloVariant,
 } from '../../src/index.js';
-import type { CotangentSource } from '../../src/backend/engine.js';
+import type { CotangentSource } from '../../src/backend/pass.js';
 import { useTestBackend } from '../support/backend.js';
 import { disposeBatches, mlp, randomBatches } from '../support/models.js';
 import { relativeError, host } from '../support/reference.js';

@@ -502,7 +502,7 @@ for (const [name, representation] of Object.entries(REPS)) {
     (fx) => withOverflowingModel((model) => (name === 'PMatImplicit' ? onBadImplicit(() => FIM({ model, loader: fx.batches, representation }), (m: Loose) => m.trace()) : FIM({ model, loader: fx.batches, representation }))),
   ]);
 }
-for (const [name, representation] of Object.entries({ PMatDiag, PMatKFAC, PMatEKFAC })) {
+for (const [name, representation] of Object.entries({ PMatDiag, PMatKFAC, PMatEKFAC }) as Array<[string, Representation<Loose>]>) {
   midway.push([`FIM ${name} (empirical): a label out of range in the second batch`, async (fx) => {
     const ys = tf.tensor1d([0, 7, 1]);
     try {

@@ -5,7 +5,7 @@
  * Rows and columns are indexed by (o, i) in the row-major order o·n + i of FVector.
  */
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import type { PassSpec } from '../../backend/engine.js';
+import type { PassSpec } from '../../backend/pass.js';
 
 /** What a Gram matrix is computed from. */
 export interface GramSpec extends PassSpec {

@@ -16,7 +16,7 @@
  */
 import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { type PassSpec, passOverData } from '../../backend/engine.js';
+import { type PassSpec, passOverData } from '../../backend/pass.js';
 
 /** Inputs and stacked output gradients of the collected layers on one batch. */
 interface CapturedBatch {
@@ -44,10 +44,11 @@ export async function tangentKernel(spec: PassSpec, chunk = CHUNK): Promise<{ va
   let offset = 0;
   try {
     const { examples, outputs } = await passOverData(spec, {
-      onOutput: (g) => {
+      // Stacked outputs concatenated in order: the gradients of the batch, output-major, [O·B, ...].
+      onOutputs: (g) => {
         size = g.batchSize;
         for (const e of lc.layers) {
-          if (g.output === 0) inputs.set(e.id, tf.keep(g.inputs.get(e.id)!.clone()));
+          if (g.firstOutput === 0) inputs.set(e.id, tf.keep(g.inputs.get(e.id)!.clone()));
           const list = pending.get(e.id) ?? [];
           list.push(tf.keep(g.grads.get(e.id)!));
           pending.set(e.id, list);

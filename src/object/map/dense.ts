@@ -6,7 +6,7 @@
 import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { type PassSpec, passOverData } from '../../backend/engine.js';
+import { type PassSpec, passOverData } from '../../backend/pass.js';
 import { batchJacobian } from '../pspace/accumulators.js';
 import { PVector } from '../pvector.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
@@ -40,13 +40,14 @@ export class PFMapDense implements PFMapBase {
    */
   static async compute(spec: PassSpec): Promise<PFMapDense> {
     const lc = spec.layerCollection;
-    const perOutput: tf.Tensor2D[] = [];
+    const perOutput: tf.Tensor3D[] = [];
     const perBatch: tf.Tensor3D[] = [];
     try {
       await passOverData(spec, {
-        onOutput: (g) => void perOutput.push(tf.keep(batchJacobian(lc, g))),
+        // Output-major rows [count·B, d] are the outputs' blocks [count, B, d].
+        onOutputs: (g) => void perOutput.push(tf.keep(batchJacobian(lc, g).reshape([g.count, g.batchSize, -1]) as tf.Tensor3D)),
         onBatchEnd: () => {
-          perBatch.push(tf.stack(perOutput) as tf.Tensor3D);
+          perBatch.push(perOutput.length === 1 ? perOutput.pop()! : (tf.concat(perOutput, 0) as tf.Tensor3D));
           tf.dispose(perOutput.splice(0));
         },
       });

@@ -16,7 +16,7 @@
 import { tf } from '../../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { type OutputGradients, type PassSpec, passOverData } from '../../backend/engine.js';
+import { type OutputGradients, type PassSpec, passOverData } from '../../backend/pass.js';
 import { HostSum } from '../pspace/accumulators.js';
 import { PVector } from '../pvector.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
@@ -44,13 +44,13 @@ export class PFMapImplicit implements PFMapBase {
   async jvp(v: PVector): Promise<FVector> {
     checkAlive(!this.disposed, 'PFMapImplicit');
     checkVector(v, this.layerCollection, 'PFMapImplicit.jvp');
-    const perOutput: tf.Tensor1D[] = [];
+    const perOutput: tf.Tensor2D[] = [];
     const perBatch: tf.Tensor2D[] = [];
     try {
       await passOverData(this.spec, {
-        onOutput: (g) => void perOutput.push(tf.keep(this.directional(g, v.data))),
+        onOutputs: (g) => void perOutput.push(tf.keep(this.directional(g, v.data).reshape([g.count, g.batchSize]) as tf.Tensor2D)),
         onBatchEnd: () => {
-          perBatch.push(tf.stack(perOutput) as tf.Tensor2D);
+          perBatch.push(perOutput.length === 1 ? perOutput.pop()! : (tf.concat(perOutput, 0) as tf.Tensor2D));
           tf.dispose(perOutput.splice(0));
         },
       });
@@ -72,14 +72,15 @@ export class PFMapImplicit implements PFMapBase {
     let batchSize = 0;
     try {
       const seen = await passOverData(this.spec, {
-        onOutput: (g) => {
+        onOutputs: (g) => {
           batchSize = g.batchSize;
-          if (g.output === 0) assertFVectorShape(f, g.numOutputs, undefined, 'the FVector given to PFMapImplicit.vjp');
+          if (g.firstOutput === 0) assertFVectorShape(f, g.numOutputs, undefined, 'the FVector given to PFMapImplicit.vjp');
           if (offset + g.batchSize > examples) {
             throw new ShapeMismatchError(`the FVector given to PFMapImplicit.vjp has ${examples} examples but the loader yields more`);
           }
-          const u = tf.slice(f.data, [g.output, offset], [1, g.batchSize]).reshape([g.batchSize]) as tf.Tensor1D;
-          sum.add(tf.concat(lc.layers.map((e) => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u))));
+          // f[o, offset + i] for the stacked outputs, output-major: [count·B].
+          const u = tf.slice(f.data, [g.firstOutput, offset], [g.count, g.batchSize]).reshape([g.count * g.batchSize]) as tf.Tensor1D;
+          sum.add(tf.concat(lc.layers.map((e) => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u, g.count))));
         },
         onBatchEnd: () => {
           sum.flush();
@@ -97,11 +98,11 @@ export class PFMapImplicit implements PFMapBase {
     }
   }
 
-  /** Per-example ⟨∇θ f_o(x_i), v⟩ for one batch and output, shape [B]. */
+  /** Per-example ⟨∇θ f_o(x_i), v⟩ for the stacked outputs of one batch, [count·B] (output-major). */
   private directional(g: OutputGradients, v: tf.Tensor1D): tf.Tensor1D {
     return tf.tidy(() =>
       this.layerCollection.layers
-        .map((e) => e.kind.gradientDot(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, tf.slice(v, [e.offset], [e.numel])))
+        .map((e) => e.kind.gradientDot(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, tf.slice(v, [e.offset], [e.numel]), g.count))
         .reduce((a, b) => tf.add(a, b)),
     );
   }

@@ -7,7 +7,7 @@
  * parameter vector Jᵀ f = Σ_{o,i} f_oi ∇θ f_o(x_i) (`vjp`).
  */
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import type { PassSpec } from '../../backend/engine.js';
+import type { PassSpec } from '../../backend/pass.js';
 
 /** Operations every PFMap representation supports. */
 export interface PFMapBase {

@@ -6,30 +6,31 @@
 import { tf } from '../../tf.js';
 import { symmetricRankUpdate } from '../../backend/kernels/simd/index.js';
 import type { LayerCollection, LayerEntry } from '../../layers/layer-collection.js';
-import { type OutputGradients, type StackedOutputGradients, tileRows } from '../../backend/engine.js';
+import type { OutputGradients } from '../../backend/pass.js';
+import { tileRows } from '../../backend/stacking.js';
 
-/**
- * Σ_o Σ_i (∇θ f̃_o(x_i))² over stacked outputs on the whole collection, [d]: each kind's stacked
- * rule, or its per-example rule on the inputs repeated once per output (rows are independent).
- */
-export function stackedSquaredGradientSum(lc: LayerCollection, g: StackedOutputGradients): tf.Tensor1D {
+/** Σ_o Σ_i (∇θ f̃_o(x_i))² over the stacked outputs on the whole collection, [d]. */
+export function squaredGradientSum(lc: LayerCollection, g: OutputGradients): tf.Tensor1D {
   return tf.tidy(() =>
     tf.concat(
       lc.layers.map((e) => {
         const x = g.inputs.get(e.id)!;
         const grads = g.grads.get(e.id)!;
-        return e.kind.squaredGradientSumStacked?.(e.layer, x, grads, g.count) ?? e.kind.squaredGradientSum(e.layer, tileRows(x, g.count), grads);
+        return e.kind.squaredGradientSum(e.layer, x, grads, g.count);
       }),
     ),
   ) as tf.Tensor1D;
 }
 
-/** Row i = ∇θ f̃_o(x_i) restricted to one layer, shape [B, numel]. */
+/**
+ * Row (o − firstOutput)·B + i = ∇θ f̃_o(x_i) restricted to one layer, shape [count·B, numel]:
+ * stacked outputs are one output of a count-times larger batch (the inputs repeated).
+ */
 export function layerJacobian(e: LayerEntry, g: OutputGradients): tf.Tensor2D {
-  return e.kind.perExampleGradients(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!);
+  return tf.tidy(() => e.kind.perExampleGradients(e.layer, tileRows(g.inputs.get(e.id)!, g.count), g.grads.get(e.id)!));
 }
 
-/** Row i = ∇θ f̃_o(x_i) on the whole collection, shape [B, d]. */
+/** Row (o − firstOutput)·B + i = ∇θ f̃_o(x_i) on the whole collection, shape [count·B, d]. */
 export function batchJacobian(lc: LayerCollection, g: OutputGradients): tf.Tensor2D {
   return tf.tidy(() => tf.concat(lc.layers.map((e) => layerJacobian(e, g)), 1) as tf.Tensor2D);
 }

@@ -5,7 +5,7 @@
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { asOneOutput, passOverData } from '../../backend/engine.js';
+import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { assertFiniteStatistic } from './finiteness.js';
@@ -60,11 +60,7 @@ export class PMatBlockDiag implements PMat {
     const sums = lc.layers.map((e) => new HostSum(e.numel * e.numel));
     try {
       const { examples } = await passOverData(spec, {
-        onOutput: (g) => lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, g)))),
-        onOutputs: (g) => {
-          const one = asOneOutput(g);
-          lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, one))));
-        },
+        onOutputs: (g) => lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, g)))),
         onBatchEnd: () => sums.forEach((s) => s.flush()),
       });
       const blocks = sums.map((s) => s.mean(examples));

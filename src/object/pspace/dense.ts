@@ -8,7 +8,7 @@ import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import { checkFiniteValues, checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
 import { assertFiniteStatistic } from './finiteness.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { asOneOutput, passOverData } from '../../backend/engine.js';
+import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { HostSum, batchJacobian, gram } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
@@ -54,8 +54,7 @@ export class PMatDense implements PMat {
     const sum = new HostSum(d * d);
     try {
       const { examples } = await passOverData(spec, {
-        onOutput: (g) => sum.add(gram(batchJacobian(lc, g))),
-        onOutputs: (g) => sum.add(gram(batchJacobian(lc, asOneOutput(g)))),
+        onOutputs: (g) => sum.add(gram(batchJacobian(lc, g))),
         onBatchEnd: () => sum.flush(),
       });
       const values = sum.mean(examples);

@@ -5,11 +5,11 @@
 import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/engine.js';
+import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { assertFiniteStatistic } from './finiteness.js';
-import { HostSum, stackedSquaredGradientSum } from './accumulators.js';
+import { HostSum, squaredGradientSum } from './accumulators.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
@@ -48,9 +48,7 @@ export class PMatDiag implements PMat {
     const sum = new HostSum(lc.numel());
     try {
       const { examples } = await passOverData(spec, {
-        onOutput: (g) =>
-          sum.add(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!)))),
-        onOutputs: (g) => sum.add(stackedSquaredGradientSum(lc, g)),
+        onOutputs: (g) => sum.add(squaredGradientSum(lc, g)),
         onBatchEnd: () => sum.flush(),
       });
       const diag = sum.mean(examples);

@@ -14,7 +14,7 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData, tileRows } from '../../backend/engine.js';
+import { passOverData } from '../../backend/pass.js';
 import type { Loader } from '../../data/loader.js';
 import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
@@ -28,6 +28,7 @@ import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
 import { biasSize, checkKroneckerLayers, type KroneckerFactors } from './kronecker/factors.js';
 import { assertFiniteStatistic, computeFiniteFactors } from './finiteness.js';
+import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 
 /** One block of a PMatEKFAC (see `PMatEKFAC.eigenBlocks`). */
 export interface EKFACBlock {
@@ -254,7 +255,7 @@ export class PMatEKFAC implements PMat {
     // Inputs in the input factor's eigenbasis do not depend on the output: projected once per batch.
     let projected: tf.Tensor3D[] = [];
     try {
-      // k output-major stacked outputs at once (batched scheme) or one (k = 1).
+      // k output-major stacked outputs at once (k = 1 the plain case).
       const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean, k: number) => {
         if (firstOutput) {
           tf.dispose(projected);
@@ -265,15 +266,12 @@ export class PMatEKFAC implements PMat {
           const grads = gradsById.get(e.id)!;
           const support = supports[i]!;
           const uOutput = basis(i, 'output');
-          if (k === 1) sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, grads, uOutput));
-          else if (support.eigenbasisSquaredSumStacked) sums[weights]!.add(support.eigenbasisSquaredSumStacked(e.layer, projected[i]!, grads, uOutput, k));
-          else sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, tileRows(projected[i]!, k) as tf.Tensor3D, grads, uOutput));
+          sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, grads, uOutput, k));
           // Separate bias block: Σᵢ (U_Bᵀ bᵢ)∘² (tensors here are released by the pass's tidy scope).
           if (bias !== null) sums[bias]!.add(tf.sum(tf.square(tf.matMul(support.separateBias!.gradients(e.layer, grads), bases[bias]![0]!)), 0));
         });
       };
       const { examples } = await passOverData({ ...this.spec, loader }, {
-        onOutput: (out) => visit(out.inputs, out.grads, out.output === 0, 1),
         onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0, out.count),
         onBatchEnd: () => {
           sums.forEach((s) => s.flush());
@@ -394,36 +392,7 @@ export class PMatEKFAC implements PMat {
   }
 }
 
-/** x^p, refusing 0^p for p < 0 (a singular matrix has no negative power). */
-export function powerOf(x: number, p: number, regul: number): number {
-  if (x === 0 && p < 0) {
-    throw new NotPositiveDefiniteError(`pow(${p}): the matrix + regul·I (regul = ${regul}) is singular; use a regul > 0 or pinv`);
-  }
-  return x ** p;
-}
-
 function checkPositive(x: number, regul: number, op: string): number {
   if (!(x > 0)) throw new NotPositiveDefiniteError(`PMatEKFAC.${op}: an eigenvalue + regul is ${x} (regul = ${regul}); use a regul > 0 to invert a singular matrix`);
   return x;
-}
-
-export function checkKfacType(t: unknown, where: string): KfacType {
-  if (t === undefined) return 'expand';
-  if (t !== 'expand' && t !== 'reduce') throw new InvalidArgumentError(`${where}: 'kfacType' must be 'expand' or 'reduce', received ${JSON.stringify(t)}`);
-  return t;
-}
-
-/** Places square blocks on the diagonal of a zero matrix. */
-export function blockDiagonal(blocks: tf.Tensor2D[]): tf.Tensor2D {
-  return tf.tidy(() => {
-    const d = blocks.reduce((a, b) => a + b.shape[0], 0);
-    let at = 0;
-    const rows = blocks.map((b) => {
-      const n = b.shape[0];
-      const row = tf.pad(b, [[0, 0], [at, d - at - n]]);
-      at += n;
-      return row;
-    });
-    return tf.concat(rows, 0) as tf.Tensor2D;
-  });
 }

@@ -11,7 +11,7 @@
  */
 import { NonFiniteError } from '../../errors.js';
 import type { KfacType } from '../../layers/layer-kind.js';
-import type { PassSpec } from '../../backend/engine.js';
+import type { PassSpec } from '../../backend/pass.js';
 import { computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
 
 /** The error of a statistic that holds `value` (NaN or ±Infinity) at `index`. */

@@ -9,12 +9,13 @@
  */
 import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { type OutputGradients, type StackedOutputGradients, passOverData, tileRows } from '../../backend/engine.js';
+import { type OutputGradients, passOverData } from '../../backend/pass.js';
+import { forEachOutput } from '../../backend/stacking.js';
 import { PVector } from '../pvector.js';
-import { HostSum, stackedSquaredGradientSum } from './accumulators.js';
+import { HostSum, squaredGradientSum } from './accumulators.js';
 import { rowSums, rowSumsLength } from '../reductions.js';
 import type { FisherSpec, PMatBase } from './pmat.js';
-import { type CGOptions, type CGResult, conjugateGradient } from './conjugate-gradient.js';
+import { type CGOptions, type CGResult, conjugateGradient } from '../../linalg/conjugate-gradient.js';
 import { batchJacobian } from './accumulators.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, reduce } from '../map/pmat-algebra.js';
@@ -46,39 +47,19 @@ export class PMatImplicit implements PMatBase {
     return new PMatImplicit(spec);
   }
 
-  /** Per-example ⟨∇θf̃_o(x_i), v⟩ for one batch and output, shape [B]. */
+  /** Per-example ⟨∇θf̃_o(x_i), v⟩ for the stacked outputs of one batch, [count·B] (output-major). */
   private directional(g: OutputGradients, v: tf.Tensor1D): tf.Tensor1D {
     return tf.tidy(() =>
       this.layerCollection.layers
-        .map((e) => e.kind.gradientDot(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, tf.slice(v, [e.offset], [e.numel])))
+        .map((e) => e.kind.gradientDot(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, tf.slice(v, [e.offset], [e.numel]), g.count))
         .reduce((a, b) => tf.add(a, b)),
     );
   }
 
-  /** `directional` for k stacked outputs (batched scheme), [k·B]. */
-  private directionalStacked(g: StackedOutputGradients, v: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() =>
-      this.layerCollection.layers
-        .map((e) => {
-          const x = g.inputs.get(e.id)!;
-          const grads = g.grads.get(e.id)!;
-          const ve = tf.slice(v, [e.offset], [e.numel]);
-          if (e.kind.gradientDotStacked) return e.kind.gradientDotStacked(e.layer, x, grads, ve, g.count);
-          return e.kind.gradientDot(e.layer, tileRows(x, g.count), grads, ve);
-        })
-        .reduce((a, b) => tf.add(a, b)),
-    );
-  }
-
-  /** Σ_o Σ_i u_oi ∇θ f̃_o(x_i) over the whole collection for k stacked outputs, [d]. */
-  private weightedSumStacked(g: StackedOutputGradients, u: tf.Tensor1D): tf.Tensor1D {
+  /** Σ_o Σ_i u_oi ∇θ f̃_o(x_i) over the whole collection for the stacked outputs, [d]. */
+  private weightedSum(g: OutputGradients, u: tf.Tensor1D): tf.Tensor1D {
     return tf.concat(
-      this.layerCollection.layers.map((e) => {
-        const x = g.inputs.get(e.id)!;
-        const grads = g.grads.get(e.id)!;
-        if (e.kind.weightedGradientSumStacked) return e.kind.weightedGradientSumStacked(e.layer, x, grads, u, g.count);
-        return e.kind.weightedGradientSum(e.layer, tileRows(x, g.count), grads, u);
-      }),
+      this.layerCollection.layers.map((e) => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u, g.count)),
     ) as tf.Tensor1D;
   }
 
@@ -89,9 +70,7 @@ export class PMatImplicit implements PMatBase {
     const sum = new HostSum(rowSumsLength(lc.numel()));
     try {
       const { examples } = await passOverData(this.spec, {
-        onOutput: (g) =>
-          sum.add(rowSums(tf.concat(lc.layers.map((e) => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!))))),
-        onOutputs: (g) => sum.add(rowSums(stackedSquaredGradientSum(lc, g))),
+        onOutputs: (g) => sum.add(rowSums(squaredGradientSum(lc, g))),
         onBatchEnd: () => sum.flush(),
       });
       return finiteResult(sum.total.reduce((a, b) => a + b, 0) / examples, 'PMatImplicit.trace');
@@ -106,11 +85,7 @@ export class PMatImplicit implements PMatBase {
     const sum = new HostSum(this.layerCollection.numel());
     try {
       const { examples } = await passOverData(this.spec, {
-        onOutput: (g) => {
-          const u = this.directional(g, v.data);
-          sum.add(tf.concat(this.layerCollection.layers.map((e) => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u))));
-        },
-        onOutputs: (g) => sum.add(this.weightedSumStacked(g, this.directionalStacked(g, v.data))),
+        onOutputs: (g) => sum.add(this.weightedSum(g, this.directional(g, v.data))),
         onBatchEnd: () => sum.flush(),
       });
       const out = new Float32Array(sum.total.map((x) => x / examples));
@@ -127,8 +102,7 @@ export class PMatImplicit implements PMatBase {
     const sum = new HostSum(1);
     try {
       const { examples } = await passOverData(this.spec, {
-        onOutput: (g) => sum.add(tf.sum(tf.square(this.directional(g, v.data)))),
-        onOutputs: (g) => sum.add(tf.sum(tf.square(this.directionalStacked(g, v.data)))),
+        onOutputs: (g) => sum.add(tf.sum(tf.square(this.directional(g, v.data)))),
         onBatchEnd: () => sum.flush(),
       });
       return finiteResult(sum.total[0]! / examples, 'PMatImplicit.vTMv');
@@ -167,11 +141,13 @@ export class PMatImplicit implements PMatBase {
     const sum = new HostSum(o * n * d);
     try {
       const { examples } = await passOverData(this.spec, {
-        onOutput: (g) => {
-          const grads = batchJacobian(this.layerCollection, g);
-          const u = tf.matMul(grads, pfmap.data.reshape([o * n, d]), false, true);
-          sum.add(tf.matMul(u, grads, true, false));
-        },
+        // One output at a time: the transient Jacobian stays B×d.
+        onOutputs: (stacked) =>
+          forEachOutput(stacked, (g) => {
+            const grads = batchJacobian(this.layerCollection, g);
+            const u = tf.matMul(grads, pfmap.data.reshape([o * n, d]), false, true);
+            sum.add(tf.matMul(u, grads, true, false));
+          }),
         onBatchEnd: () => sum.flush(),
       });
       const values = Float32Array.from(sum.total, (x) => x / examples);
@@ -196,7 +172,8 @@ export class PMatImplicit implements PMatBase {
     const sum = new HostSum(o * n);
     try {
       const { examples } = await passOverData(this.spec, {
-        onOutput: (g) => sum.add(tf.sum(tf.square(tf.matMul(batchJacobian(this.layerCollection, g), pfmap.data.reshape([o * n, d]), false, true)), 0)),
+        onOutputs: (stacked) =>
+          forEachOutput(stacked, (g) => sum.add(tf.sum(tf.square(tf.matMul(batchJacobian(this.layerCollection, g), pfmap.data.reshape([o * n, d]), false, true)), 0))),
         onBatchEnd: () => sum.flush(),
       });
       const host = Float32Array.from(sum.total, (x) => x / examples);

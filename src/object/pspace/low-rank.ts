@@ -6,7 +6,7 @@
 import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/engine.js';
+import { passOverData } from '../../backend/pass.js';
 import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
@@ -58,7 +58,7 @@ export class PMatLowRank implements PMat {
     const lc = spec.layerCollection;
     const rows: tf.Tensor2D[] = [];
     try {
-      const { examples } = await passOverData(spec, { onOutput: (g) => void rows.push(tf.keep(batchJacobian(lc, g))) });
+      const { examples } = await passOverData(spec, { onOutputs: (g) => void rows.push(tf.keep(batchJacobian(lc, g))) });
       const j = tf.tidy(() => tf.div(tf.concat(rows, 0), Math.sqrt(examples)) as tf.Tensor2D);
       // The matrix JᵀJ is finite in float32 iff its diagonal (column sums of squares of J) is:
       // |M_ab| ≤ √(M_aa M_bb). One reduction to a scalar.

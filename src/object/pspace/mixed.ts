@@ -7,7 +7,7 @@
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { LayerCollection, type LayerEntry } from '../../layers/layer-collection.js';
-import { SharedPass } from '../../backend/engine.js';
+import { SharedPass } from '../../backend/shared-pass.js';
 import type { Loader } from '../../data/loader.js';
 import { PVector } from '../pvector.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
@@ -16,6 +16,7 @@ import { PMatEKFAC } from './ekfac.js';
 import { checkOptions, closestName, describe } from '../arguments.js';
 import type { RepresentationState, RestoreContext, StatePart } from './state.js';
 import { layerKindByName, layerKindNames } from '../../layers/registry.js';
+import { type Capabilities, capabilitiesOf } from './capabilities.js';
 
 /** Names of the layer kinds, for the check of `byLayerKind`. */
 const KIND_NAMES = layerKindNames();
@@ -30,18 +31,16 @@ export interface MixedMapping {
   kronecker?: Representation<PMat>;
 }
 
-/** Optional operations a group may offer. */
-type Part = PMat & {
-  inv?: (o?: SolveOptions) => PMat;
-  logdet?: (o?: SolveOptions) => number;
-  scale?: (x: number) => PMat;
-  updateDiag?: (loader: Loader) => Promise<unknown>;
-};
-
 interface Group {
-  readonly mat: Part;
+  readonly mat: PMat;
   /** Indices in the full collection of this group's layers, in order. */
   readonly layers: readonly number[];
+  /** The optional operations `mat` offers, checked once when the group is formed. */
+  readonly can: Capabilities;
+}
+
+function group(mat: PMat, layers: readonly number[]): Group {
+  return { mat, layers, can: capabilitiesOf(mat) };
 }
 
 export class PMatMixed implements PMat {
@@ -106,7 +105,7 @@ export class PMatMixed implements PMat {
         const sub = LayerCollection.fromLayers(spec.model, layers.map((i) => lc.layers[i]!.id));
         const participant = shared.participant();
         try {
-          return { mat: (await rep.compute({ ...spec, layerCollection: sub, shared: participant })) as Part, layers };
+          return group(await rep.compute({ ...spec, layerCollection: sub, shared: participant }), layers);
         } finally {
           participant.done();
         }
@@ -136,7 +135,7 @@ export class PMatMixed implements PMat {
     if (!Array.isArray(parts) || parts.length === 0) throw new InvalidArgumentError(`PMatMixed.fromParts: 'parts' must be a non-empty array of { matrix, layerIds }, received ${describe(parts)}`);
     const owner = new Map<string, number>();
     const groups = parts.map((p, j): Group => {
-      const m = p?.matrix as Part | undefined;
+      const m = p?.matrix as PMat | undefined;
       if (!m || typeof m.getDiag !== 'function' || typeof m.toTensor !== 'function' || !m.layerCollection) {
         throw new InvalidArgumentError(`PMatMixed.fromParts: part ${j} is not a stored matrix (${describe(m)})`);
       }
@@ -155,7 +154,7 @@ export class PMatMixed implements PMat {
         return i;
       });
       if (layers.some((x, k) => k > 0 && x < layers[k - 1]!)) throw new InvalidArgumentError(`PMatMixed.fromParts: the layers of part ${j} are not in the collection's order`);
-      return { mat: m, layers };
+      return group(m, layers);
     });
     const missing = lc.ids().filter((id) => !owner.has(id));
     if (missing.length) throw new InvalidArgumentError(`PMatMixed.fromParts: layer${missing.length > 1 ? 's' : ''} ${missing.map((id) => `'${id}'`).join(', ')} of the collection ${missing.length > 1 ? 'are' : 'is'} in no part`);
@@ -223,7 +222,7 @@ export class PMatMixed implements PMat {
     return PVector.adopt(this.layerCollection, out);
   }
 
-  private each(v: PVector, what: string, f: (m: Part, x: PVector) => PVector): PVector {
+  private each(v: PVector, what: string, f: (m: PMat, x: PVector) => PVector): PVector {
     const xs = this.split(v, what);
     try {
       const ys = this.groups.map((g, i) => f(g.mat, xs[i]!));
@@ -286,28 +285,28 @@ export class PMatMixed implements PMat {
   /** (M + regul·I)⁻¹, group by group (every group's representation must have inv). */
   inv(options?: SolveOptions): PMatMixed {
     checkRegul(options, 'PMatMixed.inv');
-    return this.map('inv', (m) => m.inv?.(options));
+    return this.map('inv', (g) => g.can.invertible?.inv(options));
   }
 
   /** x·M, group by group. */
   scale(x: number): PMatMixed {
     checkScalar(x, 'PMatMixed.scale');
-    return this.map('scale', (m) => m.scale?.(x));
+    return this.map('scale', (g) => g.can.scalable?.scale(x));
   }
 
   /** Σ over groups of log det(M_g + regul·I). */
   logdet(options?: SolveOptions): number {
     checkRegul(options, 'PMatMixed.logdet');
     return this.groups.reduce((s, g) => {
-      if (!g.mat.logdet) throw new InvalidArgumentError(`PMatMixed.logdet: ${g.mat.constructor.name} has no logdet`);
-      return s + g.mat.logdet(options);
+      if (!g.can.logdet) throw new InvalidArgumentError(`PMatMixed.logdet: ${g.mat.constructor.name} has no logdet`);
+      return s + g.can.logdet.logdet(options);
     }, 0);
   }
 
   /** Runs updateDiag on every EKFAC group (one pass over `loader` each). */
   async updateDiag(loader: Loader): Promise<this> {
     if (loader === undefined || loader === null) throw new InvalidArgumentError(`PMatMixed.updateDiag: 'loader' is required (a tf.data.Dataset, a batch, or an array/iterable of batches), received ${describe(loader)}`);
-    for (const g of this.groups) if (g.mat.updateDiag) await g.mat.updateDiag(loader);
+    for (const g of this.groups) if (g.can.diagUpdatable) await g.can.diagUpdatable.updateDiag(loader);
     return this;
   }
 
@@ -316,13 +315,13 @@ export class PMatMixed implements PMat {
     this.disposed = true;
   }
 
-  private map(what: string, f: (m: Part) => PMat | undefined): PMatMixed {
+  private map(what: string, f: (g: Group) => PMat | undefined): PMatMixed {
     const out: Group[] = [];
     try {
       for (const g of this.groups) {
-        const m = f(g.mat);
+        const m = f(g);
         if (!m) throw new InvalidArgumentError(`PMatMixed.${what}: the ${g.mat.constructor.name} group has no ${what}`);
-        out.push({ mat: m as Part, layers: g.layers });
+        out.push(group(m, g.layers));
       }
     } catch (e) {
       out.forEach((g) => g.mat.dispose());

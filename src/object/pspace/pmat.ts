@@ -7,7 +7,7 @@
 import type { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import type { PassSpec } from '../../backend/engine.js';
+import type { PassSpec } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkOptions, describe } from '../arguments.js';
 

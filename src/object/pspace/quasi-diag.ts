@@ -14,7 +14,7 @@ import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
 import type { KroneckerSupport } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData, tileRows } from '../../backend/engine.js';
+import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
 import { assertFiniteStatistic } from './finiteness.js';
@@ -88,22 +88,12 @@ export class PMatQuasiDiag implements PMat {
     const cross = shapes.map(({ sizes: [k, c], bias }) => (bias ? new HostSum((k - 1) * c) : null));
     try {
       const { examples } = await passOverData(spec, {
-        onOutput: (out) =>
-          lc.layers.forEach((e, i) => {
-            const x = out.inputs.get(e.id)!;
-            const g = out.grads.get(e.id)!;
-            diag[i]!.add(e.kind.squaredGradientSum(e.layer, x, g));
-            cross[i]?.add(supports[i]!.weightBiasCross(e.layer, x, g));
-          }),
-        // Batched scheme: Σ over the stacked outputs in one product where the kind offers it.
         onOutputs: (out) =>
           lc.layers.forEach((e, i) => {
             const x = out.inputs.get(e.id)!;
             const g = out.grads.get(e.id)!;
-            const support = supports[i]!;
-            // Rows are independent: without a stacked rule, the inputs repeated once per output.
-            diag[i]!.add(e.kind.squaredGradientSumStacked?.(e.layer, x, g, out.count) ?? e.kind.squaredGradientSum(e.layer, tileRows(x, out.count), g));
-            if (cross[i]) cross[i]!.add(support.weightBiasCrossStacked?.(e.layer, x, g, out.count) ?? support.weightBiasCross(e.layer, tileRows(x, out.count), g));
+            diag[i]!.add(e.kind.squaredGradientSum(e.layer, x, g, out.count));
+            cross[i]?.add(supports[i]!.weightBiasCross(e.layer, x, g, out.count));
           }),
         onBatchEnd: () => [...diag, ...cross].forEach((s) => s?.flush()),
       });

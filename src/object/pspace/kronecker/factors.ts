@@ -10,7 +10,7 @@ import type { tf } from '../../../tf.js';
 import { UnsupportedLayerError } from '../../../errors.js';
 import type { KfacType, KroneckerSupport } from '../../../layers/layer-kind.js';
 import type { LayerCollection, LayerEntry } from '../../../layers/layer-collection.js';
-import { passOverData, type PassSpec } from '../../../backend/engine.js';
+import { passOverData, type PassSpec } from '../../../backend/pass.js';
 import { HostSum, gram } from '../accumulators.js';
 
 /**
@@ -117,8 +117,7 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
       });
     };
     const { examples } = await passOverData(spec, {
-      onOutput: (out) => visit(out.inputs, out.grads, out.output === 0),
-      // Batched scheme: the output-side sums take the stacked outputs as more examples, one product.
+      // The output-side sums take the stacked outputs as more examples, one product.
       onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0),
       onBatchEnd: () => all().forEach((s) => s.flush()),
     });

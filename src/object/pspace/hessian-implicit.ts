@@ -6,16 +6,16 @@
  * Every method returns a Promise. H need not be positive definite: CG stops with
  * NotPositiveDefiniteError on a direction of non-positive curvature (use a larger regul).
  */
-import { tf } from '../tf.js';
-import type { LayerCollection } from '../layers/layer-collection.js';
-import { PVector } from '../object/pvector.js';
-import { HostSum } from '../object/pspace/accumulators.js';
-import type { PMatBase } from '../object/pspace/pmat.js';
-import { type CGOptions, type CGResult, conjugateGradient } from '../object/pspace/conjugate-gradient.js';
-import { PFMapDense } from '../object/map/dense.js';
-import { checkPFMap } from '../object/map/pmat-algebra.js';
-import { type HessianSpec, forEachHessianBatch, unflatten } from './hessian-vector-product.js';
-import { checkAlive, checkVector } from '../object/pspace/pmat.js';
+import { tf } from '../../tf.js';
+import type { LayerCollection } from '../../layers/layer-collection.js';
+import { PVector } from '../pvector.js';
+import { HostSum } from './accumulators.js';
+import type { PMatBase } from './pmat.js';
+import { type CGOptions, type CGResult, conjugateGradient } from '../../linalg/conjugate-gradient.js';
+import { PFMapDense } from '../map/dense.js';
+import { checkPFMap } from '../map/pmat-algebra.js';
+import { type HessianSpec, forEachHessianBatch, unflatten } from '../../metrics/hessian-vector-product.js';
+import { checkAlive, checkVector } from './pmat.js';
 
 export class PMatHessianImplicit implements PMatBase {
   static readonly representationName = 'PMatHessianImplicit';

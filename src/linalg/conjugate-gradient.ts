@@ -2,10 +2,10 @@
  * Conjugate gradient for (M + λI) x = b with M symmetric positive semi-definite, given only the
  * product v ↦ M v (Hestenes & Stiefel 1952). Stops when ‖r‖ ≤ max(rtol·‖b‖, atol).
  */
-import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
-import { checkOptions, describe } from '../arguments.js';
-import { PVector } from '../pvector.js';
+import { tf } from '../tf.js';
+import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../errors.js';
+import { checkOptions, describe } from '../object/arguments.js';
+import { PVector } from '../object/pvector.js';
 
 /** Options of the conjugate-gradient solver (`conjugateGradient`, matrix-free `solve`). */
 export interface CGOptions {

@@ -26,42 +26,31 @@ export interface Progress {
   examplesTotal?: number;
 }
 
-/** What a visitor receives for one batch and one square-root output. */
-export interface OutputGradients {
-  /** Captured input of each collected layer, by layer id. */
-  readonly inputs: ReadonlyMap<string, tf.Tensor>;
-  /** Gradient of f̃_o at each collected layer's pre-activation, by layer id. */
-  readonly grads: ReadonlyMap<string, tf.Tensor>;
-  readonly batchSize: number;
-  /** Index o of the square-root output. */
-  readonly output: number;
-  readonly numOutputs: number;
-}
-
 /**
- * What a visitor that handles several outputs at once receives: the gradients of `count`
- * consecutive square-root outputs, stacked output-major along the batch axis (row
- * (o − firstOutput)·B + i is output o, example i).
+ * What a visitor receives for one batch: the gradients of `count` consecutive square-root
+ * outputs (count = 1 the plain case), stacked output-major along the batch axis (row
+ * (o − firstOutput)·B + i is output o, example i; see stacking.ts).
  */
-export interface StackedOutputGradients {
+export interface OutputGradients {
+  /** Captured input of each collected layer, by layer id, [B, ...]. */
   readonly inputs: ReadonlyMap<string, tf.Tensor>;
-  /** [count·B, ...] per layer id. */
+  /** Gradient of f̃_o at each collected layer's pre-activation, by layer id, [count·B, ...]. */
   readonly grads: ReadonlyMap<string, tf.Tensor>;
   readonly batchSize: number;
+  /** Index of the first square-root output in `grads`. */
   readonly firstOutput: number;
+  /** How many outputs are stacked in `grads` (≥ 1). */
   readonly count: number;
   readonly numOutputs: number;
 }
 
-/** What a representation does with each batch of one pass over the data (the engine calls it once per batch). */
+/** The same type under the name that says what it holds: stacked outputs. */
+export type StackedOutputGradients = OutputGradients;
+
+/** What a representation does with each batch of one pass over the data. */
 export interface BatchVisitor {
-  /** Called inside a tidy scope: tensors created here are released unless kept. */
-  onOutput(g: OutputGradients): void;
-  /**
-   * Optional: receives several outputs at once (batched scheme) instead of `onOutput` per
-   * output; called inside a tidy scope.
-   */
-  onOutputs?(g: StackedOutputGradients): void;
+  /** Called inside a tidy scope (tensors created here are released unless kept), one or more times per batch. */
+  onOutputs(g: OutputGradients): void;
   /** Called after the last output of each batch. */
   onBatchEnd?(): void;
 }
@@ -117,69 +106,6 @@ export interface SharedPassParticipant {
   done(): void;
 }
 
-/**
- * One pass over the data for several participants (the groups of a PMatMixed): every
- * participant's visitor sees every batch of a single pass over the union of their layers, so
- * the forward and backward passes run once instead of once per group, a one-shot loader
- * (a generator, a tf.data.Dataset iterated once) serves them all, and a Monte-Carlo variant
- * samples the same labels for all. The pass starts when each participant has joined or settled.
- */
-export class SharedPass {
-  private readonly members: Array<{ visitor: BatchVisitor; resolve: (r: PassResult) => void; reject: (e: unknown) => void }> = [];
-  private waitingFor: number;
-  private started = false;
-
-  /** `spec`: the pass over the union of the participants' layers; `participants`: how many will join or settle. */
-  constructor(private readonly spec: PassSpec, participants: number) {
-    this.waitingFor = participants;
-  }
-
-  participant(): SharedPassParticipant {
-    let joined = false;
-    return {
-      join: (spec, visitor) => {
-        if (joined) return passOverData({ ...spec, shared: undefined }, visitor);
-        joined = true;
-        return new Promise<PassResult>((resolve, reject) => {
-          this.members.push({ visitor, resolve, reject });
-          this.arrived();
-        });
-      },
-      done: () => {
-        if (joined) return;
-        joined = true;
-        this.arrived();
-      },
-    };
-  }
-
-  private arrived(): void {
-    if (--this.waitingFor > 0 || this.started || this.members.length === 0) return;
-    this.started = true;
-    const members = [...this.members];
-    const visitors = members.map((m) => m.visitor);
-    const combined: BatchVisitor = {
-      onOutput: (g) => visitors.forEach((v) => v.onOutput(g)),
-      onOutputs: (g) => visitors.forEach((v) => (v.onOutputs ? v.onOutputs(g) : deliverPerOutput(v, g))),
-      onBatchEnd: () => visitors.forEach((v) => v.onBatchEnd?.()),
-    };
-    passOverData({ ...this.spec, shared: undefined }, combined).then(
-      (r) => members.forEach((m) => m.resolve(r)),
-      (e: unknown) => members.forEach((m) => m.reject(e)),
-    );
-  }
-}
-
-/** Hands stacked outputs to a visitor one output at a time (each in its own tidy scope). */
-function deliverPerOutput(visitor: BatchVisitor, g: StackedOutputGradients): void {
-  for (let o = 0; o < g.count; o++) {
-    tf.tidy(() => {
-      const slices = new Map([...g.grads].map(([id, t]) => [id, g.count === 1 ? t : outputSlice(t, o, g.batchSize)]));
-      visitor.onOutput({ inputs: g.inputs, grads: slices, batchSize: g.batchSize, output: g.firstOutput + o, numOutputs: g.numOutputs });
-    });
-  }
-}
-
 /** Runs the pass; returns the number of examples n and of square-root outputs O. */
 export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promise<PassResult> {
   if (spec.shared) return spec.shared.join(spec, visitor);
@@ -230,37 +156,6 @@ function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
     throw new AbortedError(`the pass over the data was aborted${signal.reason !== undefined ? ` (${String(signal.reason)})` : ''}; no partial result is kept`);
   }
-}
-
-/**
- * t repeated k times along the batch axis, [k·B, ...]: the inputs matching output-major stacked
- * gradients, so that a per-example contraction handles k outputs in one call (a concatenation:
- * a block copy, where tfjs-wasm's Tile and strided Slice kernels are slow).
- */
-export function tileRows(t: tf.Tensor, k: number): tf.Tensor {
-  return k === 1 ? t : tf.concat(Array.from({ length: k }, () => t), 0);
-}
-
-/** Rows o·B … o·B + B − 1 of output-major stacked gradients: the o-th output's, [B, ...]. */
-export function outputSlice(g: tf.Tensor, o: number, batchSize: number): tf.Tensor {
-  // As rows of a matrix: a contiguous block, which tfjs copies flat.
-  return tf.slice(g.reshape([g.shape[0]!, -1]), [o * batchSize, 0], [batchSize, -1]).reshape([batchSize, ...g.shape.slice(1)]);
-}
-
-/**
- * Stacked outputs seen as one output of a k-times larger batch: the inputs tiled k times along
- * the batch axis (row (o − first)·B + i holds example i), for contractions that treat rows
- * independently (per-example gradients: one Jacobian of k·B rows and one Gram product instead
- * of k). Call in a tidy scope.
- */
-export function asOneOutput(g: StackedOutputGradients): OutputGradients {
-  return {
-    inputs: new Map([...g.inputs].map(([id, x]) => [id, tileRows(x, g.count)])),
-    grads: g.grads,
-    batchSize: g.count * g.batchSize,
-    output: g.firstOutput,
-    numOutputs: g.numOutputs,
-  };
 }
 
 /** How the cotangents of the O square-root outputs are back-propagated (see the module documentation). */
@@ -343,9 +238,7 @@ function processBatchBatched(
         const seed = tf.slice(cotangents, [first, 0, 0], [count, -1, -1]).reshape([count * b, ...output.shape.slice(1)]);
         const grads = batchedBackward(calls, needs, output, seed, count);
         guard.check(inputs, grads);
-        const stacked = { inputs, grads, batchSize: b, firstOutput: first, count, numOutputs };
-        if (visitor.onOutputs) visitor.onOutputs(stacked);
-        else deliverPerOutput(visitor, stacked);
+        visitor.onOutputs({ inputs, grads, batchSize: b, firstOutput: first, count, numOutputs });
       });
     }
     return numOutputs;
@@ -414,7 +307,7 @@ function processBatchAutodiff(
         if (failure !== undefined) throw failure;
         const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
         guard.check(inputs, gradMap);
-        visitor.onOutput({ inputs, grads: gradMap, batchSize: batch.size, output: o, numOutputs });
+        visitor.onOutputs({ inputs, grads: gradMap, batchSize: batch.size, firstOutput: o, count: 1, numOutputs });
       });
     }
     visitor.onBatchEnd?.();
