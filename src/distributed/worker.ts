@@ -74,6 +74,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     if (x !== d.pass.dataHash) {
       throw new UnrecoverableError(`worker ${name}: the data at ${d.pass.data}${d.pass.labels ? ` (labels ${d.pass.labels})` : ''} differs from the coordinator's (sha256 ${x.slice(0, 12)}…, expected ${d.pass.dataHash.slice(0, 12)}…); every worker must read the same data files`);
     }
+    event(`shard ${d.shard} of run ${d.runId}: started (attempt ${job.attemptsMade + 1})`);
     const store = storeFor(d.storeDirectory, d.maxRedisBytes);
     const basis = d.pass.basis ? await store.get(d.pass.basis) : null;
     let last = 0;

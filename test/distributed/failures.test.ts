@@ -32,8 +32,9 @@ describe('distributed failure semantics', { skip: missing ?? false }, () => {
     await useTestBackend();
     redis = await RedisServer.start();
     modelPath = await saveSmallModel(tmp.dir);
-    // 2,048 examples in batches of 2: 1,024 batches, 4 shards of 256; a shard takes about a second.
-    dataPath = saveSmallData(tmp.dir, 2048, 'long.json');
+    // 8,192 examples in batches of 2: 4,096 batches, 4 shards of 1,024 batches; a shard takes over a
+    // second even on an idle machine, so a worker killed 200 ms after starting one is mid-shard.
+    dataPath = saveSmallData(tmp.dir, 8192, 'long.json');
     workers = [WorkerProcess.start(redis.url, ['--lock-ms', '2000']), WorkerProcess.start(redis.url, ['--lock-ms', '2000'])];
     await Promise.all(workers.map((w) => w.waitFor('serving')));
   });
@@ -92,16 +93,18 @@ describe('distributed failure semantics', { skip: missing ?? false }, () => {
   test('a worker killed (SIGKILL) in the middle of a shard: its shard is re-run by the other, the result is unchanged', async () => {
     const [a, b] = workers as [WorkerProcess, WorkerProcess];
     let killed = false;
+    // Kill worker a 200 ms after it starts its first shard of this run (its start is logged), so the
+    // kill always lands mid-shard whatever the machine's speed.
+    const killer = a.waitFor(/of run killed: started/, 120_000).then(async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      killed = true;
+      a.child.kill('SIGKILL');
+    });
+    killer.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
     const run = await distributedFIM({
       redis: redis.url, model: modelPath, data: dataPath, representation: PMatDiag, batchSize: 2, shards: 4, runId: 'killed', backoffMs: 100,
-      onProgress: (p) => {
-        // Both workers are busy on their first shards: kill one half-way through.
-        if (!killed && p.examplesDone > 100 && p.shardsDone === 0) {
-          killed = true;
-          a.child.kill('SIGKILL');
-        }
-      },
     });
+    await killer;
     try {
       assert.ok(killed, 'a worker was killed mid-shard');
       assert.ok(run.retries >= 1, `retries ${run.retries}`);
