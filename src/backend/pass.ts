@@ -185,6 +185,19 @@ export function setStackedFloatsBudget(floats: number): number {
   return previous;
 }
 
+/** The model's only output; models with several outputs are refused. */
+function singleOutput(outs: tf.Tensor[]): tf.Tensor {
+  if (outs.length !== 1) throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
+  return outs[0]!;
+}
+
+/** Every collected layer must have been reached by the forward pass (its input recorded). */
+function checkLayersUsed(lc: LayerCollection, inputs: ReadonlyMap<string, tf.Tensor>): void {
+  for (const e of lc.layers) {
+    if (!inputs.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
+  }
+}
+
 /** Where a batch sits in the pass: its index and the index of its first example. */
 interface BatchPosition {
   readonly index: number;
@@ -217,11 +230,8 @@ function processBatchBatched(
     const calls: LayerCall[] = [];
     const inputs = new Map<string, tf.Tensor>();
     const outs = executeModel(model, batch.xs, { collected, onLayer: (e, x) => inputs.set(e.id, x), onCall: (c) => calls.push(c) });
-    if (outs.length !== 1) throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
-    for (const e of lc.layers) {
-      if (!inputs.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
-    }
-    const output = outs[0]!;
+    const output = singleOutput(outs);
+    checkLayersUsed(lc, inputs);
     const f = output.reshape([b, -1]) as tf.Tensor2D;
     assertFiniteOutput(model, f);
     const cotangents = spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
@@ -272,18 +282,11 @@ function processBatchAutodiff(
           shapes.set(e.id, s.shape);
         },
       });
-      if (outs.length !== 1) {
-        throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
-      }
-      const f = outs[0]!.reshape([batch.size, -1]) as tf.Tensor2D;
+      const f = singleOutput(outs).reshape([batch.size, -1]) as tf.Tensor2D;
       assertFiniteOutput(model, f);
       return spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
     });
-    for (const e of lc.layers) {
-      if (!inputs.has(e.id)) {
-        throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
-      }
-    }
+    checkLayersUsed(lc, inputs);
     const numOutputs = cotangents.shape[0];
     const guard = new MagnitudeGuard(lc.layers);
     for (let o = 0; o < numOutputs; o++) {
