@@ -6,11 +6,12 @@
 import { tf } from '../../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import { checkFiniteValues, checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
-import { HostSum, batchJacobian, gram } from './accumulators.js';
+import { HostSum } from '../../statistics/host-sum.js';
+import { batchJacobian, gram } from '../../statistics/contractions.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
 import { SymmetricBlock } from './symmetric-block.js';

@@ -19,15 +19,16 @@ import type { Loader } from '../../data/loader.js';
 import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
-import { HostSum } from './accumulators.js';
+import { HostSum } from '../../statistics/host-sum.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, type RestoreContext, metaChoice, stateArray } from './state.js';
 import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
-import { biasSize, checkKroneckerLayers, type KroneckerFactors } from './kronecker/factors.js';
-import { assertFiniteStatistic, computeFiniteFactors } from './finiteness.js';
+import { checkKroneckerLayers, type KroneckerFactors } from '../../statistics/kronecker-factors.js';
+import { biasSize } from './kronecker/parts.js';
+import { assertFiniteStatistic, computeFiniteFactors } from '../../statistics/finiteness.js';
 import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 
 /** One block of a PMatEKFAC (see `PMatEKFAC.eigenBlocks`). */

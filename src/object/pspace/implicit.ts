@@ -12,18 +12,19 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type OutputGradients, passOverData } from '../../backend/pass.js';
 import { forEachOutput } from '../../backend/stacking.js';
 import { PVector } from '../pvector.js';
-import { HostSum, squaredGradientSum } from './accumulators.js';
+import { HostSum } from '../../statistics/host-sum.js';
+import { squaredGradientSum } from '../../statistics/contractions.js';
 import { rowSums, rowSumsLength } from '../reductions.js';
 import type { FisherSpec, PMatBase } from './pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from '../../linalg/conjugate-gradient.js';
-import { batchJacobian } from './accumulators.js';
+import { batchJacobian } from '../../statistics/contractions.js';
 import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, reduce } from '../map/pmat-algebra.js';
 import { checkAlive, checkVector } from './pmat.js';
-import { assertFiniteStatistic, overflowError } from './finiteness.js';
+import { assertFiniteStatistic, overflowError } from '../../statistics/finiteness.js';
 
 /**
- * A matrix-free result, refused when the statistics overflowed (see finiteness.ts): a value
+ * A matrix-free result, refused when the statistics overflowed (see statistics/finiteness.ts): a value
  * beyond float32's range would be Infinity in every stored representation of the same matrix.
  */
 function finiteResult(value: number, where: string): number {

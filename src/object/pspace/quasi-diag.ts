@@ -17,12 +17,12 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
-import { HostSum } from './accumulators.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
+import { HostSum } from '../../statistics/host-sum.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
-import { checkKroneckerLayers } from './kronecker/factors.js';
+import { checkKroneckerLayers } from '../../statistics/kronecker-factors.js';
 
 /** One layer: the diagonal (numel) and, with a bias, the cross terms [K−1, C] (row-major). */
 interface QuasiDiagBlock {
