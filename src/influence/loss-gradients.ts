@@ -10,7 +10,7 @@ import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../error
 import type { LayerCollection } from '../layers/layer-collection.js';
 import { type CotangentSource, type OutputGradients, type Progress, passOverData } from '../backend/pass.js';
 import { type Loader, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
-import { batchJacobian } from '../object/pspace/accumulators.js';
+import { batchJacobian } from '../statistics/contractions.js';
 
 /** The likelihoods whose per-example loss gradients are available. */
 export type InfluenceVariant = 'classif_logits' | 'regression';

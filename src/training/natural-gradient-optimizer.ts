@@ -32,7 +32,7 @@ import type { PMatDiag } from '../object/pspace/diag.js';
 import type { PMatEKFAC } from '../object/pspace/ekfac.js';
 import type { PMatKFAC } from '../object/pspace/kfac.js';
 import type { Representation, PMatBase } from '../object/pspace/pmat.js';
-import { checkKroneckerLayers } from '../object/pspace/kronecker/factors.js';
+import { checkKroneckerLayers } from '../statistics/kronecker-factors.js';
 import { type TrainingVariant, batchLoss, checkTargets, checkTrainingVariant } from './batch-loss.js';
 import { CurvatureAverage, type CurvatureKind } from './curvature-average.js';
 import { klClipCoefficient } from './kl-clip.js';

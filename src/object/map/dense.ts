@@ -7,7 +7,7 @@ import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type PassSpec, passOverData } from '../../backend/pass.js';
-import { batchJacobian } from '../pspace/accumulators.js';
+import { batchJacobian } from '../../statistics/contractions.js';
 import { PVector } from '../pvector.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
 import type { PFMapBase } from './pfmap.js';

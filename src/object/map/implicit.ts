@@ -17,7 +17,7 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type OutputGradients, type PassSpec, passOverData } from '../../backend/pass.js';
-import { HostSum } from '../pspace/accumulators.js';
+import { HostSum } from '../../statistics/host-sum.js';
 import { PVector } from '../pvector.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
 import type { PFMapBase } from './pfmap.js';

@@ -1,15 +1,16 @@
 /**
  * PMatBlockDiag: one dense block per layer (cross-layer terms dropped),
- * B_l = (1/n) Σ_i Σ_o ∇θ_l f̃_o(x_i) ∇θ_l f̃_o(x_i)ᵀ. Memory Σ_l d_l².
+ * B_l = (1/n) Σ_i Σ_o ∇θ_l f̃_o(x_i) ∇θ_l f̃_o(x_i)ᵀ, the algebra of the per-layer Jacobian Gram
+ * statistic (statistics/jacobian-gram.ts). Memory Σ_l d_l².
  */
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
-import { HostSum, gram, layerJacobian } from './accumulators.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { layerJacobianGrams } from '../../statistics/jacobian-gram.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
 import { SymmetricBlock } from './symmetric-block.js';
@@ -57,18 +58,9 @@ export class PMatBlockDiag implements PMat {
 
   static async compute(spec: FisherSpec): Promise<PMatBlockDiag> {
     const lc = spec.layerCollection;
-    const sums = lc.layers.map((e) => new HostSum(e.numel * e.numel));
-    try {
-      const { examples } = await passOverData(spec, {
-        onOutputs: (g) => lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, g)))),
-        onBatchEnd: () => sums.forEach((s) => s.flush()),
-      });
-      const blocks = sums.map((s) => s.mean(examples));
-      lc.layers.forEach((e, i) => assertFiniteStatistic(blocks[i]!, 'PMatBlockDiag', `the block of layer '${e.id}'`));
-      return PMatBlockDiag.fromBlocks(lc, blocks);
-    } finally {
-      sums.forEach((s) => s.dispose());
-    }
+    const { value: blocks } = await accumulate(spec, layerJacobianGrams(lc));
+    lc.layers.forEach((e, i) => assertFiniteStatistic(blocks[i]!, 'PMatBlockDiag', `the block of layer '${e.id}'`));
+    return PMatBlockDiag.fromBlocks(lc, blocks);
   }
 
   /** The float64 block of one layer, not copied. */

@@ -1,15 +1,15 @@
 /**
- * PMatDiag: diag(M) only, M_kk = (1/n) Σ_i Σ_o (∂f̃_o(x_i)/∂θ_k)². Per layer this never forms
- * per-example gradients where an identity exists (Dense: (x̃∘x̃)ᵀ(g∘g)).
+ * PMatDiag: diag(M) only, M_kk = (1/n) Σ_i Σ_o (∂f̃_o(x_i)/∂θ_k)², the algebra of the
+ * squared-gradients statistic (statistics/squared-gradients.ts).
  */
 import { tf } from '../../tf.js';
 import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
-import { HostSum, squaredGradientSum } from './accumulators.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { squaredGradients } from '../../statistics/squared-gradients.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
@@ -45,18 +45,9 @@ export class PMatDiag implements PMat {
 
   static async compute(spec: FisherSpec): Promise<PMatDiag> {
     const lc = spec.layerCollection;
-    const sum = new HostSum(lc.numel());
-    try {
-      const { examples } = await passOverData(spec, {
-        onOutputs: (g) => sum.add(squaredGradientSum(lc, g)),
-        onBatchEnd: () => sum.flush(),
-      });
-      const diag = sum.mean(examples);
-      assertFiniteStatistic(diag, 'PMatDiag', 'the diagonal');
-      return new PMatDiag(lc, diag);
-    } finally {
-      sum.dispose();
-    }
+    const { value: diag } = await accumulate(spec, squaredGradients(lc));
+    assertFiniteStatistic(diag, 'PMatDiag', 'the diagonal');
+    return new PMatDiag(lc, diag);
   }
 
   /** The diagonal as float64, not copied. */

@@ -9,7 +9,7 @@
 import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
-import { HostSum } from './accumulators.js';
+import { HostSum } from '../../statistics/host-sum.js';
 import type { PMatBase } from './pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from '../../linalg/conjugate-gradient.js';
 import { PFMapDense } from '../map/dense.js';

@@ -23,7 +23,7 @@ import type { LayerCollection } from '../../layers/layer-collection.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, checkOptions, describe } from '../arguments.js';
-import { computeFiniteFactors } from './finiteness.js';
+import { computeFiniteFactors } from '../../statistics/finiteness.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, metaChoice, stateArray } from './state.js';
@@ -31,7 +31,8 @@ import { PMatEKFAC } from './ekfac.js';
 import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
-import { biasSize, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
+import type { KroneckerFactors } from '../../statistics/kronecker-factors.js';
+import { biasSize, kroneckerParts, type KroneckerPart } from './kronecker/parts.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
 /** Options of `PMatKFAC.with`. */

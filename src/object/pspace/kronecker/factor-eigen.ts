@@ -1,7 +1,7 @@
 /** The eigendecomposition of one Kronecker factor: through its rows when it is wide, else directly. */
 import { eighSym, type SymmetricEigen } from '../../../linalg/index.js';
 import { eighFromRows } from '../../../linalg/gram-eigen.js';
-import { GRAM_ROUTE_MAX_RATIO } from './factors.js';
+import { GRAM_ROUTE_MAX_RATIO } from '../../../statistics/kronecker-factors.js';
 
 /**
  * A = V diag(values) Vᵀ for the k×k factor `a`; with `rows` R (m×k, A = RᵀR, m ≤ k/4) through
