@@ -8,6 +8,7 @@
  */
 import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { checkAlive } from './disposal.js';
 import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
 import { checkFiniteTensor, describe } from './arguments.js';
@@ -56,7 +57,7 @@ export class FVector {
 
   /** The underlying [O, n] tensor, not copied (valid until dispose). */
   get data(): tf.Tensor2D {
-    if (!this.values || this.values.isDisposed) throw new DisposedError('this FVector has been disposed');
+    checkAlive(this.values !== null && !this.values.isDisposed, 'FVector');
     return this.values;
   }
 

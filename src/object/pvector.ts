@@ -4,6 +4,7 @@
  */
 import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { checkAlive } from './disposal.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
@@ -86,7 +87,7 @@ export class PVector {
 
   /** The underlying flat tensor, not copied (valid until dispose). */
   get data(): tf.Tensor1D {
-    if (!this.flat || this.flat.isDisposed) throw new DisposedError('this PVector has been disposed');
+    checkAlive(this.flat !== null && !this.flat.isDisposed, 'PVector');
     return this.flat;
   }
 

@@ -7,7 +7,8 @@
  * `FisherSum`, which keeps the terms and applies them one by one (exact, one product per term).
  */
 import { tf } from '../tf.js';
-import { DisposedError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { checkAlive } from '../object/disposal.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import { PVector } from '../object/pvector.js';
 import { describe } from '../object/arguments.js';
@@ -70,7 +71,7 @@ export class FisherSum implements CurvatureOperator {
 
   /** The terms with their weights (the matrices are not copied). */
   get terms(): ReadonlyArray<Required<FisherTerm>> {
-    if (!this.items) throw new DisposedError('this FisherSum has been disposed; it cannot be used any more');
+    checkAlive(this.items !== null, 'FisherSum');
     return this.items;
   }
 

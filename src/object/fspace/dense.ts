@@ -149,7 +149,7 @@ export class FMatDense implements FMatBase {
   }
 
   dispose(): void {
-    this.block.dispose();
+    this.block.dispose('FMatDense');
   }
 
   private derived(b: SymmetricBlock): FMatDense {

@@ -4,7 +4,8 @@
  * reference the matrix-free PFMapImplicit and the Gram matrix are checked against.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type PassSpec, passOverData } from '../../backend/pass.js';
 import { batchJacobian } from '../pspace/accumulators.js';
@@ -72,7 +73,7 @@ export class PFMapDense implements PFMapBase {
 
   /** J, shape [O, n, d], not copied (valid until dispose). */
   get data(): tf.Tensor3D {
-    if (!this.j || this.j.isDisposed) throw new DisposedError('this PFMapDense has been disposed');
+    checkAlive(this.j !== null && !this.j.isDisposed, 'PFMapDense');
     return this.j;
   }
 

@@ -165,7 +165,7 @@ export class PMatBlockDiag implements PMat {
   }
 
   dispose(): void {
-    this.blocks.forEach((b) => b.dispose());
+    this.blocks.forEach((b) => b.dispose('PMatBlockDiag'));
   }
 
   private other(o: PMatBlockDiag, op: string): SymmetricBlock[] {

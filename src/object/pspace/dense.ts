@@ -149,7 +149,7 @@ export class PMatDense implements PMat {
   }
 
   dispose(): void {
-    this.block.dispose();
+    this.block.dispose('PMatDense');
   }
 
   private other(o: PMatDense, op: string): SymmetricBlock {

@@ -3,7 +3,8 @@
  * per-example gradients where an identity exists (Dense: (x̃∘x̃)ᵀ(g∘g)).
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
@@ -61,12 +62,12 @@ export class PMatDiag implements PMat {
 
   /** The diagonal as float64, not copied. */
   values(): Float64Array {
-    if (!this.diag) throw new DisposedError('this PMatDiag has been disposed');
+    checkAlive(this.diag !== null, 'PMatDiag');
     return this.diag;
   }
 
   private tensor(): tf.Tensor1D {
-    if (!this.device) throw new DisposedError('this PMatDiag has been disposed');
+    checkAlive(this.device !== null, 'PMatDiag');
     return this.device;
   }
 

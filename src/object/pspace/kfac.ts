@@ -17,7 +17,8 @@
  * B (`KroneckerFactors.bias`), handled everywhere as the Kronecker block B ⊗ [1] (exactly damped).
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
@@ -135,7 +136,7 @@ export class PMatKFAC implements PMat {
   }
 
   private get tensors() {
-    if (!this.device) throw new DisposedError('this PMatKFAC has been disposed; it cannot be used any more');
+    checkAlive(this.device !== null, 'PMatKFAC');
     return this.device;
   }
 

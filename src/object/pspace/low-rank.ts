@@ -4,7 +4,8 @@
  * Never forms d×d: products go through J, the spectrum and solves through the m×m Gram JJᵀ.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/pass.js';
 import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
@@ -77,7 +78,7 @@ export class PMatLowRank implements PMat {
 
   /** J/√n, shape [m, d], not copied. */
   get factor(): tf.Tensor2D {
-    if (!this.j || this.j.isDisposed) throw new DisposedError('this PMatLowRank has been disposed');
+    checkAlive(this.j !== null && !this.j.isDisposed, 'PMatLowRank');
     return this.j;
   }
 

@@ -11,7 +11,8 @@
  * [kh, kw, cout, cin]: a unit's weights are strided within the kernel) are refused.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
+import { InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { KroneckerSupport } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { passOverData } from '../../backend/pass.js';
@@ -109,7 +110,7 @@ export class PMatQuasiDiag implements PMat {
   }
 
   private get parts(): QuasiDiagBlock[] {
-    if (!this.blocks) throw new DisposedError('this PMatQuasiDiag has been disposed');
+    checkAlive(this.blocks !== null, 'PMatQuasiDiag');
     return this.blocks;
   }
 

@@ -4,7 +4,8 @@
  * vectors). PMatDense is one such block; PMatBlockDiag one per layer.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 
 /** A symmetric dense block in float64 (one layer of PMatBlockDiag, a factor of PMatKFAC): products, solves and eigendecompositions on the host. */
@@ -12,6 +13,8 @@ export class SymmetricBlock {
   readonly n: number;
   private host: Float64Array | null;
   private device: tf.Tensor2D | null = null;
+  /** The class named by DisposedError once disposed. */
+  private owner = 'matrix';
   private factor: { regul: number; l: Float64Array } | null = null;
   private eigenvalues: Float64Array | null = null;
 
@@ -29,12 +32,12 @@ export class SymmetricBlock {
   }
 
   get values(): Float64Array {
-    if (!this.host) throw new DisposedError('this matrix has been disposed');
+    checkAlive(this.host !== null, this.owner);
     return this.host;
   }
 
   tensor(): tf.Tensor2D {
-    if (!this.device) throw new DisposedError('this matrix has been disposed');
+    checkAlive(this.device !== null, this.owner);
     return this.device;
   }
 
@@ -126,7 +129,9 @@ export class SymmetricBlock {
     return new SymmetricBlock(gemm(this.values, this.n, this.n, other.values, this.n), this.n, false);
   }
 
-  dispose(): void {
+  /** Releases the block; later use throws DisposedError naming `owner` (the class of the object that held it). */
+  dispose(owner = 'matrix'): void {
+    this.owner = owner;
     this.device?.dispose();
     this.device = null;
     this.host = null;
