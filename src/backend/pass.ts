@@ -22,7 +22,9 @@ import { MagnitudeGuard } from './magnitudes.js';
 
 /** Progress of a pass over the data. */
 export interface Progress {
+  /** Examples processed so far. */
   examplesDone: number;
+  /** All examples of the pass, when the loader knows it (an array of batches). */
   examplesTotal?: number;
 }
 
@@ -36,11 +38,13 @@ export interface OutputGradients {
   readonly inputs: ReadonlyMap<string, tf.Tensor>;
   /** Gradient of f̃_o at each collected layer's pre-activation, by layer id, [count·B, ...]. */
   readonly grads: ReadonlyMap<string, tf.Tensor>;
+  /** The number B of examples in the batch. */
   readonly batchSize: number;
   /** Index of the first square-root output in `grads`. */
   readonly firstOutput: number;
   /** How many outputs are stacked in `grads` (≥ 1). */
   readonly count: number;
+  /** The number O of square-root outputs of the batch (outputs 0 … O − 1 arrive over one or more calls). */
   readonly numOutputs: number;
 }
 
@@ -78,10 +82,15 @@ export interface CotangentSource {
 
 /** Everything that defines the matrix to compute, independent of its representation. */
 export interface PassSpec {
+  /** The model; its weights are never modified. */
   readonly model: tf.LayersModel;
+  /** The layers whose inputs and pre-activation gradients the visitors receive. */
   readonly layerCollection: LayerCollection;
+  /** The batches of the pass. */
   readonly loader: Loader;
+  /** The square-root outputs f̃_o back-propagated for each batch (a variant, sampled labels, the identity). */
   readonly outputs: CotangentSource;
+  /** Called after each batch. */
   readonly onProgress?: (p: Progress) => void;
   /** Stops the pass (with AbortedError) at the next batch or output once aborted. */
   readonly signal?: AbortSignal;
@@ -100,7 +109,9 @@ export interface PassSpec {
 
 /** What a pass returns: the number of examples n and of square-root outputs O. */
 export interface PassResult {
+  /** The number n of examples seen. */
   examples: number;
+  /** The number O of square-root outputs per example. */
   outputs: number;
 }
 

@@ -61,6 +61,7 @@ export class FVector {
     return this.values;
   }
 
+  /** Whether `dispose()` was called (or the tensor was disposed elsewhere). */
   get isDisposed(): boolean {
     return !this.values || this.values.isDisposed;
   }
@@ -119,10 +120,12 @@ export class FVector {
     return preciseSumOf(() => tf.pow(tf.abs(d), p)) ** (1 / p);
   }
 
+  /** A copy with its own tensor. */
   clone(): FVector {
     return new FVector(this.data.clone());
   }
 
+  /** Releases the tensor; later use throws DisposedError, a second call does nothing. */
   dispose(): void {
     this.values?.dispose();
     this.values = null;

@@ -56,6 +56,7 @@ export class FisherSum implements CurvatureOperator {
   readonly layerCollection: LayerCollection;
   private items: Array<{ matrix: PMat; weight: number }> | null;
 
+  /** The sum Σ_t w_t·F_t of `terms` (a bare matrix has weight 1), all on one layer collection. */
   constructor(terms: ReadonlyArray<FisherTerm | PMat>) {
     if (!Array.isArray(terms) || terms.length === 0) throw new InvalidArgumentError(`FisherSum: 'terms' must be a non-empty array of matrices or { matrix, weight }, received ${describe(terms)}`);
     this.items = terms.map((t, i) => {

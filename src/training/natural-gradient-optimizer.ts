@@ -152,6 +152,7 @@ export class NaturalGradientOptimizer {
   private readonly outputs: CotangentSource;
   private disposed = false;
 
+  /** An optimizer of `options.model`'s weights (NaturalGradientOptimizerOptions gives each option and its default). */
   constructor(options: NaturalGradientOptimizerOptions) {
     const o = checkOptions(options, OPTIONS, 'NaturalGradientOptimizer') as unknown as NaturalGradientOptimizerOptions;
     const { model, lc } = modelAndCollection(o, 'NaturalGradientOptimizer');

@@ -16,7 +16,9 @@ import { checkFiniteTensor, checkFloatTensor, checkLayerCollection, describe } f
 import { checkVector } from '../pspace/pmat.js';
 
 export class PFMapDense implements PFMapBase {
+  /** The name in messages: 'PFMapDense'. */
   static readonly representationName = 'PFMapDense';
+  /** The parameters θ of J. */
   readonly layerCollection: LayerCollection;
   private j: tf.Tensor3D | null;
 
@@ -130,10 +132,12 @@ export class PFMapDense implements PFMapBase {
     return PVector.adopt(this.layerCollection, tf.tidy(() => tf.matMul(f.data.reshape([1, o * n]), this.data.reshape([o * n, d])).reshape([d]) as tf.Tensor1D));
   }
 
+  /** J + J′ as a new map (same outputs, examples and layer collection). */
   add(other: PFMapDense): PFMapDense {
     return new PFMapDense(this.layerCollection, tf.add(this.data, this.other(other, 'add')));
   }
 
+  /** J − J′ as a new map. */
   sub(other: PFMapDense): PFMapDense {
     return new PFMapDense(this.layerCollection, tf.sub(this.data, this.other(other, 'sub')));
   }

@@ -18,6 +18,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, quadraticRows } from '../map/pmat-algebra.js';
 
 export class PMatDiag implements PMat {
+  /** The name in saved files and messages: 'PMatDiag'. */
   static readonly representationName = 'PMatDiag';
   readonly layerCollection: LayerCollection;
   private diag: Float64Array | null;
@@ -44,6 +45,7 @@ export class PMatDiag implements PMat {
     return new PMatDiag(lc, stateArray(state, 'diag', 'PMatDiag.fromState', lc.numel()));
   }
 
+  /** The exact diagonal F_jj = (1/n) Σ_i Σ_o (∂f̃_o(x_i)/∂θ_j)² of `spec` (what `FIM({ representation: PMatDiag })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatDiag> {
     const lc = spec.layerCollection;
     const sum = new HostSum(lc.numel());
@@ -132,16 +134,19 @@ export class PMatDiag implements PMat {
     return d;
   }
 
+  /** M + M′ as a new matrix. */
   add(other: PMatDiag): PMatDiag {
     const o = this.other(other, 'add');
     return new PMatDiag(this.layerCollection, this.values().map((x, k) => x + o[k]!));
   }
 
+  /** M − M′ as a new matrix. */
   sub(other: PMatDiag): PMatDiag {
     const o = this.other(other, 'sub');
     return new PMatDiag(this.layerCollection, this.values().map((x, k) => x - o[k]!));
   }
 
+  /** x·M as a new matrix. */
   scale(x: number): PMatDiag {
     checkScalar(x, 'PMatDiag.scale');
     return new PMatDiag(this.layerCollection, this.values().map((v) => v * x));

@@ -32,6 +32,7 @@ function finiteResult(value: number, where: string): number {
 }
 
 export class PMatImplicit implements PMatBase {
+  /** The name in saved files and messages: 'PMatImplicit'. */
   static readonly representationName = 'PMatImplicit';
   readonly layerCollection: LayerCollection;
   private readonly spec: FisherSpec;
@@ -63,6 +64,7 @@ export class PMatImplicit implements PMatBase {
     ) as tf.Tensor1D;
   }
 
+  /** tr F = (1/n) Σ_i Σ_o ‖∂f̃_o(x_i)/∂θ‖², one pass over the data. */
   async trace(): Promise<number> {
     checkAlive(!this.disposed, 'PMatImplicit');
     const lc = this.layerCollection;
@@ -79,6 +81,15 @@ export class PMatImplicit implements PMatBase {
     }
   }
 
+  /**
+   * F v = (1/n) Σ_i J_iᵀ(J_i v), one pass over the data (J v from the layer contractions, then Jᵀ u).
+   *
+   * @example
+   * ```ts
+   * const F = await FIM({ model, loader, representation: PMatImplicit });
+   * const Fv = await F.mv(v);
+   * ```
+   */
   async mv(v: PVector): Promise<PVector> {
     checkAlive(!this.disposed, 'PMatImplicit');
     checkVector(v, this.layerCollection, 'PMatImplicit.mv');
@@ -96,6 +107,7 @@ export class PMatImplicit implements PMatBase {
     }
   }
 
+  /** vᵀ F v = (1/n) Σ_i ‖J_i v‖², one pass over the data. */
   async vTMv(v: PVector): Promise<number> {
     checkAlive(!this.disposed, 'PMatImplicit');
     checkVector(v, this.layerCollection, 'PMatImplicit.vTMv');

@@ -21,6 +21,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, reduce, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatLowRank implements PMat {
+  /** The name in saved files and messages: 'PMatLowRank'. */
   static readonly representationName = 'PMatLowRank';
   readonly layerCollection: LayerCollection;
   private j: tf.Tensor2D | null;
@@ -55,6 +56,7 @@ export class PMatLowRank implements PMat {
     return new PMatLowRank(lc, tf.tensor2d(factor, [rows, lc.numel()]));
   }
 
+  /** The factor J/√n of F = JᵀJ/n (the stacked per-example gradients, n·O rows) of `spec` (what `FIM({ representation: PMatLowRank })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatLowRank> {
     const lc = spec.layerCollection;
     const rows: tf.Tensor2D[] = [];

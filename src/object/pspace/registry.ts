@@ -47,6 +47,7 @@ export interface CliDescription {
   readonly updatesDiagonal: boolean;
   /** Stores nothing: every operation is a pass over the data. */
   readonly matrixFree: boolean;
+  /** Estimated bytes and multiply-adds for `lc`, n examples and O outputs (the CLI's cost table). */
   cost(lc: LayerCollection, n: number, outputs: number): RepresentationCost;
 }
 
@@ -63,7 +64,9 @@ export interface RegistryEntry {
   readonly owns?: (x: unknown) => boolean;
   /** Saving and loading: the state of an object, and the object of a state on `lc`. */
   readonly persist?: {
+    /** The object's state: scalars, arrays and parts. */
     toState(x: Persistable): RepresentationState;
+    /** The object of `state` rebuilt on `lc`; checks every size before allocating a tensor. */
     fromState(lc: LayerCollection, state: RepresentationState, context: RestoreContext): Persistable;
   };
   /**

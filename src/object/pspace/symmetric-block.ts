@@ -10,6 +10,7 @@ import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 
 /** A symmetric dense block in float64 (one layer of PMatBlockDiag, a factor of PMatKFAC): products, solves and eigendecompositions on the host. */
 export class SymmetricBlock {
+  /** The block is n×n. */
   readonly n: number;
   private host: Float64Array | null;
   private device: tf.Tensor2D | null = null;
@@ -31,16 +32,19 @@ export class SymmetricBlock {
     this.device = tf.tensor2d(new Float32Array(host), [n, n]);
   }
 
+  /** The block as float64, n×n row-major, not copied. */
   get values(): Float64Array {
     checkAlive(this.host !== null, this.owner);
     return this.host;
   }
 
+  /** The float32 device copy [n, n], not copied (released with the block). */
   tensor(): tf.Tensor2D {
     checkAlive(this.device !== null, this.owner);
     return this.device;
   }
 
+  /** Σ_i B_ii. */
   trace(): number {
     const a = this.values;
     let s = 0;
@@ -63,7 +67,12 @@ export class SymmetricBlock {
   }
 
   /** Largest and smallest singular values (|λ| for a symmetric block, √λ(BᵀB) otherwise). */
-  extremeSingularValues(): { max: number; min: number } {
+  extremeSingularValues(): {
+    /** The largest singular value σ_max. */
+    max: number;
+    /** The smallest singular value σ_min. */
+    min: number;
+  } {
     const values = this.symmetric
       ? Array.from(this.spectrum(), (l) => Math.abs(l))
       : Array.from(eighSym(gemm(transpose(this.values, this.n), this.n, this.n, this.values, this.n), this.n).values, (l) =>
@@ -79,6 +88,7 @@ export class SymmetricBlock {
     }
   }
 
+  /** The diagonal (B_11, …, B_nn) as a new array. */
   diagonal(): Float64Array {
     const d = new Float64Array(this.n);
     for (let i = 0; i < this.n; i++) d[i] = this.values[i * this.n + i]!;
