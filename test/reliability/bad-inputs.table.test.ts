@@ -75,6 +75,7 @@ import {
   fit,
   onlineFisher,
 } from '../../src/index.js';
+import { batchedBackwardScheme } from '../../src/engine.js';
 import { useTestBackend } from '../support/backend.js';
 import { type Fixtures, STORED, type StoredName, disposeResult, isFiniteResult, makeFixtures, weightsOf } from './fixtures.js';
 
@@ -514,6 +515,11 @@ bad('PMatHessianImplicit.solve: indefinite without damping (CG stops midway)', N
 bad('conjugateGradient: mv not a function', InvalidArgumentError, /conjugateGradient: 'mv' must be a function/, (fx) => conjugateGradient(null as Loose, fx.v));
 bad('conjugateGradient: b not a PVector', InvalidArgumentError, /conjugateGradient: 'b' must be a PVector, received the string/, () => conjugateGradient(async (v) => v, 'b' as Loose));
 bad('conjugateGradient: options not an object', InvalidArgumentError, /'options' must be an object/, (fx) => conjugateGradient(async (v) => v.clone(), fx.v, 5 as Loose));
+
+// ---------------------------------------------------------------- the engine's options (nngeometry/engine)
+for (const budget of [0, -1, NaN, '8' as Loose]) {
+  bad(`batchedBackwardScheme: stackedFloatsBudget ${String(budget)}`, InvalidArgumentError, /batchedBackwardScheme: 'stackedFloatsBudget' must be a number ≥ 1, received/, () => batchedBackwardScheme({ stackedFloatsBudget: budget }));
+}
 
 // ---------------------------------------------------------------- disposed objects: every method throws DisposedError
 /** The one message of use after dispose (src/object/disposal.ts), naming the object's class. */
