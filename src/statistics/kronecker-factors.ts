@@ -24,10 +24,15 @@ import { type Statistic, accumulate } from './statistic.js';
  * (Conv2DTranspose), is that bias's exact block (C_b×C_b, after the k·c kernel parameters).
  */
 export interface KroneckerFactors {
+  /** Size k of the input factor A (the augmented input axis). */
   readonly k: number;
+  /** Size c of the output factor G (the output axis). */
   readonly c: number;
+  /** A, k×k row-major (CONVENTIONS.md, "Kronecker factors"). */
   readonly a: Float64Array;
+  /** G, c×c row-major. */
   readonly g: Float64Array;
+  /** A separate bias block B (Conv2DTranspose with a bias), c×c: the block B ⊗ [1]. */
   readonly bias?: Float64Array;
   /**
    * For a wide row factor built from few rows (m ≤ k/4, e.g. a dense layer with thousands of

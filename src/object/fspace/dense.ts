@@ -24,7 +24,9 @@ export interface FMatEigen {
 }
 
 export class FMatDense implements FMatBase {
+  /** The name in messages: 'FMatDense'. */
   static readonly representationName = 'FMatDense';
+  /** The parameters θ of the Jacobians. */
   readonly layerCollection: LayerCollection;
   readonly numOutputs: number;
   readonly numExamples: number;
@@ -136,20 +138,23 @@ export class FMatDense implements FMatBase {
     return FVector.adopt(tf.tensor2d(new Float32Array(x), [o, n]));
   }
 
+  /** K + K′ as a new matrix (same shape and layer collection). */
   add(other: FMatDense): FMatDense {
     return this.derived(this.block.combine(1, this.other(other, 'add'), 1));
   }
 
+  /** K − K′ as a new matrix. */
   sub(other: FMatDense): FMatDense {
     return this.derived(this.block.combine(1, this.other(other, 'sub'), -1));
   }
 
+  /** x·K as a new matrix. */
   scale(x: number): FMatDense {
     return this.derived(this.block.combine(checkScalar(x, 'FMatDense.scale'), null, 0));
   }
 
   dispose(): void {
-    this.block.dispose();
+    this.block.dispose('FMatDense');
   }
 
   private derived(b: SymmetricBlock): FMatDense {

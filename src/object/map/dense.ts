@@ -4,7 +4,8 @@
  * reference the matrix-free PFMapImplicit and the Gram matrix are checked against.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { type PassSpec, passOverData } from '../../backend/pass.js';
 import { batchJacobian } from '../../statistics/contractions.js';
@@ -15,7 +16,9 @@ import { checkFiniteTensor, checkFloatTensor, checkLayerCollection, describe } f
 import { checkVector } from '../pspace/pmat.js';
 
 export class PFMapDense implements PFMapBase {
+  /** The name in messages: 'PFMapDense'. */
   static readonly representationName = 'PFMapDense';
+  /** The parameters θ of J. */
   readonly layerCollection: LayerCollection;
   private j: tf.Tensor3D | null;
 
@@ -72,7 +75,7 @@ export class PFMapDense implements PFMapBase {
 
   /** J, shape [O, n, d], not copied (valid until dispose). */
   get data(): tf.Tensor3D {
-    if (!this.j || this.j.isDisposed) throw new DisposedError('this PFMapDense has been disposed');
+    checkAlive(this.j !== null && !this.j.isDisposed, 'PFMapDense');
     return this.j;
   }
 
@@ -129,10 +132,12 @@ export class PFMapDense implements PFMapBase {
     return PVector.adopt(this.layerCollection, tf.tidy(() => tf.matMul(f.data.reshape([1, o * n]), this.data.reshape([o * n, d])).reshape([d]) as tf.Tensor1D));
   }
 
+  /** J + J′ as a new map (same outputs, examples and layer collection). */
   add(other: PFMapDense): PFMapDense {
     return new PFMapDense(this.layerCollection, tf.add(this.data, this.other(other, 'add')));
   }
 
+  /** J − J′ as a new map. */
   sub(other: PFMapDense): PFMapDense {
     return new PFMapDense(this.layerCollection, tf.sub(this.data, this.other(other, 'sub')));
   }

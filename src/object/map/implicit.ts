@@ -25,7 +25,9 @@ import { describe } from '../arguments.js';
 import { checkAlive, checkVector } from '../pspace/pmat.js';
 
 export class PFMapImplicit implements PFMapBase {
+  /** The name in messages: 'PFMapImplicit'. */
   static readonly representationName = 'PFMapImplicit';
+  /** The parameters θ of J. */
   readonly layerCollection: LayerCollection;
   private readonly spec: PassSpec;
   private disposed = false;

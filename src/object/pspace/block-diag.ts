@@ -19,6 +19,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatBlockDiag implements PMat {
+  /** The name in saved files and messages: 'PMatBlockDiag'. */
   static readonly representationName = 'PMatBlockDiag';
   readonly layerCollection: LayerCollection;
   private readonly blocks: SymmetricBlock[];
@@ -56,6 +57,7 @@ export class PMatBlockDiag implements PMat {
     return PMatBlockDiag.fromBlocks(lc, lc.layers.map((e, i) => stateArray(state, `block${i}`, 'PMatBlockDiag.fromState', e.numel * e.numel)));
   }
 
+  /** The matrix with one dense block F_ll per layer, F_ll = (1/n) Σ_i J_i,lᵀ H_i J_i,l, of `spec` (what `FIM({ representation: PMatBlockDiag })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatBlockDiag> {
     const lc = spec.layerCollection;
     const { value: blocks } = await accumulate(spec, layerJacobianGrams(lc));
@@ -130,21 +132,25 @@ export class PMatBlockDiag implements PMat {
     return vectorFromHost(this.layerCollection, x);
   }
 
+  /** (M + regul·I)⁻¹, block by block, as a new matrix (Cholesky in float64). */
   inv(options?: SolveOptions): PMatBlockDiag {
     const regul = checkRegul(options, 'PMatBlockDiag.inv');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b) => b.inverse(regul)));
   }
 
+  /** M + M′ block by block, as a new matrix. */
   add(other: PMatBlockDiag): PMatBlockDiag {
     const o = this.other(other, 'add');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b, i) => b.combine(1, o[i]!, 1)));
   }
 
+  /** M − M′ block by block, as a new matrix. */
   sub(other: PMatBlockDiag): PMatBlockDiag {
     const o = this.other(other, 'sub');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b, i) => b.combine(1, o[i]!, -1)));
   }
 
+  /** x·M as a new matrix. */
   scale(x: number): PMatBlockDiag {
     checkScalar(x, 'PMatBlockDiag.scale');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b) => b.combine(x, null, 0)));
@@ -157,7 +163,7 @@ export class PMatBlockDiag implements PMat {
   }
 
   dispose(): void {
-    this.blocks.forEach((b) => b.dispose());
+    this.blocks.forEach((b) => b.dispose('PMatBlockDiag'));
   }
 
   private other(o: PMatBlockDiag, op: string): SymmetricBlock[] {

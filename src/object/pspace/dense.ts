@@ -19,6 +19,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatDense implements PMat {
+  /** The name in saved files and messages: 'PMatDense'. */
   static readonly representationName = 'PMatDense';
   readonly layerCollection: LayerCollection;
   private readonly block: SymmetricBlock;
@@ -47,7 +48,7 @@ export class PMatDense implements PMat {
     return new PMatDense(lc, stateArray(state, 'values', 'PMatDense.fromState', lc.numel() ** 2));
   }
 
-  /** Computes the matrix of `spec` densely. */
+  /** The full d×d matrix F = (1/n) Σ_i J_iᵀ H_i J_i of `spec` (what `FIM({ representation: PMatDense })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatDense> {
     const lc = spec.layerCollection;
     const { value: values } = await accumulate(spec, jacobianGram(lc));
@@ -121,14 +122,17 @@ export class PMatDense implements PMat {
     return PMatDense.fromBlock(this.layerCollection, this.block.inverse(regul));
   }
 
+  /** M + M′ as a new matrix. */
   add(other: PMatDense): PMatDense {
     return PMatDense.fromBlock(this.layerCollection, this.block.combine(1, this.other(other, 'add'), 1));
   }
 
+  /** M − M′ as a new matrix. */
   sub(other: PMatDense): PMatDense {
     return PMatDense.fromBlock(this.layerCollection, this.block.combine(1, this.other(other, 'sub'), -1));
   }
 
+  /** x·M as a new matrix. */
   scale(x: number): PMatDense {
     return PMatDense.fromBlock(this.layerCollection, this.block.combine(checkScalar(x, 'PMatDense.scale'), null, 0));
   }
@@ -139,7 +143,7 @@ export class PMatDense implements PMat {
   }
 
   dispose(): void {
-    this.block.dispose();
+    this.block.dispose('PMatDense');
   }
 
   private other(o: PMatDense, op: string): SymmetricBlock {

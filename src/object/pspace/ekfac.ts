@@ -45,7 +45,9 @@ export interface EKFACBlock {
   readonly uG: Float64Array;
   /** The diagonal D in the basis, [k, c] row-major. */
   readonly diagonal: Float64Array;
+  /** Size k of the row factor. */
   readonly k: number;
+  /** Size c of the column factor (1 for a bias block). */
   readonly c: number;
 }
 
@@ -111,6 +113,7 @@ function layerBlocks(lc: LayerCollection, blocks: readonly EigenBlock[]): LayerB
 }
 
 export class PMatEKFAC implements PMat {
+  /** The name in saved files and messages: 'PMatEKFAC'. */
   static readonly representationName = 'PMatEKFAC';
   readonly layerCollection: LayerCollection;
   /** In parameter order (see the class documentation). */
@@ -191,6 +194,7 @@ export class PMatEKFAC implements PMat {
     }
   }
 
+  /** KFAC's eigenbases of `spec` with the diagonal λ_A ⊗ λ_G (equal to KFAC until `updateDiag`); what `FIM({ representation: PMatEKFAC })` calls. */
   static compute(spec: FisherSpec): Promise<PMatEKFAC> {
     return PMatEKFAC.computeWith(spec, 'expand');
   }
@@ -328,6 +332,7 @@ export class PMatEKFAC implements PMat {
     return this.blocks.reduce((s, b) => s + b.d.reduce((a, x) => a + Math.log(Math.max(x + regul, 0)), 0), 0);
   }
 
+  /** x·M (the diagonal scaled, the eigenbases shared) as a new matrix. */
   scale(x: number): PMatEKFAC {
     checkScalar(x, 'PMatEKFAC.scale');
     return this.mapDiagonal((d) => d * x);

@@ -18,6 +18,7 @@ import { type HessianSpec, forEachHessianBatch, unflatten } from '../../metrics/
 import { checkAlive, checkVector } from './pmat.js';
 
 export class PMatHessianImplicit implements PMatBase {
+  /** The name in saved files and messages: 'PMatHessianImplicit'. */
   static readonly representationName = 'PMatHessianImplicit';
   readonly layerCollection: LayerCollection;
   private readonly spec: HessianSpec;

@@ -31,6 +31,7 @@ function finiteResult(value: number, where: string): number {
 }
 
 export class PMatImplicit implements PMatBase {
+  /** The name in saved files and messages: 'PMatImplicit'. */
   static readonly representationName = 'PMatImplicit';
   readonly layerCollection: LayerCollection;
   private readonly spec: FisherSpec;
@@ -46,12 +47,22 @@ export class PMatImplicit implements PMatBase {
     return new PMatImplicit(spec);
   }
 
+  /** tr F = (1/n) Σ_i Σ_o ‖∂f̃_o(x_i)/∂θ‖², one pass over the data. */
   async trace(): Promise<number> {
     checkAlive(!this.disposed, 'PMatImplicit');
     const { value } = await accumulate(this.spec, gramTrace(this.layerCollection));
     return finiteResult(value, 'PMatImplicit.trace');
   }
 
+  /**
+   * F v = (1/n) Σ_i J_iᵀ(J_i v), one pass over the data (J v from the layer contractions, then Jᵀ u).
+   *
+   * @example
+   * ```ts
+   * const F = await FIM({ model, loader, representation: PMatImplicit });
+   * const Fv = await F.mv(v);
+   * ```
+   */
   async mv(v: PVector): Promise<PVector> {
     checkAlive(!this.disposed, 'PMatImplicit');
     checkVector(v, this.layerCollection, 'PMatImplicit.mv');
@@ -61,6 +72,7 @@ export class PMatImplicit implements PMatBase {
     return PVector.adopt(this.layerCollection, tf.tensor1d(out));
   }
 
+  /** vᵀ F v = (1/n) Σ_i ‖J_i v‖², one pass over the data. */
   async vTMv(v: PVector): Promise<number> {
     checkAlive(!this.disposed, 'PMatImplicit');
     checkVector(v, this.layerCollection, 'PMatImplicit.vTMv');

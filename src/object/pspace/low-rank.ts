@@ -5,7 +5,8 @@
  * The algebra of the Jacobian-rows statistic (statistics/jacobian-rows.ts).
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
@@ -21,6 +22,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, reduce, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatLowRank implements PMat {
+  /** The name in saved files and messages: 'PMatLowRank'. */
   static readonly representationName = 'PMatLowRank';
   readonly layerCollection: LayerCollection;
   private j: tf.Tensor2D | null;
@@ -55,6 +57,7 @@ export class PMatLowRank implements PMat {
     return new PMatLowRank(lc, tf.tensor2d(factor, [rows, lc.numel()]));
   }
 
+  /** The factor J/√n of F = JᵀJ/n (the stacked per-example gradients, n·O rows) of `spec` (what `FIM({ representation: PMatLowRank })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatLowRank> {
     const lc = spec.layerCollection;
     const { value: j } = await accumulate(spec, scaledJacobianRows(lc));
@@ -72,7 +75,7 @@ export class PMatLowRank implements PMat {
 
   /** J/√n, shape [m, d], not copied. */
   get factor(): tf.Tensor2D {
-    if (!this.j || this.j.isDisposed) throw new DisposedError('this PMatLowRank has been disposed');
+    checkAlive(this.j !== null && !this.j.isDisposed, 'PMatLowRank');
     return this.j;
   }
 

@@ -23,7 +23,9 @@ const KIND_NAMES = layerKindNames();
 
 /** Which representation each layer gets: by id, then by kind name, then by Kronecker support, then the default. */
 export interface MixedMapping {
+  /** The representation of every layer no other key names. */
   default: Representation<PMat>;
+  /** By layer id; takes precedence over `byLayerKind` and `kronecker`. */
   byLayerId?: Record<string, Representation<PMat>>;
   /** Keyed by layer kind name: 'dense', 'conv2d', ... */
   byLayerKind?: Record<string, Representation<PMat>>;
@@ -44,6 +46,7 @@ function group(mat: PMat, layers: readonly number[]): Group {
 }
 
 export class PMatMixed implements PMat {
+  /** The name in saved files and messages: 'PMatMixed'. */
   static readonly representationName = 'PMatMixed';
   readonly layerCollection: LayerCollection;
   private readonly liveGroups: Group[];
@@ -191,7 +194,12 @@ export class PMatMixed implements PMat {
   }
 
   /** The sub-matrices, with the ids of their layers. */
-  parts(): ReadonlyArray<{ matrix: PMat; layerIds: string[] }> {
+  parts(): ReadonlyArray<{
+    /** The group's matrix, over the group's layers only. */
+    matrix: PMat;
+    /** The ids of the group's layers, in parameter order. */
+    layerIds: string[];
+  }> {
     return this.groups.map((g) => ({ matrix: g.mat, layerIds: g.layers.map((i) => this.layerCollection.layers[i]!.id) }));
   }
 

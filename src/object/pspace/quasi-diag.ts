@@ -13,7 +13,8 @@
  * [kh, kw, cout, cin]: a unit's weights are strided within the kernel) are refused.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
+import { InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { KroneckerSupport } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
@@ -36,6 +37,7 @@ interface QuasiDiagBlock {
 }
 
 export class PMatQuasiDiag implements PMat {
+  /** The name in saved files and messages: 'PMatQuasiDiag'. */
   static readonly representationName = 'PMatQuasiDiag';
   readonly layerCollection: LayerCollection;
   private blocks: QuasiDiagBlock[] | null;
@@ -83,6 +85,7 @@ export class PMatQuasiDiag implements PMat {
     return PMatQuasiDiag.fromBlocks(lc, lc.layers.map((e, i) => ({ diag: stateArray(state, `diag${i}`, where, e.numel), cross: state.arrays[`cross${i}`] ? stateArray(state, `cross${i}`, where) : null })));
   }
 
+  /** The diagonal plus the weight–bias cross terms of each unit (Ollivier 2015) of `spec` (what `FIM({ representation: PMatQuasiDiag })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatQuasiDiag> {
     const lc = spec.layerCollection;
     const supports = quasiDiagLayers(lc);
@@ -100,12 +103,17 @@ export class PMatQuasiDiag implements PMat {
   }
 
   private get parts(): QuasiDiagBlock[] {
-    if (!this.blocks) throw new DisposedError('this PMatQuasiDiag has been disposed');
+    checkAlive(this.blocks !== null, 'PMatQuasiDiag');
     return this.blocks;
   }
 
   /** The float64 diagonal and cross terms of one layer, not copied. */
-  layerBlock(id: string): { diag: Float64Array; cross: Float64Array | null } {
+  layerBlock(id: string): {
+    /** The layer's diagonal, in its parameter layout. */
+    diag: Float64Array;
+    /** The weight–bias cross terms [K−1, C] row-major (each weight with its unit's bias); null without a bias. */
+    cross: Float64Array | null;
+  } {
     return this.parts[this.layerCollection.layers.indexOf(this.layerCollection.get(id))]!;
   }
 

@@ -7,7 +7,7 @@
  * Host float64 copies serve solves and spectral functions; float32 device copies serve products.
  */
 import { tf } from '../../../tf.js';
-import { DisposedError } from '../../../errors.js';
+import { checkAlive } from '../../disposal.js';
 import { sandwich, sandwichT } from './host-matrix.js';
 
 export class EigenBlock {
@@ -33,7 +33,8 @@ export class EigenBlock {
   }
 
   private get t() {
-    if (!this.device) throw new DisposedError('this matrix has been disposed');
+    // Every eigenblock belongs to a PMatEKFAC (KFAC's inverses and powers are EKFACs).
+    checkAlive(this.device !== null, 'PMatEKFAC');
     return this.device;
   }
 
