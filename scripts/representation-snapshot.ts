@@ -10,15 +10,24 @@
  *
  * Fixtures: the tests' MLP over 20 batches of 3 (past HostSum's 16-batch transfer), the CNN over
  * 4 batches, the Conv2DTranspose model (separate bias blocks) over 3 batches, a Monte-Carlo KFAC
- * and EKFAC of the MLP, and EKFAC 'reduce' on the CNN.
+ * and EKFAC of the MLP, and EKFAC 'reduce' on the CNN. On each model also the per-example maps
+ * and kernels: the Jacobian (PFMapDense) and PFMapImplicit's J v and Jᵀ f, the NTK (GramMatrix,
+ * plain and centered), the per-example loss gradients and the self-influence through them
+ * (diagonal and EKFAC curvature), and on the MLP PMatHessianImplicit's H v, vᵀHv and H Rᵀ.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { tf } from '../src/tf.js';
 import {
   FIM,
   FIMMonteCarlo,
+  FVector,
+  GramMatrix,
+  Hessian,
+  Jacobian,
   LayerCollection,
   PFMapDense,
+  PFMapImplicit,
+  PMatHessianImplicit,
   PMatBlockDiag,
   PMatDense,
   PMatDiag,
@@ -30,9 +39,11 @@ import {
   PMatMixed,
   PMatQuasiDiag,
   PVector,
+  selfInfluence,
   type PMat,
   type Representation,
 } from '../src/index.js';
+import { forEachLossGradientBatch } from '../src/influence/loss-gradients.js';
 import { useTestBackend } from '../test/support/backend.js';
 import { cnn, disposeBatches, mlp, randomBatches } from '../test/support/models.js';
 import { conv2dTransposeModel, disposeLayerBatches, layerBatches } from '../test/support/layer-models.js';
@@ -116,6 +127,59 @@ async function snapshotModel(out: Snapshot, prefix: string, model: tf.LayersMode
   map.dispose();
   implicit.dispose();
   v.dispose();
+  await snapshotMaps(out, prefix, model, loader);
+}
+
+/** The per-example maps and kernels, the loss gradients and the influence through them. */
+async function snapshotMaps(out: Snapshot, prefix: string, model: tf.LayersModel, loader: Array<{ xs: tf.Tensor | tf.Tensor[]; ys: tf.Tensor }>): Promise<void> {
+  const lc = LayerCollection.fromModel(model);
+  const v = fixedVector(lc);
+  const J = await Jacobian({ model, loader });
+  out[`${prefix}.Jacobian`] = arr(J.data.clone());
+  const [o, n] = J.data.shape;
+  J.dispose();
+  const Ji = await Jacobian({ model, loader, representation: PFMapImplicit });
+  const jv = await Ji.jvp(v);
+  out[`${prefix}.PFMapImplicit.jvp`] = arr(jv.data.clone());
+  jv.dispose();
+  const f = FVector.adopt(tf.tensor2d(Float32Array.from({ length: o * n }, (_, k) => Math.sin(0.53 * k + 0.2)), [o, n]));
+  const jtf = await Ji.vjp(f);
+  out[`${prefix}.PFMapImplicit.vjp`] = arr(jtf.data.clone());
+  jtf.dispose();
+  f.dispose();
+  Ji.dispose();
+  for (const centering of [false, true]) {
+    const K = await GramMatrix({ model, loader, centering });
+    out[`${prefix}.GramMatrix${centering ? '.centered' : ''}`] = Array.from(K.values());
+    K.dispose();
+  }
+  const grads: number[] = [];
+  const spec = { model, layerCollection: lc, variant: 'classif_logits' as const, sigma2: 1, loaderName: 'loader', where: 'snapshot' };
+  await forEachLossGradientBatch(spec, loader, (g) => void grads.push(...g.dataSync()));
+  out[`${prefix}.lossGradients`] = grads;
+  for (const [name, representation] of [['Diag', PMatDiag], ['EKFAC', PMatEKFAC]] as const) {
+    out[`${prefix}.selfInfluence.${name}`] = arr(await selfInfluence({ model, trainLoader: loader, representation, damping: 1e-2 }));
+  }
+  v.dispose();
+}
+
+/** PMatHessianImplicit's products (H v, vᵀHv, H Rᵀ for two rows R). */
+async function snapshotHessian(out: Snapshot, prefix: string, model: tf.LayersModel, loader: Array<{ xs: tf.Tensor | tf.Tensor[]; ys: tf.Tensor }>): Promise<void> {
+  const lc = LayerCollection.fromModel(model);
+  const v = fixedVector(lc);
+  const H = await Hessian({ model, loader, loss: 'cross_entropy', representation: PMatHessianImplicit });
+  const hv = await H.mv(v);
+  out[`${prefix}.HessianImplicit.mv`] = arr(hv.data.clone());
+  hv.dispose();
+  out[`${prefix}.HessianImplicit.vTMv`] = [await H.vTMv(v)];
+  const d = lc.numel();
+  const map = new PFMapDense(lc, tf.tensor3d(Float32Array.from({ length: 2 * d }, (_, k) => Math.cos(0.37 * k)), [1, 2, d]));
+  const hm = await H.mmap(map);
+  out[`${prefix}.HessianImplicit.mmap`] = arr(hm.data.clone());
+  hm.dispose();
+  map.dispose();
+  H.dispose();
+  v.dispose();
 }
 
 async function snapshot(file: string): Promise<void> {
@@ -126,6 +190,7 @@ async function snapshot(file: string): Promise<void> {
   const m1 = mlp();
   const b1 = randomBatches(m1, 60, 3, 11);
   await snapshotModel(out, 'mlp20', m1, b1, true);
+  await snapshotHessian(out, 'mlp20', m1, b1);
   const monteCarlo: Array<[string, Representation<PMat>]> = [['KFAC', PMatKFAC], ['Diag', PMatDiag], ['QuasiDiag', PMatQuasiDiag], ['Dense', PMatDense]];
   for (const [name, representation] of monteCarlo) {
     const m = await FIMMonteCarlo({ model: m1, loader: b1, representation, trials: 2, seed: 5 });

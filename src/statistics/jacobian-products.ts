@@ -15,21 +15,9 @@ import type { LayerCollection } from '../layers/layer-collection.js';
 import type { OutputGradients } from '../backend/pass.js';
 import { forEachOutput } from '../backend/stacking.js';
 import { rowSums, rowSumsLength } from '../object/reductions.js';
-import { batchJacobian, squaredGradientSum } from './contractions.js';
+import { batchJacobian, directionalDerivatives as directional, squaredGradientSum, weightedGradientSum as weightedSum } from './contractions.js';
 import { HostSum } from './host-sum.js';
 import type { Statistic } from './statistic.js';
-
-/** Per-example ⟨∇θf̃_o(xᵢ), v⟩ for the stacked outputs of one batch, [count·B] (output-major). */
-function directional(lc: LayerCollection, g: OutputGradients, v: tf.Tensor1D): tf.Tensor1D {
-  return tf.tidy(() =>
-    lc.layers.map((e) => e.kind.gradientDot(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, tf.slice(v, [e.offset], [e.numel]), g.count)).reduce((a, b) => tf.add(a, b)),
-  );
-}
-
-/** Σ_o Σᵢ u_oi ∇θ f̃_o(xᵢ) over the whole collection for the stacked outputs, [d]. */
-function weightedSum(lc: LayerCollection, g: OutputGradients, u: tf.Tensor1D): tf.Tensor1D {
-  return tf.concat(lc.layers.map((e) => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u, g.count))) as tf.Tensor1D;
-}
 
 /**
  * A statistic whose `visit(g, add)` adds terms (of `size` elements) to one float64 sum, ending in

@@ -11,7 +11,9 @@ import { eighSym } from '../../linalg/index.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
 import { SymmetricBlock } from '../pspace/symmetric-block.js';
 import { type SolveOptions, checkRegul, checkScalar } from '../pspace/pmat.js';
-import { centerKernel, tangentKernel } from './kernel-blocks.js';
+import { centerKernel } from './kernel-blocks.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { tangentKernel } from '../../statistics/tangent-kernel.js';
 import { checkFiniteValues, checkFloatTensor, checkLayerCollection, checkOptions, describe } from '../arguments.js';
 import type { FMatBase, GramSpec } from './fmat.js';
 
@@ -51,9 +53,9 @@ export class FMatDense implements FMatBase {
     this.block = values instanceof SymmetricBlock ? values : new SymmetricBlock(values, size);
   }
 
-  /** Computes K from per-layer kernels, optionally centered (see kernel-blocks.ts). */
+  /** Computes K from per-layer kernels (statistics/tangent-kernel.ts), optionally centered (kernel-blocks.ts). */
   static async compute(spec: GramSpec): Promise<FMatDense> {
-    const { values, outputs, examples } = await tangentKernel(spec);
+    const { value: values, outputs, examples } = await accumulate(spec, tangentKernel(spec.layerCollection));
     if (spec.centering) centerKernel(values, outputs, examples);
     return new FMatDense(spec.layerCollection, outputs, examples, values);
   }

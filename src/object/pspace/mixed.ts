@@ -2,12 +2,13 @@
  * PMatMixed: a block-diagonal matrix whose layer groups each use their own representation,
  * e.g. EKFAC for the layers with Kronecker factors and dense blocks elsewhere
  * (`PMatEKFACBlockDiag`). Cross terms between groups are zero; every operation combines the
- * groups' results. The groups are computed in one shared pass over the data (SharedPass).
+ * groups' results. The groups are computed in one shared pass over the data
+ * (statistics/shared-pass.ts).
  */
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { LayerCollection, type LayerEntry } from '../../layers/layer-collection.js';
-import { SharedPass } from '../../backend/shared-pass.js';
+import { computeInOnePass } from '../../statistics/shared-pass.js';
 import type { Loader } from '../../data/loader.js';
 import { PVector } from '../pvector.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
@@ -101,17 +102,12 @@ export class PMatMixed implements PMat {
       mapping.byLayerId?.[e.id] ?? mapping.byLayerKind?.[e.kind.name] ?? (e.kind.kronecker ? mapping.kronecker : undefined) ?? mapping.default;
     const byRep = new Map<Representation<PMat>, number[]>();
     lc.layers.forEach((e, i) => byRep.set(choice(e), [...(byRep.get(choice(e)) ?? []), i]));
-    // The groups compute concurrently and their passes over the data run as one (SharedPass).
-    const shared = new SharedPass(spec, byRep.size);
-    const settled = await Promise.allSettled(
-      [...byRep].map(async ([rep, layers]): Promise<Group> => {
+    // The groups compute concurrently and their passes over the data run as one.
+    const settled = await computeInOnePass(
+      spec,
+      [...byRep].map(([rep, layers]) => async (shared: FisherSpec): Promise<Group> => {
         const sub = LayerCollection.fromLayers(spec.model, layers.map((i) => lc.layers[i]!.id));
-        const participant = shared.participant();
-        try {
-          return group(await rep.compute({ ...spec, layerCollection: sub, shared: participant }), layers);
-        } finally {
-          participant.done();
-        }
+        return group(await rep.compute({ ...shared, layerCollection: sub }), layers);
       }),
     );
     const groups = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
