@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
-import { DistributedError, FIM, FIMMonteCarlo, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatQuasiDiag, PMatEKFACBlockDiag, loadModel, type PMatBase } from '../../src/index.js';
+import { DistributedError, FIM, FIMMonteCarlo, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatQuasiDiag, PMatImplicit, loadModel, type PMatBase } from '../../src/index.js';
 import { distributedFIM } from '../../src/distributed/coordinator.js';
 import { RedisServer, WorkerProcess, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
 import { float64Entries, relativeDistance } from './entries.js';
@@ -139,8 +139,8 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
     assert.match(far.stdout, new RegExp(`\nrun ${a.distributed.runId}: 8 shards, 0 retried, workers \\S+`));
   });
 
-  test('PMatMixed and representations with options are refused, naming what can be sharded', async () => {
-    await assert.rejects(distributed(PMatEKFACBlockDiag), (e: Error) => e instanceof DistributedError && /cannot be computed in shards \(supported: PMatDense/.test(e.message));
+  test('PMatImplicit and representations with options are refused, naming what can be sharded', async () => {
+    await assert.rejects(distributed(PMatImplicit), (e: Error) => e instanceof DistributedError && /cannot be computed in shards \(supported: PMatDense.*PMatEKFACBlockDiag and mixedRepresentation/.test(e.message));
     await assert.rejects(distributed(PMatKFAC.with({ kfacType: 'reduce' })), (e: Error) => e instanceof DistributedError && /PMatKFAC with options .* pass the class itself/.test(e.message));
   });
 });
