@@ -81,6 +81,56 @@ function startWorker(url: string): { child: ChildProcess; ready: Promise<void> }
   return { child, ready };
 }
 
+/**
+ * One product F v of the matrix-free Fisher (what every step of eigsh, Hutch++ and SLQ needs) on
+ * the MLP at EXAMPLES examples: PMatImplicit.mv on one process against distributedOperator's mv
+ * (8 shards, the 2 workers), and the same distributed product on 8 examples (1 per shard), whose
+ * time is the flow's round trip alone.
+ */
+async function measureProducts(url: string, dir: string): Promise<Array<Record<string, number | string>>> {
+  const { distributedOperator } = await import('../src/distributed/operator.js');
+  const { PMatImplicit, PVector } = await import('../src/index.js');
+  const model = mlp();
+  const modelDir = join(dir, 'MLP-products');
+  await saveModel(model, modelDir);
+  const dataPath = join(dir, 'MLP-products.idx');
+  const values = writeIdx(dataPath, [784], 7);
+  const batches: tf.Tensor[] = [];
+  for (let s = 0; s < EXAMPLES; s += BATCH) batches.push(tf.tensor(values.subarray(s * 784, Math.min(EXAMPLES, s + BATCH) * 784), [Math.min(BATCH, EXAMPLES - s), 784]));
+  try {
+    const F = await FIM({ model, loader: batches, representation: PMatImplicit });
+    const v = PVector.random(F.layerCollection, 1);
+    (await F.mv(v)).dispose(); // warm
+    let t = performance.now();
+    (await F.mv(v)).dispose();
+    const localSeconds = (performance.now() - t) / 1000;
+    F.dispose();
+    const timed = async (count: number, batchSize: number) => {
+      const op = await distributedOperator({ redis: url, model: join(modelDir, 'model.json'), data: dataPath, batchSize, count, shards: SHARDS, scale: 1 });
+      try {
+        const w = PVector.random(op.layerCollection, 2);
+        (await op.mv(w)).dispose(); // warm (and a different vector below: no reuse)
+        const u = PVector.random(op.layerCollection, 3);
+        t = performance.now();
+        (await op.mv(u)).dispose();
+        const seconds = (performance.now() - t) / 1000;
+        w.dispose();
+        u.dispose();
+        return seconds;
+      } finally {
+        await op.close();
+      }
+    };
+    const distributedSeconds = await timed(EXAMPLES, BATCH);
+    const emptyRoundTripSeconds = await timed(SHARDS, 1);
+    v.dispose();
+    return [{ workload: 'MLP 784-512-512-10', examples: EXAMPLES, shards: SHARDS, localSeconds, distributedSeconds, emptyRoundTripSeconds, vectorBytes: 4 * 669_706 }];
+  } finally {
+    tf.dispose(batches);
+    model.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   if (spawnSync('redis-server', ['--version']).status !== 0) {
     console.log('bench:distributed needs redis-server (Debian: apt-get install redis-server); nothing measured');
@@ -95,6 +145,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   const workers = [startWorker(url), startWorker(url)];
   const rows: Array<Record<string, number | string>> = [];
+  const products: Array<Record<string, number | string>> = [];
   try {
     await Promise.all(workers.map((w) => w.ready));
     const { Redis } = await import('ioredis');
@@ -170,6 +221,7 @@ async function main(): Promise<void> {
       tf.dispose(batches);
       model.dispose();
     }
+    if (WORKLOADS.includes('products')) products.push(...(await measureProducts(url, dir)));
     client.disconnect();
   } finally {
     workers.forEach((w) => w.child.kill('SIGTERM'));
@@ -182,8 +234,9 @@ async function main(): Promise<void> {
     const f = (x: unknown, d = 2) => (typeof x === 'number' ? x.toFixed(d) : String(x));
     console.log(`${r.workload} | ${r.representation} | ${f(r.singleSeconds)} | ${f(r.twoWorkersSeconds)} | ${f(r.speedup)} | ${f(r.shardComputeSeconds)} | ${f(r.overheadPerShardSeconds, 3)} | ${f(r.mergeSeconds, 3)} | ${r.partialBytes} B | ${f(r.simulated8Speedup, 2)} / ${f(r.simulated32Speedup, 2)} / ${f(r.simulated128Speedup, 2)} | ${f(r.simulated8TreeSpeedup, 2)} / ${f(r.simulated32TreeSpeedup, 2)} / ${f(r.simulated128TreeSpeedup, 2)}`);
   }
+  for (const p of products) console.log(`product F v, ${p.workload}: 1 process ${(p.localSeconds as number).toFixed(2)} s, distributed (${p.shards} shards, 2 workers) ${(p.distributedSeconds as number).toFixed(2)} s; round trip of an empty product ${(p.emptyRoundTripSeconds as number).toFixed(2)} s`);
   mkdirSync('bench/out', { recursive: true });
-  writeFileSync('bench/out/distributed.json', JSON.stringify({ schema: 1, date: new Date().toISOString(), rows }, null, 2) + '\n');
+  writeFileSync('bench/out/distributed.json', JSON.stringify({ schema: 1, date: new Date().toISOString(), rows, products }, null, 2) + '\n');
 }
 
 await main();

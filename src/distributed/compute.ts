@@ -20,6 +20,8 @@ import { PMatLowRank } from '../object/pspace/low-rank.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';
 import { PMatEKFAC } from '../object/pspace/ekfac.js';
 import { PMatQuasiDiag } from '../object/pspace/quasi-diag.js';
+import { PMatImplicit } from '../object/pspace/implicit.js';
+import { PVector } from '../object/pvector.js';
 import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import type { Progress } from '../backend/pass.js';
@@ -79,6 +81,7 @@ export async function computeShard(
   const model = await modelOf(pass);
   const layerCollection = LayerCollection.fromLayers(model, pass.layerIds);
   if (pass.compute === 'ntk-tile') return computeTile(pass, model, layerCollection, shard, onProgress);
+  if (pass.compute === 'implicit-mv') return computeProduct(pass, model, layerCollection, shard, basisBytes, onProgress);
   const batches = await shardBatches(pass, model, shard.start, shard.end);
   let basis: PMatEKFAC | null = null;
   let M: PMatBase | null = null;
@@ -134,6 +137,40 @@ async function computeTile(pass: PassDefinition, model: tf.LayersModel, layerCol
   }
 }
 
+/** F_s v over the shard's examples (PMatImplicit: one pass, no matrix stored), as a serialized PVector. */
+async function computeProduct(pass: PassDefinition, model: tf.LayersModel, layerCollection: LayerCollection, shard: ShardSpan, vectorBytes: Uint8Array | null, onProgress: (p: Progress) => void): Promise<{ bytes: Uint8Array; examples: number }> {
+  if (!vectorBytes) throw new DistributedError(`worker: the product of shard ${shard.index} has no vector`);
+  const v = deserialize(vectorBytes, model);
+  const batches = await shardBatches(pass, model, shard.start, shard.end);
+  let M: PMatImplicit | null = null;
+  let out: PVector | null = null;
+  try {
+    if (!(v instanceof PVector)) throw new DistributedError(`worker: the vector of a product is a ${v.constructor.name}, not a PVector`);
+    M = await FIM({ model, loader: batches, layerCollection, representation: PMatImplicit, variant: pass.variant as Variant, workers: 1, onProgress, ...(pass.sigma2 !== undefined ? { sigma2: pass.sigma2 } : {}) });
+    out = await M.mv(v);
+    return { bytes: serialize(out), examples: shard.end - shard.start };
+  } finally {
+    out?.dispose();
+    M?.dispose();
+    v.dispose();
+    for (const b of batches) tf.dispose(b.ys ? [b.xs, b.ys] : [b.xs]);
+  }
+}
+
+/** Σ_s w_s (F_s v) with w_s = n_s / n, accumulated in float64: the product F v of the whole data. */
+function mergeProducts(parts: ReadonlyArray<{ matrix: PVector; examples: number }>): PVector {
+  const total = parts.reduce((a, p) => a + p.examples, 0);
+  const first = parts[0]!.matrix;
+  const sum = new Float64Array(first.layerCollection.numel());
+  for (const p of parts) {
+    const x = p.matrix.data.dataSync();
+    if (x.length !== sum.length) throw new DistributedError('merge: the partial products have different sizes');
+    const w = p.examples / total;
+    for (let k = 0; k < sum.length; k++) sum[k]! += w * x[k]!;
+  }
+  return PVector.adopt(first.layerCollection, tf.tensor1d(new Float32Array(sum)));
+}
+
 /**
  * The example-weighted mean of EKFAC partials that share one eigenbasis: the diagonal
  * (1/n) Σᵢ (U_Aᵀ ⊗ U_Gᵀ gᵢ)∘² is a mean over examples like every other statistic
@@ -168,7 +205,9 @@ export async function mergeShards(pass: PassDefinition, parts: ReadonlyArray<Mer
     const merged =
       pass.compute === 'ekfac-diagonal'
         ? mergeEkfacDiagonals(matrices as Array<{ matrix: PMatEKFAC; examples: number }>)
-        : matrices.length === 1
+        : pass.compute === 'implicit-mv'
+          ? matrices.length === 1 ? null : mergeProducts(matrices as Array<{ matrix: PVector; examples: number }>)
+          : matrices.length === 1
           ? null
           : mergePartial(matrices as Array<{ matrix: Mergeable; examples: number }>);
     if (merged === null) return parts[0]!.bytes;

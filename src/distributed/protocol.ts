@@ -51,7 +51,7 @@ export interface PassDefinition {
    * What a shard computes: the representation's own pass, or for EKFAC the KFAC factors
    * ('PMatKFAC') then, in a second pass, the diagonal in the merged eigenbasis ('ekfac-diagonal').
    */
-  compute: DistributedRepresentation | 'ekfac-diagonal' | 'PMatMixed' | 'ntk-tile';
+  compute: DistributedRepresentation | 'ekfac-diagonal' | 'PMatMixed' | 'ntk-tile' | 'implicit-mv';
   /** The groups of a 'PMatMixed' pass, in the order PMatMixed forms them (by first layer). */
   mixed?: MixedGroup[];
   /** The kernel an 'ntk-tile' pass computes tiles of. */
@@ -65,6 +65,8 @@ export interface PassDefinition {
   seed: number;
   /** Store reference of the serialized EKFAC whose eigenbasis the 'ekfac-diagonal' pass uses. */
   basis?: PartialRef;
+  /** Store reference of the serialized PVector v of an 'implicit-mv' pass (the product F v). */
+  vector?: PartialRef;
   /** tfjs backend of the workers' computation ('wasm' or 'cpu'). */
   backend: string;
 }

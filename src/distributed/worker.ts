@@ -76,7 +76,9 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
     event(`shard ${d.shard} of run ${d.runId}: started (attempt ${job.attemptsMade + 1})`);
     const store = storeFor(d.storeDirectory, d.maxRedisBytes);
-    const basis = d.pass.basis ? await store.get(d.pass.basis) : null;
+    // The pass's input, when it has one: EKFAC's eigenbasis, or the vector of a product.
+    const input = d.pass.basis ?? d.pass.vector;
+    const basis = input ? await store.get(input) : null;
     let last = 0;
     const { bytes, examples } = await pool.run({ type: 'shard', pass: d.pass, shard: { index: d.index, start: d.start, end: d.end, ...(d.columns ? { columns: d.columns } : {}) }, basis }, (done) => {
       const now = performance.now();
