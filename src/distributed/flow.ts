@@ -247,7 +247,8 @@ async function failure(engine: Engine, runId: string, units: WorkUnit[], fanIn: 
       return new DistributedError(`${where}: ${what} failed after ${job.attemptsMade} attempt${job.attemptsMade === 1 ? '' : 's'}: ${job.failedReason}`);
     }
   }
-  for (const { queue, id } of jobIds(engine, runId, units, fanIn)) {
+  // Deepest merges first: a failed merge fails its parents, whose reasons only name it.
+  for (const { queue, id } of jobIds(engine, runId, units, fanIn).reverse()) {
     if (queue !== engine.mergeQueue || id === runId) continue;
     const job = await engine.JobClass.fromId(queue, id);
     if (job && (await job.getState()) === 'failed') return new DistributedError(`${where}: the merge ${id} of run ${runId} failed: ${job.failedReason}`);

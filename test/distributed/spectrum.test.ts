@@ -44,13 +44,13 @@ describe('spectral tools on BullMQ and Redis', { skip: missing ?? false }, () =>
     tmp.remove();
   });
 
-  test('a distributed product F v (4 shards, 2 workers) equals PMatImplicit.mv on one process (relative 1e-5), and leaves nothing in Redis', async () => {
+  test('a distributed product F v (3 unequal shards, 2 workers) equals PMatImplicit.mv on one process (relative 1e-5), and leaves nothing in Redis', async () => {
     const before = tf.memory().numTensors;
-    const op = await distributedOperator({ redis: redis.url, model: modelPath, data: dataPath, batchSize: BATCH, shards: 4, backoffMs: 100 });
+    const op = await distributedOperator({ redis: redis.url, model: modelPath, data: dataPath, batchSize: BATCH, shards: 3, backoffMs: 100 });
     const far: Float32Array[] = [];
     const vectors: Float32Array[] = [];
     try {
-      assert.equal(op.shards, 4);
+      assert.equal(op.shards, 3);
       for (const seed of [1, 2]) {
         const v = PVector.random(op.layerCollection, seed);
         vectors.push(v.data.dataSync() as Float32Array);
