@@ -194,3 +194,31 @@ test('NTK tiles cut from the kernel of their examples and placed back give the k
   assert.throws(() => assembleKernel({ outputs: O, examples: n, centering: false }, tiles.slice(1)), /the tiles cover 40 of the 49 example pairs/);
   assert.throws(() => assembleKernel({ outputs: O, examples: n, centering: false }, [{ ...tiles[0]!, bytes: tiles[0]!.bytes.subarray(8) }]), /tile 0 has 280 bytes, expected 288/);
 });
+
+test('a mixed mapping by names resolves to PMatMixed groups by precedence (id, kind, Kronecker, default); PMatEKFACBlockDiag is known by name', async () => {
+  const { tf } = await import('../../src/tf.js');
+  const { LayerCollection, PMatEKFACBlockDiag, PMatKFAC } = await import('../../src/index.js');
+  const { mixedGroups, mixedRepresentation, namedMappingOf } = await import('../../src/distributed/mixed-plan.js');
+  const model = tf.sequential({
+    layers: [tf.layers.dense({ name: 'd1', inputShape: [3], units: 4 }), tf.layers.batchNormalization({ name: 'bn' }), tf.layers.dense({ name: 'd2', units: 2 }), tf.layers.dense({ name: 'd3', units: 2 })],
+  });
+  try {
+    const lc = LayerCollection.fromModel(model);
+    const known = namedMappingOf(PMatEKFACBlockDiag)!;
+    assert.deepEqual(known, { default: 'PMatBlockDiag', kronecker: 'PMatEKFAC' });
+    assert.deepEqual(mixedGroups(lc, known), [{ representation: 'PMatEKFAC', layerIds: ['d1', 'd2', 'd3'] }, { representation: 'PMatBlockDiag', layerIds: ['bn'] }]);
+    // Precedence: by id over by kind over kronecker over default; groups in order of first layer.
+    const mapping = { default: 'PMatDiag', kronecker: 'PMatEKFAC', byLayerKind: { dense: 'PMatKFAC' }, byLayerId: { d3: 'PMatDense' } } as const;
+    assert.deepEqual(mixedGroups(lc, mapping), [
+      { representation: 'PMatKFAC', layerIds: ['d1', 'd2'] },
+      { representation: 'PMatDiag', layerIds: ['bn'] },
+      { representation: 'PMatDense', layerIds: ['d3'] },
+    ]);
+    assert.deepEqual(namedMappingOf(mixedRepresentation(mapping)), mapping);
+    assert.equal(namedMappingOf(PMatKFAC), null);
+    assert.throws(() => mixedGroups(lc, { default: 'PMatKFAC' }), (e: Error) => e instanceof DistributedError && /gives PMatKFAC to layer 'bn' \(batch_normalization\), which has no Kronecker factors; map it to PMatBlockDiag/.test(e.message));
+    assert.throws(() => mixedGroups(lc, { default: 'PMatDiag', byLayerId: { nope: 'PMatDense' } }), /'byLayerId' names layer 'nope', which the layer collection does not hold \(layers: d1, bn, d2, d3\)/);
+  } finally {
+    model.dispose();
+  }
+});
