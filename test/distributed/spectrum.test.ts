@@ -111,4 +111,22 @@ describe('spectral tools on BullMQ and Redis', { skip: missing ?? false }, () =>
     assert.deepEqual(same(a), same(b));
     assert.match(far.stdout, /\nrun run-[0-9a-f]{20}: 4 shards, 0 retried, workers \S+/);
   });
+
+  test('nngeometry spectrum --redis (matrix-free) runs eigsh on distributed products: the local eigenvalue (relative 1e-6), every product counted', async () => {
+    const args = ['spectrum', '--model', modelPath, '--data', dataPath, '--count', '64', '--k', '1', '--batch-size', '8', '--quiet'];
+    const [far, near] = await Promise.all([
+      runCli([...args, '--redis', redis.url, '--shards', '2', '--json', `${tmp.dir}/im-far.json`]),
+      runCli([...args, '--json', `${tmp.dir}/im-near.json`]),
+    ]);
+    assert.equal(far.code, 0, far.stderr);
+    assert.equal(near.code, 0, near.stderr);
+    type Out = { eigenvalues: number[]; products: number; route: string; distributed?: { shards: number; products: number; workers: string[] } };
+    const a = JSON.parse(readFileSync(`${tmp.dir}/im-far.json`, 'utf8')) as Out;
+    const b = JSON.parse(readFileSync(`${tmp.dir}/im-near.json`, 'utf8')) as Out;
+    assert.equal(a.route, 'lanczos');
+    assert.ok(Math.abs(a.eigenvalues[0]! - b.eigenvalues[0]!) <= 1e-6 * b.eigenvalues[0]!, `${a.eigenvalues[0]} vs ${b.eigenvalues[0]}`);
+    assert.equal(a.distributed?.shards, 2);
+    assert.equal(a.distributed?.products, a.products, 'every product of eigsh was a distributed pass');
+    assert.match(far.stdout, new RegExp(`\n${a.products} distributed products of 2 shards, 0 retried, workers \\S+`));
+  });
 });

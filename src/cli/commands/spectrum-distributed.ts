@@ -44,7 +44,7 @@ export async function spectrumDistributed(v: SpectrumValues, backend: string, fl
       const op = await distributedOperator(common);
       try {
         const extra = () => ({ distributed: { redis: v.redis, shards: op.shards, products: op.stats.products, retries: op.stats.retries, workers: op.stats.workers } });
-        await reportSpectrum(v, backend, flags, { op: op as LinearOperator, stored: null, modelName: op.model.name, n: op.examples, d: op.layerCollection.numel(), t0, finish: () => undefined }, extra());
+        await reportSpectrum(v, backend, flags, { op: op as LinearOperator, stored: null, modelName: op.model.name, n: op.examples, d: op.layerCollection.numel(), t0, finish: () => undefined }, extra);
         console.log(`\n${op.stats.products} distributed products of ${op.shards} shards, ${op.stats.retries} retried, workers ${op.stats.workers.join(', ') || '—'}`);
       } finally {
         await op.close();
@@ -61,7 +61,7 @@ export async function spectrumDistributed(v: SpectrumValues, backend: string, fl
     try {
       const M = run.matrix as unknown as PMat;
       const distributed = { redis: v.redis, runId: run.runId, shards: run.shards, retries: run.retries, workers: run.workers, reused: run.reused };
-      await reportSpectrum(v, backend, flags, { op: M as unknown as LinearOperator, stored: M, modelName: run.model.name, n: run.examples, d: M.layerCollection.numel(), t0, finish: () => undefined }, { distributed });
+      await reportSpectrum(v, backend, flags, { op: M as unknown as LinearOperator, stored: M, modelName: run.model.name, n: run.examples, d: M.layerCollection.numel(), t0, finish: () => undefined }, () => ({ distributed }));
       console.log(`\nrun ${run.runId}: ${run.shards} shards, ${run.retries} retried, workers ${run.workers.join(', ') || '—'}${run.reused ? ' (the result of an identical earlier run, reused)' : ''}`);
     } finally {
       run.matrix.dispose();

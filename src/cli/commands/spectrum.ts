@@ -135,7 +135,8 @@ export async function reportSpectrum(
   backend: string,
   flags: SpectrumFlags,
   ctx: { op: LinearOperator; stored: PMat | null; modelName: string; n: number; d: number; t0: number; finish(): void },
-  extra: Record<string, unknown> = {},
+  /** Fields appended to the JSON (a function: read when the JSON is written, after the products). */
+  extra: () => Record<string, unknown> = () => ({}),
 ): Promise<void> {
   const { which, samples, probes, steps, seed, variant } = flags;
   const { op, n, d, t0 } = ctx;
@@ -179,7 +180,7 @@ export async function reportSpectrum(
       which, route: eig.route, products: eig.iterations, converged: eig.converged, eigenvalues: Array.from(eig.values), residuals: Array.from(eig.residuals),
       trace: trace ?? null,
       density: density ? { probes, steps, products: density.products, nodes: Array.from(density.nodes), weights: Array.from(density.weights) } : null,
-      ...extra,
+      ...extra(),
     };
     await writeOutputFile(v.json, '--json', JSON.stringify(json, null, 2) + '\n');
   }
