@@ -59,7 +59,7 @@ describe('PMatMixed and the NTK on BullMQ and Redis', { skip: missing ?? false }
     ['EKFAC on one layer, BlockDiag on the other', { default: 'PMatBlockDiag', byLayerId: { hidden: 'PMatEKFAC' } }],
     ['EKFAC and KFAC groups stay apart', { default: 'PMatKFAC', byLayerId: { hidden: 'PMatEKFAC' } }],
   ] as ReadonlyArray<[string, NamedMixedMapping]>) {
-    test(`PMatMixed by names (${title}): 2 workers × 8 shards equal the single-process PMatMixed with updateDiag (relative 1e-9)`, async () => {
+    test(`PMatMixed by names (${title}): 2 workers × 8 shards equal the single-process PMatMixed with updateDiag (relative 1e-9)`, async (t) => {
       const representation = mixedRepresentation(mapping);
       const before = tf.memory().numTensors;
       const run = await distributedFIM({ redis: redis.url, model: modelPath, data: dataPath, representation, batchSize: BATCH, shards: 8, backoffMs: 100 });
@@ -85,6 +85,7 @@ describe('PMatMixed and the NTK on BullMQ and Redis', { skip: missing ?? false }
           await M.updateDiag(batches);
           const near = float64Entries(M);
           const d = relativeDistance(far, near);
+          t.diagnostic(`relative distance ${d}`);
           assert.ok(d <= 1e-9, `relative distance ${d}`);
         } finally {
           M.dispose();
@@ -109,7 +110,7 @@ describe('PMatMixed and the NTK on BullMQ and Redis', { skip: missing ?? false }
   const NTK_N = 96;
   const NTK_BATCH = 8;
 
-  test('the NTK from 6 tiles on 2 workers equals GramMatrix on the same batches (relative 1e-9), centered too', async () => {
+  test('the NTK from 6 tiles on 2 workers equals GramMatrix on the same batches (relative 1e-9), centered too', async (t) => {
     const before = tf.memory().numTensors;
     const run = await distributedNTK({ redis: redis.url, model: modelPath, data: dataPath, count: NTK_N, batchSize: NTK_BATCH, shards: 6, backoffMs: 100 });
     const far = run.kernel.values().slice();
@@ -131,6 +132,7 @@ describe('PMatMixed and the NTK on BullMQ and Redis', { skip: missing ?? false }
         const K = await GramMatrix({ model, loader: batches, centering });
         try {
           const d = relativeDistance(got, K.values());
+          t.diagnostic(`centering ${centering}: relative distance ${d}`);
           assert.ok(d <= 1e-9, `centering ${centering}: relative distance ${d}`);
         } finally {
           K.dispose();
