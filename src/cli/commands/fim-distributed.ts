@@ -22,7 +22,7 @@ export function progressLine(label: string, unit = 'shards', stream: NodeJS.Writ
   let visible = false;
   const t0 = performance.now();
   const render = (p: DistributedProgress) =>
-    `${label}${p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ''}: ${p.examplesDone}/${p.examplesTotal} examples, ${p.shardsDone}/${p.shards} ${unit}, ` +
+    `${label}${p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ''}: ${unit === 'shards' ? `${p.examplesDone}/${p.examplesTotal} examples, ` : ''}${p.shardsDone}/${p.shards} ${unit}, ` +
     `${p.retries} retried, ${p.workers} worker${p.workers === 1 ? '' : 's'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`;
   return {
     update: (p) => {
