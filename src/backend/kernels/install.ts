@@ -8,6 +8,7 @@ import { batchMatMulFix } from './batch_mat_mul.js';
 import { fusedMatMulFix } from './fused_mat_mul.js';
 import { conv2dBackpropFilterFix } from './conv2d_backprop_filter.js';
 import { conv2dBackpropInputFix } from './conv2d_backprop_input.js';
+import { conv2dForwardFix, fusedConv2dForwardFix } from './conv2d_forward.js';
 import { cpuBridgedFixes } from './cpu_bridge.js';
 import { depthwiseBackpropFilterFix, depthwiseBackpropInputFix } from './depthwise_conv2d_backprop.js';
 import type { KernelFix } from './kernel_fix.js';
@@ -22,6 +23,8 @@ export const KERNEL_FIXES: readonly KernelFix[] = [
   maxPoolGradFix,
   conv2dBackpropFilterFix,
   conv2dBackpropInputFix,
+  conv2dForwardFix,
+  fusedConv2dForwardFix,
   depthwiseBackpropInputFix,
   depthwiseBackpropFilterFix,
   unsortedSegmentSumFix,

@@ -58,7 +58,7 @@ const sizes = (g: SimdConvGeometry) => ({
 });
 
 /** Writes the geometry into a scratch slot and asks the module for a kernel's work size. */
-function workFloats(simd: SimdModule, g: SimdConvGeometry, which: 'nn_conv_filter_grad_work' | 'nn_conv_input_grad_work'): number {
+function workFloats(simd: SimdModule, g: SimdConvGeometry, which: 'nn_conv_filter_grad_work' | 'nn_conv_input_grad_work' | 'nn_conv_forward_work'): number {
   const [pg] = simd.layout([GEOMETRY_FLOATS]);
   simd.writeGeometry(pg!, g);
   return simd.exports[which](pg!);
@@ -86,6 +86,31 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
     else for (let i = 0; i < piece.length; i++) sum[i]! += piece[i]!;
   }
   if (sum != null) out.set(sum);
+  trimSimdMemory();
+}
+
+/**
+ * y [M, CO] = P·W (+ bias) (then relu) for an NHWC x and the filter [fh, fw, ci, co], dilation 1
+ * (the caller checks it), by the module's implicit GEMM (no patch matrix); `out` receives the
+ * NHWC y. Examples are independent: pieces of examples write their own slices of y.
+ */
+export function conv2dForwardSimd(simd: SimdModule, x: Floats, filter: Floats, bias: Floats | null, info: Conv2DInfo, relu: boolean, out: Float32Array): void {
+  const g = simdGeometry(info);
+  const { K } = sizes(g);
+  const xPer = g.h * g.w * g.c;
+  const yPer = g.oh * g.ow * g.co;
+  const work = workFloats(simd, g, 'nn_conv_forward_work');
+  const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + work);
+  const [pg, px, pw, pb, py, pwork] = simd.layout([GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, work]);
+  simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
+  if (bias != null) simd.f32(pb!, g.co).set(bias.subarray(0, g.co) as Float32Array);
+  for (let b0 = 0; b0 < g.n; b0 += nb) {
+    const count = Math.min(nb, g.n - b0);
+    simd.writeGeometry(pg!, { ...g, n: count });
+    simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
+    simd.exports.nn_conv_forward(px!, pw!, bias != null ? pb! : 0, pg!, relu ? 1 : 0, py!, pwork!);
+    out.set(simd.f32(py!, count * yPer), b0 * yPer);
+  }
   trimSimdMemory();
 }
 
