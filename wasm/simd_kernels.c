@@ -380,35 +380,25 @@ EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float 
 // ---------------------------------------------------------------------------------------------
 // Forward convolution (implicit GEMM)
 
-// Work floats nn_conv_forward needs: W packed in panels of 8 output channels (K × 8 each), and
-// the patch rows of up to 4 border pixels.
+// Work floats nn_conv_forward needs: W packed in panels of 8 output channels (K × 8 each).
 EXPORT(nn_conv_forward_work) int32_t nn_conv_forward_work(const Geom *g) {
-  const int32_t K = g->fh * g->fw * g->c;
-  return K * ((g->co + 7) & ~7) + 4 * K;
+  return g->fh * g->fw * g->c * ((g->co + 7) & ~7);
 }
 
 // y [M, CO] = P·W (+ bias) (relu when relu != 0) for x [N, H, W, C], W [K, CO], dilation 1,
 // without the patch matrix: within one filter row kr the taps (kc, c) of an output pixel are FW·C
-// consecutive floats of x, and the next output pixel's start sw·C floats further, so 4 pixels of
-// one output row that read no padding are a 4×(FW·C) block of A with strides (1, sw·C) — one
-// 4×8 tile per filter row and 8 output channels, straight from x. Pixels that read padding
-// (borders, and the last < 4 of a row) take their patch rows from im2col into a small buffer.
-// Filter rows that fall wholly in the top/bottom padding contribute nothing and are skipped.
-// bias: CO floats or 0 (null).
+// consecutive floats of x, and the next output pixel's start sw·C floats further, so up to 4
+// pixels of one output row are a block of A with strides (1, sw·C) — one 4×8 tile per filter row
+// and 8 output channels, read straight from x. Pixels whose filter row overhangs the left or
+// right padding use the taps kc in [k0, k1) that fall inside (a contiguous run of x, and of the
+// packed W); pixels are grouped by equal [k0, k1), so interior pixels go 4 at a time. Filter rows
+// in the top/bottom padding contribute nothing and are skipped. bias: CO floats or 0 (null).
 EXPORT(nn_conv_forward) void nn_conv_forward(const float *x, const float *w, const float *bias, const Geom *g,
                                              int32_t relu, float *y, float *work) {
   const int32_t C = g->c, H = g->h, W = g->w, OH = g->oh, OW = g->ow, FH = g->fh, FW = g->fw, CO = g->co;
   const int32_t K = FH * FW * C, rowK = FW * C, sw = g->sw, sh = g->sh;
-  float *wp = work, *patch = work + K * ((CO + 7) & ~7);
+  float *wp = work;
   pack_panels(w, CO, K, CO, wp);
-  // Output columns [lo, hi) whose whole filter row lies inside the input (dilation 1).
-  int32_t lo = 0, hi = 0;
-  for (int32_t ow = 0; ow < OW; ow++) {
-    const int32_t iw = ow * sw - g->left;
-    if (iw < 0) lo = ow + 1;
-    else if (iw + FW <= W) hi = ow + 1;
-  }
-  if (hi < lo) hi = lo;
   for (int32_t b = 0; b < g->n; b++) {
     const float *xb = x + (int64_t)b * H * W * C;
     for (int32_t oh = 0; oh < OH; oh++) {
@@ -417,30 +407,29 @@ EXPORT(nn_conv_forward) void nn_conv_forward(const float *x, const float *w, con
         if (bias) copy_f32(yr + ow * CO, bias, CO);
         else zero_f32(yr + ow * CO, CO);
       }
-      const int32_t m0 = (b * OH + oh) * OW;
-      int32_t ow = lo;
-      // Interior pixels, 4 at a time.
-      for (; ow + 4 <= hi; ow += 4) {
+      for (int32_t ow = 0; ow < OW;) {
         const int32_t iw = ow * sw - g->left;
-        for (int32_t kr = 0; kr < FH; kr++) {
-          const int32_t ih = oh * sh - g->top + kr;
-          if (ih < 0 || ih >= H) continue;
-          const float *a = xb + ((int64_t)ih * W + iw) * C;
-          for (int32_t j = 0; j < CO; j += 8) {
-            tile4x8(rowK, a, 1, sw * C, wp + (int64_t)(j / 8) * K * 8 + kr * rowK * 8, yr + ow * CO + j, CO, 4, CO - j, 1);
+        const int32_t k0 = iw < 0 ? -iw : 0, k1 = W - iw < FW ? W - iw : FW;
+        // Following pixels with the same taps inside the input, up to 4.
+        int32_t rows = 1;
+        while (rows < 4 && ow + rows < OW) {
+          const int32_t iw2 = (ow + rows) * sw - g->left;
+          const int32_t k0b = iw2 < 0 ? -iw2 : 0, k1b = W - iw2 < FW ? W - iw2 : FW;
+          if (k0b != k0 || k1b != k1) break;
+          rows++;
+        }
+        if (k1 > k0) {
+          for (int32_t kr = 0; kr < FH; kr++) {
+            const int32_t ih = oh * sh - g->top + kr;
+            if (ih < 0 || ih >= H) continue;
+            const float *a = xb + ((int64_t)ih * W + iw + k0) * C;
+            for (int32_t j = 0; j < CO; j += 8) {
+              tile4x8((k1 - k0) * C, a, 1, sw * C, wp + (int64_t)(j / 8) * K * 8 + (kr * rowK + k0 * C) * 8,
+                      yr + ow * CO + j, CO, rows, CO - j, 1);
+            }
           }
         }
-      }
-      // The rest of the row: [0, lo), [ow, OW), through im2col, up to 4 pixels at a time.
-      for (int32_t part = 0; part < 2; part++) {
-        int32_t p0 = part == 0 ? 0 : ow, p1 = part == 0 ? lo : OW;
-        for (int32_t q = p0; q < p1; q += 4) {
-          const int32_t rows = p1 - q < 4 ? p1 - q : 4;
-          nn_im2col_mk(x, g, m0 + q, m0 + q + rows, patch);
-          for (int32_t j = 0; j < CO; j += 8) {
-            tile4x8(K, patch, 1, K, wp + (int64_t)(j / 8) * K * 8, yr + q * CO + j, CO, rows, CO - j, 1);
-          }
-        }
+        ow += rows;
       }
       if (relu) {
         const v128_t z = wasm_f32x4_splat(0.0f);

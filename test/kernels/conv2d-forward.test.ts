@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
-import { conv2dForwardBySimd } from '../../src/backend/kernels/conv2d_forward.js';
+import { conv2dForwardBySimd, SIMD_FORWARD_MIN_CHANNELS, withForwardMinChannels } from '../../src/backend/kernels/conv2d_forward.js';
 import { setSimdKernelsEnabled } from '../../src/backend/kernels/simd/module.js';
 import type { KernelArgs, WasmBackend } from '../../src/backend/kernels/wasm_backend.js';
 import { leaks, maxRelativeError, NO_LEAK, seeded, TOL, valuesOn } from './support.js';
@@ -34,6 +34,8 @@ const ACCEPTED: Geometry[] = [
   { x: [2, 7, 11, 3], f: [2, 3, 3, 17], stride: [2, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { x: [2, 13, 13, 2], f: [5, 5, 2, 8], stride: 1, pad: 'same' },
   { x: [1, 2, 3, 4], f: [3, 3, 4, 6], stride: 1, pad: 'same' }, // every pixel on the border
+  { x: [2, 9, 7, 3], f: [3, 3, 3, 5], stride: 1, pad: [[0, 0], [0, 3], [4, 0], [0, 0]] }, // padding wider than the filter
+  { x: [2, 7, 7, 33], f: [3, 3, 33, 12], stride: 2, pad: 'valid' }, // at the default threshold too
 ];
 
 const conv = (g: Geometry, x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, g.stride, g.pad);
@@ -71,7 +73,7 @@ describe('Conv2D / FusedConv2D fix: SIMD implicit-GEMM forward convolution', () 
 
   ACCEPTED.forEach((g, i) => {
     const name = `x [${g.x}] filter [${g.f}] stride ${JSON.stringify(g.stride)} pad ${JSON.stringify(g.pad)}`;
-    it(`${name}: conv2d, and fused with bias + relu / bias + linear / relu without bias, match cpu and the stock kernel`, async () => {
+    it(`${name}: conv2d, and fused with bias + relu / bias + linear / relu without bias, match cpu and the stock kernel`, () => withForwardMinChannels(1, async () => {
       const x = seeded(100 + i, g.x);
       const w = seeded(200 + i, g.f);
       const b = seeded(300 + i, [g.f[3]]);
@@ -93,7 +95,16 @@ describe('Conv2D / FusedConv2D fix: SIMD implicit-GEMM forward convolution', () 
       const [ref] = await valuesOn('cpu', () => fused(g, x(), w(), b(), 'relu'));
       assert.ok(maxRelativeError(direct, ref!) <= TOL, `direct route: ${maxRelativeError(direct, ref!)}`);
       tf.dispose(Object.values(inputs));
-    });
+    }));
+  });
+
+  it(`routes by channels: the SIMD route from ${SIMD_FORWARD_MIN_CHANNELS} input channels, the stock kernel below`, () => {
+    const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 };
+    for (const [c, simd] of [[SIMD_FORWARD_MIN_CHANNELS - 1, false], [SIMD_FORWARD_MIN_CHANNELS, true]] as const) {
+      const inputs = { x: seeded(70, [1, 5, 5, c])(), filter: seeded(71, [3, 3, c, 4])() };
+      assert.equal(simdRoute(inputs, attrs) != null, simd, `${c} channels`);
+      tf.dispose(Object.values(inputs));
+    }
   });
 
   it('refuses dilation 2, an elu activation, a PReLU (those still match cpu through the stock kernel) and a bias that is not one per channel', async () => {
@@ -121,7 +132,7 @@ describe('Conv2D / FusedConv2D fix: SIMD implicit-GEMM forward convolution', () 
     tf.dispose(Object.values(bad));
   });
 
-  it('gradients of a whole CNN (conv same, conv s2 valid, conv s2 valid, relu, global average pooling, dense) agree with the fix, without SIMD, and on cpu', async () => {
+  it('gradients of a whole CNN (conv same, conv s2 valid, conv s2 valid, relu, global average pooling, dense) agree with the fix, without SIMD, and on cpu', () => withForwardMinChannels(1, async () => {
     const model = (() => {
       const m = tf.sequential();
       const init = (seed: number) => tf.initializers.glorotUniform({ seed });
@@ -154,9 +165,9 @@ describe('Conv2D / FusedConv2D fix: SIMD implicit-GEMM forward convolution', () 
       assert.ok(maxRelativeError(g, withoutSimd[i]!) <= TOL, `weight ${i}: fix vs stock ${maxRelativeError(g, withoutSimd[i]!)}`);
     });
     model.dispose();
-  });
+  }));
 
-  it('leaks no tensors or backend data', async () => {
+  it('leaks no tensors or backend data', () => withForwardMinChannels(1, async () => {
     const x = seeded(60, [2, 8, 8, 3])();
     const w = seeded(61, [3, 3, 3, 4])();
     const b = seeded(62, [4])();
@@ -164,5 +175,5 @@ describe('Conv2D / FusedConv2D fix: SIMD implicit-GEMM forward convolution', () 
     step();
     assert.deepEqual(await leaks(step), NO_LEAK);
     tf.dispose([x, w, b]);
-  });
+  }));
 });

@@ -196,6 +196,10 @@ export function conv2dForwardCases(rng: Rng, fused: boolean): KernelCase[] {
     { x: [1, 10, 11, 4], f: [3, 3, 4, 9], stride: 2, pad: 'same', dilation: 1, activation: 'relu' },
     { x: [3, 7, 6, 5], f: [1, 1, 5, 3], stride: 1, pad: 'valid', dilation: 1, activation: 'relu' },
     { x: [2, 7, 9, 3], f: [2, 3, 3, 11], stride: [2, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]], dilation: 1, activation: 'linear' },
+    // From 32 input channels the SIMD route runs (below, the stock kernel: SIMD_FORWARD_MIN_CHANNELS).
+    { x: [1, 7, 6, 33], f: [3, 3, 33, 9], stride: 1, pad: 'same', dilation: 1, activation: 'relu' },
+    { x: [2, 6, 7, 32], f: [3, 3, 32, 5], stride: 2, pad: 'valid', dilation: 1, activation: 'linear' },
+    { x: [2, 5, 5, 32], f: [1, 1, 32, 3], stride: 2, pad: 'same', dilation: 1, activation: 'relu' },
     { x: [2, 10, 9, 3], f: [3, 3, 3, 4], stride: 1, pad: 'same', dilation: 2, activation: 'relu' },
     { x: [2, 9, 8, 3], f: [3, 3, 3, 5], stride: 1, pad: 'same', dilation: 1, activation: 'elu' },
     { x: [2, 9, 8, 3], f: [3, 3, 3, 5], stride: 1, pad: 'same', dilation: 1, activation: 'prelu' },
