@@ -22,7 +22,8 @@
  * BENCH_PYTORCH=0 skips the PyTorch reference (bench/pytorch.ts), which otherwise runs when a
  * Python with torch is found and adds a "÷ PyTorch" table. BENCH_ONLY=name[,name]: only the
  * workloads whose names start with one of these (e.g. BENCH_ONLY='CNN 32x32x3'), without the
- * worker-thread, spectral and linear-algebra sections.
+ * worker-thread, spectral and linear-algebra sections. BENCH_WORKERS=0 skips the CNN 32x32x3's
+ * two-thread rows.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -185,7 +186,7 @@ if (wanted(cnn32!)) {
   const unitMs = rows.find((r) => r.workload === cnn32!.name && r.kind === 'unit')!.ms;
   if (pool.idle > 0) console.error(`  ${cnn32!.name}: the FIM rows above ran on ${pool.idle + 1} threads (warm pool, workers: 'auto')`);
   // The same passes on two threads (this one and a pooled worker), the pool warmed by a first call.
-  for (const representation of [PMatDiag, PMatKFAC]) {
+  for (const representation of process.env.BENCH_WORKERS === '0' ? [] : [PMatDiag, PMatKFAC]) {
     const run = async () => (await FIM({ model: cnn32!.model, loader: cnn32!.loader, representation, workers: 2 })).dispose();
     await run();
     const samples: number[] = [];

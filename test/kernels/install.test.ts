@@ -24,6 +24,7 @@ const FIXED = [
   'DepthwiseConv2dNativeBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'UnsortedSegmentSum',
+  'Tile',
   'Conv3DBackpropInputV2',
   'Conv3DBackpropFilterV2',
 ];

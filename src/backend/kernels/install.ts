@@ -13,6 +13,7 @@ import { cpuBridgedFixes } from './cpu_bridge.js';
 import { depthwiseBackpropFilterFix, depthwiseBackpropInputFix } from './depthwise_conv2d_backprop.js';
 import type { KernelFix } from './kernel_fix.js';
 import { maxPoolGradFix } from './max_pool_grad.js';
+import { tileFix } from './tile.js';
 import { unsortedSegmentSumFix } from './unsorted_segment_sum.js';
 import { WASM } from './wasm_backend.js';
 
@@ -28,6 +29,7 @@ export const KERNEL_FIXES: readonly KernelFix[] = [
   depthwiseBackpropInputFix,
   depthwiseBackpropFilterFix,
   unsortedSegmentSumFix,
+  tileFix,
   ...cpuBridgedFixes,
 ];
 

@@ -14,6 +14,7 @@ import {
   fusedMatMulCases,
   maxPoolGradCases,
   mulberry32,
+  tileCases,
   unsortedSegmentSumCases,
   type KernelCase,
 } from './self_test_cases.js';
@@ -70,6 +71,8 @@ function casesFor(kernelName: string, rng: () => number, cpu: CpuBackend): Kerne
       return conv3dBackpropCases(rng, 'input');
     case 'UnsortedSegmentSum':
       return unsortedSegmentSumCases(rng);
+    case 'Tile':
+      return tileCases(rng);
     default:
       throw new Error(`no self-test cases for kernel '${kernelName}'`);
   }

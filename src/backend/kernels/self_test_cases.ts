@@ -248,3 +248,19 @@ export function unsortedSegmentSumCases(rng: Rng): KernelCase[] {
     };
   });
 }
+
+/** Tile cases: a BatchNormalization statistic [1, 1, 1, C] to [N, H, W, C], 1-D to 5-D, int32, a repeat of 1 on every axis. */
+export function tileCases(rng: Rng): KernelCase[] {
+  const shapes: Array<[number[], number[]]> = [
+    [[1, 1, 1, 5], [3, 4, 2, 1]],
+    [[2, 3], [2, 3]],
+    [[3], [4]],
+    [[2, 1, 3], [1, 5, 2]],
+    [[2, 2, 1, 2, 3], [2, 1, 3, 1, 2]],
+    [[4, 3], [1, 1]],
+  ];
+  const cases: KernelCase[] = shapes.map(([shape, reps]) => ({ inputs: { x: uniform(rng, shape) }, attrs: { reps } }));
+  const ints = Int32Array.from({ length: 6 }, () => Math.floor(rng() * 100) - 50);
+  cases.push({ inputs: { x: { shape: [2, 3], dtype: 'int32', values: ints } }, attrs: { reps: [3, 2] } });
+  return cases;
+}
