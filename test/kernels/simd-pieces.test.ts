@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import { symmetricRankUpdate } from '../../src/backend/kernels/simd/index.js';
-import { withSimdCallFloats } from '../../src/backend/kernels/simd/kernels.js';
+import { im2colSimd, withSimdCallFloats } from '../../src/backend/kernels/simd/kernels.js';
+import { simdKernels } from '../../src/backend/kernels/simd/module.js';
+import { conv2dGeometry } from '../../src/backend/kernels/conv_geometry.js';
 import { withForwardMinChannels } from '../../src/backend/kernels/conv2d_forward.js';
 import { gradsOfProjection, maxRelativeError, seeded, TOL, valuesOn } from './support.js';
 
@@ -40,6 +42,18 @@ describe('SIMD kernels in pieces (forced small split size) match cpu', () => {
       assert.ok(err <= TOL, `relative error ${err}`);
     });
   }
+
+  it('im2col [M, K] in pieces of examples equals the one-call result bit for bit (7 examples, 1 per piece)', () => {
+    const simd = simdKernels()!;
+    const info = conv2dGeometry('test', [7, 9, 8, 3], [3, 3, 3, 1], { strides: 2, pad: 'same' });
+    const x = tf.tidy(() => seeded(9, [7, 9, 8, 3])().dataSync() as Float32Array);
+    const size = 7 * info.outHeight * info.outWidth * 27;
+    const whole = new Float32Array(size);
+    im2colSimd(simd, x, info, 'MK', whole);
+    const pieces = new Float32Array(size).fill(Number.NaN);
+    withSimdCallFloats(600, () => im2colSimd(simd, x, info, 'MK', pieces));
+    assert.deepEqual(Array.from(pieces), Array.from(whole));
+  });
 
   it('batched matMul (per-example products, one side shared) in pieces of products', async () => {
     for (const [shapeA, shapeB, ta, tb] of [

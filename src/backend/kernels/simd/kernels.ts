@@ -139,12 +139,28 @@ export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats
 export function im2colSimd(simd: SimdModule, x: Floats, info: Conv2DInfo, layout: 'MK' | 'KM', out: Float32Array): void {
   const g = simdGeometry(info);
   const { x: nx, M, K } = sizes(g);
-  const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nx, M * K]);
-  simd.writeGeometry(pg!, g);
-  simd.f32(px!, nx).set(x.subarray(0, nx) as Float32Array);
-  if (layout === 'MK') simd.exports.nn_im2col_mk(px!, pg!, 0, M, pout!);
-  else simd.exports.nn_im2col_km(px!, pg!, pout!);
-  out.set(simd.f32(pout!, M * K));
+  if (layout === 'KM') {
+    // Pᵀ's rows run over every example: one call.
+    const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nx, M * K]);
+    simd.writeGeometry(pg!, g);
+    simd.f32(px!, nx).set(x.subarray(0, nx) as Float32Array);
+    simd.exports.nn_im2col_km(px!, pg!, pout!);
+    out.set(simd.f32(pout!, M * K));
+    trimSimdMemory();
+    return;
+  }
+  // P's rows of one example are contiguous: pieces of examples.
+  const xPer = g.h * g.w * g.c;
+  const pPer = g.oh * g.ow * K;
+  const nb = itemsPerCall(g.n, xPer + pPer, 0);
+  const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * pPer]);
+  for (let b0 = 0; b0 < g.n; b0 += nb) {
+    const count = Math.min(nb, g.n - b0);
+    simd.writeGeometry(pg!, { ...g, n: count });
+    simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
+    simd.exports.nn_im2col_mk(px!, pg!, 0, count * g.oh * g.ow, pout!);
+    out.set(simd.f32(pout!, count * pPer), b0 * pPer);
+  }
   trimSimdMemory();
 }
 
