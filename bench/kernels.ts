@@ -3,9 +3,11 @@
  * of the conv gradient kernels and nngeometry's WebAssembly SIMD kernels (wasm/simd_kernels.c)
  * against the XNNPACK / JS code they replace, interleaved run by run (the machine is shared:
  * medians and [min-max] ranges).
- * Run: npx tsx bench/kernels.ts [--cpu] [--simd-only] [--reps N]
- *   --cpu        also times the cpu-bridged conv filter gradient
- *   --simd-only  only the SIMD section
+ * Run: npx tsx bench/kernels.ts [--cpu] [--simd-only] [--reps N] [--profile-step]
+ *   --cpu           also times the cpu-bridged conv filter gradient
+ *   --simd-only     only the SIMD section
+ *   --profile-step  only: the time of every kernel in a plain training step (tf.variableGrads of
+ *                   the mean cross-entropy, all batches) of the bench's CNN 32x32x3 and ResNet
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../src/tf.js';
@@ -19,6 +21,55 @@ import type { TensorInfo, WasmBackend } from '../src/backend/kernels/wasm_backen
 
 await tf.setBackend('wasm');
 await tf.ready();
+
+if (process.argv.includes('--profile-step')) {
+  const { cnn32, residualCnn, seededData } = await import('./workloads.js');
+  installKernelFixes();
+  // Wrap every registered wasm kernel with a timer (kernel functions are synchronous).
+  const spent = new Map<string, { ms: number; calls: number }>();
+  let recording = false;
+  for (const config of tf.getKernelsForBackend('wasm')) {
+    const run = config.kernelFunc;
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel({ ...config, kernelFunc: (args) => {
+      const t0 = performance.now();
+      const out = run(args);
+      if (recording) {
+        const key = `${config.kernelName} ${JSON.stringify(Object.values(args.inputs).map((t) => t?.shape))}`;
+        const s = spent.get(key) ?? { ms: 0, calls: 0 };
+        s.ms += performance.now() - t0;
+        s.calls++;
+        spent.set(key, s);
+      }
+      return out;
+    } });
+  }
+  for (const [name, model, examples] of [['CNN 32x32x3', cnn32(), 1024], ['ResNet 32x32x3-BN', residualCnn(), 512]] as const) {
+    const data = seededData(model, examples, 300);
+    const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+    const step = () => {
+      for (const { xs, ys } of data) {
+        const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar), vars);
+        value.dataSync();
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+    };
+    step();
+    spent.clear();
+    recording = true;
+    const t0 = performance.now();
+    step();
+    const total = performance.now() - t0;
+    recording = false;
+    const rows = [...spent].sort((a, b) => b[1].ms - a[1].ms);
+    const inKernels = rows.reduce((a, [, s]) => a + s.ms, 0);
+    console.log(`\n${name}, ${examples} examples: plain step ${total.toFixed(0)} ms, of which ${inKernels.toFixed(0)} ms in kernels`);
+    for (const [key, s] of rows.slice(0, 20)) console.log(`${s.ms.toFixed(1).padStart(9)} ms ${String(s.calls).padStart(4)}×  ${key}`);
+    tf.dispose(data.flatMap((b) => [b.xs, b.ys]));
+    model.dispose();
+  }
+  process.exit(0);
+}
 
 /** Median wall time of `reps` runs of `f` (one warm-up run first), in ms. */
 function time(f: () => tf.Tensor | tf.Tensor[], reps = 5): number {
