@@ -3,21 +3,73 @@
  * of the conv gradient kernels and nngeometry's WebAssembly SIMD kernels (wasm/simd_kernels.c)
  * against the XNNPACK / JS code they replace, interleaved run by run (the machine is shared:
  * medians and [min-max] ranges).
- * Run: npx tsx bench/kernels.ts [--cpu] [--simd-only] [--reps N]
- *   --cpu        also times the cpu-bridged conv filter gradient
- *   --simd-only  only the SIMD section
+ * Run: npx tsx bench/kernels.ts [--cpu] [--simd-only] [--reps N] [--profile-step]
+ *   --cpu           also times the cpu-bridged conv filter gradient
+ *   --simd-only     only the SIMD section
+ *   --profile-step  only: the time of every kernel in a plain training step (tf.variableGrads of
+ *                   the mean cross-entropy, all batches) of the bench's CNN 32x32x3 and ResNet
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../src/tf.js';
 import { installKernelFixes, uninstallKernelFixes } from '../src/backend/kernels/index.js';
 import { filterGradByMatMul, filterGradBySimd } from '../src/backend/kernels/conv2d_backprop_filter.js';
 import { inputGradByCol2im, inputGradByConvolution, inputGradBySimd } from '../src/backend/kernels/conv2d_backprop_input.js';
+import { conv2dForwardBySimd, withForwardMinChannels } from '../src/backend/kernels/conv2d_forward.js';
 import { col2imAdd, conv2dGeometry, im2colTransposed } from '../src/backend/kernels/conv_geometry.js';
 import { col2imAddSimd, gemmSimd, im2colSimd, setSimdKernelsEnabled, simdKernels, symmetricRankUpdate } from '../src/backend/kernels/simd/index.js';
 import type { TensorInfo, WasmBackend } from '../src/backend/kernels/wasm_backend.js';
 
 await tf.setBackend('wasm');
 await tf.ready();
+
+if (process.argv.includes('--profile-step')) {
+  const { cnn32, residualCnn, seededData } = await import('./workloads.js');
+  installKernelFixes();
+  // Wrap every registered wasm kernel with a timer (kernel functions are synchronous).
+  const spent = new Map<string, { ms: number; calls: number }>();
+  let recording = false;
+  for (const config of tf.getKernelsForBackend('wasm')) {
+    const run = config.kernelFunc;
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel({ ...config, kernelFunc: (args) => {
+      const t0 = performance.now();
+      const out = run(args);
+      if (recording) {
+        const key = `${config.kernelName} ${JSON.stringify(Object.values(args.inputs).map((t) => t?.shape))}`;
+        const s = spent.get(key) ?? { ms: 0, calls: 0 };
+        s.ms += performance.now() - t0;
+        s.calls++;
+        spent.set(key, s);
+      }
+      return out;
+    } });
+  }
+  for (const [name, model, examples] of [['CNN 32x32x3', cnn32(), 1024], ['ResNet 32x32x3-BN', residualCnn(), 512]] as const) {
+    const data = seededData(model, examples, 300);
+    const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+    const step = () => {
+      for (const { xs, ys } of data) {
+        const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar), vars);
+        value.dataSync();
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+    };
+    step();
+    spent.clear();
+    recording = true;
+    const t0 = performance.now();
+    step();
+    const total = performance.now() - t0;
+    recording = false;
+    const rows = [...spent].sort((a, b) => b[1].ms - a[1].ms);
+    const inKernels = rows.reduce((a, [, s]) => a + s.ms, 0);
+    console.log(`\n${name}, ${examples} examples: plain step ${total.toFixed(0)} ms, of which ${inKernels.toFixed(0)} ms in kernels`);
+    for (const [key, s] of rows.slice(0, 20)) console.log(`${s.ms.toFixed(1).padStart(9)} ms ${String(s.calls).padStart(4)}×  ${key}`);
+    tf.dispose(data.flatMap((b) => [b.xs, b.ys]));
+    model.dispose();
+  }
+  process.exit(0);
+}
 
 /** Median wall time of `reps` runs of `f` (one warm-up run first), in ms. */
 function time(f: () => tf.Tensor | tf.Tensor[], reps = 5): number {
@@ -233,6 +285,65 @@ for (const [xs, co, s] of simdConvShapes) {
     ['SIMD', () => { dx.fill(0); col2imAddSimd(simd, patches, geom, dx); }],
   ]);
   tf.dispose([x, w, dy]);
+}
+
+// Forward convolution: the stock XNNPACK kernel against the SIMD implicit GEMM (called directly,
+// whatever its channel threshold), on the layers of the bench CNNs, in CPU time (user + system of
+// this process: less disturbed by other processes on a shared machine than wall time), minimum
+// and median of REPS · 3 interleaved runs. The Conv2D fix takes the SIMD route from
+// SIMD_FORWARD_MIN_CHANNELS input channels.
+{
+  const cpuMs = (f: () => void): number => {
+    const c0 = process.cpuUsage();
+    f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000;
+  };
+  const forwardShapes: Array<[[number, number, number, number], number, number, number, 'same' | 'valid']> = [
+    [[128, 32, 32, 3], 3, 16, 1, 'same'], // CNN 32x32x3 layer 1
+    [[128, 32, 32, 16], 3, 32, 2, 'valid'], // layer 2
+    [[128, 15, 15, 32], 3, 64, 2, 'valid'], // layer 3
+    [[128, 28, 28, 1], 3, 16, 1, 'same'], // CNN 28x28x1 layer 1
+    [[128, 16, 16, 16], 3, 16, 1, 'same'], // residual block of the ResNet
+    [[128, 16, 16, 64], 1, 64, 1, 'valid'],
+    [[32, 16, 16, 64], 3, 64, 1, 'same'],
+  ];
+  console.log(`\nConv2D forward, CPU ms, min / median of ${3 * REPS} interleaved runs: stock XNNPACK vs SIMD implicit GEMM`);
+  for (const [xs, k, co, s, pad] of forwardShapes) {
+    const x = tf.randomNormal(xs) as tf.Tensor4D;
+    const w = tf.randomNormal([k, k, xs[3], co]) as tf.Tensor4D;
+    const attrs = { strides: s, pad, dataFormat: 'NHWC', dilations: 1 };
+    const stock = () => { setSimdKernelsEnabled(false); tf.conv2d(x, w, s, pad).dispose(); setSimdKernelsEnabled(true); };
+    const bySimd = () => { const y = conv2dForwardBySimd({ inputs: { x: info(x), filter: info(w) }, backend, attrs }); if (y) backend.disposeData(y.dataId); };
+    await withForwardMinChannels(1, async () => {
+      stock();
+      bySimd();
+      const ts: number[] = [];
+      const tv: number[] = [];
+      for (let r = 0; r < 3 * REPS; r++) {
+        ts.push(cpuMs(stock));
+        tv.push(cpuMs(bySimd));
+      }
+      ts.sort((p, q) => p - q);
+      tv.sort((p, q) => p - q);
+      const med = (t: number[]) => t[Math.floor(t.length / 2)]!;
+      console.log(`  x[${xs}] k${k} co${co} s${s} ${pad}`.padEnd(44) + `stock ${ts[0]!.toFixed(2)} / ${med(ts).toFixed(2)}   SIMD ${tv[0]!.toFixed(2)} / ${med(tv).toFixed(2)}   stock ÷ SIMD (min) ${(ts[0]! / tv[0]!).toFixed(2)}`);
+    });
+    tf.dispose([x, w]);
+  }
+}
+
+// Large operands in pieces: the engine's stacked input gradient (O·B = 1,280 examples) and
+// per-example products, which used to grow (and give back) the module memory on every call.
+{
+  const dy = tf.randomNormal([1280, 15, 15, 32]);
+  const w = tf.randomNormal([3, 3, 16, 32]);
+  const geom = conv2dGeometry('bench', [1280, 32, 32, 16], [3, 3, 16, 32], { strides: 2, pad: 'valid' });
+  row('Conv2DBackpropInput dy[1280,15,15,32] → x[1280,32,32,16] (the engine\'s 10 stacked outputs)', [
+    ['JS col2im+XNNPACK', () => inputGradByCol2im(backend, info(dy), info(w), geom)],
+    ['SIMD in pieces', () => inputGradBySimd(backend, info(dy), info(w), geom)!],
+  ], Math.min(REPS, 5));
+  tf.dispose([dy, w]);
 }
 
 for (const [m, n] of [[1280, 785], [1280, 513], [25088, 145], [128, 785], [128, 513], [2048, 11], [128, 11]] as const) {

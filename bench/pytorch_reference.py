@@ -77,6 +77,21 @@ def main():
             nn.Flatten(), nn.Linear(32 * 13 * 13, 10),
         )
 
+    class GlobalAveragePool(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(2, 3))
+
+    def cnn32():
+        # 32x32x3 → conv3x3x16 same relu → conv3x3x32 s2 valid relu (15x15) → conv3x3x64 s2 valid
+        # relu (7x7) → global average pooling → dense 10: the CNN, whose NNGeometry times
+        # (KFAC, Diag, EKFAC.updateDiag) anchor the bench's CNN rows.
+        return nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2), nn.ReLU(),
+            GlobalAveragePool(), nn.Linear(64, 10),
+        )
+
     class ResidualCnn(nn.Module):
         # conv3x3x16 s2 same (no bias) + BN + relu → [conv + BN + relu → conv + BN] + skip → relu
         # → conv3x3x32 s2 same relu → global average pooling → dense 10
@@ -108,6 +123,7 @@ def main():
         workload('MLP 784-512-512-10', mlp(), (784,), n(2048)),
         workload('CNN 28x28x1-c16-c32s2-10', cnn(), (1, 28, 28), n(1024)),
         workload('ResNet 32x32x3-BN', ResidualCnn(), (3, 32, 32), n(512)),
+        workload('CNN 32x32x3', cnn32(), (3, 32, 32), n(1024)),
     ]
 
     def plain_step(model, data):

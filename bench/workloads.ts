@@ -2,7 +2,9 @@
  * The models and seeded data of `npm run bench` (issue 6):
  * - MLP 784-512-512-10 (relu), 2,048 examples;
  * - CNN 28x28x1 → conv3x3x16 same → conv3x3x32 stride 2 → dense 10, 1,024 examples;
- * - residual CNN on 32x32x3 with BatchNormalization, 512 examples (see `residualCnn`).
+ * - residual CNN on 32x32x3 with BatchNormalization, 512 examples (see `residualCnn`);
+ * - CNN 32x32x3 → conv3x3x16 same → conv3x3x32 stride 2 valid → conv3x3x64 stride 2 valid (relu
+ *   after each) → global average pooling → dense 10, 1,024 examples (see `cnn32`).
  * Every batch has 128 examples; inputs are N(0, 1), labels uniform in 0..9, both seeded (tfjs
  * treats seed 0 as "no seed", so every seed here is ≥ 1).
  */
@@ -59,6 +61,21 @@ export function cnn(): tf.LayersModel {
 }
 
 /**
+ * The convolutional workload whose NNGeometry times are the anchors of the CNN rows:
+ * 32x32x3 → conv3x3x16 same relu (32x32) → conv3x3x32 stride 2 valid relu (15x15) →
+ * conv3x3x64 stride 2 valid relu (7x7) → global average pooling → dense 10 (d = 24,490).
+ */
+export function cnn32(): tf.LayersModel {
+  const m = tf.sequential();
+  m.add(tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [32, 32, 3] }));
+  m.add(tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu' }));
+  m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu' }));
+  m.add(tf.layers.globalAveragePooling2d({}));
+  m.add(tf.layers.dense({ units: 10 }));
+  return m;
+}
+
+/**
  * A small residual CNN on 32x32x3 (functional model):
  * conv3x3x16 stride 2 same (no bias) → BN → relu → [conv3x3x16 → BN → relu → conv3x3x16 → BN]
  * + skip → relu → conv3x3x32 stride 2 same → relu → global average pooling → dense 10.
@@ -97,7 +114,7 @@ export function residualCnn(): tf.LayersModel {
   return model;
 }
 
-/** The three workloads of issue 6; `quick` uses 256 examples each. */
+/** The workloads of `npm run bench`; `quick` uses 256 examples each. */
 export function workloads(quick: boolean): Workload[] {
   const make = (name: string, description: string, model: tf.LayersModel, examples: number, seed: number): Workload => ({
     name,
@@ -117,6 +134,7 @@ export function workloads(quick: boolean): Workload[] {
       512,
       200,
     ),
+    make('CNN 32x32x3', 'conv3x3x16 same relu → conv3x3x32 s2 valid relu → conv3x3x64 s2 valid relu → global average pooling → dense 10', cnn32(), 1024, 300),
   ];
 }
 

@@ -376,3 +376,68 @@ EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float 
     nn_col2im_add(cols, g, m0, m0 + rows, dx);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Forward convolution (implicit GEMM)
+
+// Work floats nn_conv_forward needs: W packed in panels of 8 output channels (K × 8 each).
+EXPORT(nn_conv_forward_work) int32_t nn_conv_forward_work(const Geom *g) {
+  return g->fh * g->fw * g->c * ((g->co + 7) & ~7);
+}
+
+// y [M, CO] = P·W (+ bias) (relu when relu != 0) for x [N, H, W, C], W [K, CO], dilation 1,
+// without the patch matrix: within one filter row kr the taps (kc, c) of an output pixel are FW·C
+// consecutive floats of x, and the next output pixel's start sw·C floats further, so up to 4
+// pixels of one output row are a block of A with strides (1, sw·C) — one 4×8 tile per filter row
+// and 8 output channels, read straight from x. Pixels whose filter row overhangs the left or
+// right padding use the taps kc in [k0, k1) that fall inside (a contiguous run of x, and of the
+// packed W); pixels are grouped by equal [k0, k1), so interior pixels go 4 at a time. Filter rows
+// in the top/bottom padding contribute nothing and are skipped. bias: CO floats or 0 (null).
+EXPORT(nn_conv_forward) void nn_conv_forward(const float *x, const float *w, const float *bias, const Geom *g,
+                                             int32_t relu, float *y, float *work) {
+  const int32_t C = g->c, H = g->h, W = g->w, OH = g->oh, OW = g->ow, FH = g->fh, FW = g->fw, CO = g->co;
+  const int32_t K = FH * FW * C, rowK = FW * C, sw = g->sw, sh = g->sh;
+  float *wp = work;
+  pack_panels(w, CO, K, CO, wp);
+  for (int32_t b = 0; b < g->n; b++) {
+    const float *xb = x + (int64_t)b * H * W * C;
+    for (int32_t oh = 0; oh < OH; oh++) {
+      float *yr = y + ((int64_t)(b * OH + oh) * OW) * CO;
+      for (int32_t ow = 0; ow < OW; ow++) {
+        if (bias) copy_f32(yr + ow * CO, bias, CO);
+        else zero_f32(yr + ow * CO, CO);
+      }
+      for (int32_t ow = 0; ow < OW;) {
+        const int32_t iw = ow * sw - g->left;
+        const int32_t k0 = iw < 0 ? -iw : 0, k1 = W - iw < FW ? W - iw : FW;
+        // Following pixels with the same taps inside the input, up to 4.
+        int32_t rows = 1;
+        while (rows < 4 && ow + rows < OW) {
+          const int32_t iw2 = (ow + rows) * sw - g->left;
+          const int32_t k0b = iw2 < 0 ? -iw2 : 0, k1b = W - iw2 < FW ? W - iw2 : FW;
+          if (k0b != k0 || k1b != k1) break;
+          rows++;
+        }
+        if (k1 > k0) {
+          for (int32_t kr = 0; kr < FH; kr++) {
+            const int32_t ih = oh * sh - g->top + kr;
+            if (ih < 0 || ih >= H) continue;
+            const float *a = xb + ((int64_t)ih * W + iw + k0) * C;
+            for (int32_t j = 0; j < CO; j += 8) {
+              tile4x8((k1 - k0) * C, a, 1, sw * C, wp + (int64_t)(j / 8) * K * 8 + (kr * rowK + k0 * C) * 8,
+                      yr + ow * CO + j, CO, rows, CO - j, 1);
+            }
+          }
+        }
+        ow += rows;
+      }
+      if (relu) {
+        const v128_t z = wasm_f32x4_splat(0.0f);
+        int32_t i = 0;
+        const int32_t n = OW * CO;
+        for (; i + 4 <= n; i += 4) wasm_v128_store(yr + i, wasm_f32x4_max(wasm_v128_load(yr + i), z));
+        for (; i < n; i++) yr[i] = yr[i] < 0.0f ? 0.0f : yr[i];
+      }
+    }
+  }
+}

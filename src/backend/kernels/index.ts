@@ -9,6 +9,10 @@
  *   SIMD kernels (im2col / col2im by chunks + 4×8-tile GEMM); without WebAssembly SIMD, im2col /
  *   col2im + XNNPACK matmul or, for stride-1 input gradients, an XNNPACK convolution with the
  *   flipped filter;
+ * - Conv2D / FusedConv2D (NHWC, dilation 1, bias, linear or relu, from 32 input channels):
+ *   nngeometry's SIMD implicit GEMM; everything else on the stock XNNPACK kernel;
+ * - Tile (per-element index arithmetic; BatchNormalization's gradient tiles its statistics):
+ *   block copies;
  * - DepthwiseConv2dNativeBackpropInput / …Filter and UnsortedSegmentSum (missing): JS loops;
  * - Conv3DBackpropInputV2 / …FilterV2 (wrong): the cpu backend's kernels, through a bridge.
  * Only kernels registered under backend 'wasm' change; without tfjs-backend-wasm this is a no-op.

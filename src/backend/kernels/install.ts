@@ -8,10 +8,12 @@ import { batchMatMulFix } from './batch_mat_mul.js';
 import { fusedMatMulFix } from './fused_mat_mul.js';
 import { conv2dBackpropFilterFix } from './conv2d_backprop_filter.js';
 import { conv2dBackpropInputFix } from './conv2d_backprop_input.js';
+import { conv2dForwardFix, fusedConv2dForwardFix } from './conv2d_forward.js';
 import { cpuBridgedFixes } from './cpu_bridge.js';
 import { depthwiseBackpropFilterFix, depthwiseBackpropInputFix } from './depthwise_conv2d_backprop.js';
 import type { KernelFix } from './kernel_fix.js';
 import { maxPoolGradFix } from './max_pool_grad.js';
+import { tileFix } from './tile.js';
 import { unsortedSegmentSumFix } from './unsorted_segment_sum.js';
 import { WASM } from './wasm_backend.js';
 
@@ -22,9 +24,12 @@ export const KERNEL_FIXES: readonly KernelFix[] = [
   maxPoolGradFix,
   conv2dBackpropFilterFix,
   conv2dBackpropInputFix,
+  conv2dForwardFix,
+  fusedConv2dForwardFix,
   depthwiseBackpropInputFix,
   depthwiseBackpropFilterFix,
   unsortedSegmentSumFix,
+  tileFix,
   ...cpuBridgedFixes,
 ];
 

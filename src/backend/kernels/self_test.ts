@@ -8,11 +8,13 @@ import { KernelSelfTestError } from '../../errors.js';
 import { fixKernelFunc, KERNEL_FIXES } from './install.js';
 import {
   batchMatMulCases,
+  conv2dForwardCases,
   conv3dBackpropCases,
   convBackpropCases,
   fusedMatMulCases,
   maxPoolGradCases,
   mulberry32,
+  tileCases,
   unsortedSegmentSumCases,
   type KernelCase,
 } from './self_test_cases.js';
@@ -26,7 +28,7 @@ export interface KernelSelfTestResult {
   /**
    * The tfjs kernel name; for nngeometry's WebAssembly SIMD kernels (present where WebAssembly
    * SIMD is available), 'SIMD im2col [M, K]', 'SIMD im2col [K, M]', 'SIMD col2im', 'SIMD GEMM',
-   * 'SIMD XᵀX', and 'BatchMatMul (without SIMD)', 'Conv2DBackpropFilter (without SIMD)',
+   * 'SIMD XᵀX', and 'BatchMatMul (without SIMD)', 'Conv2DBackpropFilter (without SIMD)', 'Conv2D (without SIMD)', 'FusedConv2D (without SIMD)',
    * 'Conv2DBackpropInput (without SIMD)' for the plain routes those kernels fall back to.
    */
   kernel: string;
@@ -55,6 +57,10 @@ function casesFor(kernelName: string, rng: () => number, cpu: CpuBackend): Kerne
       return convBackpropCases(rng, 'conv2d', 'filter');
     case 'Conv2DBackpropInput':
       return convBackpropCases(rng, 'conv2d', 'input');
+    case 'Conv2D':
+      return conv2dForwardCases(rng, false);
+    case 'FusedConv2D':
+      return conv2dForwardCases(rng, true);
     case 'DepthwiseConv2dNativeBackpropFilter':
       return convBackpropCases(rng, 'depthwise', 'filter');
     case 'DepthwiseConv2dNativeBackpropInput':
@@ -65,6 +71,8 @@ function casesFor(kernelName: string, rng: () => number, cpu: CpuBackend): Kerne
       return conv3dBackpropCases(rng, 'input');
     case 'UnsortedSegmentSum':
       return unsortedSegmentSumCases(rng);
+    case 'Tile':
+      return tileCases(rng);
     default:
       throw new Error(`no self-test cases for kernel '${kernelName}'`);
   }
@@ -131,7 +139,7 @@ export function runKernelSelfTest(options: { throwOnFailure?: boolean } = {}): K
   if (tf.getKernel('BatchMatMul', 'wasm') == null) return [];
   const results = KERNEL_FIXES.map((fix) => selfTestKernel(fix.kernelName));
   if (simdKernels() != null) {
-    for (const kernel of ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput']) {
+    for (const kernel of ['BatchMatMul', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Conv2D', 'FusedConv2D']) {
       results.push({ ...withoutSimd(() => selfTestKernel(kernel)), kernel: `${kernel} (without SIMD)` });
     }
     results.push(...selfTestSimdKernels(cpuBackend(), seedFor('SIMD'), maxRelativeError, SELF_TEST_TOLERANCE));

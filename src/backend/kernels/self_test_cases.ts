@@ -183,6 +183,39 @@ export function convBackpropCases(rng: Rng, op: 'conv2d' | 'depthwise', kernel: 
   });
 }
 
+/**
+ * Forward convolution cases (Conv2D, or FusedConv2D with a bias and an activation): 3×3, 1×1 and
+ * 2×3 filters, strides 1, 2 and [2, 1], same / valid / explicit padding, odd channel counts, and
+ * geometries the SIMD kernel refuses (dilation 2; for FusedConv2D an elu activation and a PReLU),
+ * which must reach the stock kernel.
+ */
+export function conv2dForwardCases(rng: Rng, fused: boolean): KernelCase[] {
+  const settings: Array<{ x: number[]; f: number[]; stride: number | [number, number]; pad: Pad; dilation: number; activation?: string }> = [
+    { x: [2, 9, 8, 3], f: [3, 3, 3, 5], stride: 1, pad: 'same', dilation: 1, activation: 'relu' },
+    { x: [2, 9, 8, 3], f: [3, 3, 3, 5], stride: 2, pad: 'valid', dilation: 1, activation: 'linear' },
+    { x: [1, 10, 11, 4], f: [3, 3, 4, 9], stride: 2, pad: 'same', dilation: 1, activation: 'relu' },
+    { x: [3, 7, 6, 5], f: [1, 1, 5, 3], stride: 1, pad: 'valid', dilation: 1, activation: 'relu' },
+    { x: [2, 7, 9, 3], f: [2, 3, 3, 11], stride: [2, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]], dilation: 1, activation: 'linear' },
+    // From 32 input channels the SIMD route runs (below, the stock kernel: SIMD_FORWARD_MIN_CHANNELS).
+    { x: [1, 7, 6, 33], f: [3, 3, 33, 9], stride: 1, pad: 'same', dilation: 1, activation: 'relu' },
+    { x: [2, 6, 7, 32], f: [3, 3, 32, 5], stride: 2, pad: 'valid', dilation: 1, activation: 'linear' },
+    { x: [2, 5, 5, 32], f: [1, 1, 32, 3], stride: 2, pad: 'same', dilation: 1, activation: 'relu' },
+    { x: [2, 10, 9, 3], f: [3, 3, 3, 4], stride: 1, pad: 'same', dilation: 2, activation: 'relu' },
+    { x: [2, 9, 8, 3], f: [3, 3, 3, 5], stride: 1, pad: 'same', dilation: 1, activation: 'elu' },
+    { x: [2, 9, 8, 3], f: [3, 3, 3, 5], stride: 1, pad: 'same', dilation: 1, activation: 'prelu' },
+  ];
+  return settings
+    .filter((s) => fused || s.activation === 'relu' || s.activation === 'linear')
+    .map((s): KernelCase => {
+      const inputs: Record<string, TensorSpec> = { x: uniform(rng, s.x), filter: uniform(rng, s.f) };
+      const attrs: tf.NamedAttrMap = { strides: s.stride, pad: s.pad, dilations: s.dilation, dataFormat: 'NHWC' };
+      if (!fused) return { inputs, attrs };
+      inputs['bias'] = uniform(rng, [s.f[3]!]);
+      if (s.activation === 'prelu') inputs['preluActivationWeights'] = uniform(rng, [s.f[3]!]);
+      return { inputs, attrs: { ...attrs, activation: s.activation ?? 'linear', leakyreluAlpha: 0.2 } };
+    });
+}
+
 /** Conv3D gradient cases (stride 1 same, stride 2 valid). */
 export function conv3dBackpropCases(rng: Rng, kernel: 'filter' | 'input'): KernelCase[] {
   const xShape = [2, 5, 6, 4, 3];
@@ -214,4 +247,20 @@ export function unsortedSegmentSumCases(rng: Rng): KernelCase[] {
       attrs: { numSegments },
     };
   });
+}
+
+/** Tile cases: a BatchNormalization statistic [1, 1, 1, C] to [N, H, W, C], 1-D to 5-D, int32, a repeat of 1 on every axis. */
+export function tileCases(rng: Rng): KernelCase[] {
+  const shapes: Array<[number[], number[]]> = [
+    [[1, 1, 1, 5], [3, 4, 2, 1]],
+    [[2, 3], [2, 3]],
+    [[3], [4]],
+    [[2, 1, 3], [1, 5, 2]],
+    [[2, 2, 1, 2, 3], [2, 1, 3, 1, 2]],
+    [[4, 3], [1, 1]],
+  ];
+  const cases: KernelCase[] = shapes.map(([shape, reps]) => ({ inputs: { x: uniform(rng, shape) }, attrs: { reps } }));
+  const ints = Int32Array.from({ length: 6 }, () => Math.floor(rng() * 100) - 50);
+  cases.push({ inputs: { x: { shape: [2, 3], dtype: 'int32', values: ints } }, attrs: { reps: [3, 2] } });
+  return cases;
 }

@@ -4,12 +4,42 @@
  * view on the tfjs-wasm heap (a different memory: the copies are plain memcpy's). A call that grew
  * the module memory past SIMD_MEMORY_RETAIN_BYTES releases it at its end (an exception leaves it
  * for the next call to reuse or release).
+ *
+ * Work that splits (examples of a convolution, products of a batch, rows of XᵀX) runs in pieces
+ * of at most SIMD_CALL_FLOATS operand floats, so that large operands — the engine's O·B stacked
+ * cotangents, 1,280 examples of 32×32×16 — reuse the retained memory instead of growing a fresh
+ * one on every call: growing 120 MB and giving it back cost 0.8-0.9 s per call against 0.1 s
+ * for the arithmetic (Conv2DBackpropInput [1280, 15, 15, 32] → [1280, 32, 32, 16]).
  */
 import type { tf } from '../../../tf.js';
-import { GEOMETRY_FLOATS, PACK_DEPTH, trimSimdMemory, type SimdConvGeometry, type SimdModule } from './module.js';
+import { GEOMETRY_FLOATS, PACK_DEPTH, SIMD_MEMORY_RETAIN_BYTES, trimSimdMemory, type SimdConvGeometry, type SimdModule } from './module.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 type Floats = Float32Array | tf.TypedArray;
+
+/** Operand floats one call lays out at most where its work splits: half the retained memory. */
+export const SIMD_CALL_FLOATS = SIMD_MEMORY_RETAIN_BYTES / 8;
+
+let callFloats = SIMD_CALL_FLOATS;
+
+/**
+ * Runs `fn` with another split size (tests: a few hundred floats make small operands run in
+ * many pieces, so that the piecewise paths are checked on inputs a cpu reference handles).
+ */
+export function withSimdCallFloats<T>(floats: number, fn: () => T): T {
+  const was = callFloats;
+  callFloats = floats;
+  try {
+    return fn();
+  } finally {
+    callFloats = was;
+  }
+}
+
+/** Items (examples, products, rows) per call: `perItem` floats each beside `fixed` floats, at least 1. */
+export function itemsPerCall(items: number, perItem: number, fixed: number): number {
+  return Math.max(1, Math.min(items, Math.floor((callFloats - fixed) / Math.max(perItem, 1))));
+}
 
 /** The module's geometry record of a tfjs convolution. */
 export function simdGeometry(info: Conv2DInfo): SimdConvGeometry {
@@ -28,7 +58,7 @@ const sizes = (g: SimdConvGeometry) => ({
 });
 
 /** Writes the geometry into a scratch slot and asks the module for a kernel's work size. */
-function workFloats(simd: SimdModule, g: SimdConvGeometry, which: 'nn_conv_filter_grad_work' | 'nn_conv_input_grad_work'): number {
+function workFloats(simd: SimdModule, g: SimdConvGeometry, which: 'nn_conv_filter_grad_work' | 'nn_conv_input_grad_work' | 'nn_conv_forward_work'): number {
   const [pg] = simd.layout([GEOMETRY_FLOATS]);
   simd.writeGeometry(pg!, g);
   return simd.exports[which](pg!);
@@ -37,28 +67,71 @@ function workFloats(simd: SimdModule, g: SimdConvGeometry, which: 'nn_conv_filte
 /** dW [K, CO] = Pᵀ·dy for an NHWC x and dy [M, CO]; `out` receives the K·CO values. */
 export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, info: Conv2DInfo, out: Float32Array): void {
   const g = simdGeometry(info);
-  const { x: nx, M, K } = sizes(g);
+  const { K } = sizes(g);
+  const xPer = g.h * g.w * g.c;
+  const dyPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_filter_grad_work');
-  const [pg, px, pdy, pdw, pw] = simd.layout([GEOMETRY_FLOATS, nx, M * g.co, K * g.co, work]);
-  simd.writeGeometry(pg!, g);
-  simd.f32(px!, nx).set(x.subarray(0, nx) as Float32Array);
-  simd.f32(pdy!, M * g.co).set(dy.subarray(0, M * g.co) as Float32Array);
-  simd.exports.nn_conv_filter_grad(px!, pdy!, pg!, pdw!, pw!);
-  out.set(simd.f32(pdw!, K * g.co));
+  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + work);
+  const [pg, px, pdy, pdw, pw] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, work]);
+  // dW of the whole batch is the sum of the pieces' (float32 sums, as within one piece).
+  const sum = nb < g.n ? new Float32Array(K * g.co) : null;
+  for (let b0 = 0; b0 < g.n; b0 += nb) {
+    const count = Math.min(nb, g.n - b0);
+    simd.writeGeometry(pg!, { ...g, n: count });
+    simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
+    simd.f32(pdy!, count * dyPer).set(dy.subarray(b0 * dyPer, (b0 + count) * dyPer) as Float32Array);
+    simd.exports.nn_conv_filter_grad(px!, pdy!, pg!, pdw!, pw!);
+    const piece = simd.f32(pdw!, K * g.co);
+    if (sum == null) out.set(piece);
+    else for (let i = 0; i < piece.length; i++) sum[i]! += piece[i]!;
+  }
+  if (sum != null) out.set(sum);
+  trimSimdMemory();
+}
+
+/**
+ * y [M, CO] = P·W (+ bias) (then relu) for an NHWC x and the filter [fh, fw, ci, co], dilation 1
+ * (the caller checks it), by the module's implicit GEMM (no patch matrix); `out` receives the
+ * NHWC y. Examples are independent: pieces of examples write their own slices of y.
+ */
+export function conv2dForwardSimd(simd: SimdModule, x: Floats, filter: Floats, bias: Floats | null, info: Conv2DInfo, relu: boolean, out: Float32Array): void {
+  const g = simdGeometry(info);
+  const { K } = sizes(g);
+  const xPer = g.h * g.w * g.c;
+  const yPer = g.oh * g.ow * g.co;
+  const work = workFloats(simd, g, 'nn_conv_forward_work');
+  const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + work);
+  const [pg, px, pw, pb, py, pwork] = simd.layout([GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, work]);
+  simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
+  if (bias != null) simd.f32(pb!, g.co).set(bias.subarray(0, g.co) as Float32Array);
+  for (let b0 = 0; b0 < g.n; b0 += nb) {
+    const count = Math.min(nb, g.n - b0);
+    simd.writeGeometry(pg!, { ...g, n: count });
+    simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
+    simd.exports.nn_conv_forward(px!, pw!, bias != null ? pb! : 0, pg!, relu ? 1 : 0, py!, pwork!);
+    out.set(simd.f32(py!, count * yPer), b0 * yPer);
+  }
   trimSimdMemory();
 }
 
 /** dx = col2im(dy·Wᵀ) for dy [M, CO] and the filter [fh, fw, ci, co]; `out` receives the NHWC dx. */
 export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats, info: Conv2DInfo, out: Float32Array): void {
   const g = simdGeometry(info);
-  const { x: nx, M, K } = sizes(g);
+  const { K } = sizes(g);
+  const xPer = g.h * g.w * g.c;
+  const dyPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_input_grad_work');
-  const [pg, pdy, pw, pdx, pwork] = simd.layout([GEOMETRY_FLOATS, M * g.co, K * g.co, nx, work]);
-  simd.writeGeometry(pg!, g);
-  simd.f32(pdy!, M * g.co).set(dy.subarray(0, M * g.co) as Float32Array);
+  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + work);
+  const [pg, pdy, pw, pdx, pwork] = simd.layout([GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, work]);
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
-  simd.exports.nn_conv_input_grad(pdy!, pw!, pg!, pdx!, pwork!);
-  out.set(simd.f32(pdx!, nx));
+  // Examples are independent: each piece writes its own slice of dx.
+  for (let b0 = 0; b0 < g.n; b0 += nb) {
+    const count = Math.min(nb, g.n - b0);
+    simd.writeGeometry(pg!, { ...g, n: count });
+    simd.f32(pdy!, count * dyPer).set(dy.subarray(b0 * dyPer, (b0 + count) * dyPer) as Float32Array);
+    simd.exports.nn_conv_input_grad(pdy!, pw!, pg!, pdx!, pwork!);
+    out.set(simd.f32(pdx!, count * xPer), b0 * xPer);
+  }
   trimSimdMemory();
 }
 
@@ -66,12 +139,28 @@ export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats
 export function im2colSimd(simd: SimdModule, x: Floats, info: Conv2DInfo, layout: 'MK' | 'KM', out: Float32Array): void {
   const g = simdGeometry(info);
   const { x: nx, M, K } = sizes(g);
-  const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nx, M * K]);
-  simd.writeGeometry(pg!, g);
-  simd.f32(px!, nx).set(x.subarray(0, nx) as Float32Array);
-  if (layout === 'MK') simd.exports.nn_im2col_mk(px!, pg!, 0, M, pout!);
-  else simd.exports.nn_im2col_km(px!, pg!, pout!);
-  out.set(simd.f32(pout!, M * K));
+  if (layout === 'KM') {
+    // Pᵀ's rows run over every example: one call.
+    const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nx, M * K]);
+    simd.writeGeometry(pg!, g);
+    simd.f32(px!, nx).set(x.subarray(0, nx) as Float32Array);
+    simd.exports.nn_im2col_km(px!, pg!, pout!);
+    out.set(simd.f32(pout!, M * K));
+    trimSimdMemory();
+    return;
+  }
+  // P's rows of one example are contiguous: pieces of examples.
+  const xPer = g.h * g.w * g.c;
+  const pPer = g.oh * g.ow * K;
+  const nb = itemsPerCall(g.n, xPer + pPer, 0);
+  const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * pPer]);
+  for (let b0 = 0; b0 < g.n; b0 += nb) {
+    const count = Math.min(nb, g.n - b0);
+    simd.writeGeometry(pg!, { ...g, n: count });
+    simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
+    simd.exports.nn_im2col_mk(px!, pg!, 0, count * g.oh * g.ow, pout!);
+    out.set(simd.f32(pout!, count * pPer), b0 * pPer);
+  }
   trimSimdMemory();
 }
 
@@ -109,17 +198,42 @@ export function gemmSimdBatched(
   simd: SimdModule, a: Floats, b: Floats, batch: number, m: number, k: number, n: number, out: Float32Array,
   transposeA: boolean, transposeB: boolean, sharedA: boolean, sharedB: boolean,
 ): void {
-  const sizeA = m * k * (sharedA ? 1 : batch);
-  const sizeB = k * n * (sharedB ? 1 : batch);
-  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, batch * m * n, PACK_DEPTH * (Math.ceil(n / 8) * 8)]);
-  simd.f32(pa!, sizeA).set(a.subarray(0, sizeA) as Float32Array);
-  simd.f32(pb!, sizeB).set(b.subarray(0, sizeB) as Float32Array);
-  for (let i = 0; i < batch; i++) {
-    // Pointers are byte addresses.
-    simd.exports.nn_sgemm(m, n, k, pa! + (sharedA ? 0 : 4 * i * m * k), pb! + (sharedB ? 0 : 4 * i * k * n), pc! + 4 * i * m * n,
-      transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!);
+  const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
+  if (batch === 1 && !transposeA && m > 1) {
+    // One product, A's rows contiguous: pieces of rows of A and C against the whole B.
+    const rows = itemsPerCall(m, k + n, k * n + work);
+    if (rows < m) {
+      const [pa, pb, pc, pw] = simd.layout([rows * k, k * n, rows * n, work]);
+      simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
+      for (let r0 = 0; r0 < m; r0 += rows) {
+        const count = Math.min(rows, m - r0);
+        simd.f32(pa!, count * k).set(a.subarray(r0 * k, (r0 + count) * k) as Float32Array);
+        simd.exports.nn_sgemm(count, n, k, pa!, pb!, pc!, 0, transposeB ? 1 : 0, 0, pw!);
+        out.set(simd.f32(pc!, count * n), r0 * n);
+      }
+      trimSimdMemory();
+      return;
+    }
   }
-  out.set(simd.f32(pc!, batch * m * n));
+  const perA = sharedA ? 0 : m * k;
+  const perB = sharedB ? 0 : k * n;
+  const nb = itemsPerCall(batch, perA + perB + m * n, (sharedA ? m * k : 0) + (sharedB ? k * n : 0) + work);
+  const sizeA = sharedA ? m * k : nb * m * k;
+  const sizeB = sharedB ? k * n : nb * k * n;
+  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, nb * m * n, work]);
+  if (sharedA) simd.f32(pa!, sizeA).set(a.subarray(0, sizeA) as Float32Array);
+  if (sharedB) simd.f32(pb!, sizeB).set(b.subarray(0, sizeB) as Float32Array);
+  for (let i0 = 0; i0 < batch; i0 += nb) {
+    const count = Math.min(nb, batch - i0);
+    if (!sharedA) simd.f32(pa!, count * perA).set(a.subarray(i0 * perA, (i0 + count) * perA) as Float32Array);
+    if (!sharedB) simd.f32(pb!, count * perB).set(b.subarray(i0 * perB, (i0 + count) * perB) as Float32Array);
+    for (let i = 0; i < count; i++) {
+      // Pointers are byte addresses.
+      simd.exports.nn_sgemm(m, n, k, pa! + 4 * i * perA, pb! + 4 * i * perB, pc! + 4 * i * m * n,
+        transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!);
+    }
+    out.set(simd.f32(pc!, count * m * n), i0 * m * n);
+  }
   trimSimdMemory();
 }
 
@@ -129,11 +243,18 @@ export function gemmSimdBatched(
  * is their mirror image, so the result is exactly symmetric.
  */
 export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out: Float32Array, accumulate = false): void {
-  const [px, pc, pw] = simd.layout([m * n, n * n, PACK_DEPTH * (Math.ceil(n / 8) * 8)]);
-  simd.f32(px!, m * n).set(x.subarray(0, m * n) as Float32Array);
+  const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
+  // XᵀX = Σ over pieces of rows of their XᵀX: rows in multiples of the packed depth.
+  const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + work) / PACK_DEPTH) * PACK_DEPTH);
+  const [px, pc, pw] = simd.layout([Math.min(rows, m) * n, n * n, work]);
   if (accumulate) simd.f32(pc!, n * n).set(out.subarray(0, n * n));
   else simd.exports.nn_zero(pc!, n * n);
-  simd.exports.nn_ssyrk(m, n, px!, pc!, 1, pw!);
+  for (let r0 = 0; r0 < m || r0 === 0; r0 += rows) {
+    const count = Math.min(rows, m - r0);
+    simd.f32(px!, count * n).set(x.subarray(r0 * n, (r0 + count) * n) as Float32Array);
+    simd.exports.nn_ssyrk(count, n, px!, pc!, r0 + count >= m ? 1 : 0, pw!);
+    if (m === 0) break;
+  }
   out.set(simd.f32(pc!, n * n));
   trimSimdMemory();
 }

@@ -26,11 +26,14 @@ export interface SimdExports {
   nn_conv_filter_grad(x: number, dy: number, geom: number, dw: number, work: number): void;
   nn_conv_input_grad_work(geom: number): number;
   nn_conv_input_grad(dy: number, w: number, geom: number, dx: number, work: number): void;
+  nn_conv_forward_work(geom: number): number;
+  nn_conv_forward(x: number, w: number, bias: number, geom: number, relu: number, y: number, work: number): void;
 }
 
 const REQUIRED_FUNCTIONS = [
   'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_sgemm', 'nn_ssyrk',
   'nn_conv_filter_grad_work', 'nn_conv_filter_grad', 'nn_conv_input_grad_work', 'nn_conv_input_grad',
+  'nn_conv_forward_work', 'nn_conv_forward',
 ] as const;
 
 /** Depth of the packed block of B in nn_sgemm / nn_ssyrk (KC in simd_kernels.c). */
