@@ -26,6 +26,9 @@ import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
 import type { PMatBase, Representation } from '../object/pspace/pmat.js';
 import type { Progress } from '../backend/pass.js';
 import { GramMatrix } from '../metrics/gram.js';
+import { jacobianOutputs } from '../metrics/jacobian.js';
+import { accumulate } from '../statistics/statistic.js';
+import { tangentKernelCross } from '../statistics/tangent-kernel.js';
 import { shardSeed } from './hash.js';
 import { shardBatches } from './shard-data.js';
 import { mixedShardRepresentation } from './mixed-plan.js';
@@ -114,24 +117,32 @@ export async function computeShard(
 }
 
 /**
- * NTK tile rows × columns: the kernel of the rows' batches followed by the columns' batches
- * (ntk-tiles.ts), of which the tile is the off-diagonal block (all of it when rows = columns).
+ * NTK tile rows × columns: on the diagonal (rows = columns) the kernel of the rows' batches, all
+ * of it; off it, only the cross block of the rows' batches followed by the columns' batches
+ * (tangentKernelCross), which multiplies every pair of batches as the single-process kernel does.
  */
 async function computeTile(pass: PassDefinition, model: tf.LayersModel, layerCollection: LayerCollection, shard: ShardSpan, onProgress: (p: Progress) => void): Promise<{ bytes: Uint8Array; examples: number }> {
   const columns = shard.columns;
   if (!columns || !pass.kernel) throw new DistributedError(`worker: NTK tile ${shard.index} has no columns or kernel definition`);
   const same = columns.start === shard.start && columns.end === shard.end;
+  const rows = shard.end - shard.start;
   const batches = await shardBatches(pass, model, shard.start, shard.end);
   try {
-    if (!same) batches.push(...(await shardBatches(pass, model, columns.start, columns.end)));
-    const K = await GramMatrix({ model, loader: batches.map((b) => ({ xs: b.xs })), layerCollection, onProgress });
-    try {
-      if (K.numOutputs !== pass.kernel.outputs) throw new DistributedError(`worker: the model has ${K.numOutputs} outputs, the run expects ${pass.kernel.outputs}`);
-      const tile = tileFromUnion(K.values(), K.numOutputs, shard.end - shard.start, columns.end - columns.start, same);
-      return { bytes: new Uint8Array(tile.buffer), examples: shard.end - shard.start };
-    } finally {
-      K.dispose();
+    if (same) {
+      const K = await GramMatrix({ model, loader: batches.map((b) => ({ xs: b.xs })), layerCollection, onProgress });
+      try {
+        if (K.numOutputs !== pass.kernel.outputs) throw new DistributedError(`worker: the model has ${K.numOutputs} outputs, the run expects ${pass.kernel.outputs}`);
+        const tile = tileFromUnion(K.values(), K.numOutputs, rows, rows, true);
+        return { bytes: new Uint8Array(tile.buffer), examples: rows };
+      } finally {
+        K.dispose();
+      }
     }
+    batches.push(...(await shardBatches(pass, model, columns.start, columns.end)));
+    const spec = { model, layerCollection, loader: batches.map((b) => ({ xs: b.xs })), outputs: jacobianOutputs(), onProgress };
+    const { value: tile, outputs } = await accumulate(spec, tangentKernelCross(layerCollection, rows));
+    if (outputs !== pass.kernel.outputs) throw new DistributedError(`worker: the model has ${outputs} outputs, the run expects ${pass.kernel.outputs}`);
+    return { bytes: new Uint8Array(tile.buffer), examples: rows };
   } finally {
     for (const b of batches) tf.dispose(b.ys ? [b.xs, b.ys] : [b.xs]);
   }

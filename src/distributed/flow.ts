@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { FlowJob, FlowProducer, Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AbortedError, DistributedError } from '../errors.js';
-import { DEFAULT_MAX_REDIS_BYTES, PartialStore } from './partial-store.js';
+import { DEFAULT_MAX_REDIS_BYTES, PartialStore, RESULT_PART } from './partial-store.js';
 import { redisLabel } from './redis.js';
 import { mergeTree, type MergeNode } from './merge-tree.js';
 import type { ShardRange } from './shard-plan.js';
@@ -126,7 +126,7 @@ function jobIds(engine: Engine, runId: string, units: ReadonlyArray<WorkUnit>, f
 }
 
 /** Enqueues (or joins) the flow of one pass and waits for its merged result. */
-export async function runPass(engine: Engine, pass: PassDefinition, units: WorkUnit[], runId: string, passNumber: number, follow: Follow): Promise<{ result: MergeResult; bytes: Uint8Array; reused: boolean }> {
+export async function runPass(engine: Engine, pass: PassDefinition, units: WorkUnit[], runId: string, passNumber: number, follow: Follow, recomputing = false): Promise<{ result: MergeResult; bytes: Uint8Array; reused: boolean }> {
   const { options } = follow;
   const keepSeconds = options.keepSeconds ?? 3600;
   const fanIn = options.mergeFanIn ?? 8;
@@ -160,8 +160,17 @@ export async function runPass(engine: Engine, pass: PassDefinition, units: WorkU
   }
   try {
     const result = await waitForMerge(engine, runId, units, fanIn, passNumber, follow);
+    if (reused && !recomputing && !(await engine.store.exists(result.result))) {
+      // A finished run whose result expired before its job record did: compute it again.
+      await removeRun(engine, runId, units, fanIn);
+      return await runPass(engine, pass, units, runId, passNumber, follow, true);
+    }
     const bytes = await engine.store.get(result.result);
     for (const s of result.shards) for (const w of s.workers ?? [s.worker]) follow.workers.add(w);
+    // The run has ended: no job can need its shards' partials or its inner merges' any more
+    // (a merge job never removes them itself, so that a merge retried after its worker died
+    // finds them). Its result stays for repeated requests, `keepSeconds`.
+    await engine.store.removeRun(runId, [RESULT_PART]).catch(() => undefined);
     return { result, bytes, reused };
   } catch (e) {
     // A failed or cancelled run leaves no job and no partial behind (a lost Redis keeps them: rerun to resume).

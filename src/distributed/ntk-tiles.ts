@@ -3,12 +3,13 @@
  * tiles of example pairs: the examples are cut into B batch-aligned blocks, and tile (I, J), I ≤ J,
  * is the block K[·, I, ·, J]; the B(B+1)/2 tiles and their transposes fill K (K is symmetric).
  *
- * A tile is computed by `GramMatrix` on the batches of I followed by those of J: every pair of
- * batches (a ∈ I, b ∈ J) is then multiplied exactly as in the single-process kernel (same
- * batches, same order a < b, same row chunks), so the assembled K equals the local one
- * bit for bit. The price: an off-diagonal tile also computes the I×I and J×J blocks it discards,
- * about twice the block products of the single pass in all, and each block's gradients are
- * recomputed by every tile it is in (B + 1 passes over each example instead of one).
+ * A diagonal tile (I, I) is `GramMatrix` on the batches of I; an off-diagonal tile is the cross
+ * block of one pass over the batches of I followed by those of J (tangentKernelCross), which
+ * multiplies only the pairs (a ∈ I, b ∈ J), each exactly as the single-process kernel does (same
+ * batches, same order a < b, same row chunks), so the assembled K equals the local one bit for
+ * bit and the tiles together form the block products of the single pass once. What is repeated:
+ * each block's gradients are recomputed by every tile it is in (B + 1 passes over each example
+ * instead of one).
  *
  * A tile travels as its float64 entries, row-major [(o, i) for i in I] × [(o', j) for j in J],
  * little-endian, with the SHA-256 the partial store checks.

@@ -5,7 +5,7 @@
  * partial is addressed by a PartialRef carrying the SHA-256 of its bytes, and `get` refuses
  * bytes that no longer match (a truncated file, a key overwritten by another run). Node only.
  */
-import { readFile, rm, mkdir, stat } from 'node:fs/promises';
+import { readFile, readdir, rm, mkdir, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Redis } from 'ioredis';
 import { DistributedError } from '../errors.js';
@@ -18,6 +18,9 @@ export const DEFAULT_MAX_REDIS_BYTES = 64 * 1024 * 1024;
 
 /** Keys of a run's partials: letters, digits, '-' and '_' only (they become Redis keys and file names). */
 const SAFE = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Part name of a pass's merged result (kept after the run for repeated requests; every other part is removed). */
+export const RESULT_PART = 'result';
 
 /** Redis key prefix of the partials of run `runId`. */
 export const partialKeyPrefix = (runId: string) => `nngeometry:partial:${runId}:`;
@@ -65,6 +68,18 @@ export class PartialStore {
     return { store: 'directory', key, sha256: hash, bytes: bytes.length };
   }
 
+  /** Whether the partial of `ref` is still stored (its hash is checked by `get`, not here). */
+  async exists(ref: PartialRef): Promise<boolean> {
+    if (ref.store === 'redis') return (await this.redis.exists(ref.key)) === 1;
+    if (this.directory === null) return false;
+    try {
+      await stat(this.file(ref.key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The bytes of `ref`, after checking their SHA-256 against the reference. */
   async get(ref: PartialRef): Promise<Uint8Array> {
     let bytes: Uint8Array | null;
@@ -99,17 +114,38 @@ export class PartialStore {
     }
   }
 
-  /** Removes every partial of run `runId` (a cancelled or failed run). */
-  async removeRun(runId: string): Promise<void> {
+  /**
+   * Removes every partial of run `runId` but the parts named in `keep` (a finished run keeps its
+   * result for repeated requests; a cancelled or failed one keeps nothing). Called by the
+   * coordinator once the run has ended, never by a merge job: a merge retried after its worker
+   * died must still find its children's partials.
+   */
+  async removeRun(runId: string, keep: ReadonlyArray<string> = []): Promise<void> {
     if (!SAFE.test(runId)) return;
+    const prefix = partialKeyPrefix(runId);
+    const kept = new Set(keep.map((part) => `${prefix}${part}`));
     const keys: string[] = [];
     let cursor = '0';
     do {
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', `${partialKeyPrefix(runId)}*`, 'COUNT', 500);
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
       cursor = next;
-      keys.push(...batch);
+      keys.push(...batch.filter((k) => !kept.has(k)));
     } while (cursor !== '0');
     if (keys.length) await this.redis.del(...keys);
-    if (this.directory !== null) await rm(join(this.directory, runId), { recursive: true, force: true });
+    if (this.directory === null) return;
+    const dir = join(this.directory, runId);
+    if (keep.length === 0) {
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    const keptFiles = new Set(keep.map((part) => `${part}.ngp`));
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return; // no partial of this run in the directory
+    }
+    // Everything else goes, temporary files of interrupted writes included.
+    for (const name of names) if (!keptFiles.has(name)) await rm(join(dir, name), { recursive: true, force: true });
   }
 }

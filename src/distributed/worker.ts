@@ -6,15 +6,32 @@
  * whose model or data files differ from the coordinator's (SHA-256) refuses the shard with an
  * UnrecoverableError: the run fails at once instead of retrying on wrong inputs. Node only.
  */
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Job, Worker } from 'bullmq';
 import { DistributedError } from '../errors.js';
 import { ComputePool, type MergePart } from './compute-pool.js';
 import { dataHash, modelHash } from './hash.js';
-import { PartialStore } from './partial-store.js';
+import { PartialStore, RESULT_PART } from './partial-store.js';
 import { connectRedis } from './redis.js';
 import { orderShardResults } from './shard-results.js';
 import { MERGE_QUEUE, SHARD_QUEUE, type MergeJobData, type MergeResult, type ShardJobData, type ShardProgress, type ShardResult } from './protocol.js';
+
+/**
+ * Fault injection for the durability tests: with NNGEOMETRY_TEST_MERGE_FAULT set to a file path,
+ * the first worker (of all those sharing the path) to store a merge result creates the file and
+ * dies at once (SIGKILL), in the window between storing the result and completing the job.
+ */
+function dieAfterMergeStoredOnce(): void {
+  const marker = process.env.NNGEOMETRY_TEST_MERGE_FAULT;
+  if (!marker) return;
+  try {
+    writeFileSync(marker, String(process.pid), { flag: 'wx' });
+  } catch {
+    return; // another merge already died
+  }
+  process.kill(process.pid, 'SIGKILL');
+}
 
 export interface WorkerOptions {
   /** redis://HOST:PORT of the run's Redis. */
@@ -86,7 +103,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       last = now;
       void job.updateProgress({ examplesDone: done, worker: name } satisfies ShardProgress).catch(() => undefined);
     });
-    // Kept a day at most: the merge removes it, a cancelled run removes it, expiry covers the rest.
+    // Kept a day at most: the coordinator removes it when the run ends, expiry covers the rest.
     const partial = await store.put(d.runId, d.shard, bytes, 86_400);
     const seconds = (performance.now() - t0) / 1000;
     event(`shard ${d.shard} of run ${d.runId}: ${examples} examples in ${seconds.toFixed(2)} s (attempt ${job.attemptsMade + 1})`);
@@ -103,10 +120,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     for (const r of ordered) parts.push({ bytes: await store.get(r.partial), examples: r.examples, ...(r.start !== undefined ? { start: r.start, end: r.end! } : {}), ...(r.columns ? { columns: r.columns } : {}) });
     const { bytes, examples } = await pool.run({ type: 'merge', pass: d.pass, parts });
     const node = d.node ?? null;
-    const id = node ? `m${node.level}-${String(node.index).padStart(4, '0')}` : 'result';
+    const id = node ? `m${node.level}-${String(node.index).padStart(4, '0')}` : RESULT_PART;
     // An inner merge's result waits for its parent like a shard's partial; the root's is kept for repeated requests.
+    // The children's partials stay: if this worker dies before the job completes, the merge is
+    // run again and needs them; the coordinator removes them once the run has ended.
     const result = await store.put(d.runId, id, bytes, node ? 86_400 : d.keepSeconds);
-    await store.remove(ordered.map((r) => r.partial));
+    dieAfterMergeStoredOnce();
     const seconds = (performance.now() - t0) / 1000;
     event(`merged ${ordered.length} ${node ? `partials into ${id}` : 'partials'} of run ${d.runId} in ${seconds.toFixed(2)} s${duplicates ? ` (${duplicates} duplicate deliveries dropped)` : ''}`);
     const workers = [...new Set(ordered.flatMap((r) => r.workers ?? [r.worker]))].sort();

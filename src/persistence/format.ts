@@ -201,12 +201,32 @@ function readArrays(bytes: Uint8Array, entries: readonly ArrayEntry[], start: nu
     const begin = start + e.offset;
     const copy = bytes.slice(begin, begin + e.length * (e.dtype === 'float64' ? 8 : 4)).buffer;
     const a = e.dtype === 'float64' ? new Float64Array(copy) : new Float32Array(copy);
-    for (let k = 0; k < a.length; k++) {
-      if (!Number.isFinite(a[k]!)) throw new PersistenceError(`load: the file is corrupted (array '${e.name}' holds ${a[k]} at index ${k}; saved values are finite)`);
-    }
+    const k = e.dtype === 'float64' ? firstNonFinite64(a as Float64Array) : firstNonFinite32(a as Float32Array);
+    if (k >= 0) throw new PersistenceError(`load: the file is corrupted (array '${e.name}' holds ${a[k]} at index ${k}; saved values are finite)`);
     out.set(e.name, a);
   }
   return out;
+}
+
+/**
+ * Index of the first value of `a` that is NaN or ±∞, or −1. x·0 is ±0 for every finite x and NaN
+ * otherwise, so one branch-free sum over the array decides, and only a corrupted array is scanned
+ * again for the index. One function per array type, so that each loop sees one element kind.
+ */
+function firstNonFinite64(a: Float64Array): number {
+  let probe = 0;
+  for (let k = 0; k < a.length; k++) probe += a[k]! * 0;
+  if (probe === 0) return -1;
+  for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k]!)) return k;
+  return -1;
+}
+
+function firstNonFinite32(a: Float32Array): number {
+  let probe = 0;
+  for (let k = 0; k < a.length; k++) probe += a[k]! * 0;
+  if (probe === 0) return -1;
+  for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k]!)) return k;
+  return -1;
 }
 
 function buildState(h: HeaderState, prefix: string, arrays: Map<string, Float32Array | Float64Array>, used: Set<string>, depth: number): RepresentationState {

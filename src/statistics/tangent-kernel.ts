@@ -16,6 +16,7 @@
  */
 import { tf } from '../tf.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { Statistic } from './statistic.js';
 
 /** Inputs and stacked output gradients of the collected layers on one batch. */
@@ -39,6 +40,74 @@ const CHUNK = 2048;
  * const { value: k, outputs, examples } = await accumulate(spec, tangentKernel(spec.layerCollection));
  */
 export function tangentKernel(lc: LayerCollection, chunk = CHUNK): Statistic<Float64Array> {
+  return capturing(lc, (batches, outputs, examples) => {
+    const size = outputs * examples;
+    const values = new Float64Array(size * size);
+    for (let a = 0; a < batches.length; a++) {
+      for (let b = a; b < batches.length; b++) {
+        const [ba, bb] = [batches[a]!, batches[b]!];
+        forBlock(lc, ba, bb, outputs, chunk, (v, ra, la, rb, lb) => {
+          for (let r = 0; r < la; r++) {
+            const row = globalRow(ra + r, ba, examples);
+            for (let c = 0; c < lb; c++) {
+              const col = globalRow(rb + c, bb, examples);
+              const k = v[r * lb + c]!;
+              values[row * size + col] = k;
+              values[col * size + row] = k;
+            }
+          }
+        });
+      }
+    }
+    return values;
+  });
+}
+
+/**
+ * The cross block of K between two sets of examples fed in one pass: the first `rowExamples`
+ * examples are the rows I, the rest the columns J, and the result is K[·, I, ·, J] as a row-major
+ * float64 [O·|I|] × [O·|J|] array (row o·|I| + i, column o'·|J| + j). Only the pairs of batches
+ * (a ∈ I, b ∈ J) are multiplied, each exactly as `tangentKernel` multiplies it over I followed by
+ * J (same batches, same order, same row chunks), so the block equals the corresponding entries of
+ * the whole kernel bit for bit, at half the block products of `tangentKernel` when |I| = |J|.
+ * A batch must not straddle the boundary.
+ *
+ * @example
+ * const { value: block } = await accumulate(spec, tangentKernelCross(spec.layerCollection, 64)); // I: examples 0–63
+ */
+export function tangentKernelCross(lc: LayerCollection, rowExamples: number, chunk = CHUNK): Statistic<Float64Array> {
+  return capturing(lc, (batches, outputs, examples) => {
+    const rows = rowExamples;
+    const columns = examples - rowExamples;
+    if (!(Number.isInteger(rows) && rows >= 1 && columns >= 1)) throw new InvalidArgumentError(`tangentKernelCross: 'rowExamples' must be an integer in [1, ${examples - 1}] (the pass saw ${examples} examples), received ${rows}`);
+    const straddling = batches.find((c) => c.offset < rows && c.offset + c.size > rows);
+    if (straddling) throw new InvalidArgumentError(`tangentKernelCross: the batch of examples ${straddling.offset}–${straddling.offset + straddling.size - 1} straddles the boundary ${rows} between rows and columns; cut the batches there`);
+    const width = outputs * columns;
+    const values = new Float64Array(outputs * rows * width);
+    // Batch c's extended row r = o·B + i ↦ o·m + (offset − first) + i of the block's rows (m = |I|) or columns (m = |J|).
+    const place = (r: number, c: CapturedBatch, first: number, m: number) => {
+      const o = Math.floor(r / c.size);
+      return o * m + c.offset - first + (r - o * c.size);
+    };
+    for (const a of batches.filter((c) => c.offset < rows)) {
+      for (const b of batches.filter((c) => c.offset >= rows)) {
+        forBlock(lc, a, b, outputs, chunk, (v, ra, la, rb, lb) => {
+          for (let r = 0; r < la; r++) {
+            const row = place(ra + r, a, 0, rows) * width;
+            for (let c = 0; c < lb; c++) values[row + place(rb + c, b, rows, columns)] = v[r * lb + c]!;
+          }
+        });
+      }
+    }
+    return values;
+  });
+}
+
+/**
+ * The pass shared by both kernels: every batch's collected inputs and stacked output gradients
+ * are kept on the device, and `form` makes the result from them at the end.
+ */
+function capturing(lc: LayerCollection, form: (batches: ReadonlyArray<CapturedBatch>, outputs: number, examples: number) => Float64Array): Statistic<Float64Array> {
   const batches: CapturedBatch[] = [];
   let pending = new Map<string, tf.Tensor[]>();
   let inputs = new Map<string, tf.Tensor>();
@@ -68,13 +137,7 @@ export function tangentKernel(lc: LayerCollection, chunk = CHUNK): Statistic<Flo
       pending = new Map();
       inputs = new Map();
     },
-    result: (examples) => {
-      const values = new Float64Array((outputs * examples) ** 2);
-      for (let a = 0; a < batches.length; a++) {
-        for (let b = a; b < batches.length; b++) addBlock(lc, batches[a]!, batches[b]!, outputs, examples, values, chunk);
-      }
-      return values;
-    },
+    result: (examples) => form(batches, outputs, examples),
     dispose: () => {
       for (const list of pending.values()) tf.dispose(list);
       tf.dispose([...inputs.values()]);
@@ -85,12 +148,14 @@ export function tangentKernel(lc: LayerCollection, chunk = CHUNK): Statistic<Flo
   };
 }
 
-/** Writes the block of batches (a, b) and, when a ≠ b, its transpose into `out`. */
-function addBlock(lc: LayerCollection, a: CapturedBatch, b: CapturedBatch, outputs: number, n: number, out: Float64Array, limit: number): void {
+/**
+ * The block of batches (a, b), row chunk by row chunk: `write(v, ra, la, rb, lb)` receives the
+ * la × lb products of a's extended rows [ra, ra + la) with b's [rb, rb + lb), row-major.
+ */
+function forBlock(lc: LayerCollection, a: CapturedBatch, b: CapturedBatch, outputs: number, limit: number, write: (v: ArrayLike<number>, ra: number, la: number, rb: number, lb: number) => void): void {
   const rowsA = outputs * a.size;
   const rowsB = outputs * b.size;
   const chunk = chunkRows(lc, a, limit);
-  const size = outputs * n;
   for (let ra = 0; ra < rowsA; ra += chunk) {
     const la = Math.min(chunk, rowsA - ra);
     for (let rb = 0; rb < rowsB; rb += chunk) {
@@ -106,15 +171,7 @@ function addBlock(lc: LayerCollection, a: CapturedBatch, b: CapturedBatch, outpu
       );
       const v = block.dataSync();
       block.dispose();
-      for (let r = 0; r < la; r++) {
-        const row = globalRow(ra + r, a, n);
-        for (let c = 0; c < lb; c++) {
-          const col = globalRow(rb + c, b, n);
-          const k = v[r * lb + c]!;
-          out[row * size + col] = k;
-          out[col * size + row] = k;
-        }
-      }
+      write(v, ra, la, rb, lb);
     }
   }
 }

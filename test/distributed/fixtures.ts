@@ -93,8 +93,8 @@ export class WorkerProcess {
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
   }
 
-  static start(redisUrl: string, extra: string[] = []): WorkerProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--redis', redisUrl, ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  static start(redisUrl: string, extra: string[] = [], env: Record<string, string> = {}): WorkerProcess {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--redis', redisUrl, ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     return new WorkerProcess(child);
   }
 

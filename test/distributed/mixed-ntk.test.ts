@@ -2,7 +2,7 @@
  * PMatMixed and the empirical NTK on the real engine (a redis-server of the test's own, two
  * `nngeometry worker` processes): a mixed mapping by names gives the single-process PMatMixed
  * (with its EKFAC group's updateDiag), and the NTK assembled from tiles of example pairs gives
- * `GramMatrix` on the same batches, through the library and through `nngeometry ntk --redis`.
+ * `GramMatrix` on the same batches (bit for bit), through the library and through `nngeometry ntk --redis`.
  * The references are computed here from the test's own arrays. Skips without redis-server.
  */
 import { after, before, describe, test } from 'node:test';
@@ -134,6 +134,8 @@ describe('PMatMixed and the NTK on BullMQ and Redis', { skip: missing ?? false }
           const d = relativeDistance(got, K.values());
           t.diagnostic(`centering ${centering}: relative distance ${d}`);
           assert.ok(d <= 1e-9, `centering ${centering}: relative distance ${d}`);
+          // Every tile multiplies each pair of batches exactly as the single process does.
+          assert.deepEqual(got, K.values(), `centering ${centering}: bit for bit`);
         } finally {
           K.dispose();
         }
