@@ -30,6 +30,7 @@
 #include "cholesky.hpp"
 #include "householder_q.hpp"
 #include "symmetric_eigen.hpp"
+#include "blocked_tridiagonal.hpp"
 #include "tridiagonal_dc.hpp"
 #include "triangular_solve.hpp"
 
@@ -98,17 +99,24 @@ int eighQR(double *a, int n, double *w, double *v) {
 // route). Should divide and conquer fail (a secular equation that does not converge, or equal
 // poles left undeflated, neither seen in the tests), the tridiagonal is solved again by the QR
 // iterations of nn_eigh_qr. Returns 0 on success, 1 when the QR iterations did not converge.
+static int lastEighRoute = 0;
+
+// The route the last nn_eigh took: 0 divide and conquer, 1 the QR fallback (for the tests).
+NN_EXPORT(nn_eigh_route) int nn_eigh_route() { return lastEighRoute; }
+
 NN_EXPORT(nn_eigh) int nn_eigh(double *a, int n, double *w, double *v) {
+  lastEighRoute = 0;
   MapCM A(a, n, n);
   const double scale = scaleInput(A, n, w, v);
   if (scale == 0.0) return 0;
   Eigen::VectorXd d(n), e(n), tau(n);
-  nn::tridiagonalize(a, n, d.data(), e.data(), tau.data());
+  nn::tridiagonalizeBlocked(a, n, d.data(), e.data(), tau.data());
   const Eigen::VectorXd d0 = d, e0 = e;
   MatrixCM z(n, n);
   if (nn::tridiagonalDivideAndConquer(d.data(), e.data(), n, z.data())) {
     nn::applyHouseholderQ(a, tau.data(), n, std::max(n - 2, 0), z.data());
   } else {
+    lastEighRoute = 1;
     d = d0;
     e = e0;
     nn::formHouseholderQ(a, tau.data(), n, std::max(n - 2, 0), z.data());
@@ -158,6 +166,9 @@ NN_EXPORT(nn_gemm) void nn_gemm(const double *a, int m, int k, const double *b, 
 // Phases of nn_eigh, exported separately for profiling builds only.
 NN_EXPORT(nn_phase_tridiag) void nn_phase_tridiag(double *a, int n, double *d, double *e, double *tau) {
   nn::tridiagonalize(a, n, d, e, tau);
+}
+NN_EXPORT(nn_phase_tridiag_blocked) void nn_phase_tridiag_blocked(double *a, int n, double *d, double *e, double *tau) {
+  nn::tridiagonalizeBlocked(a, n, d, e, tau);
 }
 NN_EXPORT(nn_phase_dc) int nn_phase_dc(double *d, double *e, int n, double *z) {
   return nn::tridiagonalDivideAndConquer(d, e, n, z) ? 0 : 1;
