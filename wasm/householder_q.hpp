@@ -128,15 +128,16 @@ inline void applyHouseholderQ(const double *v, const double *tau, Index n, Index
     double *zs = z + (k0 + 1);
     w.resize(size_t(nb) * n);
     gemmAssign(nb, n, m, yt.data(), nb, zs, n, w.data(), nb);
-    for (Index j = 0; j < n; ++j) {  // W <- T W, T upper: row p needs rows p.. of W
+    for (Index j = 0; j < n; ++j) {  // W <- -T W, T upper: row p needs rows p.. of W
       double *wj = w.data() + j * nb;
       for (Index p = 0; p < nb; ++p) {
         double s = 0.0;
         for (Index c = p; c < nb; ++c) s += t[c * nb + p] * wj[c];
-        wj[p] = s;
+        wj[p] = -s;
       }
     }
-    subtractProduct(zs, n, m, n, y.data(), m, w.data(), nb);
+    // Z += Y (-T W), blocked so that Y (m x nb, up to 1 MB) is read from L2 in row blocks.
+    gemmAccumulate(m, n, nb, y.data(), m, w.data(), nb, zs, n);
   }
 }
 
