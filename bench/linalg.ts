@@ -8,6 +8,8 @@
  * the solver before it), in the same process.
  *
  * `npx tsx bench/linalg.ts [sizes]` prints a table; `npm run bench` calls `benchLinalg`.
+ * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]` alternates the two routes in one
+ * process and prints CPU and wall time of each call.
  */
 import { pathToFileURL } from 'node:url';
 import {
@@ -175,7 +177,34 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
   return [head, ...lines].join('\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/**
+ * eighSym and eighSymQR alternated `reps` times on the bench matrix of size n in one process,
+ * with the process's CPU time beside the wall time: on a loaded machine the medians above time
+ * the two routes minutes apart, under different loads; alternating them does not.
+ */
+export async function compareEighRoutes(n: number, reps: number, qr = true): Promise<void> {
+  await initLinalg();
+  useLinalgImplementation('eigen-wasm');
+  const a = testMatrix(n, 1);
+  const cpu = () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
+  for (let r = 0; r < reps; r++) {
+    for (const [name, f] of [['eighSym (divide and conquer)', eighSym], ['eighSymQR (QR route)', eighSymQR]] as const) {
+      if (!qr && f === eighSymQR) continue;
+      const c0 = cpu();
+      const w0 = performance.now();
+      f(a, n);
+      console.log(`n=${n} ${name}: ${(cpu() - c0).toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
+    }
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
+  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]
+  await compareEighRoutes(Number(process.argv[3] ?? 2048), Number(process.argv[4] ?? 2), !process.argv.includes('--no-qr'));
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];
   const rows = await benchLinalg(sizes);
   console.log(`float64 linear algebra, median of ${REPS} (solve: n right-hand sides, factor included)`);

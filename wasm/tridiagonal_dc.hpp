@@ -290,9 +290,6 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
       for (Index j = 0; j < k; ++j) w.ugathered[j * kt + c] = w.u[j * k + i];
       ++c;
     }
-#ifdef NN_PROFILE_NO_GEMM
-    kt = 0;
-#endif
     if (kt == 0) {
       for (Index j = 0; j < k; ++j) std::fill(w.result.data() + j * n + r0, w.result.data() + j * n + r0 + rows, 0.0);
     } else {
