@@ -5,6 +5,7 @@
 
 /** Base class of every error thrown by nngeometry. */
 export class NNGeometryError extends Error {
+  /** An error whose message names the culprit and the way out; `name` is the subclass name. */
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
@@ -46,6 +47,7 @@ export class AbortedError extends NNGeometryError {}
 
 /** A worker thread failed outside the library's own errors (a crash, an exit, a foreign error); the message names the cause. */
 export class WorkerThreadError extends NNGeometryError {
+  /** The thread's error as `message`, the original error as `options.cause`. */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message);
     if (options && 'cause' in options) this.cause = options.cause;

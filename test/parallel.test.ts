@@ -37,6 +37,15 @@ test('2 threads give the single-thread matrix (1e-5): Dense, Diag, LowRank, KFAC
     const err = relativeError(host(parallel.toTensor()), host(single.toTensor()));
     assert.ok(err < 1e-5, `${rep.representationName}: relative error ${err}`);
     assert.equal(progress.at(-1), 24, 'progress reaches every example');
+    // The threads compute EKFAC as KFAC factors: the merged result is turned into an EKFAC
+    // (equal to KFAC until updateDiag) that keeps its definition for updateDiag.
+    assert.equal(parallel.constructor, single.constructor, `${rep.representationName}: the class of the result`);
+    if (parallel instanceof PMatEKFAC) {
+      await parallel.updateDiag(batches);
+      await (single as PMatEKFAC).updateDiag(batches);
+      const updated = relativeError(host(parallel.toTensor()), host(single.toTensor()));
+      assert.ok(updated < 1e-5, `PMatEKFAC after updateDiag: relative error ${updated}`);
+    }
     parallel.dispose();
     assert.equal(tf.memory().numTensors, n0, `${rep.representationName}: tensors`);
     single.dispose();

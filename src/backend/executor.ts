@@ -33,13 +33,17 @@ export interface ExecutionHooks {
 
 /** One call of a leaf layer in a forward pass: what a hand-written backward pass needs. */
 export interface LayerCall {
+  /** The layer called. */
   readonly layer: tf.layers.Layer;
+  /** Its input tensors [B, ...], in call order. */
   readonly inputs: readonly tf.Tensor[];
+  /** Its output tensors [B, ...]. */
   readonly outputs: readonly tf.Tensor[];
   /** Extra call arguments of the functional graph's node. */
   readonly callArgs: Record<string, unknown>;
   /** For a collected layer: its entry and its pre-activation (outputs[0] = act(preactivation)). */
   readonly entry?: LayerEntry;
+  /** For a collected layer: its pre-activation s, the tensor whose gradient the visitors receive. */
   readonly preactivation?: tf.Tensor;
 }
 

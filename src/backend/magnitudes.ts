@@ -1,5 +1,5 @@
 /**
- * The pass's share of the finiteness policy (object/pspace/finiteness.ts): every representation
+ * The pass's share of the finiteness policy (statistics/finiteness.ts): every representation
  * squares what the pass hands it — Σ x xᵀ and Σ g gᵀ (KFAC, EKFAC), x²ᵀg² (Diag, QuasiDiag),
  * per-example gradients x ⊗ g and their Gram products (Dense, BlockDiag, LowRank, Implicit) —
  * each in its own order, so the same model would overflow float32 in some representations and

@@ -3,26 +3,28 @@
  * variant, each collected layer's input x and the gradient g of f̃_o at its pre-activation to
  * a visitor. The visitor (a representation's accumulator) turns (x, g) into whatever it needs.
  *
- * Scheme (default, 'batched'): one recorded forward pass per batch, then the cotangents of the
- * O outputs back-propagated together, stacked along the batch axis, by hand-written rules for
- * the common layers and tfjs autodiff for the rest (batched-backward.ts), in chunks of outputs
- * when memory requires. The 'autodiff' scheme — one `tf.grads` with respect to zero probes on
- * the pre-activations per output, tfjs re-running the forward pass inside each — is kept as an
- * independent reference for the tests (setBackwardScheme).
+ * How the outputs' cotangents are back-propagated is the spec's backward scheme
+ * (backward-scheme.ts): by default the batched one (batched-scheme.ts), one recorded forward
+ * pass per batch and the O outputs' cotangents back-propagated together, stacked along the
+ * batch axis. The pass around it checks the batch, the model's outputs and the gradients'
+ * magnitudes, and stops at the next batch or output once aborted.
  */
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, NonFiniteError } from '../errors.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
 import { type Batch, type Loader, checkBatchInputs, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
-import { executeModel, type LayerCall } from './executor.js';
-import { batchedBackward, tensorsNeedingCotangents } from './batched-backward.js';
+import { executeModel } from './executor.js';
+import type { BackwardBatch, BackwardScheme, ForwardHooks } from './backward-scheme.js';
+import { batchedBackwardScheme } from './batched-scheme.js';
 import { ensureKernelFixes } from './substrate.js';
 import { yieldToEventLoop } from './yield.js';
 import { MagnitudeGuard } from './magnitudes.js';
 
 /** Progress of a pass over the data. */
 export interface Progress {
+  /** Examples processed so far. */
   examplesDone: number;
+  /** All examples of the pass, when the loader knows it (an array of batches). */
   examplesTotal?: number;
 }
 
@@ -36,11 +38,13 @@ export interface OutputGradients {
   readonly inputs: ReadonlyMap<string, tf.Tensor>;
   /** Gradient of f̃_o at each collected layer's pre-activation, by layer id, [count·B, ...]. */
   readonly grads: ReadonlyMap<string, tf.Tensor>;
+  /** The number B of examples in the batch. */
   readonly batchSize: number;
   /** Index of the first square-root output in `grads`. */
   readonly firstOutput: number;
   /** How many outputs are stacked in `grads` (≥ 1). */
   readonly count: number;
+  /** The number O of square-root outputs of the batch (outputs 0 … O − 1 arrive over one or more calls). */
   readonly numOutputs: number;
 }
 
@@ -78,10 +82,15 @@ export interface CotangentSource {
 
 /** Everything that defines the matrix to compute, independent of its representation. */
 export interface PassSpec {
+  /** The model; its weights are never modified. */
   readonly model: tf.LayersModel;
+  /** The layers whose inputs and pre-activation gradients the visitors receive. */
   readonly layerCollection: LayerCollection;
+  /** The batches of the pass. */
   readonly loader: Loader;
+  /** The square-root outputs f̃_o back-propagated for each batch (a variant, sampled labels, the identity). */
   readonly outputs: CotangentSource;
+  /** Called after each batch. */
   readonly onProgress?: (p: Progress) => void;
   /** Stops the pass (with AbortedError) at the next batch or output once aborted. */
   readonly signal?: AbortSignal;
@@ -90,11 +99,19 @@ export interface PassSpec {
    * first pass of each joins one shared pass over the data (see SharedPass).
    */
   readonly shared?: SharedPassParticipant;
+  /**
+   * How the cotangents of the outputs are back-propagated (default `batchedBackwardScheme()`:
+   * all outputs of a batch stacked along the batch axis, in chunks within a 256 MB float
+   * budget). The tests pass an independent autodiff scheme here to cross-check the default.
+   */
+  readonly backward?: BackwardScheme;
 }
 
 /** What a pass returns: the number of examples n and of square-root outputs O. */
 export interface PassResult {
+  /** The number n of examples seen. */
   examples: number;
+  /** The number O of square-root outputs per example. */
   outputs: number;
 }
 
@@ -105,6 +122,8 @@ export interface SharedPassParticipant {
   /** The participant's computation has settled: the shared pass no longer waits for it. */
   done(): void;
 }
+
+const DEFAULT_SCHEME = batchedBackwardScheme();
 
 /** Runs the pass; returns the number of examples n and of square-root outputs O. */
 export async function passOverData(spec: PassSpec, visitor: BatchVisitor): Promise<PassResult> {
@@ -158,33 +177,6 @@ function checkAborted(signal: AbortSignal | undefined): void {
   }
 }
 
-/** How the cotangents of the O square-root outputs are back-propagated (see the module documentation). */
-export type BackwardScheme = 'batched' | 'autodiff';
-let backwardScheme: BackwardScheme = 'batched';
-
-/**
- * Selects the backward scheme of every later pass (internal: the tests compare the two);
- * returns the previous one.
- */
-export function setBackwardScheme(scheme: BackwardScheme): BackwardScheme {
-  const previous = backwardScheme;
-  backwardScheme = scheme;
-  return previous;
-}
-
-/**
- * Floats one stacked activation may hold: the outputs are back-propagated in chunks of k so
- * that k·B·(largest activation per example) stays below this (256 MB of float32).
- */
-let stackedFloatsBudget = 2 ** 26;
-
-/** Sets the float budget of one stacked activation (internal: the tests force chunking); returns the previous one. */
-export function setStackedFloatsBudget(floats: number): number {
-  const previous = stackedFloatsBudget;
-  stackedFloatsBudget = floats;
-  return previous;
-}
-
 /** The model's only output; models with several outputs are refused. */
 function singleOutput(outs: tf.Tensor[]): tf.Tensor {
   if (outs.length !== 1) throw new InvalidArgumentError(`the model has ${outs.length} outputs; models with one output are supported`);
@@ -192,9 +184,9 @@ function singleOutput(outs: tf.Tensor[]): tf.Tensor {
 }
 
 /** Every collected layer must have been reached by the forward pass (its input recorded). */
-function checkLayersUsed(lc: LayerCollection, inputs: ReadonlyMap<string, tf.Tensor>): void {
+function checkLayersUsed(lc: LayerCollection, reached: ReadonlySet<string>): void {
   for (const e of lc.layers) {
-    if (!inputs.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
+    if (!reached.has(e.id)) throw new InvalidArgumentError(`layer '${e.id}' of the layer collection is not used by the model's forward pass`);
   }
 }
 
@@ -204,6 +196,47 @@ interface BatchPosition {
   readonly firstExample: number;
 }
 
+/** The batch as the backward scheme sees it: the pass's checks around the scheme's forward and backward work. */
+function backwardBatch(
+  spec: PassSpec,
+  collected: Map<tf.layers.Layer, LayerEntry>,
+  batch: Batch,
+  at: BatchPosition,
+  visitor: BatchVisitor,
+): BackwardBatch {
+  const { model, layerCollection: lc } = spec;
+  const guard = new MagnitudeGuard(lc.layers);
+  return {
+    layerCollection: lc,
+    batchSize: batch.size,
+    forward(hooks: ForwardHooks = {}) {
+      const reached = new Set<string>();
+      const outs = executeModel(model, batch.xs, {
+        collected,
+        ...(hooks.probes ? { probes: hooks.probes } : {}),
+        ...(hooks.onCall ? { onCall: hooks.onCall } : {}),
+        onLayer: (e, x, s) => {
+          reached.add(e.id);
+          hooks.onLayer?.(e, x, s);
+        },
+      });
+      const output = singleOutput(outs);
+      checkLayersUsed(lc, reached);
+      return output;
+    },
+    cotangents(output) {
+      const f = output.reshape([batch.size, -1]) as tf.Tensor2D;
+      assertFiniteOutput(model, f);
+      return spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
+    },
+    deliver(g) {
+      guard.check(g.inputs, g.grads);
+      visitor.onOutputs({ inputs: g.inputs, grads: g.grads, batchSize: batch.size, firstOutput: g.firstOutput, count: g.count, numOutputs: g.numOutputs });
+      checkAborted(spec.signal);
+    },
+  };
+}
+
 function processBatch(
   spec: PassSpec,
   collected: Map<tf.layers.Layer, LayerEntry>,
@@ -211,114 +244,9 @@ function processBatch(
   at: BatchPosition,
   visitor: BatchVisitor,
 ): number {
-  return backwardScheme === 'batched'
-    ? processBatchBatched(spec, collected, batch, at, visitor)
-    : processBatchAutodiff(spec, collected, batch, at, visitor);
-}
-
-/** One recorded forward pass, then all outputs' cotangents back-propagated together (batched-backward.ts). */
-function processBatchBatched(
-  spec: PassSpec,
-  collected: Map<tf.layers.Layer, LayerEntry>,
-  batch: Batch,
-  at: BatchPosition,
-  visitor: BatchVisitor,
-): number {
-  const { model, layerCollection: lc } = spec;
-  const b = batch.size;
-  const numOutputs = tf.tidy(() => {
-    const calls: LayerCall[] = [];
-    const inputs = new Map<string, tf.Tensor>();
-    const outs = executeModel(model, batch.xs, { collected, onLayer: (e, x) => inputs.set(e.id, x), onCall: (c) => calls.push(c) });
-    const output = singleOutput(outs);
-    checkLayersUsed(lc, inputs);
-    const f = output.reshape([b, -1]) as tf.Tensor2D;
-    assertFiniteOutput(model, f);
-    const cotangents = spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
-    const numOutputs = cotangents.shape[0];
-    const needs = tensorsNeedingCotangents(calls);
-    let widest = 1;
-    for (const call of calls) for (const t of [...call.outputs, ...call.inputs]) widest = Math.max(widest, t.size / b);
-    const chunk = Math.max(1, Math.min(numOutputs, Math.floor(stackedFloatsBudget / (b * widest))));
-    const guard = new MagnitudeGuard(lc.layers);
-    for (let first = 0; first < numOutputs; first += chunk) {
-      checkAborted(spec.signal);
-      const count = Math.min(chunk, numOutputs - first);
-      tf.tidy(() => {
-        const seed = tf.slice(cotangents, [first, 0, 0], [count, -1, -1]).reshape([count * b, ...output.shape.slice(1)]);
-        const grads = batchedBackward(calls, needs, output, seed, count);
-        guard.check(inputs, grads);
-        visitor.onOutputs({ inputs, grads, batchSize: b, firstOutput: first, count, numOutputs });
-      });
-    }
-    return numOutputs;
-  });
+  const numOutputs = (spec.backward ?? DEFAULT_SCHEME).backward(backwardBatch(spec, collected, batch, at, visitor));
   visitor.onBatchEnd?.();
   return numOutputs;
-}
-
-/**
- * The 'autodiff' scheme, the tests' independent reference: a forward pass for the layer inputs
- * and the cotangents, then one `tf.grads` per output with respect to zero probes on the
- * pre-activations (tfjs re-runs the forward pass inside each).
- */
-function processBatchAutodiff(
-  spec: PassSpec,
-  collected: Map<tf.layers.Layer, LayerEntry>,
-  batch: Batch,
-  at: BatchPosition,
-  visitor: BatchVisitor,
-): number {
-  const { model, layerCollection: lc } = spec;
-  const inputs = new Map<string, tf.Tensor>();
-  const shapes = new Map<string, number[]>();
-  let cotangents: tf.Tensor3D | undefined;
-  try {
-    cotangents = tf.tidy(() => {
-      const outs = executeModel(model, batch.xs, {
-        collected,
-        onLayer: (e, x, s) => {
-          inputs.set(e.id, tf.keep(x.clone()));
-          shapes.set(e.id, s.shape);
-        },
-      });
-      const f = singleOutput(outs).reshape([batch.size, -1]) as tf.Tensor2D;
-      assertFiniteOutput(model, f);
-      return spec.outputs.cotangents(f, batch.ys, at.index, at.firstExample);
-    });
-    checkLayersUsed(lc, inputs);
-    const numOutputs = cotangents.shape[0];
-    const guard = new MagnitudeGuard(lc.layers);
-    for (let o = 0; o < numOutputs; o++) {
-      checkAborted(spec.signal);
-      tf.tidy(() => {
-        const cot = tf.squeeze(tf.slice(cotangents!, [o, 0, 0], [1, -1, -1]), [0]);
-        const probes = lc.layers.map((e) => tf.zeros(shapes.get(e.id)!));
-        // An exception thrown inside tf.grads would abandon the tape and its saved tensors:
-        // errors are caught here, the pass finishes on a zero objective, then they are rethrown.
-        let failure: unknown;
-        const grads = tf.grads((...p: tf.Tensor[]) => {
-          try {
-            const probeMap = new Map(lc.layers.map((e, i) => [e.id, p[i]!]));
-            const outs = executeModel(model, batch.xs, { collected, probes: probeMap });
-            return tf.sum(tf.mul(outs[0]!.reshape([batch.size, -1]), cot));
-          } catch (e) {
-            failure = e;
-            return tf.addN(p.map((t) => tf.sum(tf.mul(t, 0)))) as tf.Scalar;
-          }
-        })(probes);
-        if (failure !== undefined) throw failure;
-        const gradMap = new Map(lc.layers.map((e, i) => [e.id, grads[i]!]));
-        guard.check(inputs, gradMap);
-        visitor.onOutputs({ inputs, grads: gradMap, batchSize: batch.size, firstOutput: o, count: 1, numOutputs });
-      });
-    }
-    visitor.onBatchEnd?.();
-    return numOutputs;
-  } finally {
-    tf.dispose([...inputs.values()]);
-    cotangents?.dispose();
-  }
 }
 
 /** Checks input ranks, sizes and dtypes against the model (integer tokens may feed Embeddings), finiteness, targets. */

@@ -42,8 +42,8 @@ const distributedOptions = { redis: { type: 'string' }, shards: { type: 'string'
 /** The flags of each command (node:util parseArgs). */
 export const OPTIONS = {
   fim: { ...common, labels: { type: 'string' }, representation: { type: 'string' }, variant: { type: 'string' }, loss: { type: 'string' }, sigma2: { type: 'string' }, mc: { type: 'string' }, seed: { type: 'string' }, 'max-memory': { type: 'string' }, ...distributedOptions },
-  ntk: { ...common, centering: { type: 'boolean' }, top: { type: 'string' } },
-  spectrum: { ...common, representation: { type: 'string' }, variant: { type: 'string' }, k: { type: 'string' }, which: { type: 'string' }, trace: { type: 'boolean' }, samples: { type: 'string' }, density: { type: 'boolean' }, probes: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' } },
+  ntk: { ...common, ...distributedOptions, centering: { type: 'boolean' }, top: { type: 'string' } },
+  spectrum: { ...common, redis: { type: 'string' }, shards: { type: 'string' }, store: { type: 'string' }, representation: { type: 'string' }, variant: { type: 'string' }, k: { type: 'string' }, which: { type: 'string' }, trace: { type: 'boolean' }, samples: { type: 'string' }, density: { type: 'boolean' }, probes: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' } },
   info: { model: { type: 'string' }, json: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   worker: { redis: { type: 'string' }, concurrency: { type: 'string' }, 'lock-ms': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
 } as const;

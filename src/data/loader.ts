@@ -13,7 +13,15 @@ import { DisposedError, EmptyLoaderError, InvalidArgumentError, NonFiniteError, 
 /** A model's inputs for one batch: one tensor, or one per model input. */
 export type Inputs = tf.Tensor | tf.Tensor[];
 /** One batch: inputs and optional targets. */
-export type BatchLike = tf.Tensor | { xs: Inputs; ys?: tf.Tensor } | [Inputs, tf.Tensor?];
+export type BatchLike =
+  | tf.Tensor
+  | {
+      /** The model's inputs [B, ...]. */
+      xs: Inputs;
+      /** The targets [B, ...] (class indices, one-hot rows or real values), when the variant needs them. */
+      ys?: tf.Tensor;
+    }
+  | [Inputs, tf.Tensor?];
 /** Everything accepted as `loader`. */
 export type Loader =
   | tf.data.Dataset<tf.TensorContainer>

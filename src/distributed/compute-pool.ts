@@ -6,9 +6,26 @@ import type { Worker } from 'node:worker_threads';
 import { DistributedError } from '../errors.js';
 import type { PassDefinition } from './protocol.js';
 
+/** Examples [start, end) of a shard, and the columns of an NTK tile. */
+export interface ShardSpan {
+  index: number;
+  start: number;
+  end: number;
+  columns?: { start: number; end: number };
+}
+
+/** One partial of a merge, in merge order (with its span for NTK tiles). */
+export interface MergePart {
+  bytes: Uint8Array;
+  examples: number;
+  start?: number;
+  end?: number;
+  columns?: { start: number; end: number };
+}
+
 export type ComputeTask =
-  | { id: number; type: 'shard'; pass: PassDefinition; shard: { index: number; start: number; end: number }; basis: Uint8Array | null }
-  | { id: number; type: 'merge'; pass: PassDefinition; parts: Array<{ bytes: Uint8Array; examples: number }> };
+  | { id: number; type: 'shard'; pass: PassDefinition; shard: ShardSpan; basis: Uint8Array | null }
+  | { id: number; type: 'merge'; pass: PassDefinition; parts: MergePart[] };
 
 export type ComputeReply =
   | { id: number; type: 'progress'; examplesDone: number }

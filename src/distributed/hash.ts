@@ -90,3 +90,22 @@ export async function dataHash(dataPath: string, labelsPath?: string): Promise<s
 export function shardSeed(seed: number, index: number): number {
   return Number.parseInt(sha256(`nngeometry-shard-seed:${seed}:${index}`).slice(0, 8), 16);
 }
+
+/** JSON with the keys of every object sorted, at every depth: equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The default id of a run: `prefix`, '-' and 20 hex digits of SHA-256 over everything that
+ * defines its result (as canonical JSON, so that nested definitions such as a PMatMixed's groups
+ * count in full).
+ */
+export function runIdFor(prefix: string, definition: unknown): string {
+  return `${prefix}-${sha256(canonicalJson(definition)).slice(0, 20)}`;
+}

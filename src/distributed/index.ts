@@ -6,6 +6,11 @@
  * bundles never touch them. Deployment, sizing and failure semantics: docs/distributed.md.
  */
 export { distributedFIM, type DistributedFIMOptions, type DistributedFIMResult, type DistributedProgress } from './coordinator.js';
+export { distributedNTK, type DistributedNTKOptions, type DistributedNTKResult } from './ntk-coordinator.js';
+export type { DistributedRunOptions } from './flow.js';
+export { mixedRepresentation, type NamedMixedMapping, type NamedMixedRepresentation } from './mixed-plan.js';
+export { ntkTilePlan } from './ntk-tiles.js';
+export { mergeTree, type MergeNode } from './merge-tree.js';
 export { startWorker, type WorkerOptions, type WorkerHandle } from './worker.js';
 export { planShards, shardId, type ShardRange } from './shard-plan.js';
 export { orderShardResults } from './shard-results.js';

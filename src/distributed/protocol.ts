@@ -14,6 +14,24 @@ export const MERGE_QUEUE = 'nngeometry-merge';
 export const DISTRIBUTED_REPRESENTATIONS = ['PMatDense', 'PMatDiag', 'PMatBlockDiag', 'PMatLowRank', 'PMatKFAC', 'PMatEKFAC', 'PMatQuasiDiag'] as const;
 export type DistributedRepresentation = (typeof DISTRIBUTED_REPRESENTATIONS)[number];
 
+/**
+ * One group of a PMatMixed computed in shards: a representation by name and its layers, in the
+ * order of the layer collection. An EKFAC group is computed as its KFAC factors in the first pass
+ * and gets its eigenbasis diagonal in a second pass, as EKFAC alone does.
+ */
+export interface MixedGroup {
+  representation: DistributedRepresentation;
+  layerIds: string[];
+}
+
+/** The empirical NTK of `examples` examples with `outputs` outputs, assembled from tiles of example pairs. */
+export interface KernelDefinition {
+  outputs: number;
+  examples: number;
+  /** Center the assembled kernel (done by the coordinator, on the whole kernel). */
+  centering: boolean;
+}
+
 /** The pass every shard of a run computes, identical on every worker. */
 export interface PassDefinition {
   /** model.json path every worker can read. */
@@ -33,7 +51,11 @@ export interface PassDefinition {
    * What a shard computes: the representation's own pass, or for EKFAC the KFAC factors
    * ('PMatKFAC') then, in a second pass, the diagonal in the merged eigenbasis ('ekfac-diagonal').
    */
-  compute: DistributedRepresentation | 'ekfac-diagonal';
+  compute: DistributedRepresentation | 'ekfac-diagonal' | 'PMatMixed' | 'ntk-tile' | 'implicit-mv';
+  /** The groups of a 'PMatMixed' pass, in the order PMatMixed forms them (by first layer). */
+  mixed?: MixedGroup[];
+  /** The kernel an 'ntk-tile' pass computes tiles of. */
+  kernel?: KernelDefinition;
   variant: string;
   loss?: 'cross_entropy' | 'mse';
   sigma2?: number;
@@ -43,6 +65,8 @@ export interface PassDefinition {
   seed: number;
   /** Store reference of the serialized EKFAC whose eigenbasis the 'ekfac-diagonal' pass uses. */
   basis?: PartialRef;
+  /** Store reference of the serialized PVector v of an 'implicit-mv' pass (the product F v). */
+  vector?: PartialRef;
   /** tfjs backend of the workers' computation ('wasm' or 'cpu'). */
   backend: string;
 }
@@ -66,6 +90,8 @@ export interface ShardJobData {
   shard: string;
   start: number;
   end: number;
+  /** An NTK tile: the column examples [start, end) of the tile whose rows are [start, end) above. */
+  columns?: { start: number; end: number };
   /** Store used for the partial (its directory when 'directory'). */
   storeDirectory: string | null;
   /** Largest partial kept in Redis. */
@@ -77,9 +103,15 @@ export interface ShardResult {
   shard: string;
   index: number;
   examples: number;
+  /** Examples [start, end) of the shard (the rows of an NTK tile) and, for a tile, its columns. */
+  start?: number;
+  end?: number;
+  columns?: { start: number; end: number };
   partial: PartialRef;
   /** Worker that computed it (host:pid). */
   worker: string;
+  /** For the result of an inner merge job: the workers of the shards under it. */
+  workers?: string[];
   seconds: number;
 }
 
@@ -87,7 +119,11 @@ export interface ShardResult {
 export interface MergeJobData {
   runId: string;
   pass: PassDefinition;
+  /** Number of children, and the index of the first (merge-tree.ts). */
   shards: number;
+  first?: number;
+  /** Position in the merge tree; null for the root (whose result is the pass's). */
+  node?: { level: number; index: number } | null;
   storeDirectory: string | null;
   maxRedisBytes: number;
   /** Seconds the merged result (and the finished jobs) are kept for a repeated request. */

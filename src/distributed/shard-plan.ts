@@ -8,7 +8,7 @@
  * equals it to float64 rounding, not only to float32 rounding.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { HostSum } from '../object/pspace/accumulators.js';
+import { HostSum } from '../statistics/host-sum.js';
 
 /** One shard: examples [start, end) of the data, batches of `batchSize` from `start`. */
 export interface ShardRange {

@@ -9,11 +9,13 @@ import { DistributedError } from '../errors.js';
 import type { ShardResult } from './protocol.js';
 
 /**
- * One result per shard id, in shard order, and how many duplicates were dropped.
+ * One result per shard id, in shard order, and how many duplicates were dropped; the results
+ * must be those of shards `first` … `first + shards − 1` (a merge job of a merge tree holds a
+ * contiguous range).
  *
  * @example orderShardResults({ 'bull:q:r-s0001': b, 'bull:q:r-s0000': a }, 2) // { ordered: [a, b], duplicates: 0 }
  */
-export function orderShardResults(values: Readonly<Record<string, ShardResult>>, shards: number): { ordered: ShardResult[]; duplicates: number } {
+export function orderShardResults(values: Readonly<Record<string, ShardResult>>, shards: number, first = 0): { ordered: ShardResult[]; duplicates: number } {
   const byShard = new Map<string, ShardResult>();
   let duplicates = 0;
   for (const r of Object.values(values)) {
@@ -29,11 +31,9 @@ export function orderShardResults(values: Readonly<Record<string, ShardResult>>,
     byShard.set(r.shard, r);
   }
   const ordered = [...byShard.values()].sort((a, b) => a.index - b.index);
+  const present = new Set(ordered.map((r) => r.index));
   const missing: number[] = [];
-  for (let i = 0, j = 0; i < shards; i++) {
-    if (ordered[j]?.index === i) j++;
-    else missing.push(i);
-  }
+  for (let i = first; i < first + shards; i++) if (!present.has(i)) missing.push(i);
   if (missing.length || ordered.length !== shards) {
     throw new DistributedError(`merge: ${missing.length ? `shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing` : `${ordered.length} shard results for ${shards} shards`}`);
   }

@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import type { Job, Worker } from 'bullmq';
 import { DistributedError } from '../errors.js';
-import { ComputePool } from './compute-pool.js';
+import { ComputePool, type MergePart } from './compute-pool.js';
 import { dataHash, modelHash } from './hash.js';
 import { PartialStore } from './partial-store.js';
 import { connectRedis } from './redis.js';
@@ -76,9 +76,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
     event(`shard ${d.shard} of run ${d.runId}: started (attempt ${job.attemptsMade + 1})`);
     const store = storeFor(d.storeDirectory, d.maxRedisBytes);
-    const basis = d.pass.basis ? await store.get(d.pass.basis) : null;
+    // The pass's input, when it has one: EKFAC's eigenbasis, or the vector of a product.
+    const input = d.pass.basis ?? d.pass.vector;
+    const basis = input ? await store.get(input) : null;
     let last = 0;
-    const { bytes, examples } = await pool.run({ type: 'shard', pass: d.pass, shard: { index: d.index, start: d.start, end: d.end }, basis }, (done) => {
+    const { bytes, examples } = await pool.run({ type: 'shard', pass: d.pass, shard: { index: d.index, start: d.start, end: d.end, ...(d.columns ? { columns: d.columns } : {}) }, basis }, (done) => {
       const now = performance.now();
       if (now - last < 250) return;
       last = now;
@@ -88,28 +90,34 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     const partial = await store.put(d.runId, d.shard, bytes, 86_400);
     const seconds = (performance.now() - t0) / 1000;
     event(`shard ${d.shard} of run ${d.runId}: ${examples} examples in ${seconds.toFixed(2)} s (attempt ${job.attemptsMade + 1})`);
-    return { shard: d.shard, index: d.index, examples, partial, worker: name, seconds };
+    return { shard: d.shard, index: d.index, examples, start: d.start, end: d.end, ...(d.columns ? { columns: d.columns } : {}), partial, worker: name, seconds };
   };
 
-  const processMerge = async (job: Job<MergeJobData, MergeResult>): Promise<MergeResult> => {
+  const processMerge = async (job: Job<MergeJobData, MergeResult | ShardResult>): Promise<MergeResult | ShardResult> => {
     const d = job.data;
     const t0 = performance.now();
     const values = await job.getChildrenValues<ShardResult>();
-    const { ordered, duplicates } = orderShardResults(values, d.shards);
+    const { ordered, duplicates } = orderShardResults(values, d.shards, d.first ?? 0);
     const store = storeFor(d.storeDirectory, d.maxRedisBytes);
-    const parts: Array<{ bytes: Uint8Array; examples: number }> = [];
-    for (const r of ordered) parts.push({ bytes: await store.get(r.partial), examples: r.examples });
+    const parts: MergePart[] = [];
+    for (const r of ordered) parts.push({ bytes: await store.get(r.partial), examples: r.examples, ...(r.start !== undefined ? { start: r.start, end: r.end! } : {}), ...(r.columns ? { columns: r.columns } : {}) });
     const { bytes, examples } = await pool.run({ type: 'merge', pass: d.pass, parts });
-    const result = await store.put(d.runId, 'result', bytes, d.keepSeconds);
+    const node = d.node ?? null;
+    const id = node ? `m${node.level}-${String(node.index).padStart(4, '0')}` : 'result';
+    // An inner merge's result waits for its parent like a shard's partial; the root's is kept for repeated requests.
+    const result = await store.put(d.runId, id, bytes, node ? 86_400 : d.keepSeconds);
     await store.remove(ordered.map((r) => r.partial));
-    event(`merged ${ordered.length} shards of run ${d.runId} in ${((performance.now() - t0) / 1000).toFixed(2)} s${duplicates ? ` (${duplicates} duplicate deliveries dropped)` : ''}`);
+    const seconds = (performance.now() - t0) / 1000;
+    event(`merged ${ordered.length} ${node ? `partials into ${id}` : 'partials'} of run ${d.runId} in ${seconds.toFixed(2)} s${duplicates ? ` (${duplicates} duplicate deliveries dropped)` : ''}`);
+    const workers = [...new Set(ordered.flatMap((r) => r.workers ?? [r.worker]))].sort();
+    if (node) return { shard: id, index: node.index, examples, partial: result, worker: name, workers, seconds };
     return { result, examples, shards: ordered, duplicates, worker: name };
   };
 
   const common = { connection, lockDuration, stalledInterval: options.stalledIntervalMs ?? lockDuration, maxStalledCount: 2 };
   const workers: Worker[] = [
     new BullWorker<ShardJobData, ShardResult>(SHARD_QUEUE, processShard, { ...common, concurrency }),
-    new BullWorker<MergeJobData, MergeResult>(MERGE_QUEUE, processMerge, { ...common, concurrency: 1 }),
+    new BullWorker<MergeJobData, MergeResult | ShardResult>(MERGE_QUEUE, processMerge, { ...common, concurrency: 1 }),
   ];
   let reported = '';
   for (const w of workers) {

@@ -13,7 +13,8 @@
  * hyperparameters cost no pass), Λ⁻¹ and Λ^{-1/2}; the influence functions for (F + λI)⁻¹.
  */
 import { tf } from '../tf.js';
-import { DisposedError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { checkAlive } from '../object/disposal.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import { eighSym, gemm } from '../linalg/index.js';
 import type { PMatBase } from '../object/pspace/pmat.js';
@@ -117,7 +118,7 @@ export class CurvatureSpectrum {
   }
 
   private get live(): Part[] {
-    if (!this.parts) throw new DisposedError('this curvature spectrum has been disposed');
+    checkAlive(this.parts !== null, 'CurvatureSpectrum');
     return this.parts;
   }
 

@@ -10,8 +10,8 @@
 import { tf } from '../tf.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import type { OutputGradients } from '../backend/pass.js';
-import { checkKroneckerLayers } from '../object/pspace/kronecker/factors.js';
-import { layerJacobian } from '../object/pspace/accumulators.js';
+import { checkKroneckerLayers } from '../statistics/kronecker-factors.js';
+import { layerJacobian } from '../statistics/contractions.js';
 import { type KroneckerBlock, kroneckerQuadratic } from './curvature-spectrum.js';
 
 /**

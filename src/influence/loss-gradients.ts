@@ -4,13 +4,18 @@
  * ('classif_logits', softmax cross-entropy) and (f − y)/σ² for 'regression'
  * (ℓ = ‖f − y‖²/(2σ²) + const), back-propagated once per batch by the engine; the rows of the
  * batch Jacobian of that single output are the per-example gradients ∇θ ℓ(z_i) (Koh & Liang 2017).
+ * Each batch is its own pass, accumulating the statistic `outputRows` (statistics/output-rows.ts:
+ * the rows of the one output, [1, B, ...]), so that the caller may await its own work (a
+ * conjugate-gradient solve, itself passes over data) between batches.
  */
 import { tf } from '../tf.js';
 import { AbortedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
-import { type CotangentSource, type OutputGradients, type Progress, passOverData } from '../backend/pass.js';
+import type { CotangentSource, OutputGradients, Progress } from '../backend/pass.js';
 import { type Loader, countExamples, iterateBatches, releaseBatch } from '../data/loader.js';
-import { batchJacobian } from '../object/pspace/accumulators.js';
+import { batchJacobian } from '../statistics/contractions.js';
+import { accumulate } from '../statistics/statistic.js';
+import { outputRows } from '../statistics/output-rows.js';
 
 /** The likelihoods whose per-example loss gradients are available. */
 export type InfluenceVariant = 'classif_logits' | 'regression';
@@ -124,12 +129,13 @@ export async function forEachLossBatch<T extends tf.Tensor>(
       if (spec.signal?.aborted) throw new AbortedError(`${spec.where} was aborted; no partial result is kept`);
       if (batch.size === 0) continue;
       const one = { xs: batch.xs, ys: batch.ys };
-      let g: T | null = null;
-      await passOverData(
+      const { value } = await accumulate(
         { model: spec.model, layerCollection: spec.layerCollection, loader: [one], outputs: lossGradientOutputs(spec), signal: spec.signal },
-        { onOutputs: (out) => void (g = tf.keep(reduce(out))) },
+        outputRows(reduce),
       );
-      grads = g!;
+      // The loss is one output: [1, B, ...] → [B, ...].
+      grads = tf.squeeze(value, [0]) as T;
+      value.dispose();
       await visit(grads, done);
       done += batch.size;
     } finally {

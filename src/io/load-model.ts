@@ -18,7 +18,9 @@ import { nodeFileSystem, stripFileScheme } from './node-file-system.js';
  * shards' bytes in manifest order.
  */
 export interface BrowserModelFiles {
+  /** The model.json file: parsed, or its text. */
   modelJSON: tf.io.ModelJSON | string;
+  /** The weight shards: by path as the manifest names them, one buffer, or the manifest's shards in order. */
   weights: Record<string, ArrayBuffer | Uint8Array> | ArrayBuffer | Uint8Array | ReadonlyArray<ArrayBuffer | Uint8Array>;
 }
 

@@ -16,7 +16,7 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { type ConfinedFile, readBoundedText, readConfined, realFolder, resolveInside } from './confined-files.js';
-import { checkManifest, entriesBytes } from './weights-manifest.js';
+import { type ManifestGroup, checkManifest, entriesBytes } from './weights-manifest.js';
 import { MAX_MODEL_JSON_BYTES } from './confined-fetch.js';
 import { nodeBuiltin } from '../platform/node-builtin.js';
 
@@ -86,10 +86,40 @@ async function loadArtifacts(location: string): Promise<tf.io.ModelArtifacts> {
     await readConfined(f, data, offset, where);
     offset += f.size;
   }
+  await checkGroupHashes(groups, data, where);
   return { ...artifacts, weightSpecs: groups.flatMap((g) => g.weights), weightData: data.buffer };
 }
 
-/** Writes the weights file, then model.json, each atomically (a reader never sees a half-written file). */
+/** Lowercase hex SHA-256 of `bytes`. */
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const crypto = await nodeBuiltin('crypto', 'a model file path');
+  return crypto.createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Compares each group's shards (laid end to end in `data`, in manifest order) with the SHA-256
+ * its manifest records, when it records one. The weights file and model.json are two renames:
+ * a save interrupted between them, or a weights file copied from another save, leaves a pair
+ * whose sizes may still agree; the hash is what tells.
+ */
+async function checkGroupHashes(groups: readonly ManifestGroup[], data: Uint8Array, where: string): Promise<void> {
+  let start = 0;
+  for (const [k, group] of groups.entries()) {
+    const bytes = entriesBytes(group.weights, where);
+    if (group.sha256 !== undefined && (await sha256Hex(data.subarray(start, start + bytes))) !== group.sha256) {
+      throw new InvalidArgumentError(
+        `${where}: the weight files of manifest group ${k} (${group.paths.join(', ')}) do not match the SHA-256 that model.json records: they come from another save (an interrupted save, or a weights file replaced); save the model again`,
+      );
+    }
+    start += bytes;
+  }
+}
+
+/**
+ * Writes the weights file, then model.json, each atomically (a reader never sees a half-written
+ * file). model.json records the weights' SHA-256, so a pair torn by an interruption between the
+ * two renames is refused at load rather than read as a model.
+ */
 async function saveArtifacts(location: string, artifacts: tf.io.ModelArtifacts, metadata?: Record<string, unknown>): Promise<tf.io.SaveResult> {
   if (artifacts.modelTopology instanceof ArrayBuffer) {
     throw new InvalidArgumentError('saveModel: binary (graph-model) topologies are not supported; save a tf.LayersModel');
@@ -108,7 +138,7 @@ async function saveArtifacts(location: string, artifacts: tf.io.ModelArtifacts, 
     format: artifacts.format,
     generatedBy: artifacts.generatedBy,
     convertedBy: artifacts.convertedBy,
-    weightsManifest: [{ paths: [weightsName], weights: artifacts.weightSpecs ?? [] }],
+    weightsManifest: [{ paths: [weightsName], weights: artifacts.weightSpecs ?? [], sha256: await sha256Hex(weights) } as tf.io.WeightsManifestConfig[number]],
     ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
     ...(userDefinedMetadata ? { userDefinedMetadata } : {}),
     ...(artifacts.signature ? { signature: artifacts.signature } : {}),

@@ -17,6 +17,11 @@ const QUANTIZED_BYTES: Readonly<Record<string, number>> = { uint8: 1, uint16: 2,
 export interface ManifestGroup {
   readonly paths: readonly string[];
   readonly weights: readonly tf.io.WeightsManifestEntry[];
+  /**
+   * SHA-256 (lowercase hex) of the group's shards concatenated, written by `saveModel`; absent
+   * from files other tools wrote (tfjs ignores the field). A loader that finds it checks it.
+   */
+  readonly sha256?: string;
 }
 
 /**
@@ -78,6 +83,10 @@ export function checkManifest(manifest: unknown, where: string): ManifestGroup[]
     group.paths.forEach((p, j) => {
       if (typeof p !== 'string' || p.length === 0) throw new InvalidArgumentError(`${where}: weightsManifest group ${k} path ${j} must be a non-empty string, received ${describe(p)}`);
     });
+    const sha = (group as { sha256?: unknown }).sha256;
+    if (sha !== undefined && (typeof sha !== 'string' || !/^[0-9a-f]{64}$/.test(sha))) {
+      throw new InvalidArgumentError(`${where}: weightsManifest group ${k} has sha256 ${describe(sha)}; it must be 64 lowercase hex digits (or be left out)`);
+    }
     for (const e of group.weights) {
       entryBytes(e, index++, where);
       if (names.has(e.name)) throw new InvalidArgumentError(`${where}: weight '${e.name}' appears twice in the manifest`);

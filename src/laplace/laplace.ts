@@ -9,7 +9,8 @@
  * spectrum: no new pass over the training data (except PMatImplicit, which recomputes).
  */
 import { tf } from '../tf.js';
-import { DisposedError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { checkAlive } from '../object/disposal.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import type { Loader } from '../data/loader.js';
 import { iterateBatches, releaseBatch } from '../data/loader.js';
@@ -185,11 +186,12 @@ export class Laplace {
   }
 
   private check(): void {
-    if (this.disposed) throw new DisposedError('this Laplace approximation has been disposed; it cannot be used any more');
+    checkAlive(!this.disposed, 'Laplace');
   }
 
   /** The prior precision δ. */
   get priorPrecision(): number {
+    this.check();
     return this.prior;
   }
 
@@ -202,6 +204,7 @@ export class Laplace {
 
   /** The output variance σ² (regression; 1 for classification). */
   get sigma2(): number {
+    this.check();
     return this.noise;
   }
 

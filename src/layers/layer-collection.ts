@@ -14,8 +14,11 @@ import { checkOptions, describe } from '../validation.js';
 export interface LayerEntry {
   /** Layer name, prefixed by the names of enclosing nested models ('inner/dense_1'). */
   readonly id: string;
+  /** The tfjs layer. */
   readonly layer: tf.layers.Layer;
+  /** Its kind: parameter layout, pre-activation and the contractions of (x, g). */
   readonly kind: LayerKind;
+  /** Its trainable weights in `model.trainableWeights` order (kernel then bias, ...). */
   readonly parameters: readonly ParameterSpec[];
   /** Number of scalar parameters of the layer. */
   readonly numel: number;
@@ -73,6 +76,7 @@ function resolveKind(id: string, layer: tf.layers.Layer, options: FromModelOptio
 
 /** Which parameters a matrix or vector is over, in the order of `model.trainableWeights`: the supported layers, each with its kind, offset and size in the flat parameter vector. */
 export class LayerCollection {
+  /** The collected layers, in parameter order. */
   readonly layers: readonly LayerEntry[];
   private readonly byId: Map<string, LayerEntry>;
   private readonly total: number;
@@ -172,10 +176,19 @@ export class LayerCollection {
     return e;
   }
 
+  /**
+   * Whether the collection holds the layer `id`.
+   *
+   * @example
+   * ```ts
+   * if (lc.has('dense_1')) console.log(lc.get('dense_1').numel);
+   * ```
+   */
   has(id: string): boolean {
     return this.byId.has(id);
   }
 
+  /** The layer ids, in parameter order. */
   ids(): string[] {
     return this.layers.map((e) => e.id);
   }

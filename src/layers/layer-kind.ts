@@ -19,7 +19,9 @@ import type { tf } from '../tf.js';
 export interface ParameterSpec {
   /** Short role name: 'kernel', 'bias', ... */
   readonly role: string;
+  /** Its tfjs shape (flattened row-major into the parameter vector). */
   readonly shape: readonly number[];
+  /** Its number of scalars, the product of `shape`. */
   readonly size: number;
 }
 

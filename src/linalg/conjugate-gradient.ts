@@ -21,12 +21,27 @@ export interface CGOptions {
 
 /** The solution of `conjugateGradient` with its convergence record. */
 export interface CGResult {
+  /** The approximate solution x of (M + λI) x = b (the caller disposes it). */
   x: PVector;
+  /** Products v ↦ M v spent. */
   iterations: number;
+  /** The final residual norm ‖b − (M + λI) x‖ (recursively updated). */
   residualNorm: number;
+  /** Whether ‖r‖ ≤ max(rtol·‖b‖, atol) was reached within `maxIter` iterations. */
   converged: boolean;
 }
 
+/**
+ * Solves (M + λI) x = b by conjugate gradient (Hestenes & Stiefel 1952) from the product
+ * v ↦ M v alone, M symmetric positive semi-definite: each step x ← x + α p with
+ * α = rᵀr / pᵀ(M + λI)p. Throws NotPositiveDefiniteError when a curvature pᵀ(M + λI)p ≤ 0.
+ *
+ * @example
+ * ```ts
+ * const F = await FIM({ model, loader, representation: PMatImplicit });
+ * const { x, converged } = await conjugateGradient((v) => F.mv(v), g, { regul: 1e-3 });
+ * ```
+ */
 export async function conjugateGradient(
   mv: (v: PVector) => Promise<PVector>,
   b: PVector,

@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import type { Progress } from '../backend/pass.js';
 import type { Loader } from '../data/loader.js';
-import type { PMatBase, Representation } from '../object/pspace/pmat.js';
+import type { PMatBase, Representation, RepresentationResult } from '../object/pspace/pmat.js';
 import { initLinalg } from '../linalg/index.js';
 import { checkMetricArguments } from './arguments.js';
 import { describe } from '../object/arguments.js';
@@ -46,13 +46,16 @@ export interface FIMMonteCarloOptions<M extends PMatBase> {
 
 /**
  * Estimates the Fisher information matrix of `model` on `loader` with `trials` sampled labels
- * per example (see monte-carlo-samples.ts for the sampled cotangent of each variant).
+ * per example (see monte-carlo-samples.ts for the sampled cotangent of each variant), as an
+ * instance of the representation's class, typed as `FIM` types it (`PMatDiag` for
+ * `representation: PMatDiag`, a union for a union of representations).
  *
  * @example
  * const F = await FIMMonteCarlo({ model, loader, representation: PMatDiag, trials: 1, seed: 0 });
  * F.trace();
  * F.dispose();
  */
+export async function FIMMonteCarlo<R extends Representation<PMatBase>>(options: Omit<FIMMonteCarloOptions<PMatBase>, 'representation'> & { representation: R }): Promise<RepresentationResult<R>>;
 export async function FIMMonteCarlo<M extends PMatBase>(options: FIMMonteCarloOptions<M>): Promise<M> {
   const layerCollection = checkMetricArguments(options, 'FIMMonteCarlo', ['model', 'loader', 'representation', 'variant', 'trials', 'seed', 'sigma2', 'layerCollection', 'onProgress', 'signal']);
   const { model, loader, representation } = options;

@@ -20,12 +20,17 @@ import { translateSecondOrderError } from './hessian-support.js';
 
 /** Everything that defines a Hessian, independent of its representation. */
 export interface HessianSpec {
+  /** The model; its weights are never modified. */
   readonly model: tf.LayersModel;
+  /** The parameters θ the Hessian is over. */
   readonly layerCollection: LayerCollection;
+  /** The batches (with targets) of the mean loss. */
   readonly loader: Loader;
+  /** The per-example loss ℓ_i whose mean (1/n) Σ ℓ_i is differentiated twice. */
   readonly loss: BatchLoss;
   /** True for a user-supplied loss, checked once against finite differences (hessian-losses.ts). */
   readonly checkLoss: boolean;
+  /** Called after each batch of each pass. */
   readonly onProgress?: (p: Progress) => void;
   /** Stops the pass (AbortedError) at the next batch once aborted. */
   readonly signal?: AbortSignal;

@@ -8,6 +8,7 @@
  */
 import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { checkAlive } from './disposal.js';
 import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
 import { checkFiniteTensor, describe } from './arguments.js';
@@ -56,10 +57,11 @@ export class FVector {
 
   /** The underlying [O, n] tensor, not copied (valid until dispose). */
   get data(): tf.Tensor2D {
-    if (!this.values || this.values.isDisposed) throw new DisposedError('this FVector has been disposed');
+    checkAlive(this.values !== null && !this.values.isDisposed, 'FVector');
     return this.values;
   }
 
+  /** Whether `dispose()` was called (or the tensor was disposed elsewhere). */
   get isDisposed(): boolean {
     return !this.values || this.values.isDisposed;
   }
@@ -118,10 +120,12 @@ export class FVector {
     return preciseSumOf(() => tf.pow(tf.abs(d), p)) ** (1 / p);
   }
 
+  /** A copy with its own tensor. */
   clone(): FVector {
     return new FVector(this.data.clone());
   }
 
+  /** Releases the tensor; later use throws DisposedError, a second call does nothing. */
   dispose(): void {
     this.values?.dispose();
     this.values = null;

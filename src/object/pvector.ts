@@ -4,6 +4,7 @@
  */
 import { tf } from '../tf.js';
 import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../errors.js';
+import { checkAlive } from './disposal.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { preciseSumOf } from './reductions.js';
 import { ensureKernelFixes } from '../backend/substrate.js';
@@ -12,6 +13,7 @@ import type { RepresentationState } from './pspace/state.js';
 
 /** A vector in parameter space, laid out as its layer collection's flat parameter vector (a gradient, a direction, a model's weights). */
 export class PVector {
+  /** The parameters the vector is over, in their flat order (CONVENTIONS.md). */
   readonly layerCollection: LayerCollection;
   private flat: tf.Tensor1D | null;
 
@@ -86,10 +88,11 @@ export class PVector {
 
   /** The underlying flat tensor, not copied (valid until dispose). */
   get data(): tf.Tensor1D {
-    if (!this.flat || this.flat.isDisposed) throw new DisposedError('this PVector has been disposed');
+    checkAlive(this.flat !== null && !this.flat.isDisposed, 'PVector');
     return this.flat;
   }
 
+  /** Whether `dispose()` was called (or the tensor was disposed elsewhere). */
   get isDisposed(): boolean {
     return !this.flat || this.flat.isDisposed;
   }
@@ -147,16 +150,27 @@ export class PVector {
     return other.data;
   }
 
+  /**
+   * v + w as a new vector (same layer collection).
+   *
+   * @example
+   * ```ts
+   * const theta = PVector.fromModel(model);
+   * const moved = theta.add(step); // θ + Δ
+   * ```
+   */
   add(other: PVector): PVector {
     const o = this.check(other, 'add');
     return new PVector(this.layerCollection, tf.add(this.data, o));
   }
 
+  /** v − w as a new vector. */
   sub(other: PVector): PVector {
     const o = this.check(other, 'sub');
     return new PVector(this.layerCollection, tf.sub(this.data, o));
   }
 
+  /** x·v as a new vector. */
   scale(x: number): PVector {
     if (typeof x !== 'number' || !Number.isFinite(x)) throw new InvalidArgumentError(`PVector.scale: 'x' must be a finite number, received ${describe(x)}`);
     return new PVector(this.layerCollection, tf.mul(this.data, x));
@@ -178,10 +192,12 @@ export class PVector {
     return preciseSumOf(() => tf.pow(tf.abs(d), p)) ** (1 / p);
   }
 
+  /** A copy with its own tensor. */
   clone(): PVector {
     return new PVector(this.layerCollection, this.data.clone());
   }
 
+  /** Releases the tensor; later use throws DisposedError, a second call does nothing. */
   dispose(): void {
     this.flat?.dispose();
     this.flat = null;

@@ -2,9 +2,9 @@
  * The pass over the data split across worker threads (Node): tfjs-wasm runs single-threaded, so
  * each worker runs its own tfjs instance on a copy of the model and a contiguous share of the
  * batches; the partial matrices come back serialized and are merged exactly, weighted by
- * their example counts (mergePartial). Eligible: an array of batches, a mergeable
- * representation (Dense, Diag, BlockDiag, LowRank, KFAC, QuasiDiag, and EKFAC through its KFAC
- * factors), a named loss, and layers tfjs can rebuild from the model's JSON.
+ * their example counts (mergePartial). Eligible: an array of batches, a representation whose
+ * registry entry merges (`merge`, or `mergedThrough` another: EKFAC through its KFAC factors),
+ * a named loss, and layers tfjs can rebuild from the model's JSON.
  */
 import { tf } from '../tf.js';
 import { AbortedError } from '../errors.js';
@@ -12,10 +12,8 @@ import type { Loader } from '../data/loader.js';
 import type { PassSpec, Progress } from '../backend/pass.js';
 import { deserialize } from '../persistence/index.js';
 import { mergePartial, type Mergeable } from '../persistence/merge.js';
-import { PMatKFAC } from '../object/pspace/kfac.js';
-import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
-import type { PMatBase, Representation } from '../object/pspace/pmat.js';
-import { mergeableRepresentations } from '../object/pspace/registry.js';
+import type { PMat, PMatBase, Representation } from '../object/pspace/pmat.js';
+import { entryOfRepresentation, mergeableRepresentations } from '../object/pspace/registry.js';
 import { checkClassLabels } from '../metrics/labels.js';
 import { CONTROL, type TensorData, type WorkerTask } from './protocol.js';
 import { replyError, runTasks, workerPoolInfo } from './pool.js';
@@ -168,7 +166,9 @@ export async function computeInWorkers(req: ParallelRequest, threads: number): P
   const artifacts = await modelArtifacts(spec.model);
   const key = topologyKey(artifacts.modelTopology);
   const weightData = tf.io.concatenateArrayBuffers([artifacts.weightData as ArrayBuffer].flat());
-  const inThreads = req.representation === PMatEKFAC ? PMatKFAC : req.representation;
+  // A representation merged through another (EKFAC through KFAC factors) is computed as that one in every share.
+  const entry = entryOfRepresentation(req.representation);
+  const inThreads = entry?.mergedThrough ?? req.representation;
   const running = await runTasks(
     theirs.map((share) => (holdsModel: (key: string) => boolean): WorkerTask => ({
       model: { key, weightSpecs: artifacts.weightSpecs, weightData, ...(holdsModel(key) ? {} : { modelTopology: artifacts.modelTopology }) },
@@ -213,12 +213,12 @@ export async function computeInWorkers(req: ParallelRequest, threads: number): P
     report();
     if (spec.signal?.aborted) throw new AbortedError('the parallel pass was aborted; no partial result is kept');
     const merged = parts.length === 1 ? parts.pop()!.matrix : mergePartial(parts);
-    if (req.representation !== PMatEKFAC) return merged;
-    const kfac = merged as PMatKFAC;
+    // planWorkers accepts a mergedThrough entry only with its fromMerged (mergeableRepresentations).
+    if (!entry?.mergedThrough || !entry.fromMerged) return merged;
     try {
-      return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(spec.layerCollection.layers.map((e) => kfac.layerFactors(e.id))), 'kfac', spec);
+      return entry.fromMerged(merged as PMat, spec);
     } finally {
-      kfac.dispose();
+      merged.dispose();
     }
   } catch (e) {
     // Stop the other threads at their next batch and wait for them: the pool stays usable.

@@ -7,11 +7,10 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { FIM, LayerCollection, PMatBlockDiag, PMatDense, PMatDiag, PMatKFAC, PMatLowRank, PMatQuasiDiag, serialize, type PMatBase, type Representation, type Saveable, type Variant } from '../index.js';
+import { FIM, LayerCollection, serialize, type Saveable, type Variant } from '../index.js';
+import { threadRepresentation } from '../object/pspace/registry.js';
 import { InvalidArgumentError } from '../errors.js';
 import { CONTROL, type ReplyMessage, type TaskMessage, type TensorData, type WorkerReply, type WorkerTask } from './protocol.js';
-
-const representations = { PMatDense, PMatDiag, PMatBlockDiag, PMatLowRank, PMatKFAC, PMatQuasiDiag } as const;
 
 const toTensor = (t: TensorData) => tf.tensor(t.data, t.shape, t.dtype);
 
@@ -73,7 +72,9 @@ async function run(task: WorkerTask, control: Int32Array): Promise<WorkerReply> 
         `FIM's workerSetup option (the path of an ES module that calls tf.serialization.registerClass), or use workers: 1`,
     );
   }
-  const representation = representations[task.representation as keyof typeof representations] as Representation<PMatBase> | undefined;
+  // Any registry representation whose partial results merge (the main thread sends a
+  // mergedThrough representation's name, e.g. PMatKFAC for PMatEKFAC).
+  const representation = threadRepresentation(task.representation);
   if (!representation) throw new Error(`representation ${task.representation} cannot run in a worker thread`);
   const batches = task.batches.map((b) => ({ xs: b.xs.map(toTensor), ys: b.ys ? toTensor(b.ys) : undefined }));
   // The main thread cannot post into this thread while it computes: it raises a shared flag,

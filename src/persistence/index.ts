@@ -25,9 +25,20 @@ export { PersistenceError } from './format.js';
 export type Saveable = PVector | PMat;
 
 /** Where bytes go / come from: a file path (Node) or a handler. */
-export type SaveTarget = string | { write(bytes: Uint8Array): void | Promise<void> };
+export type SaveTarget =
+  | string
+  | {
+      /** Stores the file's bytes (may be asynchronous). */
+      write(bytes: Uint8Array): void | Promise<void>;
+    };
 /** Where `load` reads bytes from: a file path (Node), the bytes themselves, or a handler. */
-export type LoadSource = string | Uint8Array | { read(): Uint8Array | Promise<Uint8Array> };
+export type LoadSource =
+  | string
+  | Uint8Array
+  | {
+      /** Returns the file's bytes (may be asynchronous). */
+      read(): Uint8Array | Promise<Uint8Array>;
+    };
 
 /** Options of `load`. */
 export interface LoadOptions {

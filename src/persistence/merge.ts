@@ -17,7 +17,9 @@ export type Mergeable = PMat;
 
 /** One partial result and the number of examples it was computed on. */
 export interface PartialResult<M extends Mergeable> {
+  /** The matrix computed on one part of the data. */
   matrix: M;
+  /** The number of examples of that part: its weight in the example-weighted mean. */
   examples: number;
 }
 

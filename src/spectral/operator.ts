@@ -17,14 +17,19 @@ import { checkAbort, type SpectralProgress } from './options.js';
 
 /** A symmetric operator on parameter space: M v for PVectors of `layerCollection`. */
 export interface ParameterOperator {
+  /** The parameters the operator acts on. */
   readonly layerCollection: LayerCollection;
+  /** M v as a new vector (the caller disposes it). */
   mv(v: PVector): PVector | Promise<PVector>;
 }
 
 /** A symmetric operator on function space: K f for FVectors of shape [numOutputs, numExamples]. */
 export interface FunctionOperator {
+  /** The number O of outputs per example. */
   readonly numOutputs: number;
+  /** The number n of examples. */
   readonly numExamples: number;
+  /** K f as a new vector [O, n] (the caller disposes it). */
   mv(f: FVector): FVector | Promise<FVector>;
 }
 
@@ -53,8 +58,11 @@ export function asOperator(mv: (v: PVector) => PVector | Promise<PVector>, lc: L
 
 /** What `gramOperator` needs of a Jacobian J: J v and Jᵀ f (PFMapDense and PFMapImplicit qualify). */
 export interface JacobianProducts {
+  /** The parameters θ of J. */
   readonly layerCollection: LayerCollection;
+  /** J v, [O, n]: the change of every output for the parameter direction v. */
   jvp(v: PVector): FVector | Promise<FVector>;
+  /** Jᵀ f: the parameter vector Σ_o,i f_oi ∂f_o(x_i)/∂θ. */
   vjp(f: FVector): PVector | Promise<PVector>;
 }
 
@@ -68,7 +76,13 @@ export interface JacobianProducts {
  * const K = gramOperator(J, { outputs: 10, examples: 512 });
  * const { values } = await eigsh(K, { k: 5 });
  */
-export function gramOperator(jacobian: JacobianProducts, shape: { outputs: number; examples: number }): FunctionOperator & { readonly layerCollection: LayerCollection } {
+export function gramOperator(
+  jacobian: JacobianProducts,
+  shape: { outputs: number; examples: number },
+): FunctionOperator & {
+  /** The parameters θ of J. */
+  readonly layerCollection: LayerCollection;
+} {
   if (!jacobian || typeof jacobian.jvp !== 'function' || typeof jacobian.vjp !== 'function') {
     throw new InvalidArgumentError(`gramOperator: 'jacobian' must have jvp and vjp (a PFMapDense or PFMapImplicit), received ${describe(jacobian)}`);
   }

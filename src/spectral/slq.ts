@@ -38,7 +38,12 @@ export interface SpectralDensity {
    * The SLQ estimate of the spectral moment tr(Mʲ)/d = Σ weights·nodesʲ, with its standard
    * error over probes (NaN for one probe); exact per probe for j < 2·steps.
    */
-  moment(j: number): { value: number; standardError: number };
+  moment(j: number): {
+    /** The estimate of tr(Mʲ)/d. */
+    value: number;
+    /** Its standard error over the probe vectors. */
+    standardError: number;
+  };
   /** Products taken (Σ over probes of the steps run). */
   products: number;
 }

@@ -23,7 +23,8 @@ import { PMatDiag } from '../object/pspace/diag.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';
 import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
 import { EigenBlock } from '../object/pspace/kronecker/eigen-block.js';
-import { computeKroneckerFactors, kroneckerParts, type KroneckerFactors } from '../object/pspace/kronecker/factors.js';
+import { computeKroneckerFactors, type KroneckerFactors } from '../statistics/kronecker-factors.js';
+import { kroneckerParts } from '../object/pspace/kronecker/parts.js';
 
 export type CurvatureKind = 'kfac' | 'ekfac' | 'diag';
 

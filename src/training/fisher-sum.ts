@@ -7,7 +7,8 @@
  * `FisherSum`, which keeps the terms and applies them one by one (exact, one product per term).
  */
 import { tf } from '../tf.js';
-import { DisposedError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
+import { checkAlive } from '../object/disposal.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import { PVector } from '../object/pvector.js';
 import { describe } from '../object/arguments.js';
@@ -55,6 +56,7 @@ export class FisherSum implements CurvatureOperator {
   readonly layerCollection: LayerCollection;
   private items: Array<{ matrix: PMat; weight: number }> | null;
 
+  /** The sum Σ_t w_t·F_t of `terms` (a bare matrix has weight 1), all on one layer collection. */
   constructor(terms: ReadonlyArray<FisherTerm | PMat>) {
     if (!Array.isArray(terms) || terms.length === 0) throw new InvalidArgumentError(`FisherSum: 'terms' must be a non-empty array of matrices or { matrix, weight }, received ${describe(terms)}`);
     this.items = terms.map((t, i) => {
@@ -70,7 +72,7 @@ export class FisherSum implements CurvatureOperator {
 
   /** The terms with their weights (the matrices are not copied). */
   get terms(): ReadonlyArray<Required<FisherTerm>> {
-    if (!this.items) throw new DisposedError('this FisherSum has been disposed; it cannot be used any more');
+    checkAlive(this.items !== null, 'FisherSum');
     return this.items;
   }
 

@@ -19,7 +19,8 @@
  * `model.fitDataset` around `step` instead.
  */
 import { tf } from '../tf.js';
-import { DisposedError, InvalidArgumentError, UnsupportedLayerError } from '../errors.js';
+import { InvalidArgumentError, UnsupportedLayerError } from '../errors.js';
+import { checkAlive } from '../object/disposal.js';
 import type { LayerCollection } from '../layers/layer-collection.js';
 import type { CotangentSource, PassSpec } from '../backend/pass.js';
 import { type Batch, type BatchLike, checkBatchInputs, iterateBatches, releaseBatch } from '../data/loader.js';
@@ -32,7 +33,7 @@ import type { PMatDiag } from '../object/pspace/diag.js';
 import type { PMatEKFAC } from '../object/pspace/ekfac.js';
 import type { PMatKFAC } from '../object/pspace/kfac.js';
 import type { Representation, PMatBase } from '../object/pspace/pmat.js';
-import { checkKroneckerLayers } from '../object/pspace/kronecker/factors.js';
+import { checkKroneckerLayers } from '../statistics/kronecker-factors.js';
 import { type TrainingVariant, batchLoss, checkTargets, checkTrainingVariant } from './batch-loss.js';
 import { CurvatureAverage, type CurvatureKind } from './curvature-average.js';
 import { klClipCoefficient } from './kl-clip.js';
@@ -151,6 +152,7 @@ export class NaturalGradientOptimizer {
   private readonly outputs: CotangentSource;
   private disposed = false;
 
+  /** An optimizer of `options.model`'s weights (NaturalGradientOptimizerOptions gives each option and its default). */
   constructor(options: NaturalGradientOptimizerOptions) {
     const o = checkOptions(options, OPTIONS, 'NaturalGradientOptimizer') as unknown as NaturalGradientOptimizerOptions;
     const { model, lc } = modelAndCollection(o, 'NaturalGradientOptimizer');
@@ -225,6 +227,7 @@ export class NaturalGradientOptimizer {
 
   /** The current damping λ (changes with adaptiveDamping). */
   get damping(): number {
+    this.checkAlive();
     return this.currentDamping;
   }
 
@@ -374,6 +377,6 @@ export class NaturalGradientOptimizer {
   }
 
   private checkAlive(): void {
-    if (this.disposed) throw new DisposedError('this NaturalGradientOptimizer has been disposed; create a new one');
+    checkAlive(!this.disposed, 'NaturalGradientOptimizer');
   }
 }

@@ -13,7 +13,7 @@ import { PVector } from '../object/pvector.js';
 import { PMatDiag } from '../object/pspace/diag.js';
 import { PMatEKFAC } from '../object/pspace/ekfac.js';
 import { PMatKFAC } from '../object/pspace/kfac.js';
-import type { KroneckerFactors } from '../object/pspace/kronecker/factors.js';
+import type { KroneckerFactors } from '../statistics/kronecker-factors.js';
 import { PersistenceError, deserialize, serialize, type Saveable } from '../persistence/index.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import type { NaturalGradientOptimizer } from './natural-gradient-optimizer.js';

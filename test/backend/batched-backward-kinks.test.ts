@@ -3,18 +3,20 @@
  * relu6 at 0 and 6, elu at 0 (and the smooth rules over a wide range, where tanh and sigmoid
  * saturate). The pre-activations of both hidden layers are checked to reach every region, so the
  * test cannot silently stop crossing a kink; then the Dense and Diag matrices of the batched scheme
- * must equal those of the independent autodiff scheme (tfjs differentiating the whole model).
+ * must equal those of the independent autodiff scheme (test/support/autodiff-scheme.ts, tfjs
+ * differentiating the whole model), each passed as the spec's `backward`.
  *
  * The one-line defect this catches: relu6's rule without its upper clip (`s > 0` instead of
  * `0 < s < 6`), which standard-normal inputs never expose (a 42% difference here).
  */
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
-import { FIM, PMatDense, PMatDiag } from '../../src/index.js';
-import { setBackwardScheme } from '../../src/backend/pass.js';
+import { PMatDense, PMatDiag, initLinalg } from '../../src/index.js';
 import { useTestBackend } from '../support/backend.js';
 import { relativeError } from '../support/reference.js';
+import { autodiffScheme } from '../support/autodiff-scheme.js';
+import { fimSpec, watched } from '../support/engine-spec.js';
 
 const TOL = 2e-5;
 
@@ -30,8 +32,8 @@ const REGIONS: Record<string, Array<[number, number]>> = {
 
 before(async () => {
   await useTestBackend();
+  await initLinalg();
 });
-after(() => setBackwardScheme('batched'));
 
 /** 4 → 6 (act) → 5 (act) → 3, with weights large enough that pre-activations span about ±15. */
 function wideMlp(activation: string): tf.Sequential {
@@ -73,16 +75,17 @@ for (const activation of Object.keys(REGIONS)) {
     }
     const n0 = tf.memory().numTensors;
     const results: Record<string, Float64Array[]> = {};
-    for (const scheme of ['autodiff', 'batched'] as const) {
-      setBackwardScheme(scheme);
-      const dense = await FIM({ model, loader, representation: PMatDense });
-      const diag = await FIM({ model, loader, representation: PMatDiag });
+    const reference = watched(autodiffScheme);
+    for (const [scheme, backward] of [['autodiff', reference], ['batched', undefined]] as const) {
+      const spec = fimSpec(model, loader, 'classif_logits', backward);
+      const dense = await PMatDense.compute(spec);
+      const diag = await PMatDiag.compute(spec);
       results[scheme] = [dense.values().slice(), diag.values().slice()];
       dense.dispose();
       diag.dispose();
     }
-    setBackwardScheme('batched');
     assert.equal(tf.memory().numTensors, n0, 'no tensor leaks');
+    assert.equal(reference.batches, 2 * loader.length, 'the reference scheme ran both passes');
     for (const [i, name] of ['Dense', 'Diag'].entries()) {
       const err = relativeError(results.batched![i]!, results.autodiff![i]!);
       assert.ok(err < TOL, `${activation}, ${name}: relative error ${err.toExponential(2)} ≥ ${TOL}`);

@@ -1,16 +1,16 @@
 /**
  * The batched backward pass (one recorded forward pass, the O square-root outputs stacked along
- * the batch axis, hand-written rules) against the independent 'autodiff' scheme (one tf.grads
- * per output, tfjs differentiating the whole model): every representation's pass must give the
- * same numbers (relative 2e-5, float32 summation order only), with all outputs in one chunk and
- * one output per chunk, and leak nothing.
+ * the batch axis, hand-written rules) against the independent autodiff scheme
+ * (test/support/autodiff-scheme.ts: one tf.grads per output, tfjs differentiating the whole
+ * model), each passed as the spec's `backward`: every representation's pass must give the same
+ * numbers (relative 2e-5, float32 summation order only), with all outputs in one chunk (the
+ * default scheme) and one output per chunk (`batchedBackwardScheme({ stackedFloatsBudget: 1 })`),
+ * and leak nothing.
  */
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import {
-  FIM,
-  FIMMonteCarlo,
   LayerCollection,
   PMatDense,
   PMatDiag,
@@ -21,21 +21,22 @@ import {
   PVector,
   type PMatBase,
   type Representation,
+  initLinalg,
   type Variant,
 } from '../../src/index.js';
-import { setBackwardScheme, setStackedFloatsBudget } from '../../src/backend/pass.js';
+import { type BackwardScheme, batchedBackwardScheme } from '../../src/engine.js';
 import { UnsupportedLayerError } from '../../src/errors.js';
 import { useTestBackend } from '../support/backend.js';
 import { relativeError } from '../support/reference.js';
+import { autodiffScheme } from '../support/autodiff-scheme.js';
+import { fimSpec, monteCarloSpec, watched } from '../support/engine-spec.js';
 import * as M from '../support/layer-models.js';
 
 const TOL = 2e-5;
 
 before(async () => {
   await useTestBackend();
-});
-after(() => {
-  setBackwardScheme('batched');
+  await initLinalg();
 });
 
 const host = (t: tf.Tensor): Float64Array => {
@@ -108,19 +109,19 @@ const cases: Case[] = [
   { name: 'PReLU', make: M.preluModel },
 ];
 
-/** Everything each representation's pass computes, as flat float64 arrays, by name. */
-async function passResults(model: tf.LayersModel, loader: Array<{ xs: tf.Tensor | tf.Tensor[]; ys: tf.Tensor }>, variant: Variant): Promise<Map<string, Float64Array>> {
+/** Everything each representation's pass computes with `backward` (undefined: the default scheme), as flat float64 arrays, by name. */
+async function passResults(model: tf.LayersModel, loader: Array<{ xs: tf.Tensor | tf.Tensor[]; ys: tf.Tensor }>, variant: Variant, backward?: BackwardScheme): Promise<Map<string, Float64Array>> {
   const lc = LayerCollection.fromModel(model);
   const out = new Map<string, Float64Array>();
-  const spec = { model, loader, variant };
-  const dense = await FIM({ ...spec, representation: PMatDense });
+  const spec = fimSpec(model, loader, variant, backward);
+  const dense = await PMatDense.compute(spec);
   out.set('dense', dense.values().slice());
   dense.dispose();
-  const diag = await FIM({ ...spec, representation: PMatDiag });
+  const diag = await PMatDiag.compute(spec);
   out.set('diag', diag.values().slice());
   diag.dispose();
   const v = PVector.random(lc, 7);
-  const implicit = await FIM({ ...spec, representation: PMatImplicit });
+  const implicit = await PMatImplicit.compute(spec);
   const mv = await implicit.mv(v);
   out.set('implicit mv', host(mv.toFlat()));
   mv.dispose();
@@ -128,7 +129,7 @@ async function passResults(model: tf.LayersModel, loader: Array<{ xs: tf.Tensor 
   implicit.dispose();
   for (const rep of [PMatKFAC, PMatQuasiDiag] as Array<Representation<PMatBase>>) {
     try {
-      const m = (await FIM({ ...spec, representation: rep })) as PMatBase & { toTensor(): tf.Tensor };
+      const m = (await rep.compute(spec)) as PMatBase & { toTensor(): tf.Tensor };
       out.set(rep.representationName, host(m.toTensor()));
       m.dispose();
     } catch (e) {
@@ -136,7 +137,7 @@ async function passResults(model: tf.LayersModel, loader: Array<{ xs: tf.Tensor 
     }
   }
   try {
-    const ekfac = (await FIM({ ...spec, representation: PMatEKFAC })) as PMatEKFAC;
+    const ekfac = await PMatEKFAC.compute(spec);
     await ekfac.updateDiag(loader);
     out.set('EKFAC updateDiag', host(ekfac.toTensor()));
     ekfac.dispose();
@@ -144,8 +145,8 @@ async function passResults(model: tf.LayersModel, loader: Array<{ xs: tf.Tensor 
     if (!(e instanceof UnsupportedLayerError)) throw e;
   }
   if (variant === 'classif_logits') {
-    const mc = await FIMMonteCarlo({ model, loader, representation: PMatDiag, trials: 2, seed: 9 });
-    out.set('Monte-Carlo diag', (mc as PMatDiag).values().slice());
+    const mc = await PMatDiag.compute(monteCarloSpec(model, loader, 2, 9, backward));
+    out.set('Monte-Carlo diag', mc.values().slice());
     mc.dispose();
   }
   v.dispose();
@@ -158,17 +159,16 @@ for (const c of cases) {
     const variant = c.variant ?? 'classif_logits';
     const loader = M.layerBatches(model, 5, 3); // batches of 3 and 2
     const n0 = tf.memory().numTensors;
-    setBackwardScheme('autodiff');
-    const reference = await passResults(model, loader, variant);
-    setBackwardScheme('batched');
-    const batched = await passResults(model, loader, variant);
-    const previous = setStackedFloatsBudget(1); // one output per chunk
-    let chunked: Map<string, Float64Array>;
-    try {
-      chunked = await passResults(model, loader, variant);
-    } finally {
-      setStackedFloatsBudget(previous);
-    }
+    const schemes = { reference: watched(autodiffScheme), stacked: watched(batchedBackwardScheme()), chunked: watched(batchedBackwardScheme({ stackedFloatsBudget: 1 })) };
+    const reference = await passResults(model, loader, variant, schemes.reference);
+    const batched = await passResults(model, loader, variant, schemes.stacked);
+    const chunked = await passResults(model, loader, variant, schemes.chunked);
+    // Each scheme ran every pass it was given (at least 2 batches × 5 passes), one output at a
+    // time except the stacked one, which delivers all O ≥ 2 outputs of a batch at once.
+    for (const s of Object.values(schemes)) assert.ok(s.batches >= 10, `${s.name}: ${s.batches} batches`);
+    assert.equal(schemes.reference.largestCount, 1);
+    assert.equal(schemes.chunked.largestCount, 1);
+    assert.ok(schemes.stacked.largestCount >= 2, `stacked: ${schemes.stacked.largestCount} outputs at once`);
     assert.equal(tf.memory().numTensors, n0, 'no tensor leaks');
     assert.ok(reference.size >= 5);
     for (const [name, ref] of reference) {

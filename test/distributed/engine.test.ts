@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
-import { DistributedError, FIM, FIMMonteCarlo, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatQuasiDiag, PMatEKFACBlockDiag, loadModel, type PMatBase } from '../../src/index.js';
+import { DistributedError, FIM, FIMMonteCarlo, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatQuasiDiag, PMatImplicit, loadModel, type PMatBase } from '../../src/index.js';
 import { distributedFIM } from '../../src/distributed/coordinator.js';
 import { RedisServer, WorkerProcess, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
 import { float64Entries, relativeDistance } from './entries.js';
@@ -91,7 +91,13 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
     });
   }
 
-  test('Monte-Carlo: the same Fisher with 2 workers and with 1 (per-shard seeds from (seed, shard))', async () => {
+  test('Monte-Carlo and merge trees: the same Fisher with 2 workers and with 1 (per-shard seeds from (seed, shard); the tree depends on the shards only)', async () => {
+    // A merge tree of fan-in 2 over 8 shards (8 → 4 → 2 → 1): still the single pass, and bitwise the same with 1 worker below.
+    const treeTwo = await distributed(PMatDiag, { mergeFanIn: 2, runId: 'tree-two-workers' });
+    const d = relativeDistance(treeTwo.entries, await local(PMatDiag));
+    assert.ok(d <= 1e-9, `merge tree: relative distance ${d}`);
+    const inner = (await redis.keys('bull:nngeometry-merge:tree-two-workers-m*')).filter((k) => /-m\d-\d{4}$/.test(k));
+    assert.equal(inner.length, 4 + 2, 'inner merge jobs: 4 over pairs of shards, 2 over pairs of those');
     const two = await distributed(PMatDiag, { trials: 2, seed: 5, runId: 'mc-two-workers' });
     // The estimate differs from the closed form (a real sample) but not between worker counts.
     const exact = await local(PMatDiag);
@@ -101,6 +107,9 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
     const one = await distributed(PMatDiag, { trials: 2, seed: 5, runId: 'mc-one-worker' });
     assert.deepEqual(one.workers.length, 1);
     assert.ok(relativeDistance(one.entries, two.entries) <= 1e-12, `relative distance ${relativeDistance(one.entries, two.entries)}`);
+    const treeOne = await distributed(PMatDiag, { mergeFanIn: 2, runId: 'tree-one-worker' });
+    assert.deepEqual(treeOne.workers.length, 1);
+    assert.deepEqual(treeOne.entries, treeTwo.entries, 'the same merge tree gives the same bytes with 1 worker and with 2');
     const otherSeed = await distributed(PMatDiag, { trials: 2, seed: 6, runId: 'mc-other-seed' });
     assert.ok(relativeDistance(otherSeed.entries, two.entries) > 1e-4, 'another seed samples other labels');
     workers[1] = WorkerProcess.start(redis.url, ['--lock-ms', '3000']);
@@ -139,8 +148,8 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
     assert.match(far.stdout, new RegExp(`\nrun ${a.distributed.runId}: 8 shards, 0 retried, workers \\S+`));
   });
 
-  test('PMatMixed and representations with options are refused, naming what can be sharded', async () => {
-    await assert.rejects(distributed(PMatEKFACBlockDiag), (e: Error) => e instanceof DistributedError && /cannot be computed in shards \(supported: PMatDense/.test(e.message));
+  test('PMatImplicit and representations with options are refused, naming what can be sharded', async () => {
+    await assert.rejects(distributed(PMatImplicit), (e: Error) => e instanceof DistributedError && /cannot be computed in shards \(supported: PMatDense.*PMatEKFACBlockDiag and mixedRepresentation/.test(e.message));
     await assert.rejects(distributed(PMatKFAC.with({ kfacType: 'reduce' })), (e: Error) => e instanceof DistributedError && /PMatKFAC with options .* pass the class itself/.test(e.message));
   });
 });

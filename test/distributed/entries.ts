@@ -1,5 +1,5 @@
 /** Float64 contents of a stored representation, for comparisons tighter than float32. */
-import { PMatBlockDiag, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatQuasiDiag, type PMatBase } from '../../src/index.js';
+import { PMatBlockDiag, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatMixed, PMatQuasiDiag, type PMatBase } from '../../src/index.js';
 
 /** Every float64 number a representation stores, in a fixed order. */
 export function float64Entries(M: PMatBase): Float64Array {
@@ -15,6 +15,11 @@ export function float64Entries(M: PMatBase): Float64Array {
       const b = M.layerBlock(e.id);
       parts.push(b.diag, ...(b.cross ? [b.cross] : []));
     });
+  } else if (M instanceof PMatMixed) {
+    // Group by group, each with its representation and layers (a different grouping is a different matrix).
+    for (const p of M.parts()) {
+      parts.push(Float64Array.from(`${p.matrix.constructor.name}:${p.layerIds.join(',')}`, (ch) => ch.charCodeAt(0)), float64Entries(p.matrix as PMatBase));
+    }
   } else throw new Error(`float64Entries: ${M.constructor.name} not handled`);
   const out = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;

@@ -134,6 +134,30 @@ test('weight files longer or shorter than the manifest are refused before readin
   await refused(shorter, new RegExp(`hold ${weightBytes - 4} bytes but its manifest describes ${weightBytes}`));
 });
 
+test('a weights file from another save of the same size (a torn save) is refused by the SHA-256 model.json records; files without one still load', async () => {
+  // The same architecture with other values: sizes agree, so only the hash can tell.
+  const other = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4] }), tf.layers.dense({ units: 2 })] });
+  const otherDir = join(root, 'other-values');
+  await saveModel(other, otherDir);
+  other.dispose();
+  const torn = await craft('torn', () => undefined, false);
+  await writeFile(join(torn, 'weights.bin'), await readFile(join(otherDir, 'weights.bin')));
+  await refused(torn, /weight files of manifest group 0 \(weights\.bin\) do not match the SHA-256 that model\.json records.*save the model again/);
+  // A single flipped byte is caught as well.
+  const flipped = await craft('flipped', () => undefined);
+  const bytes = await readFile(join(flipped, 'weights.bin'));
+  bytes[5] = bytes[5]! ^ 1;
+  await writeFile(join(flipped, 'weights.bin'), bytes);
+  await refused(flipped, /do not match the SHA-256/);
+  const badField = await craft('bad-sha', (j) => ((j.weightsManifest[0] as { sha256?: unknown }).sha256 = 'ABC'));
+  await refused(badField, /group 0 has sha256 the string "ABC".*64 lowercase hex digits/);
+  // tfjs's own writers record no hash: such a pair loads as before.
+  const foreign = await craft('no-sha', (j) => delete (j.weightsManifest[0] as { sha256?: unknown }).sha256);
+  const loaded = await loadModel(foreign);
+  assert.deepEqual(weightsOf(loaded), weightsOf(model));
+  loaded.dispose();
+});
+
 test('a model.json without weights is refused unless allowMissingWeights', async () => {
   const none = await craft('no-manifest', (j) => delete (j as Partial<tf.io.ModelJSON>).weightsManifest, false);
   await refused(none, /no weights in its 'weightsManifest' but its topology has 4 weights.*allowMissingWeights: true/);

@@ -9,7 +9,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { FIMMonteCarlo, FVector, GramMatrix, Hessian, Jacobian, LayerCollection, NonFiniteError, PFMapImplicit, PMatDense, PMatImplicit, PVector } from '../../src/index.js';
-import { tangentKernel } from '../../src/object/fspace/kernel-blocks.js';
+import { accumulate } from '../../src/statistics/statistic.js';
+import { tangentKernel } from '../../src/statistics/tangent-kernel.js';
 import { jacobianOutputs } from '../../src/metrics/jacobian.js';
 import { useTestBackend } from '../support/backend.js';
 import { cnn, disposeBatches, mlp, randomBatches, residual, sequenceDense } from '../support/models.js';
@@ -82,12 +83,12 @@ test('the row-chunked assembly equals the one-block assembly (rel. 1e-6)', async
   const lc = LayerCollection.fromModel(model);
   const batches = randomBatches(model, 7, 4);
   const spec = { model, layerCollection: lc, loader: batches, outputs: jacobianOutputs() };
-  const whole = await tangentKernel(spec);
+  const whole = await accumulate(spec, tangentKernel(lc));
   const n0 = tf.memory().numTensors;
   // S = 9 positions for the first convolution: chunks of 2 extended rows.
-  const chunked = await tangentKernel(spec, 20);
+  const chunked = await accumulate(spec, tangentKernel(lc, 20));
   assert.equal(tf.memory().numTensors, n0, 'tangentKernel leaves nothing behind');
-  const err = relativeError(chunked.values, whole.values);
+  const err = relativeError(chunked.value, whole.value);
   t.diagnostic(`relative error ${err.toExponential(2)}`);
   assert.ok(err < 1e-6, `relative error ${err}`);
   model.dispose();

@@ -215,3 +215,20 @@ test('bad options get typed errors naming the option, and leak nothing', async (
   xs.dispose();
   model.dispose();
 });
+
+test('the result is typed as the representation class, as FIM types it (a compile error without the overload)', async () => {
+  const model = mlp();
+  const xs = tf.randomNormal([6, 5], 0, 1, 'float32', 3);
+  // Without FIMMonteCarlo's representation overload the result is PMatBase and these two
+  // assignments fail the typecheck that `npm test` runs first.
+  const diag: PMatDiag = await FIMMonteCarlo({ model, loader: { xs }, representation: PMatDiag, trials: 3, seed: 2 });
+  const dense: PMatDense = await FIMMonteCarlo({ model, loader: { xs }, representation: PMatDense, trials: 3, seed: 2 });
+  assert.ok(diag instanceof PMatDiag && dense instanceof PMatDense);
+  // Same samples: the diagonal is the dense matrix's diagonal (float32 accumulation: 1e-5 relative).
+  const fromDense = host(dense.toTensor()).filter((_, i) => i % (diag.values().length + 1) === 0);
+  assert.ok(relativeError(fromDense, diag.values()) < 1e-5);
+  diag.dispose();
+  dense.dispose();
+  xs.dispose();
+  model.dispose();
+});

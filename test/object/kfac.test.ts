@@ -272,7 +272,7 @@ test('EKFAC methods: solve/inv/pinv/pow/logdet/scale are exact in the eigenbasis
 });
 
 test('bad arguments: negative or NaN regul, unknown kfacType, a layer without Kronecker factors, updateDiag on a derived matrix', async () => {
-  const { kroneckerOf } = await import('../../src/object/pspace/kronecker/factors.js');
+  const { kroneckerOf } = await import('../../src/statistics/kronecker-factors.js');
   const { UnsupportedLayerError, InvalidArgumentError } = await import('../../src/index.js');
   const model = mlp();
   const batches = randomBatches(model, 4, 4);

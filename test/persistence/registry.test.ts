@@ -1,8 +1,10 @@
 /**
  * The representation registry drives persistence, mergePartial, the worker pool, the CLI and the
  * error messages: a representation declared by one class plus one registry entry is saved,
- * loaded, merged and named everywhere with no other change (shown here with a toy
- * representation added at run time and removed afterwards).
+ * loaded, merged, measured (the CLI's storage tables), offered to the worker pool and its
+ * threads, and named everywhere with no other change (shown here with a toy representation added
+ * at run time and removed afterwards; a real worker thread does not see an entry added at run
+ * time in this thread, so the threads' lookup, `threadRepresentation`, is checked directly).
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +27,8 @@ import {
   type RegistryEntry,
   type RepresentationState,
 } from '../../src/index.js';
-import { mergeableRepresentations } from '../../src/object/pspace/registry.js';
+import { mergeableRepresentations, threadRepresentation } from '../../src/object/pspace/registry.js';
+import { storageBytes } from '../../src/cli/storage.js';
 import { REPRESENTATIONS, findRepresentation } from '../../src/cli/representations.js';
 import { useTestBackend } from '../support/backend.js';
 import { mlp } from '../support/models.js';
@@ -54,7 +57,13 @@ class PMatScalarEye {
   dispose(): void {}
 }
 
-test('a new representation is one class plus one registry entry: saved, loaded, merged and listed', () => {
+/** What FIM would take for the toy: s = 1.5. */
+const toyRepresentation = {
+  representationName: 'PMatScalarEye',
+  compute: async (spec: { layerCollection: LayerCollection }) => new PMatScalarEye(spec.layerCollection, 1.5) as unknown as PMat,
+};
+
+test('a new representation is one class plus one registry entry: saved, loaded, merged, measured, split across threads and listed', () => {
   const model = mlp();
   const lc = LayerCollection.fromModel(model);
   const entry: RegistryEntry = {
@@ -62,12 +71,20 @@ test('a new representation is one class plus one registry entry: saved, loaded, 
     owns: (x) => x instanceof PMatScalarEye,
     persist: { toState: (x) => (x as unknown as PMatScalarEye).toState(), fromState: (l, s) => PMatScalarEye.fromState(l, s) as unknown as PMat },
     merge: (parts, w, l) => new PMatScalarEye(l, parts.reduce((a, m, j) => a + w[j]! * (m as unknown as PMatScalarEye).s, 0)) as unknown as PMat,
+    representation: toyRepresentation,
+    storedBytes: () => 8,
   };
+  const toy = new PMatScalarEye(lc, 2) as never;
   assert.ok(!saveableNames().includes('PMatScalarEye'));
+  assert.equal(storageBytes(toy), null, 'unknown before its entry');
+  assert.equal(threadRepresentation('PMatScalarEye'), undefined);
   assert.throws(() => serialize(new PMatScalarEye(lc, 2) as never), (e: Error) => e instanceof PersistenceError && /cannot be saved \(supported: PMatDense, /.test(e.message));
   (REGISTRY as RegistryEntry[]).push(entry);
   try {
     assert.ok(saveableNames().includes('PMatScalarEye') && mergeableNames().includes('PMatScalarEye'));
+    assert.equal(storageBytes(toy), 8, 'the CLI measures it through its entry');
+    assert.ok(mergeableRepresentations().includes(toyRepresentation), 'the worker pool may split it');
+    assert.equal(threadRepresentation('PMatScalarEye'), toyRepresentation, 'a worker thread computes it by name');
     const loaded = deserialize(serialize(new PMatScalarEye(lc, 2.5) as never), model) as unknown as PMatScalarEye;
     assert.ok(loaded instanceof PMatScalarEye);
     assert.equal(loaded.s, 2.5);
@@ -77,6 +94,7 @@ test('a new representation is one class plus one registry entry: saved, loaded, 
     (REGISTRY as RegistryEntry[]).pop();
   }
   assert.ok(!saveableNames().includes('PMatScalarEye'));
+  assert.equal(storageBytes(toy), null);
   model.dispose();
 });
 
@@ -89,6 +107,10 @@ test('the CLI, the worker pool and the error messages list exactly the registry'
   // Threads split what merges directly or through another representation (EKFAC through KFAC factors).
   const threads = mergeableRepresentations();
   assert.ok(threads.includes(PMatKFAC) && threads.includes(PMatEKFAC) && !threads.includes(PMatImplicit));
+  // A thread computes what merges directly: EKFAC's shares arrive as PMatKFAC; Implicit and EKFAC itself never.
+  for (const e of REGISTRY) assert.equal(threadRepresentation(e.name), e.representation && e.merge ? e.representation : undefined, e.name);
+  assert.equal(threadRepresentation('PMatKFAC'), PMatKFAC);
+  assert.equal(threadRepresentation('PMatEKFAC'), undefined);
   assert.deepEqual(mergeableNames(), ['PMatDense', 'PMatBlockDiag', 'PMatDiag', 'PMatLowRank', 'PMatKFAC', 'PMatQuasiDiag', 'PMatMixed']);
   assert.deepEqual(saveableNames(), ['PMatDense', 'PMatBlockDiag', 'PMatDiag', 'PMatLowRank', 'PMatKFAC', 'PMatEKFAC', 'PMatQuasiDiag', 'PMatMixed', 'PMatEye', 'PVector']);
   const model = mlp();

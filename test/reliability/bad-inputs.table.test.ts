@@ -69,11 +69,13 @@ import {
   pairwiseInfluence,
   selfInfluence,
   NaturalGradientOptimizer,
+  FisherSum,
   ewcPenalty,
   fisherMerge,
   fit,
   onlineFisher,
 } from '../../src/index.js';
+import { batchedBackwardScheme } from '../../src/engine.js';
 import { useTestBackend } from '../support/backend.js';
 import { type Fixtures, STORED, type StoredName, disposeResult, isFiniteResult, makeFixtures, weightsOf } from './fixtures.js';
 
@@ -514,7 +516,14 @@ bad('conjugateGradient: mv not a function', InvalidArgumentError, /conjugateGrad
 bad('conjugateGradient: b not a PVector', InvalidArgumentError, /conjugateGradient: 'b' must be a PVector, received the string/, () => conjugateGradient(async (v) => v, 'b' as Loose));
 bad('conjugateGradient: options not an object', InvalidArgumentError, /'options' must be an object/, (fx) => conjugateGradient(async (v) => v.clone(), fx.v, 5 as Loose));
 
+// ---------------------------------------------------------------- the engine's options (nngeometry/engine)
+for (const budget of [0, -1, NaN, '8' as Loose]) {
+  bad(`batchedBackwardScheme: stackedFloatsBudget ${String(budget)}`, InvalidArgumentError, /batchedBackwardScheme: 'stackedFloatsBudget' must be a number ≥ 1, received/, () => batchedBackwardScheme({ stackedFloatsBudget: budget }));
+}
+
 // ---------------------------------------------------------------- disposed objects: every method throws DisposedError
+/** The one message of use after dispose (src/object/disposal.ts), naming the object's class. */
+const disposedMessage = (cls: string) => new RegExp(`^this ${cls} has been disposed; it cannot be used any more$`);
 const DISPOSED_CALLS: Array<[string, (o: M, fx: Fixtures, rep: StoredName) => unknown]> = [
   ['trace', (o) => o.trace()],
   ['norm', (o) => o.norm('fro')],
@@ -548,14 +557,14 @@ for (const rep of STORED) {
   for (const [method, call] of DISPOSED_CALLS) {
     const name = method.replace(/\(.*/, '');
     if (!hasMethod(proto, name)) continue;
-    bad(`disposed ${rep}.${method}`, DisposedError, /disposed/, (fx) => call(fx.disposed.mats[rep], fx, rep));
+    bad(`disposed ${rep}.${method}`, DisposedError, disposedMessage(rep === 'PMatEKFACBlockDiag' ? 'PMatMixed' : rep), (fx) => call(fx.disposed.mats[rep], fx, rep));
   }
 }
-bad('disposed PMatLowRank.factor', DisposedError, /disposed/, (fx) => fx.disposed.mats.PMatLowRank.factor);
-bad('disposed PMatLowRank.rows', DisposedError, /disposed/, (fx) => fx.disposed.mats.PMatLowRank.rows);
-bad('disposed PMatEye.scaling', DisposedError, /PMatEye has been disposed/, (fx) => fx.disposed.mats.PMatEye.scaling);
-bad('disposed PMatKFAC.solve (pi damping)', DisposedError, /PMatKFAC has been disposed/, (fx) => fx.disposed.mats.PMatKFAC.solve(fx.v, { regul: 1, damping: 'pi' }));
-bad('disposed PMatKFAC.inv (pi damping)', DisposedError, /PMatKFAC has been disposed/, (fx) => fx.disposed.mats.PMatKFAC.inv({ regul: 1, damping: 'pi' }));
+bad('disposed PMatLowRank.factor', DisposedError, disposedMessage('PMatLowRank'), (fx) => fx.disposed.mats.PMatLowRank.factor);
+bad('disposed PMatLowRank.rows', DisposedError, disposedMessage('PMatLowRank'), (fx) => fx.disposed.mats.PMatLowRank.rows);
+bad('disposed PMatEye.scaling', DisposedError, disposedMessage('PMatEye'), (fx) => fx.disposed.mats.PMatEye.scaling);
+bad('disposed PMatKFAC.solve (pi damping)', DisposedError, disposedMessage('PMatKFAC'), (fx) => fx.disposed.mats.PMatKFAC.solve(fx.v, { regul: 1, damping: 'pi' }));
+bad('disposed PMatKFAC.inv (pi damping)', DisposedError, disposedMessage('PMatKFAC'), (fx) => fx.disposed.mats.PMatKFAC.inv({ regul: 1, damping: 'pi' }));
 const OBJECT_CALLS: Array<[string, (fx: Fixtures) => unknown]> = [
   ['PVector.data', (fx) => fx.disposed.v.data],
   ['PVector.toFlat', (fx) => fx.disposed.v.toFlat()],
@@ -620,7 +629,39 @@ const OBJECT_CALLS: Array<[string, (fx: Fixtures) => unknown]> = [
   ['mergePartial', (fx) => mergePartial([{ matrix: fx.disposed.mats.PMatDiag, examples: 3 }, { matrix: fx.mats.PMatDiag, examples: 3 }])],
   ['mergePartial (PMatKFAC)', (fx) => mergePartial([{ matrix: fx.mats.PMatKFAC, examples: 3 }, { matrix: fx.disposed.mats.PMatKFAC, examples: 3 }])],
 ];
-for (const [name, call] of OBJECT_CALLS) bad(`disposed ${name}`, DisposedError, /disposed/, call);
+/** The class a row's disposed object belongs to: the name's prefix, or the one in parentheses. */
+const disposedClass = (name: string) => name.match(/\((\w+)\)/)?.[1] ?? { serialize: 'PMatKFAC', mergePartial: 'PMatDiag' }[name] ?? name.split('.')[0]!;
+for (const [name, call] of OBJECT_CALLS) bad(`disposed ${name}`, DisposedError, disposedMessage(disposedClass(name)), call);
+
+/** A FisherSum, a NaturalGradientOptimizer and a Laplace made for one row, disposed before `use` (Laplace's methods: below, with its other rows). */
+async function disposedBefore<T extends { dispose(): void }>(make: () => T | Promise<T>, use: (o: T) => unknown): Promise<unknown> {
+  const o = await make();
+  o.dispose();
+  return use(o);
+}
+const sumOf = (fx: Fixtures) => new FisherSum([fx.mats.PMatDiag, { matrix: fx.mats.PMatEye, weight: 2 }]);
+const optimizerOf = (fx: Fixtures) => new NaturalGradientOptimizer({ model: fx.model, learningRate: 0.01, seed: 1 });
+const laplaceOf = (fx: Fixtures) => Laplace.fit(laBase(fx));
+const LATER_OBJECT_CALLS: Array<[string, (fx: Fixtures) => unknown]> = [
+  ['FisherSum.terms', (fx) => disposedBefore(() => sumOf(fx), (o) => o.terms)],
+  ['FisherSum.mv', (fx) => disposedBefore(() => sumOf(fx), (o) => o.mv(fx.v))],
+  ['FisherSum.vTMv', (fx) => disposedBefore(() => sumOf(fx), (o) => o.vTMv(fx.v))],
+  ['FisherSum.trace', (fx) => disposedBefore(() => sumOf(fx), (o) => o.trace())],
+  ['FisherSum.getDiag', (fx) => disposedBefore(() => sumOf(fx), (o) => o.getDiag())],
+  ['FisherSum.toTensor', (fx) => disposedBefore(() => sumOf(fx), (o) => o.toTensor())],
+  ['FisherSum.scale', (fx) => disposedBefore(() => sumOf(fx), (o) => o.scale(2))],
+  ['NaturalGradientOptimizer.step', (fx) => disposedBefore(() => optimizerOf(fx), (o) => o.step(fx.batches[0]!))],
+  ['NaturalGradientOptimizer.damping', (fx) => disposedBefore(() => optimizerOf(fx), (o) => o.damping)],
+  ['NaturalGradientOptimizer.averagedCurvature', (fx) => disposedBefore(() => optimizerOf(fx), (o) => o.averagedCurvature())],
+  ['NaturalGradientOptimizer.preconditionerMatrix', (fx) => disposedBefore(() => optimizerOf(fx), (o) => o.preconditionerMatrix())],
+  ['NaturalGradientOptimizer.velocityVector', (fx) => disposedBefore(() => optimizerOf(fx), (o) => o.velocityVector())],
+  ['Laplace.priorPrecision', (fx) => disposedBefore(() => laplaceOf(fx), (o) => o.priorPrecision)],
+  ['Laplace.sigma2', (fx) => disposedBefore(() => laplaceOf(fx), (o) => o.sigma2)],
+  ['Laplace.mean', (fx) => disposedBefore(() => laplaceOf(fx), (o) => o.mean)],
+  ['Laplace.posteriorPrecision', (fx) => disposedBefore(() => laplaceOf(fx), (o) => o.posteriorPrecision)],
+  ['Laplace.optimizePriorPrecision', (fx) => disposedBefore(() => laplaceOf(fx), (o) => o.optimizePriorPrecision())],
+];
+for (const [name, call] of LATER_OBJECT_CALLS) bad(`disposed ${name}`, DisposedError, disposedMessage(name.split('.')[0]!), call);
 
 // ---------------------------------------------------------------- persistence and model files
 for (const [what, value] of WRONG_TYPES) {
@@ -750,7 +791,7 @@ bad('Laplace.sample: count 0', InvalidArgumentError, /Laplace.sample: 'count' mu
 bad('Laplace.posteriorPrecision: PMatLowRank', InvalidArgumentError, /Λ = n·F\/T \+ δI has no PMatLowRank form; fit with PMatDense/, (fx) => withLaplace(fx, { representation: PMatLowRank }, (la) => la.posteriorPrecision));
 bad('Laplace.priorPrecision = 0', InvalidArgumentError, /'priorPrecision' must be a finite number > 0, received 0/, (fx) => withLaplace(fx, {}, (la) => (la.priorPrecision = 0)));
 for (const [what, use] of [['predictive', (la: Laplace, fx: Fixtures) => la.predictive(fx.batches[0]!.xs)], ['logMarginalLikelihood', (la: Laplace) => la.logMarginalLikelihood()], ['sample', (la: Laplace) => la.sample(1)], ['posteriorCovariance', (la: Laplace) => la.posteriorCovariance()]] as const) {
-  bad(`Laplace.${what}: disposed`, DisposedError, /this Laplace approximation has been disposed/, async (fx) => {
+  bad(`Laplace.${what}: disposed`, DisposedError, disposedMessage('Laplace'), async (fx) => {
     const la = await Laplace.fit(laBase(fx));
     la.dispose();
     return use(la, fx);
@@ -853,6 +894,18 @@ for (const row of rows) {
     assert.deepEqual(weightsOf(fx.models), w0, 'model weights changed');
   });
 }
+
+test('dispose() again is a no-op for every object: no error, no tensor released twice', async () => {
+  const n0 = tf.memory().numTensors;
+  const { v, f, J, Ji, K, implicit, hessian, mats } = fx.disposed;
+  for (const o of [v, f, J, Ji, K, implicit, hessian, ...Object.values(mats)]) o.dispose();
+  for (const make of [() => sumOf(fx), () => optimizerOf(fx), () => laplaceOf(fx)]) {
+    const o = await make();
+    o.dispose();
+    o.dispose();
+  }
+  assert.equal(tf.memory().numTensors, n0);
+});
 
 test('the table has at least 60 rows that are not todo', () => {
   assert.ok(rows.filter((r) => !r.todo).length >= 60, `${rows.length} rows`);

@@ -4,7 +4,8 @@
  * shards, plus the run id, shard count and retries. Ctrl-C cancels the run's pending jobs.
  */
 import { resolve } from 'node:path';
-import { distributedFIM, type DistributedProgress } from '../../distributed/coordinator.js';
+import { distributedFIM } from '../../distributed/coordinator.js';
+import type { DistributedProgress } from '../../distributed/flow.js';
 import type { Variant } from '../../index.js';
 import { CliError } from '../errors.js';
 import { collectLayers, loadInputs, positiveInt } from '../inputs.js';
@@ -15,13 +16,13 @@ import { disposeLoader } from '../runs.js';
 import { printFimResult, writeFimReport, type FimValues } from './fim.js';
 
 /** One progress line on stderr: redrawn on a terminal, at each half of the shards otherwise. */
-function progressLine(label: string, stream: NodeJS.WriteStream = process.stderr): { update(p: DistributedProgress): void; finish(): void } {
+export function progressLine(label: string, unit = 'shards', stream: NodeJS.WriteStream = process.stderr): { update(p: DistributedProgress): void; finish(): void } {
   let printedHalf = 0;
   let pass = 1;
   let visible = false;
   const t0 = performance.now();
   const render = (p: DistributedProgress) =>
-    `${label}${p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ''}: ${p.examplesDone}/${p.examplesTotal} examples, ${p.shardsDone}/${p.shards} shards, ` +
+    `${label}${p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ''}: ${unit === 'shards' ? `${p.examplesDone}/${p.examplesTotal} examples, ` : ''}${p.shardsDone}/${p.shards} ${unit}, ` +
     `${p.retries} retried, ${p.workers} worker${p.workers === 1 ? '' : 's'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`;
   return {
     update: (p) => {

@@ -11,7 +11,9 @@ import { eighSym } from '../../linalg/index.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
 import { SymmetricBlock } from '../pspace/symmetric-block.js';
 import { type SolveOptions, checkRegul, checkScalar } from '../pspace/pmat.js';
-import { centerKernel, tangentKernel } from './kernel-blocks.js';
+import { centerKernel } from './kernel-blocks.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { tangentKernel } from '../../statistics/tangent-kernel.js';
 import { checkFiniteValues, checkFloatTensor, checkLayerCollection, checkOptions, describe } from '../arguments.js';
 import type { FMatBase, GramSpec } from './fmat.js';
 
@@ -24,7 +26,9 @@ export interface FMatEigen {
 }
 
 export class FMatDense implements FMatBase {
+  /** The name in messages: 'FMatDense'. */
   static readonly representationName = 'FMatDense';
+  /** The parameters θ of the Jacobians. */
   readonly layerCollection: LayerCollection;
   readonly numOutputs: number;
   readonly numExamples: number;
@@ -49,9 +53,9 @@ export class FMatDense implements FMatBase {
     this.block = values instanceof SymmetricBlock ? values : new SymmetricBlock(values, size);
   }
 
-  /** Computes K from per-layer kernels, optionally centered (see kernel-blocks.ts). */
+  /** Computes K from per-layer kernels (statistics/tangent-kernel.ts), optionally centered (kernel-blocks.ts). */
   static async compute(spec: GramSpec): Promise<FMatDense> {
-    const { values, outputs, examples } = await tangentKernel(spec);
+    const { value: values, outputs, examples } = await accumulate(spec, tangentKernel(spec.layerCollection));
     if (spec.centering) centerKernel(values, outputs, examples);
     return new FMatDense(spec.layerCollection, outputs, examples, values);
   }
@@ -136,20 +140,23 @@ export class FMatDense implements FMatBase {
     return FVector.adopt(tf.tensor2d(new Float32Array(x), [o, n]));
   }
 
+  /** K + K′ as a new matrix (same shape and layer collection). */
   add(other: FMatDense): FMatDense {
     return this.derived(this.block.combine(1, this.other(other, 'add'), 1));
   }
 
+  /** K − K′ as a new matrix. */
   sub(other: FMatDense): FMatDense {
     return this.derived(this.block.combine(1, this.other(other, 'sub'), -1));
   }
 
+  /** x·K as a new matrix. */
   scale(x: number): FMatDense {
     return this.derived(this.block.combine(checkScalar(x, 'FMatDense.scale'), null, 0));
   }
 
   dispose(): void {
-    this.block.dispose();
+    this.block.dispose('FMatDense');
   }
 
   private derived(b: SymmetricBlock): FMatDense {

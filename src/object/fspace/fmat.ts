@@ -18,6 +18,7 @@ export interface GramSpec extends PassSpec {
 
 /** Operations every FMat representation supports. */
 export interface FMatBase {
+  /** The parameters θ of the Jacobians whose Gram matrix this is. */
   readonly layerCollection: LayerCollection;
   /** Number O of outputs per example. */
   readonly numOutputs: number;
@@ -29,6 +30,8 @@ export interface FMatBase {
 
 /** An FMat representation class, as passed to GramMatrix({ representation }). */
 export interface FMatRepresentation<F extends FMatBase> {
+  /** The class's name in messages ('FMatDense'). */
   readonly representationName: string;
+  /** Computes the Gram matrix K defined by `spec` (what GramMatrix calls). */
   compute(spec: GramSpec): Promise<F>;
 }

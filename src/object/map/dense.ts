@@ -4,10 +4,12 @@
  * reference the matrix-free PFMapImplicit and the Gram matrix are checked against.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { type PassSpec, passOverData } from '../../backend/pass.js';
-import { batchJacobian } from '../pspace/accumulators.js';
+import type { PassSpec } from '../../backend/pass.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { outputJacobian } from '../../statistics/jacobian.js';
 import { PVector } from '../pvector.js';
 import { FVector, assertFVectorShape } from '../fvector.js';
 import type { PFMapBase } from './pfmap.js';
@@ -15,7 +17,9 @@ import { checkFiniteTensor, checkFloatTensor, checkLayerCollection, describe } f
 import { checkVector } from '../pspace/pmat.js';
 
 export class PFMapDense implements PFMapBase {
+  /** The name in messages: 'PFMapDense'. */
   static readonly representationName = 'PFMapDense';
+  /** The parameters θ of J. */
   readonly layerCollection: LayerCollection;
   private j: tf.Tensor3D | null;
 
@@ -33,29 +37,18 @@ export class PFMapDense implements PFMapBase {
   }
 
   /**
-   * Computes J row block by row block: for every batch and every output o, the per-example
+   * Computes J (statistics/jacobian.ts): for every batch and every output o, the per-example
    * gradients ∇θ f̃_o(x_i) [B, d] of the spec's square-root outputs (the raw outputs for
    * `Jacobian`), stacked to [O, B, d] per batch and concatenated over batches in loader order.
    * Costs one forward and O backward passes per batch.
    */
   static async compute(spec: PassSpec): Promise<PFMapDense> {
-    const lc = spec.layerCollection;
-    const perOutput: tf.Tensor3D[] = [];
-    const perBatch: tf.Tensor3D[] = [];
+    const { value: j } = await accumulate(spec, outputJacobian(spec.layerCollection));
     try {
-      await passOverData(spec, {
-        // Output-major rows [count·B, d] are the outputs' blocks [count, B, d].
-        onOutputs: (g) => void perOutput.push(tf.keep(batchJacobian(lc, g).reshape([g.count, g.batchSize, -1]) as tf.Tensor3D)),
-        onBatchEnd: () => {
-          perBatch.push(perOutput.length === 1 ? perOutput.pop()! : (tf.concat(perOutput, 0) as tf.Tensor3D));
-          tf.dispose(perOutput.splice(0));
-        },
-      });
-      const j = perBatch.length === 1 ? perBatch.pop()! : (tf.concat(perBatch, 1) as tf.Tensor3D);
-      return new PFMapDense(lc, j);
-    } finally {
-      tf.dispose(perOutput);
-      tf.dispose(perBatch);
+      return new PFMapDense(spec.layerCollection, j);
+    } catch (e) {
+      j.dispose();
+      throw e;
     }
   }
 
@@ -72,7 +65,7 @@ export class PFMapDense implements PFMapBase {
 
   /** J, shape [O, n, d], not copied (valid until dispose). */
   get data(): tf.Tensor3D {
-    if (!this.j || this.j.isDisposed) throw new DisposedError('this PFMapDense has been disposed');
+    checkAlive(this.j !== null && !this.j.isDisposed, 'PFMapDense');
     return this.j;
   }
 
@@ -129,10 +122,12 @@ export class PFMapDense implements PFMapBase {
     return PVector.adopt(this.layerCollection, tf.tidy(() => tf.matMul(f.data.reshape([1, o * n]), this.data.reshape([o * n, d])).reshape([d]) as tf.Tensor1D));
   }
 
+  /** J + J′ as a new map (same outputs, examples and layer collection). */
   add(other: PFMapDense): PFMapDense {
     return new PFMapDense(this.layerCollection, tf.add(this.data, this.other(other, 'add')));
   }
 
+  /** J − J′ as a new map. */
   sub(other: PFMapDense): PFMapDense {
     return new PFMapDense(this.layerCollection, tf.sub(this.data, this.other(other, 'sub')));
   }

@@ -11,6 +11,7 @@ import type { PassSpec } from '../../backend/pass.js';
 
 /** Operations every PFMap representation supports. */
 export interface PFMapBase {
+  /** The parameters θ the map differentiates with respect to. */
   readonly layerCollection: LayerCollection;
   /** Releases the tensors the map holds; using it afterwards throws DisposedError. */
   dispose(): void;
@@ -18,6 +19,7 @@ export interface PFMapBase {
 
 /** A PFMap representation class, as passed to Jacobian({ representation }). */
 export interface PFMapRepresentation<M extends PFMapBase> {
+  /** The class's name in messages ('PFMapDense'). */
   readonly representationName: string;
   /** Computes the map defined by `spec` (its `outputs` give the rows that are differentiated). */
   compute(spec: PassSpec): Promise<M>;

@@ -1,15 +1,16 @@
 /**
  * PMatBlockDiag: one dense block per layer (cross-layer terms dropped),
- * B_l = (1/n) Σ_i Σ_o ∇θ_l f̃_o(x_i) ∇θ_l f̃_o(x_i)ᵀ. Memory Σ_l d_l².
+ * B_l = (1/n) Σ_i Σ_o ∇θ_l f̃_o(x_i) ∇θ_l f̃_o(x_i)ᵀ, the algebra of the per-layer Jacobian Gram
+ * statistic (statistics/jacobian-gram.ts). Memory Σ_l d_l².
  */
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
-import { HostSum, gram, layerJacobian } from './accumulators.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { layerJacobianGrams } from '../../statistics/jacobian-gram.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
 import { SymmetricBlock } from './symmetric-block.js';
@@ -18,6 +19,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatBlockDiag implements PMat {
+  /** The name in saved files and messages: 'PMatBlockDiag'. */
   static readonly representationName = 'PMatBlockDiag';
   readonly layerCollection: LayerCollection;
   private readonly blocks: SymmetricBlock[];
@@ -55,20 +57,12 @@ export class PMatBlockDiag implements PMat {
     return PMatBlockDiag.fromBlocks(lc, lc.layers.map((e, i) => stateArray(state, `block${i}`, 'PMatBlockDiag.fromState', e.numel * e.numel)));
   }
 
+  /** The matrix with one dense block F_ll per layer, F_ll = (1/n) Σ_i J_i,lᵀ H_i J_i,l, of `spec` (what `FIM({ representation: PMatBlockDiag })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatBlockDiag> {
     const lc = spec.layerCollection;
-    const sums = lc.layers.map((e) => new HostSum(e.numel * e.numel));
-    try {
-      const { examples } = await passOverData(spec, {
-        onOutputs: (g) => lc.layers.forEach((e, i) => sums[i]!.add(gram(layerJacobian(e, g)))),
-        onBatchEnd: () => sums.forEach((s) => s.flush()),
-      });
-      const blocks = sums.map((s) => s.mean(examples));
-      lc.layers.forEach((e, i) => assertFiniteStatistic(blocks[i]!, 'PMatBlockDiag', `the block of layer '${e.id}'`));
-      return PMatBlockDiag.fromBlocks(lc, blocks);
-    } finally {
-      sums.forEach((s) => s.dispose());
-    }
+    const { value: blocks } = await accumulate(spec, layerJacobianGrams(lc));
+    lc.layers.forEach((e, i) => assertFiniteStatistic(blocks[i]!, 'PMatBlockDiag', `the block of layer '${e.id}'`));
+    return PMatBlockDiag.fromBlocks(lc, blocks);
   }
 
   /** The float64 block of one layer, not copied. */
@@ -138,21 +132,25 @@ export class PMatBlockDiag implements PMat {
     return vectorFromHost(this.layerCollection, x);
   }
 
+  /** (M + regul·I)⁻¹, block by block, as a new matrix (Cholesky in float64). */
   inv(options?: SolveOptions): PMatBlockDiag {
     const regul = checkRegul(options, 'PMatBlockDiag.inv');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b) => b.inverse(regul)));
   }
 
+  /** M + M′ block by block, as a new matrix. */
   add(other: PMatBlockDiag): PMatBlockDiag {
     const o = this.other(other, 'add');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b, i) => b.combine(1, o[i]!, 1)));
   }
 
+  /** M − M′ block by block, as a new matrix. */
   sub(other: PMatBlockDiag): PMatBlockDiag {
     const o = this.other(other, 'sub');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b, i) => b.combine(1, o[i]!, -1)));
   }
 
+  /** x·M as a new matrix. */
   scale(x: number): PMatBlockDiag {
     checkScalar(x, 'PMatBlockDiag.scale');
     return new PMatBlockDiag(this.layerCollection, this.blocks.map((b) => b.combine(x, null, 0)));
@@ -165,7 +163,7 @@ export class PMatBlockDiag implements PMat {
   }
 
   dispose(): void {
-    this.blocks.forEach((b) => b.dispose());
+    this.blocks.forEach((b) => b.dispose('PMatBlockDiag'));
   }
 
   private other(o: PMatBlockDiag, op: string): SymmetricBlock[] {

@@ -1,16 +1,16 @@
 /**
- * PMatDense: the full d×d matrix, M = (1/n) Σ_i Σ_o ∇θf̃_o(x_i) ∇θf̃_o(x_i)ᵀ, accumulated as
- * per-batch Jacobian Gram matrices JᵀJ and summed over batches in float64. Memory d² floats:
+ * PMatDense: the full d×d matrix, M = (1/n) Σ_i Σ_o ∇θf̃_o(x_i) ∇θf̃_o(x_i)ᵀ, the algebra of the
+ * Jacobian Gram statistic (statistics/jacobian-gram.ts). Memory d² floats:
  * for small models and for checking the other representations.
  */
 import { tf } from '../../tf.js';
 import { InvalidArgumentError, ShapeMismatchError } from '../../errors.js';
 import { checkFiniteValues, checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
-import { HostSum, batchJacobian, gram } from './accumulators.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { jacobianGram } from '../../statistics/jacobian-gram.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
 import { SymmetricBlock } from './symmetric-block.js';
@@ -19,6 +19,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, quadraticRows, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatDense implements PMat {
+  /** The name in saved files and messages: 'PMatDense'. */
   static readonly representationName = 'PMatDense';
   readonly layerCollection: LayerCollection;
   private readonly block: SymmetricBlock;
@@ -37,7 +38,6 @@ export class PMatDense implements PMat {
     this.block = values instanceof SymmetricBlock ? values : new SymmetricBlock(values, d);
   }
 
-  /** Computes the matrix of `spec` densely. */
   /** The persisted state: the d×d values (float64, not copied). */
   toState(): RepresentationState {
     return { meta: {}, arrays: { values: this.values() } };
@@ -48,21 +48,12 @@ export class PMatDense implements PMat {
     return new PMatDense(lc, stateArray(state, 'values', 'PMatDense.fromState', lc.numel() ** 2));
   }
 
+  /** The full d×d matrix F = (1/n) Σ_i J_iᵀ H_i J_i of `spec` (what `FIM({ representation: PMatDense })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatDense> {
     const lc = spec.layerCollection;
-    const d = lc.numel();
-    const sum = new HostSum(d * d);
-    try {
-      const { examples } = await passOverData(spec, {
-        onOutputs: (g) => sum.add(gram(batchJacobian(lc, g))),
-        onBatchEnd: () => sum.flush(),
-      });
-      const values = sum.mean(examples);
-      assertFiniteStatistic(values, 'PMatDense', 'the matrix');
-      return new PMatDense(lc, values);
-    } finally {
-      sum.dispose();
-    }
+    const { value: values } = await accumulate(spec, jacobianGram(lc));
+    assertFiniteStatistic(values, 'PMatDense', 'the matrix');
+    return new PMatDense(lc, values);
   }
 
   /** A dense matrix from a [d, d] tensor (copied). */
@@ -131,14 +122,17 @@ export class PMatDense implements PMat {
     return PMatDense.fromBlock(this.layerCollection, this.block.inverse(regul));
   }
 
+  /** M + M′ as a new matrix. */
   add(other: PMatDense): PMatDense {
     return PMatDense.fromBlock(this.layerCollection, this.block.combine(1, this.other(other, 'add'), 1));
   }
 
+  /** M − M′ as a new matrix. */
   sub(other: PMatDense): PMatDense {
     return PMatDense.fromBlock(this.layerCollection, this.block.combine(1, this.other(other, 'sub'), -1));
   }
 
+  /** x·M as a new matrix. */
   scale(x: number): PMatDense {
     return PMatDense.fromBlock(this.layerCollection, this.block.combine(checkScalar(x, 'PMatDense.scale'), null, 0));
   }
@@ -149,7 +143,7 @@ export class PMatDense implements PMat {
   }
 
   dispose(): void {
-    this.block.dispose();
+    this.block.dispose('PMatDense');
   }
 
   private other(o: PMatDense, op: string): SymmetricBlock {

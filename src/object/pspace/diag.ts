@@ -1,15 +1,16 @@
 /**
- * PMatDiag: diag(M) only, M_kk = (1/n) Σ_i Σ_o (∂f̃_o(x_i)/∂θ_k)². Per layer this never forms
- * per-example gradients where an identity exists (Dense: (x̃∘x̃)ᵀ(g∘g)).
+ * PMatDiag: diag(M) only, M_kk = (1/n) Σ_i Σ_o (∂f̃_o(x_i)/∂θ_k)², the algebra of the
+ * squared-gradients statistic (statistics/squared-gradients.ts).
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
-import { HostSum, squaredGradientSum } from './accumulators.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { squaredGradients } from '../../statistics/squared-gradients.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
@@ -17,6 +18,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, quadraticRows } from '../map/pmat-algebra.js';
 
 export class PMatDiag implements PMat {
+  /** The name in saved files and messages: 'PMatDiag'. */
   static readonly representationName = 'PMatDiag';
   readonly layerCollection: LayerCollection;
   private diag: Float64Array | null;
@@ -43,30 +45,22 @@ export class PMatDiag implements PMat {
     return new PMatDiag(lc, stateArray(state, 'diag', 'PMatDiag.fromState', lc.numel()));
   }
 
+  /** The exact diagonal F_jj = (1/n) Σ_i Σ_o (∂f̃_o(x_i)/∂θ_j)² of `spec` (what `FIM({ representation: PMatDiag })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatDiag> {
     const lc = spec.layerCollection;
-    const sum = new HostSum(lc.numel());
-    try {
-      const { examples } = await passOverData(spec, {
-        onOutputs: (g) => sum.add(squaredGradientSum(lc, g)),
-        onBatchEnd: () => sum.flush(),
-      });
-      const diag = sum.mean(examples);
-      assertFiniteStatistic(diag, 'PMatDiag', 'the diagonal');
-      return new PMatDiag(lc, diag);
-    } finally {
-      sum.dispose();
-    }
+    const { value: diag } = await accumulate(spec, squaredGradients(lc));
+    assertFiniteStatistic(diag, 'PMatDiag', 'the diagonal');
+    return new PMatDiag(lc, diag);
   }
 
   /** The diagonal as float64, not copied. */
   values(): Float64Array {
-    if (!this.diag) throw new DisposedError('this PMatDiag has been disposed');
+    checkAlive(this.diag !== null, 'PMatDiag');
     return this.diag;
   }
 
   private tensor(): tf.Tensor1D {
-    if (!this.device) throw new DisposedError('this PMatDiag has been disposed');
+    checkAlive(this.device !== null, 'PMatDiag');
     return this.device;
   }
 
@@ -131,16 +125,19 @@ export class PMatDiag implements PMat {
     return d;
   }
 
+  /** M + M′ as a new matrix. */
   add(other: PMatDiag): PMatDiag {
     const o = this.other(other, 'add');
     return new PMatDiag(this.layerCollection, this.values().map((x, k) => x + o[k]!));
   }
 
+  /** M − M′ as a new matrix. */
   sub(other: PMatDiag): PMatDiag {
     const o = this.other(other, 'sub');
     return new PMatDiag(this.layerCollection, this.values().map((x, k) => x - o[k]!));
   }
 
+  /** x·M as a new matrix. */
   scale(x: number): PMatDiag {
     checkScalar(x, 'PMatDiag.scale');
     return new PMatDiag(this.layerCollection, this.values().map((v) => v * x));

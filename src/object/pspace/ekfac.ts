@@ -14,20 +14,21 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import type { Loader } from '../../data/loader.js';
 import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
-import { HostSum } from './accumulators.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { eigenbasisDiagonal } from '../../statistics/eigenbasis-diagonal.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, type RestoreContext, metaChoice, stateArray } from './state.js';
 import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
-import { biasSize, checkKroneckerLayers, type KroneckerFactors } from './kronecker/factors.js';
-import { assertFiniteStatistic, computeFiniteFactors } from './finiteness.js';
+import type { KroneckerFactors } from '../../statistics/kronecker-factors.js';
+import { biasSize } from './kronecker/parts.js';
+import { assertFiniteStatistic, computeFiniteFactors } from '../../statistics/finiteness.js';
 import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 
 /** One block of a PMatEKFAC (see `PMatEKFAC.eigenBlocks`). */
@@ -44,7 +45,9 @@ export interface EKFACBlock {
   readonly uG: Float64Array;
   /** The diagonal D in the basis, [k, c] row-major. */
   readonly diagonal: Float64Array;
+  /** Size k of the row factor. */
   readonly k: number;
+  /** Size c of the column factor (1 for a bias block). */
   readonly c: number;
 }
 
@@ -110,6 +113,7 @@ function layerBlocks(lc: LayerCollection, blocks: readonly EigenBlock[]): LayerB
 }
 
 export class PMatEKFAC implements PMat {
+  /** The name in saved files and messages: 'PMatEKFAC'. */
   static readonly representationName = 'PMatEKFAC';
   readonly layerCollection: LayerCollection;
   /** In parameter order (see the class documentation). */
@@ -190,6 +194,7 @@ export class PMatEKFAC implements PMat {
     }
   }
 
+  /** KFAC's eigenbases of `spec` with the diagonal λ_A ⊗ λ_G (equal to KFAC until `updateDiag`); what `FIM({ representation: PMatEKFAC })` calls. */
   static compute(spec: FisherSpec): Promise<PMatEKFAC> {
     return PMatEKFAC.computeWith(spec, 'expand');
   }
@@ -231,7 +236,7 @@ export class PMatEKFAC implements PMat {
   /**
    * Replaces the diagonal by the exact second moment of the per-example gradients in the
    * Kronecker eigenbasis, over `loader` (one pass; same model, variant and layers as at
-   * construction). Returns this matrix.
+   * construction; the statistic is statistics/eigenbasis-diagonal.ts). Returns this matrix.
    */
   async updateDiag(loader: Loader): Promise<this> {
     checkAlive(!this.disposed, 'PMatEKFAC');
@@ -243,55 +248,15 @@ export class PMatEKFAC implements PMat {
           : `updateDiag: this PMatEKFAC was loaded from a file that does not record its definition (a loss function, or a file of format version 1); compute one with FIM({ representation: PMatEKFAC })`,
       );
     }
-    const lc = this.layerCollection;
-    const supports = checkKroneckerLayers(lc, 'PMatEKFAC');
-    const sums = this.blocks.map((b) => new HostSum(b.k * b.c));
-    const bases = this.blocks.map((b) => tf.tidy(() => [tf.tensor2d(new Float32Array(b.uA), [b.k, b.k]), tf.tensor2d(new Float32Array(b.uG), [b.c, b.c])]));
-    // The input factor's eigenbasis: U_A, or U_G where the rows come from the gradients (Conv2DTranspose).
-    const basis = (i: number, of: 'input' | 'output') => {
-      const [uA, uG] = bases[this.byLayer[i]!.weights]! as [tf.Tensor2D, tf.Tensor2D];
-      return (supports[i]!.rowFactor === 'gradients') === (of === 'input') ? uG : uA;
-    };
-    // Inputs in the input factor's eigenbasis do not depend on the output: projected once per batch.
-    let projected: tf.Tensor3D[] = [];
-    try {
-      // k output-major stacked outputs at once (k = 1 the plain case).
-      const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean, k: number) => {
-        if (firstOutput) {
-          tf.dispose(projected);
-          projected = lc.layers.map((e, i) => tf.keep(supports[i]!.projectInputs(e.layer, inputs.get(e.id)!, basis(i, 'input'))));
-        }
-        lc.layers.forEach((e, i) => {
-          const { weights, bias } = this.byLayer[i]!;
-          const grads = gradsById.get(e.id)!;
-          const support = supports[i]!;
-          const uOutput = basis(i, 'output');
-          sums[weights]!.add(support.eigenbasisSquaredSum(e.layer, projected[i]!, grads, uOutput, k));
-          // Separate bias block: Σᵢ (U_Bᵀ bᵢ)∘² (tensors here are released by the pass's tidy scope).
-          if (bias !== null) sums[bias]!.add(tf.sum(tf.square(tf.matMul(support.separateBias!.gradients(e.layer, grads), bases[bias]![0]!)), 0));
-        });
-      };
-      const { examples } = await passOverData({ ...this.spec, loader }, {
-        onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0, out.count),
-        onBatchEnd: () => {
-          sums.forEach((s) => s.flush());
-          tf.dispose(projected);
-          projected = [];
-        },
-      });
-      const diagonals = sums.map((s) => s.mean(examples));
-      // Checked before any new block holds tensors: an overflow leaves this matrix as it was.
-      diagonals.forEach((d, i) => assertFiniteStatistic(d, 'PMatEKFAC.updateDiag', `the updated diagonal of block ${i}`));
-      const next = this.blocks.map((b, i) => b.withDiagonal(diagonals[i]!));
-      this.blocks.forEach((b) => b.dispose());
-      this.blocks.splice(0, this.blocks.length, ...next);
-      this.source = 'updated';
-      return this;
-    } finally {
-      sums.forEach((s) => s.dispose());
-      bases.forEach((b) => tf.dispose(b));
-      tf.dispose(projected);
-    }
+    const layers = this.byLayer.map(({ weights, bias }) => ({ weights: this.blocks[weights]!, bias: bias === null ? null : this.blocks[bias]! }));
+    const { value: diagonals } = await accumulate({ ...this.spec, loader }, eigenbasisDiagonal(this.layerCollection, layers, 'PMatEKFAC'));
+    // Checked before any new block holds tensors: an overflow leaves this matrix as it was.
+    diagonals.forEach((d, i) => assertFiniteStatistic(d, 'PMatEKFAC.updateDiag', `the updated diagonal of block ${i}`));
+    const next = this.blocks.map((b, i) => b.withDiagonal(diagonals[i]!));
+    this.blocks.forEach((b) => b.dispose());
+    this.blocks.splice(0, this.blocks.length, ...next);
+    this.source = 'updated';
+    return this;
   }
 
   private slices<T extends tf.Tensor>(v: PVector, what: string, f: (b: EigenBlock, slice: tf.Tensor1D) => T): T[] {
@@ -367,6 +332,7 @@ export class PMatEKFAC implements PMat {
     return this.blocks.reduce((s, b) => s + b.d.reduce((a, x) => a + Math.log(Math.max(x + regul, 0)), 0), 0);
   }
 
+  /** x·M (the diagonal scaled, the eigenbases shared) as a new matrix. */
   scale(x: number): PMatEKFAC {
     checkScalar(x, 'PMatEKFAC.scale');
     return this.mapDiagonal((d) => d * x);

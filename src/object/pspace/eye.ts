@@ -11,6 +11,7 @@ import { type NormOrder, type PMat, type SolveOptions, checkAlive, checkNormOrde
 import type { RepresentationState } from './state.js';
 
 export class PMatEye implements PMat {
+  /** The name in saved files and messages: 'PMatEye'. */
   static readonly representationName = 'PMatEye';
   readonly layerCollection: LayerCollection;
   private readonly s: number;
@@ -75,6 +76,7 @@ export class PMatEye implements PMat {
     return v.scale(1 / this.damped(checkRegul(options, 'PMatEye.solve')));
   }
 
+  /** (s + regul)⁻¹·I as a new matrix. */
   inv(options?: SolveOptions): PMatEye {
     return new PMatEye(this.layerCollection, 1 / this.damped(checkRegul(options, 'PMatEye.inv')));
   }
@@ -95,22 +97,27 @@ export class PMatEye implements PMat {
     return new PMatEye(this.layerCollection, Math.abs(this.scaling) > atol ? 1 / this.scaling : 0);
   }
 
+  /** log det(sI + regul·I) = d·log(s + regul). */
   logdet(options?: SolveOptions): number {
     return this.d * Math.log(this.scaling + checkRegul(options, 'PMatEye.logdet'));
   }
 
+  /** x·s·I as a new matrix. */
   scale(x: number): PMatEye {
     return new PMatEye(this.layerCollection, this.scaling * checkScalar(x, 'PMatEye.scale'));
   }
 
+  /** (s + s′)·I as a new matrix. */
   add(other: PMatEye): PMatEye {
     return new PMatEye(this.layerCollection, this.scaling + this.other(other, 'add'));
   }
 
+  /** (s − s′)·I as a new matrix. */
   sub(other: PMatEye): PMatEye {
     return new PMatEye(this.layerCollection, this.scaling - this.other(other, 'sub'));
   }
 
+  /** (s·s′)·I as a new matrix. */
   mm(other: PMatEye): PMatEye {
     return new PMatEye(this.layerCollection, this.scaling * this.other(other, 'mm'));
   }

@@ -1,7 +1,7 @@
 /**
  * PMatHessianImplicit: the Hessian H = ∇²θ (1/n) Σ_i ℓ_i without storing it. It keeps the
  * definition (model, layer collection, data, loss) and makes one pass over the data per
- * product, each batch contributing a Hessian-vector product (hessian-vector-product.ts):
+ * product, each batch contributing a Hessian-vector product (statistics/hessian-vector-mean.ts):
  *   H v  = (1/n) Σ_batches ∇θ⟨∇θ L_batch, v⟩,   vᵀHv = ⟨v, H v⟩,   (H + λI)⁻¹ v by conjugate gradient.
  * Every method returns a Promise. H need not be positive definite: CG stops with
  * NotPositiveDefiniteError on a direction of non-positive curvature (use a larger regul).
@@ -9,15 +9,16 @@
 import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
-import { HostSum } from './accumulators.js';
+import { hessianVectorMean } from '../../statistics/hessian-vector-mean.js';
 import type { PMatBase } from './pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from '../../linalg/conjugate-gradient.js';
 import { PFMapDense } from '../map/dense.js';
 import { checkPFMap } from '../map/pmat-algebra.js';
-import { type HessianSpec, forEachHessianBatch, unflatten } from '../../metrics/hessian-vector-product.js';
+import type { HessianSpec } from '../../metrics/hessian-vector-product.js';
 import { checkAlive, checkVector } from './pmat.js';
 
 export class PMatHessianImplicit implements PMatBase {
+  /** The name in saved files and messages: 'PMatHessianImplicit'. */
   static readonly representationName = 'PMatHessianImplicit';
   readonly layerCollection: LayerCollection;
   private readonly spec: HessianSpec;
@@ -33,20 +34,7 @@ export class PMatHessianImplicit implements PMatBase {
   async mv(v: PVector): Promise<PVector> {
     checkAlive(!this.disposed, 'PMatHessianImplicit');
     checkVector(v, this.layerCollection, 'PMatHessianImplicit.mv');
-    const sum = new HostSum(this.layerCollection.numel());
-    const parts = unflatten(this.layerCollection, v.data);
-    try {
-      const n = await forEachHessianBatch(this.spec, (b) => {
-        const hv = b.hvp(parts);
-        sum.add(hv);
-        hv.dispose();
-        sum.flush();
-      });
-      return PVector.adopt(this.layerCollection, tf.tensor1d(Float32Array.from(sum.total, (x) => x / n)));
-    } finally {
-      sum.dispose();
-      tf.dispose(parts);
-    }
+    return PVector.adopt(this.layerCollection, tf.tensor1d(Float32Array.from(await hessianVectorMean(this.spec, v.data))));
   }
 
   /** vᵀ H v (one pass). */

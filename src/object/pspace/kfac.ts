@@ -17,13 +17,14 @@
  * B (`KroneckerFactors.bias`), handled everywhere as the Kronecker block B ⊗ [1] (exactly damped).
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, checkOptions, describe } from '../arguments.js';
-import { computeFiniteFactors } from './finiteness.js';
+import { computeFiniteFactors } from '../../statistics/finiteness.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, metaChoice, stateArray } from './state.js';
@@ -32,7 +33,8 @@ import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
 import type { FactorBasis } from './kronecker/factor-basis.js';
-import { biasSize, kroneckerParts, type KroneckerFactors, type KroneckerPart } from './kronecker/factors.js';
+import type { KroneckerFactors } from '../../statistics/kronecker-factors.js';
+import { biasSize, kroneckerParts, type KroneckerPart } from './kronecker/parts.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
 /** Options of `PMatKFAC.with`. */
@@ -52,18 +54,30 @@ export interface KFACSolveOptions extends SolveOptions {
 
 /** The eigenpairs of one layer's factors, ascending eigenvalues, eigenvectors in columns. */
 export interface KroneckerEigen {
+  /** The layer's id. */
   id: string;
+  /** Eigenvalues of the input factor A (k, ascending). */
   eigenvaluesA: Float64Array;
+  /** Eigenvectors of A, k×k row-major, one per column. */
   eigenvectorsA: Float64Array;
+  /** Eigenvalues of the output factor G (c, ascending). */
   eigenvaluesG: Float64Array;
+  /** Eigenvectors of G, c×c row-major, one per column. */
   eigenvectorsG: Float64Array;
   /** The separate bias block's eigenpairs (Conv2DTranspose with a bias). */
-  bias?: { eigenvalues: Float64Array; eigenvectors: Float64Array };
+  bias?: {
+    /** Eigenvalues of the bias block B (c, ascending). */
+    eigenvalues: Float64Array;
+    /** Eigenvectors of B, c×c row-major, one per column. */
+    eigenvectors: Float64Array;
+  };
 }
 
 export class PMatKFAC implements PMat {
+  /** The name in saved files and messages: 'PMatKFAC'. */
   static readonly representationName = 'PMatKFAC';
   readonly layerCollection: LayerCollection;
+  /** How weight sharing enters the factors: 'expand' (default) or 'reduce' (Eschenhagen et al. 2023). */
   readonly kfacType: KfacType;
   private readonly hostFactors: KroneckerFactors[];
   /** The diagonal blocks in parameter order: one per layer, plus one per separate bias. */
@@ -131,12 +145,13 @@ export class PMatKFAC implements PMat {
     return new PMatKFAC(lc, factors, kfacType);
   }
 
+  /** The blocks A ⊗ G per layer (Martens & Grosse 2015; CONVENTIONS.md, "Kronecker factors") of `spec` (what `FIM({ representation: PMatKFAC })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatKFAC> {
     return new PMatKFAC(spec.layerCollection, await computeFiniteFactors(spec, 'expand', 'PMatKFAC'), 'expand', true);
   }
 
   private get tensors() {
-    if (!this.device) throw new DisposedError('this PMatKFAC has been disposed; it cannot be used any more');
+    checkAlive(this.device !== null, 'PMatKFAC');
     return this.device;
   }
 

@@ -2,17 +2,19 @@
  * PMatLowRank: M = JᵀJ with J ∈ R^{m×d} the stacked per-example Jacobian rows of the
  * square-root outputs divided by √n (m = O·n rows, ordered output-major within each batch).
  * Never forms d×d: products go through J, the spectrum and solves through the m×m Gram JJᵀ.
+ * The algebra of the Jacobian-rows statistic (statistics/jacobian-rows.ts).
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import { cholesky, choleskySolve, eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { checkFloatTensor, checkLayerCollection, describe } from '../arguments.js';
 import { preciseSumOf } from '../reductions.js';
-import { batchJacobian } from './accumulators.js';
-import { overflowError } from './finiteness.js';
+import { accumulate } from '../../statistics/statistic.js';
+import { scaledJacobianRows } from '../../statistics/jacobian-rows.js';
+import { overflowError } from '../../statistics/finiteness.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import type { RepresentationState } from './state.js';
@@ -20,6 +22,7 @@ import { PFMapDense } from '../map/dense.js';
 import { type MapTMmapOptions, checkPFMap, checkReduction, mapRows, pfmapFromColumns, reduce, rowsTransposedToHost } from '../map/pmat-algebra.js';
 
 export class PMatLowRank implements PMat {
+  /** The name in saved files and messages: 'PMatLowRank'. */
   static readonly representationName = 'PMatLowRank';
   readonly layerCollection: LayerCollection;
   private j: tf.Tensor2D | null;
@@ -54,30 +57,25 @@ export class PMatLowRank implements PMat {
     return new PMatLowRank(lc, tf.tensor2d(factor, [rows, lc.numel()]));
   }
 
+  /** The factor J/√n of F = JᵀJ/n (the stacked per-example gradients, n·O rows) of `spec` (what `FIM({ representation: PMatLowRank })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatLowRank> {
     const lc = spec.layerCollection;
-    const rows: tf.Tensor2D[] = [];
-    try {
-      const { examples } = await passOverData(spec, { onOutputs: (g) => void rows.push(tf.keep(batchJacobian(lc, g))) });
-      const j = tf.tidy(() => tf.div(tf.concat(rows, 0), Math.sqrt(examples)) as tf.Tensor2D);
-      // The matrix JᵀJ is finite in float32 iff its diagonal (column sums of squares of J) is:
-      // |M_ab| ≤ √(M_aa M_bb). One reduction to a scalar.
-      const largest = tf.tidy(() => tf.max(tf.sum(tf.square(j), 0)));
-      const value = largest.dataSync()[0]!;
-      largest.dispose();
-      if (!Number.isFinite(value)) {
-        j.dispose();
-        throw overflowError('PMatLowRank', 'the diagonal of JᵀJ (largest column sum of squares of the per-example gradients)', value);
-      }
-      return new PMatLowRank(lc, j);
-    } finally {
-      tf.dispose(rows);
+    const { value: j } = await accumulate(spec, scaledJacobianRows(lc));
+    // The matrix JᵀJ is finite in float32 iff its diagonal (column sums of squares of J) is:
+    // |M_ab| ≤ √(M_aa M_bb). One reduction to a scalar.
+    const largest = tf.tidy(() => tf.max(tf.sum(tf.square(j), 0)));
+    const value = largest.dataSync()[0]!;
+    largest.dispose();
+    if (!Number.isFinite(value)) {
+      j.dispose();
+      throw overflowError('PMatLowRank', 'the diagonal of JᵀJ (largest column sum of squares of the per-example gradients)', value);
     }
+    return new PMatLowRank(lc, j);
   }
 
   /** J/√n, shape [m, d], not copied. */
   get factor(): tf.Tensor2D {
-    if (!this.j || this.j.isDisposed) throw new DisposedError('this PMatLowRank has been disposed');
+    checkAlive(this.j !== null && !this.j.isDisposed, 'PMatLowRank');
     return this.j;
   }
 

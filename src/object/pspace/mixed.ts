@@ -2,12 +2,13 @@
  * PMatMixed: a block-diagonal matrix whose layer groups each use their own representation,
  * e.g. EKFAC for the layers with Kronecker factors and dense blocks elsewhere
  * (`PMatEKFACBlockDiag`). Cross terms between groups are zero; every operation combines the
- * groups' results. The groups are computed in one shared pass over the data (SharedPass).
+ * groups' results. The groups are computed in one shared pass over the data
+ * (statistics/shared-pass.ts).
  */
 import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { LayerCollection, type LayerEntry } from '../../layers/layer-collection.js';
-import { SharedPass } from '../../backend/shared-pass.js';
+import { computeInOnePass } from '../../statistics/shared-pass.js';
 import type { Loader } from '../../data/loader.js';
 import { PVector } from '../pvector.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
@@ -23,7 +24,9 @@ const KIND_NAMES = layerKindNames();
 
 /** Which representation each layer gets: by id, then by kind name, then by Kronecker support, then the default. */
 export interface MixedMapping {
+  /** The representation of every layer no other key names. */
   default: Representation<PMat>;
+  /** By layer id; takes precedence over `byLayerKind` and `kronecker`. */
   byLayerId?: Record<string, Representation<PMat>>;
   /** Keyed by layer kind name: 'dense', 'conv2d', ... */
   byLayerKind?: Record<string, Representation<PMat>>;
@@ -44,6 +47,7 @@ function group(mat: PMat, layers: readonly number[]): Group {
 }
 
 export class PMatMixed implements PMat {
+  /** The name in saved files and messages: 'PMatMixed'. */
   static readonly representationName = 'PMatMixed';
   readonly layerCollection: LayerCollection;
   private readonly liveGroups: Group[];
@@ -98,17 +102,12 @@ export class PMatMixed implements PMat {
       mapping.byLayerId?.[e.id] ?? mapping.byLayerKind?.[e.kind.name] ?? (e.kind.kronecker ? mapping.kronecker : undefined) ?? mapping.default;
     const byRep = new Map<Representation<PMat>, number[]>();
     lc.layers.forEach((e, i) => byRep.set(choice(e), [...(byRep.get(choice(e)) ?? []), i]));
-    // The groups compute concurrently and their passes over the data run as one (SharedPass).
-    const shared = new SharedPass(spec, byRep.size);
-    const settled = await Promise.allSettled(
-      [...byRep].map(async ([rep, layers]): Promise<Group> => {
+    // The groups compute concurrently and their passes over the data run as one.
+    const settled = await computeInOnePass(
+      spec,
+      [...byRep].map(([rep, layers]) => async (shared: FisherSpec): Promise<Group> => {
         const sub = LayerCollection.fromLayers(spec.model, layers.map((i) => lc.layers[i]!.id));
-        const participant = shared.participant();
-        try {
-          return group(await rep.compute({ ...spec, layerCollection: sub, shared: participant }), layers);
-        } finally {
-          participant.done();
-        }
+        return group(await rep.compute({ ...shared, layerCollection: sub }), layers);
       }),
     );
     const groups = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -191,7 +190,12 @@ export class PMatMixed implements PMat {
   }
 
   /** The sub-matrices, with the ids of their layers. */
-  parts(): ReadonlyArray<{ matrix: PMat; layerIds: string[] }> {
+  parts(): ReadonlyArray<{
+    /** The group's matrix, over the group's layers only. */
+    matrix: PMat;
+    /** The ids of the group's layers, in parameter order. */
+    layerIds: string[];
+  }> {
     return this.groups.map((g) => ({ matrix: g.mat, layerIds: g.layers.map((i) => this.layerCollection.layers[i]!.id) }));
   }
 

@@ -117,10 +117,7 @@ export function checkVector(v: unknown, lc: LayerCollection, where: string, name
   return v;
 }
 
-/** Throws DisposedError naming the object's class when `alive` is false. */
-export function checkAlive(alive: boolean, what: string): void {
-  if (!alive) throw new DisposedError(`this ${what} has been disposed; it cannot be used any more`);
-}
+export { checkAlive } from '../disposal.js';
 
 /** Validates a norm order. */
 export function checkNormOrder(ord: unknown, where: string): NormOrder {

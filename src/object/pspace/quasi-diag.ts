@@ -4,25 +4,29 @@
  * unit's incoming weights W[:, c] and its bias b[c]:
  *   M[(k,c), (K−1,c)] = (1/n) Σᵢ Σ_o ∂_{W[k,c]} f̃ · ∂_{b[c]} f̃.
  * Each unit's block is an "arrowhead" matrix [[diag(D), u], [uᵀ, β]], inverted exactly by a
- * Schur complement; layers without a bias are diagonal.
+ * Schur complement; layers without a bias are diagonal. The algebra of two statistics of one pass:
+ * the squared gradients (statistics/squared-gradients.ts) and the weight–bias cross terms
+ * (statistics/weight-bias-cross.ts).
  *
  * The definition needs each unit's bias as the last row of the layer's [K, C] layout: layers
  * whose bias is a separate block or whose rows are not the inputs (Conv2DTranspose, kernel
  * [kh, kw, cout, cin]: a unit's weights are strided within the kernel) are refused.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
+import { InvalidArgumentError, NotPositiveDefiniteError, UnsupportedLayerError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import type { KroneckerSupport } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { passOverData } from '../../backend/pass.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, describe } from '../arguments.js';
-import { assertFiniteStatistic } from './finiteness.js';
-import { HostSum } from './accumulators.js';
+import { assertFiniteStatistic } from '../../statistics/finiteness.js';
+import { accumulate, jointly } from '../../statistics/statistic.js';
+import { squaredGradients } from '../../statistics/squared-gradients.js';
+import { weightBiasCross } from '../../statistics/weight-bias-cross.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type SolveOptions, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, stateArray } from './state.js';
-import { checkKroneckerLayers } from './kronecker/factors.js';
+import { checkKroneckerLayers } from '../../statistics/kronecker-factors.js';
 
 /** One layer: the diagonal (numel) and, with a bias, the cross terms [K−1, C] (row-major). */
 interface QuasiDiagBlock {
@@ -33,6 +37,7 @@ interface QuasiDiagBlock {
 }
 
 export class PMatQuasiDiag implements PMat {
+  /** The name in saved files and messages: 'PMatQuasiDiag'. */
   static readonly representationName = 'PMatQuasiDiag';
   readonly layerCollection: LayerCollection;
   private blocks: QuasiDiagBlock[] | null;
@@ -80,41 +85,35 @@ export class PMatQuasiDiag implements PMat {
     return PMatQuasiDiag.fromBlocks(lc, lc.layers.map((e, i) => ({ diag: stateArray(state, `diag${i}`, where, e.numel), cross: state.arrays[`cross${i}`] ? stateArray(state, `cross${i}`, where) : null })));
   }
 
+  /** The diagonal plus the weight–bias cross terms of each unit (Ollivier 2015) of `spec` (what `FIM({ representation: PMatQuasiDiag })` calls). */
   static async compute(spec: FisherSpec): Promise<PMatQuasiDiag> {
     const lc = spec.layerCollection;
     const supports = quasiDiagLayers(lc);
-    const shapes = lc.layers.map((e, i) => ({ sizes: supports[i]!.factorSizes(e.layer), bias: supports[i]!.hasBias(e.layer) }));
-    const diag = lc.layers.map((e) => new HostSum(e.numel));
-    const cross = shapes.map(({ sizes: [k, c], bias }) => (bias ? new HostSum((k - 1) * c) : null));
-    try {
-      const { examples } = await passOverData(spec, {
-        onOutputs: (out) =>
-          lc.layers.forEach((e, i) => {
-            const x = out.inputs.get(e.id)!;
-            const g = out.grads.get(e.id)!;
-            diag[i]!.add(e.kind.squaredGradientSum(e.layer, x, g, out.count));
-            cross[i]?.add(supports[i]!.weightBiasCross(e.layer, x, g, out.count));
-          }),
-        onBatchEnd: () => [...diag, ...cross].forEach((s) => s?.flush()),
-      });
-      const blocks = shapes.map(({ sizes: [k, c] }, i) => ({ k, c, diag: diag[i]!.mean(examples), cross: cross[i] ? cross[i]!.mean(examples) : null }));
-      lc.layers.forEach((e, i) => {
-        assertFiniteStatistic(blocks[i]!.diag, 'PMatQuasiDiag', `the diagonal of layer '${e.id}'`);
-        if (blocks[i]!.cross) assertFiniteStatistic(blocks[i]!.cross!, 'PMatQuasiDiag', `the weight–bias cross terms of layer '${e.id}'`);
-      });
-      return new PMatQuasiDiag(lc, blocks);
-    } finally {
-      [...diag, ...cross].forEach((s) => s?.dispose());
-    }
+    // The diagonal and the cross terms are statistics of the same pass.
+    const { value } = await accumulate(spec, jointly({ diag: squaredGradients(lc), cross: weightBiasCross(lc, supports) }));
+    const blocks = lc.layers.map((e, i) => {
+      const [k, c] = supports[i]!.factorSizes(e.layer);
+      return { k, c, diag: value.diag.slice(e.offset, e.offset + e.numel), cross: value.cross[i]! };
+    });
+    lc.layers.forEach((e, i) => {
+      assertFiniteStatistic(blocks[i]!.diag, 'PMatQuasiDiag', `the diagonal of layer '${e.id}'`);
+      if (blocks[i]!.cross) assertFiniteStatistic(blocks[i]!.cross!, 'PMatQuasiDiag', `the weight–bias cross terms of layer '${e.id}'`);
+    });
+    return new PMatQuasiDiag(lc, blocks);
   }
 
   private get parts(): QuasiDiagBlock[] {
-    if (!this.blocks) throw new DisposedError('this PMatQuasiDiag has been disposed');
+    checkAlive(this.blocks !== null, 'PMatQuasiDiag');
     return this.blocks;
   }
 
   /** The float64 diagonal and cross terms of one layer, not copied. */
-  layerBlock(id: string): { diag: Float64Array; cross: Float64Array | null } {
+  layerBlock(id: string): {
+    /** The layer's diagonal, in its parameter layout. */
+    diag: Float64Array;
+    /** The weight–bias cross terms [K−1, C] row-major (each weight with its unit's bias); null without a bias. */
+    cross: Float64Array | null;
+  } {
     return this.parts[this.layerCollection.layers.indexOf(this.layerCollection.get(id))]!;
   }
 

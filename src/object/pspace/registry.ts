@@ -3,9 +3,10 @@
  * messages), what FIM takes (`representation`), which objects it saves and loads (`persist`:
  * toState / fromState), whether and how partial results merge (`merge`: the example-weighted
  * mean of matrices computed on disjoint data, or `mergedThrough` another representation whose
- * merge it is built from), and how the CLI offers it (`cli`). Persistence, mergePartial, the
- * worker pool, the CLI and the error messages loop over `REGISTRY`; a new representation is its
- * own file plus one entry here (docs/architecture.md, "Adding a representation").
+ * merge it is built from), how many bytes an object stores (`storedBytes`), and how the CLI
+ * offers it (`cli`). Persistence, mergePartial, the worker pool and its threads, the CLI and the
+ * error messages loop over `REGISTRY`; a new representation is its own file plus one entry here
+ * (docs/architecture.md, "Adding a representation").
  *
  * Browser-safe: no Node module is imported.
  */
@@ -13,14 +14,14 @@ import { tf } from '../../tf.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { LayerCollection, LayerEntry } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
-import type { PMat, PMatBase, Representation } from './pmat.js';
+import type { FisherSpec, PMat, PMatBase, Representation } from './pmat.js';
 import type { RepresentationState, RestoreContext } from './state.js';
 import { PMatDense } from './dense.js';
 import { PMatDiag } from './diag.js';
 import { PMatBlockDiag } from './block-diag.js';
 import { PMatLowRank } from './low-rank.js';
 import { PMatKFAC } from './kfac.js';
-import { PMatEKFAC } from './ekfac.js';
+import { PMatEKFAC, kfacEigenBlocks } from './ekfac.js';
 import { PMatQuasiDiag } from './quasi-diag.js';
 import { PMatEye } from './eye.js';
 import { PMatImplicit } from './implicit.js';
@@ -46,6 +47,7 @@ export interface CliDescription {
   readonly updatesDiagonal: boolean;
   /** Stores nothing: every operation is a pass over the data. */
   readonly matrixFree: boolean;
+  /** Estimated bytes and multiply-adds for `lc`, n examples and O outputs (the CLI's cost table). */
   cost(lc: LayerCollection, n: number, outputs: number): RepresentationCost;
 }
 
@@ -62,7 +64,9 @@ export interface RegistryEntry {
   readonly owns?: (x: unknown) => boolean;
   /** Saving and loading: the state of an object, and the object of a state on `lc`. */
   readonly persist?: {
+    /** The object's state: scalars, arrays and parts. */
     toState(x: Persistable): RepresentationState;
+    /** The object of `state` rebuilt on `lc`; checks every size before allocating a tensor. */
     fromState(lc: LayerCollection, state: RepresentationState, context: RestoreContext): Persistable;
   };
   /**
@@ -70,13 +74,24 @@ export interface RegistryEntry {
    * on `lc` computed on disjoint parts, with example weights w (summing to 1).
    */
   readonly merge?: (parts: readonly PMat[], w: readonly number[], lc: LayerCollection) => PMat;
-  /** Partial results are computed (and merged) in this representation, then turned into this one (EKFAC from merged KFAC factors). */
+  /** Partial results are computed (and merged) in this representation, then turned into this one by `fromMerged` (EKFAC from merged KFAC factors). */
   readonly mergedThrough?: Representation<PMatBase>;
+  /**
+   * With `mergedThrough`: this representation's matrix of `spec` from the merged matrix of the
+   * `mergedThrough` representation (which the caller still owns and disposes).
+   */
+  readonly fromMerged?: (merged: PMat, spec: FisherSpec) => PMat;
+  /**
+   * Bytes an object stores (float64 host arrays, float32 tensors; lazily built caches not
+   * counted), or null when a part of it is of an unknown representation: the CLI's tables.
+   */
+  readonly storedBytes?: (x: Persistable | PMatBase) => number | null;
+  /** How the CLI offers the representation. */
   readonly cli?: CliDescription;
 }
 
 /** Typed construction of an entry for objects of class `cls`. */
-function entry<T extends Persistable>(e: {
+function entry<T extends Persistable | PMatBase>(e: {
   name: string;
   representation?: Representation<PMatBase>;
   cls?: { readonly prototype: T };
@@ -84,6 +99,8 @@ function entry<T extends Persistable>(e: {
   fromState?: (lc: LayerCollection, state: RepresentationState, context: RestoreContext) => T;
   merge?: (parts: readonly T[], w: readonly number[], lc: LayerCollection) => T;
   mergedThrough?: Representation<PMatBase>;
+  fromMerged?: (merged: PMat, spec: FisherSpec) => PMat;
+  storedBytes?: (x: T) => number | null;
   cli?: CliDescription;
 }): RegistryEntry {
   const proto = e.cls?.prototype as object | undefined;
@@ -91,9 +108,11 @@ function entry<T extends Persistable>(e: {
     name: e.name,
     ...(e.representation ? { representation: e.representation } : {}),
     ...(proto ? { owns: (x: unknown) => typeof x === 'object' && x !== null && Object.prototype.isPrototypeOf.call(proto, x) } : {}),
-    ...(e.toState && e.fromState ? { persist: { toState: e.toState as (x: Persistable) => RepresentationState, fromState: e.fromState } } : {}),
+    ...(e.toState && e.fromState ? { persist: { toState: e.toState as (x: Persistable) => RepresentationState, fromState: e.fromState as (lc: LayerCollection, state: RepresentationState, context: RestoreContext) => Persistable } } : {}),
     ...(e.merge ? { merge: e.merge as unknown as RegistryEntry['merge'] } : {}),
     ...(e.mergedThrough ? { mergedThrough: e.mergedThrough } : {}),
+    ...(e.fromMerged ? { fromMerged: e.fromMerged } : {}),
+    ...(e.storedBytes ? { storedBytes: e.storedBytes as (x: Persistable | PMatBase) => number | null } : {}),
     ...(e.cli ? { cli: e.cli } : {}),
   };
 }
@@ -128,12 +147,14 @@ export const REGISTRY: readonly RegistryEntry[] = [
     name: 'PMatDense', representation: PMatDense, cls: PMatDense,
     toState: (m) => m.toState(), fromState: (lc, s) => PMatDense.fromState(lc, s),
     merge: (parts, w, lc) => new PMatDense(lc, weightedMean(parts.map((m) => m.values()), w)),
+    storedBytes: (m) => m.values().byteLength,
     cli: { name: 'dense', summary: 'the full d×d matrix (float64)', needsKronecker: false, updatesDiagonal: false, matrixFree: false, cost: (lc, n, o) => ({ bytes: 8 * lc.numel() ** 2, flops: n * o * lc.numel() ** 2 }) },
   }),
   entry({
     name: 'PMatBlockDiag', representation: PMatBlockDiag, cls: PMatBlockDiag,
     toState: (m) => m.toState(), fromState: (lc, s) => PMatBlockDiag.fromState(lc, s),
     merge: (parts, w, lc) => PMatBlockDiag.fromBlocks(lc, lc.layers.map((e) => weightedMean(parts.map((m) => m.block(e.id)), w))),
+    storedBytes: (m) => sum(m.layerCollection, (e) => m.block(e.id).byteLength),
     cli: {
       name: 'blockdiag', summary: 'one dense block per layer, no cross-layer terms', needsKronecker: false, updatesDiagonal: false, matrixFree: false,
       cost: (lc, n, o) => ({ bytes: 8 * sum(lc, (e) => e.numel ** 2), flops: n * o * sum(lc, (e) => e.numel ** 2) }),
@@ -143,6 +164,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
     name: 'PMatDiag', representation: PMatDiag, cls: PMatDiag,
     toState: (m) => m.toState(), fromState: (lc, s) => PMatDiag.fromState(lc, s),
     merge: (parts, w, lc) => new PMatDiag(lc, weightedMean(parts.map((m) => m.values()), w)),
+    storedBytes: (m) => m.values().byteLength,
     cli: { name: 'diag', summary: 'the exact diagonal', needsKronecker: false, updatesDiagonal: false, matrixFree: false, cost: (lc, n, o) => ({ bytes: 8 * lc.numel(), flops: n * o * lc.numel() }) },
   }),
   entry({
@@ -150,6 +172,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
     toState: (m) => m.toState(), fromState: (lc, s) => PMatLowRank.fromState(lc, s),
     // M = Σ_j w_j J_jᵀJ_j = [√w_j J_j]ᵀ[√w_j J_j]: stack the scaled factors.
     merge: (parts, w, lc) => new PMatLowRank(lc, tf.tidy(() => tf.concat(parts.map((m, j) => tf.mul(m.factor, Math.sqrt(w[j]!))), 0) as tf.Tensor2D)),
+    storedBytes: (m) => m.factor.size * 4,
     cli: {
       name: 'lowrank', summary: 'JᵀJ/n from the stacked per-example gradients J (n·O rows)', needsKronecker: false, updatesDiagonal: false, matrixFree: false,
       cost: (lc, n, o) => ({ bytes: 4 * n * o * lc.numel(), flops: n * o * lc.numel() }),
@@ -172,6 +195,11 @@ export const REGISTRY: readonly RegistryEntry[] = [
       });
       return new PMatKFAC(lc, factors, first.kfacType);
     },
+    storedBytes: (m) =>
+      sum(m.layerCollection, (e) => {
+        const f = m.layerFactors(e.id);
+        return f.a.byteLength + f.g.byteLength + (f.bias?.byteLength ?? 0);
+      }),
     cli: {
       name: 'kfac', summary: 'Kronecker-factored blocks A ⊗ G per layer (Martens & Grosse 2015)', needsKronecker: true, updatesDiagonal: false, matrixFree: false,
       cost: (lc, n, o) => ({ bytes: 8 * sum(lc, kroneckerSize), flops: n * o * sum(lc, kroneckerSize) }),
@@ -182,6 +210,11 @@ export const REGISTRY: readonly RegistryEntry[] = [
     toState: (m) => m.toState(), fromState: (lc, s, c) => PMatEKFAC.fromState(lc, s, c),
     // Eigenbases of different parts differ: threads compute KFAC factors, merged, then EKFAC's.
     mergedThrough: PMatKFAC,
+    fromMerged: (merged, spec) => {
+      const kfac = merged as PMatKFAC;
+      return new PMatEKFAC(spec.layerCollection, kfacEigenBlocks(spec.layerCollection.layers.map((e) => kfac.layerFactors(e.id))), 'kfac', spec);
+    },
+    storedBytes: (m) => m.eigenBlocks().reduce((a, b) => a + b.uA.byteLength + b.uG.byteLength + b.diagonal.byteLength, 0),
     cli: {
       name: 'ekfac', summary: 'KFAC eigenbases with the exact diagonal in them (George et al. 2018; two passes)', needsKronecker: true, updatesDiagonal: true, matrixFree: false,
       cost: (lc, n, o) => ({ bytes: 8 * sum(lc, (e) => kroneckerSize(e) + e.numel), flops: n * o * sum(lc, (e) => kroneckerSize(e) + e.numel) }),
@@ -199,6 +232,11 @@ export const REGISTRY: readonly RegistryEntry[] = [
           return { diag: weightedMean(bs.map((b) => b.diag), w), cross: bs[0]!.cross ? weightedMean(bs.map((b) => b.cross!), w) : null };
         }),
       ),
+    storedBytes: (m) =>
+      sum(m.layerCollection, (e) => {
+        const b = m.layerBlock(e.id);
+        return b.diag.byteLength + (b.cross?.byteLength ?? 0);
+      }),
     cli: {
       name: 'quasidiag', summary: 'diagonal plus weight–bias cross terms per unit (Ollivier 2015)', needsKronecker: true, updatesDiagonal: false, matrixFree: false,
       cost: (lc, n, o) => ({ bytes: 16 * lc.numel(), flops: 2 * n * o * lc.numel() }),
@@ -215,7 +253,8 @@ export const REGISTRY: readonly RegistryEntry[] = [
     },
   }),
   entry({
-    name: 'PMatImplicit', representation: PMatImplicit,
+    name: 'PMatImplicit', representation: PMatImplicit, cls: PMatImplicit,
+    storedBytes: () => 0,
     cli: { name: 'implicit', summary: 'matrix-free: each product is a pass over the data', needsKronecker: false, updatesDiagonal: false, matrixFree: true, cost: () => ({ bytes: 0, flops: 0 }) },
   }),
   entry({
@@ -234,6 +273,15 @@ export const REGISTRY: readonly RegistryEntry[] = [
         merged.forEach((m) => m.matrix.dispose());
         throw e;
       }
+    },
+    storedBytes: (m) => {
+      let total = 0;
+      for (const part of m.parts()) {
+        const bytes = storedBytesOf(part.matrix);
+        if (bytes === null) return null;
+        total += bytes;
+      }
+      return total;
     },
   }),
   entry({ name: 'PMatEye', cls: PMatEye, toState: (m) => m.toState(), fromState: (lc, s) => PMatEye.fromState(lc, s) }),
@@ -272,7 +320,23 @@ export function representationNames(): string[] {
 
 /** Representations whose partial results merge (directly or through another one): what the worker pool may split. */
 export function mergeableRepresentations(): Array<Representation<PMatBase>> {
-  return REGISTRY.filter((e) => e.representation && (e.merge || e.mergedThrough)).map((e) => e.representation!);
+  return REGISTRY.filter((e) => e.representation && (e.merge || (e.mergedThrough && e.fromMerged))).map((e) => e.representation!);
+}
+
+/**
+ * The representation a worker thread computes for the name the main thread sends: one whose
+ * partial results merge directly (the main thread sends a `mergedThrough` representation's
+ * name), or undefined.
+ */
+export function threadRepresentation(name: string): Representation<PMatBase> | undefined {
+  const e = entryNamed(name);
+  return e?.representation && e.merge ? e.representation : undefined;
+}
+
+/** Bytes `x` stores (its entry's `storedBytes`), or null for an object no entry measures. */
+export function storedBytesOf(x: unknown): number | null {
+  const e = entryOf(x);
+  return e?.storedBytes ? e.storedBytes(x as Persistable | PMatBase) : null;
 }
 
 /** The merged matrix of same-representation parts on `lc` (weights summing to 1). */

@@ -19,16 +19,21 @@ export type StateScalar = string | number | boolean | null;
  * @example { meta: { kfacType: 'expand' }, arrays: { a0: A, g0: G } }
  */
 export interface RepresentationState {
+  /** Scalars: sizes, options, the recorded definition ('definition.*'). */
   readonly meta: Readonly<Record<string, StateScalar>>;
   /** Array names are letters, digits and '_' (starting with a letter). */
   readonly arrays: Readonly<Record<string, Float32Array | Float64Array>>;
+  /** Sub-matrices (PMatMixed), saved recursively. */
   readonly parts?: ReadonlyArray<StatePart>;
 }
 
 /** One sub-matrix of a state: its registry name, the ids of its layers (in order) and its state. */
 export interface StatePart {
+  /** The sub-matrix's registry name ('PMatKFAC'). */
   readonly kind: string;
+  /** The ids of its layers, in parameter order. */
   readonly layerIds: readonly string[];
+  /** Its own state. */
   readonly state: RepresentationState;
 }
 

@@ -4,14 +4,18 @@
  * vectors). PMatDense is one such block; PMatBlockDiag one per layer.
  */
 import { tf } from '../../tf.js';
-import { DisposedError, InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { checkAlive } from '../disposal.js';
 import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
 
 /** A symmetric dense block in float64 (one layer of PMatBlockDiag, a factor of PMatKFAC): products, solves and eigendecompositions on the host. */
 export class SymmetricBlock {
+  /** The block is n×n. */
   readonly n: number;
   private host: Float64Array | null;
   private device: tf.Tensor2D | null = null;
+  /** The class named by DisposedError once disposed. */
+  private owner = 'matrix';
   private factor: { regul: number; l: Float64Array } | null = null;
   private eigenvalues: Float64Array | null = null;
 
@@ -28,16 +32,19 @@ export class SymmetricBlock {
     this.device = tf.tensor2d(new Float32Array(host), [n, n]);
   }
 
+  /** The block as float64, n×n row-major, not copied. */
   get values(): Float64Array {
-    if (!this.host) throw new DisposedError('this matrix has been disposed');
+    checkAlive(this.host !== null, this.owner);
     return this.host;
   }
 
+  /** The float32 device copy [n, n], not copied (released with the block). */
   tensor(): tf.Tensor2D {
-    if (!this.device) throw new DisposedError('this matrix has been disposed');
+    checkAlive(this.device !== null, this.owner);
     return this.device;
   }
 
+  /** Σ_i B_ii. */
   trace(): number {
     const a = this.values;
     let s = 0;
@@ -60,7 +67,12 @@ export class SymmetricBlock {
   }
 
   /** Largest and smallest singular values (|λ| for a symmetric block, √λ(BᵀB) otherwise). */
-  extremeSingularValues(): { max: number; min: number } {
+  extremeSingularValues(): {
+    /** The largest singular value σ_max. */
+    max: number;
+    /** The smallest singular value σ_min. */
+    min: number;
+  } {
     const values = this.symmetric
       ? Array.from(this.spectrum(), (l) => Math.abs(l))
       : Array.from(eighSym(gemm(transpose(this.values, this.n), this.n, this.n, this.values, this.n), this.n).values, (l) =>
@@ -76,6 +88,7 @@ export class SymmetricBlock {
     }
   }
 
+  /** The diagonal (B_11, …, B_nn) as a new array. */
   diagonal(): Float64Array {
     const d = new Float64Array(this.n);
     for (let i = 0; i < this.n; i++) d[i] = this.values[i * this.n + i]!;
@@ -126,7 +139,9 @@ export class SymmetricBlock {
     return new SymmetricBlock(gemm(this.values, this.n, this.n, other.values, this.n), this.n, false);
   }
 
-  dispose(): void {
+  /** Releases the block; later use throws DisposedError naming `owner` (the class of the object that held it). */
+  dispose(owner = 'matrix'): void {
+    this.owner = owner;
     this.device?.dispose();
     this.device = null;
     this.host = null;

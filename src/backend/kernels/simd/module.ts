@@ -173,7 +173,18 @@ export function simdKernels(): SimdModule | null {
 }
 
 /** Whether the SIMD kernels are in use, and why not. */
-export function simdKernelsInfo(): { enabled: boolean; available: boolean; source?: 'embedded' | 'bytes'; reason?: string; memoryBytes: number } {
+export function simdKernelsInfo(): {
+  /** Whether the kernels may be used (`setSimdKernelsEnabled`, default true). */
+  enabled: boolean;
+  /** Whether the WebAssembly SIMD module loaded and the kernels run. */
+  available: boolean;
+  /** Where the module came from: embedded in the package, or bytes given to the loader. */
+  source?: 'embedded' | 'bytes';
+  /** Why the module is unavailable (no WebAssembly SIMD, a failed self-test, ...). */
+  reason?: string;
+  /** Bytes of WebAssembly memory the module holds (0 when unavailable). */
+  memoryBytes: number;
+} {
   if (state.kind === 'unloaded' && enabled) state = load();
   if (state.kind === 'ready') return { enabled, available: true, source: state.source, memoryBytes: state.module.memoryBytes() };
   return { enabled, available: false, memoryBytes: 0, ...(state.kind === 'unavailable' ? { reason: state.reason } : {}) };

@@ -14,7 +14,7 @@
  * Host float64 copies serve solves and spectral functions; float32 device copies serve products.
  */
 import { tf } from '../../../tf.js';
-import { DisposedError } from '../../../errors.js';
+import { checkAlive } from '../../disposal.js';
 import { gemm } from '../../../linalg/index.js';
 import { FactorBasis } from './factor-basis.js';
 import { sandwich, sandwichT, transposeHost } from './host-matrix.js';
@@ -75,7 +75,8 @@ export class EigenBlock {
   }
 
   private get t(): Device {
-    if (!this.device) throw new DisposedError('this matrix has been disposed');
+    // Every eigenblock belongs to a PMatEKFAC (KFAC's inverses and powers are EKFACs).
+    checkAlive(this.device !== null, 'PMatEKFAC');
     return this.device;
   }
 

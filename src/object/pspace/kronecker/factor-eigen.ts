@@ -1,8 +1,8 @@
 /** The eigendecomposition of one Kronecker factor: through its rows when it is wide, else directly. */
 import { eighSym } from '../../../linalg/index.js';
 import { eighFromRowsThin } from '../../../linalg/gram-eigen.js';
+import { GRAM_ROUTE_MAX_RATIO } from '../../../statistics/kronecker-factors.js';
 import { FactorBasis } from './factor-basis.js';
-import { GRAM_ROUTE_MAX_RATIO } from './factors.js';
 
 /** A factor's eigenvalues (ascending, the zeros of a wide factor first) and eigenbasis. */
 export interface FactorEigen {

@@ -9,10 +9,10 @@
  * matrix-free one checks the result of every operation. The message names the representation,
  * the statistic and the way out, and says "overflow" for every representation alike.
  */
-import { NonFiniteError } from '../../errors.js';
-import type { KfacType } from '../../layers/layer-kind.js';
-import type { PassSpec } from '../../backend/pass.js';
-import { computeKroneckerFactors, type KroneckerFactors } from './kronecker/factors.js';
+import { NonFiniteError } from '../errors.js';
+import type { KfacType } from '../layers/layer-kind.js';
+import type { PassSpec } from '../backend/pass.js';
+import { computeKroneckerFactors, type KroneckerFactors } from './kronecker-factors.js';
 
 /** The error of a statistic that holds `value` (NaN or ±Infinity) at `index`. */
 export function overflowError(representation: string, what: string, value: number, index?: number): NonFiniteError {
@@ -31,7 +31,7 @@ export function assertFiniteStatistic(values: ArrayLike<number>, representation:
 }
 
 /**
- * The Kronecker factors of a pass (kronecker/factors.ts), refused when one overflowed: A
+ * The Kronecker factors of a pass (kronecker-factors.ts), refused when one overflowed: A
  * (Σ x xᵀ over inputs) overflows first for large activations, G for large output gradients.
  */
 export async function computeFiniteFactors(spec: PassSpec, type: KfacType, representation: string): Promise<KroneckerFactors[]> {

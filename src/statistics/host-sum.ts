@@ -1,44 +1,8 @@
 /**
- * Accumulation helpers shared by the representations: per-example Jacobian rows of a batch,
- * and sums that are formed in float32 on the device within one batch and added across batches
- * in float64 on the host (CONVENTIONS.md, "Numbers").
+ * Sums of a statistic over a pass: formed in float32 on the device within batches and added
+ * across batches in float64 on the host (CONVENTIONS.md, "Numbers").
  */
-import { tf } from '../../tf.js';
-import { symmetricRankUpdate } from '../../backend/kernels/simd/index.js';
-import type { LayerCollection, LayerEntry } from '../../layers/layer-collection.js';
-import type { OutputGradients } from '../../backend/pass.js';
-import { tileRows } from '../../backend/stacking.js';
-
-/** Σ_o Σ_i (∇θ f̃_o(x_i))² over the stacked outputs on the whole collection, [d]. */
-export function squaredGradientSum(lc: LayerCollection, g: OutputGradients): tf.Tensor1D {
-  return tf.tidy(() =>
-    tf.concat(
-      lc.layers.map((e) => {
-        const x = g.inputs.get(e.id)!;
-        const grads = g.grads.get(e.id)!;
-        return e.kind.squaredGradientSum(e.layer, x, grads, g.count);
-      }),
-    ),
-  ) as tf.Tensor1D;
-}
-
-/**
- * Row (o − firstOutput)·B + i = ∇θ f̃_o(x_i) restricted to one layer, shape [count·B, numel]:
- * stacked outputs are one output of a count-times larger batch (the inputs repeated).
- */
-export function layerJacobian(e: LayerEntry, g: OutputGradients): tf.Tensor2D {
-  return tf.tidy(() => e.kind.perExampleGradients(e.layer, tileRows(g.inputs.get(e.id)!, g.count), g.grads.get(e.id)!));
-}
-
-/** Row (o − firstOutput)·B + i = ∇θ f̃_o(x_i) on the whole collection, shape [count·B, d]. */
-export function batchJacobian(lc: LayerCollection, g: OutputGradients): tf.Tensor2D {
-  return tf.tidy(() => tf.concat(lc.layers.map((e) => layerJacobian(e, g)), 1) as tf.Tensor2D);
-}
-
-/** AᵀA, exactly symmetric: the SIMD rank-k update on wasm (half the products), tf.matMul elsewhere. */
-export function gram(a: tf.Tensor2D): tf.Tensor2D {
-  return symmetricRankUpdate(a);
-}
+import { tf } from '../tf.js';
 
 /**
  * A running sum of same-shaped tensors: added on the device within a batch, flushed into a

@@ -1,17 +1,19 @@
 /**
- * One pass over the data that accumulates every layer's Kronecker factors (CONVENTIONS.md):
+ * The Kronecker factors statistic: every layer's factors accumulated over one pass (CONVENTIONS.md):
  *   A = (1/n) Σᵢ (input term), G = (1/n) Σᵢ Σ_o (output term of square-root output o),
  * with the terms of `KroneckerSupport` ('expand' or 'reduce' over shared positions), placed as
  * the row or column factor of the layer's [K, C] layout by its `rowFactor`, and the exact block
  * B = (1/n) Σᵢ Σ_o bᵢₒbᵢₒᵀ of a separate bias. Sums are formed per batch on the device and added
  * across batches in float64.
  */
-import type { tf } from '../../../tf.js';
-import { UnsupportedLayerError } from '../../../errors.js';
-import type { KfacType, KroneckerSupport } from '../../../layers/layer-kind.js';
-import type { LayerCollection, LayerEntry } from '../../../layers/layer-collection.js';
-import { passOverData, type PassSpec } from '../../../backend/pass.js';
-import { HostSum, gram } from '../accumulators.js';
+import type { tf } from '../tf.js';
+import { UnsupportedLayerError } from '../errors.js';
+import type { KfacType, KroneckerSupport } from '../layers/layer-kind.js';
+import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
+import type { PassSpec } from '../backend/pass.js';
+import { gram } from './contractions.js';
+import { HostSum } from './host-sum.js';
+import { type Statistic, accumulate } from './statistic.js';
 
 /**
  * The float64 factors of one layer, block ≈ A ⊗ G in the layer's [k, c] parameter layout:
@@ -22,10 +24,15 @@ import { HostSum, gram } from '../accumulators.js';
  * (Conv2DTranspose), is that bias's exact block (C_b×C_b, after the k·c kernel parameters).
  */
 export interface KroneckerFactors {
+  /** Size k of the input factor A (the augmented input axis). */
   readonly k: number;
+  /** Size c of the output factor G (the output axis). */
   readonly c: number;
+  /** A, k×k row-major (CONVENTIONS.md, "Kronecker factors"). */
   readonly a: Float64Array;
+  /** G, c×c row-major. */
   readonly g: Float64Array;
+  /** A separate bias block B (Conv2DTranspose with a bias), c×c: the block B ⊗ [1]. */
   readonly bias?: Float64Array;
   /**
    * For a wide row factor built from few rows (m ≤ k/4, e.g. a dense layer with thousands of
@@ -34,37 +41,6 @@ export interface KroneckerFactors {
    * after a merge or a load: the dense eigensolver then serves.
    */
   readonly aRows?: Float64Array;
-}
-
-/**
- * One diagonal block of a Kronecker matrix in the flat parameter vector: a layer's A ⊗ G, or a
- * separate bias block B stored as B ⊗ [1] (k = C_b, c = 1, `exact`), so that every Kronecker
- * algebra routine also serves the exact bias block.
- */
-export interface KroneckerPart {
-  readonly offset: number;
-  readonly k: number;
-  readonly c: number;
-  readonly a: Float64Array;
-  readonly g: Float64Array;
-  /** A separate bias block (exact: damping and functions apply to B itself). */
-  readonly exact: boolean;
-  /** R with A = RᵀR when the factor is wide (see KroneckerFactors.aRows). */
-  readonly aRows?: Float64Array;
-}
-
-/** The size of a separate bias block, from its stored C_b×C_b values. */
-export function biasSize(f: KroneckerFactors): number {
-  return f.bias ? Math.round(Math.sqrt(f.bias.length)) : 0;
-}
-
-/** The diagonal blocks of per-layer factors in parameter order (`offsets`: each layer's first parameter). */
-export function kroneckerParts(factors: readonly KroneckerFactors[], offsets: readonly number[]): KroneckerPart[] {
-  return factors.flatMap((f, i) => {
-    const kernel: KroneckerPart = { offset: offsets[i]!, k: f.k, c: f.c, a: f.a, g: f.g, exact: false, ...(f.aRows ? { aRows: f.aRows } : {}) };
-    if (!f.bias) return [kernel];
-    return [kernel, { offset: offsets[i]! + f.k * f.c, k: biasSize(f), c: 1, a: f.bias, g: Float64Array.of(1), exact: true }];
-  });
 }
 
 /** The layer's Kronecker support, or an error naming the layer and the ways out. */
@@ -84,8 +60,15 @@ export function checkKroneckerLayers(lc: LayerCollection, representation: string
   return lc.layers.map((e) => kroneckerOf(e, representation));
 }
 
-export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, representation: string): Promise<KroneckerFactors[]> {
-  const lc = spec.layerCollection;
+/**
+ * The factors of every layer of `lc` as a statistic of one pass, in the layers' order
+ * (`representation` names the caller in the refusal of a layer without Kronecker factors, which
+ * happens here, before any pass).
+ *
+ * @example
+ * const { value: factors } = await accumulate(spec, kroneckerFactors(spec.layerCollection, 'expand', 'PMatKFAC'));
+ */
+export function kroneckerFactors(lc: LayerCollection, type: KfacType, representation: string): Statistic<KroneckerFactors[]> {
   const supports = checkKroneckerLayers(lc, representation);
   const sizes = lc.layers.map((e, i) => supports[i]!.factorSizes(e.layer));
   // The input factor is the row factor, except for 'gradients' rows (Conv2DTranspose).
@@ -101,36 +84,39 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
   const all = () => [...aSums, ...gSums, ...bSums].filter((s): s is HostSum => s !== null);
   // Rows of the wide input factors, kept on the host while they number at most a quarter of the width.
   const rows = lc.layers.map((_, i) => (!swapped[i] && supports[i]!.inputRows ? new WideRows(inputSize(i)) : null));
-  try {
-    const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean) => {
-      lc.layers.forEach((e, i) => {
-        const s = supports[i]!;
-        // A does not depend on the output: take it once per batch.
-        if (firstOutput) {
-          aSums[i]!.add(s.inputFactor(e.layer, inputs.get(e.id)!, type));
-          if (rows[i]?.open) rows[i]!.add(() => s.inputRows!(e.layer, inputs.get(e.id)!, type));
-        }
-        const grads = gradsById.get(e.id)!;
-        gSums[i]!.add(s.outputFactor(e.layer, grads, type));
-        // A separate bias block is exact: Σᵢ bᵢbᵢᵀ (tensors here are released by the pass's tidy scope).
-        bSums[i]?.add(gram(s.separateBias!.gradients(e.layer, grads)));
-      });
-    };
-    const { examples } = await passOverData(spec, {
-      // The output-side sums take the stacked outputs as more examples, one product.
-      onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0),
-      onBatchEnd: () => all().forEach((s) => s.flush()),
+  const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean) => {
+    lc.layers.forEach((e, i) => {
+      const s = supports[i]!;
+      // A does not depend on the output: take it once per batch.
+      if (firstOutput) {
+        aSums[i]!.add(s.inputFactor(e.layer, inputs.get(e.id)!, type));
+        if (rows[i]?.open) rows[i]!.add(() => s.inputRows!(e.layer, inputs.get(e.id)!, type));
+      }
+      const grads = gradsById.get(e.id)!;
+      gSums[i]!.add(s.outputFactor(e.layer, grads, type));
+      // A separate bias block is exact: Σᵢ bᵢbᵢᵀ (tensors here are released by the pass's tidy scope).
+      bSums[i]?.add(gram(s.separateBias!.gradients(e.layer, grads)));
     });
-    return sizes.map(([k, c], i) => {
-      const input = aSums[i]!.mean(examples);
-      const output = gSums[i]!.mean(examples);
-      const bias = bSums[i]?.mean(examples);
-      const aRows = rows[i]?.scaled(1 / Math.sqrt(examples));
-      return { k, c, a: swapped[i] ? output : input, g: swapped[i] ? input : output, ...(bias ? { bias } : {}), ...(aRows ? { aRows } : {}) };
-    });
-  } finally {
-    all().forEach((s) => s.dispose());
-  }
+  };
+  return {
+    // The output-side sums take the stacked outputs as more examples, one product.
+    onOutputs: (out) => visit(out.inputs, out.grads, out.firstOutput === 0),
+    onBatchEnd: () => all().forEach((s) => s.flush()),
+    result: (examples) =>
+      sizes.map(([k, c], i) => {
+        const input = aSums[i]!.mean(examples);
+        const output = gSums[i]!.mean(examples);
+        const bias = bSums[i]?.mean(examples);
+        const aRows = rows[i]?.scaled(1 / Math.sqrt(examples));
+        return { k, c, a: swapped[i] ? output : input, g: swapped[i] ? input : output, ...(bias ? { bias } : {}), ...(aRows ? { aRows } : {}) };
+      }),
+    dispose: () => all().forEach((s) => s.dispose()),
+  };
+}
+
+/** The factors of one pass over the data of `spec` (see `kroneckerFactors`). */
+export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, representation: string): Promise<KroneckerFactors[]> {
+  return (await accumulate(spec, kroneckerFactors(spec.layerCollection, type, representation))).value;
 }
 
 /**
