@@ -8,8 +8,7 @@
  * Batches of 128, N(0, 1) inputs, labels uniform in 0..9, classif_logits, backend wasm.
  *
  * `npx tsx bench/scale.ts [--huge]` prints a table and writes bench/out/scale.json;
- * BENCH_SCALE_ONLY=kfac measures the unit, FIM KFAC and KFAC solve only; `--huge-only` runs the
- * d ≈ 10^8 workload alone.
+ * BENCH_SCALE_ONLY=kfac measures the unit, FIM KFAC and KFAC solve only.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -106,9 +105,8 @@ const isMain = import.meta.url === new URL(`file://${process.argv[1] ?? ''}`).hr
 if (isMain) {
   await tf.setBackend(process.env.BENCH_BACKEND ?? 'wasm');
   await tf.ready();
-  const hugeOnly = process.argv.includes('--huge-only');
-  const configs = hugeOnly ? [] : [{ width: 2048, hidden: 3, examples: 1024 }];
-  if (hugeOnly || process.argv.includes('--huge')) configs.push({ width: 4096, hidden: 7, examples: 256 });
+  const configs = [{ width: 2048, hidden: 3, examples: 1024 }];
+  if (process.argv.includes('--huge')) configs.push({ width: 4096, hidden: 7, examples: 256 });
   const load = loadavg();
   const rows = await benchScale(configs);
   console.log(`scale rows (backend ${tf.getBackend()}, load average ${load.map((x) => x.toFixed(1)).join(' ')} at the start)`);
