@@ -4,7 +4,12 @@
  * matrix of the substrate study (research/substrate.md §4): A = GᵀG/n + 0.01·I with G uniform
  * in (−0.5, 0.5) from a seeded mulberry32 generator.
  *
+ * eighSym (divide and conquer) is timed beside the module's QR-iteration route (`eighSymQR`,
+ * the solver before it), in the same process.
+ *
  * `npx tsx bench/linalg.ts [sizes]` prints a table; `npm run bench` calls `benchLinalg`.
+ * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]` alternates the two routes in one
+ * process and prints CPU and wall time of each call.
  */
 import { pathToFileURL } from 'node:url';
 import {
@@ -17,6 +22,7 @@ import {
   useLinalgImplementation,
   type LinalgImplementation,
 } from '../src/linalg/index.js';
+import { eighSymQR } from '../src/linalg/eigh.js';
 
 /** One row of the benchmark: median times (ms) of 3 repetitions and relative residuals. */
 export interface LinalgBenchRow {
@@ -24,6 +30,8 @@ export interface LinalgBenchRow {
   impl: LinalgImplementation;
   /** eighSym (eigenvalues and eigenvectors). */
   eighMs: number;
+  /** The same decomposition by the module's QR-iteration route (eighSymQR), measured alongside; WebAssembly rows only. */
+  eighQrMs?: number;
   choleskyMs: number;
   /** cholesky + choleskySolve with n right-hand sides (the factorisation is included). */
   solveMs: number;
@@ -38,6 +46,8 @@ export interface LinalgBenchRow {
 /** The TypeScript implementation is skipped at sizes where its eigh would exceed this. */
 const TS_EIGH_LIMIT_MS = 10_000;
 const REPS = 3;
+/** The QR route is timed up to this size (BENCH_LINALG_QR_MAX, default 2048): at 5,409 it takes minutes. */
+const QR_MAX_N = Number(process.env.BENCH_LINALG_QR_MAX ?? 2048);
 
 /**
  * Measures eigh, Cholesky and solve for both implementations at each size (ascending). The
@@ -63,6 +73,7 @@ export async function benchLinalg(sizes: number[] = [256, 512, 1024]): Promise<L
         }
         useLinalgImplementation(impl);
         const eig = median(() => eighSym(a, n));
+        const qr = impl === 'eigen-wasm' && n <= QR_MAX_N ? median(() => eighSymQR(a, n)) : undefined;
         const chol = median(() => cholesky(a, n));
         const sol = median(() => choleskySolve(cholesky(a, n), n, b, n));
         if (impl === 'typescript') tsEighMs.set(n, eig.ms);
@@ -72,6 +83,7 @@ export async function benchLinalg(sizes: number[] = [256, 512, 1024]): Promise<L
           n,
           impl,
           eighMs: eig.ms,
+          ...(qr ? { eighQrMs: qr.ms } : {}),
           choleskyMs: chol.ms,
           solveMs: sol.ms,
           eigResidual: eigResidual(a, n, eig.value.values, eig.value.vectors),
@@ -153,11 +165,11 @@ function eigResidual(a: Float64Array, n: number, w: Float64Array, v: Float64Arra
 /** Prints the rows as a table. */
 export function formatLinalgTable(rows: LinalgBenchRow[]): string {
   const head =
-    'n'.padStart(6) + 'impl'.padStart(12) + 'eigh ms'.padStart(10) + 'chol ms'.padStart(10) +
+    'n'.padStart(6) + 'impl'.padStart(12) + 'eigh ms'.padStart(10) + 'QR ms'.padStart(10) + 'chol ms'.padStart(10) +
     'solve ms'.padStart(10) + 'eig res'.padStart(10) + 'chol res'.padStart(10) + 'solve res'.padStart(10);
   const lines = rows.map(
     (r) =>
-      String(r.n).padStart(6) + r.impl.padStart(12) + r.eighMs.toFixed(0).padStart(10) +
+      String(r.n).padStart(6) + r.impl.padStart(12) + r.eighMs.toFixed(0).padStart(10) + (r.eighQrMs?.toFixed(0) ?? '—').padStart(10) +
       r.choleskyMs.toFixed(0).padStart(10) + r.solveMs.toFixed(0).padStart(10) +
       r.eigResidual.toExponential(1).padStart(10) + r.cholResidual.toExponential(1).padStart(10) +
       r.solveResidual.toExponential(1).padStart(10),
@@ -165,7 +177,34 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
   return [head, ...lines].join('\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/**
+ * eighSym and eighSymQR alternated `reps` times on the bench matrix of size n in one process,
+ * with the process's CPU time beside the wall time: on a loaded machine the medians above time
+ * the two routes minutes apart, under different loads; alternating them does not.
+ */
+export async function compareEighRoutes(n: number, reps: number, qr = true): Promise<void> {
+  await initLinalg();
+  useLinalgImplementation('eigen-wasm');
+  const a = testMatrix(n, 1);
+  const cpu = () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
+  for (let r = 0; r < reps; r++) {
+    for (const [name, f] of [['eighSym (divide and conquer)', eighSym], ['eighSymQR (QR route)', eighSymQR]] as const) {
+      if (!qr && f === eighSymQR) continue;
+      const c0 = cpu();
+      const w0 = performance.now();
+      f(a, n);
+      console.log(`n=${n} ${name}: ${(cpu() - c0).toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
+    }
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
+  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]
+  await compareEighRoutes(Number(process.argv[3] ?? 2048), Number(process.argv[4] ?? 2), !process.argv.includes('--no-qr'));
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];
   const rows = await benchLinalg(sizes);
   console.log(`float64 linear algebra, median of ${REPS} (solve: n right-hand sides, factor included)`);

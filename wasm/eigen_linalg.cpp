@@ -1,6 +1,6 @@
 // Float64 dense linear algebra for nngeometry, compiled to wasm32 with SIMD128 (see build.sh).
 //
-// Eigen 3.4 provides the containers and the general product; the rest is written here.
+// Eigen 3.4 provides the containers; the kernels are written here.
 //
 // Every entry point takes pointers into this module's linear memory (allocated with nn_malloc)
 // and row-major matrices, the layout of the TypeScript side. A symmetric matrix is its own
@@ -19,7 +19,7 @@
 //      bidiagonal QR algorithms for performance", ACM TOMS 40(3), 2014), which runs at the
 //      SIMD128 peak without FMA (about 13 GFLOP/s) whatever the size of Q. ~450 -> 350 ms.
 // Cholesky and the triangular solves are blocked on the same SIMD kernel (cholesky.hpp,
-// triangular_solve.hpp); the general product uses Eigen.
+// triangular_solve.hpp), and so is the general product (blocked_gemm.hpp).
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cstdint>
@@ -30,6 +30,8 @@
 #include "cholesky.hpp"
 #include "householder_q.hpp"
 #include "symmetric_eigen.hpp"
+#include "blocked_tridiagonal.hpp"
+#include "tridiagonal_dc.hpp"
 #include "triangular_solve.hpp"
 
 using Eigen::Index;
@@ -43,26 +45,10 @@ using MapRM = Eigen::Map<MatrixRM>;
 NN_EXPORT(nn_malloc) void *nn_malloc(uint32_t bytes) { return std::malloc(bytes); }
 NN_EXPORT(nn_free) void nn_free(void *ptr) { std::free(ptr); }
 
-// Symmetric eigen-decomposition A = V diag(w) V^T. `a` is row-major n x n and is overwritten;
-// it is read as column-major, whose lower triangle is the row-major upper triangle (the one the
-// TypeScript implementation reads too). On success w holds the
-// eigenvalues in ascending order and v (row-major) holds the eigenvector of w[j] in column j.
-// Returns 0 on success, 1 when the QR iterations did not converge.
-NN_EXPORT(nn_eigh) int nn_eigh(double *a, int n, double *w, double *v) {
-  MapCM A(a, n, n);
-  // Scale to max |a_ij| = 1 as LAPACK dsyev does, so that no intermediate over- or underflows.
-  const double scale = A.cwiseAbs().maxCoeff();
-  if (scale == 0.0) {
-    std::fill(w, w + n, 0.0);
-    MapRM(v, n, n).setIdentity();
-    return 0;
-  }
-  A /= scale;
-  Eigen::VectorXd d(n), e(n), tau(n);
-  nn::tridiagonalize(a, n, d.data(), e.data(), tau.data());
-  MatrixCM q(n, n);
-  nn::formHouseholderQ(a, tau.data(), n, std::max(n - 2, 0), q.data());
-  if (!nn::tridiagonalEigen(d.data(), e.data(), n, q.data())) return 1;
+namespace {
+
+// Writes the eigenpairs (d, q) sorted ascending into w (times scale) and v (row-major).
+void writeSorted(const double *d, const MatrixCM &q, int n, double scale, double *w, double *v) {
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return d[i] < d[j]; });
@@ -71,8 +57,78 @@ NN_EXPORT(nn_eigh) int nn_eigh(double *a, int n, double *w, double *v) {
     w[j] = d[order[j]] * scale;
     V.col(j) = q.col(order[j]);
   }
+}
+
+// Scales A (column-major view of the row-major input) to max |a_ij| = 1 as LAPACK dsyev does,
+// so that no intermediate over- or underflows; returns the scale, 0 for the zero matrix (whose
+// decomposition is then written).
+double scaleInput(MapCM &A, int n, double *w, double *v) {
+  const double scale = A.cwiseAbs().maxCoeff();
+  if (scale == 0.0) {
+    std::fill(w, w + n, 0.0);
+    MapRM(v, n, n).setIdentity();
+    return 0.0;
+  }
+  A /= scale;
+  return scale;
+}
+
+// QR route: Householder tridiagonalisation, explicit Q, shifted QR iterations on Q.
+int eighQR(double *a, int n, double *w, double *v) {
+  MapCM A(a, n, n);
+  const double scale = scaleInput(A, n, w, v);
+  if (scale == 0.0) return 0;
+  Eigen::VectorXd d(n), e(n), tau(n);
+  nn::tridiagonalize(a, n, d.data(), e.data(), tau.data());
+  MatrixCM q(n, n);
+  nn::formHouseholderQ(a, tau.data(), n, std::max(n - 2, 0), q.data());
+  if (!nn::tridiagonalEigen(d.data(), e.data(), n, q.data())) return 1;
+  writeSorted(d.data(), q, n, scale, w, v);
   return 0;
 }
+
+}  // namespace
+
+// Symmetric eigen-decomposition A = V diag(w) V^T. `a` is row-major n x n and is overwritten;
+// it is read as column-major, whose lower triangle is the row-major upper triangle (the one the
+// TypeScript implementation reads too). On success w holds the eigenvalues in ascending order
+// and v (row-major) holds the eigenvector of w[j] in column j.
+//
+// Householder tridiagonalisation, divide and conquer on the tridiagonal (tridiagonal_dc.hpp),
+// then the back-transformation of its eigenvectors by the blocked reflectors (LAPACK dsyevd's
+// route). Should divide and conquer fail (a secular equation that does not converge, or equal
+// poles left undeflated, neither seen in the tests), the tridiagonal is solved again by the QR
+// iterations of nn_eigh_qr. Returns 0 on success, 1 when the QR iterations did not converge.
+static int lastEighRoute = 0;
+
+// The route the last nn_eigh took: 0 divide and conquer, 1 the QR fallback (for the tests).
+NN_EXPORT(nn_eigh_route) int nn_eigh_route() { return lastEighRoute; }
+
+NN_EXPORT(nn_eigh) int nn_eigh(double *a, int n, double *w, double *v) {
+  lastEighRoute = 0;
+  MapCM A(a, n, n);
+  const double scale = scaleInput(A, n, w, v);
+  if (scale == 0.0) return 0;
+  Eigen::VectorXd d(n), e(n), tau(n);
+  nn::tridiagonalizeBlocked(a, n, d.data(), e.data(), tau.data());
+  const Eigen::VectorXd d0 = d, e0 = e;
+  MatrixCM z(n, n);
+  if (nn::tridiagonalDivideAndConquer(d.data(), e.data(), n, z.data())) {
+    nn::applyHouseholderQ(a, tau.data(), n, std::max(n - 2, 0), z.data());
+  } else {
+    lastEighRoute = 1;
+    d = d0;
+    e = e0;
+    nn::formHouseholderQ(a, tau.data(), n, std::max(n - 2, 0), z.data());
+    if (!nn::tridiagonalEigen(d.data(), e.data(), n, z.data())) return 1;
+  }
+  writeSorted(d.data(), z, n, scale, w, v);
+  return 0;
+}
+
+// The same decomposition by the QR route alone (the solver before divide and conquer), kept
+// as the reference the tests compare with. Same contract as nn_eigh.
+NN_EXPORT(nn_eigh_qr) int nn_eigh_qr(double *a, int n, double *w, double *v) { return eighQR(a, n, w, v); }
 
 // Cholesky factorisation A = L L^T. On entry `a` holds the row-major symmetric matrix (its
 // lower triangle is read); on
@@ -99,9 +155,36 @@ NN_EXPORT(nn_llt_solve) void nn_llt_solve(const double *l, int n, double *b, int
   nn_trsm_lower_t(l, n, b, nrhs);
 }
 
-// C = A B with A row-major m x k, B row-major k x n, C row-major m x n.
+// C = A B with A row-major m x k, B row-major k x n, C row-major m x n: as column-major
+// matrices, C^T = B^T A^T, on the blocked SIMD kernel (blocked_gemm.hpp; about twice the speed
+// of Eigen's product, which has no WebAssembly SIMD backend).
 NN_EXPORT(nn_gemm) void nn_gemm(const double *a, int m, int k, const double *b, int n, double *c) {
-  Eigen::Map<const MatrixRM> A(a, m, k), B(b, k, n);
-  MapRM C(c, m, n);
-  C.noalias() = A * B;
+  nn::gemmAssign(n, m, k, b, n, a, k, c, n);
 }
+
+#ifdef NN_PHASE_EXPORTS
+// Phases of nn_eigh, exported separately for profiling builds only.
+NN_EXPORT(nn_phase_tridiag) void nn_phase_tridiag(double *a, int n, double *d, double *e, double *tau) {
+  nn::tridiagonalize(a, n, d, e, tau);
+}
+NN_EXPORT(nn_phase_tridiag_blocked) void nn_phase_tridiag_blocked(double *a, int n, double *d, double *e, double *tau) {
+  nn::tridiagonalizeBlocked(a, n, d, e, tau);
+}
+NN_EXPORT(nn_phase_dc) int nn_phase_dc(double *d, double *e, int n, double *z) {
+  return nn::tridiagonalDivideAndConquer(d, e, n, z) ? 0 : 1;
+}
+NN_EXPORT(nn_phase_qr) int nn_phase_qr(double *d, double *e, int n, double *z) {
+  std::fill(z, z + size_t(n) * n, 0.0);
+  for (int i = 0; i < n; ++i) z[size_t(i) * n + i] = 1.0;
+  return nn::tridiagonalEigen(d, e, n, z) ? 0 : 1;
+}
+NN_EXPORT(nn_phase_back) void nn_phase_back(const double *a, const double *tau, int n, double *z) {
+  nn::applyHouseholderQ(a, tau, n, std::max(n - 2, 0), z);
+}
+NN_EXPORT(nn_phase_formq) void nn_phase_formq(const double *a, const double *tau, int n, double *q) {
+  nn::formHouseholderQ(a, tau, n, std::max(n - 2, 0), q);
+}
+NN_EXPORT(nn_phase_gemm) void nn_phase_gemm(const double *a, const double *b, int n, double *c) {
+  nn::gemmAssign(n, n, n, a, n, b, n, c, n);
+}
+#endif

@@ -22,3 +22,34 @@ export function eighSym(a: Float64Array, n: number): SymmetricEigen {
   if (n === 0) return { values: new Float64Array(0), vectors: new Float64Array(0) };
   return activeKernels().eighSym(a, n);
 }
+
+/**
+ * `eighSym` by the WebAssembly module's QR-iteration route (Householder tridiagonalisation,
+ * explicit Q, implicitly shifted QR), the route `eighSym` used before divide and conquer and
+ * the one it falls back to; for cross-checks and benchmarks. Undefined while the active
+ * implementation has no such route (TypeScript, or an older module).
+ *
+ * @example
+ * await initLinalg();
+ * const reference = eighSymQR(a, n)?.values;
+ */
+export function eighSymQR(a: Float64Array, n: number): SymmetricEigen | undefined {
+  checkSquare('eighSymQR', 'a', a, n);
+  const kernel = activeKernels().eighSymQR;
+  if (!kernel) return undefined;
+  if (n === 0) return { values: new Float64Array(0), vectors: new Float64Array(0) };
+  return kernel(a, n);
+}
+
+/**
+ * Which route the WebAssembly `eighSym` took on its last call: 'divide-and-conquer', or
+ * 'qr-fallback' when divide and conquer failed and the QR iterations answered instead.
+ * Undefined for implementations with one route. For tests and diagnostics.
+ *
+ * @example
+ * eighSym(a, n);
+ * lastEighRoute(); // 'divide-and-conquer'
+ */
+export function lastEighRoute(): 'divide-and-conquer' | 'qr-fallback' | undefined {
+  return activeKernels().lastEighRoute?.();
+}

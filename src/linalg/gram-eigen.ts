@@ -9,8 +9,8 @@
  * (Y₂ = rows r.. of Y) are formed by two matrix products.
  *
  * Cost: the m×m eigensolver, 2Km² for G and U_r, ~4Kr² for the QR and YᵀY, and 2Kr(K−r) for
- * the complement, against the direct eigensolver's O(K³); measured 3.0× less CPU time at K = 5,409,
- * m = 1,024 (bench/wide-factors.ts), most of it in `gemm`.
+ * the complement, against the direct eigensolver's O(K³). The thin form (`eighFromRowsThin`)
+ * stops after U_r and leaves the null space implicit; see docs/performance.md for timings.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { eighSym } from './eigh.js';
@@ -25,16 +25,48 @@ import type { SymmetricEigen } from './types.js';
 export const GRAM_RANK_TOLERANCE = 1e-9;
 
 /**
+ * The eigendecomposition of a K×K positive semi-definite matrix kept as its range:
+ * A = U_r diag(values) U_rᵀ, with the null space implicit (eigenvalue 0, orthogonal projector
+ * I − U_r U_rᵀ). `completeEigen` materialises the full decomposition when a consumer needs an
+ * explicit basis of the null space.
+ */
+export interface ThinSymmetricEigen {
+  /** K, the order of A. */
+  readonly k: number;
+  /** r, the number of eigenvalues kept (above GRAM_RANK_TOLERANCE · λ_max). */
+  readonly rank: number;
+  /** The r kept eigenvalues, ascending, all > 0. */
+  readonly values: Float64Array;
+  /** U_r, K×r row-major with orthonormal columns; column j is the eigenvector of values[j]. */
+  readonly vectors: Float64Array;
+}
+
+/**
  * A = scale·XᵀX (k×k) for X (m×k row-major float64, not modified), decomposed as by
  * `eighSym`: eigenvalues ascending (the k − r zero eigenvalues first), V (k×k row-major) with
  * column j the unit eigenvector of values[j]. Exact for any m; it pays when m ≤ k/4 (CPU time
- * at m/k ≈ 0.19: 2.4–3× less than eighSym; at m/k = 0.5: 1.4× more).
+ * at m/k ≈ 0.19: 2.4–3× less than eighSym; at m/k = 0.5: 1.4× more). Most of its cost is the
+ * explicit completion (2k r (k − r) flops); `eighFromRowsThin` skips it.
  *
  * @example
  * // 3 examples of 1,000 features: two 1,000×1,000 products and a 3×3 eigensolver instead of a 1,000×1,000 one.
  * const { values, vectors } = eighFromRows(x, 3, 1000, 1 / 3);
  */
 export function eighFromRows(x: Float64Array, m: number, k: number, scale = 1): SymmetricEigen {
+  return completeEigen(eighFromRowsThin(x, m, k, scale));
+}
+
+/**
+ * A = scale·XᵀX (k×k) for X (m×k row-major float64, not modified) as its range only: the r ≤ m
+ * non-zero eigenpairs from the m×m Gram matrix G = scale·XXᵀ (u = Xᵀv·√(scale/λ) for G v = λ v),
+ * the null space implicit. Costs the m×m eigensolver and 2km² flops for G and U_r, against
+ * O(k³) for `eighSym` and 2k r (k − r) more for the completion of `eighFromRows`.
+ *
+ * @example
+ * const thin = eighFromRowsThin(x, 1024, 5409, 1 / 1024); // U_r is 5,409×r, r ≤ 1,024
+ * // f(A) v = U_r f(Λ) U_rᵀ v + f(0) (v − U_r U_rᵀ v)
+ */
+export function eighFromRowsThin(x: Float64Array, m: number, k: number, scale = 1): ThinSymmetricEigen {
   if (!Number.isInteger(m) || !Number.isInteger(k) || m < 0 || k < 0 || x.length !== m * k) {
     throw new InvalidArgumentError(`eighFromRows: expected X of m×k = ${m}×${k} = ${m * k} values, received ${x.length}`);
   }
@@ -49,21 +81,33 @@ export function eighFromRows(x: Float64Array, m: number, k: number, scale = 1): 
   while (first < m && !(small.values[first]! > GRAM_RANK_TOLERANCE * top)) first++;
   const r = m - first;
   const vr = new Float64Array(m * r);
-  for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) vr[i * r + j] = small.values.length ? small.vectors[i * m + first + j]! : 0;
+  for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) vr[i * r + j] = small.vectors[i * m + first + j]!;
   const ur = r > 0 ? gemm(xt, k, m, vr, r) : new Float64Array(0); // k×r, column j ∝ Xᵀv_j
-  for (let j = 0; j < r; j++) {
-    const f = Math.sqrt(scale / small.values[first + j]!);
-    for (let i = 0; i < k; i++) ur[i * r + j]! *= f;
-  }
-  const complement = orthonormalComplement(ur, k, r);
+  const f = new Float64Array(r);
+  for (let j = 0; j < r; j++) f[j] = Math.sqrt(scale / small.values[first + j]!);
+  for (let i = 0; i < k; i++) for (let j = 0; j < r; j++) ur[i * r + j]! *= f[j]!;
+  return { k, rank: r, values: small.values.slice(first), vectors: ur };
+}
+
+/**
+ * The full decomposition of a thin one: eigenvalues ascending with the k − r zeros first, and
+ * V = [Q_⊥, U_r] (k×k row-major) with Q_⊥ an orthonormal basis of the null space from the
+ * Householder QR of U_r (`orthonormalComplement`, 2k r (k − r) flops).
+ *
+ * @example
+ * const { values, vectors } = completeEigen(eighFromRowsThin(x, m, k));
+ */
+export function completeEigen(thin: ThinSymmetricEigen): SymmetricEigen {
+  const { k, rank: r } = thin;
+  const complement = orthonormalComplement(thin.vectors, k, r);
   const values = new Float64Array(k);
   const vectors = new Float64Array(k * k);
   const z = k - r;
-  for (let j = 0; j < r; j++) values[z + j] = small.values[first + j]!;
+  values.set(thin.values, z);
   for (let i = 0; i < k; i++) {
     const row = i * k;
-    for (let j = 0; j < z; j++) vectors[row + j] = complement[i * z + j]!;
-    for (let j = 0; j < r; j++) vectors[row + z + j] = ur[i * r + j]!;
+    vectors.set(complement.subarray(i * z, (i + 1) * z), row);
+    vectors.set(thin.vectors.subarray(i * r, (i + 1) * r), row + z);
   }
   return { values, vectors };
 }

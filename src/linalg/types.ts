@@ -27,6 +27,10 @@ export interface LinalgInfo {
  */
 export interface LinalgKernels {
   eighSym(a: Float64Array, n: number): SymmetricEigen;
+  /** eighSym by the QR-iteration route, where the implementation has a second route. */
+  eighSymQR?(a: Float64Array, n: number): SymmetricEigen;
+  /** Which route the last eighSym took, where the implementation has two. */
+  lastEighRoute?(): 'divide-and-conquer' | 'qr-fallback';
   /** Returns L, or the first failing pivot (index and value) when A is not positive definite. */
   cholesky(a: Float64Array, n: number): Float64Array | { pivot: number; value: number };
   solveTriangularLower(l: Float64Array, n: number, b: Float64Array, nrhs: number): Float64Array;

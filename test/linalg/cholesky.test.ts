@@ -98,9 +98,10 @@ for (const impl of IMPLEMENTATIONS) {
     assert.throws(() => cholesky(new Float64Array(9), 3), /pivot 0 is 0 /);
   });
 
+  // 65×257×7 and 130×300×1030 cross every block edge of the WebAssembly product (mc = 64, kc = 256, nc = 1024).
   test(`${impl}: gemm multiplies rectangular matrices, including empty ones`, async () => {
     await useImplementation(impl);
-    for (const [m, k, n] of [[3, 5, 4], [1, 1, 1], [17, 33, 9], [64, 64, 64], [0, 3, 2], [2, 0, 3], [2, 3, 0]] as const) {
+    for (const [m, k, n] of [[3, 5, 4], [1, 1, 1], [17, 33, 9], [64, 64, 64], [65, 257, 7], [130, 300, 1030], [0, 3, 2], [2, 0, 3], [2, 3, 0]] as const) {
       const a = uniform(m * k, m + 7 * k);
       const b = uniform(k * n, n + 11 * k);
       const c = gemm(a, m, k, b, n);

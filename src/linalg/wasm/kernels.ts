@@ -44,16 +44,19 @@ export function eigenKernels(eigen: EigenExports): LinalgKernels {
       return view(pb!, n * nrhs).slice();
     });
 
+  const eigh = (name: 'nn_eigh' | 'nn_eigh_qr', a: Float64Array, n: number): SymmetricEigen =>
+    withBuffers('eighSym', [n * n, n, n * n], ([pa, pw, pv]) => {
+      view(pa!, n * n).set(a);
+      if (eigen[name]!(pa!, n, pw!, pv!) !== 0) {
+        throw new NNGeometryError(`eighSym: the QR iterations did not converge for n = ${n}`);
+      }
+      return { values: view(pw!, n).slice(), vectors: view(pv!, n * n).slice() };
+    });
+
   return {
-    eighSym(a: Float64Array, n: number): SymmetricEigen {
-      return withBuffers('eighSym', [n * n, n, n * n], ([pa, pw, pv]) => {
-        view(pa!, n * n).set(a);
-        if (eigen.nn_eigh(pa!, n, pw!, pv!) !== 0) {
-          throw new NNGeometryError(`eighSym: the QR iterations did not converge for n = ${n}`);
-        }
-        return { values: view(pw!, n).slice(), vectors: view(pv!, n * n).slice() };
-      });
-    },
+    eighSym: (a, n) => eigh('nn_eigh', a, n),
+    ...(eigen.nn_eigh_qr ? { eighSymQR: (a: Float64Array, n: number) => eigh('nn_eigh_qr', a, n) } : {}),
+    ...(eigen.nn_eigh_route ? { lastEighRoute: () => (eigen.nn_eigh_route!() === 0 ? 'divide-and-conquer' as const : 'qr-fallback' as const) } : {}),
     cholesky(a: Float64Array, n: number) {
       return withBuffers('cholesky', [n * n, 1], ([pa, pp]) => {
         view(pa!, n * n).set(a);

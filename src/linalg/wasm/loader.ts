@@ -13,6 +13,10 @@ export interface EigenExports {
   nn_malloc(bytes: number): number;
   nn_free(ptr: number): void;
   nn_eigh(a: number, n: number, w: number, v: number): number;
+  /** The QR-iteration route (the solver before divide and conquer), absent from older builds. */
+  nn_eigh_qr?(a: number, n: number, w: number, v: number): number;
+  /** The route of the last nn_eigh: 0 divide and conquer, 1 the QR fallback (absent from older builds). */
+  nn_eigh_route?(): number;
   nn_llt(a: number, n: number, pivot: number): number;
   nn_trsm_lower(l: number, n: number, b: number, nrhs: number): void;
   nn_trsm_lower_t(l: number, n: number, b: number, nrhs: number): void;

@@ -84,7 +84,7 @@ function eigenBlockOf(k: number, c: number, a: Float64Array, g: Float64Array, aR
   const eg = eighSym(g, c);
   const d = new Float64Array(k * c);
   for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) d[i * c + j] = Math.max(ea.values[i]!, 0) * Math.max(eg.values[j]!, 0);
-  return new EigenBlock(k, c, ea.vectors, eg.vectors, d);
+  return new EigenBlock(k, c, ea.basis, eg.vectors, d);
 }
 
 /** Which blocks belong to each layer: its Kronecker block and, when separate, its bias block. */

@@ -32,6 +32,7 @@ import { PMatEKFAC } from './ekfac.js';
 import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
+import type { FactorBasis } from './kronecker/factor-basis.js';
 import type { KroneckerFactors } from '../../statistics/kronecker-factors.js';
 import { biasSize, kroneckerParts, type KroneckerPart } from './kronecker/parts.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
@@ -82,7 +83,7 @@ export class PMatKFAC implements PMat {
   /** The diagonal blocks in parameter order: one per layer, plus one per separate bias. */
   private readonly hostParts: KroneckerPart[];
   private device: Array<{ a: tf.Tensor2D; g: tf.Tensor2D }> | null;
-  private eigen: Array<{ lA: Float64Array; uA: Float64Array; lG: Float64Array; uG: Float64Array }> | null = null;
+  private eigen: Array<{ lA: Float64Array; uA: FactorBasis; lG: Float64Array; uG: Float64Array }> | null = null;
 
   /** Wraps float64 factors (taken over); `computed` skips the finite-value scan of factors the library just accumulated. */
   constructor(lc: LayerCollection, factors: KroneckerFactors[], kfacType: KfacType = 'expand', computed = false) {
@@ -177,10 +178,10 @@ export class PMatKFAC implements PMat {
     let p = 0;
     return this.layerCollection.layers.map((e, i) => {
       const x = eigen[p++]!;
-      const out: KroneckerEigen = { id: e.id, eigenvaluesA: x.lA, eigenvectorsA: x.uA, eigenvaluesG: x.lG, eigenvectorsG: x.uG };
+      const out: KroneckerEigen = { id: e.id, eigenvaluesA: x.lA, eigenvectorsA: x.uA.full(), eigenvaluesG: x.lG, eigenvectorsG: x.uG };
       if (this.factors[i]!.bias) {
         const b = eigen[p++]!;
-        out.bias = { eigenvalues: b.lA, eigenvectors: b.uA };
+        out.bias = { eigenvalues: b.lA, eigenvectors: b.uA.full() };
       }
       return out;
     });
@@ -192,7 +193,7 @@ export class PMatKFAC implements PMat {
     this.eigen ??= this.parts.map((f) => {
       const a = factorEigen(f.a, f.k, f.aRows);
       const g = eighSym(f.g, f.c);
-      return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.vectors, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
+      return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.basis, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
     });
     return this.eigen;
   }

@@ -1,0 +1,353 @@
+// Divide-and-conquer eigensolver for a symmetric tridiagonal matrix, for eigen_linalg.cpp (one
+// translation unit).
+//
+// Cuppen's method ("A divide and conquer method for the symmetric tridiagonal eigenproblem",
+// Numer. Math. 36, 1981) with the deflation of LAPACK dlaed2 and the eigenvectors of Gu and
+// Eisenstat ("A divide-and-conquer algorithm for the symmetric tridiagonal eigenproblem", SIAM
+// J. Matrix Anal. Appl. 16(1), 1995), as in LAPACK dstedc:
+//   T = diag(T1, T2) + rho v v^T with v = e_m-1 + sign(beta) e_m, rho = |beta|;
+//   T1 = Q1 D1 Q1^T and T2 = Q2 D2 Q2^T recursively, so that
+//   T = diag(Q1, Q2) (D + rho z z^T) diag(Q1, Q2)^T, z = diag(Q1, Q2)^T v;
+//   the eigenvalues of D + rho z z^T are the roots of the secular equation
+//   f(l) = 1 + rho sum_i z_i^2 / (d_i - l), and its eigenvectors are (D - l I)^-1 z-hat, where
+//   z-hat is recomputed from the computed roots (Loewner's formula) so that the vectors are
+//   orthogonal to working precision however close the roots are.
+// Almost all the work is the product diag(Q1, Q2) U of each merge, a matrix product (blocked
+// SIMD kernel), and deflation (entries of z below tolerance, nearly equal d_i) removes columns
+// from it; Kronecker factors, whose spectra decay fast, deflate heavily.
+#pragma once
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "blocked_gemm.hpp"
+#include "symmetric_eigen.hpp"
+
+namespace nn {
+
+using Eigen::Index;
+
+// Below this size a subproblem is solved by QR iterations (symmetric_eigen.hpp).
+constexpr Index kDcLeaf = 32;
+
+// The root of f(l) = 1 + rho sum_i z_i^2 / (d_i - l) in (d_j, d_j+1), or in
+// (d_k-1, d_k-1 + rho |z|^2] for j = k - 1, for d strictly increasing, z_i != 0 and rho > 0.
+// The root is returned as l = d[origin] + tau with origin the nearer pole, so that the
+// differences d_i - l = (d_i - d_origin) - tau keep full relative accuracy (LAPACK dlaed4).
+// Iterates the "middle way" of Li (LAPACK Working Note 89, 1993): each step models the two
+// sums on either side of the root by one pole each, matching value and slope at the current
+// point, and takes the model's root; steps leaving the bracket are replaced by bisection.
+// Returns false when the iteration does not converge.
+inline bool secularRoot(const double *d, const double *z, Index k, Index j, double rho, double zz, Index *origin,
+                        double *tau) {
+  const double eps = std::numeric_limits<double>::epsilon();
+  const bool last = j == k - 1;
+  Index o;
+  double lo, hi;  // bracket for tau, relative to d[o]; the root lies strictly inside
+  if (last) {
+    o = j;
+    lo = 0.0;
+    hi = rho * zz;
+  } else {
+    const double gap = d[j + 1] - d[j];
+    const double mid = 0.5 * gap;
+    // f at the midpoint decides the nearer pole (f increases between the poles).
+    double f = 1.0;
+    for (Index i = 0; i < k; ++i) f += rho * z[i] * z[i] / ((d[i] - d[j]) - mid);
+    if (f >= 0.0) {
+      o = j;
+      lo = 0.0;
+      hi = mid;
+    } else {
+      o = j + 1;
+      lo = -mid;
+      hi = 0.0;
+    }
+  }
+  const Index left = j;                  // the pole just below the root
+  const Index right = last ? -1 : j + 1;  // the pole just above it (none for the last root)
+  double t = 0.5 * (lo + hi);
+  for (int iter = 0; iter < 400; ++iter) {
+    double psi = 0.0, dpsi = 0.0, phi = 0.0, dphi = 0.0;
+    for (Index i = 0; i <= left; ++i) {
+      const double r = z[i] / ((d[i] - d[o]) - t);
+      psi += rho * z[i] * r;
+      dpsi += rho * r * r;
+    }
+    for (Index i = left + 1; i < k; ++i) {
+      const double r = z[i] / ((d[i] - d[o]) - t);
+      phi += rho * z[i] * r;
+      dphi += rho * r * r;
+    }
+    const double g = 1.0 + psi + phi;
+    if (std::abs(g) <= 8.0 * eps * (1.0 + std::abs(psi) + std::abs(phi)) ||
+        hi - lo <= 2.0 * eps * std::max(std::abs(lo), std::abs(hi))) {
+      *origin = o;
+      *tau = t;
+      return true;
+    }
+    if (g < 0.0) lo = t; else hi = t;
+    // Model: g(t + eta) ~ c + b1 / (da - eta) + b2 / (db - eta), da, db the gaps to the poles.
+    const double da = (d[left] - d[o]) - t;  // < 0
+    const double b1 = dpsi * da * da;
+    double c = 1.0 + psi - b1 / da + phi;
+    double eta;
+    bool ok = false;
+    if (right < 0) {
+      // One pole: c + b1 / (da - eta) = 0, eta = da + b1 / c.
+      if (c > 0.0) {
+        eta = da + b1 / c;
+        ok = true;
+      }
+    } else {
+      const double db = (d[right] - d[o]) - t;  // > 0
+      const double b2 = dphi * db * db;
+      c -= b2 / db;
+      // c eta^2 - B eta + C = 0 with B = c (da + db) + b1 + b2, C = da db g.
+      const double bb = c * (da + db) + b1 + b2;
+      const double cc = da * db * g;
+      const double disc = std::max(bb * bb - 4.0 * c * cc, 0.0);
+      const double root = bb + (bb >= 0.0 ? std::sqrt(disc) : -std::sqrt(disc));
+      double cand[2] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+      if (root != 0.0) cand[0] = 2.0 * cc / root;
+      if (c != 0.0) cand[1] = root / (2.0 * c);
+      for (double x : cand) {
+        if (std::isfinite(x) && t + x > lo && t + x < hi) {
+          eta = x;
+          ok = true;
+          break;
+        }
+      }
+    }
+    double next = ok ? t + eta : 0.5 * (lo + hi);
+    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    if (next == t) {
+      *origin = o;
+      *tau = t;
+      return true;
+    }
+    t = next;
+  }
+  return false;
+}
+
+// Workspace of one merge, reused across merges.
+struct MergeWork {
+  std::vector<double> cols, u, delta, lambda, zhat, gathered, ugathered, result;
+  std::vector<Index> order, originOf;
+  std::vector<double> ds, zs, tauOf;
+  std::vector<char> top, bottom;
+};
+
+// Merges the solved halves [lo, lo+n1) and [lo+n1, hi) of the subproblem [lo, hi): on entry
+// d[lo..hi) holds their eigenvalues (each half ascending) and Z[lo:hi, lo:hi] (column-major,
+// leading dimension ldz) holds diag(Q1, Q2); rho = |beta| and sign = sign(beta) of the
+// coupling. On return d[lo..hi) is ascending and Z[lo:hi, lo:hi] holds the eigenvectors.
+inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, Index n, double rho, double sign,
+                        MergeWork &w) {
+  const double eps = std::numeric_limits<double>::epsilon();
+  double *zb = zmat + lo * ldz + lo;  // the block's (0, 0)
+  // z = diag(Q1, Q2)^T v: the last row of Q1 and sign times the first row of Q2, |z| = sqrt 2.
+  std::vector<double> z(n);
+  for (Index i = 0; i < n1; ++i) z[i] = zb[i * ldz + (n1 - 1)] / std::sqrt(2.0);
+  for (Index i = n1; i < n; ++i) z[i] = sign * zb[i * ldz + n1] / std::sqrt(2.0);
+  rho *= 2.0;
+  // Sort the poles ascending (merge of two ascending lists).
+  {
+    std::vector<Index> first(n1), second(n - n1);
+    std::iota(first.begin(), first.end(), 0);
+    std::iota(second.begin(), second.end(), n1);
+    w.order.resize(n);
+    std::merge(first.begin(), first.end(), second.begin(), second.end(), w.order.begin(),
+               [&](Index x, Index y) { return d[lo + x] < d[lo + y]; });
+  }
+  // The columns of diag(Q1, Q2) in that order, copied (rotations below mix them).
+  w.cols.resize(size_t(n) * n);
+  w.ds.resize(n);
+  w.zs.resize(n);
+  w.top.assign(n, 0);
+  w.bottom.assign(n, 0);
+  for (Index p = 0; p < n; ++p) {
+    const Index src = w.order[p];
+    std::copy(zb + src * ldz, zb + src * ldz + n, w.cols.data() + p * n);
+    w.ds[p] = d[lo + src];
+    w.zs[p] = z[src];
+    (src < n1 ? w.top : w.bottom)[p] = 1;
+  }
+  // Deflation (LAPACK dlaed2): a negligible z_p leaves (d_p, column p) an eigenpair; two poles
+  // closer than the tolerance are rotated so that one z vanishes.
+  double dmax = 0.0, zmax = 0.0;
+  for (Index p = 0; p < n; ++p) {
+    dmax = std::max(dmax, std::abs(w.ds[p]));
+    zmax = std::max(zmax, std::abs(w.zs[p]));
+  }
+  const double tol = 8.0 * eps * std::max(dmax, zmax);
+  std::vector<Index> kept, deflated;
+  kept.reserve(n);
+  Index pj = -1;
+  for (Index p = 0; p < n; ++p) {
+    if (rho * std::abs(w.zs[p]) <= tol) {
+      deflated.push_back(p);
+      continue;
+    }
+    if (pj >= 0) {
+      double s = w.zs[pj], c = w.zs[p];
+      const double r = std::hypot(c, s);
+      const double t = w.ds[p] - w.ds[pj];
+      c /= r;
+      s = -s / r;
+      if (std::abs(t * c * s) <= tol) {
+        // Rotate columns pj and p: z_pj becomes 0, z_p becomes r.
+        w.zs[p] = r;
+        w.zs[pj] = 0.0;
+        double *x = w.cols.data() + pj * n, *y = w.cols.data() + p * n;
+        for (Index i = 0; i < n; ++i) {
+          const double xi = x[i], yi = y[i];
+          x[i] = c * xi + s * yi;
+          y[i] = c * yi - s * xi;
+        }
+        const char tp = w.top[pj] | w.top[p], bt = w.bottom[pj] | w.bottom[p];
+        w.top[pj] = w.top[p] = tp;
+        w.bottom[pj] = w.bottom[p] = bt;
+        const double dpj = w.ds[pj] * c * c + w.ds[p] * s * s;
+        w.ds[p] = w.ds[pj] * s * s + w.ds[p] * c * c;
+        w.ds[pj] = dpj;
+        deflated.push_back(pj);
+        pj = p;
+        continue;
+      }
+      kept.push_back(pj);
+    }
+    pj = p;
+  }
+  if (pj >= 0) kept.push_back(pj);
+  const Index k = Index(kept.size());
+
+  // Secular equation on the kept poles.
+  std::vector<double> dk(k), zk(k);
+  double zz = 0.0;
+  for (Index i = 0; i < k; ++i) {
+    dk[i] = w.ds[kept[i]];
+    zk[i] = w.zs[kept[i]];
+    zz += zk[i] * zk[i];
+  }
+  for (Index i = 0; i + 1 < k; ++i) {
+    if (!(dk[i + 1] > dk[i])) return false;  // equal poles left undeflated: let the caller fall back
+  }
+  w.originOf.resize(k);
+  w.tauOf.resize(k);
+  w.lambda.resize(k);
+  for (Index j = 0; j < k; ++j) {
+    if (!secularRoot(dk.data(), zk.data(), k, j, rho, zz, &w.originOf[j], &w.tauOf[j])) return false;
+    w.lambda[j] = dk[w.originOf[j]] + w.tauOf[j];
+  }
+  // delta(i, j) = d_i - lambda_j, column-major k x k, accurate to the last bit near the origin.
+  w.delta.resize(size_t(k) * k);
+  for (Index j = 0; j < k; ++j) {
+    const double dorg = dk[w.originOf[j]], t = w.tauOf[j];
+    for (Index i = 0; i < k; ++i) w.delta[j * k + i] = (dk[i] - dorg) - t;
+  }
+  // Loewner: rho zhat_i^2 = (lambda_i - d_i) prod_{j != i} (lambda_j - d_i) / (d_j - d_i), every
+  // factor positive by interlacing; sign(zhat_i) = sign(z_i).
+  w.zhat.resize(k);
+  for (Index i = 0; i < k; ++i) {
+    double prod = -w.delta[i * k + i] / rho;
+    for (Index j = 0; j < k; ++j) {
+      if (j != i) prod *= w.delta[j * k + i] / (dk[i] - dk[j]);
+    }
+    w.zhat[i] = std::copysign(std::sqrt(std::max(prod, 0.0)), zk[i]);
+  }
+  // Eigenvectors of D + rho z z^T: u_j = (D - lambda_j I)^-1 zhat, normalised.
+  w.u.resize(size_t(k) * k);
+  for (Index j = 0; j < k; ++j) {
+    double *uj = w.u.data() + j * k;
+    double norm = 0.0;
+    for (Index i = 0; i < k; ++i) {
+      uj[i] = w.zhat[i] / w.delta[j * k + i];
+      norm += uj[i] * uj[i];
+    }
+    const double inv = 1.0 / std::sqrt(norm);
+    for (Index i = 0; i < k; ++i) uj[i] *= inv;
+  }
+  // New vectors: rows [0, n1) are sum over kept columns with a top part, rows [n1, n) over
+  // those with a bottom part (the block structure of diag(Q1, Q2), kept through deflation).
+  w.result.resize(size_t(n) * k);
+  for (int half = 0; half < 2; ++half) {
+    const Index r0 = half == 0 ? 0 : n1, rows = half == 0 ? n1 : n - n1;
+    const std::vector<char> &flag = half == 0 ? w.top : w.bottom;
+    Index kt = 0;
+    for (Index i = 0; i < k; ++i) kt += flag[kept[i]] ? 1 : 0;
+    w.gathered.resize(size_t(rows) * std::max<Index>(kt, 1));
+    w.ugathered.resize(size_t(kt) * std::max<Index>(k, 1));
+    Index c = 0;
+    for (Index i = 0; i < k; ++i) {
+      if (!flag[kept[i]]) continue;
+      const double *src = w.cols.data() + kept[i] * n + r0;
+      std::copy(src, src + rows, w.gathered.data() + c * rows);
+      for (Index j = 0; j < k; ++j) w.ugathered[j * kt + c] = w.u[j * k + i];
+      ++c;
+    }
+    if (kt == 0) {
+      for (Index j = 0; j < k; ++j) std::fill(w.result.data() + j * n + r0, w.result.data() + j * n + r0 + rows, 0.0);
+    } else {
+      gemmAssign(rows, k, kt, w.gathered.data(), rows, w.ugathered.data(), kt, w.result.data() + r0, n);
+    }
+  }
+  // Write back all n pairs in ascending order of eigenvalue.
+  struct Pair {
+    double value;
+    const double *col;
+  };
+  std::vector<Pair> pairs;
+  pairs.reserve(n);
+  for (Index j = 0; j < k; ++j) pairs.push_back({w.lambda[j], w.result.data() + j * n});
+  for (Index p : deflated) pairs.push_back({w.ds[p], w.cols.data() + p * n});
+  std::stable_sort(pairs.begin(), pairs.end(), [](const Pair &a, const Pair &b) { return a.value < b.value; });
+  for (Index j = 0; j < n; ++j) {
+    d[lo + j] = pairs[j].value;
+    std::copy(pairs[j].col, pairs[j].col + n, zb + j * ldz);
+  }
+  return true;
+}
+
+// Eigenpairs of the subproblem [lo, lo + n) of the tridiagonal (d, e): d[lo..lo+n) ascending on
+// return, Z[lo:lo+n, lo:lo+n] its eigenvectors (the rest of those columns must be zero).
+inline bool divideAndConquer(double *d, double *e, double *zmat, Index ldz, Index lo, Index n, MergeWork &w) {
+  if (n <= kDcLeaf) {
+    std::vector<double> q(size_t(n) * n, 0.0);
+    for (Index i = 0; i < n; ++i) q[i * n + i] = 1.0;
+    std::vector<double> dd(d + lo, d + lo + n), ee(std::max<Index>(n - 1, 1), 0.0);
+    for (Index i = 0; i + 1 < n; ++i) ee[i] = e[lo + i];
+    if (!tridiagonalEigen(dd.data(), ee.data(), n, q.data())) return false;
+    std::vector<Index> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](Index a, Index b) { return dd[a] < dd[b]; });
+    for (Index j = 0; j < n; ++j) {
+      d[lo + j] = dd[order[j]];
+      std::copy(q.data() + order[j] * n, q.data() + order[j] * n + n, zmat + (lo + j) * ldz + lo);
+    }
+    return true;
+  }
+  const Index n1 = n / 2;
+  const double beta = e[lo + n1 - 1];
+  const double rho = std::abs(beta), sign = beta >= 0.0 ? 1.0 : -1.0;
+  d[lo + n1 - 1] -= rho;
+  d[lo + n1] -= rho;
+  if (!divideAndConquer(d, e, zmat, ldz, lo, n1, w)) return false;
+  if (!divideAndConquer(d, e, zmat, ldz, lo + n1, n - n1, w)) return false;
+  return mergeHalves(d, zmat, ldz, lo, n1, n, rho, sign, w);
+}
+
+// Eigenvalues (ascending, in d) and eigenvectors (z, column-major n x n) of the tridiagonal
+// (d, e) by divide and conquer. Returns false when a secular equation did not converge or
+// equal poles were left undeflated; d, e are then clobbered.
+inline bool tridiagonalDivideAndConquer(double *d, double *e, Index n, double *z) {
+  std::fill(z, z + n * n, 0.0);
+  MergeWork w;
+  return divideAndConquer(d, e, z, n, 0, n, w);
+}
+
+}  // namespace nn
