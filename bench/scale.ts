@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { FIM, FIMMonteCarlo, LayerCollection, PMatDiag, PMatImplicit, PMatKFAC, PVector, type PMatBase } from '../src/index.js';
+import { ensureKernelFixes } from '../src/backend/substrate.js';
 import { seededData, type BenchBatch } from './workloads.js';
 
 export interface ScaleRow {
@@ -86,6 +87,9 @@ async function measureRow({ width, hidden, examples }: Config, key: RowKey): Pro
       tf.dispose(Object.values(grads));
     }
   };
+  // The library's wasm kernels (installed on its first use) serve the plain step too, as in
+  // bench/workloads.ts; without them tfjs's stock kernels make the unit many times slower.
+  ensureKernelFixes();
   plain(); // kernel set-up
   const unit = (await timed(plain)).ms;
   const rows: ScaleRow[] = [];

@@ -8,9 +8,9 @@
  *     matrices hold their float64 arrays on the host only. Their device operations (mv, getDiag,
  *     toTensor, mmap, mapTMmap) upload what they need for their own duration, return the
  *     numbers of the float64 host algebra done here, and leave one tensor (what they return).
- *   - The diagonal's pass peaks below 2·d float32 values above where it started (the pending
- *     sum plus one layer's term): a whole-vector concatenation beside the pending sum, or the
- *     new sum beside both, is 3·d.
+ *   - The diagonal's pass peaks below 2.5·d float32 values above where it started (the pending
+ *     sum plus one layer's term and its activations: 1.8·d measured on wasm): a whole-vector
+ *     concatenation beside the pending sum and the new sum is over 3·d (3.5·d measured).
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -132,7 +132,7 @@ test('FIM PMatDiag holds nothing on the device; its diagonal is the brute-force 
   model.dispose();
 });
 
-test('the diagonal pass peaks below 2·d float32 values above its start (no whole-vector copies beside the pending sum)', async () => {
+test('the diagonal pass peaks below 2.5·d float32 values above its start (no whole-vector copies beside the pending sum)', async () => {
   // Eight equal hidden layers: one layer's term is an eighth of d, a whole-vector copy all of it.
   const model = deepMlp(64, 64, 8);
   const lc = LayerCollection.fromModel(model);
@@ -144,7 +144,7 @@ test('the diagonal pass peaks below 2·d float32 values above its start (no whol
     diag = (await FIM({ model, loader: data, representation: PMatDiag })) as PMatDiag;
   });
   const peak = profile.peakBytes - startBytes;
-  assert.ok(peak < 2 * 4 * d, `peak ${peak} bytes above the start, d = ${d} (2·d float32 = ${8 * d})`);
+  assert.ok(peak < 2.5 * 4 * d, `peak ${peak} bytes above the start, d = ${d} (2.5·d float32 = ${10 * d})`);
   assert.equal(diag!.values().length, d);
   diag!.dispose();
   disposeBatches(data);
