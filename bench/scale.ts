@@ -9,7 +9,7 @@
  * Every row runs in a child process of its own (process.resourceUsage().maxRSS never goes down,
  * so one process would charge each row with every earlier one): the child builds the model,
  * times the plain step (the row's unit, measured side by side with the row), warms the row's
- * operation up on one batch, then times it on all the data. The peak RSS of a row is the child's
+ * operation up on one batch (not PMatImplicit.mv, a whole pass), then times it on all the data. The peak RSS of a row is the child's
  * maximum resident set over all of that — the model, the plain step and the operation — and
  * "wasm heap" is the size the WebAssembly memory grew to (it never shrinks: tfjs's device
  * high-water mark). KFAC solve runs in the FIM KFAC child, after it, so its peak includes the
@@ -119,7 +119,8 @@ async function measureRow({ width, hidden, examples }: Config, key: RowKey): Pro
   }
   if (key === 'implicit') {
     const implicit = await FIM({ model, loader, representation: PMatImplicit });
-    (await implicit.mv(v)).dispose(); // warm-up
+    // Not warmed up: one mv is a whole pass (half an hour of warm-up at d ≈ 10^8 on a loaded
+    // machine would buy nothing; its kernels are the plain step's and the statistics').
     const mv = await timed(() => implicit.mv(v));
     record('PMatImplicit.mv', mv.ms);
     mv.value.dispose();
