@@ -119,8 +119,8 @@ async function measureRow({ width, hidden, examples }: Config, key: RowKey): Pro
   }
   if (key === 'implicit') {
     const implicit = await FIM({ model, loader, representation: PMatImplicit });
-    // Not warmed up: one mv is a whole pass (half an hour of warm-up at d ≈ 10^8 on a loaded
-    // machine would buy nothing; its kernels are the plain step's and the statistics').
+    // Not warmed up: one mv is a whole pass over the data, and a warm-up would double the row's
+    // time for nothing (its kernels are the plain step's, already warm).
     const mv = await timed(() => implicit.mv(v));
     record('PMatImplicit.mv', mv.ms);
     mv.value.dispose();
