@@ -11,11 +11,13 @@
  *   - The diagonal's pass peaks below 2.5·d float32 values above where it started (the pending
  *     sum plus one layer's term and its activations: 1.8·d measured on wasm): a whole-vector
  *     concatenation beside the pending sum and the new sum is over 3·d (3.5·d measured).
+ *   - PMatImplicit.mv is the dense M v (PMatDense, another statistic) and peaks below 3.5·d
+ *     above its start, its result included (2.6·d measured; 4.5·d with whole-vector terms).
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
-import { DisposedError, FIM, LayerCollection, PFMapDense, PMatDiag, PMatKFAC, PVector } from '../../src/index.js';
+import { DisposedError, FIM, LayerCollection, PFMapDense, PMatDense, PMatDiag, PMatImplicit, PMatKFAC, PVector } from '../../src/index.js';
 import { HostSum } from '../../src/statistics/host-sum.js';
 import { useTestBackend } from '../support/backend.js';
 import { disposeBatches, randomBatches } from '../support/models.js';
@@ -186,6 +188,51 @@ test('FIM PMatKFAC holds nothing on the device; mv and toTensor are A ⊗ G of i
   assert.throws(() => kfac.mv(v), DisposedError);
   assert.throws(() => kfac.trace(), DisposedError);
   v.dispose();
+  disposeBatches(data);
+  model.dispose();
+});
+
+test('PMatImplicit.mv is the dense M v and peaks below 3.5·d float32 values above its start (its result included)', async () => {
+  // The numbers, on a model small enough for the dense M (computed by another statistic, JᵀJ).
+  {
+    const model = deepMlp(5, 8, 3);
+    const lc = LayerCollection.fromModel(model);
+    const data = randomBatches(model, 12, 4, 8);
+    const d = lc.numel();
+    const implicit = await FIM({ model, loader: data, representation: PMatImplicit });
+    const dense = await FIM({ model, loader: data, representation: PMatDense });
+    const v = PVector.random(lc, 6);
+    const x = f64(v.data);
+    const M = dense.values();
+    const expected = Float64Array.from({ length: d }, (_, i) => x.reduce((s, xj, j) => s + M[i * d + j]! * xj, 0));
+    const mv = await implicit.mv(v);
+    assert.ok(relativeError(f64(mv.data), expected) < 1e-4, `mv: ${relativeError(f64(mv.data), expected)}`);
+    mv.dispose();
+    v.dispose();
+    dense.dispose();
+    implicit.dispose();
+    disposeBatches(data);
+    model.dispose();
+  }
+  // The memory, on eight equal layers (one layer's term is an eighth of d).
+  const model = deepMlp(64, 64, 8);
+  const lc = LayerCollection.fromModel(model);
+  const data = randomBatches(model, 6, 2, 8);
+  const d = lc.numel();
+  const implicit = await FIM({ model, loader: data, representation: PMatImplicit });
+  const v = PVector.random(lc, 6);
+  const startBytes = tf.memory().numBytes;
+  const count = tf.memory().numTensors;
+  let mv: PVector | undefined;
+  const profile = await tf.profile(async () => {
+    mv = await implicit.mv(v);
+  });
+  const peak = profile.peakBytes - startBytes;
+  assert.equal(tf.memory().numTensors, count + 1);
+  assert.ok(peak < 3.5 * 4 * d, `peak ${peak} bytes above the start, d = ${d} (3.5·d float32 = ${14 * d})`);
+  mv!.dispose();
+  v.dispose();
+  implicit.dispose();
   disposeBatches(data);
   model.dispose();
 });
