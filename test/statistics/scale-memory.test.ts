@@ -13,6 +13,8 @@
  *     concatenation beside the pending sum and the new sum is over 3·d (3.5·d measured).
  *   - PMatImplicit.mv is the dense M v (PMatDense, another statistic) and peaks below 3.5·d
  *     above its start, its result included (2.6·d measured; 4.5·d with whole-vector terms).
+ *   - The KFAC pass peaks below 1.8× its factors (float32) above its start: the pending sums
+ *     and one term (1.35× measured); every layer's terms held to the end of the batch, 2.3×.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -233,6 +235,26 @@ test('PMatImplicit.mv is the dense M v and peaks below 3.5·d float32 values abo
   mv!.dispose();
   v.dispose();
   implicit.dispose();
+  disposeBatches(data);
+  model.dispose();
+});
+
+test('the KFAC pass peaks below 1.8× its factors in float32 above its start (each batch term released as it is added)', async () => {
+  const model = deepMlp(64, 64, 8);
+  const lc = LayerCollection.fromModel(model);
+  const data = randomBatches(model, 6, 2, 9);
+  const startBytes = tf.memory().numBytes;
+  let kfac: PMatKFAC | undefined;
+  const profile = await tf.profile(async () => {
+    kfac = (await FIM({ model, loader: data, representation: PMatKFAC })) as PMatKFAC;
+  });
+  const factorValues = lc.layers.reduce((s, e) => {
+    const f = kfac!.layerFactors(e.id);
+    return s + f.k * f.k + f.c * f.c;
+  }, 0);
+  const peak = profile.peakBytes - startBytes;
+  assert.ok(peak < 1.8 * 4 * factorValues, `peak ${peak} bytes above the start, factors ${factorValues} values`);
+  kfac!.dispose();
   disposeBatches(data);
   model.dispose();
 });
