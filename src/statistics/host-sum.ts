@@ -7,6 +7,12 @@ import { tf } from '../tf.js';
 /**
  * A running sum of same-shaped tensors: added on the device within a batch, flushed into a
  * float64 host array at the end of each batch.
+ *
+ * A sum over d ≈ 10⁸ parameters may be added in segments (`add(t, offset)`, one per layer): the
+ * device then never holds a whole-vector concatenation beside the pending sum, and each
+ * transfer copies one segment at a time into the preallocated float64 total. Every element
+ * sees the same float32 additions, division and float64 conversion as a whole-vector sum, so
+ * the numbers are the same bit for bit.
  */
 export class HostSum {
   /**
@@ -16,7 +22,8 @@ export class HostSum {
    */
   static readonly BATCHES_PER_TRANSFER = 16;
   private readonly sum: Float64Array;
-  private pending: tf.Tensor | null = null;
+  /** The float32 device sums not yet transferred, by offset in `sum`. */
+  private readonly pending = new Map<number, tf.Tensor>();
   private batches = 0;
   /** Whether anything reached `sum` yet (the first transfer can then be a plain copy). */
   private transferred = false;
@@ -31,11 +38,18 @@ export class HostSum {
     return this.sum;
   }
 
-  /** Adds `t` (any shape with `size` elements); does not take ownership. */
-  add(t: tf.Tensor): void {
-    const next = this.pending ? tf.add(this.pending, t) : t.clone();
-    this.pending?.dispose();
-    this.pending = tf.keep(next);
+  /**
+   * Adds `t` (any shape) to the entries offset … offset + t.size − 1 of the sum (offset 0 and
+   * t.size = size: the whole sum); does not take ownership. Segments are added at the same
+   * offsets, with the same sizes, throughout a pass.
+   */
+  add(t: tf.Tensor, offset = 0): void {
+    const before = this.pending.get(offset);
+    if (before && before.size !== t.size) throw new RangeError(`HostSum.add: a segment of ${t.size} values at offset ${offset}, where ${before.size} were added before`);
+    if (offset < 0 || offset + t.size > this.sum.length) throw new RangeError(`HostSum.add: ${t.size} values at offset ${offset} overflow a sum of ${this.sum.length}`);
+    const next = before ? tf.add(before, t) : t.clone();
+    before?.dispose();
+    this.pending.set(offset, tf.keep(next));
   }
 
   /** Marks the end of a batch; every BATCHES_PER_TRANSFER batches the device sum moves to float64. */
@@ -45,13 +59,15 @@ export class HostSum {
 
   /** The float64 total divided by n (the mean over n examples). */
   mean(n: number): Float64Array {
-    if (!this.transferred && this.pending) {
+    if (!this.transferred && this.pending.size > 0) {
       // One transfer in all: divide on the device and copy, instead of two host loops.
-      const scaled = tf.tidy(() => tf.div(this.pending!, n));
-      this.sum.set(scaled.dataSync());
-      scaled.dispose();
-      this.pending.dispose();
-      this.pending = null;
+      for (const [offset, t] of this.pending) {
+        const scaled = tf.tidy(() => tf.div(t, n));
+        this.sum.set(scaled.dataSync(), offset);
+        scaled.dispose();
+        t.dispose();
+        this.pending.delete(offset);
+      }
       this.transferred = true;
       return this.sum;
     }
@@ -60,19 +76,21 @@ export class HostSum {
 
   private transfer(): void {
     this.batches = 0;
-    if (!this.pending) return;
-    const v = this.pending.dataSync();
-    if (this.transferred) for (let k = 0; k < v.length; k++) this.sum[k]! += v[k]!;
-    else this.sum.set(v);
+    if (this.pending.size === 0) return;
+    for (const [offset, t] of this.pending) {
+      const v = t.dataSync();
+      if (this.transferred) for (let k = 0; k < v.length; k++) this.sum[offset + k]! += v[k]!;
+      else this.sum.set(v, offset);
+      t.dispose();
+      this.pending.delete(offset);
+    }
     this.transferred = true;
-    this.pending.dispose();
-    this.pending = null;
   }
 
   /** Releases any pending tensor (on error paths). */
   dispose(): void {
-    this.pending?.dispose();
-    this.pending = null;
+    for (const t of this.pending.values()) t.dispose();
+    this.pending.clear();
   }
 }
 

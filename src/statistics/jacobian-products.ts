@@ -15,8 +15,8 @@ import type { LayerCollection } from '../layers/layer-collection.js';
 import type { OutputGradients } from '../backend/pass.js';
 import { forEachOutput } from '../backend/stacking.js';
 import { rowSums, rowSumsLength } from '../object/reductions.js';
-import { batchJacobian, directionalDerivatives as directional, squaredGradientSum, weightedGradientSum as weightedSum } from './contractions.js';
-import { HostSum } from './host-sum.js';
+import { batchJacobian, directionalDerivatives as directional, squaredGradientSum } from './contractions.js';
+import { HostSum, divideBy } from './host-sum.js';
 import type { Statistic } from './statistic.js';
 
 /**
@@ -51,7 +51,30 @@ export function gramTrace(lc: LayerCollection): Statistic<number> {
  * const { value: mv } = await accumulate(spec, gramVectorProduct(lc, v.data));
  */
 export function gramVectorProduct(lc: LayerCollection, v: tf.Tensor1D): Statistic<Float64Array> {
-  return summed(lc.numel(), (g, add) => add(weightedSum(lc, g, directional(lc, g, v))), (total, n) => total.map((x) => x / n));
+  // Layer by layer into the sum at the layer's offset, each term released at once, and the mean
+  // taken in place: at d ≈ 10⁸ a whole-vector concatenation beside the pending sum, and a second
+  // float64 array for the mean, would be 0.4 GB on the device and 0.8 GB on the host each.
+  const sum = new HostSum(lc.numel());
+  return {
+    onOutputs: (g) => {
+      const u = directional(lc, g, v);
+      try {
+        for (const e of lc.layers) {
+          const term = tf.tidy(() => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u, g.count));
+          try {
+            sum.add(term, e.offset);
+          } finally {
+            term.dispose();
+          }
+        }
+      } finally {
+        u.dispose();
+      }
+    },
+    onBatchEnd: () => sum.flush(),
+    result: (examples) => divideBy(sum.total, examples),
+    dispose: () => sum.dispose(),
+  };
 }
 
 /**

@@ -21,8 +21,12 @@ export class PMatDiag implements PMat {
   /** The name in saved files and messages: 'PMatDiag'. */
   static readonly representationName = 'PMatDiag';
   readonly layerCollection: LayerCollection;
+  /**
+   * The diagonal, float64 on the host only: operations that need it on the device upload a
+   * float32 copy for their duration (at d ≈ 10⁸ a resident copy would be 0.4 GB beside the
+   * 0.8 GB float64 array, for nothing when only host algebra follows).
+   */
   private diag: Float64Array | null;
-  private device: tf.Tensor1D | null = null;
 
   /** Wraps the float64 diagonal (taken over). */
   constructor(lc: LayerCollection, diag: Float64Array) {
@@ -32,7 +36,6 @@ export class PMatDiag implements PMat {
     if (diag.length !== lc.numel()) throw new InvalidArgumentError(`PMatDiag: expected ${lc.numel()} values, received ${diag.length}`);
     this.layerCollection = lc;
     this.diag = diag;
-    this.device = tf.tensor1d(new Float32Array(diag));
   }
 
   /** The persisted state: the diagonal (float64, not copied). */
@@ -59,9 +62,14 @@ export class PMatDiag implements PMat {
     return this.diag;
   }
 
-  private tensor(): tf.Tensor1D {
-    checkAlive(this.device !== null, 'PMatDiag');
-    return this.device;
+  /** Runs `f` on a float32 device copy of the diagonal, released when `f` returns. */
+  private withTensor<T>(f: (diag: tf.Tensor1D) => T): T {
+    const device = tf.tensor1d(new Float32Array(this.values()));
+    try {
+      return f(device);
+    } finally {
+      device.dispose();
+    }
   }
 
   trace(): number {
@@ -77,7 +85,7 @@ export class PMatDiag implements PMat {
 
   mv(v: PVector): PVector {
     checkVector(v, this.layerCollection, 'PMatDiag.mv');
-    return PVector.adopt(this.layerCollection, tf.mul(this.tensor(), v.data));
+    return PVector.adopt(this.layerCollection, this.withTensor((d) => tf.mul(d, v.data)));
   }
 
   vTMv(v: PVector): number {
@@ -90,11 +98,11 @@ export class PMatDiag implements PMat {
   }
 
   getDiag(): tf.Tensor1D {
-    return this.tensor().clone();
+    return tf.tensor1d(new Float32Array(this.values()));
   }
 
   toTensor(): tf.Tensor2D {
-    return tf.tidy(() => tf.mul(tf.eye(this.values().length), this.tensor().reshape([1, -1])) as tf.Tensor2D);
+    return this.withTensor((d) => tf.tidy(() => tf.mul(tf.eye(d.size), d.reshape([1, -1])) as tf.Tensor2D));
   }
 
   /** v / (diag + regul); for a PFMapDense J, every row divided by (diag + regul). */
@@ -150,8 +158,6 @@ export class PMatDiag implements PMat {
   }
 
   dispose(): void {
-    this.device?.dispose();
-    this.device = null;
     this.diag = null;
   }
 
@@ -164,7 +170,7 @@ export class PMatDiag implements PMat {
   /** Rows J_r diag(M) of a PFMapDense J [O, n, d]. */
   mmap(pfmap: PFMapDense): PFMapDense {
     checkPFMap(pfmap, this.layerCollection, 'PMatDiag.mmap');
-    return mapRows(pfmap, (rows) => tf.mul(rows, this.tensor()));
+    return this.withTensor((d) => mapRows(pfmap, (rows) => tf.mul(rows, d)));
   }
 
   /** Σ_k M_kk J_rk² for every row r = (o, i) of J: [O, n] ('diag') or Σ_o, [n] ('sum', default). */
@@ -173,7 +179,7 @@ export class PMatDiag implements PMat {
   mapTMmap(pfmap: PFMapDense, options?: MapTMmapOptions): tf.Tensor {
     const reduction = checkReduction(options, 'PMatDiag.mapTMmap');
     checkPFMap(pfmap, this.layerCollection, 'PMatDiag.mapTMmap');
-    return quadraticRows(pfmap, (rows) => tf.mul(rows, this.tensor()), reduction);
+    return this.withTensor((d) => quadraticRows(pfmap, (rows) => tf.mul(rows, d), reduction));
   }
 
   private solveMap(pfmap: PFMapDense, options?: SolveOptions): PFMapDense {

@@ -82,7 +82,12 @@ export class PMatKFAC implements PMat {
   private readonly hostFactors: KroneckerFactors[];
   /** The diagonal blocks in parameter order: one per layer, plus one per separate bias. */
   private readonly hostParts: KroneckerPart[];
-  private device: Array<{ a: tf.Tensor2D; g: tf.Tensor2D }> | null;
+  /**
+   * Whether the matrix is alive. The factors live in float64 on the host only; mv and toTensor
+   * upload one part's float32 factors at a time, for the duration of the operation (resident
+   * device copies would be 0.9 GB at d ≈ 10⁸ beside the 1.9 GB of float64 factors).
+   */
+  private alive = true;
   private eigen: Array<{ lA: Float64Array; uA: FactorBasis; lG: Float64Array; uG: Float64Array }> | null = null;
 
   /** Wraps float64 factors (taken over); `computed` skips the finite-value scan of factors the library just accumulated. */
@@ -108,9 +113,6 @@ export class PMatKFAC implements PMat {
     this.kfacType = kfacType;
     this.hostFactors = factors;
     this.hostParts = kroneckerParts(factors, lc.layers.map((e) => e.offset));
-    this.device = this.hostParts.map((f) =>
-      tf.tidy(() => ({ a: tf.tensor2d(new Float32Array(f.a), [f.k, f.k]), g: tf.tensor2d(new Float32Array(f.g), [f.c, f.c]) })),
-    );
   }
 
   /** A representation with options, e.g. `representation: PMatKFAC.with({ kfacType: 'reduce' })`. */
@@ -150,20 +152,15 @@ export class PMatKFAC implements PMat {
     return new PMatKFAC(spec.layerCollection, await computeFiniteFactors(spec, 'expand', 'PMatKFAC'), 'expand', true);
   }
 
-  private get tensors() {
-    checkAlive(this.device !== null, 'PMatKFAC');
-    return this.device;
-  }
-
   /** The float64 factors; throws DisposedError once disposed. */
   private get factors(): KroneckerFactors[] {
-    void this.tensors;
+    checkAlive(this.alive, 'PMatKFAC');
     return this.hostFactors;
   }
 
   /** The diagonal blocks (layers and separate biases); throws DisposedError once disposed. */
   private get parts(): KroneckerPart[] {
-    void this.tensors;
+    checkAlive(this.alive, 'PMatKFAC');
     return this.hostParts;
   }
 
@@ -189,7 +186,7 @@ export class PMatKFAC implements PMat {
 
   /** Per part (`parts` order). */
   private eigenOf() {
-    void this.tensors; // throws once disposed
+    checkAlive(this.alive, 'PMatKFAC');
     this.eigen ??= this.parts.map((f) => {
       const a = factorEigen(f.a, f.k, f.aRows);
       const g = eighSym(f.g, f.c);
@@ -217,10 +214,12 @@ export class PMatKFAC implements PMat {
     const data = v.data;
     const out = tf.tidy(() =>
       tf.concat(
-        this.parts.map((f, i) => {
-          const { a, g } = this.tensors[i]!;
-          return tf.matMul(tf.matMul(a, tf.slice(data, [f.offset], [f.k * f.c]).reshape([f.k, f.c])), g).reshape([-1]);
-        }),
+        this.parts.map((f) =>
+          tf.tidy(() => {
+            const { a, g } = deviceFactors(f);
+            return tf.matMul(tf.matMul(a, tf.slice(data, [f.offset], [f.k * f.c]).reshape([f.k, f.c])), g).reshape([-1]);
+          }),
+        ),
       ),
     );
     return PVector.adopt(this.layerCollection, out as tf.Tensor1D);
@@ -248,8 +247,8 @@ export class PMatKFAC implements PMat {
   toTensor(): tf.Tensor2D {
     return tf.tidy(() =>
       blockDiagonal(
-        this.parts.map((f, i) => {
-          const { a, g } = this.tensors[i]!;
+        this.parts.map((f) => {
+          const { a, g } = deviceFactors(f);
           return tf.mul(a.reshape([f.k, 1, f.k, 1]), g.reshape([1, f.c, 1, f.c])).reshape([f.k * f.c, f.k * f.c]) as tf.Tensor2D;
         }),
       ),
@@ -343,8 +342,7 @@ export class PMatKFAC implements PMat {
   }
 
   dispose(): void {
-    if (this.device) this.device.forEach((d) => tf.dispose([d.a, d.g]));
-    this.device = null;
+    this.alive = false;
     this.eigen = null;
   }
 
@@ -358,6 +356,11 @@ export class PMatKFAC implements PMat {
     });
     return new PMatEKFAC(this.layerCollection, blocks, 'derived', null, this.kfacType);
   }
+}
+
+/** A part's factors as float32 device tensors (inside the caller's tidy scope). */
+function deviceFactors(f: KroneckerPart): { a: tf.Tensor2D; g: tf.Tensor2D } {
+  return { a: tf.tensor2d(new Float32Array(f.a), [f.k, f.k]), g: tf.tensor2d(new Float32Array(f.g), [f.c, f.c]) };
 }
 
 function checkDamping(d: unknown): 'exact' | 'pi' {
