@@ -6,23 +6,22 @@
  * result (model and data hashes, representation, variant, seed, batch size, shards), so a
  * request made twice joins the first one's jobs instead of computing them again. Node only.
  */
-import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { tf } from '../tf.js';
 import { DistributedError } from '../errors.js';
-import { loadModel } from '../io/load-model.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { deserialize, serialize } from '../persistence/index.js';
 import type { PMatKFAC } from '../object/pspace/kfac.js';
 import { PMatEKFAC, kfacEigenBlocks } from '../object/pspace/ekfac.js';
 import { PMatMixed } from '../object/pspace/mixed.js';
 import type { PMat, PMatBase, Representation } from '../object/pspace/pmat.js';
-import { dataHash, modelHash, runIdFor } from './hash.js';
+import { runIdFor } from './hash.js';
 import { connectRedis } from './redis.js';
 import { planShards, type ShardRange } from './shard-plan.js';
 import { exampleCount } from './shard-data.js';
 import { SHARDABLE, mixedGroups, namedMappingOf, type NamedMixedMapping } from './mixed-plan.js';
-import { SAFE_ID, closeEngine, openEngine, runPass, type DistributedRunOptions, type Engine, type Follow } from './flow.js';
+import { closeEngine, openEngine, runPass, type DistributedRunOptions, type Engine, type Follow } from './flow.js';
+import { checkRunId, openRunInputs } from './run-inputs.js';
 import { DISTRIBUTED_REPRESENTATIONS, type DistributedRepresentation, type PassDefinition } from './protocol.js';
 
 export type { DistributedProgress } from './flow.js';
@@ -121,12 +120,8 @@ export async function distributedFIM<M extends PMatBase = PMatBase>(options: Dis
   for (const [k, v] of [['batchSize', batchSize], ['shards', shardCount], ['attempts', options.attempts ?? 3], ['mergeFanIn', options.mergeFanIn ?? 8]] as const) {
     if (!Number.isInteger(v) || v < (k === 'mergeFanIn' ? 2 : 1)) throw new DistributedError(`distributedFIM: '${k}' must be an integer ≥ ${k === 'mergeFanIn' ? 2 : 1}, received ${String(v)}`);
   }
-  if (options.runId !== undefined && !SAFE_ID.test(options.runId)) throw new DistributedError(`distributedFIM: 'runId' must be 1–100 letters, digits, '-' or '_', received '${options.runId}'`);
-  const modelPath = resolve(options.model);
-  const dataPath = resolve(options.data);
-  const labelsPath = options.labels === undefined ? undefined : resolve(options.labels);
-  const [mHash, dHash] = await Promise.all([modelHash(modelPath), dataHash(dataPath, labelsPath)]);
-  const model = await loadModel(modelPath);
+  checkRunId('distributedFIM', options.runId);
+  const { modelPath, dataPath, labelsPath, modelHash: mHash, dataHash: dHash, model } = await openRunInputs(options.model, options.data, options.labels);
   let redis: Redis | null = null;
   let engine: Engine | null = null;
   try {

@@ -4,19 +4,18 @@
  * and their transposes into K, and the coordinator loads K (and centers it when asked, on the
  * whole kernel). The result equals `GramMatrix` on the same batches entry for entry. Node only.
  */
-import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { tf } from '../tf.js';
 import { DistributedError } from '../errors.js';
-import { loadModel } from '../io/load-model.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { FMatDense } from '../object/fspace/dense.js';
 import { centerKernel } from '../object/fspace/kernel-blocks.js';
-import { dataHash, modelHash, runIdFor } from './hash.js';
+import { runIdFor } from './hash.js';
 import { connectRedis } from './redis.js';
 import { exampleCount } from './shard-data.js';
 import { ntkTilePlan } from './ntk-tiles.js';
-import { SAFE_ID, closeEngine, openEngine, runPass, type DistributedRunOptions, type Engine, type Follow } from './flow.js';
+import { closeEngine, openEngine, runPass, type DistributedRunOptions, type Engine, type Follow } from './flow.js';
+import { checkRunId, openRunInputs } from './run-inputs.js';
 import type { PassDefinition } from './protocol.js';
 
 export interface DistributedNTKOptions extends DistributedRunOptions {
@@ -76,11 +75,8 @@ export async function distributedNTK(options: DistributedNTKOptions): Promise<Di
     if (!Number.isInteger(v) || v < 1) throw new DistributedError(`distributedNTK: '${k}' must be a positive integer, received ${String(v)}`);
   }
   if (options.count !== undefined && !(Number.isInteger(options.count) && options.count >= 1)) throw new DistributedError(`distributedNTK: 'count' must be a positive integer, received ${String(options.count)}`);
-  if (options.runId !== undefined && !SAFE_ID.test(options.runId)) throw new DistributedError(`distributedNTK: 'runId' must be 1–100 letters, digits, '-' or '_', received '${options.runId}'`);
-  const modelPath = resolve(options.model);
-  const dataPath = resolve(options.data);
-  const [mHash, dHash] = await Promise.all([modelHash(modelPath), dataHash(dataPath)]);
-  const model = await loadModel(modelPath);
+  checkRunId('distributedNTK', options.runId);
+  const { modelPath, dataPath, modelHash: mHash, dataHash: dHash, model } = await openRunInputs(options.model, options.data);
   let redis: Redis | null = null;
   let engine: Engine | null = null;
   try {

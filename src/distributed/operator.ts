@@ -7,21 +7,20 @@
  * coordinator's polling: measured in docs/distributed.md), so it pays off when one pass over the
  * data takes much longer than that. Node only.
  */
-import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { tf } from '../tf.js';
 import { DistributedError } from '../errors.js';
-import { loadModel } from '../io/load-model.js';
 import { LayerCollection } from '../layers/layer-collection.js';
 import { deserialize, serialize } from '../persistence/index.js';
 import { PVector } from '../object/pvector.js';
 import { checkVector } from '../object/pspace/pmat.js';
 import type { ParameterOperator } from '../spectral/operator.js';
-import { dataHash, modelHash, runIdFor, sha256 } from './hash.js';
+import { runIdFor, sha256 } from './hash.js';
 import { connectRedis } from './redis.js';
 import { planShards } from './shard-plan.js';
 import { exampleCount } from './shard-data.js';
 import { SAFE_ID, closeEngine, openEngine, removeRun, runPass, type DistributedRunOptions, type Engine, type Follow } from './flow.js';
+import { openRunInputs } from './run-inputs.js';
 import type { PassDefinition } from './protocol.js';
 
 export interface DistributedOperatorOptions extends Omit<DistributedRunOptions, 'runId' | 'keepSeconds'> {
@@ -67,10 +66,7 @@ export async function distributedOperator(options: DistributedOperatorOptions): 
     if (!Number.isInteger(v) || v < 1) throw new DistributedError(`distributedOperator: '${k}' must be a positive integer, received ${String(v)}`);
   }
   if (options.variant === 'empirical') throw new DistributedError(`distributedOperator: the 'empirical' variant needs labels; use one of the closed-form variants`);
-  const modelPath = resolve(options.model);
-  const dataPath = resolve(options.data);
-  const [mHash, dHash] = await Promise.all([modelHash(modelPath), dataHash(dataPath)]);
-  const model = await loadModel(modelPath);
+  const { modelPath, dataPath, modelHash: mHash, dataHash: dHash, model } = await openRunInputs(options.model, options.data);
   let redis: Redis | null = null;
   let engine: Engine | null = null;
   try {
