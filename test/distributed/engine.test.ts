@@ -11,7 +11,7 @@ import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import { DistributedError, FIM, FIMMonteCarlo, PMatDense, PMatDiag, PMatEKFAC, PMatKFAC, PMatQuasiDiag, PMatImplicit, loadModel, type PMatBase } from '../../src/index.js';
 import { distributedFIM } from '../../src/distributed/coordinator.js';
-import { RedisServer, WorkerProcess, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
+import { RedisServer, WorkerProcess, redisMissing, startTwoWorkerCluster, stopTwoWorkerCluster, tempDir } from './fixtures.js';
 import { float64Entries, relativeDistance } from './entries.js';
 import { runCli } from '../cli/support.js';
 
@@ -32,17 +32,11 @@ describe('distributed passes on BullMQ and Redis', { skip: missing ?? false }, (
 
   before(async () => {
     await useTestBackend();
-    redis = await RedisServer.start();
-    modelPath = await saveSmallModel(tmp.dir);
-    dataPath = saveSmallData(tmp.dir, N);
-    ({ xs, ys } = JSON.parse(readFileSync(dataPath, 'utf8')) as { xs: number[][]; ys: number[] });
-    workers = [WorkerProcess.start(redis.url, ['--lock-ms', '3000']), WorkerProcess.start(redis.url, ['--lock-ms', '3000'])];
-    await Promise.all(workers.map((w) => w.waitFor('serving')));
+    ({ redis, workers, modelPath, dataPath, xs, ys } = await startTwoWorkerCluster(tmp.dir, N));
   });
 
   after(async () => {
-    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
-    await redis?.stop();
+    await stopTwoWorkerCluster(workers, redis);
     tmp.remove();
   });
 

@@ -3,7 +3,7 @@
  * off), worker processes of the real CLI, and a small model and data set on disk.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,4 +144,34 @@ export function saveSmallData(dir: string, n: number, name = 'data.json', seed =
 export function tempDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'nngeometry-distributed-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** What the engine tests share: their Redis, two serving workers, and the small model and data on disk. */
+export interface TwoWorkerCluster {
+  redis: RedisServer;
+  workers: WorkerProcess[];
+  modelPath: string;
+  dataPath: string;
+  xs: number[][];
+  ys: number[];
+}
+
+/**
+ * Starts a redis-server of the test's own, saves the small model and `examples` examples under
+ * `dir`, and starts two `nngeometry worker` processes (3 s locks), waiting until both serve.
+ */
+export async function startTwoWorkerCluster(dir: string, examples: number): Promise<TwoWorkerCluster> {
+  const redis = await RedisServer.start();
+  const modelPath = await saveSmallModel(dir);
+  const dataPath = saveSmallData(dir, examples);
+  const { xs, ys } = JSON.parse(readFileSync(dataPath, 'utf8')) as { xs: number[][]; ys: number[] };
+  const workers = [WorkerProcess.start(redis.url, ['--lock-ms', '3000']), WorkerProcess.start(redis.url, ['--lock-ms', '3000'])];
+  await Promise.all(workers.map((w) => w.waitFor('serving')));
+  return { redis, workers, modelPath, dataPath, xs, ys };
+}
+
+/** Kills the workers and stops the Redis of `startTwoWorkerCluster` (either may be missing if `before` failed). */
+export async function stopTwoWorkerCluster(workers: WorkerProcess[], redis: RedisServer | undefined): Promise<void> {
+  await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+  await redis?.stop();
 }

@@ -14,7 +14,7 @@ import { DistributedError, FIM, GramMatrix, PMatBlockDiag, PMatEKFAC, PMatMixed,
 import { distributedFIM } from '../../src/distributed/coordinator.js';
 import { distributedNTK } from '../../src/distributed/ntk-coordinator.js';
 import { mixedRepresentation, type NamedMixedMapping } from '../../src/distributed/mixed-plan.js';
-import { RedisServer, WorkerProcess, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
+import { RedisServer, WorkerProcess, redisMissing, startTwoWorkerCluster, stopTwoWorkerCluster, tempDir } from './fixtures.js';
 import { float64Entries, relativeDistance } from './entries.js';
 import { runCli } from '../cli/support.js';
 
@@ -35,17 +35,11 @@ describe('PMatMixed and the NTK on BullMQ and Redis', { skip: missing ?? false }
 
   before(async () => {
     await useTestBackend();
-    redis = await RedisServer.start();
-    modelPath = await saveSmallModel(tmp.dir);
-    dataPath = saveSmallData(tmp.dir, N);
-    ({ xs, ys } = JSON.parse(readFileSync(dataPath, 'utf8')) as { xs: number[][]; ys: number[] });
-    workers = [WorkerProcess.start(redis.url, ['--lock-ms', '3000']), WorkerProcess.start(redis.url, ['--lock-ms', '3000'])];
-    await Promise.all(workers.map((w) => w.waitFor('serving')));
+    ({ redis, workers, modelPath, dataPath, xs, ys } = await startTwoWorkerCluster(tmp.dir, N));
   });
 
   after(async () => {
-    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
-    await redis?.stop();
+    await stopTwoWorkerCluster(workers, redis);
     tmp.remove();
   });
 

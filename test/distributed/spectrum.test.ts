@@ -11,7 +11,7 @@ import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import { FIM, PMatImplicit, PVector, loadModel } from '../../src/index.js';
 import { distributedOperator } from '../../src/distributed/operator.js';
-import { RedisServer, WorkerProcess, redisMissing, saveSmallData, saveSmallModel, tempDir } from './fixtures.js';
+import { RedisServer, WorkerProcess, redisMissing, startTwoWorkerCluster, stopTwoWorkerCluster, tempDir } from './fixtures.js';
 import { relativeDistance } from './entries.js';
 import { runCli } from '../cli/support.js';
 
@@ -30,17 +30,11 @@ describe('spectral tools on BullMQ and Redis', { skip: missing ?? false }, () =>
 
   before(async () => {
     await useTestBackend();
-    redis = await RedisServer.start();
-    modelPath = await saveSmallModel(tmp.dir);
-    dataPath = saveSmallData(tmp.dir, N);
-    ({ xs } = JSON.parse(readFileSync(dataPath, 'utf8')) as { xs: number[][] });
-    workers = [WorkerProcess.start(redis.url, ['--lock-ms', '3000']), WorkerProcess.start(redis.url, ['--lock-ms', '3000'])];
-    await Promise.all(workers.map((w) => w.waitFor('serving')));
+    ({ redis, workers, modelPath, dataPath, xs } = await startTwoWorkerCluster(tmp.dir, N));
   });
 
   after(async () => {
-    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
-    await redis?.stop();
+    await stopTwoWorkerCluster(workers, redis);
     tmp.remove();
   });
 
