@@ -36,7 +36,7 @@ export {
   type KernelSelfTestResult,
 } from './backend/kernels/index.js';
 export { initLinalg, linalgInfo, type LinalgInfo, type InitLinalgOptions, type LinalgImplementation } from './linalg/index.js';
-export { symmetricRankUpdate, setSimdKernelsEnabled, simdKernelsInfo, preloadSimdKernels, releaseSimdMemory } from './backend/kernels/simd/index.js';
+export { symmetricRankUpdate, setSimdKernelsEnabled, setSimdThreads, simdThreads, simdKernelsInfo, preloadSimdKernels, releaseSimdMemory } from './backend/kernels/simd/index.js';
 export { save, load, serialize, deserialize, PersistenceError, type Saveable, type SaveTarget, type LoadSource, type LoadOptions } from './persistence/index.js';
 export { REGISTRY, saveableNames, mergeableNames, representationNames, type RegistryEntry, type CliDescription, type RepresentationCost, type Persistable } from './object/pspace/registry.js';
 export type { RepresentationState, StatePart, StateScalar, RestoreContext } from './object/pspace/state.js';

@@ -13,6 +13,13 @@
 // - the symmetric rank-k update C += XᵀX (upper-triangle tiles only, then mirrored);
 // - the fused convolution gradients dW = Pᵀ·dy and dx = col2im(dy·Wᵀ), which run im2col / col2im on
 //   cache-sized chunks of output pixels and never materialise the whole patch matrix.
+//
+// Threads: the heavy kernels take (part, parts) and compute only part `part` of `parts` disjoint
+// pieces of their output (columns, rows or examples), each with its own `work` slot (work +
+// part·work floats, laid out by the caller). Every output value is computed by one part with the
+// same operations in the same order as with parts = 1, so results are bit-identical for any
+// number of threads. The same source builds a single-thread module (own memory) and a threaded
+// one (imported shared memory, exported __stack_pointer so each thread gets its own stack).
 #include <stdint.h>
 #include <wasm_simd128.h>
 
@@ -46,6 +53,14 @@ static void add_f32(float *restrict dst, const float *restrict src, int32_t n) {
   int32_t i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_v128_load(src + i)));
   for (; i < n; i++) dst[i] += src[i];
+}
+
+// Part `part` of `parts` contiguous ranges of [0, n) in whole units of `unit` (the last may be short).
+static void part_range(int32_t n, int32_t unit, int32_t part, int32_t parts, int32_t *lo, int32_t *hi) {
+  const int64_t units = (n + unit - 1) / unit;
+  const int64_t u0 = units * part / parts, u1 = units * (part + 1) / parts;
+  *lo = u0 * unit < n ? (int32_t)(u0 * unit) : n;
+  *hi = u1 * unit < n ? (int32_t)(u1 * unit) : n;
 }
 
 EXPORT(nn_zero) void nn_zero(float *dst, int32_t n) { zero_f32(dst, n); }
@@ -252,14 +267,14 @@ static inline void tile4x8(int32_t kc, const float *a, int32_t asp, int32_t asi,
 #define KC 256  // depth of a packed block of B (a panel of KC×8 floats is 8 KiB)
 #define MC 64   // rows of A per block
 
-// C [m, n] (+)= op(A)·op(B), op(A) [m, k], op(B) [k, n], where op(A) = A (a is [m, k]) or Aᵀ
-// (trans_a: a is [k, m]), and likewise for B (trans_b: b is [n, k]). The transposes cost nothing
-// extra: A is read through strides and B is transposed while it is packed.
-// work: KC·round8(n) floats for the packed block of B.
-EXPORT(nn_sgemm) void nn_sgemm(int32_t m, int32_t n, int32_t k, const float *a, const float *b, float *c,
-                                int32_t trans_a, int32_t trans_b, int32_t accumulate, float *work) {
+// Rows [r0, r1) and columns [j0, j1) of C [m, n] (+)= op(A)·op(B); work: KC·round8(j1 - j0) floats.
+static void sgemm_range(int32_t m, int32_t n, int32_t k, const float *a, const float *b, float *c, int32_t trans_a,
+                        int32_t trans_b, int32_t accumulate, float *work, int32_t r0, int32_t r1, int32_t j0, int32_t j1) {
+  if (r0 >= r1 || j0 >= j1) return;
   if (k == 0) {
-    if (!accumulate) zero_f32(c, m * n);
+    if (!accumulate) {
+      for (int32_t i = r0; i < r1; i++) zero_f32(c + (int64_t)i * n + j0, j1 - j0);
+    }
     return;
   }
   // A(i, p) = a[p·asp + i·asi]
@@ -267,45 +282,97 @@ EXPORT(nn_sgemm) void nn_sgemm(int32_t m, int32_t n, int32_t k, const float *a, 
   for (int32_t p0 = 0; p0 < k; p0 += KC) {
     const int32_t kc = k - p0 < KC ? k - p0 : KC;
     const int32_t acc = accumulate || p0 > 0;
-    if (trans_b) pack_transposed_panels_ld(b + p0, k, kc, n, work);
-    else pack_panels(b + (int64_t)p0 * n, n, kc, n, work);
-    for (int32_t i0 = 0; i0 < m; i0 += MC) {
-      const int32_t i1 = m - i0 < MC ? m : i0 + MC;
-      for (int32_t j = 0; j < n; j += 8) {
-        const float *panel = work + (int64_t)(j / 8) * kc * 8;
+    if (trans_b) pack_transposed_panels_ld(b + (int64_t)j0 * k + p0, k, kc, j1 - j0, work);
+    else pack_panels(b + (int64_t)p0 * n + j0, n, kc, j1 - j0, work);
+    for (int32_t i0 = r0; i0 < r1; i0 += MC) {
+      const int32_t i1 = r1 - i0 < MC ? r1 : i0 + MC;
+      for (int32_t j = j0; j < j1; j += 8) {
+        const float *panel = work + (int64_t)((j - j0) / 8) * kc * 8;
         for (int32_t i = i0; i < i1; i += 4) {
-          tile4x8(kc, a + (int64_t)p0 * asp + (int64_t)i * asi, asp, asi, panel, c + (int64_t)i * n + j, n, i1 - i, n - j, acc);
+          tile4x8(kc, a + (int64_t)p0 * asp + (int64_t)i * asi, asp, asi, panel, c + (int64_t)i * n + j, n, i1 - i, j1 - j, acc);
         }
       }
     }
   }
 }
 
+// C [m, n] (+)= op(A)·op(B), op(A) [m, k], op(B) [k, n], where op(A) = A (a is [m, k]) or Aᵀ
+// (trans_a: a is [k, m]), and likewise for B (trans_b: b is [n, k]). The transposes cost nothing
+// extra: A is read through strides and B is transposed while it is packed.
+// work: parts · KC·round8(n) floats (one packed block of B per part). Parts split the columns in
+// panels of 8 when there are at least two panels per part, else the rows in fours.
+EXPORT(nn_sgemm) void nn_sgemm(int32_t m, int32_t n, int32_t k, const float *a, const float *b, float *c,
+                                int32_t trans_a, int32_t trans_b, int32_t accumulate, float *work, int32_t part, int32_t parts) {
+  int32_t r0 = 0, r1 = m, j0 = 0, j1 = n;
+  if (parts > 1) {
+    work += (int64_t)part * KC * ((n + 7) & ~7);
+    if ((n + 7) / 8 >= 2 * parts) part_range(n, 8, part, parts, &j0, &j1);
+    else part_range(m, 4, part, parts, &r0, &r1);
+  }
+  sgemm_range(m, n, k, a, b, c, trans_a, trans_b, accumulate, work, r0, r1, j0, j1);
+}
+
+// `count` products C_i (=) op(A_i)·op(B_i), A_i = a + i·stride_a floats (likewise B, C): part
+// `part` computes the products of its range, each whole, in its own work slot (KC·round8(n)).
+EXPORT(nn_sgemm_batch) void nn_sgemm_batch(int32_t count, int32_t m, int32_t n, int32_t k, const float *a, int32_t stride_a,
+                                           const float *b, int32_t stride_b, float *c, int32_t stride_c, int32_t trans_a,
+                                           int32_t trans_b, float *work, int32_t part, int32_t parts) {
+  int32_t lo = 0, hi = count;
+  if (parts > 1) {
+    work += (int64_t)part * KC * ((n + 7) & ~7);
+    part_range(count, 1, part, parts, &lo, &hi);
+  }
+  for (int32_t i = lo; i < hi; i++) {
+    sgemm_range(m, n, k, a + (int64_t)i * stride_a, b + (int64_t)i * stride_b, c + (int64_t)i * stride_c, trans_a, trans_b,
+                0, work, 0, m, 0, n);
+  }
+}
+
 // C [n, n] += Xᵀ·X for X [m, n]: only the tiles that touch the upper triangle are computed, then
 // (mirror != 0) the strict lower triangle is overwritten by the upper one. The caller's C must
-// be symmetric (e.g. zero) for the result to be C + XᵀX. work: KC·round8(n) floats.
+// be symmetric (e.g. zero) for the result to be C + XᵀX. work: parts · KC·round8(n) floats.
+// Parts own ranges of columns (panels of 8) of equal triangle area: part p computes the upper
+// tiles of its columns and mirrors them into its rows, which no other part reads or writes.
 #define NC 256  // columns of C per block: their packed panels (NC·KC floats, 256 KiB) stay in cache
 
-EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, int32_t mirror, float *work) {
+// Whole panels of 8 before column bound p of `parts`, where columns [0, b_p) hold p/parts of the
+// triangle's area (b_p = n·sqrt(p/parts)); exact for p = 0 and p = parts.
+static int32_t triangle_bound(int32_t n, int32_t p, int32_t parts) {
+  if (p >= parts) return n;
+  const double t = (double)n * __builtin_sqrt((double)p / (double)parts);
+  const int32_t b = ((int32_t)(t + 4.0)) & ~7;
+  return b < n ? b : n;
+}
+
+EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, int32_t mirror, float *work, int32_t part,
+                                int32_t parts) {
+  int32_t c0 = 0, c1 = n;
+  if (parts > 1) {
+    work += (int64_t)part * KC * ((n + 7) & ~7);
+    c0 = triangle_bound(n, part, parts);
+    c1 = triangle_bound(n, part + 1, parts);
+  }
+  if (c0 >= c1) return;
   for (int32_t p0 = 0; p0 < m; p0 += KC) {
     const int32_t kc = m - p0 < KC ? m - p0 : KC;
-    pack_panels(x + (int64_t)p0 * n, n, kc, n, work);
+    // The panels of columns [0, c1): the part's own columns and the rows above them.
+    pack_panels(x + (int64_t)p0 * n, n, kc, c1, work);
     // Blocks of NC columns: every row block i reuses the block's panels while they are in cache
     // (without it, each row block streamed all n/8 panels: 3x slower at n = 5409).
-    for (int32_t j0 = 0; j0 < n; j0 += NC) {
-      const int32_t j1 = n - j0 < NC ? n : j0 + NC;
+    for (int32_t j0 = c0; j0 < c1; j0 += NC) {
+      const int32_t j1 = c1 - j0 < NC ? c1 : j0 + NC;
       for (int32_t i = 0; i < j1; i += 4) {
         // A(r, p) = X[p][i + r]: 4 consecutive values inside the packed panel that holds column i.
         const float *a = work + (int64_t)(i / 8) * kc * 8 + (i % 8);
         const int32_t jstart = (i / 8) * 8 > j0 ? (i / 8) * 8 : j0;
         for (int32_t j = jstart; j < j1; j += 8) {
-          tile4x8(kc, a, 8, 1, work + (int64_t)(j / 8) * kc * 8, c + (int64_t)i * n + j, n, n - i, n - j, 1);
+          tile4x8(kc, a, 8, 1, work + (int64_t)(j / 8) * kc * 8, c + (int64_t)i * n + j, n, n - i, j1 - j, 1);
         }
       }
     }
   }
   if (mirror) {
-    for (int32_t i = 1; i < n; i++) {
+    for (int32_t i = c0 > 1 ? c0 : 1; i < c1; i++) {
       for (int32_t j = 0; j < i; j++) c[(int64_t)i * n + j] = c[(int64_t)j * n + i];
     }
   }
@@ -322,7 +389,7 @@ static int32_t chunk_rows(int32_t K, int32_t lo, int32_t hi) {
   return r & ~3;
 }
 
-// Work floats nn_conv_filter_grad needs.
+// Work floats nn_conv_filter_grad needs (per part).
 EXPORT(nn_conv_filter_grad_work) int32_t nn_conv_filter_grad_work(const Geom *g) {
   const int32_t K = g->fh * g->fw * g->c;
   const int32_t mc = chunk_rows(K, 64, 1024);
@@ -331,25 +398,35 @@ EXPORT(nn_conv_filter_grad_work) int32_t nn_conv_filter_grad_work(const Geom *g)
 
 // dW [K, CO] = Pᵀ·dy for x [N, H, W, C] and dy [M, CO]: per chunk of output pixels, the rows of
 // P (im2col) and the packed rows of dy, then 4×8 tiles over (K, CO) that accumulate into dW.
-EXPORT(nn_conv_filter_grad) void nn_conv_filter_grad(const float *x, const float *dy, const Geom *g, float *dw, float *work) {
+// Parts own panels of 8 output channels when there are at least two per part, else rows of dW in
+// fours; each part builds the chunk's patches in its own work slot.
+EXPORT(nn_conv_filter_grad) void nn_conv_filter_grad(const float *x, const float *dy, const Geom *g, float *dw, float *work,
+                                                     int32_t part, int32_t parts) {
   const int32_t K = g->fh * g->fw * g->c, CO = g->co;
   const int32_t M = g->n * g->oh * g->ow;
   const int32_t mc = chunk_rows(K, 64, 1024);
+  int32_t k0 = 0, k1 = K, j0 = 0, j1 = CO;
+  if (parts > 1) {
+    work += (int64_t)part * nn_conv_filter_grad_work(g);
+    if ((CO + 7) / 8 >= 2 * parts) part_range(CO, 8, part, parts, &j0, &j1);
+    else part_range(K, 4, part, parts, &k0, &k1);
+  }
+  if (k0 >= k1 || j0 >= j1) return;
   float *patches = work, *dyp = work + mc * K;
-  zero_f32(dw, K * CO);
+  for (int32_t i = k0; i < k1; i++) zero_f32(dw + (int64_t)i * CO + j0, j1 - j0);
   for (int32_t m0 = 0; m0 < M; m0 += mc) {
     const int32_t rows = M - m0 < mc ? M - m0 : mc;
     nn_im2col_mk(x, g, m0, m0 + rows, patches);
-    pack_panels(dy + (int64_t)m0 * CO, CO, rows, CO, dyp);
-    for (int32_t i = 0; i < K; i += 4) {
-      for (int32_t j = 0; j < CO; j += 8) {
-        tile4x8(rows, patches + i, K, 1, dyp + (int64_t)(j / 8) * rows * 8, dw + (int64_t)i * CO + j, CO, K - i, CO - j, 1);
+    pack_panels(dy + (int64_t)m0 * CO + j0, CO, rows, j1 - j0, dyp);
+    for (int32_t i = k0; i < k1; i += 4) {
+      for (int32_t j = j0; j < j1; j += 8) {
+        tile4x8(rows, patches + i, K, 1, dyp + (int64_t)((j - j0) / 8) * rows * 8, dw + (int64_t)i * CO + j, CO, k1 - i, j1 - j, 1);
       }
     }
   }
 }
 
-// Work floats nn_conv_input_grad needs.
+// Work floats nn_conv_input_grad needs (per part).
 EXPORT(nn_conv_input_grad_work) int32_t nn_conv_input_grad_work(const Geom *g) {
   const int32_t K = g->fh * g->fw * g->c;
   const int32_t mc = chunk_rows(K, 16, 1024);
@@ -358,14 +435,24 @@ EXPORT(nn_conv_input_grad_work) int32_t nn_conv_input_grad_work(const Geom *g) {
 
 // dx [N, H, W, C] = col2im(dy·Wᵀ) for dy [M, CO] and the filter W [K, CO]: Wᵀ packed once, then
 // per chunk of output pixels the columns dy·Wᵀ in 4×8 tiles and their scatter-add onto dx.
-EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float *w, const Geom *g, float *dx, float *work) {
+// Parts own ranges of examples (an example's pixels only reach its own dx).
+EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float *w, const Geom *g, float *dx, float *work,
+                                                   int32_t part, int32_t parts) {
   const int32_t K = g->fh * g->fw * g->c, CO = g->co;
-  const int32_t M = g->n * g->oh * g->ow;
+  const int32_t per = g->oh * g->ow;
   const int32_t mc = chunk_rows(K, 16, 1024);
+  int32_t b0 = 0, b1 = g->n;
+  if (parts > 1) {
+    work += (int64_t)part * nn_conv_input_grad_work(g);
+    part_range(g->n, 1, part, parts, &b0, &b1);
+  }
+  if (b0 >= b1) return;
   float *wp = work, *cols = work + ((K + 7) & ~7) * CO;
   pack_transposed_panels(w, K, CO, wp);
-  zero_f32(dx, g->n * g->h * g->w * g->c);
-  for (int32_t m0 = 0; m0 < M; m0 += mc) {
+  const int32_t xper = g->h * g->w * g->c;
+  zero_f32(dx + (int64_t)b0 * xper, (b1 - b0) * xper);
+  const int32_t M = b1 * per;
+  for (int32_t m0 = b0 * per; m0 < M; m0 += mc) {
     const int32_t rows = M - m0 < mc ? M - m0 : mc;
     const float *a = dy + (int64_t)m0 * CO;
     for (int32_t i = 0; i < rows; i += 4) {
@@ -380,7 +467,7 @@ EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float 
 // ---------------------------------------------------------------------------------------------
 // Forward convolution (implicit GEMM)
 
-// Work floats nn_conv_forward needs: W packed in panels of 8 output channels (K × 8 each).
+// Work floats nn_conv_forward needs (per part): W packed in panels of 8 output channels (K × 8 each).
 EXPORT(nn_conv_forward_work) int32_t nn_conv_forward_work(const Geom *g) {
   return g->fh * g->fw * g->c * ((g->co + 7) & ~7);
 }
@@ -393,13 +480,20 @@ EXPORT(nn_conv_forward_work) int32_t nn_conv_forward_work(const Geom *g) {
 // right padding use the taps kc in [k0, k1) that fall inside (a contiguous run of x, and of the
 // packed W); pixels are grouped by equal [k0, k1), so interior pixels go 4 at a time. Filter rows
 // in the top/bottom padding contribute nothing and are skipped. bias: CO floats or 0 (null).
+// Parts own ranges of examples, each with W packed in its own work slot.
 EXPORT(nn_conv_forward) void nn_conv_forward(const float *x, const float *w, const float *bias, const Geom *g,
-                                             int32_t relu, float *y, float *work) {
+                                             int32_t relu, float *y, float *work, int32_t part, int32_t parts) {
   const int32_t C = g->c, H = g->h, W = g->w, OH = g->oh, OW = g->ow, FH = g->fh, FW = g->fw, CO = g->co;
   const int32_t K = FH * FW * C, rowK = FW * C, sw = g->sw, sh = g->sh;
+  int32_t b0 = 0, b1 = g->n;
+  if (parts > 1) {
+    work += (int64_t)part * nn_conv_forward_work(g);
+    part_range(g->n, 1, part, parts, &b0, &b1);
+  }
+  if (b0 >= b1) return;
   float *wp = work;
   pack_panels(w, CO, K, CO, wp);
-  for (int32_t b = 0; b < g->n; b++) {
+  for (int32_t b = b0; b < b1; b++) {
     const float *xb = x + (int64_t)b * H * W * C;
     for (int32_t oh = 0; oh < OH; oh++) {
       float *yr = y + ((int64_t)(b * OH + oh) * OW) * CO;

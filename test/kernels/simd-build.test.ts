@@ -14,7 +14,7 @@ import { useTestBackend } from '../support/backend.js';
 import { installKernelFixes } from '../../src/backend/kernels/index.js';
 import { SELF_TEST_TOLERANCE, maxRelativeError, selfTestKernel } from '../../src/backend/kernels/self_test.js';
 import { selfTestSimdKernels } from '../../src/backend/kernels/self_test_simd.js';
-import { simdKernelsInfo, useSimdModuleBytes } from '../../src/backend/kernels/simd/index.js';
+import { setSimdThreads, simdKernelsInfo, simdThreads, useSimdModuleBytes } from '../../src/backend/kernels/simd/index.js';
 import { cpuBackend } from '../../src/backend/kernels/wasm_backend.js';
 
 function compiler(): string | undefined {
@@ -79,6 +79,27 @@ test('a fresh build of wasm/simd_kernels.c passes the SIMD kernel checks and mat
     assert.ok(
       Buffer.compare(Buffer.from(bytes), readFileSync('wasm/simd_kernels.wasm')) === 0,
       'wasm/simd_kernels.wasm is stale: run `bash wasm/build-simd.sh` and commit its outputs',
+    );
+    // The threaded build: same self-checks on its shared memory, with helper threads splitting the kernels.
+    const threaded = new Uint8Array(readFileSync(join(dir, 'simd_kernels_threads.wasm')));
+    assert.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(threaded)).map((i) => `${i.module}.${i.name}:${i.kind}`), ['env.memory:memory']);
+    const threadsWere = simdThreads();
+    setSimdThreads(2);
+    useSimdModuleBytes(threaded);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (simdKernelsInfo().threadsRunning < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(simdKernelsInfo().threadsRunning, 2, 'the threaded build runs one helper thread');
+      for (const r of selfTestSimdKernels(cpuBackend(), 7, maxRelativeError, SELF_TEST_TOLERANCE)) {
+        assert.ok(r.ok, `fresh threaded build, ${r.kernel}: ${r.maxRelError} ${r.error ?? ''}`);
+      }
+    } finally {
+      useSimdModuleBytes(undefined);
+      setSimdThreads(threadsWere);
+    }
+    assert.ok(
+      Buffer.compare(Buffer.from(threaded), readFileSync('wasm/simd_kernels_threads.wasm')) === 0,
+      'wasm/simd_kernels_threads.wasm is stale: run `bash wasm/build-simd.sh` and commit its outputs',
     );
     assert.equal(
       readFileSync(join(dir, 'simd-module.generated.ts'), 'utf8'),

@@ -30,6 +30,12 @@ import type { KernelArgs, TensorInfo, WasmBackend } from './wasm_backend.js';
 /** Input channels from which the SIMD route is faster than the stock kernel (see the file comment). */
 export const SIMD_FORWARD_MIN_CHANNELS = 32;
 
+/**
+ * The same when the convolution is split between helper threads (`setSimdThreads`): the stock
+ * kernel runs on one thread, so two threads win from fewer channels.
+ */
+export const SIMD_FORWARD_MIN_CHANNELS_THREADED = 8;
+
 let minChannels = SIMD_FORWARD_MIN_CHANNELS;
 
 /** Runs `fn` with another channel threshold (tests: 1 sends every accepted geometry to the SIMD route). */
@@ -48,8 +54,8 @@ const dilationOne = (d: unknown): boolean =>
 
 /**
  * y by the SIMD kernel, or null where it does not apply or does not pay (fewer than
- * SIMD_FORWARD_MIN_CHANNELS input channels; see the file comment): the caller then runs the stock
- * kernel.
+ * SIMD_FORWARD_MIN_CHANNELS input channels on one thread, SIMD_FORWARD_MIN_CHANNELS_THREADED when
+ * it runs on helper threads too; see the file comment): the caller then runs the stock kernel.
  */
 export function conv2dForwardBySimd({ inputs, backend, attrs = {} }: KernelArgs<WasmBackend>): TensorInfo | null {
   const x = inputs['x'] as TensorInfo;
@@ -60,14 +66,16 @@ export function conv2dForwardBySimd({ inputs, backend, attrs = {} }: KernelArgs<
   if (activation !== 'linear' && activation !== 'relu') return null;
   if (inputs['preluActivationWeights'] != null) return null;
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4 || filter.shape.length !== 4) return null;
-  if (x.shape[3]! < minChannels) return null;
   const co = filter.shape[3]!;
   if (bias != null && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
+  const channels = x.shape[3]!;
+  if (channels < Math.min(minChannels, SIMD_FORWARD_MIN_CHANNELS_THREADED)) return null;
   const simd = simdKernels();
   if (simd == null) return null;
   const info = conv2dGeometry('Conv2D', x.shape, filter.shape, attrs);
   const { M, K } = patchMatrixSize(info);
   if (M === 0 || K === 0 || co === 0) return null;
+  if (channels < minChannels && simd.partsFor(2 * M * K * co) < 2) return null;
   const y = backend.makeOutput(info.outShape.slice(), 'float32');
   try {
     // Views after the allocation (it may grow and detach the heap).

@@ -71,8 +71,9 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
   const xPer = g.h * g.w * g.c;
   const dyPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_filter_grad_work');
-  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + work);
-  const [pg, px, pdy, pdw, pw] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, work]);
+  const parts = simd.partsFor(2 * sizes(g).M * K * g.co);
+  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + parts * work);
+  const [pg, px, pdy, pdw, pw] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, parts * work]);
   // dW of the whole batch is the sum of the pieces' (float32 sums, as within one piece).
   const sum = nb < g.n ? new Float32Array(K * g.co) : null;
   for (let b0 = 0; b0 < g.n; b0 += nb) {
@@ -80,7 +81,7 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
     simd.writeGeometry(pg!, { ...g, n: count });
     simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
     simd.f32(pdy!, count * dyPer).set(dy.subarray(b0 * dyPer, (b0 + count) * dyPer) as Float32Array);
-    simd.exports.nn_conv_filter_grad(px!, pdy!, pg!, pdw!, pw!);
+    simd.run('nn_conv_filter_grad', [px!, pdy!, pg!, pdw!, pw!], parts);
     const piece = simd.f32(pdw!, K * g.co);
     if (sum == null) out.set(piece);
     else for (let i = 0; i < piece.length; i++) sum[i]! += piece[i]!;
@@ -100,15 +101,16 @@ export function conv2dForwardSimd(simd: SimdModule, x: Floats, filter: Floats, b
   const xPer = g.h * g.w * g.c;
   const yPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_forward_work');
-  const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + work);
-  const [pg, px, pw, pb, py, pwork] = simd.layout([GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, work]);
+  const parts = simd.partsFor(2 * sizes(g).M * K * g.co);
+  const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + parts * work);
+  const [pg, px, pw, pb, py, pwork] = simd.layout([GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, parts * work]);
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
   if (bias != null) simd.f32(pb!, g.co).set(bias.subarray(0, g.co) as Float32Array);
   for (let b0 = 0; b0 < g.n; b0 += nb) {
     const count = Math.min(nb, g.n - b0);
     simd.writeGeometry(pg!, { ...g, n: count });
     simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
-    simd.exports.nn_conv_forward(px!, pw!, bias != null ? pb! : 0, pg!, relu ? 1 : 0, py!, pwork!);
+    simd.run('nn_conv_forward', [px!, pw!, bias != null ? pb! : 0, pg!, relu ? 1 : 0, py!, pwork!], parts);
     out.set(simd.f32(py!, count * yPer), b0 * yPer);
   }
   trimSimdMemory();
@@ -121,15 +123,16 @@ export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats
   const xPer = g.h * g.w * g.c;
   const dyPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_input_grad_work');
-  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + work);
-  const [pg, pdy, pw, pdx, pwork] = simd.layout([GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, work]);
+  const parts = simd.partsFor(2 * sizes(g).M * K * g.co);
+  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + parts * work);
+  const [pg, pdy, pw, pdx, pwork] = simd.layout([GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, parts * work]);
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
   // Examples are independent: each piece writes its own slice of dx.
   for (let b0 = 0; b0 < g.n; b0 += nb) {
     const count = Math.min(nb, g.n - b0);
     simd.writeGeometry(pg!, { ...g, n: count });
     simd.f32(pdy!, count * dyPer).set(dy.subarray(b0 * dyPer, (b0 + count) * dyPer) as Float32Array);
-    simd.exports.nn_conv_input_grad(pdy!, pw!, pg!, pdx!, pwork!);
+    simd.run('nn_conv_input_grad', [pdy!, pw!, pg!, pdx!, pwork!], parts);
     out.set(simd.f32(pdx!, count * xPer), b0 * xPer);
   }
   trimSimdMemory();
@@ -199,16 +202,17 @@ export function gemmSimdBatched(
   transposeA: boolean, transposeB: boolean, sharedA: boolean, sharedB: boolean,
 ): void {
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
+  const parts = simd.partsFor(2 * batch * m * n * k);
   if (batch === 1 && !transposeA && m > 1) {
     // One product, A's rows contiguous: pieces of rows of A and C against the whole B.
-    const rows = itemsPerCall(m, k + n, k * n + work);
+    const rows = itemsPerCall(m, k + n, k * n + parts * work);
     if (rows < m) {
-      const [pa, pb, pc, pw] = simd.layout([rows * k, k * n, rows * n, work]);
+      const [pa, pb, pc, pw] = simd.layout([rows * k, k * n, rows * n, parts * work]);
       simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
       for (let r0 = 0; r0 < m; r0 += rows) {
         const count = Math.min(rows, m - r0);
         simd.f32(pa!, count * k).set(a.subarray(r0 * k, (r0 + count) * k) as Float32Array);
-        simd.exports.nn_sgemm(count, n, k, pa!, pb!, pc!, 0, transposeB ? 1 : 0, 0, pw!);
+        simd.run('nn_sgemm', [count, n, k, pa!, pb!, pc!, 0, transposeB ? 1 : 0, 0, pw!], parts);
         out.set(simd.f32(pc!, count * n), r0 * n);
       }
       trimSimdMemory();
@@ -217,21 +221,19 @@ export function gemmSimdBatched(
   }
   const perA = sharedA ? 0 : m * k;
   const perB = sharedB ? 0 : k * n;
-  const nb = itemsPerCall(batch, perA + perB + m * n, (sharedA ? m * k : 0) + (sharedB ? k * n : 0) + work);
+  const nb = itemsPerCall(batch, perA + perB + m * n, (sharedA ? m * k : 0) + (sharedB ? k * n : 0) + parts * work);
   const sizeA = sharedA ? m * k : nb * m * k;
   const sizeB = sharedB ? k * n : nb * k * n;
-  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, nb * m * n, work]);
+  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, nb * m * n, parts * work]);
   if (sharedA) simd.f32(pa!, sizeA).set(a.subarray(0, sizeA) as Float32Array);
   if (sharedB) simd.f32(pb!, sizeB).set(b.subarray(0, sizeB) as Float32Array);
   for (let i0 = 0; i0 < batch; i0 += nb) {
     const count = Math.min(nb, batch - i0);
     if (!sharedA) simd.f32(pa!, count * perA).set(a.subarray(i0 * perA, (i0 + count) * perA) as Float32Array);
     if (!sharedB) simd.f32(pb!, count * perB).set(b.subarray(i0 * perB, (i0 + count) * perB) as Float32Array);
-    for (let i = 0; i < count; i++) {
-      // Pointers are byte addresses.
-      simd.exports.nn_sgemm(m, n, k, pa! + 4 * i * perA, pb! + 4 * i * perB, pc! + 4 * i * m * n,
-        transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!);
-    }
+    // One product: its columns or rows split between the threads; several: whole products.
+    if (count === 1) simd.run('nn_sgemm', [m, n, k, pa!, pb!, pc!, transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!], parts);
+    else simd.run('nn_sgemm_batch', [count, m, n, k, pa!, perA, pb!, perB, pc!, m * n, transposeA ? 1 : 0, transposeB ? 1 : 0, pw!], Math.min(parts, count));
     out.set(simd.f32(pc!, count * m * n), i0 * m * n);
   }
   trimSimdMemory();
@@ -244,15 +246,16 @@ export function gemmSimdBatched(
  */
 export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out: Float32Array, accumulate = false): void {
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
+  const parts = simd.partsFor(m * n * n);
   // XᵀX = Σ over pieces of rows of their XᵀX: rows in multiples of the packed depth.
-  const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + work) / PACK_DEPTH) * PACK_DEPTH);
-  const [px, pc, pw] = simd.layout([Math.min(rows, m) * n, n * n, work]);
+  const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + parts * work) / PACK_DEPTH) * PACK_DEPTH);
+  const [px, pc, pw] = simd.layout([Math.min(rows, m) * n, n * n, parts * work]);
   if (accumulate) simd.f32(pc!, n * n).set(out.subarray(0, n * n));
   else simd.exports.nn_zero(pc!, n * n);
   for (let r0 = 0; r0 < m || r0 === 0; r0 += rows) {
     const count = Math.min(rows, m - r0);
     simd.f32(px!, count * n).set(x.subarray(r0 * n, (r0 + count) * n) as Float32Array);
-    simd.exports.nn_ssyrk(count, n, px!, pc!, r0 + count >= m ? 1 : 0, pw!);
+    simd.run('nn_ssyrk', [count, n, px!, pc!, r0 + count >= m ? 1 : 0, pw!], parts);
     if (m === 0) break;
   }
   out.set(simd.f32(pc!, n * n));

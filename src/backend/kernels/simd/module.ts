@@ -2,39 +2,62 @@
  * Loader of nngeometry's float32 WebAssembly SIMD128 kernels (wasm/simd_kernels.c, built by
  * wasm/build-simd.sh). The module is instantiated synchronously (`new WebAssembly.Module` /
  * `new WebAssembly.Instance`) on first use, so that tfjs kernel functions, which are synchronous,
- * can call it. It has no imports and its own growable memory: every call copies its operands in
- * from the tfjs heap, runs, and copies the result out; buffers are laid out from `__heap_base` on
- * and reused by the next call (the memory keeps its high-water size until `releaseSimdMemory`).
+ * can call it. It has its own growable memory: every call copies its operands in from the tfjs
+ * heap, runs, and copies the result out; buffers are laid out from `__heap_base` on and reused by
+ * the next call (the memory keeps its high-water size until `releaseSimdMemory`).
+ *
+ * On Node's main thread the heavy kernels also use the machine's other cores
+ * (`setSimdThreads`, default: every core, at most 8): the threaded build runs on a shared memory
+ * that helper threads (threads.ts) instantiate too, and a call splits its output between them.
+ * The split is bit-identical to one thread. Elsewhere (browsers, worker threads, no
+ * SharedArrayBuffer) the single-thread build runs.
  *
  * Where WebAssembly SIMD is unavailable, or synchronous compilation is refused (browsers refuse
  * it on the main thread for modules over 4 KB: call `await preloadSimdKernels()` first there),
  * `simdKernels()` returns null and callers keep their plain JS / XNNPACK code.
  */
-import { SIMD_KERNELS_WASM_BASE64 } from './simd-module.generated.js';
+import { SIMD_KERNELS_THREADS_WASM_BASE64, SIMD_KERNELS_WASM_BASE64 } from './simd-module.generated.js';
+import { SIMD_THREAD_STACK_BYTES, SimdThreadError, SimdThreads, availableCores, onNodeMainThread } from './threads.js';
 
 /** The raw exports of simd_kernels.wasm; pointers are byte offsets into `memory`. */
 export interface SimdExports {
-  memory: WebAssembly.Memory;
+  /** The module's own memory (single-thread build; the threaded build imports a shared one). */
+  memory?: WebAssembly.Memory;
   __heap_base: WebAssembly.Global;
   nn_zero(dst: number, n: number): void;
   nn_im2col_mk(x: number, geom: number, m0: number, m1: number, out: number): void;
   nn_im2col_km(x: number, geom: number, out: number): void;
   nn_col2im_add(cols: number, geom: number, m0: number, m1: number, dx: number): void;
-  nn_sgemm(m: number, n: number, k: number, a: number, b: number, c: number, transA: number, transB: number, accumulate: number, work: number): void;
-  nn_ssyrk(m: number, n: number, x: number, c: number, mirror: number, work: number): void;
   nn_conv_filter_grad_work(geom: number): number;
-  nn_conv_filter_grad(x: number, dy: number, geom: number, dw: number, work: number): void;
   nn_conv_input_grad_work(geom: number): number;
-  nn_conv_input_grad(dy: number, w: number, geom: number, dx: number, work: number): void;
   nn_conv_forward_work(geom: number): number;
-  nn_conv_forward(x: number, w: number, bias: number, geom: number, relu: number, y: number, work: number): void;
 }
 
+/**
+ * The kernels that split their work into parts (their last two arguments, `part` and `parts`,
+ * are added by `SimdModule.run`), with their other arguments; pointers are byte offsets.
+ */
+export interface SimdPartedKernels {
+  nn_sgemm: [m: number, n: number, k: number, a: number, b: number, c: number, transA: number, transB: number, accumulate: number, work: number];
+  nn_sgemm_batch: [count: number, m: number, n: number, k: number, a: number, strideA: number, b: number, strideB: number, c: number, strideC: number, transA: number, transB: number, work: number];
+  nn_ssyrk: [m: number, n: number, x: number, c: number, mirror: number, work: number];
+  nn_conv_filter_grad: [x: number, dy: number, geom: number, dw: number, work: number];
+  nn_conv_input_grad: [dy: number, w: number, geom: number, dx: number, work: number];
+  nn_conv_forward: [x: number, w: number, bias: number, geom: number, relu: number, y: number, work: number];
+}
+
+const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward'] as const;
+
 const REQUIRED_FUNCTIONS = [
-  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_sgemm', 'nn_ssyrk',
-  'nn_conv_filter_grad_work', 'nn_conv_filter_grad', 'nn_conv_input_grad_work', 'nn_conv_input_grad',
-  'nn_conv_forward_work', 'nn_conv_forward',
+  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add',
+  'nn_conv_filter_grad_work', 'nn_conv_input_grad_work', 'nn_conv_forward_work', ...PARTED_KERNELS,
 ] as const;
+
+/**
+ * Floating-point operations below which a kernel runs on one thread: waking the helpers and
+ * waiting for them costs tens of microseconds, about 1 MFLOP of work.
+ */
+export const SIMD_THREAD_MIN_FLOPS = 4e6;
 
 /** Depth of the packed block of B in nn_sgemm / nn_ssyrk (KC in simd_kernels.c). */
 export const PACK_DEPTH = 256;
@@ -53,17 +76,67 @@ const ALIGN = 16;
 /** An instantiated module plus a bump layout of its memory, reset by every call. */
 export class SimdModule {
   readonly exports: SimdExports;
+  /** The memory every pointer refers to (shared with the helper threads when there are any). */
+  readonly memory: WebAssembly.Memory;
   private readonly heapBase: number;
 
-  /** `compiled`: the module it was instantiated from, to instantiate it afresh. */
-  constructor(readonly compiled: WebAssembly.Module, instance: WebAssembly.Instance) {
+  /**
+   * `compiled`: the module it was instantiated from, to instantiate it afresh; `memory`: the
+   * shared memory of a threaded build; `threads`: its helpers, whose stacks take the
+   * `threads.helpers · SIMD_THREAD_STACK_BYTES` bytes from __heap_base on.
+   */
+  constructor(readonly compiled: WebAssembly.Module, instance: WebAssembly.Instance, memory?: WebAssembly.Memory, private threads: SimdThreads | null = null) {
     this.exports = instance.exports as unknown as SimdExports;
-    this.heapBase = align(Number(this.exports.__heap_base.value));
+    const own = this.exports.memory;
+    if (memory == null && own == null) throw new Error('the SIMD kernel module has no memory');
+    this.memory = memory ?? own!;
+    this.heapBase = align(Number(this.exports.__heap_base.value)) + (threads?.helpers ?? 0) * SIMD_THREAD_STACK_BYTES;
   }
 
   /** Bytes of the module's memory (its high-water mark: wasm memories never shrink). */
   memoryBytes(): number {
-    return this.exports.memory.buffer.byteLength;
+    return this.memory.buffer.byteLength;
+  }
+
+  /** Helper threads ready to take parts of a kernel now (0 on a single-thread build). */
+  helperThreads(): number {
+    return this.threads?.ready() ?? 0;
+  }
+
+  /**
+   * Parts to split a kernel of `flops` floating-point operations into: 1 + the ready helpers,
+   * at most `setSimdThreads`' count, and 1 below SIMD_THREAD_MIN_FLOPS.
+   */
+  partsFor(flops: number): number {
+    if (this.threads == null || flops < SIMD_THREAD_MIN_FLOPS) return 1;
+    return Math.max(1, Math.min(threadCount, 1 + this.threads.ready()));
+  }
+
+  /**
+   * Runs a kernel split into `parts` (from `partsFor`; the work buffers must hold `parts` slots):
+   * part 0 on this thread, the others on helpers. Bit-identical to `parts` = 1.
+   */
+  run<K extends keyof SimdPartedKernels>(name: K, args: SimdPartedKernels[K], parts = 1): void {
+    const fn = (this.exports as unknown as Record<K, (...a: number[]) => void>)[name];
+    if (parts <= 1 || this.threads == null) {
+      fn(...args, 0, 1);
+      return;
+    }
+    try {
+      this.threads.run(name, args, parts, (part, count) => fn(...args, part, count));
+    } catch (e) {
+      if (!(e instanceof SimdThreadError)) throw e;
+      // A helper died or trapped: its part is missing, and the same inputs on one thread
+      // would hit the same trap if it was the kernel's. Stop using helpers from now on.
+      this.threads.dispose();
+      this.threads = null;
+      throw new Error(`nngeometry SIMD kernel ${name}: ${e.message}; helper threads are now off`, { cause: e });
+    }
+  }
+
+  /** The helper threads (null on a single-thread build), for `releaseSimdMemory`. */
+  get helpers(): SimdThreads | null {
+    return this.threads;
   }
 
   /**
@@ -80,19 +153,19 @@ export class SimdModule {
     }
     // wasm32 addresses at most 4 GiB (65536 pages).
     if (end > 2 ** 32) throw new RangeError(`nngeometry SIMD kernels: ${end} bytes exceed the 4 GiB of wasm32 memory`);
-    const have = this.exports.memory.buffer.byteLength;
-    if (end > have) this.exports.memory.grow(Math.ceil((end - have) / PAGE));
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
     return ptrs;
   }
 
   /** A float32 view of `length` values at byte offset `ptr` (valid until the memory grows). */
   f32(ptr: number, length: number): Float32Array {
-    return new Float32Array(this.exports.memory.buffer, ptr, length);
+    return new Float32Array(this.memory.buffer, ptr, length);
   }
 
   /** Writes a convolution geometry at `ptr` (15 int32 values). */
   writeGeometry(ptr: number, g: SimdConvGeometry): void {
-    new Int32Array(this.exports.memory.buffer, ptr, 15).set([
+    new Int32Array(this.memory.buffer, ptr, 15).set([
       g.n, g.h, g.w, g.c, g.oh, g.ow, g.fh, g.fw, g.sh, g.sw, g.dh, g.dw, g.top, g.left, g.co,
     ]);
   }
@@ -120,24 +193,40 @@ export function webAssemblySimdSupported(): boolean {
   }
 }
 
-/** The embedded module's bytes. */
-export function embeddedSimdBytes(): Uint8Array {
-  const binary = atob(SIMD_KERNELS_WASM_BASE64);
+/** The embedded module's bytes (`threaded`: the build on an imported shared memory). */
+export function embeddedSimdBytes(threaded = false): Uint8Array {
+  const binary = atob(threaded ? SIMD_KERNELS_THREADS_WASM_BASE64 : SIMD_KERNELS_WASM_BASE64);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
 }
 
-/** Instantiates a build of simd_kernels.c synchronously and checks its exports. */
-export function instantiateSimd(bytes: Uint8Array): SimdModule {
+/**
+ * Instantiates a build of simd_kernels.c synchronously and checks its exports. A threaded build
+ * (one that imports its memory) gets a fresh shared memory and `helpers` helper threads.
+ */
+export function instantiateSimd(bytes: Uint8Array, helpers = 0): SimdModule {
   const module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
-  return fromModule(module);
+  return fromModule(module, helpers);
 }
 
-function fromModule(module: WebAssembly.Module): SimdModule {
-  const instance = new WebAssembly.Instance(module, {});
+function importsMemory(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
+}
+
+// Pages a threaded build's shared memory starts with (the module's data and stack take 2).
+const SHARED_INITIAL_PAGES = 64;
+
+/**
+ * Instantiates `module`; a threaded build on a new shared memory, with `helpers` helper threads,
+ * or with `keep`'s helpers moved onto the new memory when their number matches.
+ */
+function fromModule(module: WebAssembly.Module, helpers = 0, keep: SimdThreads | null = null): SimdModule {
+  const threaded = importsMemory(module);
+  const memory = threaded ? new WebAssembly.Memory({ initial: SHARED_INITIAL_PAGES, maximum: 65536, shared: true }) : undefined;
+  const instance = new WebAssembly.Instance(module, memory != null ? { env: { memory } } : {});
   const exports = instance.exports as Record<string, unknown>;
-  if (!(exports['memory'] instanceof WebAssembly.Memory) || !(exports['__heap_base'] instanceof WebAssembly.Global)) {
+  if ((!threaded && !(exports['memory'] instanceof WebAssembly.Memory)) || !(exports['__heap_base'] instanceof WebAssembly.Global)) {
     throw new Error('the SIMD kernel module exports no memory or __heap_base (expected a build of wasm/simd_kernels.c)');
   }
   for (const name of REQUIRED_FUNCTIONS) {
@@ -145,7 +234,26 @@ function fromModule(module: WebAssembly.Module): SimdModule {
       throw new Error(`the SIMD kernel module lacks the function export '${name}' (expected a build of wasm/simd_kernels.c)`);
     }
   }
-  return new SimdModule(module, instance);
+  if (!threaded || helpers < 1) {
+    keep?.dispose();
+    return new SimdModule(module, instance, memory);
+  }
+  if (!(exports['__stack_pointer'] instanceof WebAssembly.Global)) {
+    throw new Error('the threaded SIMD kernel module exports no __stack_pointer (expected the threaded build of wasm/simd_kernels.c)');
+  }
+  // The helpers' stacks sit from __heap_base on; the memory must hold them before they start.
+  const stackBase = align(Number((exports['__heap_base'] as WebAssembly.Global).value));
+  const end = stackBase + helpers * SIMD_THREAD_STACK_BYTES;
+  if (end > memory!.buffer.byteLength) memory!.grow(Math.ceil((end - memory!.buffer.byteLength) / PAGE));
+  let threads: SimdThreads | null;
+  if (keep != null && keep.helpers === helpers) {
+    keep.reload(memory!);
+    threads = keep;
+  } else {
+    keep?.dispose();
+    threads = SimdThreads.start(module, memory!, helpers, stackBase, PARTED_KERNELS);
+  }
+  return new SimdModule(module, instance, memory, threads);
 }
 
 type State =
@@ -156,8 +264,42 @@ type State =
 let state: State = { kind: 'unloaded' };
 let enabled = true;
 
+/** The most threads `setSimdThreads` accepts. */
+export const SIMD_MAX_THREADS = 64;
+
+/**
+ * Threads a kernel may use by default: `NNGEOMETRY_SIMD_THREADS` when set; on Node's main thread
+ * every core, at most 8; elsewhere 1 (worker threads of the library's own pools, browsers).
+ */
+function defaultThreads(): number {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['NNGEOMETRY_SIMD_THREADS'];
+  if (env != null && env !== '') {
+    const n = Number(env);
+    if (Number.isInteger(n) && n >= 1 && n <= SIMD_MAX_THREADS) return n;
+  }
+  return onNodeMainThread() ? Math.max(1, Math.min(availableCores(), 8)) : 1;
+}
+
+let threadCount = defaultThreads();
+
+function sharedMemorySupported(): boolean {
+  if (typeof SharedArrayBuffer === 'undefined') return false;
+  try {
+    return new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
+  } catch {
+    return false;
+  }
+}
+
 function load(): State {
   if (!webAssemblySimdSupported()) return { kind: 'unavailable', reason: 'this WebAssembly engine has no SIMD128' };
+  if (threadCount > 1 && onNodeMainThread() && sharedMemorySupported()) {
+    try {
+      return { kind: 'ready', module: instantiateSimd(embeddedSimdBytes(true), threadCount - 1), source: 'embedded' };
+    } catch {
+      // No threads here after all: the single-thread build below.
+    }
+  }
   try {
     return { kind: 'ready', module: instantiateSimd(embeddedSimdBytes()), source: 'embedded' };
   } catch (e) {
@@ -187,15 +329,50 @@ export function simdKernelsInfo(): {
   reason?: string;
   /** Bytes of WebAssembly memory the module holds (0 when unavailable). */
   memoryBytes: number;
+  /** Threads a kernel may use (`setSimdThreads`). */
+  threads: number;
+  /** Threads a large kernel uses now: 1 + the helper threads that have started (0 when unavailable). */
+  threadsRunning: number;
 } {
   if (state.kind === 'unloaded' && enabled) state = load();
-  if (state.kind === 'ready') return { enabled, available: true, source: state.source, memoryBytes: state.module.memoryBytes() };
-  return { enabled, available: false, memoryBytes: 0, ...(state.kind === 'unavailable' ? { reason: state.reason } : {}) };
+  if (state.kind === 'ready') {
+    return { enabled, available: true, source: state.source, memoryBytes: state.module.memoryBytes(), threads: threadCount, threadsRunning: 1 + Math.min(threadCount - 1, state.module.helperThreads()) };
+  }
+  return { enabled, available: false, memoryBytes: 0, threads: threadCount, threadsRunning: 0, ...(state.kind === 'unavailable' ? { reason: state.reason } : {}) };
 }
 
 /** Turns the SIMD kernels on or off (off: every caller runs its plain JS / XNNPACK code). */
 export function setSimdKernelsEnabled(on: boolean): void {
   enabled = on;
+}
+
+/**
+ * Sets how many threads one SIMD kernel may use (1 to SIMD_MAX_THREADS; default: every core of
+ * the machine, at most 8, on Node's main thread; 1 elsewhere). Results do not depend on it: the
+ * kernels split their output, never a sum. Helper threads start in the background, so the first
+ * kernels after a change may still run on one thread. Threads need Node ≥ 20.16 (or 22.3) and
+ * SharedArrayBuffer; elsewhere the count is kept but kernels run on one thread.
+ *
+ * ```ts
+ * setSimdThreads(1); // e.g. when the application runs its own worker per core
+ * ```
+ */
+export function setSimdThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > SIMD_MAX_THREADS) {
+    throw new RangeError(`setSimdThreads: threads must be an integer in [1, ${SIMD_MAX_THREADS}], got ${threads}`);
+  }
+  if (threads === threadCount) return;
+  threadCount = threads;
+  // The next use loads the build and the helpers that this count needs.
+  if (state.kind === 'ready' && state.source === 'embedded') {
+    state.module.helpers?.dispose();
+    state = { kind: 'unloaded' };
+  }
+}
+
+/** Threads a SIMD kernel may use (`setSimdThreads`). */
+export function simdThreads(): number {
+  return threadCount;
 }
 
 /**
@@ -218,11 +395,13 @@ export async function preloadSimdKernels(): Promise<boolean> {
 }
 
 /**
- * Uses another build of wasm/simd_kernels.c (e.g. a fresh CI build) instead of the embedded one;
- * `bytes` undefined goes back to the embedded module (loaded again on next use).
+ * Uses another build of wasm/simd_kernels.c (e.g. a fresh CI build; a threaded build gets
+ * `setSimdThreads` − 1 helpers) instead of the embedded one; `bytes` undefined goes back to the
+ * embedded module (loaded again on next use).
  */
 export function useSimdModuleBytes(bytes: Uint8Array | undefined): void {
-  state = bytes == null ? { kind: 'unloaded' } : { kind: 'ready', module: instantiateSimd(bytes), source: 'bytes' };
+  if (state.kind === 'ready') state.module.helpers?.dispose();
+  state = bytes == null ? { kind: 'unloaded' } : { kind: 'ready', module: instantiateSimd(bytes, threadCount - 1), source: 'bytes' };
 }
 
 /**
@@ -237,8 +416,12 @@ export function trimSimdMemory(): void {
   if (state.kind === 'ready' && state.module.memoryBytes() > SIMD_MEMORY_RETAIN_BYTES) releaseSimdMemory();
 }
 
-/** Drops the instance and its memory; the next use instantiates the same module afresh. */
+/**
+ * Drops the instance and its memory; the next use instantiates the same module afresh (helper
+ * threads move to the new memory).
+ */
 export function releaseSimdMemory(): void {
   if (state.kind !== 'ready') return;
-  state = { kind: 'ready', module: fromModule(state.module.compiled), source: state.source };
+  const helpers = state.module.helpers;
+  state = { kind: 'ready', module: fromModule(state.module.compiled, helpers?.helpers ?? 0, helpers), source: state.source };
 }
