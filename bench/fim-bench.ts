@@ -14,6 +14,8 @@ import {
   PMatDiag,
   PMatImplicit,
   PVector,
+  setSimdThreads,
+  simdKernelsInfo,
   UnsupportedLayerError,
   type PMatBase,
   type Representation,
@@ -157,6 +159,15 @@ export async function benchWorkload(w: Workload, plan: Plan, timing: TimingOptio
   const unitMemory = await memory(plainPass(profiled), 'unit', full, count(profiled));
   const unit = await time(plainPass(loader), { ...timing, reps: Math.max(timing.reps, 3), longMs: Infinity });
   record({ what: 'plain forward+backward (unit)', kind: 'unit', params: full.numel(), examples: w.examples, ms: unit.ms, reps: unit.samples.length, samples: unit.samples, unitMs: unit.ms, ...unitMemory });
+  // The same step with the SIMD kernels on one thread: what the helper threads gain.
+  const threads = simdKernelsInfo().threadsRunning;
+  if (threads > 1) {
+    setSimdThreads(1);
+    const single = await time(plainPass(loader), { ...timing, reps: Math.max(timing.reps, 3), longMs: Infinity });
+    setSimdThreads(threads);
+    await simdThreadsRunning(threads);
+    record({ what: 'plain forward+backward, SIMD kernels on 1 thread', kind: 'operation', params: full.numel(), examples: w.examples, ms: single.ms, reps: single.samples.length, samples: single.samples, unitMs: unit.ms });
+  }
   plainPass(functionSpace)();
   const unitFs = await time(plainPass(functionSpace), { ...timing, reps: Math.max(timing.reps, 3), longMs: Infinity });
   const nFs = count(functionSpace);
@@ -290,4 +301,10 @@ export function formatRows(rows: BenchRow[]): string {
     );
   }
   return out.join('\n');
+}
+
+/** Waits (up to 10 s) until the SIMD kernels run on `threads` threads again after setSimdThreads. */
+export async function simdThreadsRunning(threads: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (simdKernelsInfo().threadsRunning < threads && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }

@@ -41,6 +41,7 @@ import {
   PMatLowRank,
   PMatMixed,
   PMatQuasiDiag,
+  simdKernelsInfo,
   type PMatBase,
   type Representation,
 } from '../src/index.js';
@@ -211,7 +212,8 @@ if (everything) {
 
 console.log(
   `\nFIM benchmark — batch 128, classif_logits, backend ${tf.getBackend()}; × unit = time ÷ one plain forward+backward pass over the same data; ` +
-    `peak = tfjs tensor bytes above those before the call (untimed run, 2 batches unless the formula grows with n); est. = the formula (docs/performance.md)`,
+    `peak = tfjs tensor bytes above those before the call (untimed run, 2 batches unless the formula grows with n); est. = the formula (docs/performance.md); ` +
+    `SIMD kernels on ${simdKernelsInfo().threads} thread(s) (setSimdThreads; the "SIMD kernels on 1 thread" rows are the plain step without the helpers)`,
 );
 console.log(formatRows(rows));
 
@@ -261,6 +263,7 @@ writeFileSync(
       quick: QUICK,
       timing,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', loadAtStart, loadAtEnd: loadavg() },
+      simdThreads: simdKernelsInfo().threads,
       totalSeconds,
       workloads: workloadInfo,
       rows,

@@ -18,6 +18,7 @@ import { checkClassLabels } from '../metrics/labels.js';
 import { CONTROL, type TensorData, type WorkerTask } from './protocol.js';
 import { replyError, runTasks, workerPoolInfo } from './pool.js';
 import { layerUnknownToThreads, unknownLayerAdvice } from './custom-layers.js';
+import { capSimdThreads } from '../backend/kernels/simd/module.js';
 import { nodeBuiltin } from '../platform/node-builtin.js';
 
 /** Representations whose partial results merge (the registry's `merge` or `mergedThrough`). */
@@ -194,6 +195,8 @@ export async function computeInWorkers(req: ParallelRequest, threads: number): P
   const ticker = setInterval(report, 100);
   ticker.unref();
   const parts: Array<{ matrix: Mergeable; examples: number }> = [];
+  // Every core already computes a share: this thread's kernels stay on this core.
+  const uncapSimd = capSimdThreads(1);
   try {
     const own = (await inThreads.compute({
       ...spec,
@@ -210,6 +213,7 @@ export async function computeInWorkers(req: ParallelRequest, threads: number): P
       // The parts live on collections rebuilt from the model, equal to spec.layerCollection.
       parts.push({ matrix: deserialize(reply.bytes, spec.model) as Mergeable, examples: reply.examples });
     }
+    uncapSimd();
     report();
     if (spec.signal?.aborted) throw new AbortedError('the parallel pass was aborted; no partial result is kept');
     const merged = parts.length === 1 ? parts.pop()!.matrix : mergePartial(parts);
@@ -226,6 +230,7 @@ export async function computeInWorkers(req: ParallelRequest, threads: number): P
     await Promise.allSettled(running.map((r) => r.reply));
     throw e;
   } finally {
+    uncapSimd();
     clearInterval(ticker);
     spec.signal?.removeEventListener('abort', abortThreads);
     parts.forEach((p) => p.matrix.dispose());

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import {
-  releaseSimdMemory, setSimdThreads, simdKernels, simdKernelsInfo, simdThreads, GEOMETRY_FLOATS, PACK_DEPTH,
+  capSimdThreads, releaseSimdMemory, setSimdThreads, SIMD_THREAD_MIN_FLOPS, simdKernels, simdKernelsInfo, simdThreads, GEOMETRY_FLOATS, PACK_DEPTH,
   type SimdConvGeometry, type SimdModule,
 } from '../../src/backend/kernels/simd/module.js';
 import { withForwardMinChannels, conv2dForwardBySimd, SIMD_FORWARD_MIN_CHANNELS_THREADED } from '../../src/backend/kernels/conv2d_forward.js';
@@ -304,6 +304,20 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     setSimdThreads(1);
     setSimdThreads(MAX_PARTS);
     await withHelpers(MAX_PARTS - 1);
+  });
+
+  it('capSimdThreads caps the parts of every kernel until released (nested caps; a second release is a no-op)', async () => {
+    const simd = await withHelpers(MAX_PARTS - 1);
+    assert.equal(simd.partsFor(1e12), MAX_PARTS);
+    assert.equal(simd.partsFor(SIMD_THREAD_MIN_FLOPS - 1), 1, 'below the threshold: one thread');
+    const outer = capSimdThreads(2);
+    const inner = capSimdThreads(1);
+    assert.equal(simd.partsFor(1e12), 1);
+    inner();
+    inner();
+    assert.equal(simd.partsFor(1e12), 2);
+    outer();
+    assert.equal(simd.partsFor(1e12), MAX_PARTS);
   });
 
   it('setSimdThreads refuses counts that are not integers in [1, 64]', () => {

@@ -109,7 +109,7 @@ export class SimdModule {
    */
   partsFor(flops: number): number {
     if (this.threads == null || flops < SIMD_THREAD_MIN_FLOPS) return 1;
-    return Math.max(1, Math.min(threadCount, 1 + this.threads.ready()));
+    return Math.max(1, Math.min(threadCount, ...threadCaps, 1 + this.threads.ready()));
   }
 
   /**
@@ -281,6 +281,24 @@ function defaultThreads(): number {
 }
 
 let threadCount = defaultThreads();
+
+/** Caps in force (capSimdThreads), each a count of threads. */
+const threadCaps: number[] = [];
+
+/**
+ * Caps the threads of every SIMD kernel at `threads` until the returned function is called
+ * (the helpers stay started). For passes that already use each core for a share of the data
+ * (`FIM({ workers })`), so that this thread's share does not take a second core as well.
+ */
+export function capSimdThreads(threads: number): () => void {
+  threadCaps.push(threads);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    threadCaps.splice(threadCaps.indexOf(threads), 1);
+  };
+}
 
 function sharedMemorySupported(): boolean {
   if (typeof SharedArrayBuffer === 'undefined') return false;
