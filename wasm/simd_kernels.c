@@ -14,12 +14,16 @@
 // - the fused convolution gradients dW = Pᵀ·dy and dx = col2im(dy·Wᵀ), which run im2col / col2im on
 //   cache-sized chunks of output pixels and never materialise the whole patch matrix.
 //
-// Threads: the heavy kernels take (part, parts) and compute only part `part` of `parts` disjoint
-// pieces of their output (columns, rows or examples), each with its own `work` slot (work +
-// part·work floats, laid out by the caller). Every output value is computed by one part with the
-// same operations in the same order as with parts = 1, so results are bit-identical for any
-// number of threads. The same source builds a single-thread module (own memory) and a threaded
-// one (imported shared memory, exported __stack_pointer so each thread gets its own stack).
+// Threads: the heavy kernels take (chunk, chunks, slot) and compute only chunk `chunk` of `chunks`
+// disjoint pieces of their output (columns, rows or examples) in the work slot of the thread
+// that runs it (work + slot·work floats, laid out by the caller); threads take chunks from a
+// shared counter, so a thread that the OS stalls delays one chunk, not half the work. Every
+// output value is computed by one chunk with the same operations in the same order whatever the
+// number of chunks, so results are bit-identical for any number of threads. The filter gradient
+// sums over pixels: its chunks are blocks of pixels fixed by the geometry alone, whose partial
+// sums are added in block order (nn_add_partials). The same source builds a single-thread module
+// (own memory) and a threaded one (imported shared memory, exported __stack_pointer so each
+// thread gets its own stack).
 #include <stdint.h>
 #include <wasm_simd128.h>
 
@@ -55,7 +59,7 @@ static void add_f32(float *restrict dst, const float *restrict src, int32_t n) {
   for (; i < n; i++) dst[i] += src[i];
 }
 
-// Part `part` of `parts` contiguous ranges of [0, n) in whole units of `unit` (the last may be short).
+// Chunk `part` of `parts` contiguous ranges of [0, n) in whole units of `unit` (the last may be short).
 static void part_range(int32_t n, int32_t unit, int32_t part, int32_t parts, int32_t *lo, int32_t *hi) {
   const int64_t units = (n + unit - 1) / unit;
   const int64_t u0 = units * part / parts, u1 = units * (part + 1) / parts;
@@ -299,29 +303,26 @@ static void sgemm_range(int32_t m, int32_t n, int32_t k, const float *a, const f
 // C [m, n] (+)= op(A)·op(B), op(A) [m, k], op(B) [k, n], where op(A) = A (a is [m, k]) or Aᵀ
 // (trans_a: a is [k, m]), and likewise for B (trans_b: b is [n, k]). The transposes cost nothing
 // extra: A is read through strides and B is transposed while it is packed.
-// work: parts · KC·round8(n) floats (one packed block of B per part). Parts split the columns in
-// panels of 8 when there are at least two panels per part, else the rows in fours.
+// work: KC·round8(n) floats per slot (one packed block of B). Chunks split the columns in panels
+// of 8 when there are at least two panels per chunk, else the rows in fours.
 EXPORT(nn_sgemm) void nn_sgemm(int32_t m, int32_t n, int32_t k, const float *a, const float *b, float *c,
-                                int32_t trans_a, int32_t trans_b, int32_t accumulate, float *work, int32_t part, int32_t parts) {
+                                int32_t trans_a, int32_t trans_b, int32_t accumulate, float *work, int32_t chunk, int32_t chunks,
+                                int32_t slot) {
   int32_t r0 = 0, r1 = m, j0 = 0, j1 = n;
-  if (parts > 1) {
-    work += (int64_t)part * KC * ((n + 7) & ~7);
-    if ((n + 7) / 8 >= 2 * parts) part_range(n, 8, part, parts, &j0, &j1);
-    else part_range(m, 4, part, parts, &r0, &r1);
-  }
+  work += (int64_t)slot * KC * ((n + 7) & ~7);
+  if ((n + 7) / 8 >= 2 * chunks) part_range(n, 8, chunk, chunks, &j0, &j1);
+  else part_range(m, 4, chunk, chunks, &r0, &r1);
   sgemm_range(m, n, k, a, b, c, trans_a, trans_b, accumulate, work, r0, r1, j0, j1);
 }
 
-// `count` products C_i (=) op(A_i)·op(B_i), A_i = a + i·stride_a floats (likewise B, C): part
-// `part` computes the products of its range, each whole, in its own work slot (KC·round8(n)).
+// `count` products C_i (=) op(A_i)·op(B_i), A_i = a + i·stride_a floats (likewise B, C): a chunk
+// computes the products of its range, each whole, in its slot's work (KC·round8(n) floats).
 EXPORT(nn_sgemm_batch) void nn_sgemm_batch(int32_t count, int32_t m, int32_t n, int32_t k, const float *a, int32_t stride_a,
                                            const float *b, int32_t stride_b, float *c, int32_t stride_c, int32_t trans_a,
-                                           int32_t trans_b, float *work, int32_t part, int32_t parts) {
+                                           int32_t trans_b, float *work, int32_t chunk, int32_t chunks, int32_t slot) {
   int32_t lo = 0, hi = count;
-  if (parts > 1) {
-    work += (int64_t)part * KC * ((n + 7) & ~7);
-    part_range(count, 1, part, parts, &lo, &hi);
-  }
+  work += (int64_t)slot * KC * ((n + 7) & ~7);
+  part_range(count, 1, chunk, chunks, &lo, &hi);
   for (int32_t i = lo; i < hi; i++) {
     sgemm_range(m, n, k, a + (int64_t)i * stride_a, b + (int64_t)i * stride_b, c + (int64_t)i * stride_c, trans_a, trans_b,
                 0, work, 0, m, 0, n);
@@ -330,9 +331,9 @@ EXPORT(nn_sgemm_batch) void nn_sgemm_batch(int32_t count, int32_t m, int32_t n, 
 
 // C [n, n] += Xᵀ·X for X [m, n]: only the tiles that touch the upper triangle are computed, then
 // (mirror != 0) the strict lower triangle is overwritten by the upper one. The caller's C must
-// be symmetric (e.g. zero) for the result to be C + XᵀX. work: parts · KC·round8(n) floats.
-// Parts own ranges of columns (panels of 8) of equal triangle area: part p computes the upper
-// tiles of its columns and mirrors them into its rows, which no other part reads or writes.
+// be symmetric (e.g. zero) for the result to be C + XᵀX. work: KC·round8(n) floats per slot.
+// Chunks own ranges of columns (panels of 8) of equal triangle area: a chunk computes the upper
+// tiles of its columns and mirrors them into its rows, which no other chunk reads or writes.
 #define NC 256  // columns of C per block: their packed panels (NC·KC floats, 256 KiB) stay in cache
 
 // Whole panels of 8 before column bound p of `parts`, where columns [0, b_p) hold p/parts of the
@@ -344,18 +345,14 @@ static int32_t triangle_bound(int32_t n, int32_t p, int32_t parts) {
   return b < n ? b : n;
 }
 
-EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, int32_t mirror, float *work, int32_t part,
-                                int32_t parts) {
-  int32_t c0 = 0, c1 = n;
-  if (parts > 1) {
-    work += (int64_t)part * KC * ((n + 7) & ~7);
-    c0 = triangle_bound(n, part, parts);
-    c1 = triangle_bound(n, part + 1, parts);
-  }
+EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, int32_t mirror, float *work, int32_t chunk,
+                                int32_t chunks, int32_t slot) {
+  work += (int64_t)slot * KC * ((n + 7) & ~7);
+  const int32_t c0 = triangle_bound(n, chunk, chunks), c1 = triangle_bound(n, chunk + 1, chunks);
   if (c0 >= c1) return;
   for (int32_t p0 = 0; p0 < m; p0 += KC) {
     const int32_t kc = m - p0 < KC ? m - p0 : KC;
-    // The panels of columns [0, c1): the part's own columns and the rows above them.
+    // The panels of columns [0, c1): the chunk's own columns and the rows above them.
     pack_panels(x + (int64_t)p0 * n, n, kc, c1, work);
     // Blocks of NC columns: every row block i reuses the block's panels while they are in cache
     // (without it, each row block streamed all n/8 panels: 3x slower at n = 5409).
@@ -389,44 +386,62 @@ static int32_t chunk_rows(int32_t K, int32_t lo, int32_t hi) {
   return r & ~3;
 }
 
-// Work floats nn_conv_filter_grad needs (per part).
+// Work floats nn_conv_filter_grad needs (per slot).
 EXPORT(nn_conv_filter_grad_work) int32_t nn_conv_filter_grad_work(const Geom *g) {
   const int32_t K = g->fh * g->fw * g->c;
   const int32_t mc = chunk_rows(K, 64, 1024);
   return mc * K + mc * ((g->co + 7) & ~7);
 }
 
-// dW [K, CO] = Pᵀ·dy for x [N, H, W, C] and dy [M, CO]: per chunk of output pixels, the rows of
-// P (im2col) and the packed rows of dy, then 4×8 tiles over (K, CO) that accumulate into dW.
-// Parts own panels of 8 output channels when there are at least two per part, else rows of dW in
-// fours; each part builds the chunk's patches in its own work slot.
+// Blocks of output pixels whose dW partial sums nn_conv_filter_grad forms separately (the chunks
+// of its call), fixed by the geometry alone so that the sum does not depend on the thread count:
+// at least two pixel chunks per block, at most 8 blocks, and their partials within 2 M floats.
+// With 1 block the kernel writes dW directly.
+EXPORT(nn_conv_filter_grad_blocks) int32_t nn_conv_filter_grad_blocks(const Geom *g) {
+  const int32_t K = g->fh * g->fw * g->c, CO = g->co;
+  const int64_t M = (int64_t)g->n * g->oh * g->ow;
+  const int32_t mc = chunk_rows(K, 64, 1024);
+  int64_t blocks = (M + mc - 1) / mc / 2;
+  if (blocks > 8) blocks = 8;
+  const int64_t budget = (int64_t)(1 << 21) / ((int64_t)K * CO > 0 ? (int64_t)K * CO : 1);
+  if (blocks > budget) blocks = budget;
+  return blocks < 1 ? 1 : (int32_t)blocks;
+}
+
+// dW_b [K, CO] = P_bᵀ·dy_b for block `chunk` of `chunks` (nn_conv_filter_grad_blocks) of the output
+// pixels of x [N, H, W, C] and dy [M, CO], into dw + chunk·K·CO: per cache-sized run of the
+// block's pixels, the rows of P (im2col) and the packed rows of dy, then 4×8 tiles over (K, CO)
+// that accumulate into dW_b. dW is the sum of the blocks' partials in block order (nn_add_partials).
 EXPORT(nn_conv_filter_grad) void nn_conv_filter_grad(const float *x, const float *dy, const Geom *g, float *dw, float *work,
-                                                     int32_t part, int32_t parts) {
+                                                     int32_t chunk, int32_t chunks, int32_t slot) {
   const int32_t K = g->fh * g->fw * g->c, CO = g->co;
   const int32_t M = g->n * g->oh * g->ow;
   const int32_t mc = chunk_rows(K, 64, 1024);
-  int32_t k0 = 0, k1 = K, j0 = 0, j1 = CO;
-  if (parts > 1) {
-    work += (int64_t)part * nn_conv_filter_grad_work(g);
-    if ((CO + 7) / 8 >= 2 * parts) part_range(CO, 8, part, parts, &j0, &j1);
-    else part_range(K, 4, part, parts, &k0, &k1);
-  }
-  if (k0 >= k1 || j0 >= j1) return;
+  int32_t lo, hi;
+  part_range(M, mc, chunk, chunks, &lo, &hi);
+  work += (int64_t)slot * nn_conv_filter_grad_work(g);
+  dw += (int64_t)chunk * K * CO;
   float *patches = work, *dyp = work + mc * K;
-  for (int32_t i = k0; i < k1; i++) zero_f32(dw + (int64_t)i * CO + j0, j1 - j0);
-  for (int32_t m0 = 0; m0 < M; m0 += mc) {
-    const int32_t rows = M - m0 < mc ? M - m0 : mc;
+  zero_f32(dw, K * CO);
+  for (int32_t m0 = lo; m0 < hi; m0 += mc) {
+    const int32_t rows = hi - m0 < mc ? hi - m0 : mc;
     nn_im2col_mk(x, g, m0, m0 + rows, patches);
-    pack_panels(dy + (int64_t)m0 * CO + j0, CO, rows, j1 - j0, dyp);
-    for (int32_t i = k0; i < k1; i += 4) {
-      for (int32_t j = j0; j < j1; j += 8) {
-        tile4x8(rows, patches + i, K, 1, dyp + (int64_t)((j - j0) / 8) * rows * 8, dw + (int64_t)i * CO + j, CO, k1 - i, j1 - j, 1);
+    pack_panels(dy + (int64_t)m0 * CO, CO, rows, CO, dyp);
+    for (int32_t i = 0; i < K; i += 4) {
+      for (int32_t j = 0; j < CO; j += 8) {
+        tile4x8(rows, patches + i, K, 1, dyp + (int64_t)(j / 8) * rows * 8, dw + (int64_t)i * CO + j, CO, K - i, CO - j, 1);
       }
     }
   }
 }
 
-// Work floats nn_conv_input_grad needs (per part).
+// out [n] = p_0 + p_1 + ... + p_{count-1}, the count arrays of n floats at p, added in that order.
+EXPORT(nn_add_partials) void nn_add_partials(const float *p, int32_t count, int32_t n, float *out) {
+  copy_f32(out, p, n);
+  for (int32_t b = 1; b < count; b++) add_f32(out, p + (int64_t)b * n, n);
+}
+
+// Work floats nn_conv_input_grad needs (per slot).
 EXPORT(nn_conv_input_grad_work) int32_t nn_conv_input_grad_work(const Geom *g) {
   const int32_t K = g->fh * g->fw * g->c;
   const int32_t mc = chunk_rows(K, 16, 1024);
@@ -435,18 +450,16 @@ EXPORT(nn_conv_input_grad_work) int32_t nn_conv_input_grad_work(const Geom *g) {
 
 // dx [N, H, W, C] = col2im(dy·Wᵀ) for dy [M, CO] and the filter W [K, CO]: Wᵀ packed once, then
 // per chunk of output pixels the columns dy·Wᵀ in 4×8 tiles and their scatter-add onto dx.
-// Parts own ranges of examples (an example's pixels only reach its own dx).
+// Chunks own ranges of examples (an example's pixels only reach its own dx).
 EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float *w, const Geom *g, float *dx, float *work,
-                                                   int32_t part, int32_t parts) {
+                                                   int32_t chunk, int32_t chunks, int32_t slot) {
   const int32_t K = g->fh * g->fw * g->c, CO = g->co;
   const int32_t per = g->oh * g->ow;
   const int32_t mc = chunk_rows(K, 16, 1024);
-  int32_t b0 = 0, b1 = g->n;
-  if (parts > 1) {
-    work += (int64_t)part * nn_conv_input_grad_work(g);
-    part_range(g->n, 1, part, parts, &b0, &b1);
-  }
+  int32_t b0, b1;
+  part_range(g->n, 1, chunk, chunks, &b0, &b1);
   if (b0 >= b1) return;
+  work += (int64_t)slot * nn_conv_input_grad_work(g);
   float *wp = work, *cols = work + ((K + 7) & ~7) * CO;
   pack_transposed_panels(w, K, CO, wp);
   const int32_t xper = g->h * g->w * g->c;
@@ -467,7 +480,7 @@ EXPORT(nn_conv_input_grad) void nn_conv_input_grad(const float *dy, const float 
 // ---------------------------------------------------------------------------------------------
 // Forward convolution (implicit GEMM)
 
-// Work floats nn_conv_forward needs (per part): W packed in panels of 8 output channels (K × 8 each).
+// Work floats nn_conv_forward needs (per slot): W packed in panels of 8 output channels (K × 8 each).
 EXPORT(nn_conv_forward_work) int32_t nn_conv_forward_work(const Geom *g) {
   return g->fh * g->fw * g->c * ((g->co + 7) & ~7);
 }
@@ -480,17 +493,15 @@ EXPORT(nn_conv_forward_work) int32_t nn_conv_forward_work(const Geom *g) {
 // right padding use the taps kc in [k0, k1) that fall inside (a contiguous run of x, and of the
 // packed W); pixels are grouped by equal [k0, k1), so interior pixels go 4 at a time. Filter rows
 // in the top/bottom padding contribute nothing and are skipped. bias: CO floats or 0 (null).
-// Parts own ranges of examples, each with W packed in its own work slot.
+// Chunks own ranges of examples, each packing W in its slot's work.
 EXPORT(nn_conv_forward) void nn_conv_forward(const float *x, const float *w, const float *bias, const Geom *g,
-                                             int32_t relu, float *y, float *work, int32_t part, int32_t parts) {
+                                             int32_t relu, float *y, float *work, int32_t chunk, int32_t chunks, int32_t slot) {
   const int32_t C = g->c, H = g->h, W = g->w, OH = g->oh, OW = g->ow, FH = g->fh, FW = g->fw, CO = g->co;
   const int32_t K = FH * FW * C, rowK = FW * C, sw = g->sw, sh = g->sh;
-  int32_t b0 = 0, b1 = g->n;
-  if (parts > 1) {
-    work += (int64_t)part * nn_conv_forward_work(g);
-    part_range(g->n, 1, part, parts, &b0, &b1);
-  }
+  int32_t b0, b1;
+  part_range(g->n, 1, chunk, chunks, &b0, &b1);
   if (b0 >= b1) return;
+  work += (int64_t)slot * nn_conv_forward_work(g);
   float *wp = work;
   pack_panels(w, CO, K, CO, wp);
   for (int32_t b = b0; b < b1; b++) {

@@ -1,11 +1,12 @@
 /**
- * The SIMD kernels split between helper threads (setSimdThreads). Each kernel is run with 1, 2, 3
- * and 4 parts on the same operands, outputs prefilled with NaN: every part count must give the
- * one-part result bit for bit (a part that skips or overlaps a range, a helper on the wrong
- * memory or stack, or a split of a sum would show), and the one-part result must match a float64
- * reference written here (1e-5 relative, max-norm). The geometries reach both splits of each
- * kernel (columns / rows of a GEMM, output channels / filter rows of dW), a remainder in every
- * split, parts with nothing to do, and two packed blocks of depth (k, m > 256).
+ * The SIMD kernels split between helper threads (setSimdThreads). Each kernel is run on the same
+ * operands split into 1 to 13 chunks over 1 to 4 threads, outputs prefilled with NaN: every split
+ * must give the one-chunk result bit for bit (a chunk that skips or overlaps a range, a helper on
+ * the wrong memory, stack or work slot, or a split of a sum would show), and that result must
+ * match a float64 reference written here (1e-5 relative, max-norm). The geometries reach both
+ * splits of a GEMM (panels of columns, rows), remainders in every split, chunks with nothing to
+ * do, two packed blocks of depth (k, m > 256), and the filter gradient's blocks of pixels (whose
+ * partial sums are fixed by the geometry, whatever the threads).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,14 +14,16 @@ import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import {
   capSimdThreads, releaseSimdMemory, setSimdThreads, SIMD_THREAD_MIN_FLOPS, simdKernels, simdKernelsInfo, simdThreads, GEOMETRY_FLOATS, PACK_DEPTH,
-  type SimdConvGeometry, type SimdModule,
+  type SimdConvGeometry, type SimdModule, type SimdSplit,
 } from '../../src/backend/kernels/simd/module.js';
-import { withForwardMinChannels, conv2dForwardBySimd, SIMD_FORWARD_MIN_CHANNELS_THREADED } from '../../src/backend/kernels/conv2d_forward.js';
+import { withForwardMinChannels, conv2dForwardBySimd, SIMD_FORWARD_MIN_CHANNELS } from '../../src/backend/kernels/conv2d_forward.js';
 import { conv2dGeometry } from '../../src/backend/kernels/conv_geometry.js';
 import type { KernelArgs, WasmBackend } from '../../src/backend/kernels/wasm_backend.js';
 import { maxRelativeError, randomValues } from './support.js';
 
 const MAX_PARTS = 4;
+/** (chunks, threads) splits every kernel is run with; the first is the reference. */
+const SPLITS: Array<[number, number]> = [[1, 1], [2, 2], [3, 3], [4, 4], [7, 2], [13, 4], [5, 1]];
 const REF_TOL = 1e-5;
 
 /** Waits until the module has `helpers` helper threads running (they start in the background). */
@@ -42,28 +45,28 @@ interface Case {
   /** Fills the operands (and the output's initial values when `initial` is set). */
   operands: Float32Array[];
   initial?: Float32Array;
-  call: (simd: SimdModule, ptrs: number[], work: number, parts: number) => void;
+  call: (simd: SimdModule, ptrs: number[], work: number, split: SimdSplit) => void;
   reference: Float64Array;
 }
 
-/** Outputs for 1..MAX_PARTS parts; asserts bit-identity and the float64 reference. */
+/** Outputs for every split of SPLITS; asserts bit-identity and the float64 reference. */
 function checkParts(simd: SimdModule, name: string, c: Case): void {
   const results: Float32Array[] = [];
   const out = c.sizes.length - 1;
-  for (let parts = 1; parts <= MAX_PARTS; parts++) {
+  for (const [chunks, threads] of SPLITS) {
     const ptrs = simd.layout([...c.sizes, c.work * MAX_PARTS]);
     c.operands.forEach((v, i) => simd.f32(ptrs[i]!, v.length).set(v));
     const o = simd.f32(ptrs[out]!, c.sizes[out]!);
     if (c.initial != null) o.set(c.initial);
     else o.fill(Number.NaN);
-    c.call(simd, ptrs, ptrs[ptrs.length - 1]!, parts);
+    c.call(simd, ptrs, ptrs[ptrs.length - 1]!, { chunks, threads });
     results.push(Float32Array.from(simd.f32(ptrs[out]!, c.sizes[out]!)));
   }
-  for (let p = 1; p < MAX_PARTS; p++) {
+  for (let p = 1; p < SPLITS.length; p++) {
     const a = results[0]!, b = results[p]!;
     let first = -1;
     for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) { first = i; break; }
-    assert.equal(first, -1, `${name}: ${p + 1} parts differ from 1 part at ${first} (${b[first]} vs ${a[first]})`);
+    assert.equal(first, -1, `${name}: ${SPLITS[p]![0]} chunks on ${SPLITS[p]![1]} threads differ from 1 chunk at ${first} (${b[first]} vs ${a[first]})`);
   }
   const err = maxRelativeError(results[0]!, Float32Array.from(c.reference));
   assert.ok(err <= REF_TOL, `${name}: relative error ${err} against float64`);
@@ -133,7 +136,7 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
         checkParts(simd, `sgemm ${m}x${n}x${k} ta=${ta} tb=${tb} acc=${acc}`, {
           sizes: [m * k, k * n, m * n], work: PACK_DEPTH * Math.ceil(n / 8) * 8, operands: [a, b],
           ...(acc ? { initial: c0 } : {}),
-          call: (s, p, w, parts) => s.run('nn_sgemm', [m, n, k, p[0]!, p[1]!, p[2]!, ta ? 1 : 0, tb ? 1 : 0, acc ? 1 : 0, w], parts),
+          call: (s, p, w, split) => s.run('nn_sgemm', [m, n, k, p[0]!, p[1]!, p[2]!, ta ? 1 : 0, tb ? 1 : 0, acc ? 1 : 0, w], split),
           reference: gemmReference(a, b, m, n, k, ta, tb, acc ? c0 : undefined),
         });
       }
@@ -148,7 +151,7 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     for (let i = 0; i < count; i++) ref.set(gemmReference(a.subarray(i * m * k), b.subarray(i * k * n), m, n, k, false, false), i * m * n);
     checkParts(simd, 'sgemm_batch', {
       sizes: [count * m * k, count * k * n, count * m * n], work: PACK_DEPTH * 16, operands: [a, b],
-      call: (s, p, w, parts) => s.run('nn_sgemm_batch', [count, m, n, k, p[0]!, m * k, p[1]!, k * n, p[2]!, m * n, 0, 0, w], parts),
+      call: (s, p, w, split) => s.run('nn_sgemm_batch', [count, m, n, k, p[0]!, m * k, p[1]!, k * n, p[2]!, m * n, 0, 0, w], split),
       reference: ref,
     });
   });
@@ -170,16 +173,17 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
       }
       checkParts(simd, `ssyrk ${m}x${n}`, {
         sizes: [m * n, n * n], work: PACK_DEPTH * Math.ceil(n / 8) * 8, operands: [x], initial: c0,
-        call: (s, p, w, parts) => s.run('nn_ssyrk', [m, n, p[0]!, p[1]!, 1, w], parts),
+        call: (s, p, w, split) => s.run('nn_ssyrk', [m, n, p[0]!, p[1]!, 1, w], split),
         reference: ref,
       });
     }
   });
 
   for (const [label, x, f, stride, pad] of [
-    ['3 channels, 5 filters (dW split by filter rows), stride 2 same', [5, 9, 8, 3], [3, 3, 3, 5], 2, 'same'],
-    ['4 channels, 37 filters (dW split by output channels), stride 1 valid', [3, 7, 6, 4], [3, 3, 4, 37], 1, 'valid'],
-    ['1×1, 16 channels, 9 filters, 2 examples (parts 3 and 4 leave some empty)', [2, 5, 5, 16], [1, 1, 16, 9], 1, 'same'],
+    ['3 channels, 5 filters, stride 2 same', [5, 9, 8, 3], [3, 3, 3, 5], 2, 'same'],
+    ['4 channels, 37 filters, stride 1 valid', [3, 7, 6, 4], [3, 3, 4, 37], 1, 'valid'],
+    ['1×1, 16 channels, 9 filters, 2 examples (most chunks empty)', [2, 5, 5, 16], [1, 1, 16, 9], 1, 'same'],
+    ['64 channels, 5 filters, 1,000 pixels (dW in 4 blocks of pixels)', [2, 20, 25, 64], [3, 3, 64, 5], 1, 'same'],
   ] as const) {
     it(`convolution forward, input and filter gradients: ${label}`, async () => {
       const simd = await withHelpers(MAX_PARTS - 1);
@@ -203,24 +207,35 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
         simd.writeGeometry(p!, g);
         return simd.exports[which](p!);
       };
-      const withGeometry = (call: (s: SimdModule, p: number[], w: number, parts: number) => void) =>
-        (s: SimdModule, p: number[], wk: number, parts: number) => {
+      const withGeometry = (call: (s: SimdModule, p: number[], w: number, split: SimdSplit) => void) =>
+        (s: SimdModule, p: number[], wk: number, split: SimdSplit) => {
           simd.writeGeometry(p[0]!, g);
-          call(s, p, wk, parts);
+          call(s, p, wk, split);
         };
       checkParts(simd, `forward ${label}`, {
         sizes: [GEOMETRY_FLOATS, nx, K * g.co, g.co, M * g.co], work: work('nn_conv_forward_work'), operands: [new Float32Array(GEOMETRY_FLOATS), xs, w, bias],
-        call: withGeometry((s, p, wk, parts) => s.run('nn_conv_forward', [p[1]!, p[2]!, p[3]!, p[0]!, 1, p[4]!, wk], parts)),
+        call: withGeometry((s, p, wk, split) => s.run('nn_conv_forward', [p[1]!, p[2]!, p[3]!, p[0]!, 1, p[4]!, wk], split)),
         reference: relu,
       });
       checkParts(simd, `input gradient ${label}`, {
         sizes: [GEOMETRY_FLOATS, M * g.co, K * g.co, nx], work: work('nn_conv_input_grad_work'), operands: [new Float32Array(GEOMETRY_FLOATS), dy, w],
-        call: withGeometry((s, p, wk, parts) => s.run('nn_conv_input_grad', [p[1]!, p[2]!, p[0]!, p[3]!, wk], parts)),
+        call: withGeometry((s, p, wk, split) => s.run('nn_conv_input_grad', [p[1]!, p[2]!, p[0]!, p[3]!, wk], split)),
         reference: dx,
       });
+      // The filter gradient's chunks are its blocks of pixels (fixed by the geometry): the splits vary the threads only.
+      const blocks = (() => {
+        const [p] = simd.layout([GEOMETRY_FLOATS]);
+        simd.writeGeometry(p!, g);
+        return simd.exports.nn_conv_filter_grad_blocks(p!);
+      })();
+      if (label.includes('4 blocks')) assert.equal(blocks, 4, 'blocks of pixels of the 1,000-pixel geometry');
       checkParts(simd, `filter gradient ${label}`, {
-        sizes: [GEOMETRY_FLOATS, nx, M * g.co, K * g.co], work: work('nn_conv_filter_grad_work'), operands: [new Float32Array(GEOMETRY_FLOATS), xs, dy],
-        call: withGeometry((s, p, wk, parts) => s.run('nn_conv_filter_grad', [p[1]!, p[2]!, p[0]!, p[3]!, wk], parts)),
+        sizes: [GEOMETRY_FLOATS, nx, M * g.co, blocks * K * g.co, K * g.co], work: work('nn_conv_filter_grad_work'),
+        operands: [new Float32Array(GEOMETRY_FLOATS), xs, dy, new Float32Array(blocks * K * g.co).fill(Number.NaN)],
+        call: withGeometry((s, p, wk, split) => {
+          s.run('nn_conv_filter_grad', [p[1]!, p[2]!, p[0]!, p[3]!, wk], { chunks: blocks, threads: Math.min(split.threads, blocks) });
+          s.exports.nn_add_partials(p[3]!, blocks, K * g.co, p[4]!);
+        }),
         reference: dw,
       });
     });
@@ -254,7 +269,7 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     tf.dispose([x, w1, w2]);
   });
 
-  it(`the forward convolution takes the SIMD route from ${SIMD_FORWARD_MIN_CHANNELS_THREADED} channels when it is split between threads`, async () => {
+  it('the forward convolution\'s route (SIMD or stock) does not depend on the thread count', async () => {
     await withHelpers(MAX_PARTS - 1);
     const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 };
     const route = (shape: [number, number, number, number], co: number) => {
@@ -265,13 +280,13 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
       tf.dispose(Object.values(inputs));
       return y != null;
     };
-    // 2·M·K·CO: 8 channels on 32×32×64 examples is 302 MFLOP (split); the same on one example is 4.7 (split); 7 channels never.
-    assert.equal(route([64, 32, 32, SIMD_FORWARD_MIN_CHANNELS_THREADED], 16), true);
-    assert.equal(route([64, 32, 32, SIMD_FORWARD_MIN_CHANNELS_THREADED - 1], 16), false);
-    assert.equal(route([1, 4, 4, SIMD_FORWARD_MIN_CHANNELS_THREADED], 16), false, 'too small to split: the stock kernel');
+    const shapes: Array<[number, number, number, number]> = [[64, 32, 32, SIMD_FORWARD_MIN_CHANNELS], [64, 32, 32, SIMD_FORWARD_MIN_CHANNELS - 1], [1, 4, 4, SIMD_FORWARD_MIN_CHANNELS]];
+    const threaded = shapes.map((s) => route(s, 16));
     setSimdThreads(1);
-    assert.equal(route([64, 32, 32, SIMD_FORWARD_MIN_CHANNELS_THREADED], 16), false, 'one thread: the stock kernel below 32 channels');
+    const single = shapes.map((s) => route(s, 16));
     setSimdThreads(MAX_PARTS);
+    assert.deepEqual(threaded, [true, false, true]);
+    assert.deepEqual(single, threaded);
   });
 
   it('helpers move to the new memory when the module memory is released', async () => {
@@ -282,7 +297,7 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
       const [pa, pb, pc, pw] = s.layout([m * k, k * n, m * n, parts * PACK_DEPTH * n]);
       s.f32(pa!, m * k).set(a);
       s.f32(pb!, k * n).set(b);
-      s.run('nn_sgemm', [m, n, k, pa!, pb!, pc!, 0, 0, 0, pw!], parts);
+      s.run('nn_sgemm', [m, n, k, pa!, pb!, pc!, 0, 0, 0, pw!], { chunks: 4 * parts, threads: parts });
       return Float32Array.from(s.f32(pc!, m * n));
     };
     const one = product(simd, 1);
@@ -297,27 +312,27 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     const simd = await withHelpers(MAX_PARTS - 1);
     simd.helpers!.dispose();
     const [pa, pc, pw] = simd.layout([64, 64, 2 * PACK_DEPTH * 8]);
-    assert.throws(() => simd.run('nn_sgemm', [8, 8, 8, pa!, pa!, pc!, 0, 0, 0, pw!], 2), /nn_sgemm: .*helper threads are now off/);
-    assert.equal(simd.partsFor(1e12), 1);
-    simd.run('nn_sgemm', [8, 8, 8, pa!, pa!, pc!, 0, 0, 0, pw!], 2);
+    assert.throws(() => simd.run('nn_sgemm', [8, 8, 8, pa!, pa!, pc!, 0, 0, 0, pw!], { chunks: 2, threads: 2 }), /nn_sgemm: .*helper threads are now off/);
+    assert.equal(simd.threadsFor(1e12), 1);
+    simd.run('nn_sgemm', [8, 8, 8, pa!, pa!, pc!, 0, 0, 0, pw!], { chunks: 2, threads: 2 });
     // Back to a module with helpers for what follows.
     setSimdThreads(1);
     setSimdThreads(MAX_PARTS);
     await withHelpers(MAX_PARTS - 1);
   });
 
-  it('capSimdThreads caps the parts of every kernel until released (nested caps; a second release is a no-op)', async () => {
+  it('capSimdThreads caps the threads of every kernel until released (nested caps; a second release is a no-op)', async () => {
     const simd = await withHelpers(MAX_PARTS - 1);
-    assert.equal(simd.partsFor(1e12), MAX_PARTS);
-    assert.equal(simd.partsFor(SIMD_THREAD_MIN_FLOPS - 1), 1, 'below the threshold: one thread');
+    assert.equal(simd.threadsFor(1e12), MAX_PARTS);
+    assert.equal(simd.threadsFor(SIMD_THREAD_MIN_FLOPS - 1), 1, 'below the threshold: one thread');
     const outer = capSimdThreads(2);
     const inner = capSimdThreads(1);
-    assert.equal(simd.partsFor(1e12), 1);
+    assert.equal(simd.threadsFor(1e12), 1);
     inner();
     inner();
-    assert.equal(simd.partsFor(1e12), 2);
+    assert.equal(simd.threadsFor(1e12), 2);
     outer();
-    assert.equal(simd.partsFor(1e12), MAX_PARTS);
+    assert.equal(simd.threadsFor(1e12), MAX_PARTS);
   });
 
   it('setSimdThreads refuses counts that are not integers in [1, 64]', () => {

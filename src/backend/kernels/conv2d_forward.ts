@@ -14,7 +14,8 @@
  * runs interleaved with the stock kernel, load 12 on 2 cores), SIMD ÷ stock time: 1.43 with 3
  * input channels (32×32, same), 1.02-1.10 with 16, 0.93 with 32 (15×15, stride 2), 0.91 for a
  * 1×1 over 64 channels. So the SIMD route takes inputs of at least SIMD_FORWARD_MIN_CHANNELS
- * channels, the stock kernel the others.
+ * channels (16: level on one thread, and it splits between the helper threads, where XNNPACK runs
+ * on one), the stock kernel the others.
  *
  * Everything else — NCHW, dilations, other dtypes, other activations or a PReLU, a bias that is
  * not one value per output channel, empty tensors, no WebAssembly SIMD, or a failure of the
@@ -27,14 +28,13 @@ import { simdKernels } from './simd/module.js';
 import type { tf } from '../../tf.js';
 import type { KernelArgs, TensorInfo, WasmBackend } from './wasm_backend.js';
 
-/** Input channels from which the SIMD route is faster than the stock kernel (see the file comment). */
-export const SIMD_FORWARD_MIN_CHANNELS = 32;
-
 /**
- * The same when the convolution is split between helper threads (`setSimdThreads`): the stock
- * kernel runs on one thread, so two threads win from fewer channels.
+ * Input channels from which the SIMD route runs (see the file comment): level with the stock
+ * kernel on one thread from 16, and split between the helper threads where there are any
+ * (`setSimdThreads`), which the stock kernel is not. The route never depends on the thread
+ * count, so neither do the numbers.
  */
-export const SIMD_FORWARD_MIN_CHANNELS_THREADED = 8;
+export const SIMD_FORWARD_MIN_CHANNELS = 16;
 
 let minChannels = SIMD_FORWARD_MIN_CHANNELS;
 
@@ -54,8 +54,8 @@ const dilationOne = (d: unknown): boolean =>
 
 /**
  * y by the SIMD kernel, or null where it does not apply or does not pay (fewer than
- * SIMD_FORWARD_MIN_CHANNELS input channels on one thread, SIMD_FORWARD_MIN_CHANNELS_THREADED when
- * it runs on helper threads too; see the file comment): the caller then runs the stock kernel.
+ * SIMD_FORWARD_MIN_CHANNELS input channels; see the file comment): the caller then runs the stock
+ * kernel.
  */
 export function conv2dForwardBySimd({ inputs, backend, attrs = {} }: KernelArgs<WasmBackend>): TensorInfo | null {
   const x = inputs['x'] as TensorInfo;
@@ -68,14 +68,12 @@ export function conv2dForwardBySimd({ inputs, backend, attrs = {} }: KernelArgs<
   if (x.dtype !== 'float32' || filter.dtype !== 'float32' || x.shape.length !== 4 || filter.shape.length !== 4) return null;
   const co = filter.shape[3]!;
   if (bias != null && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
-  const channels = x.shape[3]!;
-  if (channels < Math.min(minChannels, SIMD_FORWARD_MIN_CHANNELS_THREADED)) return null;
+  if (x.shape[3]! < minChannels) return null;
   const simd = simdKernels();
   if (simd == null) return null;
   const info = conv2dGeometry('Conv2D', x.shape, filter.shape, attrs);
   const { M, K } = patchMatrixSize(info);
   if (M === 0 || K === 0 || co === 0) return null;
-  if (channels < minChannels && simd.partsFor(2 * M * K * co) < 2) return null;
   const y = backend.makeOutput(info.outShape.slice(), 'float32');
   try {
     // Views after the allocation (it may grow and detach the heap).

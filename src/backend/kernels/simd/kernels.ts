@@ -12,7 +12,7 @@
  * for the arithmetic (Conv2DBackpropInput [1280, 15, 15, 32] → [1280, 32, 32, 16]).
  */
 import type { tf } from '../../../tf.js';
-import { GEOMETRY_FLOATS, PACK_DEPTH, SIMD_MEMORY_RETAIN_BYTES, trimSimdMemory, type SimdConvGeometry, type SimdModule } from './module.js';
+import { GEOMETRY_FLOATS, PACK_DEPTH, SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, trimSimdMemory, type SimdConvGeometry, type SimdModule, type SimdSplit } from './module.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 type Floats = Float32Array | tf.TypedArray;
@@ -57,6 +57,15 @@ const sizes = (g: SimdConvGeometry) => ({
   K: g.fh * g.fw * g.c,
 });
 
+/**
+ * The split of a call on `threads` threads (SimdModule.threadsFor, which sized its work slots)
+ * over an output of `pieces` separable pieces (examples, products, panels).
+ */
+function chunksOf(threads: number, pieces: number): SimdSplit {
+  const t = Math.min(threads, Math.max(1, pieces));
+  return { chunks: t > 1 ? Math.min(pieces, SIMD_CHUNKS_PER_THREAD * t) : 1, threads: t };
+}
+
 /** Writes the geometry into a scratch slot and asks the module for a kernel's work size. */
 function workFloats(simd: SimdModule, g: SimdConvGeometry, which: 'nn_conv_filter_grad_work' | 'nn_conv_input_grad_work' | 'nn_conv_forward_work'): number {
   const [pg] = simd.layout([GEOMETRY_FLOATS]);
@@ -71,9 +80,11 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
   const xPer = g.h * g.w * g.c;
   const dyPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_filter_grad_work');
-  const parts = simd.partsFor(2 * sizes(g).M * K * g.co);
-  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + parts * work);
-  const [pg, px, pdy, pdw, pw] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, parts * work]);
+  const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
+  // The partial sums of up to 8 blocks of pixels, within 2 M floats (nn_conv_filter_grad_blocks).
+  const partials = Math.min(8, Math.max(1, Math.floor(2 ** 21 / (K * g.co)))) * K * g.co;
+  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + partials + threads * work);
+  const [pg, px, pdy, pdw, pp, pw] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, partials, threads * work]);
   // dW of the whole batch is the sum of the pieces' (float32 sums, as within one piece).
   const sum = nb < g.n ? new Float32Array(K * g.co) : null;
   for (let b0 = 0; b0 < g.n; b0 += nb) {
@@ -81,7 +92,10 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
     simd.writeGeometry(pg!, { ...g, n: count });
     simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
     simd.f32(pdy!, count * dyPer).set(dy.subarray(b0 * dyPer, (b0 + count) * dyPer) as Float32Array);
-    simd.run('nn_conv_filter_grad', [px!, pdy!, pg!, pdw!, pw!], parts);
+    // Blocks of pixels fixed by the geometry (not by the threads), their partials added in order.
+    const blocks = simd.exports.nn_conv_filter_grad_blocks(pg!);
+    simd.run('nn_conv_filter_grad', [px!, pdy!, pg!, blocks > 1 ? pp! : pdw!, pw!], { chunks: blocks, threads: Math.min(threads, blocks) });
+    if (blocks > 1) simd.exports.nn_add_partials(pp!, blocks, K * g.co, pdw!);
     const piece = simd.f32(pdw!, K * g.co);
     if (sum == null) out.set(piece);
     else for (let i = 0; i < piece.length; i++) sum[i]! += piece[i]!;
@@ -101,16 +115,16 @@ export function conv2dForwardSimd(simd: SimdModule, x: Floats, filter: Floats, b
   const xPer = g.h * g.w * g.c;
   const yPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_forward_work');
-  const parts = simd.partsFor(2 * sizes(g).M * K * g.co);
-  const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + parts * work);
-  const [pg, px, pw, pb, py, pwork] = simd.layout([GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, parts * work]);
+  const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
+  const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + threads * work);
+  const [pg, px, pw, pb, py, pwork] = simd.layout([GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, threads * work]);
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
   if (bias != null) simd.f32(pb!, g.co).set(bias.subarray(0, g.co) as Float32Array);
   for (let b0 = 0; b0 < g.n; b0 += nb) {
     const count = Math.min(nb, g.n - b0);
     simd.writeGeometry(pg!, { ...g, n: count });
     simd.f32(px!, count * xPer).set(x.subarray(b0 * xPer, (b0 + count) * xPer) as Float32Array);
-    simd.run('nn_conv_forward', [px!, pw!, bias != null ? pb! : 0, pg!, relu ? 1 : 0, py!, pwork!], parts);
+    simd.run('nn_conv_forward', [px!, pw!, bias != null ? pb! : 0, pg!, relu ? 1 : 0, py!, pwork!], chunksOf(threads, count));
     out.set(simd.f32(py!, count * yPer), b0 * yPer);
   }
   trimSimdMemory();
@@ -123,16 +137,16 @@ export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats
   const xPer = g.h * g.w * g.c;
   const dyPer = g.oh * g.ow * g.co;
   const work = workFloats(simd, g, 'nn_conv_input_grad_work');
-  const parts = simd.partsFor(2 * sizes(g).M * K * g.co);
-  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + parts * work);
-  const [pg, pdy, pw, pdx, pwork] = simd.layout([GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, parts * work]);
+  const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
+  const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + threads * work);
+  const [pg, pdy, pw, pdx, pwork] = simd.layout([GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, threads * work]);
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
   // Examples are independent: each piece writes its own slice of dx.
   for (let b0 = 0; b0 < g.n; b0 += nb) {
     const count = Math.min(nb, g.n - b0);
     simd.writeGeometry(pg!, { ...g, n: count });
     simd.f32(pdy!, count * dyPer).set(dy.subarray(b0 * dyPer, (b0 + count) * dyPer) as Float32Array);
-    simd.run('nn_conv_input_grad', [pdy!, pw!, pg!, pdx!, pwork!], parts);
+    simd.run('nn_conv_input_grad', [pdy!, pw!, pg!, pdx!, pwork!], chunksOf(threads, count));
     out.set(simd.f32(pdx!, count * xPer), b0 * xPer);
   }
   trimSimdMemory();
@@ -202,17 +216,19 @@ export function gemmSimdBatched(
   transposeA: boolean, transposeB: boolean, sharedA: boolean, sharedB: boolean,
 ): void {
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
-  const parts = simd.partsFor(2 * batch * m * n * k);
+  const threads = simd.threadsFor(2 * batch * m * n * k);
+  // One product splits into panels of 8 columns (two per chunk at least) or rows of 4.
+  const productChunks = (rows: number) => chunksOf(threads, Math.max(Math.floor(Math.ceil(n / 8) / 2), Math.ceil(rows / 4)));
   if (batch === 1 && !transposeA && m > 1) {
     // One product, A's rows contiguous: pieces of rows of A and C against the whole B.
-    const rows = itemsPerCall(m, k + n, k * n + parts * work);
+    const rows = itemsPerCall(m, k + n, k * n + threads * work);
     if (rows < m) {
-      const [pa, pb, pc, pw] = simd.layout([rows * k, k * n, rows * n, parts * work]);
+      const [pa, pb, pc, pw] = simd.layout([rows * k, k * n, rows * n, threads * work]);
       simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
       for (let r0 = 0; r0 < m; r0 += rows) {
         const count = Math.min(rows, m - r0);
         simd.f32(pa!, count * k).set(a.subarray(r0 * k, (r0 + count) * k) as Float32Array);
-        simd.run('nn_sgemm', [count, n, k, pa!, pb!, pc!, 0, transposeB ? 1 : 0, 0, pw!], parts);
+        simd.run('nn_sgemm', [count, n, k, pa!, pb!, pc!, 0, transposeB ? 1 : 0, 0, pw!], productChunks(count));
         out.set(simd.f32(pc!, count * n), r0 * n);
       }
       trimSimdMemory();
@@ -221,10 +237,10 @@ export function gemmSimdBatched(
   }
   const perA = sharedA ? 0 : m * k;
   const perB = sharedB ? 0 : k * n;
-  const nb = itemsPerCall(batch, perA + perB + m * n, (sharedA ? m * k : 0) + (sharedB ? k * n : 0) + parts * work);
+  const nb = itemsPerCall(batch, perA + perB + m * n, (sharedA ? m * k : 0) + (sharedB ? k * n : 0) + threads * work);
   const sizeA = sharedA ? m * k : nb * m * k;
   const sizeB = sharedB ? k * n : nb * k * n;
-  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, nb * m * n, parts * work]);
+  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, nb * m * n, threads * work]);
   if (sharedA) simd.f32(pa!, sizeA).set(a.subarray(0, sizeA) as Float32Array);
   if (sharedB) simd.f32(pb!, sizeB).set(b.subarray(0, sizeB) as Float32Array);
   for (let i0 = 0; i0 < batch; i0 += nb) {
@@ -232,8 +248,8 @@ export function gemmSimdBatched(
     if (!sharedA) simd.f32(pa!, count * perA).set(a.subarray(i0 * perA, (i0 + count) * perA) as Float32Array);
     if (!sharedB) simd.f32(pb!, count * perB).set(b.subarray(i0 * perB, (i0 + count) * perB) as Float32Array);
     // One product: its columns or rows split between the threads; several: whole products.
-    if (count === 1) simd.run('nn_sgemm', [m, n, k, pa!, pb!, pc!, transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!], parts);
-    else simd.run('nn_sgemm_batch', [count, m, n, k, pa!, perA, pb!, perB, pc!, m * n, transposeA ? 1 : 0, transposeB ? 1 : 0, pw!], Math.min(parts, count));
+    if (count === 1) simd.run('nn_sgemm', [m, n, k, pa!, pb!, pc!, transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!], productChunks(m));
+    else simd.run('nn_sgemm_batch', [count, m, n, k, pa!, perA, pb!, perB, pc!, m * n, transposeA ? 1 : 0, transposeB ? 1 : 0, pw!], chunksOf(threads, count));
     out.set(simd.f32(pc!, count * m * n), i0 * m * n);
   }
   trimSimdMemory();
@@ -246,16 +262,16 @@ export function gemmSimdBatched(
  */
 export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out: Float32Array, accumulate = false): void {
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
-  const parts = simd.partsFor(m * n * n);
+  const threads = simd.threadsFor(m * n * n);
   // XᵀX = Σ over pieces of rows of their XᵀX: rows in multiples of the packed depth.
-  const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + parts * work) / PACK_DEPTH) * PACK_DEPTH);
-  const [px, pc, pw] = simd.layout([Math.min(rows, m) * n, n * n, parts * work]);
+  const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + threads * work) / PACK_DEPTH) * PACK_DEPTH);
+  const [px, pc, pw] = simd.layout([Math.min(rows, m) * n, n * n, threads * work]);
   if (accumulate) simd.f32(pc!, n * n).set(out.subarray(0, n * n));
   else simd.exports.nn_zero(pc!, n * n);
   for (let r0 = 0; r0 < m || r0 === 0; r0 += rows) {
     const count = Math.min(rows, m - r0);
     simd.f32(px!, count * n).set(x.subarray(r0 * n, (r0 + count) * n) as Float32Array);
-    simd.run('nn_ssyrk', [count, n, px!, pc!, r0 + count >= m ? 1 : 0, pw!], parts);
+    simd.run('nn_ssyrk', [count, n, px!, pc!, r0 + count >= m ? 1 : 0, pw!], chunksOf(threads, Math.ceil(n / 8)));
     if (m === 0) break;
   }
   out.set(simd.f32(pc!, n * n));

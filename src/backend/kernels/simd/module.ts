@@ -29,19 +29,22 @@ export interface SimdExports {
   nn_im2col_km(x: number, geom: number, out: number): void;
   nn_col2im_add(cols: number, geom: number, m0: number, m1: number, dx: number): void;
   nn_conv_filter_grad_work(geom: number): number;
+  nn_conv_filter_grad_blocks(geom: number): number;
+  nn_add_partials(p: number, count: number, n: number, out: number): void;
   nn_conv_input_grad_work(geom: number): number;
   nn_conv_forward_work(geom: number): number;
 }
 
 /**
- * The kernels that split their work into parts (their last two arguments, `part` and `parts`,
- * are added by `SimdModule.run`), with their other arguments; pointers are byte offsets.
+ * The kernels that split their work into chunks (their last three arguments, `chunk`, `chunks`
+ * and the work `slot`, are added by `SimdModule.run`), with their other arguments; pointers are
+ * byte offsets, and `work` holds one slot per thread of the split.
  */
 export interface SimdPartedKernels {
   nn_sgemm: [m: number, n: number, k: number, a: number, b: number, c: number, transA: number, transB: number, accumulate: number, work: number];
   nn_sgemm_batch: [count: number, m: number, n: number, k: number, a: number, strideA: number, b: number, strideB: number, c: number, strideC: number, transA: number, transB: number, work: number];
   nn_ssyrk: [m: number, n: number, x: number, c: number, mirror: number, work: number];
-  nn_conv_filter_grad: [x: number, dy: number, geom: number, dw: number, work: number];
+  nn_conv_filter_grad: [x: number, dy: number, geom: number, partials: number, work: number];
   nn_conv_input_grad: [dy: number, w: number, geom: number, dx: number, work: number];
   nn_conv_forward: [x: number, w: number, bias: number, geom: number, relu: number, y: number, work: number];
 }
@@ -49,9 +52,20 @@ export interface SimdPartedKernels {
 const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward'] as const;
 
 const REQUIRED_FUNCTIONS = [
-  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add',
-  'nn_conv_filter_grad_work', 'nn_conv_input_grad_work', 'nn_conv_forward_work', ...PARTED_KERNELS,
+  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_add_partials',
+  'nn_conv_filter_grad_work', 'nn_conv_filter_grad_blocks', 'nn_conv_input_grad_work', 'nn_conv_forward_work', ...PARTED_KERNELS,
 ] as const;
+
+/** How a kernel call is split: `chunks` pieces of output taken by `threads` threads. */
+export interface SimdSplit {
+  /** Disjoint pieces of the output (results do not depend on it, nor on `threads`). */
+  chunks: number;
+  /** Threads that take them (1 + helpers); the call's work buffer needs one slot per thread. */
+  threads: number;
+}
+
+/** Chunks per thread of a split call: enough that a stalled thread delays a small share. */
+export const SIMD_CHUNKS_PER_THREAD = 4;
 
 /**
  * Floating-point operations below which a kernel runs on one thread: waking the helpers and
@@ -104,26 +118,27 @@ export class SimdModule {
   }
 
   /**
-   * Parts to split a kernel of `flops` floating-point operations into: 1 + the ready helpers,
-   * at most `setSimdThreads`' count, and 1 below SIMD_THREAD_MIN_FLOPS.
+   * Threads for a kernel of `flops` floating-point operations: 1 + the ready helpers, at most
+   * `setSimdThreads`' count (and any `capSimdThreads`), and 1 below SIMD_THREAD_MIN_FLOPS.
    */
-  partsFor(flops: number): number {
+  threadsFor(flops: number): number {
     if (this.threads == null || flops < SIMD_THREAD_MIN_FLOPS) return 1;
     return Math.max(1, Math.min(threadCount, ...threadCaps, 1 + this.threads.ready()));
   }
 
   /**
-   * Runs a kernel split into `parts` (from `partsFor`; the work buffers must hold `parts` slots):
-   * part 0 on this thread, the others on helpers. Bit-identical to `parts` = 1.
+   * Runs a kernel's `split.chunks` chunks on `split.threads` threads (this one and helpers; the
+   * work buffer must hold `split.threads` slots). Bit-identical for any split.
    */
-  run<K extends keyof SimdPartedKernels>(name: K, args: SimdPartedKernels[K], parts = 1): void {
+  run<K extends keyof SimdPartedKernels>(name: K, args: SimdPartedKernels[K], split: SimdSplit = { chunks: 1, threads: 1 }): void {
     const fn = (this.exports as unknown as Record<K, (...a: number[]) => void>)[name];
-    if (parts <= 1 || this.threads == null) {
-      fn(...args, 0, 1);
+    const { chunks } = split;
+    if (split.threads <= 1 || this.threads == null) {
+      for (let k = 0; k < chunks; k++) fn(...args, k, chunks, 0);
       return;
     }
     try {
-      this.threads.run(name, args, parts, (part, count) => fn(...args, part, count));
+      this.threads.run(name, args, chunks, split.threads, (k) => fn(...args, k, chunks, 0));
     } catch (e) {
       if (!(e instanceof SimdThreadError)) throw e;
       // A helper died or trapped: its part is missing, and the same inputs on one thread

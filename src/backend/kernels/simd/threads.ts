@@ -1,11 +1,12 @@
 /**
  * Helper threads for the SIMD kernels (Node): each instantiates the threaded build of
  * wasm/simd_kernels.c on the main thread's shared WebAssembly memory, with its own stack, and then
- * waits on a control block for work. A kernel call runs part 0 on the calling thread and parts
- * 1..P−1 on the helpers: the kernels split their output into disjoint parts that are bit-identical
- * to the single-thread result (see the comment at the top of simd_kernels.c), so the thread
- * count never changes a number. The caller blocks (`Atomics.wait`) until every part is done,
- * which keeps the kernels synchronous, as tfjs kernel functions must be.
+ * waits on a control block for work. A kernel call is split into chunks (disjoint pieces of its
+ * output, bit-identical to the single-thread result whatever their number: see the comment at the
+ * top of simd_kernels.c) that the calling thread and the helpers take from a shared counter, so a
+ * helper the OS does not schedule delays one chunk, not a fixed share. The caller then blocks
+ * (`Atomics.wait`) until every helper has finished its last chunk, which keeps the kernels
+ * synchronous, as tfjs kernel functions must be.
  *
  * Only Node's main thread starts helpers by default (`process.getBuiltinModule` gives
  * `node:worker_threads` synchronously; no bundler sees the import): the library's own worker
@@ -17,8 +18,14 @@ import type { Worker } from 'node:worker_threads';
 /** The slots of the control block (an Int32Array over a SharedArrayBuffer). */
 const SEQUENCE = 0; // bumped by the caller for every job
 const OPERATION = 1; // index of the function, or one of the commands below
-const PARTS = 2; // parts of the current job (helpers with index ≥ parts skip it)
-const ARGUMENTS = 4; // up to MAX_ARGUMENTS int32 arguments
+const CHUNKS = 2; // chunks of the current job
+const NEXT = 3; // the next chunk to take (Atomics.add)
+const THREADS = 4; // threads of the current job (helpers with index ≥ THREADS skip it)
+const COUNT = 5; // number of arguments
+const ACTIVE = 6; // helpers inside the current job (registered before they look at it)
+const CLOSED = 7; // the sequence number of the last job whose chunks are all taken
+const FAILED = 8; // set by a helper whose chunk threw
+const ARGUMENTS = 12; // up to MAX_ARGUMENTS int32 arguments
 const MAX_ARGUMENTS = 16;
 const HELPER_SLOTS = ARGUMENTS + MAX_ARGUMENTS; // then 4 words per helper: done, failed, ready, spare
 const QUIT = -1;
@@ -45,28 +52,46 @@ Atomics.store(c, base + 2, 1);
 Atomics.notify(c, base + 2);
 for (;;) {
   Atomics.wait(c, ${SEQUENCE}, seen);
-  seen = Atomics.load(c, ${SEQUENCE});
-  const op = c[${OPERATION}];
+  // The operation of the sequence number read (the caller writes it before the number).
+  let op;
+  for (;;) {
+    const s = Atomics.load(c, ${SEQUENCE});
+    op = Atomics.load(c, ${OPERATION});
+    if (Atomics.load(c, ${SEQUENCE}) === s) { seen = s; break; }
+  }
   if (op === ${QUIT}) break;
-  let failed = 0;
-  try {
-    if (op === ${RELOAD}) {
+  if (op === ${RELOAD}) {
+    let failed = 0;
+    try {
       const m = receiveMessageOnPort(port);
       if (m != null) instantiate(m.message);
       else failed = 1;
-    } else if (index < c[${PARTS}]) {
-      const n = c[${ARGUMENTS} - 1];
+    } catch (e) {
+      failed = 1;
+    }
+    Atomics.store(c, base + 1, failed);
+    Atomics.store(c, base, seen);
+    Atomics.notify(c, base);
+    continue;
+  }
+  // Register, then look: the caller closes the job, then waits for the registered ones to leave,
+  // so a helper that wakes late finds the job closed and touches nothing.
+  Atomics.add(c, ${ACTIVE}, 1);
+  try {
+    if (Atomics.load(c, ${CLOSED}) !== seen && index < c[${THREADS}]) {
+      const n = c[${COUNT}], chunks = c[${CHUNKS}], fn = fns[op];
       const args = [];
       for (let i = 0; i < n; i++) args.push(c[${ARGUMENTS} + i]);
-      args.push(index, c[${PARTS}]);
-      fns[op](...args);
+      args.push(0, chunks, index);
+      for (let k = Atomics.add(c, ${NEXT}, 1); k < chunks; k = Atomics.add(c, ${NEXT}, 1)) {
+        args[n] = k;
+        fn(...args);
+      }
     }
   } catch (e) {
-    failed = 1;
+    Atomics.store(c, ${FAILED}, 1);
   }
-  Atomics.store(c, base + 1, failed);
-  Atomics.store(c, base, seen);
-  Atomics.notify(c, base);
+  if (Atomics.sub(c, ${ACTIVE}, 1) === 1) Atomics.notify(c, ${ACTIVE});
 }
 `;
 
@@ -176,33 +201,53 @@ export class SimdThreads {
   }
 
   /**
-   * Runs `name(...args, part, parts)` for parts 1..parts−1 on the helpers and `self(0, parts)`
-   * on this thread, and returns when all are done. `parts − 1` must not exceed `ready()`.
+   * Runs `name(...args, chunk, chunks, slot)` for every chunk in [0, chunks), taken from a shared
+   * counter by this thread (`self(chunk)`, slot 0) and helpers 1..threads−1 (their index as
+   * slot), and returns when all are done. `threads − 1` must not exceed `ready()`.
    */
-  run(name: string, args: readonly number[], parts: number, self: (part: number, parts: number) => void): void {
+  run(name: string, args: readonly number[], chunks: number, threads: number, self: (chunk: number) => void): void {
     if (this.disposed) throw new SimdThreadError('SIMD helper threads were disposed');
     const op = this.index.get(name);
     if (op == null) throw new SimdThreadError(`no SIMD kernel '${name}' for helper threads`);
     if (args.length > MAX_ARGUMENTS) throw new SimdThreadError(`${name}: ${args.length} arguments exceed ${MAX_ARGUMENTS}`);
     const c = this.control;
-    c[OPERATION] = op;
-    c[PARTS] = parts;
-    c[ARGUMENTS - 1] = args.length;
+    c[CHUNKS] = chunks;
+    c[THREADS] = threads;
+    c[COUNT] = args.length;
     for (let i = 0; i < args.length; i++) c[ARGUMENTS + i] = args[i]! | 0;
+    Atomics.store(c, NEXT, 0);
+    Atomics.store(c, FAILED, 0);
+    Atomics.store(c, OPERATION, op);
     this.post();
     try {
-      self(0, parts);
+      for (let k = Atomics.add(c, NEXT, 1); k < chunks; k = Atomics.add(c, NEXT, 1)) self(k);
     } finally {
-      this.join(parts - 1);
+      // No chunk is left to take (or this thread failed: none may be taken any more). Close the
+      // job and wait for the helpers inside it; those that wake later find it closed.
+      Atomics.store(c, NEXT, chunks);
+      Atomics.store(c, CLOSED, this.sequence);
+      this.leave();
     }
+    if (Atomics.load(c, FAILED) !== 0) throw new SimdThreadError('a SIMD helper thread failed in its chunk');
   }
 
   /** Gives the helpers a new memory (after the module was instantiated afresh on it). */
   reload(memory: WebAssembly.Memory): void {
     for (const port of this.ports) port.postMessage(memory);
-    this.control[OPERATION] = RELOAD;
+    Atomics.store(this.control, OPERATION, RELOAD);
     this.post();
     this.join(this.helpers);
+  }
+
+  /** Waits until no helper is inside the current job. */
+  private leave(): void {
+    const c = this.control;
+    let spins = 0;
+    for (let active = Atomics.load(c, ACTIVE); active !== 0; active = Atomics.load(c, ACTIVE)) {
+      // A chunk ends within microseconds to milliseconds: spin briefly before sleeping.
+      if (spins++ < 2000) continue;
+      Atomics.wait(c, ACTIVE, active, 50);
+    }
   }
 
   private post(): void {
@@ -234,7 +279,7 @@ export class SimdThreads {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.control[OPERATION] = QUIT;
+    Atomics.store(this.control, OPERATION, QUIT);
     this.post();
     for (const port of this.ports) port.close();
   }
