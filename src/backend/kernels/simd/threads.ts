@@ -36,7 +36,7 @@ export const SIMD_THREAD_STACK_BYTES = 65536;
 
 // Runs in each helper (CommonJS, `eval: true`): instantiate, say ready, then serve jobs.
 const HELPER_SOURCE = `
-const { workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { workerData, receiveMessageOnPort } = require('worker_threads');
 const { module, control, index, names, stackTop, port } = workerData;
 const c = new Int32Array(control);
 const base = ${HELPER_SLOTS} + 4 * (index - 1);
