@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "blocked_gemm.hpp"
+#include "phase_timer.hpp"
 #include "symmetric_eigen.hpp"
 
 namespace nn {
@@ -41,8 +42,8 @@ constexpr Index kDcLeaf = 32;
 // sums on either side of the root by one pole each, matching value and slope at the current
 // point, and takes the model's root; steps leaving the bracket are replaced by bisection.
 // Returns false when the iteration does not converge.
-inline bool secularRoot(const double *d, const double *z, Index k, Index j, double rho, double zz, Index *origin,
-                        double *tau) {
+__attribute__((noinline)) inline bool secularRoot(const double *d, const double *z, Index k, Index j, double rho,
+                                                  double zz, Index *origin, double *tau) {
   const double eps = std::numeric_limits<double>::epsilon();
   const bool last = j == k - 1;
   Index o;
@@ -142,6 +143,42 @@ struct MergeWork {
   std::vector<char> top, bottom;
 };
 
+// The eigenvectors u_j of D + rho z z^T (columns of w.u, k x k) from the roots in
+// w.originOf / w.tauOf, with z recomputed from the roots (Gu and Eisenstat): w.delta holds
+// d_i - lambda_j. Not inlined: its k^2 loops run once per merge, and V8 optimises a function
+// only for its later calls.
+__attribute__((noinline)) inline void secularVectors(const double *dk, const double *zk, Index k, double rho,
+                                                     MergeWork &w) {
+  // delta(i, j) = d_i - lambda_j, column-major k x k, accurate to the last bit near the origin.
+  w.delta.resize(size_t(k) * k);
+  for (Index j = 0; j < k; ++j) {
+    const double dorg = dk[w.originOf[j]], t = w.tauOf[j];
+    for (Index i = 0; i < k; ++i) w.delta[j * k + i] = (dk[i] - dorg) - t;
+  }
+  // Loewner: rho zhat_i^2 = (lambda_i - d_i) prod_{j != i} (lambda_j - d_i) / (d_j - d_i), every
+  // factor positive by interlacing; sign(zhat_i) = sign(z_i).
+  w.zhat.resize(k);
+  for (Index i = 0; i < k; ++i) {
+    double prod = -w.delta[i * k + i] / rho;
+    for (Index j = 0; j < k; ++j) {
+      if (j != i) prod *= w.delta[j * k + i] / (dk[i] - dk[j]);
+    }
+    w.zhat[i] = std::copysign(std::sqrt(std::max(prod, 0.0)), zk[i]);
+  }
+  // Eigenvectors of D + rho z z^T: u_j = (D - lambda_j I)^-1 zhat, normalised.
+  w.u.resize(size_t(k) * k);
+  for (Index j = 0; j < k; ++j) {
+    double *uj = w.u.data() + j * k;
+    double norm = 0.0;
+    for (Index i = 0; i < k; ++i) {
+      uj[i] = w.zhat[i] / w.delta[j * k + i];
+      norm += uj[i] * uj[i];
+    }
+    const double inv = 1.0 / std::sqrt(norm);
+    for (Index i = 0; i < k; ++i) uj[i] *= inv;
+  }
+}
+
 // Merges the solved halves [lo, lo+n1) and [lo+n1, hi) of the subproblem [lo, hi): on entry
 // d[lo..hi) holds their eigenvalues (each half ascending) and Z[lo:hi, lo:hi] (column-major,
 // leading dimension ldz) holds diag(Q1, Q2); rho = |beta| and sign = sign(beta) of the
@@ -149,6 +186,7 @@ struct MergeWork {
 inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, Index n, double rho, double sign,
                         MergeWork &w) {
   const double eps = std::numeric_limits<double>::epsilon();
+  NN_TIME(kTimeMergeOther);
   double *zb = zmat + lo * ldz + lo;  // the block's (0, 0)
   // z = diag(Q1, Q2)^T v: the last row of Q1 and sign times the first row of Q2, |z| = sqrt 2.
   std::vector<double> z(n);
@@ -228,6 +266,8 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
 
   // Secular equation on the kept poles.
   std::vector<double> dk(k), zk(k);
+  {
+  NN_TIME(kTimeSecular);
   double zz = 0.0;
   for (Index i = 0; i < k; ++i) {
     dk[i] = w.ds[kept[i]];
@@ -244,33 +284,7 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
     if (!secularRoot(dk.data(), zk.data(), k, j, rho, zz, &w.originOf[j], &w.tauOf[j])) return false;
     w.lambda[j] = dk[w.originOf[j]] + w.tauOf[j];
   }
-  // delta(i, j) = d_i - lambda_j, column-major k x k, accurate to the last bit near the origin.
-  w.delta.resize(size_t(k) * k);
-  for (Index j = 0; j < k; ++j) {
-    const double dorg = dk[w.originOf[j]], t = w.tauOf[j];
-    for (Index i = 0; i < k; ++i) w.delta[j * k + i] = (dk[i] - dorg) - t;
-  }
-  // Loewner: rho zhat_i^2 = (lambda_i - d_i) prod_{j != i} (lambda_j - d_i) / (d_j - d_i), every
-  // factor positive by interlacing; sign(zhat_i) = sign(z_i).
-  w.zhat.resize(k);
-  for (Index i = 0; i < k; ++i) {
-    double prod = -w.delta[i * k + i] / rho;
-    for (Index j = 0; j < k; ++j) {
-      if (j != i) prod *= w.delta[j * k + i] / (dk[i] - dk[j]);
-    }
-    w.zhat[i] = std::copysign(std::sqrt(std::max(prod, 0.0)), zk[i]);
-  }
-  // Eigenvectors of D + rho z z^T: u_j = (D - lambda_j I)^-1 zhat, normalised.
-  w.u.resize(size_t(k) * k);
-  for (Index j = 0; j < k; ++j) {
-    double *uj = w.u.data() + j * k;
-    double norm = 0.0;
-    for (Index i = 0; i < k; ++i) {
-      uj[i] = w.zhat[i] / w.delta[j * k + i];
-      norm += uj[i] * uj[i];
-    }
-    const double inv = 1.0 / std::sqrt(norm);
-    for (Index i = 0; i < k; ++i) uj[i] *= inv;
+  secularVectors(dk.data(), zk.data(), k, rho, w);
   }
   // New vectors: rows [0, n1) are sum over kept columns with a top part, rows [n1, n) over
   // those with a bottom part (the block structure of diag(Q1, Q2), kept through deflation).
@@ -293,6 +307,7 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
     if (kt == 0) {
       for (Index j = 0; j < k; ++j) std::fill(w.result.data() + j * n + r0, w.result.data() + j * n + r0 + rows, 0.0);
     } else {
+      NN_TIME(kTimeMergeGemm);
       gemmAssign(rows, k, kt, w.gathered.data(), rows, w.ugathered.data(), kt, w.result.data() + r0, n);
     }
   }
@@ -317,6 +332,7 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
 // return, Z[lo:lo+n, lo:lo+n] its eigenvectors (the rest of those columns must be zero).
 inline bool divideAndConquer(double *d, double *e, double *zmat, Index ldz, Index lo, Index n, MergeWork &w) {
   if (n <= kDcLeaf) {
+    NN_TIME(kTimeLeaf);
     std::vector<double> q(size_t(n) * n, 0.0);
     for (Index i = 0; i < n; ++i) q[i * n + i] = 1.0;
     std::vector<double> dd(d + lo, d + lo + n), ee(std::max<Index>(n - 1, 1), 0.0);
