@@ -8,9 +8,12 @@
  * the solver before it), in the same process.
  *
  * `npx tsx bench/linalg.ts [sizes]` prints a table; `npm run bench` calls `benchLinalg`.
- * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]` alternates the two routes in one
- * process and prints CPU and wall time of each call.
+ * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]` alternates the
+ * two routes in one process and prints CPU and wall time of each call; `--baseline` adds the
+ * eighSym of another build of wasm/eigen_linalg.cpp (e.g. the previous commit's module, kept
+ * under /tmp) to the alternation, for A/B comparisons on a loaded machine.
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
   cholesky,
@@ -23,6 +26,8 @@ import {
   type LinalgImplementation,
 } from '../src/linalg/index.js';
 import { eighSymQR } from '../src/linalg/eigh.js';
+import { instantiateEigen } from '../src/linalg/wasm/loader.js';
+import { eigenKernels } from '../src/linalg/wasm/kernels.js';
 
 /** One row of the benchmark: median times (ms) of 3 repetitions and relative residuals. */
 export interface LinalgBenchRow {
@@ -180,9 +185,12 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
 /**
  * eighSym and eighSymQR alternated `reps` times on the bench matrix of size n in one process,
  * with the process's CPU time beside the wall time: on a loaded machine the medians above time
- * the two routes minutes apart, under different loads; alternating them does not.
+ * the two routes minutes apart, under different loads; alternating them does not. With
+ * `baseline` (the path of another build of the module), its eighSym joins the alternation.
+ * Prints each call, then per route the first (cold: V8 has not optimised the module yet) call
+ * and the minimum and median of the later ones.
  */
-export async function compareEighRoutes(n: number, reps: number, qr = true): Promise<void> {
+export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string): Promise<void> {
   await initLinalg();
   useLinalgImplementation('eigen-wasm');
   const a = testMatrix(n, 1);
@@ -190,20 +198,39 @@ export async function compareEighRoutes(n: number, reps: number, qr = true): Pro
     const c = process.cpuUsage();
     return (c.user + c.system) / 1000;
   };
+  const routes: [string, (a: Float64Array, n: number) => unknown][] = [['eighSym (divide and conquer)', eighSym]];
+  if (baseline) {
+    const kernels = eigenKernels(await instantiateEigen(new Uint8Array(readFileSync(baseline)), baseline));
+    routes.push([`baseline eighSym (${baseline})`, kernels.eighSym]);
+  }
+  if (qr) routes.push(['eighSymQR (QR route)', eighSymQR]);
+  const samples = new Map<string, number[]>(routes.map(([name]) => [name, []]));
   for (let r = 0; r < reps; r++) {
-    for (const [name, f] of [['eighSym (divide and conquer)', eighSym], ['eighSymQR (QR route)', eighSymQR]] as const) {
-      if (!qr && f === eighSymQR) continue;
+    for (const [name, f] of routes) {
       const c0 = cpu();
       const w0 = performance.now();
       f(a, n);
-      console.log(`n=${n} ${name}: ${(cpu() - c0).toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
+      const ms = cpu() - c0;
+      samples.get(name)!.push(ms);
+      console.log(`n=${n} ${name}: ${ms.toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
     }
+  }
+  for (const [name, ms] of samples) {
+    const warm = ms.slice(1).sort((x, y) => x - y);
+    const summary = warm.length > 0 ? `; later calls min ${warm[0]!.toFixed(0)}, median ${warm[warm.length >> 1]!.toFixed(0)} ms CPU` : '';
+    console.log(`n=${n} ${name}: first call ${ms[0]!.toFixed(0)} ms CPU${summary}`);
   }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
-  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]
-  await compareEighRoutes(Number(process.argv[3] ?? 2048), Number(process.argv[4] ?? 2), !process.argv.includes('--no-qr'));
+  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]
+  const at = process.argv.indexOf('--baseline');
+  await compareEighRoutes(
+    Number(process.argv[3] ?? 2048),
+    Number(process.argv[4] ?? 2),
+    !process.argv.includes('--no-qr'),
+    at > 0 ? process.argv[at + 1] : undefined,
+  );
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];
   const rows = await benchLinalg(sizes);

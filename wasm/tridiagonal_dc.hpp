@@ -17,6 +17,7 @@
 // from it; Kronecker factors, whose spectra decay fast, deflate heavily.
 #pragma once
 #include <Eigen/Dense>
+#include <wasm_simd128.h>
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -33,6 +34,31 @@ using Eigen::Index;
 
 // Below this size a subproblem is solved by QR iterations (symmetric_eigen.hpp).
 constexpr Index kDcLeaf = 32;
+
+// sum z_i r_i and sum r_i^2 over i in [b, e), r_i = z_i / ((d_i - dOrigin) - t): the two sums
+// of the secular function and its derivative on one side of a root, two terms per SIMD step
+// (the divisions dominate, and f64x2.div does two for about the cost of one).
+inline void secularSums(const double *d, const double *z, Index b, Index e, double dOrigin, double t, double *sum,
+                        double *sumSquares) {
+  const v128_t o2 = wasm_f64x2_splat(dOrigin), t2 = wasm_f64x2_splat(t);
+  v128_t s2 = wasm_f64x2_splat(0.0), q2 = s2;
+  Index i = b;
+  for (; i + 1 < e; i += 2) {
+    const v128_t zi = wasm_v128_load(z + i);
+    const v128_t r = wasm_f64x2_div(zi, wasm_f64x2_sub(wasm_f64x2_sub(wasm_v128_load(d + i), o2), t2));
+    s2 = wasm_f64x2_add(s2, wasm_f64x2_mul(zi, r));
+    q2 = wasm_f64x2_add(q2, wasm_f64x2_mul(r, r));
+  }
+  double s = wasm_f64x2_extract_lane(s2, 0) + wasm_f64x2_extract_lane(s2, 1);
+  double q = wasm_f64x2_extract_lane(q2, 0) + wasm_f64x2_extract_lane(q2, 1);
+  for (; i < e; ++i) {
+    const double r = z[i] / ((d[i] - dOrigin) - t);
+    s += z[i] * r;
+    q += r * r;
+  }
+  *sum = s;
+  *sumSquares = q;
+}
 
 // The root of f(l) = 1 + rho sum_i z_i^2 / (d_i - l) in (d_j, d_j+1), or in
 // (d_k-1, d_k-1 + rho |z|^2] for j = k - 1, for d strictly increasing, z_i != 0 and rho > 0.
@@ -56,8 +82,9 @@ __attribute__((noinline)) inline bool secularRoot(const double *d, const double 
     const double gap = d[j + 1] - d[j];
     const double mid = 0.5 * gap;
     // f at the midpoint decides the nearer pole (f increases between the poles).
-    double f = 1.0;
-    for (Index i = 0; i < k; ++i) f += rho * z[i] * z[i] / ((d[i] - d[j]) - mid);
+    double sum, unused;
+    secularSums(d, z, 0, k, d[j], mid, &sum, &unused);
+    const double f = 1.0 + rho * sum;
     if (f >= 0.0) {
       o = j;
       lo = 0.0;
@@ -72,17 +99,13 @@ __attribute__((noinline)) inline bool secularRoot(const double *d, const double 
   const Index right = last ? -1 : j + 1;  // the pole just above it (none for the last root)
   double t = 0.5 * (lo + hi);
   for (int iter = 0; iter < 400; ++iter) {
-    double psi = 0.0, dpsi = 0.0, phi = 0.0, dphi = 0.0;
-    for (Index i = 0; i <= left; ++i) {
-      const double r = z[i] / ((d[i] - d[o]) - t);
-      psi += rho * z[i] * r;
-      dpsi += rho * r * r;
-    }
-    for (Index i = left + 1; i < k; ++i) {
-      const double r = z[i] / ((d[i] - d[o]) - t);
-      phi += rho * z[i] * r;
-      dphi += rho * r * r;
-    }
+    double psi, dpsi, phi, dphi;
+    secularSums(d, z, 0, left + 1, d[o], t, &psi, &dpsi);
+    secularSums(d, z, left + 1, k, d[o], t, &phi, &dphi);
+    psi *= rho;
+    dpsi *= rho;
+    phi *= rho;
+    dphi *= rho;
     const double g = 1.0 + psi + phi;
     if (std::abs(g) <= 8.0 * eps * (1.0 + std::abs(psi) + std::abs(phi)) ||
         hi - lo <= 2.0 * eps * std::max(std::abs(lo), std::abs(hi))) {
@@ -137,45 +160,67 @@ __attribute__((noinline)) inline bool secularRoot(const double *d, const double 
 
 // Workspace of one merge, reused across merges.
 struct MergeWork {
-  std::vector<double> cols, u, delta, lambda, zhat, gathered, ugathered, result;
+  std::vector<double> cols, u, dOrigin, lambda, zhat, gathered, ugathered, result;
   std::vector<Index> order, originOf;
   std::vector<double> ds, zs, tauOf;
   std::vector<char> top, bottom;
 };
 
 // The eigenvectors u_j of D + rho z z^T (columns of w.u, k x k) from the roots in
-// w.originOf / w.tauOf, with z recomputed from the roots (Gu and Eisenstat): w.delta holds
-// d_i - lambda_j. Not inlined: its k^2 loops run once per merge, and V8 optimises a function
-// only for its later calls.
+// w.originOf / w.tauOf, with z recomputed from the roots (Gu and Eisenstat). Every difference
+// d_i - lambda_j is formed as (d_i - d_origin(j)) - tau_j, which keeps full relative accuracy
+// near the root's pole, and is recomputed where needed rather than stored (k^2 doubles).
+// SIMD over pairs of terms: the k^2 divisions dominate. Not inlined: its loops run once per
+// merge, and V8 optimises a function only for its later calls.
 __attribute__((noinline)) inline void secularVectors(const double *dk, const double *zk, Index k, double rho,
                                                      MergeWork &w) {
-  // delta(i, j) = d_i - lambda_j, column-major k x k, accurate to the last bit near the origin.
-  w.delta.resize(size_t(k) * k);
-  for (Index j = 0; j < k; ++j) {
-    const double dorg = dk[w.originOf[j]], t = w.tauOf[j];
-    for (Index i = 0; i < k; ++i) w.delta[j * k + i] = (dk[i] - dorg) - t;
-  }
+  w.dOrigin.resize(k);
+  for (Index j = 0; j < k; ++j) w.dOrigin[j] = dk[w.originOf[j]];
+  const double *dorg = w.dOrigin.data(), *tau = w.tauOf.data();
   // Loewner: rho zhat_i^2 = (lambda_i - d_i) prod_{j != i} (lambda_j - d_i) / (d_j - d_i), every
   // factor positive by interlacing; sign(zhat_i) = sign(z_i).
   w.zhat.resize(k);
   for (Index i = 0; i < k; ++i) {
-    double prod = -w.delta[i * k + i] / rho;
-    for (Index j = 0; j < k; ++j) {
-      if (j != i) prod *= w.delta[j * k + i] / (dk[i] - dk[j]);
+    const double di = dk[i];
+    const v128_t di2 = wasm_f64x2_splat(di);
+    v128_t p2 = wasm_f64x2_splat(1.0);
+    double prod = -((di - dorg[i]) - tau[i]) / rho;
+    for (const auto [b, e] : {std::pair<Index, Index>{0, i}, std::pair<Index, Index>{i + 1, k}}) {
+      Index j = b;
+      for (; j + 1 < e; j += 2) {
+        const v128_t num = wasm_f64x2_sub(wasm_f64x2_sub(di2, wasm_v128_load(dorg + j)), wasm_v128_load(tau + j));
+        p2 = wasm_f64x2_mul(p2, wasm_f64x2_div(num, wasm_f64x2_sub(di2, wasm_v128_load(dk + j))));
+      }
+      for (; j < e; ++j) prod *= ((di - dorg[j]) - tau[j]) / (di - dk[j]);
     }
+    prod *= wasm_f64x2_extract_lane(p2, 0) * wasm_f64x2_extract_lane(p2, 1);
     w.zhat[i] = std::copysign(std::sqrt(std::max(prod, 0.0)), zk[i]);
   }
   // Eigenvectors of D + rho z z^T: u_j = (D - lambda_j I)^-1 zhat, normalised.
   w.u.resize(size_t(k) * k);
+  const double *zh = w.zhat.data();
   for (Index j = 0; j < k; ++j) {
     double *uj = w.u.data() + j * k;
-    double norm = 0.0;
-    for (Index i = 0; i < k; ++i) {
-      uj[i] = w.zhat[i] / w.delta[j * k + i];
+    const double dj = dorg[j], tj = tau[j];
+    const v128_t dj2 = wasm_f64x2_splat(dj), tj2 = wasm_f64x2_splat(tj);
+    v128_t n2 = wasm_f64x2_splat(0.0);
+    Index i = 0;
+    for (; i + 1 < k; i += 2) {
+      const v128_t den = wasm_f64x2_sub(wasm_f64x2_sub(wasm_v128_load(dk + i), dj2), tj2);
+      const v128_t x = wasm_f64x2_div(wasm_v128_load(zh + i), den);
+      wasm_v128_store(uj + i, x);
+      n2 = wasm_f64x2_add(n2, wasm_f64x2_mul(x, x));
+    }
+    double norm = wasm_f64x2_extract_lane(n2, 0) + wasm_f64x2_extract_lane(n2, 1);
+    for (; i < k; ++i) {
+      uj[i] = zh[i] / ((dk[i] - dj) - tj);
       norm += uj[i] * uj[i];
     }
     const double inv = 1.0 / std::sqrt(norm);
-    for (Index i = 0; i < k; ++i) uj[i] *= inv;
+    const v128_t inv2 = wasm_f64x2_splat(inv);
+    i = 0;
+    for (; i + 1 < k; i += 2) wasm_v128_store(uj + i, wasm_f64x2_mul(wasm_v128_load(uj + i), inv2));
+    for (; i < k; ++i) uj[i] *= inv;
   }
 }
 
