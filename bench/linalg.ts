@@ -12,6 +12,8 @@
  * two routes in one process and prints CPU and wall time of each call; `--baseline` adds the
  * eighSym of another build of wasm/eigen_linalg.cpp (e.g. the previous commit's module, kept
  * under /tmp) to the alternation, for A/B comparisons on a loaded machine.
+ * `npx tsx bench/linalg.ts --phases file.wasm n [reps]` runs the eighSym of a profiling build
+ * (`NN_PROFILE=1 bash wasm/build.sh OUTDIR`) and prints the wall time of each phase.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -222,7 +224,61 @@ export async function compareEighRoutes(n: number, reps: number, qr = true, base
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
+/** Names of the slots of wasm/phase_timer.hpp, in order; the slots nest as their comments say. */
+const PHASE_SLOTS = [
+  'tridiagonalisation: symmetric products',
+  'tridiagonalisation: panel steps (including the symmetric products)',
+  'tridiagonalisation: rank-2k updates',
+  'divide and conquer: secular equations and vectors',
+  'divide and conquer: merge products',
+  'divide and conquer: merges (including the two above)',
+  'divide and conquer: leaves (QR iterations)',
+  'back-transformation: Y and T per block',
+  'back-transformation: Y^T Z and Z + Y (T W)',
+  'back-transformation: T W',
+];
+
+/**
+ * Runs nn_eigh of a profiling build of the module (`NN_PROFILE=1 bash wasm/build.sh OUTDIR`,
+ * whose timers import env.nn_now) `reps` times on the bench matrix and prints, per call, its CPU
+ * time and the wall milliseconds of each phase (the first call runs before V8 has optimised
+ * the module).
+ */
+export async function profileEighPhases(file: string, n: number, reps: number): Promise<void> {
+  const { instance } = await WebAssembly.instantiate(new Uint8Array(readFileSync(file)), {
+    env: { nn_now: () => performance.now() },
+  });
+  const e = instance.exports as unknown as {
+    memory: WebAssembly.Memory;
+    _initialize(): void;
+    nn_malloc(bytes: number): number;
+    nn_free(ptr: number): void;
+    nn_eigh(a: number, n: number, w: number, v: number): number;
+    nn_phase_totals(): number;
+    nn_phase_reset(): void;
+  };
+  e._initialize();
+  const a = testMatrix(n, 1);
+  for (let r = 0; r < reps; r++) {
+    const pa = e.nn_malloc(8 * n * n), pw = e.nn_malloc(8 * n), pv = e.nn_malloc(8 * n * n);
+    new Float64Array(e.memory.buffer, pa, n * n).set(a);
+    e.nn_phase_reset();
+    const c0 = process.cpuUsage();
+    const status = e.nn_eigh(pa, n, pw, pv);
+    const c = process.cpuUsage(c0);
+    const totals = new Float64Array(e.memory.buffer, e.nn_phase_totals(), PHASE_SLOTS.length);
+    console.log(`n=${n} call ${r + 1}: ${((c.user + c.system) / 1000).toFixed(0)} ms CPU, status ${status}`);
+    PHASE_SLOTS.forEach((name, i) => console.log(`  ${name}: ${totals[i]!.toFixed(0)} ms wall`));
+    e.nn_free(pa);
+    e.nn_free(pw);
+    e.nn_free(pv);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--phases') {
+  // npx tsx bench/linalg.ts --phases file.wasm n [reps]
+  await profileEighPhases(process.argv[3]!, Number(process.argv[4] ?? 2048), Number(process.argv[5] ?? 2));
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
   // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]
   const at = process.argv.indexOf('--baseline');
   await compareEighRoutes(
