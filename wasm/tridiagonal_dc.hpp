@@ -160,8 +160,8 @@ __attribute__((noinline)) inline bool secularRoot(const double *d, const double 
 
 // Workspace of one merge, reused across merges.
 struct MergeWork {
-  std::vector<double> cols, u, dOrigin, lambda, zhat, gathered, ugathered, result;
-  std::vector<Index> order, originOf;
+  std::vector<double> cols, u, dOrigin, lambda, zhat, gathered, ugathered, values;
+  std::vector<Index> order, originOf, rowsOfU;
   std::vector<double> ds, zs, tauOf;
   std::vector<char> top, bottom;
 };
@@ -221,6 +221,38 @@ __attribute__((noinline)) inline void secularVectors(const double *dk, const dou
     i = 0;
     for (; i + 1 < k; i += 2) wasm_v128_store(uj + i, wasm_f64x2_mul(wasm_v128_load(uj + i), inv2));
     for (; i < k; ++i) uj[i] *= inv;
+  }
+}
+
+// dst (kt x k, column-major) = the rows rowsOf[0..kt) of u (k x k, column-major).
+__attribute__((noinline)) inline void gatherRows(const double *u, Index k, const Index *rowsOf, Index kt,
+                                                 double *dst) {
+  for (Index j = 0; j < k; ++j) {
+    const double *uj = u + j * k;
+    double *dj = dst + j * kt;
+    for (Index c = 0; c < kt; ++c) dj[c] = uj[rowsOf[c]];
+  }
+}
+
+// Column j of Z (n rows of each of n columns, leading dimension ldz) becomes the former column
+// order[j], in place, cycle by cycle through the n-double buffer `spare`.
+__attribute__((noinline)) inline void permuteColumns(double *z, Index ldz, Index n, const Index *order,
+                                                     double *spare) {
+  std::vector<char> done(n, 0);
+  for (Index s = 0; s < n; ++s) {
+    if (done[s] || order[s] == s) continue;
+    std::copy(z + s * ldz, z + s * ldz + n, spare);
+    Index j = s;
+    for (;;) {
+      done[j] = 1;
+      const Index next = order[j];
+      if (next == s) {
+        std::copy(spare, spare + n, z + j * ldz);
+        break;
+      }
+      std::copy(z + next * ldz, z + next * ldz + n, z + j * ldz);
+      j = next;
+    }
   }
 }
 
@@ -331,45 +363,46 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
   }
   secularVectors(dk.data(), zk.data(), k, rho, w);
   }
-  // New vectors: rows [0, n1) are sum over kept columns with a top part, rows [n1, n) over
-  // those with a bottom part (the block structure of diag(Q1, Q2), kept through deflation).
-  w.result.resize(size_t(n) * k);
+  // New vectors, written straight into the block's columns [0, k) (its old contents are in
+  // w.cols): rows [0, n1) are sums over kept columns with a top part, rows [n1, n) over those
+  // with a bottom part (the block structure of diag(Q1, Q2), kept through deflation).
   for (int half = 0; half < 2; ++half) {
     const Index r0 = half == 0 ? 0 : n1, rows = half == 0 ? n1 : n - n1;
     const std::vector<char> &flag = half == 0 ? w.top : w.bottom;
-    Index kt = 0;
-    for (Index i = 0; i < k; ++i) kt += flag[kept[i]] ? 1 : 0;
-    w.gathered.resize(size_t(rows) * std::max<Index>(kt, 1));
-    w.ugathered.resize(size_t(kt) * std::max<Index>(k, 1));
-    Index c = 0;
+    w.rowsOfU.clear();
     for (Index i = 0; i < k; ++i) {
-      if (!flag[kept[i]]) continue;
-      const double *src = w.cols.data() + kept[i] * n + r0;
-      std::copy(src, src + rows, w.gathered.data() + c * rows);
-      for (Index j = 0; j < k; ++j) w.ugathered[j * kt + c] = w.u[j * k + i];
-      ++c;
+      if (flag[kept[i]]) w.rowsOfU.push_back(i);
     }
+    const Index kt = Index(w.rowsOfU.size());
     if (kt == 0) {
-      for (Index j = 0; j < k; ++j) std::fill(w.result.data() + j * n + r0, w.result.data() + j * n + r0 + rows, 0.0);
-    } else {
-      NN_TIME(kTimeMergeGemm);
-      gemmAssign(rows, k, kt, w.gathered.data(), rows, w.ugathered.data(), kt, w.result.data() + r0, n);
+      for (Index j = 0; j < k; ++j) std::fill(zb + j * ldz + r0, zb + j * ldz + r0 + rows, 0.0);
+      continue;
     }
+    w.gathered.resize(size_t(rows) * kt);
+    w.ugathered.resize(size_t(kt) * k);
+    for (Index c = 0; c < kt; ++c) {
+      const double *src = w.cols.data() + kept[w.rowsOfU[c]] * n + r0;
+      std::copy(src, src + rows, w.gathered.data() + c * rows);
+    }
+    gatherRows(w.u.data(), k, w.rowsOfU.data(), kt, w.ugathered.data());
+    NN_TIME(kTimeMergeGemm);
+    gemmAssign(rows, k, kt, w.gathered.data(), rows, w.ugathered.data(), kt, zb + r0, ldz);
   }
-  // Write back all n pairs in ascending order of eigenvalue.
-  struct Pair {
-    double value;
-    const double *col;
-  };
-  std::vector<Pair> pairs;
-  pairs.reserve(n);
-  for (Index j = 0; j < k; ++j) pairs.push_back({w.lambda[j], w.result.data() + j * n});
-  for (Index p : deflated) pairs.push_back({w.ds[p], w.cols.data() + p * n});
-  std::stable_sort(pairs.begin(), pairs.end(), [](const Pair &a, const Pair &b) { return a.value < b.value; });
-  for (Index j = 0; j < n; ++j) {
-    d[lo + j] = pairs[j].value;
-    std::copy(pairs[j].col, pairs[j].col + n, zb + j * ldz);
+  // The deflated pairs after them, then all n in ascending order of eigenvalue (stable: a kept
+  // pair before a deflated one of equal value), by following the cycles of the permutation
+  // with one spare column.
+  w.values.resize(n);
+  for (Index j = 0; j < k; ++j) w.values[j] = w.lambda[j];
+  for (Index q = 0; q < Index(deflated.size()); ++q) {
+    const Index p = deflated[q];
+    w.values[k + q] = w.ds[p];
+    std::copy(w.cols.data() + p * n, w.cols.data() + p * n + n, zb + (k + q) * ldz);
   }
+  w.order.resize(n);
+  std::iota(w.order.begin(), w.order.end(), 0);
+  std::stable_sort(w.order.begin(), w.order.end(), [&](Index x, Index y) { return w.values[x] < w.values[y]; });
+  for (Index j = 0; j < n; ++j) d[lo + j] = w.values[w.order[j]];
+  permuteColumns(zb, ldz, n, w.order.data(), w.cols.data());
   return true;
 }
 
