@@ -190,12 +190,16 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
  * the two routes minutes apart, under different loads; alternating them does not. With
  * `baseline` (the path of another build of the module), its eighSym joins the alternation.
  * Prints each call, then per route the first (cold: V8 has not optimised the module yet) call
- * and the minimum and median of the later ones.
+ * and the minimum and median of the later ones. The modules share the process, so the first
+ * call of the second one may find V8's compiler threads busy with the first one's code.
  */
 export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string): Promise<void> {
   await initLinalg();
-  useLinalgImplementation('eigen-wasm');
+  // The matrix's product runs on the TypeScript gemm, so that no module has run any code before
+  // its first eigh (a module whose GEMM had already been optimised would start warm).
+  useLinalgImplementation('typescript');
   const a = testMatrix(n, 1);
+  useLinalgImplementation('eigen-wasm');
   const cpu = () => {
     const c = process.cpuUsage();
     return (c.user + c.system) / 1000;
