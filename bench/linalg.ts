@@ -8,9 +8,14 @@
  * the solver before it), in the same process.
  *
  * `npx tsx bench/linalg.ts [sizes]` prints a table; `npm run bench` calls `benchLinalg`.
- * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]` alternates the two routes in one
- * process and prints CPU and wall time of each call.
+ * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]` alternates the
+ * two routes in one process and prints CPU and wall time of each call; `--baseline` adds the
+ * eighSym of another build of wasm/eigen_linalg.cpp (e.g. the previous commit's module, kept
+ * under /tmp) to the alternation, for A/B comparisons on a loaded machine.
+ * `npx tsx bench/linalg.ts --phases file.wasm n [reps]` runs the eighSym of a profiling build
+ * (`NN_PROFILE=1 bash wasm/build.sh OUTDIR`) and prints the wall time of each phase.
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
   cholesky,
@@ -23,6 +28,8 @@ import {
   type LinalgImplementation,
 } from '../src/linalg/index.js';
 import { eighSymQR } from '../src/linalg/eigh.js';
+import { instantiateEigen } from '../src/linalg/wasm/loader.js';
+import { eigenKernels } from '../src/linalg/wasm/kernels.js';
 
 /** One row of the benchmark: median times (ms) of 3 repetitions and relative residuals. */
 export interface LinalgBenchRow {
@@ -180,30 +187,110 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
 /**
  * eighSym and eighSymQR alternated `reps` times on the bench matrix of size n in one process,
  * with the process's CPU time beside the wall time: on a loaded machine the medians above time
- * the two routes minutes apart, under different loads; alternating them does not.
+ * the two routes minutes apart, under different loads; alternating them does not. With
+ * `baseline` (the path of another build of the module), its eighSym joins the alternation.
+ * Prints each call, then per route the first (cold: V8 has not optimised the module yet) call
+ * and the minimum and median of the later ones. The modules share the process, so the first
+ * call of the second one may find V8's compiler threads busy with the first one's code.
  */
-export async function compareEighRoutes(n: number, reps: number, qr = true): Promise<void> {
+export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string): Promise<void> {
   await initLinalg();
-  useLinalgImplementation('eigen-wasm');
+  // The matrix's product runs on the TypeScript gemm, so that no module has run any code before
+  // its first eigh (a module whose GEMM had already been optimised would start warm).
+  useLinalgImplementation('typescript');
   const a = testMatrix(n, 1);
+  useLinalgImplementation('eigen-wasm');
   const cpu = () => {
     const c = process.cpuUsage();
     return (c.user + c.system) / 1000;
   };
+  const routes: [string, (a: Float64Array, n: number) => unknown][] = [['eighSym (divide and conquer)', eighSym]];
+  if (baseline) {
+    const kernels = eigenKernels(await instantiateEigen(new Uint8Array(readFileSync(baseline)), baseline));
+    routes.push([`baseline eighSym (${baseline})`, kernels.eighSym]);
+  }
+  if (qr) routes.push(['eighSymQR (QR route)', eighSymQR]);
+  const samples = new Map<string, number[]>(routes.map(([name]) => [name, []]));
   for (let r = 0; r < reps; r++) {
-    for (const [name, f] of [['eighSym (divide and conquer)', eighSym], ['eighSymQR (QR route)', eighSymQR]] as const) {
-      if (!qr && f === eighSymQR) continue;
+    for (const [name, f] of routes) {
       const c0 = cpu();
       const w0 = performance.now();
       f(a, n);
-      console.log(`n=${n} ${name}: ${(cpu() - c0).toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
+      const ms = cpu() - c0;
+      samples.get(name)!.push(ms);
+      console.log(`n=${n} ${name}: ${ms.toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
     }
+  }
+  for (const [name, ms] of samples) {
+    const warm = ms.slice(1).sort((x, y) => x - y);
+    const summary = warm.length > 0 ? `; later calls min ${warm[0]!.toFixed(0)}, median ${warm[warm.length >> 1]!.toFixed(0)} ms CPU` : '';
+    console.log(`n=${n} ${name}: first call ${ms[0]!.toFixed(0)} ms CPU${summary}`);
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
-  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr]
-  await compareEighRoutes(Number(process.argv[3] ?? 2048), Number(process.argv[4] ?? 2), !process.argv.includes('--no-qr'));
+/** Names of the slots of wasm/phase_timer.hpp, in order; the slots nest as their comments say. */
+const PHASE_SLOTS = [
+  'tridiagonalisation: symmetric products',
+  'tridiagonalisation: panel steps (including the symmetric products)',
+  'tridiagonalisation: rank-2k updates',
+  'divide and conquer: secular equations and vectors',
+  'divide and conquer: merge products',
+  'divide and conquer: merges (including the two above)',
+  'divide and conquer: leaves (QR iterations)',
+  'back-transformation: Y and T per block',
+  'back-transformation: Y^T Z and Z + Y (T W)',
+  'back-transformation: T W',
+];
+
+/**
+ * Runs nn_eigh of a profiling build of the module (`NN_PROFILE=1 bash wasm/build.sh OUTDIR`,
+ * whose timers import env.nn_now) `reps` times on the bench matrix and prints, per call, its CPU
+ * time and the wall milliseconds of each phase (the first call runs before V8 has optimised
+ * the module).
+ */
+export async function profileEighPhases(file: string, n: number, reps: number): Promise<void> {
+  const { instance } = await WebAssembly.instantiate(new Uint8Array(readFileSync(file)), {
+    env: { nn_now: () => performance.now() },
+  });
+  const e = instance.exports as unknown as {
+    memory: WebAssembly.Memory;
+    _initialize(): void;
+    nn_malloc(bytes: number): number;
+    nn_free(ptr: number): void;
+    nn_eigh(a: number, n: number, w: number, v: number): number;
+    nn_phase_totals(): number;
+    nn_phase_reset(): void;
+  };
+  e._initialize();
+  const a = testMatrix(n, 1);
+  for (let r = 0; r < reps; r++) {
+    const pa = e.nn_malloc(8 * n * n), pw = e.nn_malloc(8 * n), pv = e.nn_malloc(8 * n * n);
+    new Float64Array(e.memory.buffer, pa, n * n).set(a);
+    e.nn_phase_reset();
+    const c0 = process.cpuUsage();
+    const status = e.nn_eigh(pa, n, pw, pv);
+    const c = process.cpuUsage(c0);
+    const totals = new Float64Array(e.memory.buffer, e.nn_phase_totals(), PHASE_SLOTS.length);
+    console.log(`n=${n} call ${r + 1}: ${((c.user + c.system) / 1000).toFixed(0)} ms CPU, status ${status}`);
+    PHASE_SLOTS.forEach((name, i) => console.log(`  ${name}: ${totals[i]!.toFixed(0)} ms wall`));
+    e.nn_free(pa);
+    e.nn_free(pw);
+    e.nn_free(pv);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--phases') {
+  // npx tsx bench/linalg.ts --phases file.wasm n [reps]
+  await profileEighPhases(process.argv[3]!, Number(process.argv[4] ?? 2048), Number(process.argv[5] ?? 2));
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
+  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]
+  const at = process.argv.indexOf('--baseline');
+  await compareEighRoutes(
+    Number(process.argv[3] ?? 2048),
+    Number(process.argv[4] ?? 2),
+    !process.argv.includes('--no-qr'),
+    at > 0 ? process.argv[at + 1] : undefined,
+  );
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];
   const rows = await benchLinalg(sizes);

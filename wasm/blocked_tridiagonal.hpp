@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "blocked_gemm.hpp"
+#include "phase_timer.hpp"
 
 namespace nn {
 
@@ -31,7 +32,8 @@ constexpr Index kTridiagUpdateWidth = 128;
 // (column-major n x n): each entry is read once and serves both its triangle positions.
 // Four columns at a time, so that each load and store of y and each load of v serves four
 // matrix entries.
-inline void symmetricProductLower(const double *a, Index n, Index s, const double *v, double *y) {
+__attribute__((noinline)) inline void symmetricProductLower(const double *a, Index n, Index s, const double *v,
+                                                            double *y) {
   std::fill(y + s, y + n, 0.0);
   Index c = s;
   for (; c + 3 < n; c += 4) {
@@ -83,13 +85,55 @@ inline void symmetricProductLower(const double *a, Index n, Index s, const doubl
   }
 }
 
+// x[s:n) -= sum_{p < count} (V_p[s:n) alpha_p + W_p[s:n) beta_p), V_p = v + p ld, W_p = w + p ld:
+// the panel's pending rank-2 corrections of a column or of A v. Not inlined, so that V8
+// optimises it after its first calls (the caller runs once per reduction).
+__attribute__((noinline)) inline void subtractPanelTerms(double *x, Index s, Index n, const double *v,
+                                                         const double *w, Index ld, Index count,
+                                                         const double *alpha, const double *beta) {
+  for (Index p = 0; p < count; ++p) {
+    const double *vc = v + p * ld, *wc = w + p * ld;
+    const v128_t a2 = wasm_f64x2_splat(alpha[p]), b2 = wasm_f64x2_splat(beta[p]);
+    Index r = s;
+    for (; r + 1 < n; r += 2) {
+      const v128_t t = wasm_f64x2_add(wasm_f64x2_mul(wasm_v128_load(vc + r), a2), wasm_f64x2_mul(wasm_v128_load(wc + r), b2));
+      wasm_v128_store(x + r, wasm_f64x2_sub(wasm_v128_load(x + r), t));
+    }
+    for (; r < n; ++r) x[r] -= vc[r] * alpha[p] + wc[r] * beta[p];
+  }
+}
+
+// sw_p = W_p[s:n) . u[s:n) and sv_p = V_p[s:n) . u[s:n) for p < count.
+__attribute__((noinline)) inline void panelDots(const double *v, const double *w, Index ld, Index count, Index s,
+                                                Index n, const double *u, double *sw, double *sv) {
+  for (Index p = 0; p < count; ++p) {
+    const double *vc = v + p * ld, *wc = w + p * ld;
+    v128_t aw = wasm_f64x2_splat(0.0), av = aw;
+    Index r = s;
+    for (; r + 1 < n; r += 2) {
+      const v128_t ur = wasm_v128_load(u + r);
+      aw = wasm_f64x2_add(aw, wasm_f64x2_mul(wasm_v128_load(wc + r), ur));
+      av = wasm_f64x2_add(av, wasm_f64x2_mul(wasm_v128_load(vc + r), ur));
+    }
+    double tw = wasm_f64x2_extract_lane(aw, 0) + wasm_f64x2_extract_lane(aw, 1);
+    double tv = wasm_f64x2_extract_lane(av, 0) + wasm_f64x2_extract_lane(av, 1);
+    for (; r < n; ++r) {
+      tw += wc[r] * u[r];
+      tv += vc[r] * u[r];
+    }
+    sw[p] = tw;
+    sv[p] = tv;
+  }
+}
+
 // Householder tridiagonalisation A = Q T Q^T of the symmetric column-major `a` (lower triangle
 // used), with the output layout of nn::tridiagonalize: d, e hold T, column k of `a` holds the
 // essential part of v_k from row k+2 down (v_k[k+1] = 1), tau[k] its coefficient,
 // H_k = I - tau_k v_k v_k^T.
 inline void tridiagonalizeBlocked(double *a, Index n, double *d, double *e, double *tau) {
   const Index nb = kTridiagBlock;
-  std::vector<double> vp(size_t(n) * nb), wp(size_t(n) * nb), y(n), small(2 * nb), left, right;
+  std::vector<double> vp(size_t(n) * nb), wp(size_t(n) * nb), y(n), left, right;
+  std::vector<double> coefW(nb), coefV(nb);
   for (Index k0 = 0; k0 < n; k0 += nb) {
     const Index k1 = std::min(n, k0 + nb);
     std::fill(vp.begin(), vp.end(), 0.0);
@@ -98,11 +142,12 @@ inline void tridiagonalizeBlocked(double *a, Index n, double *d, double *e, doub
       const Index i = j - k0;  // reflectors 0..i-1 of the panel are pending
       double *cj = a + j * n;
       // Column j of the current matrix: A(j:n, j) -= V(j:n, :) W(j, :)^T + W(j:n, :) V(j, :)^T.
+      NN_TIME(kTimePanel);
       for (Index p = 0; p < i; ++p) {
-        const double *vcol = vp.data() + p * n, *wcol = wp.data() + p * n;
-        const double wj = wcol[j], vj = vcol[j];
-        for (Index r = j; r < n; ++r) cj[r] -= vcol[r] * wj + wcol[r] * vj;
+        coefW[p] = wp[p * n + j];
+        coefV[p] = vp[p * n + j];
       }
+      subtractPanelTerms(cj, j, n, vp.data(), wp.data(), n, i, coefW.data(), coefV.data());
       d[j] = cj[j];
       if (j == n - 1) break;
       // Reflector H x = beta e_1 for x = A(j+1:n, j).
@@ -128,22 +173,12 @@ inline void tridiagonalizeBlocked(double *a, Index n, double *d, double *e, doub
       if (t == 0.0) continue;  // H = I: v and w stay zero
       // w = tau (A_j v - V (W^T v) - W (V^T v)) - (tau^2 / 2) (.. ^T v) v, A_j the trailing block
       // of the matrix at the start of the panel.
-      symmetricProductLower(a, n, j + 1, v, y.data());
-      for (Index p = 0; p < i; ++p) {
-        const double *vcol = vp.data() + p * n, *wcol = wp.data() + p * n;
-        double sw = 0.0, sv = 0.0;
-        for (Index r = j + 1; r < n; ++r) {
-          sw += wcol[r] * v[r];
-          sv += vcol[r] * v[r];
-        }
-        small[2 * p] = sw;
-        small[2 * p + 1] = sv;
+      {
+        NN_TIME(kTimeSymv);
+        symmetricProductLower(a, n, j + 1, v, y.data());
       }
-      for (Index p = 0; p < i; ++p) {
-        const double *vcol = vp.data() + p * n, *wcol = wp.data() + p * n;
-        const double sw = small[2 * p], sv = small[2 * p + 1];
-        for (Index r = j + 1; r < n; ++r) y[r] -= vcol[r] * sw + wcol[r] * sv;
-      }
+      panelDots(vp.data(), wp.data(), n, i, j + 1, n, v, coefW.data(), coefV.data());
+      subtractPanelTerms(y.data(), j + 1, n, vp.data(), wp.data(), n, i, coefW.data(), coefV.data());
       double *w = wp.data() + i * n;
       double yv = 0.0;
       for (Index r = j + 1; r < n; ++r) {
@@ -155,6 +190,7 @@ inline void tridiagonalizeBlocked(double *a, Index n, double *d, double *e, doub
     }
     if (k1 >= n) break;
     // Trailing update A(k1:n, k1:n) -= [V W] [W V]^T, on the lower triangle by column blocks.
+    NN_TIME(kTimeRank2k);
     const Index m = n - k1, panel = k1 - k0;
     left.resize(size_t(m) * 2 * panel);
     for (Index p = 0; p < panel; ++p) {

@@ -12,10 +12,21 @@
 # Needs (Debian/Ubuntu): clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32
 #                        libclang-rt-14-dev-wasm32 libeigen3-dev
 # Override the compiler with CXX=..., the Eigen headers with EIGEN_INCLUDE=...
+#
+# Profiling build: NN_PROFILE=1 bash wasm/build.sh OUTDIR adds the per-phase timers of
+# wasm/phase_timer.hpp and the phase exports (-DNN_PHASE_TIMERS -DNN_PHASE_EXPORTS); the module
+# then imports env.nn_now (milliseconds), so it is written to OUTDIR only and is not embedded.
+# Read it with `npx tsx bench/linalg.ts --phases OUTDIR/eigen_linalg.wasm 2048`.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+
+profile_flags=()
+if [[ "${NN_PROFILE:-}" == 1 ]]; then
+  [[ $# -ge 1 ]] || { echo "build.sh: NN_PROFILE=1 needs an OUTDIR (the profiling module is never embedded)" >&2; exit 1; }
+  profile_flags=(-DNN_PHASE_TIMERS -DNN_PHASE_EXPORTS)
+fi
 
 if [[ $# -ge 1 ]]; then
   outdir="$(mkdir -p "$1" && cd "$1" && pwd)"
@@ -48,8 +59,13 @@ llvm_dir="$("$cxx" -print-resource-dir | sed 's|/lib/clang/.*||')"
   -std=c++17 -O3 -msimd128 -DNDEBUG -DEIGEN_DONT_PARALLELIZE -DEIGEN_NO_IO \
   -fno-exceptions -mexec-model=reactor -nostdlib++ \
   -L"$llvm_dir/lib/wasm32-wasi" -L/usr/lib/wasm32-wasi -lc++ -lc++abi \
-  -Wl,-z,stack-size=1048576 -Wl,--strip-all \
+  -Wl,-z,stack-size=1048576 -Wl,--strip-all "${profile_flags[@]}" \
   -o "$wasm_out" "$here/eigen_linalg.cpp"
+
+if [[ "${NN_PROFILE:-}" == 1 ]]; then
+  echo "build.sh: profiling module $wasm_out (imports env.nn_now; not embedded)"
+  exit 0
+fi
 
 node --input-type=module - "$wasm_out" "$ts_out" <<'EOF'
 import { readFileSync, writeFileSync } from 'node:fs';

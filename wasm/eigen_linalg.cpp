@@ -47,15 +47,35 @@ NN_EXPORT(nn_free) void nn_free(void *ptr) { std::free(ptr); }
 
 namespace {
 
+// The helpers below are not inlined: each runs on one column and is called n times, so V8
+// optimises it after its first calls, whereas a loop inlined into a function called once per
+// decomposition would run in V8's baseline tier for the whole call.
+
+// dst[i * stride] = src[i] for i < n (a column into a row-major matrix).
+__attribute__((noinline)) void scatterColumn(const double *src, int n, double *dst, int stride) {
+  for (int i = 0; i < n; ++i) dst[size_t(i) * stride] = src[i];
+}
+
+// max |x_i| over i < n.
+__attribute__((noinline)) double maxAbs(const double *x, int n) {
+  double m = 0.0;
+  for (int i = 0; i < n; ++i) m = std::max(m, std::abs(x[i]));
+  return m;
+}
+
+// x_i /= s for i < n.
+__attribute__((noinline)) void divideBy(double *x, int n, double s) {
+  for (int i = 0; i < n; ++i) x[i] /= s;
+}
+
 // Writes the eigenpairs (d, q) sorted ascending into w (times scale) and v (row-major).
 void writeSorted(const double *d, const MatrixCM &q, int n, double scale, double *w, double *v) {
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int i, int j) { return d[i] < d[j]; });
-  MapRM V(v, n, n);
   for (int j = 0; j < n; ++j) {
     w[j] = d[order[j]] * scale;
-    V.col(j) = q.col(order[j]);
+    scatterColumn(q.data() + size_t(order[j]) * n, n, v + j, n);
   }
 }
 
@@ -63,13 +83,14 @@ void writeSorted(const double *d, const MatrixCM &q, int n, double scale, double
 // so that no intermediate over- or underflows; returns the scale, 0 for the zero matrix (whose
 // decomposition is then written).
 double scaleInput(MapCM &A, int n, double *w, double *v) {
-  const double scale = A.cwiseAbs().maxCoeff();
+  double scale = 0.0;
+  for (int j = 0; j < n; ++j) scale = std::max(scale, maxAbs(A.data() + size_t(j) * n, n));
   if (scale == 0.0) {
     std::fill(w, w + n, 0.0);
     MapRM(v, n, n).setIdentity();
     return 0.0;
   }
-  A /= scale;
+  for (int j = 0; j < n; ++j) divideBy(A.data() + size_t(j) * n, n, scale);
   return scale;
 }
 
@@ -161,6 +182,12 @@ NN_EXPORT(nn_llt_solve) void nn_llt_solve(const double *l, int n, double *b, int
 NN_EXPORT(nn_gemm) void nn_gemm(const double *a, int m, int k, const double *b, int n, double *c) {
   nn::gemmAssign(n, m, k, b, n, a, k, c, n);
 }
+
+#ifdef NN_PHASE_TIMERS
+// Milliseconds per slot of phase_timer.hpp since the last reset (profiling builds only).
+NN_EXPORT(nn_phase_totals) double *nn_phase_totals() { return nn::phaseTotals; }
+NN_EXPORT(nn_phase_reset) void nn_phase_reset() { std::fill(nn::phaseTotals, nn::phaseTotals + nn::kPhaseSlots, 0.0); }
+#endif
 
 #ifdef NN_PHASE_EXPORTS
 // Phases of nn_eigh, exported separately for profiling builds only.

@@ -17,6 +17,7 @@
 // from it; Kronecker factors, whose spectra decay fast, deflate heavily.
 #pragma once
 #include <Eigen/Dense>
+#include <wasm_simd128.h>
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "blocked_gemm.hpp"
+#include "phase_timer.hpp"
 #include "symmetric_eigen.hpp"
 
 namespace nn {
@@ -33,6 +35,31 @@ using Eigen::Index;
 // Below this size a subproblem is solved by QR iterations (symmetric_eigen.hpp).
 constexpr Index kDcLeaf = 32;
 
+// sum z_i r_i and sum r_i^2 over i in [b, e), r_i = z_i / ((d_i - dOrigin) - t): the two sums
+// of the secular function and its derivative on one side of a root, two terms per SIMD step
+// (the divisions dominate, and f64x2.div does two for about the cost of one).
+inline void secularSums(const double *d, const double *z, Index b, Index e, double dOrigin, double t, double *sum,
+                        double *sumSquares) {
+  const v128_t o2 = wasm_f64x2_splat(dOrigin), t2 = wasm_f64x2_splat(t);
+  v128_t s2 = wasm_f64x2_splat(0.0), q2 = s2;
+  Index i = b;
+  for (; i + 1 < e; i += 2) {
+    const v128_t zi = wasm_v128_load(z + i);
+    const v128_t r = wasm_f64x2_div(zi, wasm_f64x2_sub(wasm_f64x2_sub(wasm_v128_load(d + i), o2), t2));
+    s2 = wasm_f64x2_add(s2, wasm_f64x2_mul(zi, r));
+    q2 = wasm_f64x2_add(q2, wasm_f64x2_mul(r, r));
+  }
+  double s = wasm_f64x2_extract_lane(s2, 0) + wasm_f64x2_extract_lane(s2, 1);
+  double q = wasm_f64x2_extract_lane(q2, 0) + wasm_f64x2_extract_lane(q2, 1);
+  for (; i < e; ++i) {
+    const double r = z[i] / ((d[i] - dOrigin) - t);
+    s += z[i] * r;
+    q += r * r;
+  }
+  *sum = s;
+  *sumSquares = q;
+}
+
 // The root of f(l) = 1 + rho sum_i z_i^2 / (d_i - l) in (d_j, d_j+1), or in
 // (d_k-1, d_k-1 + rho |z|^2] for j = k - 1, for d strictly increasing, z_i != 0 and rho > 0.
 // The root is returned as l = d[origin] + tau with origin the nearer pole, so that the
@@ -41,8 +68,8 @@ constexpr Index kDcLeaf = 32;
 // sums on either side of the root by one pole each, matching value and slope at the current
 // point, and takes the model's root; steps leaving the bracket are replaced by bisection.
 // Returns false when the iteration does not converge.
-inline bool secularRoot(const double *d, const double *z, Index k, Index j, double rho, double zz, Index *origin,
-                        double *tau) {
+__attribute__((noinline)) inline bool secularRoot(const double *d, const double *z, Index k, Index j, double rho,
+                                                  double zz, Index *origin, double *tau) {
   const double eps = std::numeric_limits<double>::epsilon();
   const bool last = j == k - 1;
   Index o;
@@ -55,8 +82,9 @@ inline bool secularRoot(const double *d, const double *z, Index k, Index j, doub
     const double gap = d[j + 1] - d[j];
     const double mid = 0.5 * gap;
     // f at the midpoint decides the nearer pole (f increases between the poles).
-    double f = 1.0;
-    for (Index i = 0; i < k; ++i) f += rho * z[i] * z[i] / ((d[i] - d[j]) - mid);
+    double sum, unused;
+    secularSums(d, z, 0, k, d[j], mid, &sum, &unused);
+    const double f = 1.0 + rho * sum;
     if (f >= 0.0) {
       o = j;
       lo = 0.0;
@@ -71,17 +99,13 @@ inline bool secularRoot(const double *d, const double *z, Index k, Index j, doub
   const Index right = last ? -1 : j + 1;  // the pole just above it (none for the last root)
   double t = 0.5 * (lo + hi);
   for (int iter = 0; iter < 400; ++iter) {
-    double psi = 0.0, dpsi = 0.0, phi = 0.0, dphi = 0.0;
-    for (Index i = 0; i <= left; ++i) {
-      const double r = z[i] / ((d[i] - d[o]) - t);
-      psi += rho * z[i] * r;
-      dpsi += rho * r * r;
-    }
-    for (Index i = left + 1; i < k; ++i) {
-      const double r = z[i] / ((d[i] - d[o]) - t);
-      phi += rho * z[i] * r;
-      dphi += rho * r * r;
-    }
+    double psi, dpsi, phi, dphi;
+    secularSums(d, z, 0, left + 1, d[o], t, &psi, &dpsi);
+    secularSums(d, z, left + 1, k, d[o], t, &phi, &dphi);
+    psi *= rho;
+    dpsi *= rho;
+    phi *= rho;
+    dphi *= rho;
     const double g = 1.0 + psi + phi;
     if (std::abs(g) <= 8.0 * eps * (1.0 + std::abs(psi) + std::abs(phi)) ||
         hi - lo <= 2.0 * eps * std::max(std::abs(lo), std::abs(hi))) {
@@ -136,11 +160,101 @@ inline bool secularRoot(const double *d, const double *z, Index k, Index j, doub
 
 // Workspace of one merge, reused across merges.
 struct MergeWork {
-  std::vector<double> cols, u, delta, lambda, zhat, gathered, ugathered, result;
-  std::vector<Index> order, originOf;
+  std::vector<double> cols, u, dOrigin, lambda, zhat, gathered, ugathered, values;
+  std::vector<Index> order, originOf, rowsOfU;
   std::vector<double> ds, zs, tauOf;
   std::vector<char> top, bottom;
 };
+
+// The eigenvectors u_j of D + rho z z^T (columns of w.u, k x k) from the roots in
+// w.originOf / w.tauOf, with z recomputed from the roots (Gu and Eisenstat). Every difference
+// d_i - lambda_j is formed as (d_i - d_origin(j)) - tau_j, which keeps full relative accuracy
+// near the root's pole, and is recomputed where needed rather than stored (k^2 doubles).
+// SIMD over pairs of terms: the k^2 divisions dominate. Not inlined: its loops run once per
+// merge, and V8 optimises a function only for its later calls.
+__attribute__((noinline)) inline void secularVectors(const double *dk, const double *zk, Index k, double rho,
+                                                     MergeWork &w) {
+  w.dOrigin.resize(k);
+  for (Index j = 0; j < k; ++j) w.dOrigin[j] = dk[w.originOf[j]];
+  const double *dorg = w.dOrigin.data(), *tau = w.tauOf.data();
+  // Loewner: rho zhat_i^2 = (lambda_i - d_i) prod_{j != i} (lambda_j - d_i) / (d_j - d_i), every
+  // factor positive by interlacing; sign(zhat_i) = sign(z_i).
+  w.zhat.resize(k);
+  for (Index i = 0; i < k; ++i) {
+    const double di = dk[i];
+    const v128_t di2 = wasm_f64x2_splat(di);
+    v128_t p2 = wasm_f64x2_splat(1.0);
+    double prod = -((di - dorg[i]) - tau[i]) / rho;
+    for (const auto [b, e] : {std::pair<Index, Index>{0, i}, std::pair<Index, Index>{i + 1, k}}) {
+      Index j = b;
+      for (; j + 1 < e; j += 2) {
+        const v128_t num = wasm_f64x2_sub(wasm_f64x2_sub(di2, wasm_v128_load(dorg + j)), wasm_v128_load(tau + j));
+        p2 = wasm_f64x2_mul(p2, wasm_f64x2_div(num, wasm_f64x2_sub(di2, wasm_v128_load(dk + j))));
+      }
+      for (; j < e; ++j) prod *= ((di - dorg[j]) - tau[j]) / (di - dk[j]);
+    }
+    prod *= wasm_f64x2_extract_lane(p2, 0) * wasm_f64x2_extract_lane(p2, 1);
+    w.zhat[i] = std::copysign(std::sqrt(std::max(prod, 0.0)), zk[i]);
+  }
+  // Eigenvectors of D + rho z z^T: u_j = (D - lambda_j I)^-1 zhat, normalised.
+  w.u.resize(size_t(k) * k);
+  const double *zh = w.zhat.data();
+  for (Index j = 0; j < k; ++j) {
+    double *uj = w.u.data() + j * k;
+    const double dj = dorg[j], tj = tau[j];
+    const v128_t dj2 = wasm_f64x2_splat(dj), tj2 = wasm_f64x2_splat(tj);
+    v128_t n2 = wasm_f64x2_splat(0.0);
+    Index i = 0;
+    for (; i + 1 < k; i += 2) {
+      const v128_t den = wasm_f64x2_sub(wasm_f64x2_sub(wasm_v128_load(dk + i), dj2), tj2);
+      const v128_t x = wasm_f64x2_div(wasm_v128_load(zh + i), den);
+      wasm_v128_store(uj + i, x);
+      n2 = wasm_f64x2_add(n2, wasm_f64x2_mul(x, x));
+    }
+    double norm = wasm_f64x2_extract_lane(n2, 0) + wasm_f64x2_extract_lane(n2, 1);
+    for (; i < k; ++i) {
+      uj[i] = zh[i] / ((dk[i] - dj) - tj);
+      norm += uj[i] * uj[i];
+    }
+    const double inv = 1.0 / std::sqrt(norm);
+    const v128_t inv2 = wasm_f64x2_splat(inv);
+    i = 0;
+    for (; i + 1 < k; i += 2) wasm_v128_store(uj + i, wasm_f64x2_mul(wasm_v128_load(uj + i), inv2));
+    for (; i < k; ++i) uj[i] *= inv;
+  }
+}
+
+// dst (kt x k, column-major) = the rows rowsOf[0..kt) of u (k x k, column-major).
+__attribute__((noinline)) inline void gatherRows(const double *u, Index k, const Index *rowsOf, Index kt,
+                                                 double *dst) {
+  for (Index j = 0; j < k; ++j) {
+    const double *uj = u + j * k;
+    double *dj = dst + j * kt;
+    for (Index c = 0; c < kt; ++c) dj[c] = uj[rowsOf[c]];
+  }
+}
+
+// Column j of Z (n rows of each of n columns, leading dimension ldz) becomes the former column
+// order[j], in place, cycle by cycle through the n-double buffer `spare`.
+__attribute__((noinline)) inline void permuteColumns(double *z, Index ldz, Index n, const Index *order,
+                                                     double *spare) {
+  std::vector<char> done(n, 0);
+  for (Index s = 0; s < n; ++s) {
+    if (done[s] || order[s] == s) continue;
+    std::copy(z + s * ldz, z + s * ldz + n, spare);
+    Index j = s;
+    for (;;) {
+      done[j] = 1;
+      const Index next = order[j];
+      if (next == s) {
+        std::copy(spare, spare + n, z + j * ldz);
+        break;
+      }
+      std::copy(z + next * ldz, z + next * ldz + n, z + j * ldz);
+      j = next;
+    }
+  }
+}
 
 // Merges the solved halves [lo, lo+n1) and [lo+n1, hi) of the subproblem [lo, hi): on entry
 // d[lo..hi) holds their eigenvalues (each half ascending) and Z[lo:hi, lo:hi] (column-major,
@@ -149,6 +263,7 @@ struct MergeWork {
 inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, Index n, double rho, double sign,
                         MergeWork &w) {
   const double eps = std::numeric_limits<double>::epsilon();
+  NN_TIME(kTimeMergeOther);
   double *zb = zmat + lo * ldz + lo;  // the block's (0, 0)
   // z = diag(Q1, Q2)^T v: the last row of Q1 and sign times the first row of Q2, |z| = sqrt 2.
   std::vector<double> z(n);
@@ -228,6 +343,8 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
 
   // Secular equation on the kept poles.
   std::vector<double> dk(k), zk(k);
+  {
+  NN_TIME(kTimeSecular);
   double zz = 0.0;
   for (Index i = 0; i < k; ++i) {
     dk[i] = w.ds[kept[i]];
@@ -244,72 +361,48 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
     if (!secularRoot(dk.data(), zk.data(), k, j, rho, zz, &w.originOf[j], &w.tauOf[j])) return false;
     w.lambda[j] = dk[w.originOf[j]] + w.tauOf[j];
   }
-  // delta(i, j) = d_i - lambda_j, column-major k x k, accurate to the last bit near the origin.
-  w.delta.resize(size_t(k) * k);
-  for (Index j = 0; j < k; ++j) {
-    const double dorg = dk[w.originOf[j]], t = w.tauOf[j];
-    for (Index i = 0; i < k; ++i) w.delta[j * k + i] = (dk[i] - dorg) - t;
+  secularVectors(dk.data(), zk.data(), k, rho, w);
   }
-  // Loewner: rho zhat_i^2 = (lambda_i - d_i) prod_{j != i} (lambda_j - d_i) / (d_j - d_i), every
-  // factor positive by interlacing; sign(zhat_i) = sign(z_i).
-  w.zhat.resize(k);
-  for (Index i = 0; i < k; ++i) {
-    double prod = -w.delta[i * k + i] / rho;
-    for (Index j = 0; j < k; ++j) {
-      if (j != i) prod *= w.delta[j * k + i] / (dk[i] - dk[j]);
-    }
-    w.zhat[i] = std::copysign(std::sqrt(std::max(prod, 0.0)), zk[i]);
-  }
-  // Eigenvectors of D + rho z z^T: u_j = (D - lambda_j I)^-1 zhat, normalised.
-  w.u.resize(size_t(k) * k);
-  for (Index j = 0; j < k; ++j) {
-    double *uj = w.u.data() + j * k;
-    double norm = 0.0;
-    for (Index i = 0; i < k; ++i) {
-      uj[i] = w.zhat[i] / w.delta[j * k + i];
-      norm += uj[i] * uj[i];
-    }
-    const double inv = 1.0 / std::sqrt(norm);
-    for (Index i = 0; i < k; ++i) uj[i] *= inv;
-  }
-  // New vectors: rows [0, n1) are sum over kept columns with a top part, rows [n1, n) over
-  // those with a bottom part (the block structure of diag(Q1, Q2), kept through deflation).
-  w.result.resize(size_t(n) * k);
+  // New vectors, written straight into the block's columns [0, k) (its old contents are in
+  // w.cols): rows [0, n1) are sums over kept columns with a top part, rows [n1, n) over those
+  // with a bottom part (the block structure of diag(Q1, Q2), kept through deflation).
   for (int half = 0; half < 2; ++half) {
     const Index r0 = half == 0 ? 0 : n1, rows = half == 0 ? n1 : n - n1;
     const std::vector<char> &flag = half == 0 ? w.top : w.bottom;
-    Index kt = 0;
-    for (Index i = 0; i < k; ++i) kt += flag[kept[i]] ? 1 : 0;
-    w.gathered.resize(size_t(rows) * std::max<Index>(kt, 1));
-    w.ugathered.resize(size_t(kt) * std::max<Index>(k, 1));
-    Index c = 0;
+    w.rowsOfU.clear();
     for (Index i = 0; i < k; ++i) {
-      if (!flag[kept[i]]) continue;
-      const double *src = w.cols.data() + kept[i] * n + r0;
-      std::copy(src, src + rows, w.gathered.data() + c * rows);
-      for (Index j = 0; j < k; ++j) w.ugathered[j * kt + c] = w.u[j * k + i];
-      ++c;
+      if (flag[kept[i]]) w.rowsOfU.push_back(i);
     }
+    const Index kt = Index(w.rowsOfU.size());
     if (kt == 0) {
-      for (Index j = 0; j < k; ++j) std::fill(w.result.data() + j * n + r0, w.result.data() + j * n + r0 + rows, 0.0);
-    } else {
-      gemmAssign(rows, k, kt, w.gathered.data(), rows, w.ugathered.data(), kt, w.result.data() + r0, n);
+      for (Index j = 0; j < k; ++j) std::fill(zb + j * ldz + r0, zb + j * ldz + r0 + rows, 0.0);
+      continue;
     }
+    w.gathered.resize(size_t(rows) * kt);
+    w.ugathered.resize(size_t(kt) * k);
+    for (Index c = 0; c < kt; ++c) {
+      const double *src = w.cols.data() + kept[w.rowsOfU[c]] * n + r0;
+      std::copy(src, src + rows, w.gathered.data() + c * rows);
+    }
+    gatherRows(w.u.data(), k, w.rowsOfU.data(), kt, w.ugathered.data());
+    NN_TIME(kTimeMergeGemm);
+    gemmAssign(rows, k, kt, w.gathered.data(), rows, w.ugathered.data(), kt, zb + r0, ldz);
   }
-  // Write back all n pairs in ascending order of eigenvalue.
-  struct Pair {
-    double value;
-    const double *col;
-  };
-  std::vector<Pair> pairs;
-  pairs.reserve(n);
-  for (Index j = 0; j < k; ++j) pairs.push_back({w.lambda[j], w.result.data() + j * n});
-  for (Index p : deflated) pairs.push_back({w.ds[p], w.cols.data() + p * n});
-  std::stable_sort(pairs.begin(), pairs.end(), [](const Pair &a, const Pair &b) { return a.value < b.value; });
-  for (Index j = 0; j < n; ++j) {
-    d[lo + j] = pairs[j].value;
-    std::copy(pairs[j].col, pairs[j].col + n, zb + j * ldz);
+  // The deflated pairs after them, then all n in ascending order of eigenvalue (stable: a kept
+  // pair before a deflated one of equal value), by following the cycles of the permutation
+  // with one spare column.
+  w.values.resize(n);
+  for (Index j = 0; j < k; ++j) w.values[j] = w.lambda[j];
+  for (Index q = 0; q < Index(deflated.size()); ++q) {
+    const Index p = deflated[q];
+    w.values[k + q] = w.ds[p];
+    std::copy(w.cols.data() + p * n, w.cols.data() + p * n + n, zb + (k + q) * ldz);
   }
+  w.order.resize(n);
+  std::iota(w.order.begin(), w.order.end(), 0);
+  std::stable_sort(w.order.begin(), w.order.end(), [&](Index x, Index y) { return w.values[x] < w.values[y]; });
+  for (Index j = 0; j < n; ++j) d[lo + j] = w.values[w.order[j]];
+  permuteColumns(zb, ldz, n, w.order.data(), w.cols.data());
   return true;
 }
 
@@ -317,6 +410,7 @@ inline bool mergeHalves(double *d, double *zmat, Index ldz, Index lo, Index n1, 
 // return, Z[lo:lo+n, lo:lo+n] its eigenvectors (the rest of those columns must be zero).
 inline bool divideAndConquer(double *d, double *e, double *zmat, Index ldz, Index lo, Index n, MergeWork &w) {
   if (n <= kDcLeaf) {
+    NN_TIME(kTimeLeaf);
     std::vector<double> q(size_t(n) * n, 0.0);
     for (Index i = 0; i < n; ++i) q[i * n + i] = 1.0;
     std::vector<double> dd(d + lo, d + lo + n), ee(std::max<Index>(n - 1, 1), 0.0);

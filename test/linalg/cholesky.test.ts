@@ -98,10 +98,13 @@ for (const impl of IMPLEMENTATIONS) {
     assert.throws(() => cholesky(new Float64Array(9), 3), /pivot 0 is 0 /);
   });
 
-  // 65×257×7 and 130×300×1030 cross every block edge of the WebAssembly product (mc = 64, kc = 256, nc = 1024).
+  // The WebAssembly product computes Cᵀ = Bᵀ Aᵀ column-major, so its rows are n here and its
+  // columns m: 130×300×1030 crosses kc = 256 and the A block of 128 rows (at kc = 256) with an
+  // edge of 2 rows, 1030×70×9 the panel nc = 1024 and a 4 × 4 tile edge in both directions,
+  // 7×64×1030 the A block of 512 rows (at kc = 64), 3×520×3 two inner-dimension blocks.
   test(`${impl}: gemm multiplies rectangular matrices, including empty ones`, async () => {
     await useImplementation(impl);
-    for (const [m, k, n] of [[3, 5, 4], [1, 1, 1], [17, 33, 9], [64, 64, 64], [65, 257, 7], [130, 300, 1030], [0, 3, 2], [2, 0, 3], [2, 3, 0]] as const) {
+    for (const [m, k, n] of [[3, 5, 4], [1, 1, 1], [17, 33, 9], [64, 64, 64], [65, 257, 7], [130, 300, 1030], [1030, 70, 9], [7, 64, 1030], [3, 520, 3], [0, 3, 2], [2, 0, 3], [2, 3, 0]] as const) {
       const a = uniform(m * k, m + 7 * k);
       const b = uniform(k * n, n + 11 * k);
       const c = gemm(a, m, k, b, n);
