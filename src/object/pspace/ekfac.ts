@@ -19,7 +19,7 @@ import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
 import { accumulate } from '../../statistics/statistic.js';
-import { eigenbasisDiagonal } from '../../statistics/eigenbasis-diagonal.js';
+import { type EigenbasisBlock, eigenbasisDiagonal } from '../../statistics/eigenbasis-diagonal.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, type RestoreContext, metaChoice, stateArray } from './state.js';
@@ -248,7 +248,7 @@ export class PMatEKFAC implements PMat {
           : `updateDiag: this PMatEKFAC was loaded from a file that does not record its definition (a loss function, or a file of format version 1); compute one with FIM({ representation: PMatEKFAC })`,
       );
     }
-    const layers = this.byLayer.map(({ weights, bias }) => ({ weights: this.blocks[weights]!, bias: bias === null ? null : this.blocks[bias]! }));
+    const layers = this.byLayer.map(({ weights, bias }) => ({ weights: eigenbasisOf(this.blocks[weights]!), bias: bias === null ? null : eigenbasisOf(this.blocks[bias]!) }));
     const { value: diagonals } = await accumulate({ ...this.spec, loader }, eigenbasisDiagonal(this.layerCollection, layers, 'PMatEKFAC'));
     // Checked before any new block holds tensors: an overflow leaves this matrix as it was.
     diagonals.forEach((d, i) => assertFiniteStatistic(d, 'PMatEKFAC.updateDiag', `the updated diagonal of block ${i}`));
@@ -356,6 +356,23 @@ export class PMatEKFAC implements PMat {
     });
     return vectorFromHost(this.layerCollection, x);
   }
+}
+
+/**
+ * The block's eigenbasis for the eigenbasis-diagonal statistic: a wide factor's U_A as its range
+ * U_r, the null-space basis read (and materialised) only if the data need it.
+ */
+function eigenbasisOf(b: EigenBlock): EigenbasisBlock {
+  const { basis } = b;
+  return {
+    k: b.k,
+    c: b.c,
+    uG: b.uG,
+    get uA() {
+      return b.uA;
+    },
+    ...(basis.rank < basis.k ? { range: { rank: basis.rank, vectors: basis.range } } : {}),
+  };
 }
 
 function checkPositive(x: number, regul: number, op: string): number {
