@@ -68,7 +68,8 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   const blocks: EigenBlock[] = [];
   try {
     for (const f of factors) {
-      blocks.push(eigenBlockOf(f.k, f.c, f.a, f.g, f.aRows));
+      // A is read only if the direct route is taken: a factor held as its rows is never formed here.
+      blocks.push(eigenBlockOf(f.k, f.c, () => f.a, f.g, f.aRows));
       if (f.bias) blocks.push(eigenBlockOf(biasSize(f), 1, f.bias, Float64Array.of(1)));
     }
     return blocks;
@@ -79,7 +80,7 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   }
 }
 
-function eigenBlockOf(k: number, c: number, a: Float64Array, g: Float64Array, aRows?: Float64Array): EigenBlock {
+function eigenBlockOf(k: number, c: number, a: Float64Array | (() => Float64Array), g: Float64Array, aRows?: Float64Array): EigenBlock {
   const ea = factorEigen(a, k, aRows);
   const eg = eighSym(g, c);
   const d = new Float64Array(k * c);
