@@ -144,3 +144,22 @@ for (const c of cases) {
     model.dispose();
   });
 }
+
+test('wide EKFAC updateDiag that fails half-way (a batch of the wrong width after Q_⊥ came in) leaves no tensor and the matrix as it was', async () => {
+  const model = wideModel(1);
+  const own = randomBatches(model, 48, 7, 3);
+  const other = randomBatches(model, 14, 7, 300);
+  const bad = { xs: tf.zeros([3, 299]), ys: tf.zeros([3], 'int32') };
+  const ekfac = (await FIM({ model, loader: own, representation: PMatEKFAC })) as PMatEKFAC;
+  const trace = ekfac.trace();
+  const before = tf.memory().numTensors;
+  await assert.rejects(ekfac.updateDiag([...other, bad]), /shape|input|299/i);
+  assert.equal(tf.memory().numTensors, before, 'tensors left after the failed pass');
+  assert.equal(ekfac.diagonalSource, 'kfac');
+  assert.equal(ekfac.trace(), trace, 'the diagonal is unchanged');
+  ekfac.dispose();
+  tf.dispose([bad.xs, bad.ys]);
+  disposeBatches(own);
+  disposeBatches(other);
+  model.dispose();
+});
