@@ -30,8 +30,13 @@ import { bruteForceFisher, relativeError } from '../support/reference.js';
 
 /** float32 device sums against the float64 brute force (CONVENTIONS.md). */
 const TOL = 1e-4;
-/** The implicit and the explicit route: both float32 on the device, in different orders. */
-const ROUTE_TOL = 1e-5;
+/**
+ * The implicit and the explicit route, both float32 on the device: measured 1.4·10⁻¹⁴ (the
+ * explicit route's null rows are rounding noise where the implicit ones are 0) and 0 otherwise,
+ * since each column of X̃U depends only on its column of U; 10⁻⁶ leaves room for a matrix
+ * kernel whose summation order depends on the product's width, and still sees any wrong row.
+ */
+const ROUTE_TOL = 1e-6;
 
 before(async () => {
   await useTestBackend();
