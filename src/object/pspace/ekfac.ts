@@ -19,7 +19,7 @@ import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
 import { accumulate } from '../../statistics/statistic.js';
-import { eigenbasisDiagonal } from '../../statistics/eigenbasis-diagonal.js';
+import { type EigenbasisBlock, eigenbasisDiagonal } from '../../statistics/eigenbasis-diagonal.js';
 import { vectorFromHost, vectorToHost } from './host-vectors.js';
 import { type FisherSpec, type NormOrder, type PMat, type Representation, type SolveOptions, checkAlive, checkNormOrder, checkRegul, checkScalar, checkVector } from './pmat.js';
 import { type RepresentationState, type RestoreContext, metaChoice, stateArray } from './state.js';
@@ -68,7 +68,8 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   const blocks: EigenBlock[] = [];
   try {
     for (const f of factors) {
-      blocks.push(eigenBlockOf(f.k, f.c, f.a, f.g, f.aRows));
+      // A is read only if the direct route is taken: a factor held as its rows is never formed here.
+      blocks.push(eigenBlockOf(f.k, f.c, () => f.a, f.g, f.aRows));
       if (f.bias) blocks.push(eigenBlockOf(biasSize(f), 1, f.bias, Float64Array.of(1)));
     }
     return blocks;
@@ -79,7 +80,7 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   }
 }
 
-function eigenBlockOf(k: number, c: number, a: Float64Array, g: Float64Array, aRows?: Float64Array): EigenBlock {
+function eigenBlockOf(k: number, c: number, a: Float64Array | (() => Float64Array), g: Float64Array, aRows?: Float64Array): EigenBlock {
   const ea = factorEigen(a, k, aRows);
   const eg = eighSym(g, c);
   const d = new Float64Array(k * c);
@@ -248,7 +249,7 @@ export class PMatEKFAC implements PMat {
           : `updateDiag: this PMatEKFAC was loaded from a file that does not record its definition (a loss function, or a file of format version 1); compute one with FIM({ representation: PMatEKFAC })`,
       );
     }
-    const layers = this.byLayer.map(({ weights, bias }) => ({ weights: this.blocks[weights]!, bias: bias === null ? null : this.blocks[bias]! }));
+    const layers = this.byLayer.map(({ weights, bias }) => ({ weights: eigenbasisOf(this.blocks[weights]!), bias: bias === null ? null : eigenbasisOf(this.blocks[bias]!) }));
     const { value: diagonals } = await accumulate({ ...this.spec, loader }, eigenbasisDiagonal(this.layerCollection, layers, 'PMatEKFAC'));
     // Checked before any new block holds tensors: an overflow leaves this matrix as it was.
     diagonals.forEach((d, i) => assertFiniteStatistic(d, 'PMatEKFAC.updateDiag', `the updated diagonal of block ${i}`));
@@ -356,6 +357,23 @@ export class PMatEKFAC implements PMat {
     });
     return vectorFromHost(this.layerCollection, x);
   }
+}
+
+/**
+ * The block's eigenbasis for the eigenbasis-diagonal statistic: a wide factor's U_A as its range
+ * U_r, the null-space basis read (and materialised) only if the data need it.
+ */
+function eigenbasisOf(b: EigenBlock): EigenbasisBlock {
+  const { basis } = b;
+  return {
+    k: b.k,
+    c: b.c,
+    uG: b.uG,
+    get uA() {
+      return b.uA;
+    },
+    ...(basis.rank < basis.k ? { range: { rank: basis.rank, vectors: basis.range } } : {}),
+  };
 }
 
 function checkPositive(x: number, regul: number, op: string): number {
