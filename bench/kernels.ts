@@ -23,7 +23,7 @@ await tf.setBackend('wasm');
 await tf.ready();
 
 if (process.argv.includes('--profile-step')) {
-  const { cnn32, residualCnn, seededData } = await import('./workloads.js');
+  const { cnn32, plainStep, residualCnn, seededData } = await import('./workloads.js');
   installKernelFixes();
   // Wrap every registered wasm kernel with a timer (kernel functions are synchronous).
   const spent = new Map<string, { ms: number; calls: number }>();
@@ -46,14 +46,7 @@ if (process.argv.includes('--profile-step')) {
   }
   for (const [name, model, examples] of [['CNN 32x32x3', cnn32(), 1024], ['ResNet 32x32x3-BN', residualCnn(), 512]] as const) {
     const data = seededData(model, examples, 300);
-    const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
-    const step = () => {
-      for (const { xs, ys } of data) {
-        const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar), vars);
-        value.dataSync();
-        tf.dispose([value, ...Object.values(grads)]);
-      }
-    };
+    const step = plainStep(model, data);
     step();
     spent.clear();
     recording = true;

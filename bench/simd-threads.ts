@@ -13,7 +13,7 @@ import { tf } from '../src/tf.js';
 import { installKernelFixes } from '../src/backend/kernels/index.js';
 import { conv2dFilterGradSimd, conv2dForwardSimd, conv2dInputGradSimd, gemmSimd, syrkSimd } from '../src/backend/kernels/simd/kernels.js';
 import { SIMD_THREAD_MIN_FLOPS, setSimdThreads, simdKernels, simdKernelsInfo } from '../src/backend/kernels/simd/module.js';
-import { cnn32, seededData } from './workloads.js';
+import { cnn32, plainStep, seededData } from './workloads.js';
 
 await tf.setBackend('wasm');
 await tf.ready();
@@ -88,15 +88,7 @@ for (const [xs, co, stride, pad] of [
 
 // The CNN 32x32x3's plain step (tf.variableGrads of the mean cross-entropy over 1,024 examples).
 const model = cnn32();
-const data = seededData(model, 1024, 300);
-const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
-const step = () => {
-  for (const { xs, ys } of data) {
-    const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar), vars);
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-  }
-};
+const step = plainStep(model, seededData(model, 1024, 300));
 print('CNN 32x32x3 plain step, 1,024 examples', 13.7e9, await race(step));
 console.log(`load at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 process.exit(0);

@@ -69,18 +69,10 @@ async function benchCnnEkfac(): Promise<void> {
   await tf.setBackend('wasm');
   await initLinalg();
   const { FIM, PMatDiag, PMatEKFAC } = await import('../src/index.js');
-  const { cnn, seededData } = await import('./workloads.js');
+  const { cnn, plainStep, seededData } = await import('./workloads.js');
   const model = cnn();
   const loader = seededData(model, 1024, 100);
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const plain = () => {
-    for (const { xs, ys } of loader) {
-      const { value, grads } = tf.variableGrads(() => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar), vars);
-      value.dataSync();
-      value.dispose();
-      tf.dispose(Object.values(grads));
-    }
-  };
+  const plain = plainStep(model, loader);
   (await FIM({ model, loader: loader.slice(0, 1), representation: PMatDiag })).dispose(); // kernel set-up, as bench/fim-bench.ts
   plain();
   const plainMs: number[] = [];

@@ -142,3 +142,22 @@ export function disposeWorkload(w: Workload): void {
   w.loader.forEach((b) => tf.dispose([b.xs, b.ys]));
   w.model.dispose();
 }
+
+/**
+ * One plain training step over `batches`, the unit the bench divides by: for each batch the
+ * gradient of the mean softmax cross-entropy of the logits with respect to every trainable weight
+ * (tf.variableGrads, forward and backward), its value read back, everything released.
+ */
+export function plainStep(model: tf.LayersModel, batches: BenchBatch[]): () => void {
+  const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+  return () => {
+    for (const { xs, ys } of batches) {
+      const { value, grads } = tf.variableGrads(
+        () => tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(ys, 10), model.apply(xs) as tf.Tensor) as tf.Scalar),
+        vars,
+      );
+      value.dataSync();
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+  };
+}
