@@ -375,6 +375,42 @@ EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, i
   }
 }
 
+// Blocks of rows of X whose XᵀX nn_ssyrk_rows forms separately (the chunks of its call), fixed by
+// (m, n) alone so that the sum does not depend on the thread count: at least two packed blocks
+// of KC rows per block, at most 8 blocks, and their partials within 2 M floats. 1: use nn_ssyrk.
+EXPORT(nn_ssyrk_blocks) int32_t nn_ssyrk_blocks(int32_t m, int32_t n) {
+  int64_t blocks = (m + KC - 1) / KC / 2;
+  if (blocks > 8) blocks = 8;
+  const int64_t budget = (int64_t)(1 << 21) / ((int64_t)n * n > 0 ? (int64_t)n * n : 1);
+  if (blocks > budget) blocks = budget;
+  return blocks < 1 ? 1 : (int32_t)blocks;
+}
+
+// P_b [n, n] = X_bᵀX_b (upper-triangle tiles; the strict lower triangle is not meaningful) for
+// block `chunk` of `chunks` (nn_ssyrk_blocks) of the rows of X [m, n], into p + chunk·n·n: for a
+// tall, narrow X, where splitting the columns would pack every block of rows once per chunk.
+// work: KC·round8(n) floats per slot.
+EXPORT(nn_ssyrk_rows) void nn_ssyrk_rows(int32_t m, int32_t n, const float *x, float *p, float *work, int32_t chunk,
+                                         int32_t chunks, int32_t slot) {
+  int32_t lo, hi;
+  part_range(m, KC, chunk, chunks, &lo, &hi);
+  work += (int64_t)slot * KC * ((n + 7) & ~7);
+  float *c = p + (int64_t)chunk * n * n;
+  zero_f32(c, n * n);
+  if (lo < hi) nn_ssyrk(hi - lo, n, x + (int64_t)lo * n, c, 0, work, 0, 1, 0);
+}
+
+// C += P_0 + P_1 + ... + P_{count-1} (upper triangle, in that order), then (mirror != 0) the
+// strict lower triangle of C overwritten by the upper one.
+EXPORT(nn_ssyrk_add_partials) void nn_ssyrk_add_partials(const float *p, int32_t count, int32_t n, float *c, int32_t mirror) {
+  for (int32_t b = 0; b < count; b++) add_f32(c, p + (int64_t)b * n * n, n * n);
+  if (mirror) {
+    for (int32_t i = 1; i < n; i++) {
+      for (int32_t j = 0; j < i; j++) c[(int64_t)i * n + j] = c[(int64_t)j * n + i];
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fused convolution gradients
 

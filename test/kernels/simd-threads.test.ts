@@ -179,6 +179,33 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     }
   });
 
+  it('XᵀX of a tall X (m = 1,300, n = 37): 3 blocks of rows, their partials added onto a symmetric C, then mirrored', async () => {
+    const simd = await withHelpers(MAX_PARTS - 1);
+    const [m, n] = [1300, 37];
+    const blocks = simd.exports.nn_ssyrk_blocks(m, n);
+    assert.equal(blocks, 3, 'ceil(1300 / 256) / 2 blocks of rows');
+    const x = randomValues(17, m * n);
+    const c0 = new Float32Array(n * n);
+    const r = randomValues(18, n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) c0[i * n + j] = r[Math.min(i, j) * n + Math.max(i, j)]!;
+    const ref = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = c0[i * n + j]!;
+        for (let p = 0; p < m; p++) acc += x[p * n + i]! * x[p * n + j]!;
+        ref[i * n + j] = acc;
+      }
+    }
+    checkParts(simd, 'ssyrk rows 1300x37', {
+      sizes: [m * n, blocks * n * n, n * n], work: PACK_DEPTH * Math.ceil(n / 8) * 8, operands: [x, new Float32Array(blocks * n * n).fill(Number.NaN)], initial: c0,
+      call: (s, p, w, split) => {
+        s.run('nn_ssyrk_rows', [m, n, p[0]!, p[1]!, w], { chunks: blocks, threads: Math.min(split.threads, blocks) });
+        s.exports.nn_ssyrk_add_partials(p[1]!, blocks, n, p[2]!, 1);
+      },
+      reference: ref,
+    });
+  });
+
   for (const [label, x, f, stride, pad] of [
     ['3 channels, 5 filters, stride 2 same', [5, 9, 8, 3], [3, 3, 3, 5], 2, 'same'],
     ['4 channels, 37 filters, stride 1 valid', [3, 7, 6, 4], [3, 3, 4, 37], 1, 'valid'],

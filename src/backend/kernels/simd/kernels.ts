@@ -264,14 +264,25 @@ export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out:
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
   const threads = simd.threadsFor(m * n * n);
   // XᵀX = Σ over pieces of rows of their XᵀX: rows in multiples of the packed depth.
-  const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + threads * work) / PACK_DEPTH) * PACK_DEPTH);
-  const [px, pc, pw] = simd.layout([Math.min(rows, m) * n, n * n, threads * work]);
+  // The partial sums of up to 8 blocks of rows, within 2 M floats (nn_ssyrk_blocks).
+  const partials = Math.min(8, Math.floor(2 ** 21 / Math.max(n * n, 1))) * n * n;
+  const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + partials + threads * work) / PACK_DEPTH) * PACK_DEPTH);
+  const [px, pc, pp, pw] = simd.layout([Math.min(rows, m) * n, n * n, partials, threads * work]);
   if (accumulate) simd.f32(pc!, n * n).set(out.subarray(0, n * n));
   else simd.exports.nn_zero(pc!, n * n);
   for (let r0 = 0; r0 < m || r0 === 0; r0 += rows) {
     const count = Math.min(rows, m - r0);
+    const mirror = r0 + count >= m ? 1 : 0;
     simd.f32(px!, count * n).set(x.subarray(r0 * n, (r0 + count) * n) as Float32Array);
-    simd.run('nn_ssyrk', [count, n, px!, pc!, r0 + count >= m ? 1 : 0, pw!], chunksOf(threads, Math.ceil(n / 8)));
+    // A tall X: blocks of rows fixed by (count, n), their partials added in order (no column
+    // split, which would pack every block of rows once per chunk); otherwise chunks of columns.
+    const blocks = simd.exports.nn_ssyrk_blocks(count, n);
+    if (blocks > 1) {
+      simd.run('nn_ssyrk_rows', [count, n, px!, pp!, pw!], { chunks: blocks, threads: Math.min(threads, blocks) });
+      simd.exports.nn_ssyrk_add_partials(pp!, blocks, n, pc!, mirror);
+    } else {
+      simd.run('nn_ssyrk', [count, n, px!, pc!, mirror, pw!], chunksOf(threads, Math.ceil(n / 8)));
+    }
     if (m === 0) break;
   }
   out.set(simd.f32(pc!, n * n));

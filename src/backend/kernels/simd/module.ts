@@ -31,6 +31,8 @@ export interface SimdExports {
   nn_conv_filter_grad_work(geom: number): number;
   nn_conv_filter_grad_blocks(geom: number): number;
   nn_add_partials(p: number, count: number, n: number, out: number): void;
+  nn_ssyrk_blocks(m: number, n: number): number;
+  nn_ssyrk_add_partials(p: number, count: number, n: number, c: number, mirror: number): void;
   nn_conv_input_grad_work(geom: number): number;
   nn_conv_forward_work(geom: number): number;
 }
@@ -44,15 +46,16 @@ export interface SimdPartedKernels {
   nn_sgemm: [m: number, n: number, k: number, a: number, b: number, c: number, transA: number, transB: number, accumulate: number, work: number];
   nn_sgemm_batch: [count: number, m: number, n: number, k: number, a: number, strideA: number, b: number, strideB: number, c: number, strideC: number, transA: number, transB: number, work: number];
   nn_ssyrk: [m: number, n: number, x: number, c: number, mirror: number, work: number];
+  nn_ssyrk_rows: [m: number, n: number, x: number, partials: number, work: number];
   nn_conv_filter_grad: [x: number, dy: number, geom: number, partials: number, work: number];
   nn_conv_input_grad: [dy: number, w: number, geom: number, dx: number, work: number];
   nn_conv_forward: [x: number, w: number, bias: number, geom: number, relu: number, y: number, work: number];
 }
 
-const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward'] as const;
+const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_ssyrk_rows', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward'] as const;
 
 const REQUIRED_FUNCTIONS = [
-  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_add_partials',
+  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_add_partials', 'nn_ssyrk_blocks', 'nn_ssyrk_add_partials',
   'nn_conv_filter_grad_work', 'nn_conv_filter_grad_blocks', 'nn_conv_input_grad_work', 'nn_conv_forward_work', ...PARTED_KERNELS,
 ] as const;
 
@@ -69,9 +72,10 @@ export const SIMD_CHUNKS_PER_THREAD = 4;
 
 /**
  * Floating-point operations below which a kernel runs on one thread: waking the helpers and
- * waiting for them costs tens of microseconds, about 1 MFLOP of work.
+ * waiting for them costs tens of microseconds. Measured on 2 idle cores (`npm run
+ * bench:threads`): a 128³ GEMM (4.2 MFLOP) ran 0.72× as fast on 2 threads, 192³ (14 MFLOP) 1.48×.
  */
-export const SIMD_THREAD_MIN_FLOPS = 4e6;
+export const SIMD_THREAD_MIN_FLOPS = 8e6;
 
 /** Depth of the packed block of B in nn_sgemm / nn_ssyrk (KC in simd_kernels.c). */
 export const PACK_DEPTH = 256;
