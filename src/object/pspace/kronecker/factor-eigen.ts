@@ -17,19 +17,20 @@ export interface FactorEigen {
  * A = V diag(values) Vᵀ for the k×k factor `a`; with `rows` R (m×k, A = RᵀR, m ≤ k/4) through
  * the m×m Gram matrix RRᵀ (exact: the same non-zero spectrum, the other k − r eigenvalues 0),
  * which costs O(k m²) instead of O(k³); the null space is then left implicit (FactorBasis)
- * until a consumer asks for `vectors`.
+ * until a consumer asks for `vectors`. `a` may be a function returning A, called only when the
+ * direct route is taken (A held as its rows is then never formed here).
  *
  * @example
  * const { values, basis } = factorEigen(f.a, f.k, f.aRows);
  */
-export function factorEigen(a: Float64Array, k: number, rows?: Float64Array): FactorEigen {
+export function factorEigen(a: Float64Array | (() => Float64Array), k: number, rows?: Float64Array): FactorEigen {
   if (rows && rows.length > 0 && rows.length % k === 0 && GRAM_ROUTE_MAX_RATIO * (rows.length / k) <= k) {
     const thin = eighFromRowsThin(rows, rows.length / k, k, 1);
     const values = new Float64Array(k);
     values.set(thin.values, k - thin.rank);
     return withVectors(values, FactorBasis.thin(thin));
   }
-  const { values, vectors } = eighSym(a, k);
+  const { values, vectors } = eighSym(typeof a === 'function' ? a() : a, k);
   return withVectors(values, FactorBasis.explicit(vectors, k));
 }
 
