@@ -200,6 +200,8 @@ test('rows-only A: bad rows are refused with the layer named', () => {
   const nan = new Float64Array(2 * K);
   nan[40] = NaN;
   assert.throws(() => new PMatKFAC(lc, [factorsFromRows({ k: K, c: C, aRows: nan, g }), second]), /rows of A of layer/);
+  const state = { meta: { kfacType: 'expand' }, arrays: { ar0: new Float64Array(K + 1), g0: g, a1: second.a, g1: second.g } };
+  assert.throws(() => PMatKFAC.fromState(lc, state), /array 'ar0' has 39 values, expected a positive multiple of 38/);
   model.dispose();
 });
 

@@ -17,7 +17,7 @@
  * B (`KroneckerFactors.bias`), handled everywhere as the Kronecker block B ⊗ [1] (exactly damped).
  */
 import { tf } from '../../tf.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import { checkAlive } from '../disposal.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
@@ -151,14 +151,12 @@ export class PMatKFAC implements PMat {
       const support = e.kind.kronecker;
       if (!support) throw new InvalidArgumentError(`${where}: layer '${e.id}' (${e.kind.name}) has no Kronecker factors`);
       const [k, c] = support.factorSizes(e.layer);
+      const rows = state.arrays[`ar${i}`] !== undefined && state.arrays[`a${i}`] === undefined;
+      const input = rows ? stateArray(state, `ar${i}`, where) : stateArray(state, `a${i}`, where, k * k);
+      if (rows && (input.length === 0 || input.length % k !== 0)) throw new InvalidArgumentError(`${where}: array 'ar${i}' has ${input.length} values, expected a positive multiple of ${k} (rows of A)`);
       const g = stateArray(state, `g${i}`, where, c * c);
       const bias = state.arrays[`b${i}`] ? { bias: stateArray(state, `b${i}`, where) } : {};
-      if (state.arrays[`ar${i}`] !== undefined && state.arrays[`a${i}`] === undefined) {
-        const aRows = stateArray(state, `ar${i}`, where);
-        if (aRows.length === 0 || aRows.length % k !== 0) throw new InvalidArgumentError(`${where}: array 'ar${i}' has ${aRows.length} values, expected a positive multiple of ${k} (rows of A)`);
-        return factorsFromRows({ k, c, aRows, g, ...bias });
-      }
-      return { k, c, a: stateArray(state, `a${i}`, where, k * k), g, ...bias };
+      return rows ? factorsFromRows({ k, c, aRows: input, g, ...bias }) : { k, c, a: input, g, ...bias };
     });
     return new PMatKFAC(lc, factors, kfacType);
   }
@@ -296,13 +294,14 @@ export class PMatKFAC implements PMat {
       return vectorFromHost(this.layerCollection, x);
     }
     // A ⊗ G + regul·I in eigen-form, solved in float64 (a float32 product with the inverse
-    // would lose the small-eigenvalue directions at high condition numbers).
-    const damped = this.spectralFunction((x) => x + regul);
-    try {
-      return damped.solve(v);
-    } finally {
-      damped.dispose();
-    }
+    // would lose the small-eigenvalue directions at high condition numbers), one part at a
+    // time: only one part's diagonal (k·c float64, 128 MiB at k = c = 4,096) is alive at once.
+    const x = vectorToHost(v);
+    this.parts.forEach((f, i) => {
+      const block = this.eigenBlock(i, (e) => e + regul);
+      x.set(block.applyHost(x.subarray(f.offset, f.offset + f.k * f.c), (d) => 1 / checkInvertible(d, regul)), f.offset);
+    });
+    return vectorFromHost(this.layerCollection, x);
   }
 
   /**
@@ -376,13 +375,17 @@ export class PMatKFAC implements PMat {
 
   /** f(A ⊗ G) = (U_A ⊗ U_G) diag(f(λ_A λ_Gᵀ)) (U_A ⊗ U_G)ᵀ per part (f(B) for a separate bias), as a PMatEKFAC. */
   private spectralFunction(f: (eigenvalue: number) => number): PMatEKFAC {
-    const blocks = this.eigenOf().map((x, i) => {
-      const { k, c } = this.parts[i]!;
-      const d = new Float64Array(k * c);
-      for (let r = 0; r < k; r++) for (let q = 0; q < c; q++) d[r * c + q] = f(x.lA[r]! * x.lG[q]!);
-      return new EigenBlock(k, c, x.uA, x.uG, d);
-    });
+    const blocks = this.parts.map((_, i) => this.eigenBlock(i, f));
     return new PMatEKFAC(this.layerCollection, blocks, 'derived', null, this.kfacType);
+  }
+
+  /** Part i's f(A ⊗ G) as an eigenblock: diagonal f(λ_A λ_Gᵀ) on the eigenbases (shared, not copied). */
+  private eigenBlock(i: number, f: (eigenvalue: number) => number): EigenBlock {
+    const x = this.eigenOf()[i]!;
+    const { k, c } = this.parts[i]!;
+    const d = new Float64Array(k * c);
+    for (let r = 0; r < k; r++) for (let q = 0; q < c; q++) d[r * c + q] = f(x.lA[r]! * x.lG[q]!);
+    return new EigenBlock(k, c, x.uA, x.uG, d);
   }
 }
 
@@ -433,6 +436,12 @@ function frobeniusSquaredA(f: KroneckerPart): number {
 function denseA(f: KroneckerPart): Float64Array {
   const rows = rowsOf(f);
   return rows ? gramOfRows(rows, f.k) : f.a;
+}
+
+/** An eigenvalue of A ⊗ G + regul·I, refused when it is not positive (a singular matrix without damping). */
+function checkInvertible(x: number, regul: number): number {
+  if (!(x > 0)) throw new NotPositiveDefiniteError(`PMatKFAC.solve: an eigenvalue + regul is ${x} (regul = ${regul}); use a regul > 0 to invert a singular matrix`);
+  return x;
 }
 
 function checkDamping(d: unknown): 'exact' | 'pi' {
