@@ -81,11 +81,11 @@ export function kroneckerFactors(lc: LayerCollection, type: KfacType, representa
   // A wide input factor whose rows are kept needs no K×K sum (K² float32 on the device, K²
   // float64 on the host): its sum is created only if the rows outgrow their budget.
   const aSums: Array<HostSum | null> = sizes.map(() => null);
-  const aSum = (i: number) => (aSums[i] ??= new HostSum(inputSize(i) ** 2));
-  const gSums = sizes.map((_, i) => new HostSum(outputSize(i) ** 2));
+  const aSum = (i: number) => (aSums[i] ??= factorSum(inputSize(i)));
+  const gSums = sizes.map((_, i) => factorSum(outputSize(i)));
   const bSums = lc.layers.map((e, i) => {
     const cb = supports[i]!.separateBias?.size(e.layer) ?? 0;
-    return cb > 0 ? new HostSum(cb * cb) : null;
+    return cb > 0 ? factorSum(cb) : null;
   });
   // Rows of the wide input factors, kept on the host while they number at most a quarter of the width.
   const rows = lc.layers.map((_, i) => (!swapped[i] && supports[i]!.inputRows ? new WideRows(inputSize(i)) : null));
@@ -129,6 +129,18 @@ export function kroneckerFactors(lc: LayerCollection, type: KfacType, representa
     dispose: () => all().forEach((s) => s.dispose()),
   };
 }
+
+/**
+ * The sum of one n×n factor: on the device within batches, or, from IMMEDIATE_FACTOR_WIDTH on,
+ * straight into float64 as each term comes (HostSum's `immediate`): at d ≈ 10⁸ the seven
+ * pending 4,096² sums would add 0.45 GiB to the wasm memory's high-water mark.
+ */
+function factorSum(n: number): HostSum {
+  return new HostSum(n * n, { immediate: n >= IMMEDIATE_FACTOR_WIDTH });
+}
+
+/** Factors this wide and wider are summed in float64 term by term (see `factorSum`). */
+export const IMMEDIATE_FACTOR_WIDTH = 4096;
 
 /**
  * Adds one batch's term to `sum` and releases it at once: left to the pass's tidy scope, every
