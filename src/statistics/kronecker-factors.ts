@@ -234,7 +234,7 @@ const rowsOnly = new WeakSet<KroneckerFactors>();
  * const f = factorsFromRows({ k: 4097, c: 4096, aRows: r, g }); // r: 256×4097, A = rᵀr
  * f.a; // forms the 4097×4097 A (256·4097² flops) and keeps it
  */
-export function factorsFromRows(f: { k: number; c: number; aRows: Float64Array; g: Float64Array; bias?: Float64Array }): KroneckerFactors {
+export function factorsFromRows(f: Omit<KroneckerFactors, 'a' | 'aRows'> & Required<Pick<KroneckerFactors, 'aRows'>>): KroneckerFactors {
   let a: Float64Array | null = null;
   const out: KroneckerFactors = {
     k: f.k,

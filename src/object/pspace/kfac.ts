@@ -8,6 +8,10 @@
  * (Eschenhagen et al. 2023); with inputs and gradients constant over positions the exact block
  * is S·(A ⊗ G) for 'expand' and A ⊗ G for 'reduce'.
  *
+ * A wide input factor built from few rows (m ≤ K/4) is held as its rows R only (A = RᵀR,
+ * `factorsFromRows`): trace, norms, diagonal, products, the eigendecomposition (through the m×m
+ * Gram matrix), save/load and merges work from R, never forming the K×K A.
+ *
  * Damping is exact: solve/inv/pow/logdet treat A ⊗ G + λI through the factors'
  * eigendecompositions (computed once, in float64, and reused). The classic π-damped
  * approximation (A + π√λ I) ⊗ (G + √λ/π I) is available only as `damping: 'pi'`.
