@@ -56,7 +56,7 @@ export class HostSum {
   add(t: tf.Tensor, offset = 0): void {
     if (this.immediate) {
       if (offset < 0 || offset + t.size > this.sum.length) throw new RangeError(`HostSum.add: ${t.size} values at offset ${offset} overflow a sum of ${this.sum.length}`);
-      const v = t.dataSync();
+      const v = wasmView(t) ?? t.dataSync();
       for (let k = 0; k < v.length; k++) this.sum[offset + k]! += v[k]!;
       this.transferred = true;
       return;
@@ -115,4 +115,19 @@ export class HostSum {
 export function divideBy(a: Float64Array, n: number): Float64Array {
   for (let k = 0; k < a.length; k++) a[k]! /= n;
   return a;
+}
+
+/**
+ * The float32 values of `t` read in place from tfjs-wasm's memory (no copy), or null on another
+ * backend. dataSync() copies into a fresh buffer whose page faults dominate at this size
+ * (184 ms for 64 MiB against ≈ 40 ms for the float64 additions); the view is read before any
+ * other tfjs call, so the memory cannot move under it.
+ */
+function wasmView(t: tf.Tensor): Float32Array | null {
+  if (t.dtype !== 'float32') return null;
+  const b = tf.backend() as unknown as { dataIdMap?: { get(id: tf.DataId): { memoryOffset?: number } | undefined }; wasm?: { HEAPF32?: Float32Array } };
+  const at = b.dataIdMap?.get(t.dataId)?.memoryOffset;
+  const heap = b.wasm?.HEAPF32;
+  if (at === undefined || !heap || at % 4 !== 0 || at / 4 + t.size > heap.length) return null;
+  return heap.subarray(at / 4, at / 4 + t.size);
 }
