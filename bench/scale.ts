@@ -13,7 +13,8 @@
  * maximum resident set over all of that — the model, the plain step and the operation — and
  * "wasm heap" is the size the WebAssembly memory grew to (it never shrinks: tfjs's device
  * high-water mark). KFAC solve runs in the FIM KFAC child, after it, so its peak includes the
- * KFAC matrix it solves with.
+ * KFAC matrix it solves with. The child times the plain step once more at its end ("again"), so
+ * that a change of load during the row shows.
  *
  * `npx tsx bench/scale.ts [--huge]` prints a table and writes bench/out/scale.json;
  * BENCH_SCALE_ONLY=kfac (or a comma list of mc-diag, diag, implicit, kfac) limits the rows;
@@ -126,6 +127,9 @@ async function measureRow({ width, hidden, examples }: Config, key: RowKey): Pro
     mv.value.dispose();
     implicit.dispose();
   }
+  // The plain step again, after the row: on a shared machine the load can change between the
+  // unit and the row, and the two units bracket the multiples (its ratio is to the first unit).
+  record('plain forward+backward (again)', (await timed(plain)).ms);
   v.dispose();
   loader.forEach((b) => tf.dispose([b.xs, b.ys]));
   model.dispose();

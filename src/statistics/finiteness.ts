@@ -12,7 +12,7 @@
 import { NonFiniteError } from '../errors.js';
 import type { KfacType } from '../layers/layer-kind.js';
 import type { PassSpec } from '../backend/pass.js';
-import { computeKroneckerFactors, type KroneckerFactors } from './kronecker-factors.js';
+import { computeKroneckerFactors, holdsInputFactor, rowsDiagonal, type KroneckerFactors } from './kronecker-factors.js';
 
 /** The error of a statistic that holds `value` (NaN or ±Infinity) at `index`. */
 export function overflowError(representation: string, what: string, value: number, index?: number): NonFiniteError {
@@ -38,7 +38,9 @@ export async function computeFiniteFactors(spec: PassSpec, type: KfacType, repre
   const factors = await computeKroneckerFactors(spec, type, representation);
   spec.layerCollection.layers.forEach((e, i) => {
     const f = factors[i]!;
-    assertFiniteStatistic(f.a, representation, `the Kronecker factor A of layer '${e.id}'`);
+    // A held as its rows (float64 R, A = RᵀR): |A_ij| ≤ max_j A_jj, so A fits float32 exactly when its diagonal does.
+    const a = holdsInputFactor(f) ? f.a : rowsDiagonal(f.aRows!, f.k).map(Math.fround);
+    assertFiniteStatistic(a, representation, `the Kronecker factor A of layer '${e.id}'`);
     assertFiniteStatistic(f.g, representation, `the Kronecker factor G of layer '${e.id}'`);
     if (f.bias) assertFiniteStatistic(f.bias, representation, `the bias block of layer '${e.id}'`);
   });

@@ -8,6 +8,10 @@
  * (Eschenhagen et al. 2023); with inputs and gradients constant over positions the exact block
  * is S·(A ⊗ G) for 'expand' and A ⊗ G for 'reduce'.
  *
+ * A wide input factor built from few rows (m ≤ K/4) is held as its rows R only (A = RᵀR,
+ * `factorsFromRows`): trace, norms, diagonal, products, the eigendecomposition (through the m×m
+ * Gram matrix), save/load and merges work from R, never forming the K×K A.
+ *
  * Damping is exact: solve/inv/pow/logdet treat A ⊗ G + λI through the factors'
  * eigendecompositions (computed once, in float64, and reused). The classic π-damped
  * approximation (A + π√λ I) ⊗ (G + √λ/π I) is available only as `damping: 'pi'`.
@@ -17,7 +21,7 @@
  * B (`KroneckerFactors.bias`), handled everywhere as the Kronecker block B ⊗ [1] (exactly damped).
  */
 import { tf } from '../../tf.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js';
 import { checkAlive } from '../disposal.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
@@ -33,7 +37,7 @@ import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
 import type { FactorBasis } from './kronecker/factor-basis.js';
-import type { KroneckerFactors } from '../../statistics/kronecker-factors.js';
+import { type KroneckerFactors, factorsFromRows, gramOfRows, holdsInputFactor, inputFactorOf, rowsDiagonal } from '../../statistics/kronecker-factors.js';
 import { biasSize, kroneckerParts, type KroneckerPart } from './kronecker/parts.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
@@ -98,14 +102,20 @@ export class PMatKFAC implements PMat {
     if (factors.length !== lc.layers.length) throw new InvalidArgumentError(`PMatKFAC: expected ${lc.layers.length} factor pairs, received ${factors.length}`);
     lc.layers.forEach((e, i) => {
       const f = factors[i]!;
-      if (!(f?.a instanceof Float64Array && f.g instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' must be Float64Arrays a and g`);
+      // A factor held as its rows (factorsFromRows) is checked through them, without forming A.
+      const held = f !== null && typeof f === 'object' && holdsInputFactor(f);
+      if (!((!held || f.a instanceof Float64Array) && f?.g instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' must be Float64Arrays a and g`);
       if (f.bias !== undefined && !(f.bias instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: the bias block of layer '${e.id}' must be a Float64Array, received ${describe(f.bias)}`);
+      if (f.aRows !== undefined && !(f.aRows instanceof Float64Array && f.aRows.length > 0 && Number.isInteger(f.k) && f.k > 0 && f.aRows.length % f.k === 0)) {
+        throw new InvalidArgumentError(`PMatKFAC: the rows 'aRows' of layer '${e.id}' must be a Float64Array of m×${f.k} values (A = RᵀR), received ${describe(f.aRows)}; leave them out to use A alone`);
+      }
       const cb = biasSize(f);
-      if (f.k * f.c + cb !== e.numel || f.a.length !== f.k * f.k || f.g.length !== f.c * f.c || (f.bias && f.bias.length !== cb * cb)) {
+      if (f.k * f.c + cb !== e.numel || (held && f.a.length !== f.k * f.k) || f.g.length !== f.c * f.c || (f.bias && f.bias.length !== cb * cb)) {
         throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' (${f.k}×${f.k}, ${f.c}×${f.c}${f.bias ? `, bias ${f.bias.length} values` : ''}) do not match its ${e.numel} parameters`);
       }
       if (computed) return;
-      checkFiniteValues(f.a, 'PMatKFAC', `A of layer '${e.id}'`);
+      if (held) checkFiniteValues(f.a, 'PMatKFAC', `A of layer '${e.id}'`);
+      if (f.aRows) checkFiniteValues(f.aRows, 'PMatKFAC', `the rows of A of layer '${e.id}'`);
       checkFiniteValues(f.g, 'PMatKFAC', `G of layer '${e.id}'`);
       if (f.bias) checkFiniteValues(f.bias, 'PMatKFAC', `the bias block of layer '${e.id}'`);
     });
@@ -121,12 +131,16 @@ export class PMatKFAC implements PMat {
     return { representationName: 'PMatKFAC', compute: async (spec) => new PMatKFAC(spec.layerCollection, await computeFiniteFactors(spec, kfacType, 'PMatKFAC'), kfacType, true) };
   }
 
-  /** The persisted state: kfacType and, per layer i, 'a<i>', 'g<i>' and a separate bias block 'b<i>' (float64, not copied). */
+  /**
+   * The persisted state: kfacType and, per layer i, 'a<i>' (or, for an A held as its rows, the
+   * rows 'ar<i>', m×k), 'g<i>' and a separate bias block 'b<i>' (float64, not copied).
+   */
   toState(): RepresentationState {
     const arrays: Record<string, Float64Array> = {};
     this.layerCollection.layers.forEach((e, i) => {
       const f = this.layerFactors(e.id);
-      arrays[`a${i}`] = f.a;
+      if (holdsInputFactor(f)) arrays[`a${i}`] = f.a;
+      else arrays[`ar${i}`] = f.aRows!;
       arrays[`g${i}`] = f.g;
       if (f.bias) arrays[`b${i}`] = f.bias;
     });
@@ -141,8 +155,12 @@ export class PMatKFAC implements PMat {
       const support = e.kind.kronecker;
       if (!support) throw new InvalidArgumentError(`${where}: layer '${e.id}' (${e.kind.name}) has no Kronecker factors`);
       const [k, c] = support.factorSizes(e.layer);
-      const f = { k, c, a: stateArray(state, `a${i}`, where, k * k), g: stateArray(state, `g${i}`, where, c * c) };
-      return state.arrays[`b${i}`] ? { ...f, bias: stateArray(state, `b${i}`, where) } : f;
+      const rows = state.arrays[`ar${i}`] !== undefined && state.arrays[`a${i}`] === undefined;
+      const input = rows ? stateArray(state, `ar${i}`, where) : stateArray(state, `a${i}`, where, k * k);
+      if (rows && (input.length === 0 || input.length % k !== 0)) throw new InvalidArgumentError(`${where}: array 'ar${i}' has ${input.length} values, expected a positive multiple of ${k} (rows of A)`);
+      const g = stateArray(state, `g${i}`, where, c * c);
+      const bias = state.arrays[`b${i}`] ? { bias: stateArray(state, `b${i}`, where) } : {};
+      return rows ? factorsFromRows({ k, c, aRows: input, g, ...bias }) : { k, c, a: input, g, ...bias };
     });
     return new PMatKFAC(lc, factors, kfacType);
   }
@@ -164,7 +182,10 @@ export class PMatKFAC implements PMat {
     return this.hostParts;
   }
 
-  /** The float64 factors of one layer, not copied. */
+  /**
+   * The float64 factors of one layer, not copied. A wide input factor may be held as its rows
+   * only (`aRows`, A = RᵀR): reading `a` then forms the k×k A and keeps it.
+   */
   layerFactors(id: string): KroneckerFactors {
     return this.factors[this.layerCollection.layers.indexOf(this.layerCollection.get(id))]!;
   }
@@ -188,7 +209,7 @@ export class PMatKFAC implements PMat {
   private eigenOf() {
     checkAlive(this.alive, 'PMatKFAC');
     this.eigen ??= this.parts.map((f) => {
-      const a = factorEigen(f.a, f.k, f.aRows);
+      const a = factorEigen(() => f.a, f.k, f.aRows);
       const g = eighSym(f.g, f.c);
       return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.basis, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
     });
@@ -197,13 +218,13 @@ export class PMatKFAC implements PMat {
 
   /** Σ_l tr(A) tr(G) (+ tr(B) for a separate bias). */
   trace(): number {
-    return this.parts.reduce((s, f) => s + traceHost(f.a, f.k) * traceHost(f.g, f.c), 0);
+    return this.parts.reduce((s, f) => s + traceA(f) * traceHost(f.g, f.c), 0);
   }
 
   /** 'fro': √Σ‖A‖²‖G‖²; 2: max λ_max(A)λ_max(G); −2: min λ_min(A)λ_min(G). */
   norm(ord: NormOrder = 'fro'): number {
     checkNormOrder(ord, 'PMatKFAC.norm');
-    if (ord === 'fro') return Math.sqrt(this.parts.reduce((s, f) => s + frobeniusSquaredHost(f.a) * frobeniusSquaredHost(f.g), 0));
+    if (ord === 'fro') return Math.sqrt(this.parts.reduce((s, f) => s + frobeniusSquaredA(f) * frobeniusSquaredHost(f.g), 0));
     const ext = this.eigenOf().map((x) => ({ max: x.lA[x.lA.length - 1]! * x.lG[x.lG.length - 1]!, min: x.lA[0]! * x.lG[0]! }));
     return ord === 2 ? ext.reduce((a, x) => Math.max(a, x.max), 0) : ext.reduce((a, x) => Math.min(a, x.min), Infinity);
   }
@@ -216,8 +237,9 @@ export class PMatKFAC implements PMat {
       tf.concat(
         this.parts.map((f) =>
           tf.tidy(() => {
-            const { a, g } = deviceFactors(f);
-            return tf.matMul(tf.matMul(a, tf.slice(data, [f.offset], [f.k * f.c]).reshape([f.k, f.c])), g).reshape([-1]);
+            const x = tf.slice(data, [f.offset], [f.k * f.c]).reshape([f.k, f.c]) as tf.Tensor2D;
+            const g = tf.tensor2d(new Float32Array(f.g), [f.c, f.c]);
+            return tf.matMul(timesA(f, x), g).reshape([-1]);
           }),
         ),
       ),
@@ -239,7 +261,12 @@ export class PMatKFAC implements PMat {
   getDiag(): tf.Tensor1D {
     const out = new Float32Array(this.layerCollection.numel());
     for (const f of this.parts) {
-      for (let r = 0; r < f.k; r++) for (let s = 0; s < f.c; s++) out[f.offset + r * f.c + s] = f.a[r * f.k + r]! * f.g[s * f.c + s]!;
+      const rows = rowsOf(f);
+      const dA = rows ? rowsDiagonal(rows, f.k) : null;
+      for (let r = 0; r < f.k; r++) {
+        const ar = dA ? dA[r]! : f.a[r * f.k + r]!;
+        for (let s = 0; s < f.c; s++) out[f.offset + r * f.c + s] = ar * f.g[s * f.c + s]!;
+      }
     }
     return tf.tensor1d(out);
   }
@@ -271,13 +298,17 @@ export class PMatKFAC implements PMat {
       return vectorFromHost(this.layerCollection, x);
     }
     // A ⊗ G + regul·I in eigen-form, solved in float64 (a float32 product with the inverse
-    // would lose the small-eigenvalue directions at high condition numbers).
-    const damped = this.spectralFunction((x) => x + regul);
-    try {
-      return damped.solve(v);
-    } finally {
-      damped.dispose();
-    }
+    // would lose the small-eigenvalue directions at high condition numbers), one part at a
+    // time: only one part's diagonal and float64 slice of v (k·c values, 128 MiB at
+    // k = c = 4,096) are alive at once, not a float64 copy of the whole vector (0.77 GiB at d ≈ 10⁸).
+    const source = v.data.dataSync();
+    const out = new Float32Array(source.length);
+    this.parts.forEach((f, i) => {
+      const block = this.eigenBlock(i, (e) => e + regul);
+      const x = Float64Array.from(source.subarray(f.offset, f.offset + f.k * f.c));
+      out.set(block.applyHost(x, (d) => 1 / checkInvertible(d, regul)), f.offset);
+    });
+    return PVector.adopt(this.layerCollection, tf.tensor1d(out));
   }
 
   /**
@@ -289,7 +320,7 @@ export class PMatKFAC implements PMat {
     const regul = checkRegul(options, 'PMatKFAC.inv', ['regul', 'damping']);
     if (checkDamping(options?.damping) === 'pi') {
       const inverted = this.factors.map((f): KroneckerFactors => {
-        const { a, g } = piDamped({ ...f, offset: 0, exact: false }, regul);
+        const { a, g } = piDamped({ k: f.k, c: f.c, a: inputFactorOf(f), g: f.g, offset: 0, exact: false }, regul);
         const cb = biasSize(f);
         return { k: f.k, c: f.c, a: inverse(a, f.k), g: inverse(g, f.c), ...(f.bias ? { bias: inverse(addIdentity(f.bias, cb, regul), cb) } : {}) };
       });
@@ -322,7 +353,7 @@ export class PMatKFAC implements PMat {
       this.factors.map((f, i) => {
         const o = other.factors[i]!;
         const cb = biasSize(f);
-        return { k: f.k, c: f.c, a: gemm(f.a, f.k, f.k, o.a, f.k), g: gemm(f.g, f.c, f.c, o.g, f.c), ...(f.bias && o.bias ? { bias: gemm(f.bias, cb, cb, o.bias, cb) } : {}) };
+        return { k: f.k, c: f.c, a: gemm(inputFactorOf(f), f.k, f.k, inputFactorOf(o), f.k), g: gemm(f.g, f.c, f.c, o.g, f.c), ...(f.bias && o.bias ? { bias: gemm(f.bias, cb, cb, o.bias, cb) } : {}) };
       }),
       this.kfacType,
     );
@@ -336,7 +367,10 @@ export class PMatKFAC implements PMat {
     if (x < 0) throw new InvalidArgumentError(`PMatKFAC.scale: 'x' must be ≥ 0 (the factors stay positive semi-definite), received ${x}; convert with toTensor() first`);
     return new PMatKFAC(
       this.layerCollection,
-      this.factors.map((f) => ({ ...f, g: f.g.map((v) => v * x), ...(f.bias ? { bias: f.bias.map((v) => v * x) } : {}) })),
+      this.factors.map((f) => {
+        const scaled = { g: f.g.map((v) => v * x), ...(f.bias ? { bias: f.bias.map((v) => v * x) } : {}) };
+        return holdsInputFactor(f) ? { ...f, ...scaled } : factorsFromRows({ k: f.k, c: f.c, aRows: f.aRows!, ...scaled });
+      }),
       this.kfacType,
     );
   }
@@ -348,19 +382,73 @@ export class PMatKFAC implements PMat {
 
   /** f(A ⊗ G) = (U_A ⊗ U_G) diag(f(λ_A λ_Gᵀ)) (U_A ⊗ U_G)ᵀ per part (f(B) for a separate bias), as a PMatEKFAC. */
   private spectralFunction(f: (eigenvalue: number) => number): PMatEKFAC {
-    const blocks = this.eigenOf().map((x, i) => {
-      const { k, c } = this.parts[i]!;
-      const d = new Float64Array(k * c);
-      for (let r = 0; r < k; r++) for (let q = 0; q < c; q++) d[r * c + q] = f(x.lA[r]! * x.lG[q]!);
-      return new EigenBlock(k, c, x.uA, x.uG, d);
-    });
+    const blocks = this.parts.map((_, i) => this.eigenBlock(i, f));
     return new PMatEKFAC(this.layerCollection, blocks, 'derived', null, this.kfacType);
+  }
+
+  /** Part i's f(A ⊗ G) as an eigenblock: diagonal f(λ_A λ_Gᵀ) on the eigenbases (shared, not copied). */
+  private eigenBlock(i: number, f: (eigenvalue: number) => number): EigenBlock {
+    const x = this.eigenOf()[i]!;
+    const { k, c } = this.parts[i]!;
+    const d = new Float64Array(k * c);
+    for (let r = 0; r < k; r++) for (let q = 0; q < c; q++) d[r * c + q] = f(x.lA[r]! * x.lG[q]!);
+    return new EigenBlock(k, c, x.uA, x.uG, d);
   }
 }
 
-/** A part's factors as float32 device tensors (inside the caller's tidy scope). */
+/** A part's factors as float32 device tensors (inside the caller's tidy scope); A from its rows (RᵀR) when it has them. */
 function deviceFactors(f: KroneckerPart): { a: tf.Tensor2D; g: tf.Tensor2D } {
-  return { a: tf.tensor2d(new Float32Array(f.a), [f.k, f.k]), g: tf.tensor2d(new Float32Array(f.g), [f.c, f.c]) };
+  const rows = rowsOf(f);
+  const a = rows
+    ? tf.tidy(() => {
+        const r = tf.tensor2d(new Float32Array(rows), [rows.length / f.k, f.k]);
+        return tf.matMul(r, r, true, false) as tf.Tensor2D;
+      })
+    : tf.tensor2d(new Float32Array(f.a), [f.k, f.k]);
+  return { a, g: tf.tensor2d(new Float32Array(f.g), [f.c, f.c]) };
+}
+
+/**
+ * R (m×k) of a part whose A is used through its rows: a wide factor with rows, as computed by
+ * the library (A = RᵀR is then never formed by the algebra here: 8 MiB of rows against a
+ * 128 MiB A at k = 4,097, m = 256).
+ */
+function rowsOf(f: KroneckerPart): Float64Array | null {
+  return f.exact || !f.aRows ? null : f.aRows;
+}
+
+/** A X on the device for X [k, c]: Rᵀ(R X) when A is held as its rows (2mkc flops instead of k²c). */
+function timesA(f: KroneckerPart, x: tf.Tensor2D): tf.Tensor2D {
+  const rows = rowsOf(f);
+  if (!rows) return tf.matMul(tf.tensor2d(new Float32Array(f.a), [f.k, f.k]), x);
+  const r = tf.tensor2d(new Float32Array(rows), [rows.length / f.k, f.k]);
+  return tf.matMul(r, tf.matMul(r, x), true, false);
+}
+
+/** tr A (‖R‖²_F from rows). */
+function traceA(f: KroneckerPart): number {
+  const rows = rowsOf(f);
+  return rows ? frobeniusSquaredHost(rows) : traceHost(f.a, f.k);
+}
+
+/** ‖A‖²_F (‖RRᵀ‖²_F from rows: the m×m Gram matrix has A's non-zero spectrum). */
+function frobeniusSquaredA(f: KroneckerPart): number {
+  const rows = rowsOf(f);
+  if (!rows) return frobeniusSquaredHost(f.a);
+  const m = rows.length / f.k;
+  return frobeniusSquaredHost(gemm(rows, m, f.k, transposeHost(rows, m, f.k), m));
+}
+
+/** A of a part as a k×k array, formed from its rows for the caller alone when it has them. */
+function denseA(f: KroneckerPart): Float64Array {
+  const rows = rowsOf(f);
+  return rows ? gramOfRows(rows, f.k) : f.a;
+}
+
+/** An eigenvalue of A ⊗ G + regul·I, refused when it is not positive (a singular matrix without damping). */
+function checkInvertible(x: number, regul: number): number {
+  if (!(x > 0)) throw new NotPositiveDefiniteError(`PMatKFAC.solve: an eigenvalue + regul is ${x} (regul = ${regul}); use a regul > 0 to invert a singular matrix`);
+  return x;
 }
 
 function checkDamping(d: unknown): 'exact' | 'pi' {
@@ -371,11 +459,11 @@ function checkDamping(d: unknown): 'exact' | 'pi' {
 /** The π-damped factors A + π√λ I, G + √λ/π I; a separate bias block is damped exactly (B + λI). */
 function piDamped(f: KroneckerPart, regul: number): { a: Float64Array; g: Float64Array } {
   if (f.exact) return { a: addIdentity(f.a, f.k, regul), g: f.g };
-  const trA = traceHost(f.a, f.k) / f.k;
+  const trA = traceA(f) / f.k;
   const trG = traceHost(f.g, f.c) / f.c;
   const pi = trA > 0 && trG > 0 ? Math.sqrt(trA / trG) : 1;
   const root = Math.sqrt(regul);
-  return { a: addIdentity(f.a, f.k, pi * root), g: addIdentity(f.g, f.c, root / pi) };
+  return { a: addIdentity(denseA(f), f.k, pi * root), g: addIdentity(f.g, f.c, root / pi) };
 }
 
 function inverse(a: Float64Array, n: number): Float64Array {

@@ -19,6 +19,8 @@ export interface KroneckerPart {
   readonly exact: boolean;
   /** R with A = RᵀR when the factor is wide (see KroneckerFactors.aRows). */
   readonly aRows?: Float64Array;
+  /** The layer's factors the part was taken from (a layer's A ⊗ G part only). */
+  readonly factors?: KroneckerFactors;
 }
 
 /** The size of a separate bias block, from its stored C_b×C_b values. */
@@ -29,7 +31,14 @@ export function biasSize(f: KroneckerFactors): number {
 /** The diagonal blocks of per-layer factors in parameter order (`offsets`: each layer's first parameter). */
 export function kroneckerParts(factors: readonly KroneckerFactors[], offsets: readonly number[]): KroneckerPart[] {
   return factors.flatMap((f, i) => {
-    const kernel: KroneckerPart = { offset: offsets[i]!, k: f.k, c: f.c, a: f.a, g: f.g, exact: false, ...(f.aRows ? { aRows: f.aRows } : {}) };
+    // `a` is read through: a factor held as its rows forms A only if a consumer reads it.
+    const kernel: KroneckerPart = {
+      offset: offsets[i]!, k: f.k, c: f.c, g: f.g, exact: false, factors: f,
+      get a() {
+        return f.a;
+      },
+      ...(f.aRows ? { aRows: f.aRows } : {}),
+    };
     if (!f.bias) return [kernel];
     return [kernel, { offset: offsets[i]! + f.k * f.c, k: biasSize(f), c: 1, a: f.bias, g: Float64Array.of(1), exact: true }];
   });
