@@ -3,6 +3,7 @@
  * across batches in float64 on the host (CONVENTIONS.md, "Numbers").
  */
 import { tf } from '../tf.js';
+import type { WasmBackend } from '../backend/kernels/wasm_backend.js';
 
 /**
  * A running sum of same-shaped tensors: added on the device within a batch, flushed into a
@@ -124,10 +125,8 @@ export function divideBy(a: Float64Array, n: number): Float64Array {
  * other tfjs call, so the memory cannot move under it.
  */
 function wasmView(t: tf.Tensor): Float32Array | null {
-  if (t.dtype !== 'float32') return null;
-  const b = tf.backend() as unknown as { dataIdMap?: { get(id: tf.DataId): { memoryOffset?: number } | undefined }; wasm?: { HEAPF32?: Float32Array } };
-  const at = b.dataIdMap?.get(t.dataId)?.memoryOffset;
-  const heap = b.wasm?.HEAPF32;
-  if (at === undefined || !heap || at % 4 !== 0 || at / 4 + t.size > heap.length) return null;
-  return heap.subarray(at / 4, at / 4 + t.size);
+  if (t.dtype !== 'float32' || tf.getBackend() !== 'wasm') return null;
+  // The backend's own accessor (the kernel fixes use it too): a view on its heap, no copy.
+  const backend = tf.backend() as unknown as WasmBackend;
+  return backend.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: 'float32' }) as Float32Array;
 }

@@ -13,12 +13,13 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import {
-  capSimdThreads, releaseSimdMemory, setSimdThreads, SIMD_THREAD_MIN_FLOPS, simdKernels, simdKernelsInfo, simdThreads, GEOMETRY_FLOATS, PACK_DEPTH,
+  capSimdThreads, releaseSimdMemory, setSimdThreads, SIMD_MEMORY_RETAIN_BYTES, SIMD_THREAD_MIN_FLOPS, simdKernels, simdKernelsInfo, simdThreads, GEOMETRY_FLOATS, PACK_DEPTH,
   type SimdConvGeometry, type SimdModule, type SimdSplit,
 } from '../../src/backend/kernels/simd/module.js';
 import { withForwardMinChannels, conv2dForwardBySimd, SIMD_FORWARD_MIN_CHANNELS } from '../../src/backend/kernels/conv2d_forward.js';
 import { conv2dGeometry } from '../../src/backend/kernels/conv_geometry.js';
 import type { KernelArgs, WasmBackend } from '../../src/backend/kernels/wasm_backend.js';
+import { gemmSimd } from '../../src/backend/kernels/simd/kernels.js';
 import { maxRelativeError, randomValues } from './support.js';
 
 const MAX_PARTS = 4;
@@ -333,6 +334,24 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     assert.notEqual(fresh, simd);
     assert.equal(fresh.helperThreads(), MAX_PARTS - 1, 'the helpers were kept');
     assert.deepEqual(product(fresh, MAX_PARTS), one);
+  });
+
+  it('a call larger than the retained memory runs on a single-thread module of its own: the shared memory stays within the retained size, nothing piles up', async () => {
+    const simd = await withHelpers(MAX_PARTS - 1);
+    // B [4096, 4100] alone is 67 MB: more than the 64 MB the shared memory may keep.
+    const [m, k, n] = [3, 4096, 4100];
+    const a = randomValues(19, m * k), b = randomValues(20, k * n);
+    const out = new Float32Array(m * n);
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 8; i++) gemmSimd(simdKernels()!, a, b, m, k, n, out);
+    const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+    assert.equal(simdKernels(), simd, 'the threaded module is kept');
+    assert.ok(simd.memoryBytes() <= SIMD_MEMORY_RETAIN_BYTES, `shared memory ${simd.memoryBytes()} bytes`);
+    // Eight piled-up memories would be over 1 GB (a shared one is only unmapped once every thread lets go).
+    assert.ok(grown < 600, `RSS grew by ${grown.toFixed(0)} MB`);
+    const ref = gemmReference(a, b, m, n, k, false, false);
+    assert.ok(maxRelativeError(out, Float32Array.from(ref)) <= REF_TOL);
+    assert.equal(simd.helperThreads(), MAX_PARTS - 1);
   });
 
   it('a helper that stopped turns threads off with an error naming the kernel; later calls run on one thread', async () => {

@@ -5,6 +5,9 @@
  * the module memory past SIMD_MEMORY_RETAIN_BYTES releases it at its end (an exception leaves it
  * for the next call to reuse or release).
  *
+ * A call whose buffers exceed the retained memory on the threaded module runs on a single-thread
+ * module of its own (`SimdModule.fit`), released at its end: a shared memory cannot shrink.
+ *
  * Work that splits (examples of a convolution, products of a batch, rows of XᵀX) runs in pieces
  * of at most SIMD_CALL_FLOATS operand floats, so that large operands — the engine's O·B stacked
  * cotangents, 1,280 examples of 32×32×16 — reuse the retained memory instead of growing a fresh
@@ -84,7 +87,9 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
   // The partial sums of up to 8 blocks of pixels, within 2 M floats (nn_conv_filter_grad_blocks).
   const partials = Math.min(8, Math.max(1, Math.floor(2 ** 21 / (K * g.co)))) * K * g.co;
   const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + partials + threads * work);
-  const [pg, px, pdy, pdw, pp, pw] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, partials, threads * work]);
+  const floats = [GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, partials, threads * work];
+  simd = simd.fit(floats);
+  const [pg, px, pdy, pdw, pp, pw] = simd.layout(floats);
   // dW of the whole batch is the sum of the pieces' (float32 sums, as within one piece).
   const sum = nb < g.n ? new Float32Array(K * g.co) : null;
   for (let b0 = 0; b0 < g.n; b0 += nb) {
@@ -117,7 +122,9 @@ export function conv2dForwardSimd(simd: SimdModule, x: Floats, filter: Floats, b
   const work = workFloats(simd, g, 'nn_conv_forward_work');
   const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
   const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + threads * work);
-  const [pg, px, pw, pb, py, pwork] = simd.layout([GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, threads * work]);
+  const floats = [GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, threads * work];
+  simd = simd.fit(floats);
+  const [pg, px, pw, pb, py, pwork] = simd.layout(floats);
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
   if (bias != null) simd.f32(pb!, g.co).set(bias.subarray(0, g.co) as Float32Array);
   for (let b0 = 0; b0 < g.n; b0 += nb) {
@@ -139,7 +146,9 @@ export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats
   const work = workFloats(simd, g, 'nn_conv_input_grad_work');
   const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
   const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + threads * work);
-  const [pg, pdy, pw, pdx, pwork] = simd.layout([GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, threads * work]);
+  const floats = [GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, threads * work];
+  simd = simd.fit(floats);
+  const [pg, pdy, pw, pdx, pwork] = simd.layout(floats);
   simd.f32(pw!, K * g.co).set(filter.subarray(0, K * g.co) as Float32Array);
   // Examples are independent: each piece writes its own slice of dx.
   for (let b0 = 0; b0 < g.n; b0 += nb) {
@@ -158,7 +167,9 @@ export function im2colSimd(simd: SimdModule, x: Floats, info: Conv2DInfo, layout
   const { x: nx, M, K } = sizes(g);
   if (layout === 'KM') {
     // Pᵀ's rows run over every example: one call.
-    const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nx, M * K]);
+    const floats = [GEOMETRY_FLOATS, nx, M * K];
+    simd = simd.fit(floats);
+    const [pg, px, pout] = simd.layout(floats);
     simd.writeGeometry(pg!, g);
     simd.f32(px!, nx).set(x.subarray(0, nx) as Float32Array);
     simd.exports.nn_im2col_km(px!, pg!, pout!);
@@ -170,7 +181,9 @@ export function im2colSimd(simd: SimdModule, x: Floats, info: Conv2DInfo, layout
   const xPer = g.h * g.w * g.c;
   const pPer = g.oh * g.ow * K;
   const nb = itemsPerCall(g.n, xPer + pPer, 0);
-  const [pg, px, pout] = simd.layout([GEOMETRY_FLOATS, nb * xPer, nb * pPer]);
+  const floats = [GEOMETRY_FLOATS, nb * xPer, nb * pPer];
+  simd = simd.fit(floats);
+  const [pg, px, pout] = simd.layout(floats);
   for (let b0 = 0; b0 < g.n; b0 += nb) {
     const count = Math.min(nb, g.n - b0);
     simd.writeGeometry(pg!, { ...g, n: count });
@@ -185,7 +198,9 @@ export function im2colSimd(simd: SimdModule, x: Floats, info: Conv2DInfo, layout
 export function col2imAddSimd(simd: SimdModule, cols: Floats, info: Conv2DInfo, dx: Float32Array): void {
   const g = simdGeometry(info);
   const { x: nx, M, K } = sizes(g);
-  const [pg, pc, pdx] = simd.layout([GEOMETRY_FLOATS, M * K, nx]);
+  const floats = [GEOMETRY_FLOATS, M * K, nx];
+  simd = simd.fit(floats);
+  const [pg, pc, pdx] = simd.layout(floats);
   simd.writeGeometry(pg!, g);
   simd.f32(pc!, M * K).set(cols.subarray(0, M * K) as Float32Array);
   simd.f32(pdx!, nx).set(dx);
@@ -223,7 +238,9 @@ export function gemmSimdBatched(
     // One product, A's rows contiguous: pieces of rows of A and C against the whole B.
     const rows = itemsPerCall(m, k + n, k * n + threads * work);
     if (rows < m) {
-      const [pa, pb, pc, pw] = simd.layout([rows * k, k * n, rows * n, threads * work]);
+      const floats = [rows * k, k * n, rows * n, threads * work];
+      simd = simd.fit(floats);
+      const [pa, pb, pc, pw] = simd.layout(floats);
       simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
       for (let r0 = 0; r0 < m; r0 += rows) {
         const count = Math.min(rows, m - r0);
@@ -240,7 +257,9 @@ export function gemmSimdBatched(
   const nb = itemsPerCall(batch, perA + perB + m * n, (sharedA ? m * k : 0) + (sharedB ? k * n : 0) + threads * work);
   const sizeA = sharedA ? m * k : nb * m * k;
   const sizeB = sharedB ? k * n : nb * k * n;
-  const [pa, pb, pc, pw] = simd.layout([sizeA, sizeB, nb * m * n, threads * work]);
+  const floats = [sizeA, sizeB, nb * m * n, threads * work];
+  simd = simd.fit(floats);
+  const [pa, pb, pc, pw] = simd.layout(floats);
   if (sharedA) simd.f32(pa!, sizeA).set(a.subarray(0, sizeA) as Float32Array);
   if (sharedB) simd.f32(pb!, sizeB).set(b.subarray(0, sizeB) as Float32Array);
   for (let i0 = 0; i0 < batch; i0 += nb) {
@@ -267,7 +286,9 @@ export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out:
   // The partial sums of up to 8 blocks of rows, within 2 M floats (nn_ssyrk_blocks).
   const partials = Math.min(8, Math.floor(2 ** 21 / Math.max(n * n, 1))) * n * n;
   const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + partials + threads * work) / PACK_DEPTH) * PACK_DEPTH);
-  const [px, pc, pp, pw] = simd.layout([Math.min(rows, m) * n, n * n, partials, threads * work]);
+  const floats = [Math.min(rows, m) * n, n * n, partials, threads * work];
+  simd = simd.fit(floats);
+  const [px, pc, pp, pw] = simd.layout(floats);
   if (accumulate) simd.f32(pc!, n * n).set(out.subarray(0, n * n));
   else simd.exports.nn_zero(pc!, n * n);
   for (let r0 = 0; r0 < m || r0 === 0; r0 += rows) {

@@ -111,6 +111,22 @@ export class SimdModule {
     this.heapBase = align(Number(this.exports.__heap_base.value)) + (threads?.helpers ?? 0) * SIMD_THREAD_STACK_BYTES;
   }
 
+  /**
+   * The module to lay out `floats` on: this one, or, when this one runs on a shared memory (helper
+   * threads) that the buffers would grow past SIMD_MEMORY_RETAIN_BYTES, a single-thread module
+   * with its own memory, given back by `trimSimdMemory` at the end of the call. A shared memory
+   * can only be freed once every thread has let go of it, so it is never grown past what it
+   * keeps; the one call that needs more runs on one thread.
+   */
+  fit(floats: number[]): SimdModule {
+    if (this.threads == null) return this;
+    let end = this.heapBase;
+    for (const n of floats) end = align(end + 4 * Math.max(n, 0));
+    if (end <= Math.max(SIMD_MEMORY_RETAIN_BYTES, this.memoryBytes())) return this;
+    overflow ??= instantiateSimd(embeddedSimdBytes());
+    return overflow;
+  }
+
   /** Bytes of the module's memory (its high-water mark: wasm memories never shrink). */
   memoryBytes(): number {
     return this.memory.buffer.byteLength;
@@ -448,8 +464,15 @@ export function useSimdModuleBytes(bytes: Uint8Array | undefined): void {
  */
 export const SIMD_MEMORY_RETAIN_BYTES = 64 * 1024 * 1024;
 
-/** Releases the module memory if it grew past SIMD_MEMORY_RETAIN_BYTES (called after each kernel). */
+/** The single-thread module of the call in progress that did not fit the shared memory (`fit`). */
+let overflow: SimdModule | null = null;
+
+/**
+ * Releases the module memory if it grew past SIMD_MEMORY_RETAIN_BYTES, and any single-thread
+ * module a call used instead of the shared one (called after each kernel).
+ */
 export function trimSimdMemory(): void {
+  overflow = null;
   if (state.kind === 'ready' && state.module.memoryBytes() > SIMD_MEMORY_RETAIN_BYTES) releaseSimdMemory();
 }
 

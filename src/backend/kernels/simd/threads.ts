@@ -38,6 +38,10 @@ export const SIMD_THREAD_STACK_BYTES = 65536;
 const HELPER_SOURCE = `
 const { workerData, receiveMessageOnPort } = require('worker_threads');
 const { module, control, index, names, stackTop, port } = workerData;
+// An idle helper never collects garbage by itself, and the memories it dropped stay mapped until
+// it does: collect after every reload (gc from a fresh context once --expose-gc is set).
+require('v8').setFlagsFromString('--expose-gc');
+const collect = require('vm').runInNewContext('gc');
 const c = new Int32Array(control);
 const base = ${HELPER_SLOTS} + 4 * (index - 1);
 let fns = null;
@@ -47,6 +51,7 @@ function instantiate(memory) {
   fns = names.map((n) => instance.exports[n]);
 }
 instantiate(workerData.memory);
+workerData.memory = null;
 let seen = Atomics.load(c, ${SEQUENCE});
 Atomics.store(c, base + 2, 1);
 Atomics.notify(c, base + 2);
@@ -64,8 +69,11 @@ for (;;) {
     let failed = 0;
     try {
       const m = receiveMessageOnPort(port);
-      if (m != null) instantiate(m.message);
-      else failed = 1;
+      if (m != null) {
+        fns = null;
+        instantiate(m.message);
+        collect();
+      } else failed = 1;
     } catch (e) {
       failed = 1;
     }
