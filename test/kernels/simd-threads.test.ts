@@ -85,6 +85,27 @@ function gemmReference(a: Float32Array, b: Float32Array, m: number, n: number, k
   return c;
 }
 
+/** A seeded symmetric n×n matrix (the upper triangle of random values, mirrored). */
+function symmetricValues(seed: number, n: number): Float32Array {
+  const r = randomValues(seed, n * n);
+  const c = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) c[i * n + j] = r[Math.min(i, j) * n + Math.max(i, j)]!;
+  return c;
+}
+
+/** C0 + XᵀX in float64 for X [m, n]. */
+function syrkReference(x: Float32Array, m: number, n: number, c0: Float32Array): Float64Array {
+  const ref = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let acc = c0[i * n + j]!;
+      for (let p = 0; p < m; p++) acc += x[p * n + i]! * x[p * n + j]!;
+      ref[i * n + j] = acc;
+    }
+  }
+  return ref;
+}
+
 /** The taps of a convolution: calls visit(m, k, xIndex) for every in-bounds (pixel, tap). */
 function forEachTap(g: SimdConvGeometry, visit: (m: number, k: number, xi: number) => void): void {
   let m = 0;
@@ -161,17 +182,8 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     const simd = await withHelpers(MAX_PARTS - 1);
     for (const [m, n] of [[300, 45], [40, 203], [9, 10]] as const) {
       const x = randomValues(6, m * n);
-      const c0 = new Float32Array(n * n);
-      const r = randomValues(7, n * n);
-      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) c0[i * n + j] = r[Math.min(i, j) * n + Math.max(i, j)]!;
-      const ref = new Float64Array(n * n);
-      for (let i = 0; i < n; i++) {
-        for (let j = 0; j < n; j++) {
-          let s = c0[i * n + j]!;
-          for (let p = 0; p < m; p++) s += x[p * n + i]! * x[p * n + j]!;
-          ref[i * n + j] = s;
-        }
-      }
+      const c0 = symmetricValues(7, n);
+      const ref = syrkReference(x, m, n, c0);
       checkParts(simd, `ssyrk ${m}x${n}`, {
         sizes: [m * n, n * n], work: PACK_DEPTH * Math.ceil(n / 8) * 8, operands: [x], initial: c0,
         call: (s, p, w, split) => s.run('nn_ssyrk', [m, n, p[0]!, p[1]!, 1, w], split),
@@ -186,17 +198,8 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     const blocks = simd.exports.nn_ssyrk_blocks(m, n);
     assert.equal(blocks, 3, 'ceil(1300 / 256) / 2 blocks of rows');
     const x = randomValues(17, m * n);
-    const c0 = new Float32Array(n * n);
-    const r = randomValues(18, n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) c0[i * n + j] = r[Math.min(i, j) * n + Math.max(i, j)]!;
-    const ref = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        let acc = c0[i * n + j]!;
-        for (let p = 0; p < m; p++) acc += x[p * n + i]! * x[p * n + j]!;
-        ref[i * n + j] = acc;
-      }
-    }
+    const c0 = symmetricValues(18, n);
+    const ref = syrkReference(x, m, n, c0);
     checkParts(simd, 'ssyrk rows 1300x37', {
       sizes: [m * n, blocks * n * n, n * n], work: PACK_DEPTH * Math.ceil(n / 8) * 8, operands: [x, new Float32Array(blocks * n * n).fill(Number.NaN)], initial: c0,
       call: (s, p, w, split) => {
