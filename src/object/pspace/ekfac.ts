@@ -74,7 +74,7 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
     }
     return blocks;
   } catch (e) {
-    // The blocks of the layers before the failing one hold device tensors.
+    // Mark the blocks of the layers before the failing one disposed (they hold no tensors any more).
     blocks.forEach((b) => b.dispose());
     throw e;
   }
