@@ -375,15 +375,25 @@ EXPORT(nn_ssyrk) void nn_ssyrk(int32_t m, int32_t n, const float *x, float *c, i
   }
 }
 
+// The most blocks whose partial sums of rows·cols floats each a split sum may keep: 8, and all
+// of them within 2 M floats (at least 1). The callers lay out that many partials.
+EXPORT(nn_max_blocks) int32_t nn_max_blocks(int32_t rows, int32_t cols) {
+  const int64_t per = (int64_t)rows * cols;
+  const int64_t budget = (int64_t)(1 << 21) / (per > 0 ? per : 1);
+  return budget >= 8 ? 8 : budget < 1 ? 1 : (int32_t)budget;
+}
+
+// Blocks, `wanted` or fewer, of a sum split into partials of rows·cols floats (nn_max_blocks).
+static int32_t capped_blocks(int64_t wanted, int32_t rows, int32_t cols) {
+  const int32_t most = nn_max_blocks(rows, cols);
+  return wanted > most ? most : wanted < 1 ? 1 : (int32_t)wanted;
+}
+
 // Blocks of rows of X whose XᵀX nn_ssyrk_rows forms separately (the chunks of its call), fixed by
 // (m, n) alone so that the sum does not depend on the thread count: at least two packed blocks
 // of KC rows per block, at most 8 blocks, and their partials within 2 M floats. 1: use nn_ssyrk.
 EXPORT(nn_ssyrk_blocks) int32_t nn_ssyrk_blocks(int32_t m, int32_t n) {
-  int64_t blocks = (m + KC - 1) / KC / 2;
-  if (blocks > 8) blocks = 8;
-  const int64_t budget = (int64_t)(1 << 21) / ((int64_t)n * n > 0 ? (int64_t)n * n : 1);
-  if (blocks > budget) blocks = budget;
-  return blocks < 1 ? 1 : (int32_t)blocks;
+  return capped_blocks((m + KC - 1) / KC / 2, n, n);
 }
 
 // P_b [n, n] = X_bᵀX_b (upper-triangle tiles; the strict lower triangle is not meaningful) for
@@ -437,11 +447,7 @@ EXPORT(nn_conv_filter_grad_blocks) int32_t nn_conv_filter_grad_blocks(const Geom
   const int32_t K = g->fh * g->fw * g->c, CO = g->co;
   const int64_t M = (int64_t)g->n * g->oh * g->ow;
   const int32_t mc = chunk_rows(K, 64, 1024);
-  int64_t blocks = (M + mc - 1) / mc / 2;
-  if (blocks > 8) blocks = 8;
-  const int64_t budget = (int64_t)(1 << 21) / ((int64_t)K * CO > 0 ? (int64_t)K * CO : 1);
-  if (blocks > budget) blocks = budget;
-  return blocks < 1 ? 1 : (int32_t)blocks;
+  return capped_blocks((M + mc - 1) / mc / 2, K, CO);
 }
 
 // dW_b [K, CO] = P_bᵀ·dy_b for block `chunk` of `chunks` (nn_conv_filter_grad_blocks) of the output

@@ -76,16 +76,32 @@ function workFloats(simd: SimdModule, g: SimdConvGeometry, which: 'nn_conv_filte
   return simd.exports[which](pg!);
 }
 
+/** Floats for the partial sums [rows, cols] of a split sum (nn_max_blocks of them), or 0 if it cannot split. */
+function partialFloats(simd: SimdModule, rows: number, cols: number): number {
+  const most = simd.exports.nn_max_blocks(rows, cols);
+  return most > 1 ? most * rows * cols : 0;
+}
+
+/**
+ * What the three convolution fronts share: the module's geometry, the taps K, the floats of one
+ * example of x and of the output (y or dy), the kernel's work floats per thread slot, and the
+ * threads for its 2·M·K·CO flops.
+ */
+function convolutionPlan(simd: SimdModule, info: Conv2DInfo, which: Parameters<typeof workFloats>[2]) {
+  const g = simdGeometry(info);
+  const { M, K } = sizes(g);
+  return {
+    g, K, xPer: g.h * g.w * g.c, outPer: g.oh * g.ow * g.co,
+    work: workFloats(simd, g, which), threads: simd.threadsFor(2 * M * K * g.co),
+  };
+}
+
 /** dW [K, CO] = Pᵀ·dy for an NHWC x and dy [M, CO]; `out` receives the K·CO values. */
 export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, info: Conv2DInfo, out: Float32Array): void {
-  const g = simdGeometry(info);
-  const { K } = sizes(g);
-  const xPer = g.h * g.w * g.c;
-  const dyPer = g.oh * g.ow * g.co;
-  const work = workFloats(simd, g, 'nn_conv_filter_grad_work');
-  const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
-  // The partial sums of up to 8 blocks of pixels, within 2 M floats (nn_conv_filter_grad_blocks).
-  const partials = Math.min(8, Math.max(1, Math.floor(2 ** 21 / (K * g.co)))) * K * g.co;
+  const { g, K, xPer, outPer: dyPer, work, threads } = convolutionPlan(simd, info, 'nn_conv_filter_grad_work');
+  // Room for the partial sums of as many blocks of pixels as nn_conv_filter_grad_blocks may give
+  // (none when it can give only one: the kernel then writes dW itself).
+  const partials = partialFloats(simd, K, g.co);
   const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + partials + threads * work);
   const floats = [GEOMETRY_FLOATS, nb * xPer, nb * dyPer, K * g.co, partials, threads * work];
   simd = simd.fit(floats);
@@ -115,12 +131,7 @@ export function conv2dFilterGradSimd(simd: SimdModule, x: Floats, dy: Floats, in
  * NHWC y. Examples are independent: pieces of examples write their own slices of y.
  */
 export function conv2dForwardSimd(simd: SimdModule, x: Floats, filter: Floats, bias: Floats | null, info: Conv2DInfo, relu: boolean, out: Float32Array): void {
-  const g = simdGeometry(info);
-  const { K } = sizes(g);
-  const xPer = g.h * g.w * g.c;
-  const yPer = g.oh * g.ow * g.co;
-  const work = workFloats(simd, g, 'nn_conv_forward_work');
-  const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
+  const { g, K, xPer, outPer: yPer, work, threads } = convolutionPlan(simd, info, 'nn_conv_forward_work');
   const nb = itemsPerCall(g.n, xPer + yPer, K * g.co + g.co + threads * work);
   const floats = [GEOMETRY_FLOATS, nb * xPer, K * g.co, g.co, nb * yPer, threads * work];
   simd = simd.fit(floats);
@@ -139,12 +150,7 @@ export function conv2dForwardSimd(simd: SimdModule, x: Floats, filter: Floats, b
 
 /** dx = col2im(dy·Wᵀ) for dy [M, CO] and the filter [fh, fw, ci, co]; `out` receives the NHWC dx. */
 export function conv2dInputGradSimd(simd: SimdModule, dy: Floats, filter: Floats, info: Conv2DInfo, out: Float32Array): void {
-  const g = simdGeometry(info);
-  const { K } = sizes(g);
-  const xPer = g.h * g.w * g.c;
-  const dyPer = g.oh * g.ow * g.co;
-  const work = workFloats(simd, g, 'nn_conv_input_grad_work');
-  const threads = simd.threadsFor(2 * sizes(g).M * K * g.co);
+  const { g, K, xPer, outPer: dyPer, work, threads } = convolutionPlan(simd, info, 'nn_conv_input_grad_work');
   const nb = itemsPerCall(g.n, xPer + dyPer, K * g.co + threads * work);
   const floats = [GEOMETRY_FLOATS, nb * dyPer, K * g.co, nb * xPer, threads * work];
   simd = simd.fit(floats);
@@ -283,8 +289,8 @@ export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out:
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
   const threads = simd.threadsFor(m * n * n);
   // XᵀX = Σ over pieces of rows of their XᵀX: rows in multiples of the packed depth.
-  // The partial sums of up to 8 blocks of rows, within 2 M floats (nn_ssyrk_blocks).
-  const partials = Math.min(8, Math.floor(2 ** 21 / Math.max(n * n, 1))) * n * n;
+  // Room for the partial sums of as many blocks of rows as nn_ssyrk_blocks may give.
+  const partials = partialFloats(simd, n, n);
   const rows = m <= PACK_DEPTH ? m : Math.max(PACK_DEPTH, Math.floor(itemsPerCall(m, n, n * n + partials + threads * work) / PACK_DEPTH) * PACK_DEPTH);
   const floats = [Math.min(rows, m) * n, n * n, partials, threads * work];
   simd = simd.fit(floats);

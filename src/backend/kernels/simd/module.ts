@@ -32,6 +32,7 @@ export interface SimdExports {
   nn_conv_filter_grad_blocks(geom: number): number;
   nn_add_partials(p: number, count: number, n: number, out: number): void;
   nn_ssyrk_blocks(m: number, n: number): number;
+  nn_max_blocks(rows: number, cols: number): number;
   nn_ssyrk_add_partials(p: number, count: number, n: number, c: number, mirror: number): void;
   nn_conv_input_grad_work(geom: number): number;
   nn_conv_forward_work(geom: number): number;
@@ -55,7 +56,7 @@ export interface SimdPartedKernels {
 const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_ssyrk_rows', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward'] as const;
 
 const REQUIRED_FUNCTIONS = [
-  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_add_partials', 'nn_ssyrk_blocks', 'nn_ssyrk_add_partials',
+  'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_add_partials', 'nn_max_blocks', 'nn_ssyrk_blocks', 'nn_ssyrk_add_partials',
   'nn_conv_filter_grad_work', 'nn_conv_filter_grad_blocks', 'nn_conv_input_grad_work', 'nn_conv_forward_work', ...PARTED_KERNELS,
 ] as const;
 
