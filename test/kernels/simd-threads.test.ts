@@ -10,6 +10,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import {
@@ -382,6 +384,21 @@ describe('SIMD kernels split between helper threads: bit-identical to one thread
     assert.equal(simd.threadsFor(1e12), 2);
     outer();
     assert.equal(simd.threadsFor(1e12), MAX_PARTS);
+  });
+
+  it('NNGEOMETRY_SIMD_THREADS: a count is taken, a bad value is named in one warning and the default used', () => {
+    const probe = (value: string) => spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+      "const m = await import('./src/backend/kernels/simd/module.ts'); console.log(m.simdThreads());"],
+      { env: { ...process.env, NNGEOMETRY_SIMD_THREADS: value }, encoding: 'utf8', timeout: 60_000 });
+    const good = probe('3');
+    assert.equal(good.stdout.trim(), '3');
+    assert.doesNotMatch(good.stderr, /NNGEOMETRY_SIMD_THREADS/);
+    for (const bad of ['two', '0', '1.5', '65']) {
+      const r = probe(bad);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`NNGEOMETRY_SIMD_THREADS='${bad.replace('.', '\\.')}' is not an integer in \\[1, 64\\].*setSimdThreads`));
+      assert.equal(r.stdout.trim(), String(Math.min(availableParallelism(), 8)));
+    }
   });
 
   it('setSimdThreads refuses counts that are not integers in [1, 64]', () => {

@@ -309,11 +309,15 @@ export const SIMD_MAX_THREADS = 64;
  */
 function defaultThreads(): number {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['NNGEOMETRY_SIMD_THREADS'];
+  const fallback = onNodeMainThread() ? Math.max(1, Math.min(availableCores(), 8)) : 1;
   if (env != null && env !== '') {
     const n = Number(env);
     if (Number.isInteger(n) && n >= 1 && n <= SIMD_MAX_THREADS) return n;
+    // Read at import, where throwing would take the whole library down: say it once instead.
+    console.warn(`nngeometry: NNGEOMETRY_SIMD_THREADS='${env}' is not an integer in [1, ${SIMD_MAX_THREADS}]; ` +
+      `the SIMD kernels use ${fallback} thread(s). Set it to a count, unset it, or call setSimdThreads(n).`);
   }
-  return onNodeMainThread() ? Math.max(1, Math.min(availableCores(), 8)) : 1;
+  return fallback;
 }
 
 let threadCount = defaultThreads();
