@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
 import { symmetricRankUpdate } from '../../src/backend/kernels/simd/index.js';
-import { im2colSimd, withSimdCallFloats } from '../../src/backend/kernels/simd/kernels.js';
+import { gemmSimd, im2colSimd, syrkSimd, withSimdCallFloats } from '../../src/backend/kernels/simd/kernels.js';
 import { simdKernels } from '../../src/backend/kernels/simd/module.js';
 import { conv2dGeometry } from '../../src/backend/kernels/conv_geometry.js';
 import { withForwardMinChannels } from '../../src/backend/kernels/conv2d_forward.js';
-import { gradsOfProjection, maxRelativeError, seeded, TOL, valuesOn } from './support.js';
+import { gradsOfProjection, maxRelativeError, randomValues, seeded, TOL, valuesOn } from './support.js';
 
 /** Values of `compute` on wasm with pieces of `floats` floats, and on cpu. */
 async function piecesVsCpu(floats: number, compute: () => tf.Tensor | tf.Tensor[]): Promise<number> {
@@ -83,5 +83,61 @@ describe('SIMD kernels in pieces (forced small split size) match cpu', () => {
       return [symmetricRankUpdate(x() as tf.Tensor2D, tf.getBackend() === 'wasm' ? sym : undefined).add(tf.getBackend() === 'wasm' ? tf.zeros([9, 9]) : sym)];
     });
     assert.ok(err <= TOL, `relative error ${err}`);
+  });
+
+  it('a product larger than a call goes in tiles of C: every transpose, the very numbers of the one-call product', () => {
+    // m·k + k·n + m·n = 4,043 floats against calls of 2,000: panels of 32 columns (45 = 32 + 13)
+    // and blocks of 4 rows (37 = 9·4 + 1). A tile misplaced, a panel or row block dropped at the
+    // edge, or a transpose read the wrong way changes numbers, which stay NaN where nothing writes.
+    const simd = simdKernels()!;
+    const [m, k, n] = [37, 29, 45];
+    const a = randomValues(21, m * k);
+    const b = randomValues(22, k * n);
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      const whole = new Float32Array(m * n);
+      gemmSimd(simd, a, b, m, k, n, whole, ta, tb);
+      const tiles = new Float32Array(m * n).fill(Number.NaN);
+      withSimdCallFloats(2000, () => gemmSimd(simd, a, b, m, k, n, tiles, ta, tb));
+      assert.deepEqual(Array.from(tiles), Array.from(whole), `transposes ${ta} ${tb}`);
+      // And the product itself, in float64 (a stored Aᵀ is [k, m], a stored Bᵀ is [n, k]).
+      let err = 0;
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let t = 0;
+          for (let l = 0; l < k; l++) t += a[ta ? l * m + i : i * k + l]! * b[tb ? j * k + l : l * n + j]!;
+          err = Math.max(err, Math.abs(tiles[i * n + j]! - t) / (1 + Math.abs(t)));
+        }
+      }
+      assert.ok(err <= 1e-5, `transposes ${ta} ${tb}: error ${err} against float64`);
+    }
+  });
+
+  it('XᵀX larger than a call goes in panels of columns over blocks of rows: C + XᵀX, exactly symmetric', () => {
+    // [40, 40] plus a packed panel is past calls of 3,000 floats: panels of 16 columns (16, 16, 8)
+    // and blocks of 256 rows (700 = 256 + 256 + 188), accumulated onto a symmetric start. A
+    // mirror from the wrong side, a diagonal block's lower triangle left unset, a row block
+    // dropped or the start overwritten instead of added to all change numbers.
+    const simd = simdKernels()!;
+    const [m, n] = [700, 40];
+    const x = randomValues(23, m * n);
+    const c0 = new Float32Array(n * n);
+    const r = randomValues(24, n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) c0[i * n + j] = r[i * n + j]! + r[j * n + i]!;
+    for (const accumulate of [false, true]) {
+      const out = accumulate ? Float32Array.from(c0) : new Float32Array(n * n).fill(Number.NaN);
+      withSimdCallFloats(3000, () => syrkSimd(simd, x, m, n, out, accumulate));
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let t = accumulate ? c0[i * n + j]! : 0;
+          for (let l = 0; l < m; l++) t += x[l * n + i]! * x[l * n + j]!;
+          err = Math.max(err, Math.abs(out[i * n + j]! - t));
+          scale = Math.max(scale, Math.abs(t));
+          assert.equal(out[i * n + j], out[j * n + i], `C[${i}, ${j}] = C[${j}, ${i}] (accumulate ${accumulate})`);
+        }
+      }
+      assert.ok(err / scale <= 1e-5, `accumulate ${accumulate}: relative error ${err / scale} against float64`);
+    }
   });
 });

@@ -240,23 +240,15 @@ export function gemmSimdBatched(
   const threads = simd.threadsFor(2 * batch * m * n * k);
   // One product splits into panels of 8 columns (two per chunk at least) or rows of 4.
   const productChunks = (rows: number) => chunksOf(threads, Math.max(Math.floor(Math.ceil(n / 8) / 2), Math.ceil(rows / 4)));
-  if (batch === 1 && !transposeA && m > 1) {
-    // One product, A's rows contiguous: pieces of rows of A and C against the whole B.
-    const rows = itemsPerCall(m, k + n, k * n + threads * work);
-    if (rows < m) {
-      const floats = [rows * k, k * n, rows * n, threads * work];
-      simd = simd.fit(floats);
-      const [pa, pb, pc, pw] = simd.layout(floats);
-      simd.f32(pb!, k * n).set(b.subarray(0, k * n) as Float32Array);
-      for (let r0 = 0; r0 < m; r0 += rows) {
-        const count = Math.min(rows, m - r0);
-        simd.f32(pa!, count * k).set(a.subarray(r0 * k, (r0 + count) * k) as Float32Array);
-        simd.run('nn_sgemm', [count, n, k, pa!, pb!, pc!, 0, transposeB ? 1 : 0, 0, pw!], productChunks(count));
-        out.set(simd.f32(pc!, count * n), r0 * n);
-      }
-      trimSimdMemory();
-      return;
+  if (m * k + k * n + m * n + threads * work > callFloats && k * 8 <= callFloats / 4) {
+    // One product alone does not fit a call: each goes in tiles of C (`gemmTiles`).
+    const [strideA, strideB] = [sharedA ? 0 : m * k, sharedB ? 0 : k * n];
+    for (let i = 0; i < batch; i++) {
+      gemmTiles(simd, a.subarray(i * strideA, i * strideA + m * k), b.subarray(i * strideB, i * strideB + k * n), m, k, n,
+        out.subarray(i * m * n, (i + 1) * m * n), transposeA, transposeB);
     }
+    trimSimdMemory();
+    return;
   }
   const perA = sharedA ? 0 : m * k;
   const perB = sharedB ? 0 : k * n;
@@ -281,6 +273,45 @@ export function gemmSimdBatched(
 }
 
 /**
+ * One product op(A)·op(B) too large for a call, in tiles of C: panels of columns (B's panel
+ * within half a call) and in each, blocks of rows (A's rows beside it), every tile a whole sum
+ * over k. A tile's entries are the very sums of the untiled product (the kernel splits neither
+ * the k sum nor its order), so no number depends on the tiles; what tiling buys is that every
+ * call fits the retained memory, where the helper threads work, and that B is packed once per
+ * panel rather than once per handful of rows.
+ */
+function gemmTiles(simd: SimdModule, a: Floats, b: Floats, m: number, k: number, n: number, out: Float32Array, transposeA: boolean, transposeB: boolean): void {
+  const cols = Math.min(n, Math.max(8, Math.floor(callFloats / 2 / k / 8) * 8));
+  const work = PACK_DEPTH * (Math.ceil(cols / 8) * 8);
+  const threads = simd.threadsFor(2 * m * cols * k);
+  const rows = Math.min(m, Math.max(4, Math.floor((callFloats - k * cols - threads * work) / (k + cols) / 4) * 4));
+  const floats = [rows * k, k * cols, rows * cols, threads * work];
+  simd = simd.fit(floats);
+  const [pa, pb, pc, pw] = simd.layout(floats);
+  for (let j0 = 0; j0 < n; j0 += cols) {
+    const nc = Math.min(cols, n - j0);
+    // op(B)'s columns j0…: rows of a stored Bᵀ [n, k], or a strided panel of a stored B [k, n].
+    if (transposeB) simd.f32(pb!, nc * k).set(b.subarray(j0 * k, (j0 + nc) * k) as Float32Array);
+    else gatherColumns(simd.f32(pb!, k * nc), b, k, n, j0, nc);
+    for (let r0 = 0; r0 < m; r0 += rows) {
+      const mc = Math.min(rows, m - r0);
+      if (transposeA) gatherColumns(simd.f32(pa!, k * mc), a, k, m, r0, mc);
+      else simd.f32(pa!, mc * k).set(a.subarray(r0 * k, (r0 + mc) * k) as Float32Array);
+      simd.run('nn_sgemm', [mc, nc, k, pa!, pb!, pc!, transposeA ? 1 : 0, transposeB ? 1 : 0, 0, pw!],
+        chunksOf(threads, Math.max(Math.floor(Math.ceil(nc / 8) / 2), Math.ceil(mc / 4))));
+      const tile = simd.f32(pc!, mc * nc);
+      if (nc === n) out.set(tile, r0 * n);
+      else for (let r = 0; r < mc; r++) out.set(tile.subarray(r * nc, (r + 1) * nc), (r0 + r) * n + j0);
+    }
+  }
+}
+
+/** dst [rows, count] = columns c0 … c0 + count − 1 of the row-major src [rows, width]. */
+function gatherColumns(dst: Float32Array, src: Floats, rows: number, width: number, c0: number, count: number): void {
+  for (let r = 0; r < rows; r++) dst.set(src.subarray(r * width + c0, r * width + c0 + count) as Float32Array, r * count);
+}
+
+/**
  * out [n, n] = XᵀX for X [m, n] (row-major), plus `out`'s own values when `accumulate` is set
  * (they must then be symmetric). Only the upper-triangle tiles are computed; the lower triangle
  * is their mirror image, so the result is exactly symmetric.
@@ -288,6 +319,10 @@ export function gemmSimdBatched(
 export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out: Float32Array, accumulate = false): void {
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
   const threads = simd.threadsFor(m * n * n);
+  if (n * n + PACK_DEPTH * n > callFloats && n * 8 <= callFloats / 8) {
+    syrkTiles(simd, x, m, n, out, accumulate);
+    return;
+  }
   // XᵀX = Σ over pieces of rows of their XᵀX: rows in multiples of the packed depth.
   // Room for the partial sums of as many blocks of rows as nn_ssyrk_blocks may give.
   const partials = partialFloats(simd, n, n);
@@ -315,3 +350,56 @@ export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out:
   out.set(simd.f32(pc!, n * n));
   trimSimdMemory();
 }
+
+/**
+ * `syrkSimd` for an XᵀX too large for a call ([n, n] past the call's floats), in panels of rows
+ * J = [j0, j1) of C: C[J, 0:j1] (+)= X[:, J]ᵀ·X[:, 0:j1] over blocks of rows of X, each a product
+ * with the accumulate flag (the narrow X[:, J] is the transposed side: its stride stays short),
+ * then C[0:j0, J] is the mirror of C[J, 0:j0] and the diagonal block's upper triangle the mirror
+ * of its lower one (exactly symmetric). Panels and row blocks are fixed by (m, n) and the call
+ * size, never by the threads: the sums, and so every number, do not depend on the thread count.
+ */
+function syrkTiles(simd: SimdModule, x: Floats, m: number, n: number, out: Float32Array, accumulate: boolean): void {
+  const cols = Math.max(8, Math.floor(callFloats / 4 / n / 8) * 8);
+  const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
+  // Rows per block: the two gathered panels of X beside the C tile, within the call's floats.
+  const rows = Math.min(Math.max(m, 1), Math.max(PACK_DEPTH, Math.floor((callFloats - n * cols) / (n + cols) / PACK_DEPTH) * PACK_DEPTH));
+  const threads = simd.threadsFor(2 * rows * n * cols);
+  const floats = [rows * cols, rows * n, cols * n, threads * work];
+  simd = simd.fit(floats);
+  const [pj, pl, pc, pw] = simd.layout(floats);
+  for (let j0 = 0; j0 < n; j0 += cols) {
+    const nc = Math.min(cols, n - j0);
+    const j1 = j0 + nc;
+    const tile = simd.f32(pc!, nc * j1);
+    // C[J, 0:j1]: the caller's values to add onto, or zero.
+    if (accumulate) for (let r = 0; r < nc; r++) tile.set(out.subarray((j0 + r) * n, (j0 + r) * n + j1), r * j1);
+    else tile.fill(0);
+    for (let r0 = 0; r0 < m; r0 += rows) {
+      const mr = Math.min(rows, m - r0);
+      const block = x.subarray(r0 * n, (r0 + mr) * n);
+      gatherColumns(simd.f32(pj!, mr * nc), block, mr, n, j0, nc);
+      gatherColumns(simd.f32(pl!, mr * j1), block, mr, n, 0, j1);
+      simd.run('nn_sgemm', [nc, j1, mr, pj!, pl!, pc!, 1, 0, 1, pw!],
+        chunksOf(threads, Math.max(Math.floor(Math.ceil(j1 / 8) / 2), Math.ceil(nc / 4))));
+    }
+    const c = simd.f32(pc!, nc * j1);
+    for (let r = 0; r < nc; r++) {
+      const i = j0 + r;
+      // Row i left of the diagonal block; the diagonal block's lower triangle, mirrored.
+      out.set(c.subarray(r * j1, r * j1 + j0), i * n);
+      for (let t = 0; t <= r; t++) out[i * n + j0 + t] = out[(j0 + t) * n + i] = c[r * j1 + j0 + t]!;
+    }
+    // C[0:j0, J] = C[J, 0:j0]ᵀ, in bands of 32 rows, so that the writes along a band's rows
+    // share cache lines from one column to the next.
+    for (let t0 = 0; t0 < j0; t0 += 32) {
+      const t1 = Math.min(t0 + 32, j0);
+      for (let r = 0; r < nc; r++) {
+        const from = r * j1;
+        for (let t = t0; t < t1; t++) out[t * n + j0 + r] = c[from + t]!;
+      }
+    }
+  }
+  trimSimdMemory();
+}
+

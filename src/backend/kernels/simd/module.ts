@@ -124,7 +124,8 @@ export class SimdModule {
     let end = this.heapBase;
     for (const n of floats) end = align(end + 4 * Math.max(n, 0));
     if (end <= Math.max(SIMD_MEMORY_RETAIN_BYTES, this.memoryBytes())) return this;
-    overflow ??= instantiateSimd(embeddedSimdBytes());
+    overflowCompiled ??= new WebAssembly.Module(embeddedSimdBytes() as Uint8Array<ArrayBuffer>);
+    overflow ??= fromModule(overflowCompiled);
     return overflow;
   }
 
@@ -471,6 +472,13 @@ export const SIMD_MEMORY_RETAIN_BYTES = 64 * 1024 * 1024;
 
 /** The single-thread module of the call in progress that did not fit the shared memory (`fit`). */
 let overflow: SimdModule | null = null;
+
+/**
+ * The single-thread build, compiled once: V8 runs a freshly compiled function on its baseline
+ * compiler until it has run enough to be optimised, and a kernel call is one long invocation, so a
+ * module compiled per call ran every large product on baseline code (20-30x slower).
+ */
+let overflowCompiled: WebAssembly.Module | null = null;
 
 /**
  * Releases the module memory if it grew past SIMD_MEMORY_RETAIN_BYTES, and any single-thread
