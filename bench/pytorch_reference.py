@@ -19,7 +19,14 @@ Threads: torch.set_num_threads(BENCH_TORCH_THREADS, default: all CPUs). Install 
 libopenblas0-pthread so that torch's LAPACK/BLAS is OpenBLAS, not the reference BLAS (the
 JSON reports the BLAS the process mapped).
 
+  - with --kfac-mlp WIDTH,HIDDEN,EXAMPLES: the plain step and NNGeometry's exact KFAC pass
+    ('classif_logits': one forward, then one backward per output of log_softmax·√p with p held
+    fixed, to the pre-activations of every Linear; A += [x, 1]ᵀ[x, 1], G += gᵀg in float32) on
+    the MLP 784 → WIDTH×HIDDEN → 10 of bench/scale.ts, so that the KFAC ÷ plain-step multiple of
+    the scale rows has PyTorch's beside it.
+
 Usage: /usr/bin/python3 bench/pytorch_reference.py [--quick] [--eigh 1024,2048,5409] [--reps 3]
+       /usr/bin/python3 bench/pytorch_reference.py --kfac-mlp 4096,7,256 [--reps 1]
 """
 import argparse
 import json
@@ -49,6 +56,7 @@ def main():
     parser.add_argument('--eigh', default=None, help='comma-separated sizes (default 1024,2048,5409)')
     parser.add_argument('--reps', type=int, default=3)
     parser.add_argument('--skip-eigh', action='store_true')
+    parser.add_argument('--kfac-mlp', default=None, help='WIDTH,HIDDEN,EXAMPLES: plain step and exact KFAC pass of that MLP only')
     args = parser.parse_args()
 
     import torch
@@ -116,6 +124,62 @@ def main():
             b = min(batch, examples - k * batch)
             data.append((torch.randn((b, *shape), generator=g), torch.randint(0, 10, (b,), generator=g)))
         return name, model, data, examples
+
+    if args.kfac_mlp:
+        width, hidden, examples = (int(v) for v in args.kfac_mlp.split(','))
+        layers = [nn.Linear(784, width), nn.ReLU()]
+        for _ in range(hidden - 1):
+            layers += [nn.Linear(width, width), nn.ReLU()]
+        model = nn.Sequential(*layers, nn.Linear(width, 10))
+        _, _, data, _ = workload('MLP', model, (784,), examples)
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+        def plain_step_mlp():
+            for xs, ys in data:
+                model.zero_grad(set_to_none=True)
+                F.cross_entropy(model(xs), ys).backward()
+
+        def kfac_pass():
+            A = [torch.zeros(m.in_features + 1, m.in_features + 1) for m in linears]
+            G = [torch.zeros(m.out_features, m.out_features) for m in linears]
+            for xs, _ in data:
+                inputs, outputs = [], []
+
+                def keep(mod, i, o):  # returns None: the output stays as it is
+                    inputs.append(i[0].detach())
+                    outputs.append(o)
+
+                hooks = [m.register_forward_hook(keep) for m in linears]
+                try:
+                    logits = model(xs)
+                finally:
+                    for h in hooks:
+                        h.remove()
+                f = F.log_softmax(logits, dim=1) * F.softmax(logits, dim=1).detach().sqrt()
+                for i, x in enumerate(inputs):
+                    x1 = torch.cat([x, torch.ones(x.shape[0], 1)], dim=1)
+                    A[i].addmm_(x1.T, x1)
+                for o in range(f.shape[1]):
+                    grads = torch.autograd.grad(f[:, o].sum(), outputs, retain_graph=o + 1 < f.shape[1])
+                    for i, g in enumerate(grads):
+                        G[i].addmm_(g.T, g)
+            return [a / examples for a in A], [g / examples for g in G]
+
+        rows = []
+        for what, fn in (('plain forward+backward', plain_step_mlp), ('KFAC factors (NNGeometry classif_logits)', kfac_pass)):
+            fn()  # warm-up
+            samples = []
+            for _ in range(max(args.reps, 1)):
+                t0 = time.perf_counter()
+                fn()
+                samples.append((time.perf_counter() - t0) * 1000)
+            samples.sort()
+            rows.append({'workload': f'MLP 784-{width}x{hidden}-10, {examples} examples', 'what': what, 'examples': examples,
+                         'params': sum(p.numel() for p in model.parameters()), 'ms': samples[len(samples) // 2], 'samples': samples})
+            log(f'  PyTorch MLP 784-{width}x{hidden}-10: {what} {samples[len(samples) // 2]:.0f} ms')
+        print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'rows': rows,
+                          'kfac_over_plain': rows[1]['ms'] / rows[0]['ms']}))
+        return
 
     quick = args.quick
     n = (lambda full: 256 if quick else full)

@@ -58,7 +58,8 @@ export class HostSum {
     if (this.immediate) {
       if (offset < 0 || offset + t.size > this.sum.length) throw new RangeError(`HostSum.add: ${t.size} values at offset ${offset} overflow a sum of ${this.sum.length}`);
       const v = wasmView(t) ?? t.dataSync();
-      for (let k = 0; k < v.length; k++) this.sum[offset + k]! += v[k]!;
+      if (v instanceof Float32Array) addFloat32(this.sum, offset, v);
+      else for (let k = 0; k < v.length; k++) this.sum[offset + k]! += v[k]!;
       this.transferred = true;
       return;
     }
@@ -124,6 +125,15 @@ export function divideBy(a: Float64Array, n: number): Float64Array {
  * (184 ms for 64 MiB against ≈ 40 ms for the float64 additions); the view is read before any
  * other tfjs call, so the memory cannot move under it.
  */
+/**
+ * sum[offset + k] += v[k]: one monomorphic loop on locals (the loop on the class field and a
+ * union of array types ran at ~16 ns an element, 0.27 s for one 4,096² factor term).
+ */
+function addFloat32(sum: Float64Array, offset: number, v: Float32Array): void {
+  const n = v.length;
+  for (let k = 0; k < n; k++) sum[offset + k] += v[k]!;
+}
+
 function wasmView(t: tf.Tensor): Float32Array | null {
   if (t.dtype !== 'float32' || tf.getBackend() !== 'wasm') return null;
   // The backend's own accessor (the kernel fixes use it too): a view on its heap, no copy.
