@@ -4,7 +4,11 @@
  * split starts to pay: SIMD_THREAD_MIN_FLOPS), XᵀX, and the convolutions of the CNN 32x32x3's
  * plain step (batch 128); then that workload's plain step itself.
  *
- * Run: npm run bench:threads -- [--reps N] [--threads T]   (T: default every core, at most 8)
+ * With --wide, also the products of the d ≈ 10⁸ MLP (784 → 4096×7 → 10, batches of 128): x·W,
+ * dy·Wᵀ, xᵀ·dy and the XᵀX of a G factor from 2,560 rows, each too large for one call of the
+ * retained memory, so they run in tiles (kernels.ts gemmTiles / syrkTiles).
+ *
+ * Run: npm run bench:threads -- [--reps N] [--threads T] [--wide]   (T: default every core, at most 8)
  * Threads only pay on free cores: check `uptime` first; the load is printed.
  */
 import '@tensorflow/tfjs-backend-wasm';
@@ -71,6 +75,15 @@ for (const n of [32, 48, 64, 96, 128, 192, 256, 512]) {
 for (const [m, n] of [[128, 513], [1280, 785], [25088, 145]] as const) {
   const x = random(m * n, 3), c = new Float32Array(n * n);
   print(`XᵀX [${m}, ${n}]`, m * n * n, await race(() => syrkSimd(simdKernels()!, x, m, n, c)));
+}
+if (process.argv.includes('--wide')) {
+  const [b, k] = [128, 4096];
+  const x = random(b * k, 7), w = random(k * k, 8), dy = random(b * k, 9), out = new Float32Array(k * k);
+  print('GEMM x·W [128, 4096]·[4096, 4096] (tiles)', 2 * b * k * k, await race(() => gemmSimd(simdKernels()!, x, w, b, k, k, out)));
+  print('GEMM dy·Wᵀ (tiles)', 2 * b * k * k, await race(() => gemmSimd(simdKernels()!, dy, w, b, k, k, out, false, true)));
+  print('GEMM xᵀ·dy [4096, 4096] out (tiles)', 2 * b * k * k, await race(() => gemmSimd(simdKernels()!, x, dy, k, b, k, out, true, false)));
+  const g = random(2560 * k, 10);
+  print('XᵀX [2560, 4096] (tiles)', 2560 * k * k, await race(() => syrkSimd(simdKernels()!, g, 2560, k, out)));
 }
 for (const [xs, co, stride, pad] of [
   [[128, 32, 32, 3], 16, 1, 'same'], [[128, 32, 32, 16], 32, 2, 'valid'], [[128, 15, 15, 32], 64, 2, 'valid'],

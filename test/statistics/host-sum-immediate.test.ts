@@ -52,3 +52,24 @@ test('immediate HostSum: the float64 sum of the float32 terms, bit for bit, with
   t.dispose();
   assert.equal(IMMEDIATE_FACTOR_WIDTH, 4096, 'the d ≈ 10⁸ bench factors (4,096 and 4,097 wide) are summed term by term; 2,049 (d ≈ 10⁷) on the device');
 });
+
+test('one-transfer mean (fewer than 16 batches): each value divided as it is copied, bit for bit the device quotient', () => {
+  // Two segments of sums that do not divide evenly, over n = 3, 7 and 1,000 examples: the mean
+  // must equal tf.div on the device widened to float64, element for element (a float64 quotient
+  // without the float32 rounding, or a division by another n, differs in the last bits).
+  for (const n of [3, 7, 1000]) {
+    const sum = new HostSum(29);
+    const head = tf.tidy(() => tf.mul(tf.randomNormal([11], 0, 1, 'float32', n), 1e3));
+    const tail = tf.tidy(() => tf.randomUniform([18], -1, 1, 'float32', n + 1));
+    sum.add(head, 0);
+    sum.add(tail, 11);
+    sum.flush();
+    const expected = tf.tidy(() => [...tf.div(head, n).dataSync(), ...tf.div(tail, n).dataSync()]);
+    const before = tf.memory().numTensors;
+    const mean = sum.mean(n);
+    // The pending device sums are released by the transfer, and nothing new is left behind.
+    assert.equal(tf.memory().numTensors, before - 2, `n = ${n}: tensors after mean`);
+    assert.deepEqual(Array.from(mean), expected, `n = ${n}`);
+    tf.dispose([head, tail]);
+  }
+});
