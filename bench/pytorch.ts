@@ -85,6 +85,36 @@ export function runPytorchReference(options: { quick?: boolean; eigh?: number[];
   }
 }
 
+/** PyTorch's plain step and NNGeometry's exact classif_logits KFAC pass on one MLP of bench/scale.ts. */
+export interface PytorchKfacReference {
+  workload: string;
+  plainMs: number;
+  kfacMs: number;
+  /** kfacMs ÷ plainMs: the multiple to set beside the scale row's FIM PMatKFAC. */
+  kfacOverPlain: number;
+  threads: number;
+}
+
+/**
+ * Runs `pytorch_reference.py --kfac-mlp width,hidden,examples` (the MLP 784 → width×hidden → 10
+ * of bench/scale.ts): the plain step and the KFAC factors pass, each the median of `reps`.
+ */
+export function runPytorchKfacReference(width: number, hidden: number, examples: number, reps = 1): { ok: true; reference: PytorchKfacReference } | { ok: false; reason: string } {
+  const found = findTorchPython();
+  if ('reason' in found) return { ok: false, reason: found.reason };
+  const r = spawnSync(found.python, [SCRIPT, '--kfac-mlp', `${width},${hidden},${examples}`, '--reps', String(reps)], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20,
+  });
+  if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} --kfac-mlp failed (${r.error?.message ?? `exit ${r.status}`})` };
+  try {
+    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { threads: number; rows: Array<{ workload: string; ms: number }>; kfac_over_plain: number };
+    const [plain, kfac] = out.rows;
+    return { ok: true, reference: { workload: plain!.workload, plainMs: plain!.ms, kfacMs: kfac!.ms, kfacOverPlain: out.kfac_over_plain, threads: out.threads } };
+  } catch (error) {
+    return { ok: false, reason: `the reference printed no JSON (${String(error)})` };
+  }
+}
+
 /** Rows with a workload, a description, examples and a time: what the "÷ PyTorch" table needs. */
 export interface ComparableRow {
   workload: string;

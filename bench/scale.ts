@@ -29,6 +29,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { FIM, FIMMonteCarlo, LayerCollection, PMatDiag, PMatImplicit, PMatKFAC, PVector, type PMatBase } from '../src/index.js';
 import { ensureKernelFixes } from '../src/backend/substrate.js';
+import { runPytorchKfacReference, type PytorchKfacReference } from './pytorch.js';
 import { seededData, type BenchBatch } from './workloads.js';
 
 export interface ScaleRow {
@@ -193,7 +194,24 @@ if (isMain) {
     console.log(`scale rows (backend ${tf.getBackend()}, load average ${load.map((x) => x.toFixed(1)).join(' ')} at the start, ${loadAtEnd.map((x) => x.toFixed(1)).join(' ')} at the end)`);
     console.log('workload'.padEnd(40) + 'what'.padEnd(34) + 'params'.padStart(12) + 'ms'.padStart(9) + '× unit'.padStart(9) + 'peak RSS GiB'.padStart(14) + 'wasm heap GiB'.padStart(15));
     for (const r of rows) console.log(r.workload.padEnd(40) + r.what.padEnd(34) + String(r.params).padStart(12) + r.ms.toFixed(0).padStart(9) + r.ratio.toFixed(2).padStart(9) + gib(r.peakRssBytes).padStart(14) + gib(r.wasmHeapBytes).padStart(15));
+    // PyTorch doing NNGeometry's KFAC pass on the same MLP: its multiple of its own plain step,
+    // beside our FIM PMatKFAC row (BENCH_PYTORCH=0 skips it).
+    const pytorch: PytorchKfacReference[] = [];
+    if (selectedRows().includes('kfac') && process.env.BENCH_PYTORCH !== '0') {
+      for (const c of configs) {
+        const ref = runPytorchKfacReference(c.width, c.hidden, c.examples);
+        if (!ref.ok) {
+          console.log(`PyTorch KFAC reference: not run (${ref.reason})`);
+          break;
+        }
+        pytorch.push(ref.reference);
+        const ours = rows.find((r) => r.workload === ref.reference.workload && r.what === 'FIM PMatKFAC');
+        console.log(`PyTorch ${ref.reference.workload} (${ref.reference.threads} threads): plain step ${ref.reference.plainMs.toFixed(0)} ms, ` +
+          `NNGeometry's KFAC pass ${ref.reference.kfacMs.toFixed(0)} ms = ${ref.reference.kfacOverPlain.toFixed(2)} × its plain step` +
+          (ours ? `; ours ${ours.ratio.toFixed(2)} × ours, ${(ours.ms / ref.reference.kfacMs).toFixed(2)} × PyTorch's pass` : ''));
+      }
+    }
     mkdirSync('bench/out', { recursive: true });
-    writeFileSync('bench/out/scale.json', JSON.stringify({ date: new Date().toISOString(), loadAtStart: load, loadAtEnd, rows }, null, 2));
+    writeFileSync('bench/out/scale.json', JSON.stringify({ date: new Date().toISOString(), loadAtStart: load, loadAtEnd, rows, pytorch }, null, 2));
   }
 }
