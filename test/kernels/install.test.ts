@@ -25,6 +25,7 @@ const FIXED = [
   'DepthwiseConv2dNativeBackpropFilter',
   'UnsortedSegmentSum',
   'Tile',
+  'Slice',
   'Conv3DBackpropInputV2',
   'Conv3DBackpropFilterV2',
 ];

@@ -13,6 +13,7 @@
  *   nngeometry's SIMD implicit GEMM; everything else on the stock XNNPACK kernel;
  * - Tile (per-element index arithmetic; BatchNormalization's gradient tiles its statistics):
  *   block copies;
+ * - Slice (the stock kernel copies the whole input out of the heap for any slice): block copies;
  * - DepthwiseConv2dNativeBackpropInput / …Filter and UnsortedSegmentSum (missing): JS loops;
  * - Conv3DBackpropInputV2 / …FilterV2 (wrong): the cpu backend's kernels, through a bridge.
  * Only kernels registered under backend 'wasm' change; without tfjs-backend-wasm this is a no-op.

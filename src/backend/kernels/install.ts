@@ -13,6 +13,7 @@ import { cpuBridgedFixes } from './cpu_bridge.js';
 import { depthwiseBackpropFilterFix, depthwiseBackpropInputFix } from './depthwise_conv2d_backprop.js';
 import type { KernelFix } from './kernel_fix.js';
 import { maxPoolGradFix } from './max_pool_grad.js';
+import { sliceFix } from './slice.js';
 import { tileFix } from './tile.js';
 import { unsortedSegmentSumFix } from './unsorted_segment_sum.js';
 import { WASM } from './wasm_backend.js';
@@ -30,6 +31,7 @@ export const KERNEL_FIXES: readonly KernelFix[] = [
   depthwiseBackpropFilterFix,
   unsortedSegmentSumFix,
   tileFix,
+  sliceFix,
   ...cpuBridgedFixes,
 ];
 

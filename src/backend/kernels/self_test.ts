@@ -14,6 +14,7 @@ import {
   fusedMatMulCases,
   maxPoolGradCases,
   mulberry32,
+  sliceCases,
   tileCases,
   unsortedSegmentSumCases,
   type KernelCase,
@@ -73,6 +74,8 @@ function casesFor(kernelName: string, rng: () => number, cpu: CpuBackend): Kerne
       return unsortedSegmentSumCases(rng);
     case 'Tile':
       return tileCases(rng);
+    case 'Slice':
+      return sliceCases(rng);
     default:
       throw new Error(`no self-test cases for kernel '${kernelName}'`);
   }

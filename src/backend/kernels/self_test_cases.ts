@@ -264,3 +264,23 @@ export function tileCases(rng: Rng): KernelCase[] {
   cases.push({ inputs: { x: { shape: [2, 3], dtype: 'int32', values: ints } }, attrs: { reps: [3, 2] } });
   return cases;
 }
+
+/**
+ * Slice cases: a contiguous range of a vector (one layer's part of a parameter vector), leading
+ * rows (whole inner axes), inner ranges at offsets on 2-D to 5-D, size −1, int32.
+ */
+export function sliceCases(rng: Rng): KernelCase[] {
+  const shapes: Array<[number[], number[], number[]]> = [
+    [[37], [11], [20]],
+    [[6, 4, 3], [2, 0, 0], [3, -1, -1]],
+    [[5, 7], [1, 2], [3, 4]],
+    [[4, 3, 5], [1, 1, 2], [2, 2, -1]],
+    [[2, 3, 4, 5, 3], [1, 0, 1, 2, 0], [1, 3, 2, 3, 3]],
+    [[3, 4], [0, 3], [3, 1]],
+  ];
+  const cases: KernelCase[] = shapes.map(([shape, begin, size]) => ({ inputs: { x: uniform(rng, shape) }, attrs: { begin, size } }));
+  const ints = Int32Array.from({ length: 24 }, () => Math.floor(rng() * 100) - 50);
+  cases.push({ inputs: { x: { shape: [4, 6], dtype: 'int32', values: ints } }, attrs: { begin: [1, 2], size: [2, 3] } });
+  return cases;
+}
+
