@@ -102,15 +102,6 @@ async function measureRow({ width, hidden, examples }: Config, key: RowKey): Pro
     console.error(`  ${workload}: ${what}: ${ms.toFixed(0)} ms (${r.ratio.toFixed(2)} × unit), peak RSS ${(r.peakRssBytes / 2 ** 30).toFixed(2)} GiB, wasm heap ${(r.wasmHeapBytes / 2 ** 30).toFixed(2)} GiB`);
   };
   record('plain forward+backward (unit)', unit);
-  // What the machine charges for fresh memory: a float64 array of d values, first touch of
-  // every page (a float64 diagonal is this array; this VM took 3.5 ms per MiB idle, against
-  // ≈ 0.3 on bare metal). The rows that return a d-sized float64 result pay at least this.
-  const touch = await timed(() => {
-    const a = new Float64Array(params);
-    for (let i = 0; i < a.length; i += 512) a[i] = 1;
-    return a.length;
-  });
-  record('fresh float64[d], first touch of its pages', touch.ms);
   /** Warms `make` up on one batch, then times it on all the data. */
   const once = async (what: string, make: (data: BenchBatch[]) => Promise<PMatBase>) => {
     (await make(loader.slice(0, 1))).dispose();
@@ -140,6 +131,15 @@ async function measureRow({ width, hidden, examples }: Config, key: RowKey): Pro
   // The plain step again, after the row: on a shared machine the load can change between the
   // unit and the row, and the two units bracket the multiples (its ratio is to the first unit).
   record('plain forward+backward (again)', (await timed(plain)).ms);
+  // What the machine charges for fresh memory (last, so that its 8·d bytes are in no row's
+  // peak): a float64 array of d values, first touch of every page. A float64 diagonal is such
+  // an array, so the rows that return one pay at least this (this VM: 3.5 ms per MiB, idle).
+  const touch = await timed(() => {
+    const a = new Float64Array(params);
+    for (let i = 0; i < a.length; i += 512) a[i] = 1;
+    return a.length;
+  });
+  record('fresh float64[d], first touch of its pages', touch.ms);
   v.dispose();
   loader.forEach((b) => tf.dispose([b.xs, b.ys]));
   model.dispose();
