@@ -28,7 +28,7 @@ import {
   type LinalgImplementation,
 } from '../src/linalg/index.js';
 import { eighSymQR } from '../src/linalg/eigh.js';
-import { instantiateEigen } from '../src/linalg/wasm/loader.js';
+import { eigenImports, instantiateEigen } from '../src/linalg/wasm/loader.js';
 import { eigenKernels } from '../src/linalg/wasm/kernels.js';
 
 /** One row of the benchmark: median times (ms) of 3 repetitions and relative residuals. */
@@ -249,9 +249,12 @@ const PHASE_SLOTS = [
  * the module).
  */
 export async function profileEighPhases(file: string, n: number, reps: number): Promise<void> {
+  let memory: WebAssembly.Memory | undefined;
+  const imports = eigenImports(() => memory!);
   const { instance } = await WebAssembly.instantiate(new Uint8Array(readFileSync(file)), {
-    env: { nn_now: () => performance.now() },
+    env: { ...imports['env'], nn_now: () => performance.now() },
   });
+  memory = instance.exports['memory'] as WebAssembly.Memory;
   const e = instance.exports as unknown as {
     memory: WebAssembly.Memory;
     _initialize(): void;

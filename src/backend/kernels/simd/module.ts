@@ -36,6 +36,8 @@ export interface SimdExports {
   nn_ssyrk_add_partials(p: number, count: number, n: number, c: number, mirror: number): void;
   nn_conv_input_grad_work(geom: number): number;
   nn_conv_forward_work(geom: number): number;
+  /** Float64 work (doubles) per slot of nn_dgemm for n columns and depth k. */
+  nn_dgemm_work(n: number, k: number): number;
 }
 
 /**
@@ -51,13 +53,14 @@ export interface SimdPartedKernels {
   nn_conv_filter_grad: [x: number, dy: number, geom: number, partials: number, work: number];
   nn_conv_input_grad: [dy: number, w: number, geom: number, dx: number, work: number];
   nn_conv_forward: [x: number, w: number, bias: number, geom: number, relu: number, y: number, work: number];
+  nn_dgemm: [m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: number, work: number];
 }
 
-const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_ssyrk_rows', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward'] as const;
+const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_ssyrk_rows', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward', 'nn_dgemm'] as const;
 
 const REQUIRED_FUNCTIONS = [
   'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_add_partials', 'nn_max_blocks', 'nn_ssyrk_blocks', 'nn_ssyrk_add_partials',
-  'nn_conv_filter_grad_work', 'nn_conv_filter_grad_blocks', 'nn_conv_input_grad_work', 'nn_conv_forward_work', ...PARTED_KERNELS,
+  'nn_conv_filter_grad_work', 'nn_conv_filter_grad_blocks', 'nn_conv_input_grad_work', 'nn_conv_forward_work', 'nn_dgemm_work', ...PARTED_KERNELS,
 ] as const;
 
 /** How a kernel call is split: `chunks` pieces of output taken by `threads` threads. */

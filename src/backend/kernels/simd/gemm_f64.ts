@@ -1,0 +1,148 @@
+/**
+ * The float64 product of the eigensolver on the SIMD module's helper threads.
+ *
+ * The Eigen module (wasm/eigen_linalg.cpp) links wasi-libc and libc++, which cannot run on a
+ * shared memory, so its own products stay on one thread. For its large products it calls the
+ * import `env.nn_gemm_parallel` instead (wasm/blocked_gemm.hpp), which the linalg loader binds to
+ * {@link gemmF64Parallel}: the operands are copied from the Eigen module's memory into the
+ * threaded SIMD module's shared memory, `nn_dgemm` (wasm/simd_kernels.c) runs there split into
+ * chunks of columns (or rows) of C taken by the calling thread and the helpers, and C is copied
+ * back. The copies are O(mk + kn + mn) against the product's 2mnk flops.
+ *
+ * `nn_dgemm` performs the same floating-point operations in the same order as the Eigen
+ * module's own product (the same depth blocks of 256, each summed from 0 and added to C in
+ * order) and no split cuts the depth, so the result is bit-identical whether the product ran
+ * in the Eigen module or here, on any number of threads and in any tiling of C.
+ *
+ * The shared memory is never grown past SIMD_MEMORY_RETAIN_BYTES (a shared memory cannot be
+ * given back while the helpers hold it): C is cut into tiles whose A rows, B columns and C tile
+ * fit, and each tile is copied in, computed and copied out in turn.
+ */
+import { SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, simdKernels, type SimdModule } from './module.js';
+
+/** Bytes of the shared memory the tiles of one product may use (tests lower it to force tiling). */
+let budgetBytes = SIMD_MEMORY_RETAIN_BYTES;
+
+/**
+ * Runs `fn` with the operands of each tile limited to `bytes` of the shared memory (beyond the
+ * module's stacks and the work slots), so that tests reach the tiled path on small products.
+ */
+export function withF64GemmBudget<T>(bytes: number, fn: () => T): T {
+  const was = budgetBytes;
+  budgetBytes = bytes;
+  try {
+    return fn();
+  } finally {
+    budgetBytes = was;
+  }
+}
+
+/** Products run by {@link gemmF64Parallel} since the process started, and their tiles (for tests and benches). */
+export const f64GemmCounters = { products: 0, tiles: 0 };
+
+/**
+ * Copies the rows × cols column-major panel at double offset `from` (leading dimension `ld`) of
+ * `src` to `dst` at double offset `to`, packed (leading dimension `rows`).
+ */
+function copyIn(src: Float64Array, from: number, ld: number, rows: number, cols: number, dst: Float64Array, to: number): void {
+  if (ld === rows) {
+    dst.set(src.subarray(from, from + rows * cols), to);
+    return;
+  }
+  for (let j = 0; j < cols; j++) dst.set(src.subarray(from + j * ld, from + j * ld + rows), to + j * rows);
+}
+
+/** The reverse of `copyIn`: a packed panel back into a column-major panel with leading dimension `ld`. */
+function copyOut(src: Float64Array, from: number, rows: number, cols: number, dst: Float64Array, to: number, ld: number): void {
+  if (ld === rows) {
+    dst.set(src.subarray(from, from + rows * cols), to);
+    return;
+  }
+  for (let j = 0; j < cols; j++) dst.set(src.subarray(from + j * rows, from + (j + 1) * rows), to + j * ld);
+}
+
+/**
+ * C (m × n) (+)= A (m × k) · B (k × n), column-major float64 operands at byte offsets `a`, `b`,
+ * `c` of `source` with leading dimensions `lda`, `ldb`, `ldc` (in doubles), on the SIMD module's
+ * helper threads. Returns false, touching nothing, when this process has no helper threads for a
+ * product of this size (browsers, worker threads, `setSimdThreads(1)`, helpers stopped, SIMD
+ * kernels off, or a depth too large for the shared memory): the caller then runs its own product.
+ * The result is bit-identical to the Eigen module's `gemmAccumulate` / `gemmAssign`.
+ *
+ * ```ts
+ * // in the Eigen module's imports: env.nn_gemm_parallel
+ * (m, n, k, a, lda, b, ldb, c, ldc, acc) => (gemmF64Parallel(memory.buffer, m, n, k, a, lda, b, ldb, c, ldc, acc !== 0) ? 1 : 0)
+ * ```
+ */
+export function gemmF64Parallel(
+  source: ArrayBufferLike, m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number,
+  c: number, ldc: number, accumulate: boolean,
+): boolean {
+  if (m <= 0 || n <= 0 || k <= 0) return false;
+  const simd = simdKernels();
+  if (simd == null) return false;
+  const threads = simd.threadsFor(2 * m * n * k);
+  if (threads <= 1) return false;
+  const work = simd.exports.nn_dgemm_work(n, k);
+  // Doubles left for the operands: the budget less what lies below the first buffer (static data
+  // and the helpers' stacks), the work slots and the alignment of four buffers.
+  const [base] = simd.layout([0]);
+  const room = Math.floor((budgetBytes - base!) / 8) - threads * work - 8;
+  const tile = tileOf(m, n, k, room);
+  if (tile == null) return false;
+  const { rows: h, cols: w } = tile;
+  const floats = [2 * h * k, 2 * k * w, 2 * h * w, 2 * threads * work];
+  const [pa, pb, pc, pw] = simd.layout(floats);
+  const src = new Float64Array(source);
+  const dst = new Float64Array(simd.memory.buffer);
+  const [da, db, dc] = [pa! / 8, pb! / 8, pc! / 8];
+  f64GemmCounters.products++;
+  for (let j0 = 0; j0 < n; j0 += w) {
+    const cols = Math.min(w, n - j0);
+    copyIn(src, b / 8 + j0 * ldb, ldb, k, cols, dst, db);
+    for (let i0 = 0; i0 < m; i0 += h) {
+      const rows = Math.min(h, m - i0);
+      if (j0 === 0 || h < m) copyIn(src, a / 8 + i0, lda, rows, k, dst, da);
+      const cFrom = c / 8 + j0 * ldc + i0;
+      if (accumulate) copyIn(src, cFrom, ldc, rows, cols, dst, dc);
+      runTile(simd, [rows, cols, k, pa!, rows, pb!, k, pc!, rows, accumulate ? 1 : 0, pw!], threads, () => {
+        if (accumulate) copyIn(src, cFrom, ldc, rows, cols, dst, dc);
+      });
+      copyOut(dst, dc, rows, cols, src, cFrom, ldc);
+      f64GemmCounters.tiles++;
+    }
+  }
+  return true;
+}
+
+/**
+ * Rows and columns of a tile of C whose A rows (rows × k), B columns (k × cols) and C tile fit
+ * in `room` doubles: all of C when it fits, else all rows (A copied once) and as many columns
+ * as fit, else rows in fours too. Null when not even 4 rows and 4 columns fit.
+ */
+function tileOf(m: number, n: number, k: number, room: number): { rows: number; cols: number } | null {
+  const colsFor = (rows: number) => Math.floor((room - rows * k) / (k + rows));
+  let rows = m;
+  if (colsFor(m) < Math.min(n, 4)) rows = Math.floor(Math.min(m, room / 2 / k) / 4) * 4;
+  if (rows < Math.min(m, 4)) return null;
+  const fit = colsFor(rows);
+  const cols = fit >= n ? n : Math.floor(fit / 4) * 4;
+  return cols >= Math.min(n, 4) && cols > 0 ? { rows, cols } : null;
+}
+
+/**
+ * Runs one tile on `threads` threads. Should a helper fail, the module turns its helpers off
+ * and throws; C's tile is then restored (`restore`) and the tile run again on this thread, so
+ * the product completes with the same result.
+ */
+function runTile(simd: SimdModule, args: [number, number, number, number, number, number, number, number, number, number, number], threads: number, restore: () => void): void {
+  const rows = args[0], cols = args[1];
+  const pieces = Math.max(Math.floor(Math.ceil(cols / 4) / 2), Math.ceil(rows / 4));
+  const chunks = Math.max(1, Math.min(pieces, SIMD_CHUNKS_PER_THREAD * threads));
+  try {
+    simd.run('nn_dgemm', args, { chunks, threads: Math.min(threads, chunks) });
+  } catch {
+    restore();
+    simd.run('nn_dgemm', args, { chunks: 1, threads: 1 });
+  }
+}
