@@ -20,20 +20,20 @@
  */
 import { SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, simdKernels, type SimdModule } from './module.js';
 
-/** Bytes of the shared memory the tiles of one product may use (tests lower it to force tiling). */
-let budgetBytes = SIMD_MEMORY_RETAIN_BYTES;
+/** Bytes of operands (A rows, B columns, C tile) one tile may hold besides the memory cap (tests lower it). */
+let tileBytes = Infinity;
 
 /**
- * Runs `fn` with the operands of each tile limited to `bytes` of the shared memory (beyond the
- * module's stacks and the work slots), so that tests reach the tiled path on small products.
+ * Runs `fn` with the operands of each tile (A rows, B columns and C tile) limited to `bytes`, so
+ * that tests reach the tiled path on small products.
  */
 export function withF64GemmBudget<T>(bytes: number, fn: () => T): T {
-  const was = budgetBytes;
-  budgetBytes = bytes;
+  const was = tileBytes;
+  tileBytes = bytes;
   try {
     return fn();
   } finally {
-    budgetBytes = was;
+    tileBytes = was;
   }
 }
 
@@ -84,10 +84,10 @@ export function gemmF64Parallel(
   const threads = simd.threadsFor(2 * m * n * k);
   if (threads <= 1) return false;
   const work = simd.exports.nn_dgemm_work(n, k);
-  // Doubles left for the operands: the budget less what lies below the first buffer (static data
-  // and the helpers' stacks), the work slots and the alignment of four buffers.
+  // Doubles left for the operands: the retained memory less what lies below the first buffer
+  // (static data and the helpers' stacks), the work slots and the alignment of four buffers.
   const [base] = simd.layout([0]);
-  const room = Math.floor((budgetBytes - base!) / 8) - threads * work - 8;
+  const room = Math.min(Math.floor(tileBytes / 8), Math.floor((SIMD_MEMORY_RETAIN_BYTES - base!) / 8) - threads * work - 8);
   const tile = tileOf(m, n, k, room);
   if (tile == null) return false;
   const { rows: h, cols: w } = tile;
