@@ -8,14 +8,18 @@
  * the solver before it), in the same process.
  *
  * `npx tsx bench/linalg.ts [sizes]` prints a table; `npm run bench` calls `benchLinalg`.
- * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]` alternates the
- * two routes in one process and prints CPU and wall time of each call; `--baseline` adds the
- * eighSym of another build of wasm/eigen_linalg.cpp (e.g. the previous commit's module, kept
- * under /tmp) to the alternation, for A/B comparisons on a loaded machine.
+ * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--one-thread] [--baseline file.wasm]`
+ * alternates the two routes in one process and prints CPU and wall time of each call;
+ * `--one-thread` adds eighSym with the SIMD helper threads capped to one (its products then all
+ * run in the module), and `--baseline` the eighSym of another build of wasm/eigen_linalg.cpp
+ * (e.g. the previous commit's module, kept under /tmp), for A/B comparisons on a loaded machine.
+ * The helper threads (`NNGEOMETRY_SIMD_THREADS`, default every core up to 8) are started and
+ * waited for before the first call.
  * `npx tsx bench/linalg.ts --phases file.wasm n [reps]` runs the eighSym of a profiling build
  * (`NN_PROFILE=1 bash wasm/build.sh OUTDIR`) and prints the wall time of each phase.
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import {
   cholesky,
@@ -30,6 +34,7 @@ import {
 import { eighSymQR } from '../src/linalg/eigh.js';
 import { eigenImports, instantiateEigen } from '../src/linalg/wasm/loader.js';
 import { eigenKernels } from '../src/linalg/wasm/kernels.js';
+import { capSimdThreads, simdKernels, simdThreads } from '../src/backend/kernels/simd/module.js';
 
 /** One row of the benchmark: median times (ms) of 3 repetitions and relative residuals. */
 export interface LinalgBenchRow {
@@ -193,8 +198,14 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
  * and the minimum and median of the later ones. The modules share the process, so the first
  * call of the second one may find V8's compiler threads busy with the first one's code.
  */
-export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string): Promise<void> {
+export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string, oneThread = false): Promise<void> {
   await initLinalg();
+  const simd = simdKernels();
+  const helpers = Math.min(simdThreads() - 1, 8);
+  for (let waited = 0; simd != null && simd.helperThreads() < helpers && waited < 10_000; waited += 20) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  console.log(`SIMD helper threads: ${simd?.helperThreads() ?? 0} (load ${loadavg()[0]!.toFixed(2)})`);
   // The matrix's product runs on the TypeScript gemm, so that no module has run any code before
   // its first eigh (a module whose GEMM had already been optimised would start warm).
   useLinalgImplementation('typescript');
@@ -209,16 +220,29 @@ export async function compareEighRoutes(n: number, reps: number, qr = true, base
     const kernels = eigenKernels(await instantiateEigen(new Uint8Array(readFileSync(baseline)), baseline));
     routes.push([`baseline eighSym (${baseline})`, kernels.eighSym]);
   }
+  if (oneThread) {
+    routes.push(['eighSym, SIMD threads capped to 1', (x, m) => {
+      const release = capSimdThreads(1);
+      try {
+        return eighSym(x, m);
+      } finally {
+        release();
+      }
+    }]);
+  }
   if (qr) routes.push(['eighSymQR (QR route)', eighSymQR]);
   const samples = new Map<string, number[]>(routes.map(([name]) => [name, []]));
+  const walls = new Map<string, number[]>(routes.map(([name]) => [name, []]));
   for (let r = 0; r < reps; r++) {
     for (const [name, f] of routes) {
       const c0 = cpu();
       const w0 = performance.now();
       f(a, n);
       const ms = cpu() - c0;
+      const wall = performance.now() - w0;
       samples.get(name)!.push(ms);
-      console.log(`n=${n} ${name}: ${ms.toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
+      walls.get(name)!.push(wall);
+      console.log(`n=${n} ${name}: ${ms.toFixed(0)} ms CPU, ${wall.toFixed(0)} ms wall`);
     }
   }
   for (const [name, ms] of samples) {
@@ -226,6 +250,12 @@ export async function compareEighRoutes(n: number, reps: number, qr = true, base
     const summary = warm.length > 0 ? `; later calls min ${warm[0]!.toFixed(0)}, median ${warm[warm.length >> 1]!.toFixed(0)} ms CPU` : '';
     console.log(`n=${n} ${name}: first call ${ms[0]!.toFixed(0)} ms CPU${summary}`);
   }
+  for (const [name, ms] of walls) {
+    const warm = ms.slice(1).sort((x, y) => x - y);
+    const summary = warm.length > 0 ? `; later calls min ${warm[0]!.toFixed(0)}, median ${warm[warm.length >> 1]!.toFixed(0)} ms wall` : '';
+    console.log(`n=${n} ${name}: first call ${ms[0]!.toFixed(0)} ms wall${summary}`);
+  }
+  console.log(`load at the end ${loadavg()[0]!.toFixed(2)}`);
 }
 
 /** Names of the slots of wasm/phase_timer.hpp, in order; the slots nest as their comments say. */
@@ -286,13 +316,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href &
   // npx tsx bench/linalg.ts --phases file.wasm n [reps]
   await profileEighPhases(process.argv[3]!, Number(process.argv[4] ?? 2048), Number(process.argv[5] ?? 2));
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
-  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]
+  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--one-thread] [--baseline file.wasm]
   const at = process.argv.indexOf('--baseline');
   await compareEighRoutes(
     Number(process.argv[3] ?? 2048),
     Number(process.argv[4] ?? 2),
     !process.argv.includes('--no-qr'),
     at > 0 ? process.argv[at + 1] : undefined,
+    process.argv.includes('--one-thread'),
   );
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];
