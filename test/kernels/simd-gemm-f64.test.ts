@@ -204,18 +204,40 @@ describe('float64 SIMD GEMM (nn_dgemm) and its front for the eigensolver', () =>
     assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
   });
 
-  it('a helper that stopped mid-product: the tile is restored and finished on this thread, with the same bits', async () => {
+  it('a helper that fails after part of a tile was accumulated: the tile is restored and finished on this thread, with the same bits', async () => {
     const simd = await withHelpers(MAX_THREADS - 1);
     const p = product(128, 96, 400, 1, true, 950);
     const memory = new WebAssembly.Memory({ initial: 32 });
     const f = new Float64Array(memory.buffer);
     const [a, b, c] = [0, 8 * p.a.length, 8 * (p.a.length + p.b.length)];
-    f.set(p.a, 0);
-    f.set(p.b, b / 8);
-    f.set(p.c0, c / 8);
+    const call = () => {
+      f.set(p.a, 0);
+      f.set(p.b, b / 8);
+      f.set(p.c0, c / 8);
+      assert.equal(gemmF64Parallel(memory.buffer, p.m, p.n, p.k, a, p.lda, b, p.ldb, c, p.ldc, true), true);
+      assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
+    };
+    // A split run that accumulates half of its chunks into C and then fails, as SimdModule.run
+    // does when a helper traps or dies mid-job (the chunks already done stay added in).
+    const run = simd.run;
+    let failures = 0;
+    simd.run = function (this: SimdModule, name, args, split) {
+      if (split == null || split.threads <= 1) return run.call(this, name, args, split);
+      for (let chunk = 0; chunk < split.chunks / 2; chunk++) {
+        (this.exports as unknown as Record<string, (...x: number[]) => void>)[name]!(...args, chunk, split.chunks, 0);
+      }
+      failures++;
+      throw new Error(`nngeometry SIMD kernel ${name}: a helper failed; helper threads are now off`);
+    } as SimdModule['run'];
+    try {
+      call();
+    } finally {
+      simd.run = run;
+    }
+    assert.equal(failures, 1);
+    // Helpers gone before the job starts (SimdThreads.run refuses at once).
     simd.helpers!.dispose();
-    assert.equal(gemmF64Parallel(memory.buffer, p.m, p.n, p.k, a, p.lda, b, p.ldb, c, p.ldc, true), true);
-    assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
+    call();
     // Back to a module with helpers.
     setSimdThreads(1);
     setSimdThreads(MAX_THREADS);
