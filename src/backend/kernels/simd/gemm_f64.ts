@@ -18,7 +18,7 @@
  * given back while the helpers hold it): C is cut into tiles whose A rows, B columns and C tile
  * fit, and each tile is copied in, computed and copied out in turn.
  */
-import { SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, simdKernels, type SimdModule } from './module.js';
+import { SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, simdKernels, simdThreads, type SimdModule } from './module.js';
 
 /** Bytes of operands (A rows, B columns, C tile) one tile may hold besides the memory cap (tests lower it). */
 let tileBytes = Infinity;
@@ -78,7 +78,8 @@ export function gemmF64Parallel(
   source: ArrayBufferLike, m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number,
   c: number, ldc: number, accumulate: boolean,
 ): boolean {
-  if (m <= 0 || n <= 0 || k <= 0) return false;
+  // One thread configured (the default in browsers and worker threads): do not even load the module.
+  if (m <= 0 || n <= 0 || k <= 0 || simdThreads() <= 1) return false;
   const simd = simdKernels();
   if (simd == null) return false;
   const threads = simd.threadsFor(2 * m * n * k);
