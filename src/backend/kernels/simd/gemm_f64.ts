@@ -37,8 +37,11 @@ export function withF64GemmBudget<T>(bytes: number, fn: () => T): T {
   }
 }
 
-/** Products run by {@link gemmF64Parallel} since the process started, and their tiles (for tests and benches). */
-export const f64GemmCounters = { products: 0, tiles: 0 };
+/**
+ * Products run by {@link gemmF64Parallel} since the process started, their tiles, flops (2mnk)
+ * and wall milliseconds including the copies (for tests and benches).
+ */
+export const f64GemmCounters = { products: 0, tiles: 0, flops: 0, ms: 0 };
 
 /**
  * Copies the rows × cols column-major panel at double offset `from` (leading dimension `ld`) of
@@ -97,7 +100,7 @@ export function gemmF64Parallel(
   const src = new Float64Array(source);
   const dst = new Float64Array(simd.memory.buffer);
   const [da, db, dc] = [pa! / 8, pb! / 8, pc! / 8];
-  f64GemmCounters.products++;
+  const start = performance.now();
   for (let j0 = 0; j0 < n; j0 += w) {
     const cols = Math.min(w, n - j0);
     copyIn(src, b / 8 + j0 * ldb, ldb, k, cols, dst, db);
@@ -113,6 +116,9 @@ export function gemmF64Parallel(
       f64GemmCounters.tiles++;
     }
   }
+  f64GemmCounters.products++;
+  f64GemmCounters.flops += 2 * m * n * k;
+  f64GemmCounters.ms += performance.now() - start;
   return true;
 }
 
