@@ -20,6 +20,26 @@
  */
 import { SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, simdKernels, simdThreads, type SimdModule } from './module.js';
 
+/**
+ * Flops per chunk at most (about a millisecond on one core): the thread that ends first waits for
+ * the chunks the others are in, and on a loaded machine the OS may have paused a helper in the
+ * middle of one, so small chunks keep that wait short.
+ */
+export const F64_CHUNK_FLOPS = 16e6;
+
+let chunkFlops = F64_CHUNK_FLOPS;
+
+/** Runs `fn` with chunks of at most `flops` flops (benches compare chunk sizes in one process). */
+export function withF64ChunkFlops<T>(flops: number, fn: () => T): T {
+  const was = chunkFlops;
+  chunkFlops = flops;
+  try {
+    return fn();
+  } finally {
+    chunkFlops = was;
+  }
+}
+
 /** Bytes of operands (A rows, B columns, C tile) one tile may hold besides the memory cap (tests lower it). */
 let tileBytes = Infinity;
 
@@ -143,9 +163,10 @@ function tileOf(m: number, n: number, k: number, room: number): { rows: number; 
  * the product completes with the same result.
  */
 function runTile(simd: SimdModule, args: [number, number, number, number, number, number, number, number, number, number, number], threads: number, restore: () => void): void {
-  const rows = args[0], cols = args[1];
+  const rows = args[0], cols = args[1], depth = args[2];
   const pieces = Math.max(Math.floor(Math.ceil(cols / 4) / 2), Math.ceil(rows / 4));
-  const chunks = Math.max(1, Math.min(pieces, SIMD_CHUNKS_PER_THREAD * threads));
+  const wanted = Math.max(SIMD_CHUNKS_PER_THREAD * threads, Math.ceil((2 * rows * cols * depth) / chunkFlops));
+  const chunks = Math.max(1, Math.min(pieces, wanted));
   try {
     simd.run('nn_dgemm', args, { chunks, threads: Math.min(threads, chunks) });
   } catch {
