@@ -21,11 +21,14 @@
 import { SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, simdKernels, simdThreads, type SimdModule } from './module.js';
 
 /**
- * Flops per chunk at most (about a millisecond on one core): the thread that ends first waits for
- * the chunks the others are in, and on a loaded machine the OS may have paused a helper in the
- * middle of one, so small chunks keep that wait short.
+ * Flops per chunk at most (about 1.5 ms on one core) where the product is wide enough: the thread
+ * that ends first waits for the chunks the others are in, and on a loaded machine the OS may
+ * have paused a helper in the middle of one, so small chunks keep that wait short.
  */
-export const F64_CHUNK_FLOPS = 16e6;
+export const F64_CHUNK_FLOPS = 32e6;
+
+/** Columns (or rows) of C per chunk at least (see f64Chunks). */
+export const F64_CHUNK_MIN_WIDTH = 128;
 
 let chunkFlops = F64_CHUNK_FLOPS;
 
@@ -158,15 +161,25 @@ function tileOf(m: number, n: number, k: number, room: number): { rows: number; 
 }
 
 /**
+ * Chunks of a rows × cols × depth product on `threads` threads: SIMD_CHUNKS_PER_THREAD per
+ * thread, more for large products (chunks of at most `chunkFlops`), but chunks at least
+ * F64_CHUNK_MIN_WIDTH columns (or rows) wide: every chunk packs all of A's rows (or B's columns)
+ * that its columns (rows) need, about 1/(2·width) of its own flops in copies.
+ */
+export function f64Chunks(rows: number, cols: number, depth: number, threads: number): number {
+  const pieces = Math.max(threads, Math.floor(Math.max(rows, cols) / F64_CHUNK_MIN_WIDTH));
+  const wanted = Math.max(SIMD_CHUNKS_PER_THREAD * threads, Math.ceil((2 * rows * cols * depth) / chunkFlops));
+  return Math.max(1, Math.min(wanted, pieces, Math.max(Math.ceil(cols / 4), Math.ceil(rows / 4))));
+}
+
+/**
  * Runs one tile on `threads` threads. Should a helper fail, the module turns its helpers off
  * and throws; C's tile is then restored (`restore`) and the tile run again on this thread, so
  * the product completes with the same result.
  */
 function runTile(simd: SimdModule, args: [number, number, number, number, number, number, number, number, number, number, number], threads: number, restore: () => void): void {
   const rows = args[0], cols = args[1], depth = args[2];
-  const pieces = Math.max(Math.floor(Math.ceil(cols / 4) / 2), Math.ceil(rows / 4));
-  const wanted = Math.max(SIMD_CHUNKS_PER_THREAD * threads, Math.ceil((2 * rows * cols * depth) / chunkFlops));
-  const chunks = Math.max(1, Math.min(pieces, wanted));
+  const chunks = f64Chunks(rows, cols, depth, threads);
   try {
     simd.run('nn_dgemm', args, { chunks, threads: Math.min(threads, chunks) });
   } catch {
