@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import {
   capSimdThreads, setSimdKernelsEnabled, setSimdThreads, simdKernels, simdThreads, type SimdModule,
 } from '../../src/backend/kernels/simd/module.js';
-import { f64GemmCounters, gemmF64Parallel, withF64GemmBudget } from '../../src/backend/kernels/simd/gemm_f64.js';
+import { f64GemmCounters, f64GemmDeclined, gemmF64Parallel, resetF64GemmDecline, withF64GemmBudget } from '../../src/backend/kernels/simd/gemm_f64.js';
 
 const MAX_THREADS = 4;
 /** (chunks, threads) splits; the first is the reference split. */
@@ -157,6 +157,8 @@ describe('float64 SIMD GEMM (nn_dgemm) and its front for the eigensolver', () =>
           f.set(p.b, b / 8);
           f.set(p.c0, c / 8);
           const before = { ...f64GemmCounters };
+          // A loaded machine may have had the helpers declined by the previous product.
+          resetF64GemmDecline();
           const run = () => gemmF64Parallel(memory.buffer, m, n, k, a, p.lda, b, p.ldb, c, p.ldc, accumulate);
           assert.equal(budget == null ? run() : withF64GemmBudget(budget, run), true, 'ran on the helper threads');
           const tiles = f64GemmCounters.tiles - before.tiles;
@@ -200,7 +202,44 @@ describe('float64 SIMD GEMM (nn_dgemm) and its front for the eigensolver', () =>
     assert.equal(call(64, 64, 64), false, 'under the threads threshold');
     assert.equal(withF64GemmBudget(0, () => call()), false, 'no room for a tile');
     assert.equal(firstDifference(f, snapshot), -1, 'the source memory is untouched');
+    resetF64GemmDecline();
     assert.equal(call(), true);
+    assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
+  });
+
+  it('helpers that take too few chunks (no core for them): the next products are declined, C untouched, until the decline ends', async () => {
+    const simd = await withHelpers(MAX_THREADS - 1);
+    // 1,024 columns: 8 chunks of 128, two per thread, the least on which the share is judged.
+    const p = product(128, 1024, 300, 0, true, 970);
+    const memory = new WebAssembly.Memory({ initial: 128 });
+    const f = new Float64Array(memory.buffer);
+    const [a, b, c] = [0, 8 * p.a.length, 8 * (p.a.length + p.b.length)];
+    f.set(p.a, 0);
+    f.set(p.b, b / 8);
+    f.set(p.c0, c / 8);
+    const call = () => gemmF64Parallel(memory.buffer, p.m, p.n, p.k, a, p.lda, b, p.ldb, c, p.ldc, true);
+    // Every chunk on this thread, as when the OS never ran the helpers during the product.
+    const run = simd.run;
+    simd.run = function (this: SimdModule, name, args, split) {
+      run.call(this, name, args, { chunks: split?.chunks ?? 1, threads: 1 });
+      return split?.chunks ?? 1;
+    } as SimdModule['run'];
+    resetF64GemmDecline();
+    try {
+      assert.equal(call(), true, 'the product itself completes');
+    } finally {
+      simd.run = run;
+    }
+    assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
+    assert.equal(f64GemmDeclined(), true);
+    const snapshot = Float64Array.from(f);
+    assert.equal(call(), false, 'declined');
+    assert.equal(firstDifference(f, snapshot), -1, 'nothing touched');
+    resetF64GemmDecline();
+    // Helpers that take their share keep the products.
+    f.set(p.c0, c / 8);
+    assert.equal(call(), true);
+    assert.equal(f64GemmDeclined(), false);
     assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
   });
 
@@ -211,6 +250,7 @@ describe('float64 SIMD GEMM (nn_dgemm) and its front for the eigensolver', () =>
     const f = new Float64Array(memory.buffer);
     const [a, b, c] = [0, 8 * p.a.length, 8 * (p.a.length + p.b.length)];
     const call = () => {
+      resetF64GemmDecline();
       f.set(p.a, 0);
       f.set(p.b, b / 8);
       f.set(p.c0, c / 8);

@@ -43,6 +43,30 @@ export function withF64ChunkFlops<T>(flops: number, fn: () => T): T {
   }
 }
 
+/**
+ * A helper that took less than this fraction of its fair share of a product's chunks ((threads −
+ * 1) / threads of them, with at least two chunks per thread) did not get a core: other processes
+ * keep the machine busy, and the copies and the waits for the paused helper then cost more than
+ * the helper gains (at n = 2,048, 5-10 % slower on a machine loaded by two other processes).
+ */
+export const F64_HELPER_SHARE_MIN = 0.4;
+
+/** For how long products then stay in the caller's module before the helpers are tried again. */
+export const F64_DECLINE_MS = 2000;
+
+/** performance.now() until which products are declined (helpers without a core). */
+let declinedUntil = 0;
+
+/** Whether products are being declined because the helpers got no core lately (for tests and benches). */
+export function f64GemmDeclined(): boolean {
+  return performance.now() < declinedUntil;
+}
+
+/** Ends a decline now: the next product tries the helpers again (tests; benches between routes). */
+export function resetF64GemmDecline(): void {
+  declinedUntil = 0;
+}
+
 /** Bytes of operands (A rows, B columns, C tile) one tile may hold besides the memory cap (tests lower it). */
 let tileBytes = Infinity;
 
@@ -92,7 +116,8 @@ function copyOut(src: Float64Array, from: number, rows: number, cols: number, ds
  * `c` of `source` with leading dimensions `lda`, `ldb`, `ldc` (in doubles), on the SIMD module's
  * helper threads. Returns false, touching nothing, when this process has no helper threads for a
  * product of this size (browsers, worker threads, `setSimdThreads(1)`, helpers stopped, SIMD
- * kernels off, or a depth too large for the shared memory): the caller then runs its own product.
+ * kernels off, a depth too large for the shared memory, or helpers that got no core in the last
+ * F64_DECLINE_MS): the caller then runs its own product.
  * The result is bit-identical to the Eigen module's `gemmAccumulate` / `gemmAssign`.
  *
  * ```ts
@@ -109,7 +134,7 @@ export function gemmF64Parallel(
   const simd = simdKernels();
   if (simd == null) return false;
   const threads = simd.threadsFor(2 * m * n * k);
-  if (threads <= 1) return false;
+  if (threads <= 1 || f64GemmDeclined()) return false;
   const work = simd.exports.nn_dgemm_work(n, k);
   // Doubles left for the operands: the retained memory less what lies below the first buffer
   // (static data and the helpers' stacks), the work slots and the alignment of four buffers.
@@ -175,13 +200,18 @@ export function f64Chunks(rows: number, cols: number, depth: number, threads: nu
 /**
  * Runs one tile on `threads` threads. Should a helper fail, the module turns its helpers off
  * and throws; C's tile is then restored (`restore`) and the tile run again on this thread, so
- * the product completes with the same result.
+ * the product completes with the same result. Should the helpers take too few chunks
+ * (F64_HELPER_SHARE_MIN), the next products are declined for F64_DECLINE_MS.
  */
 function runTile(simd: SimdModule, args: [number, number, number, number, number, number, number, number, number, number, number], threads: number, restore: () => void): void {
   const rows = args[0], cols = args[1], depth = args[2];
   const chunks = f64Chunks(rows, cols, depth, threads);
+  const used = Math.min(threads, chunks);
   try {
-    simd.run('nn_dgemm', args, { chunks, threads: Math.min(threads, chunks) });
+    const own = simd.run('nn_dgemm', args, { chunks, threads: used });
+    if (chunks >= 2 * used && chunks - own < F64_HELPER_SHARE_MIN * chunks * (used - 1) / used) {
+      declinedUntil = performance.now() + F64_DECLINE_MS;
+    }
   } catch {
     restore();
     simd.run('nn_dgemm', args, { chunks: 1, threads: 1 });

@@ -152,17 +152,23 @@ export class SimdModule {
 
   /**
    * Runs a kernel's `split.chunks` chunks on `split.threads` threads (this one and helpers; the
-   * work buffer must hold `split.threads` slots). Bit-identical for any split.
+   * work buffer must hold `split.threads` slots). Bit-identical for any split. Returns the
+   * chunks this thread ran (the helpers ran the rest).
    */
-  run<K extends keyof SimdPartedKernels>(name: K, args: SimdPartedKernels[K], split: SimdSplit = { chunks: 1, threads: 1 }): void {
+  run<K extends keyof SimdPartedKernels>(name: K, args: SimdPartedKernels[K], split: SimdSplit = { chunks: 1, threads: 1 }): number {
     const fn = (this.exports as unknown as Record<K, (...a: number[]) => void>)[name];
     const { chunks } = split;
     if (split.threads <= 1 || this.threads == null) {
       for (let k = 0; k < chunks; k++) fn(...args, k, chunks, 0);
-      return;
+      return chunks;
     }
+    let own = 0;
     try {
-      this.threads.run(name, args, chunks, split.threads, (k) => fn(...args, k, chunks, 0));
+      this.threads.run(name, args, chunks, split.threads, (k) => {
+        own++;
+        fn(...args, k, chunks, 0);
+      });
+      return own;
     } catch (e) {
       if (!(e instanceof SimdThreadError)) throw e;
       // A helper died or trapped: its part is missing, and the same inputs on one thread
