@@ -415,8 +415,9 @@ export function setSimdKernelsEnabled(on: boolean): void {
 
 /**
  * Sets how many threads one SIMD kernel may use (1 to SIMD_MAX_THREADS; default: every core of
- * the machine, at most 8, on Node's main thread; 1 elsewhere). Results do not depend on it: the
- * kernels split their output, never a sum. Helper threads start in the background, so the first
+ * the machine, at most 8, on Node's main thread; 1 elsewhere), including the large float64
+ * products of the WebAssembly eigensolver (`eighSym`, gemm_f64.ts). Results do not depend on it:
+ * the kernels split their output, never a sum. Helper threads start in the background, so the first
  * kernels after a change may still run on one thread. Threads need Node ≥ 20.16 (or 22.3) and
  * SharedArrayBuffer; elsewhere the count is kept but kernels run on one thread.
  *
