@@ -207,7 +207,7 @@ describe('float64 SIMD GEMM (nn_dgemm) and its front for the eigensolver', () =>
     assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
   });
 
-  it('helpers that take too few chunks (no core for them): the next products are declined, C untouched, until the decline ends', async () => {
+  it('helpers that take too few chunks in two products in a row (no core for them): the next products are declined, C untouched, until the decline ends', async () => {
     const simd = await withHelpers(MAX_THREADS - 1);
     // 1,024 columns: 8 chunks of 128, two per thread, the least on which the share is judged.
     const p = product(128, 1024, 300, 0, true, 970);
@@ -227,11 +227,14 @@ describe('float64 SIMD GEMM (nn_dgemm) and its front for the eigensolver', () =>
     resetF64GemmDecline();
     try {
       assert.equal(call(), true, 'the product itself completes');
+      assert.equal(f64GemmDeclined(), false, 'one starved product is not yet a loaded machine');
+      f.set(p.c0, c / 8);
+      assert.equal(call(), true);
     } finally {
       simd.run = run;
     }
     assert.equal(firstDifference(new Float64Array(memory.buffer, c, p.c0.length), blockedReference(p)), -1);
-    assert.equal(f64GemmDeclined(), true);
+    assert.equal(f64GemmDeclined(), true, 'two in a row are');
     const snapshot = Float64Array.from(f);
     assert.equal(call(), false, 'declined');
     assert.equal(firstDifference(f, snapshot), -1, 'nothing touched');

@@ -51,11 +51,17 @@ export function withF64ChunkFlops<T>(flops: number, fn: () => T): T {
  */
 export const F64_HELPER_SHARE_MIN = 0.4;
 
-/** For how long products then stay in the caller's module before the helpers are tried again. */
-export const F64_DECLINE_MS = 2000;
+/**
+ * For how long products then stay in the caller's module before the helpers are tried again
+ * (two starved products in a row start a decline).
+ */
+export const F64_DECLINE_MS = 500;
 
 /** performance.now() until which products are declined (helpers without a core). */
 let declinedUntil = 0;
+
+/** Products in a row whose helpers took too few chunks. */
+let starved = 0;
 
 /** Whether products are being declined because the helpers got no core lately (for tests and benches). */
 export function f64GemmDeclined(): boolean {
@@ -65,6 +71,7 @@ export function f64GemmDeclined(): boolean {
 /** Ends a decline now: the next product tries the helpers again (tests; benches between routes). */
 export function resetF64GemmDecline(): void {
   declinedUntil = 0;
+  starved = 0;
 }
 
 /** Bytes of operands (A rows, B columns, C tile) one tile may hold besides the memory cap (tests lower it). */
@@ -85,10 +92,10 @@ export function withF64GemmBudget<T>(bytes: number, fn: () => T): T {
 }
 
 /**
- * Products run by {@link gemmF64Parallel} since the process started, their tiles, flops (2mnk)
- * and wall milliseconds including the copies (for tests and benches).
+ * Products run by {@link gemmF64Parallel} since the process started, their tiles, flops (2mnk),
+ * wall milliseconds including the copies, and the declines begun (for tests and benches).
  */
-export const f64GemmCounters = { products: 0, tiles: 0, flops: 0, ms: 0 };
+export const f64GemmCounters = { products: 0, tiles: 0, flops: 0, ms: 0, declines: 0 };
 
 /**
  * Copies the rows × cols column-major panel at double offset `from` (leading dimension `ld`) of
@@ -201,7 +208,8 @@ export function f64Chunks(rows: number, cols: number, depth: number, threads: nu
  * Runs one tile on `threads` threads. Should a helper fail, the module turns its helpers off
  * and throws; C's tile is then restored (`restore`) and the tile run again on this thread, so
  * the product completes with the same result. Should the helpers take too few chunks
- * (F64_HELPER_SHARE_MIN), the next products are declined for F64_DECLINE_MS.
+ * (F64_HELPER_SHARE_MIN) in two products in a row, the next products are declined for
+ * F64_DECLINE_MS.
  */
 function runTile(simd: SimdModule, args: [number, number, number, number, number, number, number, number, number, number, number], threads: number, restore: () => void): void {
   const rows = args[0], cols = args[1], depth = args[2];
@@ -210,7 +218,14 @@ function runTile(simd: SimdModule, args: [number, number, number, number, number
   try {
     const own = simd.run('nn_dgemm', args, { chunks, threads: used });
     if (chunks >= 2 * used && chunks - own < F64_HELPER_SHARE_MIN * chunks * (used - 1) / used) {
-      declinedUntil = performance.now() + F64_DECLINE_MS;
+      // Twice in a row: one product whose helper woke late is not a loaded machine.
+      if (++starved >= 2) {
+        declinedUntil = performance.now() + F64_DECLINE_MS;
+        f64GemmCounters.declines++;
+        starved = 0;
+      }
+    } else if (chunks >= 2 * used) {
+      starved = 0;
     }
   } catch {
     restore();
