@@ -14,7 +14,8 @@
  * run in the module), and `--baseline` the eighSym of another build of wasm/eigen_linalg.cpp
  * (e.g. the previous commit's module, kept under /tmp), for A/B comparisons on a loaded machine.
  * The helper threads (`NNGEOMETRY_SIMD_THREADS`, default every core up to 8) are started and
- * waited for before the first call.
+ * waited for before the first call; `--wait-idle` starts each round of calls only after 2 s in
+ * which no other thread ran on the machine (Linux).
  * `npx tsx bench/linalg.ts --phases file.wasm n [reps]` runs the eighSym of a profiling build
  * (`NN_PROFILE=1 bash wasm/build.sh OUTDIR`) and prints the wall time of each phase.
  */
@@ -198,7 +199,7 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
  * and the minimum and median of the later ones. The modules share the process, so the first
  * call of the second one may find V8's compiler threads busy with the first one's code.
  */
-export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string, oneThread = false): Promise<void> {
+export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string, oneThread = false, waitIdle = false): Promise<void> {
   await initLinalg();
   const simd = simdKernels();
   const helpers = Math.min(simdThreads() - 1, 8);
@@ -234,6 +235,7 @@ export async function compareEighRoutes(n: number, reps: number, qr = true, base
   const samples = new Map<string, number[]>(routes.map(([name]) => [name, []]));
   const walls = new Map<string, number[]>(routes.map(([name]) => [name, []]));
   for (let r = 0; r < reps; r++) {
+    if (waitIdle) await quietMachine();
     for (const [name, f] of routes) {
       const c0 = cpu();
       const w0 = performance.now();
@@ -256,6 +258,27 @@ export async function compareEighRoutes(n: number, reps: number, qr = true, base
     console.log(`n=${n} ${name}: first call ${ms[0]!.toFixed(0)} ms wall${summary}`);
   }
   console.log(`load at the end ${loadavg()[0]!.toFixed(2)}`);
+}
+
+/** Threads running on the machine now (Linux /proc/stat; this one included), or 0 where unknown. */
+function threadsRunning(): number {
+  try {
+    return Number(/procs_running (\d+)/.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits (at most 5 minutes) until no other thread has run on the machine for 2 s, sampled every
+ * 100 ms (`--wait-idle`: on a machine shared with other jobs, rounds then start in quiet windows).
+ */
+async function quietMachine(): Promise<void> {
+  const end = Date.now() + 300_000;
+  for (let quiet = 0; quiet < 20 && Date.now() < end;) {
+    quiet = threadsRunning() <= 1 ? quiet + 1 : 0;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Names of the slots of wasm/phase_timer.hpp, in order; the slots nest as their comments say. */
@@ -316,7 +339,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href &
   // npx tsx bench/linalg.ts --phases file.wasm n [reps]
   await profileEighPhases(process.argv[3]!, Number(process.argv[4] ?? 2048), Number(process.argv[5] ?? 2));
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
-  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--one-thread] [--baseline file.wasm]
+  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--one-thread] [--wait-idle] [--baseline file.wasm]
   const at = process.argv.indexOf('--baseline');
   await compareEighRoutes(
     Number(process.argv[3] ?? 2048),
@@ -324,6 +347,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href &
     !process.argv.includes('--no-qr'),
     at > 0 ? process.argv[at + 1] : undefined,
     process.argv.includes('--one-thread'),
+    process.argv.includes('--wait-idle'),
   );
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];
