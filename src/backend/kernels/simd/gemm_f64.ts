@@ -177,15 +177,25 @@ export function gemmF64Parallel(
   return true;
 }
 
+/** Columns of a tile at least, where rows can be given up for them (see tileOf). */
+const F64_TILE_MIN_COLS = 512;
+
 /**
  * Rows and columns of a tile of C whose A rows (rows × k), B columns (k × cols) and C tile fit
- * in `room` doubles: all of C when it fits, else all rows (A copied once) and as many columns
- * as fit, else rows in fours too. Null when not even 4 rows and 4 columns fit.
+ * in `room` doubles: all of C when it fits; else all rows (A copied once) and as many columns as
+ * fit, when that is at least F64_TILE_MIN_COLS of them; else fewer rows (in fours), so that the
+ * tile is that wide (a tall A that nearly filled the room left tiles of a few dozen columns,
+ * each chunk of which packed all of B's rows). Null when not even 4 rows and 4 columns fit.
  */
 function tileOf(m: number, n: number, k: number, room: number): { rows: number; cols: number } | null {
   const colsFor = (rows: number) => Math.floor((room - rows * k) / (k + rows));
+  const wide = Math.min(n, F64_TILE_MIN_COLS);
   let rows = m;
-  if (colsFor(m) < Math.min(n, 4)) rows = Math.floor(Math.min(m, room / 2 / k) / 4) * 4;
+  if (colsFor(m) < wide) {
+    // The most rows (in fours) with `wide` columns: rows·k + k·wide + rows·wide ≤ room.
+    rows = Math.floor(Math.min(m, (room - k * wide) / (k + wide)) / 4) * 4;
+    if (rows < Math.min(m, 4)) rows = Math.floor(Math.min(m, room / 2 / k) / 4) * 4;
+  }
   if (rows < Math.min(m, 4)) return null;
   const fit = colsFor(rows);
   const cols = fit >= n ? n : Math.floor(fit / 4) * 4;
