@@ -8,14 +8,19 @@
  * the solver before it), in the same process.
  *
  * `npx tsx bench/linalg.ts [sizes]` prints a table; `npm run bench` calls `benchLinalg`.
- * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]` alternates the
- * two routes in one process and prints CPU and wall time of each call; `--baseline` adds the
- * eighSym of another build of wasm/eigen_linalg.cpp (e.g. the previous commit's module, kept
- * under /tmp) to the alternation, for A/B comparisons on a loaded machine.
+ * `npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--one-thread] [--baseline file.wasm]`
+ * alternates the two routes in one process and prints CPU and wall time of each call;
+ * `--one-thread` adds eighSym with the SIMD helper threads capped to one (its products then all
+ * run in the module), and `--baseline` the eighSym of another build of wasm/eigen_linalg.cpp
+ * (e.g. the previous commit's module, kept under /tmp), for A/B comparisons on a loaded machine.
+ * The helper threads (`NNGEOMETRY_SIMD_THREADS`, default every core up to 8) are started and
+ * waited for before the first call; `--wait-idle` starts each round of calls only after 2 s in
+ * which no other thread ran on the machine (Linux).
  * `npx tsx bench/linalg.ts --phases file.wasm n [reps]` runs the eighSym of a profiling build
  * (`NN_PROFILE=1 bash wasm/build.sh OUTDIR`) and prints the wall time of each phase.
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import {
   cholesky,
@@ -28,8 +33,9 @@ import {
   type LinalgImplementation,
 } from '../src/linalg/index.js';
 import { eighSymQR } from '../src/linalg/eigh.js';
-import { instantiateEigen } from '../src/linalg/wasm/loader.js';
+import { eigenImports, instantiateEigen } from '../src/linalg/wasm/loader.js';
 import { eigenKernels } from '../src/linalg/wasm/kernels.js';
+import { capSimdThreads, simdKernels, simdThreads } from '../src/backend/kernels/simd/module.js';
 
 /** One row of the benchmark: median times (ms) of 3 repetitions and relative residuals. */
 export interface LinalgBenchRow {
@@ -193,8 +199,14 @@ export function formatLinalgTable(rows: LinalgBenchRow[]): string {
  * and the minimum and median of the later ones. The modules share the process, so the first
  * call of the second one may find V8's compiler threads busy with the first one's code.
  */
-export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string): Promise<void> {
+export async function compareEighRoutes(n: number, reps: number, qr = true, baseline?: string, oneThread = false, waitIdle = false): Promise<void> {
   await initLinalg();
+  const simd = simdKernels();
+  const helpers = Math.min(simdThreads() - 1, 8);
+  for (let waited = 0; simd != null && simd.helperThreads() < helpers && waited < 10_000; waited += 20) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  console.log(`SIMD helper threads: ${simd?.helperThreads() ?? 0} (load ${loadavg()[0]!.toFixed(2)})`);
   // The matrix's product runs on the TypeScript gemm, so that no module has run any code before
   // its first eigh (a module whose GEMM had already been optimised would start warm).
   useLinalgImplementation('typescript');
@@ -209,22 +221,63 @@ export async function compareEighRoutes(n: number, reps: number, qr = true, base
     const kernels = eigenKernels(await instantiateEigen(new Uint8Array(readFileSync(baseline)), baseline));
     routes.push([`baseline eighSym (${baseline})`, kernels.eighSym]);
   }
+  if (oneThread) {
+    routes.push(['eighSym, SIMD threads capped to 1', (x, m) => {
+      const release = capSimdThreads(1);
+      try {
+        return eighSym(x, m);
+      } finally {
+        release();
+      }
+    }]);
+  }
   if (qr) routes.push(['eighSymQR (QR route)', eighSymQR]);
   const samples = new Map<string, number[]>(routes.map(([name]) => [name, []]));
+  const walls = new Map<string, number[]>(routes.map(([name]) => [name, []]));
   for (let r = 0; r < reps; r++) {
+    if (waitIdle) await quietMachine();
     for (const [name, f] of routes) {
       const c0 = cpu();
       const w0 = performance.now();
       f(a, n);
       const ms = cpu() - c0;
+      const wall = performance.now() - w0;
       samples.get(name)!.push(ms);
-      console.log(`n=${n} ${name}: ${ms.toFixed(0)} ms CPU, ${(performance.now() - w0).toFixed(0)} ms wall`);
+      walls.get(name)!.push(wall);
+      console.log(`n=${n} ${name}: ${ms.toFixed(0)} ms CPU, ${wall.toFixed(0)} ms wall`);
     }
   }
   for (const [name, ms] of samples) {
     const warm = ms.slice(1).sort((x, y) => x - y);
     const summary = warm.length > 0 ? `; later calls min ${warm[0]!.toFixed(0)}, median ${warm[warm.length >> 1]!.toFixed(0)} ms CPU` : '';
     console.log(`n=${n} ${name}: first call ${ms[0]!.toFixed(0)} ms CPU${summary}`);
+  }
+  for (const [name, ms] of walls) {
+    const warm = ms.slice(1).sort((x, y) => x - y);
+    const summary = warm.length > 0 ? `; later calls min ${warm[0]!.toFixed(0)}, median ${warm[warm.length >> 1]!.toFixed(0)} ms wall` : '';
+    console.log(`n=${n} ${name}: first call ${ms[0]!.toFixed(0)} ms wall${summary}`);
+  }
+  console.log(`load at the end ${loadavg()[0]!.toFixed(2)}`);
+}
+
+/** Threads running on the machine now (Linux /proc/stat; this one included), or 0 where unknown. */
+function threadsRunning(): number {
+  try {
+    return Number(/procs_running (\d+)/.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits (at most 5 minutes) until no other thread has run on the machine for 2 s, sampled every
+ * 100 ms (`--wait-idle`: on a machine shared with other jobs, rounds then start in quiet windows).
+ */
+async function quietMachine(): Promise<void> {
+  const end = Date.now() + 300_000;
+  for (let quiet = 0; quiet < 20 && Date.now() < end;) {
+    quiet = threadsRunning() <= 1 ? quiet + 1 : 0;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -249,9 +302,12 @@ const PHASE_SLOTS = [
  * the module).
  */
 export async function profileEighPhases(file: string, n: number, reps: number): Promise<void> {
+  let memory: WebAssembly.Memory | undefined;
+  const imports = eigenImports(() => memory!);
   const { instance } = await WebAssembly.instantiate(new Uint8Array(readFileSync(file)), {
-    env: { nn_now: () => performance.now() },
+    env: { ...imports['env'], nn_now: () => performance.now() },
   });
+  memory = instance.exports['memory'] as WebAssembly.Memory;
   const e = instance.exports as unknown as {
     memory: WebAssembly.Memory;
     _initialize(): void;
@@ -283,13 +339,15 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href &
   // npx tsx bench/linalg.ts --phases file.wasm n [reps]
   await profileEighPhases(process.argv[3]!, Number(process.argv[4] ?? 2048), Number(process.argv[5] ?? 2));
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--interleaved') {
-  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--baseline file.wasm]
+  // npx tsx bench/linalg.ts --interleaved n [reps] [--no-qr] [--one-thread] [--wait-idle] [--baseline file.wasm]
   const at = process.argv.indexOf('--baseline');
   await compareEighRoutes(
     Number(process.argv[3] ?? 2048),
     Number(process.argv[4] ?? 2),
     !process.argv.includes('--no-qr'),
     at > 0 ? process.argv[at + 1] : undefined,
+    process.argv.includes('--one-thread'),
+    process.argv.includes('--wait-idle'),
   );
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const sizes = process.argv[2]?.split(',').map(Number) ?? [256, 512, 1024];

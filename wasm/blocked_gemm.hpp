@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "gemm_parallel.hpp"
 #include "simd_kernels.hpp"
 
 namespace nn {
@@ -142,8 +143,9 @@ __attribute__((noinline)) inline void gemmMacroKernel(Index mc, Index nc, Index 
   }
 }
 
-// C (m x n, column-major, ldc) += A (m x k, column-major, lda) B (k x n, column-major, ldb).
-__attribute__((noinline)) inline void gemmAccumulate(Index m, Index n, Index k, const double *a, Index lda,
+// C (m x n, column-major, ldc) += A (m x k, column-major, lda) B (k x n, column-major, ldb), on
+// this thread.
+__attribute__((noinline)) inline void gemmAccumulateHere(Index m, Index n, Index k, const double *a, Index lda,
                                                      const double *b, Index ldb, double *c, Index ldc) {
   if (m == 0 || n == 0 || k == 0) return;
   const Index kcMax = std::min(k, kGemmKc);
@@ -166,11 +168,38 @@ __attribute__((noinline)) inline void gemmAccumulate(Index m, Index n, Index k, 
   }
 }
 
-// C (m x n, column-major, ldc) = A B.
+// Whether a product is offered to the helper threads (nn_gemm_parallel): at least
+// NN_GEMM_PARALLEL_FLOPS flops (2mnk), below which waking the helpers costs more than they gain,
+// and at least NN_GEMM_PARALLEL_INTENSITY flops per double copied to the other memory and back
+// (A, B, C, and C once more when accumulating): the thin rank-64 updates of the reduction (about
+// 51) ran slower on two threads than on one, because of those copies, the back-transformation's
+// products (over 120) and the merges' (n/3 at size n) ran 1.4-1.7x faster (measured in
+// docs/performance.md, "Float64 eigh on both cores").
+inline bool gemmOffered(Index m, Index n, Index k, bool accumulate) {
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  const double copied = double(m) * double(k) + double(k) * double(n) + double(m) * double(n) * (accumulate ? 2.0 : 1.0);
+  return flops >= NN_GEMM_PARALLEL_FLOPS && flops >= NN_GEMM_PARALLEL_INTENSITY * copied;
+}
+
+// C (m x n, column-major, ldc) += A B: on the helper threads when the product is offered and the
+// loader has helpers, else here. Both give the same bits (the same blocks of depth kGemmKc,
+// summed in the same order; see gemm_parallel.hpp).
+inline void gemmAccumulate(Index m, Index n, Index k, const double *a, Index lda, const double *b, Index ldb, double *c,
+                           Index ldc) {
+  if (gemmOffered(m, n, k, true) && nn_gemm_parallel(int(m), int(n), int(k), a, int(lda), b, int(ldb), c, int(ldc), 1) != 0) {
+    return;
+  }
+  gemmAccumulateHere(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
+// C (m x n, column-major, ldc) = A B (C is zeroed, then A B added: 0 + s, as nn_dgemm does).
 inline void gemmAssign(Index m, Index n, Index k, const double *a, Index lda, const double *b, Index ldb, double *c,
                        Index ldc) {
+  if (gemmOffered(m, n, k, false) && nn_gemm_parallel(int(m), int(n), int(k), a, int(lda), b, int(ldb), c, int(ldc), 0) != 0) {
+    return;
+  }
   for (Index j = 0; j < n; ++j) std::fill(c + j * ldc, c + j * ldc + m, 0.0);
-  gemmAccumulate(m, n, k, a, lda, b, ldb, c, ldc);
+  gemmAccumulateHere(m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 }  // namespace nn

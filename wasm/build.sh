@@ -17,6 +17,12 @@
 # wasm/phase_timer.hpp and the phase exports (-DNN_PHASE_TIMERS -DNN_PHASE_EXPORTS); the module
 # then imports env.nn_now (milliseconds), so it is written to OUTDIR only and is not embedded.
 # Read it with `npx tsx bench/linalg.ts --phases OUTDIR/eigen_linalg.wasm 2048`.
+#
+# The module has one import, env.nn_gemm_parallel (wasm/gemm_parallel.hpp): its large products
+# are offered to the loader, which runs them on the SIMD module's helper threads or answers 0
+# (the module then runs them itself). NN_GEMM_PARALLEL_FLOPS=x or NN_GEMM_PARALLEL_INTENSITY=y
+# bash wasm/build.sh OUTDIR builds with other thresholds for them (wasm/gemm_parallel.hpp;
+# measurements only, the committed build uses the defaults).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +33,13 @@ if [[ "${NN_PROFILE:-}" == 1 ]]; then
   [[ $# -ge 1 ]] || { echo "build.sh: NN_PROFILE=1 needs an OUTDIR (the profiling module is never embedded)" >&2; exit 1; }
   profile_flags=(-DNN_PHASE_TIMERS -DNN_PHASE_EXPORTS)
 fi
+for knob in NN_GEMM_PARALLEL_FLOPS NN_GEMM_PARALLEL_INTENSITY; do
+  if [[ -n "${!knob:-}" ]]; then
+    [[ $# -ge 1 ]] || { echo "build.sh: $knob needs an OUTDIR (measurement builds are never embedded)" >&2; exit 1; }
+    profile_flags+=("-D$knob=${!knob}")
+    measuring=1
+  fi
+done
 
 if [[ $# -ge 1 ]]; then
   outdir="$(mkdir -p "$1" && cd "$1" && pwd)"
@@ -50,7 +63,7 @@ llvm_dir="$("$cxx" -print-resource-dir | sed 's|/lib/clang/.*||')"
 
 # -O3 -msimd128: Eigen vectorises with wasm SIMD128 (2 doubles per register).
 # EIGEN_DONT_PARALLELIZE: no threads in this module. -fno-exceptions: Eigen asserts are off
-# (NDEBUG) and nothing throws, which also keeps the module free of imports.
+# (NDEBUG) and nothing throws, which also keeps the module free of WASI imports.
 # -mexec-model=reactor: a library with _initialize instead of a main program.
 # -Wl,--strip-all: no name section (smaller file); the exports keep their names.
 "$cxx" --target=wasm32-wasi --sysroot=/usr \
@@ -62,8 +75,8 @@ llvm_dir="$("$cxx" -print-resource-dir | sed 's|/lib/clang/.*||')"
   -Wl,-z,stack-size=1048576 -Wl,--strip-all "${profile_flags[@]}" \
   -o "$wasm_out" "$here/eigen_linalg.cpp"
 
-if [[ "${NN_PROFILE:-}" == 1 ]]; then
-  echo "build.sh: profiling module $wasm_out (imports env.nn_now; not embedded)"
+if [[ "${NN_PROFILE:-}" == 1 || -n "${measuring:-}" ]]; then
+  echo "build.sh: measurement module $wasm_out (not embedded)"
   exit 0
 fi
 
@@ -72,8 +85,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 const [wasmPath, tsPath] = process.argv.slice(2);
 const bytes = readFileSync(wasmPath);
 const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes));
-if (imports.length > 0) {
-  console.error(`build.sh: the module must have no imports, it has ${JSON.stringify(imports)}`);
+const allowed = [{ module: 'env', name: 'nn_gemm_parallel', kind: 'function' }];
+if (JSON.stringify(imports) !== JSON.stringify(allowed)) {
+  console.error(`build.sh: the module must import env.nn_gemm_parallel only, it has ${JSON.stringify(imports)}`);
   process.exit(1);
 }
 writeFileSync(

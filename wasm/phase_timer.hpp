@@ -1,6 +1,7 @@
 // Optional wall-clock timers around the phases of the eigensolver, for profiling builds only
 // (compiled with -DNN_PHASE_TIMERS, which gives the module one import, env.nn_now, returning
-// milliseconds). Without the macro NN_TIME expands to nothing and the module has no imports.
+// milliseconds). Without the macro NN_TIME expands to nothing and the module imports only
+// env.nn_gemm_parallel (gemm_parallel.hpp).
 #pragma once
 
 namespace nn {

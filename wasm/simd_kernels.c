@@ -588,3 +588,178 @@ EXPORT(nn_conv_forward) void nn_conv_forward(const float *x, const float *w, con
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Float64 GEMM for the eigensolver (wasm/eigen_linalg.cpp calls out to it through the loader)
+//
+// C (m × n, column-major, ldc) (+)= A (m × k, column-major, lda) · B (k × n, column-major, ldb),
+// the same blocking and the same arithmetic as gemmAccumulate in wasm/blocked_gemm.hpp (Goto and
+// van de Geijn, ACM TOMS 34(3), 2008): B packed in kc × nc panels of micro-panels of 4 columns, A
+// in mc × kc blocks of micro-panels of 4 rows, a 4 × 4 register tile in 8 f64x2 accumulators
+// (separate mul and add: SIMD128 has no FMA). Every C value is C + Σ over depth blocks [p0, p0 +
+// 256) of the block's products summed from 0 in order of l, each block's sum added to C in order
+// of p0: the same operations in the same order as the eigensolver's own product, whatever the
+// split, so that its results do not depend on whether a product ran here or there, nor on the
+// thread count. Chunks own ranges of whole 4-column micro-panels of C (or of 4-row micro-panels
+// when there are fewer than two column micro-panels per chunk); the depth is never split.
+// Without accumulate, a chunk first zeroes its part of C (then 0 + Σ, as the eigensolver's
+// gemmAssign does, so that a −0 sum comes out +0 in both).
+
+#define DGEMM_MR 4
+#define DGEMM_NR 4
+#define DGEMM_KC 256
+#define DGEMM_ABLOCK 32768  // doubles of the packed A block: 256 KB, a quarter of a 1 MB L2
+#define DGEMM_NC 1024
+
+// Packs the mc × kc block of A (column-major, lda) into micro-panels of 4 rows, zero-padded.
+static void dgemm_pack_a(const double *a, int32_t lda, int32_t mc, int32_t kc, double *ap) {
+  for (int32_t i0 = 0; i0 < mc; i0 += DGEMM_MR) {
+    double *dst = ap + (int64_t)i0 * kc;
+    const int32_t rows = mc - i0 < DGEMM_MR ? mc - i0 : DGEMM_MR;
+    if (rows == DGEMM_MR) {
+      for (int32_t l = 0; l < kc; l++) {
+        const double *src = a + (int64_t)l * lda + i0;
+        wasm_v128_store(dst + l * DGEMM_MR, wasm_v128_load(src));
+        wasm_v128_store(dst + l * DGEMM_MR + 2, wasm_v128_load(src + 2));
+      }
+    } else {
+      for (int32_t l = 0; l < kc; l++) {
+        const double *src = a + (int64_t)l * lda + i0;
+        for (int32_t t = 0; t < DGEMM_MR; t++) dst[l * DGEMM_MR + t] = t < rows ? src[t] : 0.0;
+      }
+    }
+  }
+}
+
+// Packs the kc × nc panel of B (column-major, ldb) into micro-panels of 4 columns, zero-padded.
+static void dgemm_pack_b(const double *b, int32_t ldb, int32_t kc, int32_t nc, double *bp) {
+  for (int32_t j0 = 0; j0 < nc; j0 += DGEMM_NR) {
+    double *dst = bp + (int64_t)j0 * kc;
+    const int32_t cols = nc - j0 < DGEMM_NR ? nc - j0 : DGEMM_NR;
+    if (cols == DGEMM_NR) {
+      const double *b0 = b + (int64_t)j0 * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+      for (int32_t l = 0; l < kc; l++) {
+        double *d = dst + l * DGEMM_NR;
+        d[0] = b0[l];
+        d[1] = b1[l];
+        d[2] = b2[l];
+        d[3] = b3[l];
+      }
+    } else {
+      for (int32_t l = 0; l < kc; l++) {
+        for (int32_t t = 0; t < DGEMM_NR; t++) dst[l * DGEMM_NR + t] = t < cols ? b[(int64_t)(j0 + t) * ldb + l] : 0.0;
+      }
+    }
+  }
+}
+
+static inline void dgemm_add(double *p, v128_t s) { wasm_v128_store(p, wasm_f64x2_add(wasm_v128_load(p), s)); }
+
+// C (mc × nc, column-major, ldc) += Ap·Bp for a packed block of A and panel of B.
+__attribute__((noinline)) static void dgemm_macro(int32_t mc, int32_t nc, int32_t kc, const double *ap, const double *bp,
+                                                  double *c, int32_t ldc) {
+  for (int32_t j0 = 0; j0 < nc; j0 += DGEMM_NR) {
+    const double *bpanel = bp + (int64_t)j0 * kc;
+    const int32_t cols = nc - j0 < DGEMM_NR ? nc - j0 : DGEMM_NR;
+    for (int32_t i0 = 0; i0 < mc; i0 += DGEMM_MR) {
+      const double *pa = ap + (int64_t)i0 * kc, *pb = bpanel;
+      v128_t c00 = wasm_f64x2_splat(0.0), c01 = c00, c02 = c00, c03 = c00;
+      v128_t c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+      for (int32_t l = 0; l < kc; l++, pa += DGEMM_MR, pb += DGEMM_NR) {
+        const v128_t a0 = wasm_v128_load(pa), a1 = wasm_v128_load(pa + 2);
+        v128_t x = wasm_v128_load64_splat(pb);
+        c00 = wasm_f64x2_add(c00, wasm_f64x2_mul(a0, x));
+        c10 = wasm_f64x2_add(c10, wasm_f64x2_mul(a1, x));
+        x = wasm_v128_load64_splat(pb + 1);
+        c01 = wasm_f64x2_add(c01, wasm_f64x2_mul(a0, x));
+        c11 = wasm_f64x2_add(c11, wasm_f64x2_mul(a1, x));
+        x = wasm_v128_load64_splat(pb + 2);
+        c02 = wasm_f64x2_add(c02, wasm_f64x2_mul(a0, x));
+        c12 = wasm_f64x2_add(c12, wasm_f64x2_mul(a1, x));
+        x = wasm_v128_load64_splat(pb + 3);
+        c03 = wasm_f64x2_add(c03, wasm_f64x2_mul(a0, x));
+        c13 = wasm_f64x2_add(c13, wasm_f64x2_mul(a1, x));
+      }
+      const int32_t rows = mc - i0 < DGEMM_MR ? mc - i0 : DGEMM_MR;
+      double *ct = c + (int64_t)j0 * ldc + i0;
+      if (rows == DGEMM_MR && cols == DGEMM_NR) {
+        dgemm_add(ct, c00);
+        dgemm_add(ct + 2, c10);
+        dgemm_add(ct + ldc, c01);
+        dgemm_add(ct + ldc + 2, c11);
+        dgemm_add(ct + 2 * ldc, c02);
+        dgemm_add(ct + 2 * ldc + 2, c12);
+        dgemm_add(ct + 3 * ldc, c03);
+        dgemm_add(ct + 3 * ldc + 2, c13);
+      } else {
+        double tile[DGEMM_MR * DGEMM_NR];
+        wasm_v128_store(tile, c00);
+        wasm_v128_store(tile + 2, c10);
+        wasm_v128_store(tile + 4, c01);
+        wasm_v128_store(tile + 6, c11);
+        wasm_v128_store(tile + 8, c02);
+        wasm_v128_store(tile + 10, c12);
+        wasm_v128_store(tile + 12, c03);
+        wasm_v128_store(tile + 14, c13);
+        for (int32_t jj = 0; jj < cols; jj++) {
+          for (int32_t ii = 0; ii < rows; ii++) ct[(int64_t)jj * ldc + ii] += tile[jj * DGEMM_MR + ii];
+        }
+      }
+    }
+  }
+}
+
+// Rows of the packed A block for depth k: it fills DGEMM_ABLOCK doubles, in whole micro-panels.
+static int32_t dgemm_mc(int32_t k) {
+  const int32_t kc = k < DGEMM_KC ? (k > 0 ? k : 1) : DGEMM_KC;
+  const int32_t mc = DGEMM_ABLOCK / kc / DGEMM_MR * DGEMM_MR;
+  return mc > DGEMM_MR ? mc : DGEMM_MR;
+}
+
+// Doubles of work nn_dgemm needs per slot for a product with n columns and depth k: one packed
+// panel of B (kc × round4(min(n, 1024))) and one packed block of A (kc × mc).
+EXPORT(nn_dgemm_work) int32_t nn_dgemm_work(int32_t n, int32_t k) {
+  const int32_t kc = k < DGEMM_KC ? (k > 0 ? k : 1) : DGEMM_KC;
+  const int32_t nc = n < DGEMM_NC ? n : DGEMM_NC;
+  return kc * ((nc + DGEMM_NR - 1) / DGEMM_NR * DGEMM_NR) + kc * dgemm_mc(k);
+}
+
+// Rows [r0, r1) and columns [j0, j1) of C += A·B (work: nn_dgemm_work doubles).
+static void dgemm_range(int32_t k, const double *a, int32_t lda, const double *b, int32_t ldb, double *c, int32_t ldc,
+                        double *work, int32_t r0, int32_t r1, int32_t j0, int32_t j1) {
+  const int32_t mcMax = dgemm_mc(k);
+  const int32_t nc0 = j1 - j0 < DGEMM_NC ? j1 - j0 : DGEMM_NC;
+  const int32_t kc0 = k < DGEMM_KC ? k : DGEMM_KC;
+  double *bp = work, *ap = work + (int64_t)kc0 * ((nc0 + DGEMM_NR - 1) / DGEMM_NR * DGEMM_NR);
+  for (int32_t jc = j0; jc < j1; jc += DGEMM_NC) {
+    const int32_t nc = j1 - jc < DGEMM_NC ? j1 - jc : DGEMM_NC;
+    for (int32_t pc = 0; pc < k; pc += DGEMM_KC) {
+      const int32_t kc = k - pc < DGEMM_KC ? k - pc : DGEMM_KC;
+      dgemm_pack_b(b + (int64_t)jc * ldb + pc, ldb, kc, nc, bp);
+      for (int32_t ic = r0; ic < r1; ic += mcMax) {
+        const int32_t mc = r1 - ic < mcMax ? r1 - ic : mcMax;
+        dgemm_pack_a(a + (int64_t)pc * lda + ic, lda, mc, kc, ap);
+        dgemm_macro(mc, nc, kc, ap, bp, c + (int64_t)jc * ldc + ic, ldc);
+      }
+    }
+  }
+}
+
+// C (m × n, column-major, ldc) (+)= A (m × k, lda) · B (k × n, ldb), all column-major float64,
+// chunk `chunk` of `chunks` (see above); work: nn_dgemm_work(n, k) doubles per slot.
+EXPORT(nn_dgemm) void nn_dgemm(int32_t m, int32_t n, int32_t k, const double *a, int32_t lda, const double *b, int32_t ldb,
+                                double *c, int32_t ldc, int32_t accumulate, double *work, int32_t chunk, int32_t chunks,
+                                int32_t slot) {
+  int32_t r0 = 0, r1 = m, j0 = 0, j1 = n;
+  work += (int64_t)slot * nn_dgemm_work(n, k);
+  if ((n + DGEMM_NR - 1) / DGEMM_NR >= 2 * chunks) part_range(n, DGEMM_NR, chunk, chunks, &j0, &j1);
+  else part_range(m, DGEMM_MR, chunk, chunks, &r0, &r1);
+  if (r0 >= r1 || j0 >= j1) return;
+  if (!accumulate) {
+    for (int32_t j = j0; j < j1; j++) {
+      double *cj = c + (int64_t)j * ldc;
+      for (int32_t i = r0; i < r1; i++) cj[i] = 0.0;
+    }
+  }
+  if (k > 0) dgemm_range(k, a, lda, b, ldb, c, ldc, work, r0, r1, j0, j1);
+}

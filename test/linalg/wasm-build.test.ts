@@ -55,7 +55,11 @@ test('a fresh build of wasm/eigen_linalg.cpp passes the eigen and Cholesky check
     assert.equal(build.status, 0, `wasm/build.sh failed:\n${build.stdout}\n${build.stderr}`);
     const wasmPath = join(dir, 'eigen_linalg.wasm');
     const bytes = new Uint8Array(readFileSync(wasmPath));
-    assert.deepEqual(WebAssembly.Module.imports(new WebAssembly.Module(bytes)), [], 'the module must need no imports');
+    assert.deepEqual(
+      WebAssembly.Module.imports(new WebAssembly.Module(bytes)),
+      [{ module: 'env', name: 'nn_gemm_parallel', kind: 'function' }],
+      'the module must import env.nn_gemm_parallel only (its products on the SIMD helper threads)',
+    );
 
     // Through the environment override, as CI does for the whole suite.
     process.env.NNGEOMETRY_LINALG_WASM = wasmPath;

@@ -1,8 +1,12 @@
 /**
- * Loads the Eigen WebAssembly module (wasm/eigen_linalg.cpp). The module has no imports, so
- * `WebAssembly.instantiate(bytes, {})` plus its `_initialize()` (the WASI reactor's static
- * constructors) is all it needs: no WASI runtime, no fs, no fetch.
+ * Loads the Eigen WebAssembly module (wasm/eigen_linalg.cpp). Its one import,
+ * `env.nn_gemm_parallel`, offers its large products to the SIMD module's helper threads
+ * (`gemmF64Parallel`; where there are none it answers 0 and the module runs them itself), so
+ * `WebAssembly.instantiate(bytes, { env })` plus its `_initialize()` (the WASI reactor's static
+ * constructors) is all it needs: no WASI runtime, no fs, no fetch. Builds without the import
+ * (older ones) instantiate the same way.
  */
+import { gemmF64Parallel } from '../../backend/kernels/simd/gemm_f64.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { EIGEN_LINALG_WASM_BASE64 } from './eigen-module.generated.js';
 
@@ -29,11 +33,25 @@ const REQUIRED_FUNCTIONS = [
   'nn_trsm_lower', 'nn_trsm_lower_t', 'nn_llt_solve', 'nn_gemm',
 ] as const;
 
+/**
+ * The imports of the module: `env.nn_gemm_parallel` on the memory that `memory()` returns (the
+ * instance's, known once it exists; the import is only called from inside its exports).
+ */
+export function eigenImports(memory: () => WebAssembly.Memory): WebAssembly.Imports {
+  return {
+    env: {
+      nn_gemm_parallel: (m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: number): number =>
+        gemmF64Parallel(memory().buffer, m, n, k, a >>> 0, lda, b >>> 0, ldb, c >>> 0, ldc, accumulate !== 0) ? 1 : 0,
+    },
+  };
+}
+
 /** Instantiates the module from its bytes and runs its initialiser. */
 export async function instantiateEigen(bytes: Uint8Array, source: string): Promise<EigenExports> {
   // Compile, then instantiate: the (bytes) overload's type does not accept every Uint8Array.
   const module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-  const instance = await WebAssembly.instantiate(module, {});
+  let memory: WebAssembly.Memory | undefined;
+  const instance = await WebAssembly.instantiate(module, eigenImports(() => memory!));
   const exports = instance.exports as Record<string, unknown>;
   if (!(exports.memory instanceof WebAssembly.Memory)) {
     throw new InvalidArgumentError(`initLinalg: the WebAssembly module from ${source} exports no 'memory'`);
@@ -46,6 +64,7 @@ export async function instantiateEigen(bytes: Uint8Array, source: string): Promi
       );
     }
   }
+  memory = exports.memory;
   const eigen = exports as unknown as EigenExports;
   eigen._initialize();
   return eigen;

@@ -36,6 +36,8 @@ export interface SimdExports {
   nn_ssyrk_add_partials(p: number, count: number, n: number, c: number, mirror: number): void;
   nn_conv_input_grad_work(geom: number): number;
   nn_conv_forward_work(geom: number): number;
+  /** Float64 work (doubles) per slot of nn_dgemm for n columns and depth k. */
+  nn_dgemm_work(n: number, k: number): number;
 }
 
 /**
@@ -51,13 +53,14 @@ export interface SimdPartedKernels {
   nn_conv_filter_grad: [x: number, dy: number, geom: number, partials: number, work: number];
   nn_conv_input_grad: [dy: number, w: number, geom: number, dx: number, work: number];
   nn_conv_forward: [x: number, w: number, bias: number, geom: number, relu: number, y: number, work: number];
+  nn_dgemm: [m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number, accumulate: number, work: number];
 }
 
-const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_ssyrk_rows', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward'] as const;
+const PARTED_KERNELS = ['nn_sgemm', 'nn_sgemm_batch', 'nn_ssyrk', 'nn_ssyrk_rows', 'nn_conv_filter_grad', 'nn_conv_input_grad', 'nn_conv_forward', 'nn_dgemm'] as const;
 
 const REQUIRED_FUNCTIONS = [
   'nn_zero', 'nn_im2col_mk', 'nn_im2col_km', 'nn_col2im_add', 'nn_add_partials', 'nn_max_blocks', 'nn_ssyrk_blocks', 'nn_ssyrk_add_partials',
-  'nn_conv_filter_grad_work', 'nn_conv_filter_grad_blocks', 'nn_conv_input_grad_work', 'nn_conv_forward_work', ...PARTED_KERNELS,
+  'nn_conv_filter_grad_work', 'nn_conv_filter_grad_blocks', 'nn_conv_input_grad_work', 'nn_conv_forward_work', 'nn_dgemm_work', ...PARTED_KERNELS,
 ] as const;
 
 /** How a kernel call is split: `chunks` pieces of output taken by `threads` threads. */
@@ -150,17 +153,23 @@ export class SimdModule {
 
   /**
    * Runs a kernel's `split.chunks` chunks on `split.threads` threads (this one and helpers; the
-   * work buffer must hold `split.threads` slots). Bit-identical for any split.
+   * work buffer must hold `split.threads` slots). Bit-identical for any split. Returns the
+   * chunks this thread ran (the helpers ran the rest).
    */
-  run<K extends keyof SimdPartedKernels>(name: K, args: SimdPartedKernels[K], split: SimdSplit = { chunks: 1, threads: 1 }): void {
+  run<K extends keyof SimdPartedKernels>(name: K, args: SimdPartedKernels[K], split: SimdSplit = { chunks: 1, threads: 1 }): number {
     const fn = (this.exports as unknown as Record<K, (...a: number[]) => void>)[name];
     const { chunks } = split;
     if (split.threads <= 1 || this.threads == null) {
       for (let k = 0; k < chunks; k++) fn(...args, k, chunks, 0);
-      return;
+      return chunks;
     }
+    let own = 0;
     try {
-      this.threads.run(name, args, chunks, split.threads, (k) => fn(...args, k, chunks, 0));
+      this.threads.run(name, args, chunks, split.threads, (k) => {
+        own++;
+        fn(...args, k, chunks, 0);
+      });
+      return own;
     } catch (e) {
       if (!(e instanceof SimdThreadError)) throw e;
       // A helper died or trapped: its part is missing, and the same inputs on one thread
@@ -407,8 +416,9 @@ export function setSimdKernelsEnabled(on: boolean): void {
 
 /**
  * Sets how many threads one SIMD kernel may use (1 to SIMD_MAX_THREADS; default: every core of
- * the machine, at most 8, on Node's main thread; 1 elsewhere). Results do not depend on it: the
- * kernels split their output, never a sum. Helper threads start in the background, so the first
+ * the machine, at most 8, on Node's main thread; 1 elsewhere), including the large float64
+ * products of the WebAssembly eigensolver (`eighSym`, gemm_f64.ts). Results do not depend on it:
+ * the kernels split their output, never a sum. Helper threads start in the background, so the first
  * kernels after a change may still run on one thread. Threads need Node ≥ 20.16 (or 22.3) and
  * SharedArrayBuffer; elsewhere the count is kept but kernels run on one thread.
  *
