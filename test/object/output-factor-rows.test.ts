@@ -3,8 +3,10 @@
  * same factor held as the c×c array G: every PMatKFAC method gives the same numbers (1e-10
  * relative for the float64 algebra, 1e-5 for float32 device products), none of them forms G,
  * and reading `g` forms it (on the device) and keeps it.
- *   - factors built here: a layer of k = 38, c = 38 with A as 7 rows (≤ k/4) and G as 23 rows
- *     (≤ c), both formed independently by a triple loop; a second, narrow layer of 39×3;
+ *   - factors built here: a layer of k = 38, c = 38 with A as 7 rows and G as 9 rows (≤ k/4:
+ *     the Gram-route eigendecomposition, exact in float64), both formed independently by a
+ *     triple loop; a second, narrow layer of 39×3; and G as 23 rows (c/4 < m ≤ c: kept as rows,
+ *     decomposed directly from G formed on the device, to float32 accuracy);
  *   - a model pass (dense 8 → 300 tanh → 4 logits on 48 examples, `classif_logits`): G of the
  *     300-wide layer comes back as 48·4 = 192 rows, equal to the closed form
  *     (1/n) Σᵢ Jᵢᵀ(diag pᵢ − pᵢpᵢᵀ)Jᵢ with Jᵢ = ∂logits/∂z computed by hand; no tensor leaks;
@@ -70,7 +72,7 @@ function smallModel(): tf.LayersModel {
 const K = 38;
 const C = 38;
 const MA = 7;
-const MG = 23;
+const MG = 9;
 
 /** The same matrix twice: the first layer's A as 7 rows and G as 23 rows, and both as 38×38 arrays. */
 function pair(lc: LayerCollection, seed: number, mg = MG) {
@@ -97,7 +99,7 @@ test('rows-only G (and A): every PMatKFAC method equals the c×c route (1e-10 in
   assert.ok(rel(fromRows.trace(), dense.trace()) < F64_TOL, 'trace (‖R_G‖²)');
   assert.ok(rel(fromRows.norm('fro'), dense.norm('fro')) < F64_TOL, 'Frobenius norm (‖R_GR_Gᵀ‖)');
   assert.ok(rel(fromRows.norm(2), dense.norm(2)) < F64_TOL, 'spectral norm');
-  // G has rank 23 < 38: its smallest eigenvalue is 0 on both routes (up to the direct solver's round-off).
+  // G has rank 9 < 38: its smallest eigenvalue is 0 on both routes (up to the direct solver's round-off).
   assert.ok(Math.abs(fromRows.norm(-2) - dense.norm(-2)) < F64_TOL * dense.norm(2), 'min eigenvalue product');
   assert.ok(rel(fromRows.logdet({ regul: REGUL }), dense.logdet({ regul: REGUL })) < F64_TOL, 'logdet');
   assert.ok(relativeError(host(fromRows.getDiag()), host(dense.getDiag())) < 1e-7, 'getDiag (float64 then float32)');
@@ -174,6 +176,29 @@ test('rows-only G (and A): every PMatKFAC method equals the c×c route (1e-10 in
   model.dispose();
 });
 
+test('G as 23 rows (c/4 < m ≤ c): kept as rows, decomposed directly from G formed on the device (float32 accuracy), G not kept', () => {
+  const model = smallModel();
+  const lc = LayerCollection.fromModel(model);
+  const start = tf.memory().numTensors;
+  const { fromRows, dense } = pair(lc, 5, 23);
+  const id = lc.ids()[0]!;
+  const v = PVector.random(lc, 9);
+  assert.ok(rel(fromRows.trace(), dense.trace()) < F64_TOL, 'trace (‖R_G‖², float64)');
+  const eRows = fromRows.eigendecomposition()[0]!;
+  const eDense = dense.eigendecomposition()[0]!;
+  const lmax = eDense.eigenvaluesG[C - 1]!;
+  const worst = Math.max(...eRows.eigenvaluesG.map((x, i) => Math.abs(x - Math.max(eDense.eigenvaluesG[i]!, 0))));
+  assert.ok(worst < 1e-6 * lmax, `eigenvalues of G: ${worst / lmax} of λ_max`);
+  const [s1, s2] = [fromRows.solve(v, { regul: REGUL }), dense.solve(v, { regul: REGUL })];
+  // CONVENTIONS.md: 1e-3 for solves through an eigendecomposition of float32 statistics.
+  assert.ok(relativeError(host(s1.data), host(s2.data)) < 1e-3, 'solve');
+  assert.ok(rel(fromRows.logdet({ regul: REGUL }), dense.logdet({ regul: REGUL })) < F32_TOL, 'logdet');
+  assert.equal(holdsFactor(fromRows.layerFactors(id), 'g'), false, 'the eigensolver formed G for itself only');
+  [fromRows, dense, v, s1, s2].forEach((o) => o.dispose());
+  assert.equal(tf.memory().numTensors, start, 'no tensor left behind');
+  model.dispose();
+});
+
 test('rows-only G: save/load keeps the rows ("gr0"), mergePartial merges rows within c and forms G past it, storedBytes counts rows', () => {
   const model = smallModel();
   const lc = LayerCollection.fromModel(model);
@@ -190,27 +215,27 @@ test('rows-only G: save/load keeps the rows ("gr0"), mergePartial merges rows wi
   assert.equal(storedBytesOf(one.fromRows), 8 * (MA * K + MG * C + 39 * 39 + 9));
   assert.equal(holdsFactor(one.fromRows.layerFactors(lc.ids()[0]!), 'g'), false, 'storedBytes does not form G');
 
-  // 10 + 12 rows ≤ 38: G = (1/4) G₁ + (3/4) G₂ = [½R₁; (√3/2)R₂]ᵀ[…], kept as rows.
-  const p1 = pair(lc, 11, 10);
-  const p2 = pair(lc, 12, 12);
+  // 4 + 5 rows ≤ 38: G = (1/4) G₁ + (3/4) G₂ = [½R₁; (√3/2)R₂]ᵀ[…], kept as rows.
+  const p1 = pair(lc, 11, 4);
+  const p2 = pair(lc, 12, 5);
   const merged = mergePartial([{ matrix: p1.fromRows, examples: 1 }, { matrix: p2.fromRows, examples: 3 }]) as PMatKFAC;
   const mf = merged.layerFactors(lc.ids()[0]!);
-  assert.equal(holdsFactor(mf, 'g'), false, '22 rows ≤ c: merged as rows');
-  assert.equal(mf.gRows!.length, 22 * C);
-  const g1 = gramLoop(p1.gRows, 10, C);
-  const g2 = gramLoop(p2.gRows, 12, C);
+  assert.equal(holdsFactor(mf, 'g'), false, '9 rows ≤ c: merged as rows');
+  assert.equal(mf.gRows!.length, 9 * C);
+  const g1 = gramLoop(p1.gRows, 4, C);
+  const g2 = gramLoop(p2.gRows, 5, C);
   const expectedG = g1.map((x, i) => 0.25 * x + 0.75 * g2[i]!);
   const mergedDense = mergePartial([{ matrix: p1.dense, examples: 1 }, { matrix: p2.dense, examples: 3 }]) as PMatKFAC;
   assert.ok(relativeError(mergedDense.layerFactors(lc.ids()[0]!).g, expectedG) < 1e-14, 'dense merge: G');
   const [s3, s4] = [merged.solve(v, { regul: REGUL }), mergedDense.solve(v, { regul: REGUL })];
   assert.ok(relativeError(host(s3.data), host(s4.data)) < F64_TOL, 'merged rows: solve');
   // 23 + 23 rows > 38: the merge forms the weighted G (each part's G on the device).
-  const two = pair(lc, 8);
-  const over = mergePartial([{ matrix: one.fromRows, examples: 3 }, { matrix: two.fromRows, examples: 5 }]) as PMatKFAC;
-  const overDense = mergePartial([{ matrix: one.dense, examples: 3 }, { matrix: two.dense, examples: 5 }]) as PMatKFAC;
+  const [w1, w2] = [pair(lc, 7, 23), pair(lc, 8, 23)];
+  const over = mergePartial([{ matrix: w1.fromRows, examples: 3 }, { matrix: w2.fromRows, examples: 5 }]) as PMatKFAC;
+  const overDense = mergePartial([{ matrix: w1.dense, examples: 3 }, { matrix: w2.dense, examples: 5 }]) as PMatKFAC;
   assert.equal(holdsFactor(over.layerFactors(lc.ids()[0]!), 'g'), true, '46 rows > c: merged as G');
   assert.ok(relativeError(over.layerFactors(lc.ids()[0]!).g, overDense.layerFactors(lc.ids()[0]!).g) < F32_TOL, 'merged G');
-  [one.fromRows, one.dense, two.fromRows, two.dense, p1.fromRows, p1.dense, p2.fromRows, p2.dense, loaded, merged, mergedDense, over, overDense, v, s1, s2, s3, s4].forEach((o) => o.dispose());
+  [one.fromRows, one.dense, w1.fromRows, w1.dense, w2.fromRows, w2.dense, p1.fromRows, p1.dense, p2.fromRows, p2.dense, loaded, merged, mergedDense, over, overDense, v, s1, s2, s3, s4].forEach((o) => o.dispose());
   model.dispose();
 });
 
@@ -301,8 +326,9 @@ test('a model pass: G of the 300-wide layer comes back as its 192 rows, equals t
   const recovered = host(tf.tidy(() => tf.add(y.data, tf.mul(x.data, REGUL))));
   assert.ok(relativeError(recovered, host(v.data)) < 1e-3, '(M + λI) solve(v) = v');
   const ekfac = new PMatEKFAC(kfac.layerCollection, kfacEigenBlocks(kfac.layerCollection.ids().map((i) => kfac.layerFactors(i))), 'kfac', null);
-  // Σ λ_A λ_G against ‖R_A‖²‖R_G‖²: the Gram route drops eigenvalues under 1e-9·λ_max (GRAM_RANK_TOLERANCE), here ~5e-9 of the trace.
-  assert.ok(rel(ekfac.trace(), kfac.trace()) < 1e-7, 'EKFAC on the rows eigenbases: trace = KFAC trace');
+  // Σ λ_A λ_G (G's eigenvalues from G formed in float32 on the device: 192 rows > c/4) against ‖R_A‖²‖R_G‖² in float64.
+  assert.ok(rel(ekfac.trace(), kfac.trace()) < F32_TOL, 'EKFAC on the rows eigenbases: trace = KFAC trace');
+  assert.equal(holdsFactor(f, 'g'), false, 'the solve and the EKFAC formed G for their eigensolver only');
   // `g` is formed on its first read and kept.
   const g = f.g;
   assert.ok(relativeError(g, reference) < F32_TOL, 'G read = the closed form');

@@ -233,8 +233,9 @@ export class PMatKFAC implements PMat {
     checkAlive(this.alive, 'PMatKFAC');
     this.eigen ??= this.parts.map((f) => {
       const a = factorEigen(() => f.a, f.k, f.aRows);
-      // G's basis is used explicitly (U_G in every product): a thin one is completed here.
-      const g = factorEigen(() => f.g, f.c, f.gRows, 'g');
+      // G's basis is used explicitly (U_G in every product): a thin one is completed here; past
+      // the Gram route, G held as rows is formed on the device for the solver alone (not kept).
+      const g = factorEigen(() => denseOf(f, 'g'), f.c, rowsOf(f, 'g') ?? undefined);
       return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.basis, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
     });
     return this.eigen;
