@@ -12,7 +12,7 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { symmetricRankUpdate } from '../backend/kernels/simd/index.js';
 import { gemm } from '../linalg/gemm.js';
-import { HostSum } from './host-sum.js';
+import { HostSum, wasmView } from './host-sum.js';
 
 /** Which factor of a layer: 'a' the row factor A (k×k), 'g' the column factor G (c×c). */
 export type FactorSide = 'a' | 'g';
@@ -40,12 +40,23 @@ export function withinRowsBudget(side: FactorSide, m: number, n: number): boolea
   return side === 'a' ? GRAM_ROUTE_MAX_RATIO * m <= n : m <= OUTPUT_ROWS_MAX_RATIO * n;
 }
 
+/** The most rows the budget of `side` allows for a factor of width n. */
+function maxRows(side: FactorSide, n: number): number {
+  return side === 'a' ? Math.floor(n / GRAM_ROUTE_MAX_RATIO) : OUTPUT_ROWS_MAX_RATIO * n;
+}
+
 /**
  * The rows of one factor, copied to the host batch by batch while their count stays within the
  * budget of its side (`withinRowsBudget`); beyond it they are handed back (`drain`) and dropped.
+ * Each batch's rows go straight from the wasm memory into one float64 buffer that grows by
+ * doubling (up to the budget), which `take` scales in place and hands over: every float64 page
+ * is first touched once (≈ 0.3 s per 84 MB on this VM; a float32 copy per batch and a float64
+ * copy at the end cost 1.5× that at d ≈ 10⁸), and untouched capacity is never resident.
  */
 export class WideRows {
-  private readonly chunks: Float32Array[] = [];
+  private rows: Float64Array | null = null;
+  /** The row count of each batch added, for `drain`. */
+  private readonly batches: number[] = [];
   private count = 0;
   open: boolean;
 
@@ -65,31 +76,58 @@ export class WideRows {
         this.open = false;
         return;
       }
-      this.chunks.push(r.dataSync() as Float32Array);
+      const at = this.count * this.width;
+      this.reserve(at + n * this.width);
+      // Read in place from the wasm memory before any other tfjs call (no float32 host copy).
+      this.rows!.set(wasmView(r) ?? r.dataSync(), at);
       this.count += n;
+      this.batches.push(n);
     } finally {
       r.dispose();
     }
   }
 
-  /**
-   * Hands the rows kept so far back as device tensors, one earlier chunk at a time (each made
-   * inside the callee's tidy scope), and forgets them. For a factor that outgrew its budget:
-   * the sum of their Gram matrices, chunk by chunk, is the n×n sum the pass would have formed.
-   */
-  drain(each: (chunk: () => tf.Tensor2D) => void): void {
-    for (const c of this.chunks) each(() => tf.tensor2d(c, [c.length / this.width, this.width]));
-    this.chunks.length = 0;
-    this.count = 0;
+  /** Room for `values` values: the buffer doubles (at most to the budget), keeping what it holds. */
+  private reserve(values: number): void {
+    const have = this.rows?.length ?? 0;
+    if (values <= have) return;
+    const cap = Math.max(values, Math.min(2 * Math.max(have, values), maxRows(this.side, this.width) * this.width));
+    const next = new Float64Array(cap);
+    if (this.rows) next.set(this.rows.subarray(0, this.count * this.width));
+    this.rows = next;
   }
 
-  /** All rows times `s` in float64 (m×width), or undefined when they were dropped or none came. */
-  scaled(s: number): Float64Array | undefined {
-    if (!this.open || this.count === 0) return undefined;
-    const out = new Float64Array(this.count * this.width);
+  /**
+   * Hands the rows kept so far back as device tensors, one earlier batch at a time (each made
+   * inside the callee's tidy scope), and forgets them. For a factor that outgrew its budget:
+   * the sum of their Gram matrices, batch by batch, is the n×n sum the pass would have formed.
+   */
+  drain(each: (batch: () => tf.Tensor2D) => void): void {
     let at = 0;
-    for (const c of this.chunks) for (let i = 0; i < c.length; i++) out[at++] = c[i]! * s;
+    for (const n of this.batches) {
+      const values = this.rows!.subarray(at * this.width, (at + n) * this.width);
+      each(() => tf.tensor2d(new Float32Array(values), [n, this.width]));
+      at += n;
+    }
+    this.forget();
+  }
+
+  /**
+   * All rows times `s` (m×width float64, scaled in place and handed over: the rows are
+   * forgotten here), or undefined when they were dropped or none came.
+   */
+  take(s: number): Float64Array | undefined {
+    if (!this.open || this.count === 0) return undefined;
+    const out = this.rows!.subarray(0, this.count * this.width);
+    for (let i = 0; i < out.length; i++) out[i]! *= s;
+    this.forget();
     return out;
+  }
+
+  private forget(): void {
+    this.rows = null;
+    this.batches.length = 0;
+    this.count = 0;
   }
 }
 

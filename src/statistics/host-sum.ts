@@ -134,7 +134,7 @@ function addFloat32(sum: Float64Array, offset: number, v: Float32Array): void {
   for (let k = 0; k < n; k++) sum[offset + k] += v[k]!;
 }
 
-function wasmView(t: tf.Tensor): Float32Array | null {
+export function wasmView(t: tf.Tensor): Float32Array | null {
   if (t.dtype !== 'float32' || tf.getBackend() !== 'wasm') return null;
   // The backend's own accessor (the kernel fixes use it too): a view on its heap, no copy.
   const backend = tf.backend() as unknown as WasmBackend;

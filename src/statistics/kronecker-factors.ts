@@ -120,8 +120,8 @@ export function kroneckerFactors(lc: LayerCollection, type: KfacType, representa
     result: (examples) =>
       sizes.map(([k, c], i): KroneckerFactors => {
         const bias = bSums[i]?.mean(examples);
-        const input = aRows[i]?.scaled(1 / Math.sqrt(examples));
-        const output = gRows[i]?.scaled(1 / Math.sqrt(examples));
+        const input = aRows[i]?.take(1 / Math.sqrt(examples));
+        const output = gRows[i]?.take(1 / Math.sqrt(examples));
         if (input || output) {
           return factorsFromRows({
             k, c, ...(bias ? { bias } : {}),
