@@ -48,14 +48,19 @@ function maxRows(side: FactorSide, n: number): number {
 /**
  * The rows of one factor, copied to the host batch by batch while their count stays within the
  * budget of its side (`withinRowsBudget`); beyond it they are handed back (`drain`) and dropped.
- * Each batch's rows go straight from the wasm memory into one float64 buffer that grows by
- * doubling (up to the budget), which `take` scales in place and hands over: every float64 page
- * is first touched once (≈ 0.3 s per 84 MB on this VM; a float32 copy per batch and a float64
- * copy at the end cost 1.5× that at d ≈ 10⁸), and untouched capacity is never resident.
+ * The latest batch's rows wait on the device until the next batch shows that they stay within
+ * the budget (or the pass ends): rows that outgrow it at the second batch (d ≈ 10⁷, 2,560
+ * output rows for a 2,048-wide G) then go to the sum without a host round trip. The kept rows
+ * go straight from the wasm memory into one float64 buffer that grows by doubling (up to the
+ * budget), which `take` scales in place and hands over: every float64 page is first touched
+ * once (≈ 0.3 s per 84 MB on this VM; a float32 copy per batch and a float64 copy at the end
+ * cost 1.5× that at d ≈ 10⁸), and untouched capacity is never resident.
  */
 export class WideRows {
   private rows: Float64Array | null = null;
-  /** The row count of each batch added, for `drain`. */
+  /** The latest batch's rows, still on the device (kept out of the pass's tidy scope). */
+  private pending: tf.Tensor2D | null = null;
+  /** The row count of each batch on the host, for `drain`. */
   private readonly batches: number[] = [];
   private count = 0;
   open: boolean;
@@ -70,12 +75,23 @@ export class WideRows {
   /** Adds the rows `make` returns ([N, width], released here); past the budget, closes (keeping the earlier rows for `drain`). */
   add(make: () => tf.Tensor2D): void {
     const r = make();
+    const n = r.shape[0];
+    if (!withinRowsBudget(this.side, this.count + (this.pending?.shape[0] ?? 0) + n, this.width)) {
+      r.dispose();
+      this.open = false;
+      return;
+    }
+    this.settle();
+    this.pending = tf.keep(r);
+  }
+
+  /** Moves the pending device rows to the host buffer. */
+  private settle(): void {
+    const r = this.pending;
+    if (!r) return;
+    this.pending = null;
     try {
       const n = r.shape[0];
-      if (!withinRowsBudget(this.side, this.count + n, this.width)) {
-        this.open = false;
-        return;
-      }
       const at = this.count * this.width;
       this.reserve(at + n * this.width);
       // Read in place from the wasm memory before any other tfjs call (no float32 host copy).
@@ -109,6 +125,8 @@ export class WideRows {
       each(() => tf.tensor2d(new Float32Array(values), [n, this.width]));
       at += n;
     }
+    const last = this.pending;
+    if (last) each(() => last);
     this.forget();
   }
 
@@ -117,6 +135,7 @@ export class WideRows {
    * forgotten here), or undefined when they were dropped or none came.
    */
   take(s: number): Float64Array | undefined {
+    this.settle();
     if (!this.open || this.count === 0) return undefined;
     const out = this.rows!.subarray(0, this.count * this.width);
     for (let i = 0; i < out.length; i++) out[i]! *= s;
@@ -124,7 +143,14 @@ export class WideRows {
     return out;
   }
 
+  /** Releases the pending device rows (a pass that failed). */
+  dispose(): void {
+    this.forget();
+  }
+
   private forget(): void {
+    this.pending?.dispose();
+    this.pending = null;
     this.rows = null;
     this.batches.length = 0;
     this.count = 0;

@@ -133,7 +133,10 @@ export function kroneckerFactors(lc: LayerCollection, type: KfacType, representa
         const g = gSum(i).mean(examples);
         return { k, c, a: swapped[i] ? g : a, g: swapped[i] ? a : g, ...(bias ? { bias } : {}) };
       }),
-    dispose: () => all().forEach((s) => s.dispose()),
+    dispose: () => {
+      all().forEach((s) => s.dispose());
+      [...aRows, ...gRows].forEach((r) => r?.dispose());
+    },
   };
 }
 
