@@ -356,3 +356,14 @@ test('G rows past the budget (c) after 18 batches of 4: the kept rows are folded
   disposeBatches(loader);
   model.dispose();
 });
+
+test('G formed on the device from more rows than one float32 sum takes (2,100 > 2,048): the float64 sum of the chunks equals RᵀR to float32 accuracy', async () => {
+  const { gramOfRowsOnDevice, ROWS_PER_DEVICE_SUM } = await import('../../src/statistics/factor-rows.js');
+  const next = random(21);
+  const m = ROWS_PER_DEVICE_SUM + 52;
+  const rows = Float64Array.from({ length: m * 5 }, next);
+  const start = tf.memory().numTensors;
+  const e = relativeError(gramOfRowsOnDevice(rows, 5), gramLoop(rows, m, 5));
+  assert.ok(e < F32_TOL, `RᵀR: ${e}`);
+  assert.equal(tf.memory().numTensors, start, 'no tensor left behind');
+});
