@@ -11,7 +11,14 @@
  *     300-wide layer comes back as 48·4 = 192 rows, equal to the closed form
  *     (1/n) Σᵢ Jᵢᵀ(diag pᵢ − pᵢpᵢᵀ)Jᵢ with Jᵢ = ∂logits/∂z computed by hand; no tensor leaks;
  *   - a pass whose G rows outgrow their budget (c) after 18 batches of 4 examples (16 rows
- *     each, past HostSum's 16-batch transfer): the folded sum equals the same closed form.
+ *     each, past HostSum's 16-batch transfer): the folded sum equals the same closed form;
+ *   - G formed on the device from more rows than one float32 sum takes; a G whose float32
+ *     diagonal overflows while its rows do not is refused by FIM.
+ * Mutations tried (each made one test fail): tr G from rows divided by m; rows scaled by 1/n
+ * instead of 1/√n; the pending device batch dropped by the fold; scale() multiplying R_G by x;
+ * merge stacking w·R; X R_G without the transpose; the device Gram keeping one chunk; diag G
+ * read from A's rows; fromState accepting any rows length; the finiteness scan without float32
+ * rounding.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -103,6 +110,10 @@ test('rows-only G (and A): every PMatKFAC method equals the c×c route (1e-10 in
   assert.ok(Math.abs(fromRows.norm(-2) - dense.norm(-2)) < F64_TOL * dense.norm(2), 'min eigenvalue product');
   assert.ok(rel(fromRows.logdet({ regul: REGUL }), dense.logdet({ regul: REGUL })) < F64_TOL, 'logdet');
   assert.ok(relativeError(host(fromRows.getDiag()), host(dense.getDiag())) < 1e-7, 'getDiag (float64 then float32)');
+  // And against diag(A) ⊗ diag(G) of the triple-loop factors, entry by entry (the first layer's k·c entries).
+  const fa = dense.layerFactors(lc.ids()[0]!);
+  const expectedDiag = Float64Array.from({ length: K * C }, (_, i) => fa.a[Math.floor(i / C) * (K + 1)]! * fa.g[(i % C) * (C + 1)]!);
+  assert.ok(relativeError(host(fromRows.getDiag()).subarray(0, K * C), expectedDiag) < 1e-7, 'getDiag = diag A ⊗ diag G');
 
   const float64 = (what: string, a: PVector, b: PVector) => {
     const e = relativeError(host(a.data), host(b.data));
@@ -366,4 +377,21 @@ test('G formed on the device from more rows than one float32 sum takes (2,100 > 
   const e = relativeError(gramOfRowsOnDevice(rows, 5), gramLoop(rows, m, 5));
   assert.ok(e < F32_TOL, `RᵀR: ${e}`);
   assert.equal(tf.memory().numTensors, start, 'no tensor left behind');
+});
+
+test('G held as rows whose float32 G would overflow (Σ_o g² ≈ 5.8·10³⁸ with every |g| = 1.2·10¹⁹ under the pass guard at 2⁶⁴): FIM refuses it with the layer named', async () => {
+  const model = wideModel();
+  const [w1, b1, , b2] = model.getWeights();
+  const big = tf.fill([300, 4], 1.2e19);
+  model.setWeights([w1!, b1!, big, b2!]);
+  big.dispose();
+  const raw = randomBatches(model, 16, 16, 3);
+  const loader = raw.map((b) => ({ xs: tf.mul(b.xs, 1e-3), ys: b.ys }));
+  const start = tf.memory().numTensors;
+  // regression: each output's cotangent is 1, so g_jo = 1.2·10¹⁹ (1 − h_j²) for all 4 outputs: the rows are finite, diag G = 4 × 1.44·10³⁸ is not in float32.
+  await assert.rejects(FIM({ model, loader, representation: PMatKFAC, variant: 'regression' }), /the Kronecker factor G of layer '[^']+' holds Infinity/);
+  assert.equal(tf.memory().numTensors, start, 'no tensor left behind');
+  disposeBatches(raw);
+  loader.forEach((b) => b.xs.dispose());
+  model.dispose();
 });
