@@ -48,9 +48,11 @@ function maxRows(side: FactorSide, n: number): number {
 /**
  * The rows of one factor, copied to the host batch by batch while their count stays within the
  * budget of its side (`withinRowsBudget`); beyond it they are handed back (`drain`) and dropped.
- * The latest batch's rows wait on the device until the next batch shows that they stay within
- * the budget (or the pass ends): rows that outgrow it at the second batch (d ≈ 10⁷, 2,560
- * output rows for a 2,048-wide G) then go to the sum without a host round trip. The kept rows
+ * Rows after which the budget could not hold another batch of their size wait on the device
+ * until the next batch shows whether they stay within it (or the pass ends): rows that outgrow
+ * it at the second batch (d ≈ 10⁷, 2,560 output rows for a 2,048-wide G) then go to the sum
+ * without a host round trip, while rows with room to spare (d ≈ 10⁸, 1,280 of a 4,096 budget
+ * per batch) go to the host at once and never raise the device memory. The kept rows
  * go straight from the wasm memory into one float64 buffer that grows by doubling (up to the
  * budget), which `take` scales in place and hands over: every float64 page is first touched
  * once (≈ 0.3 s per 84 MB on this VM; a float32 copy per batch and a float64 copy at the end
@@ -58,7 +60,7 @@ function maxRows(side: FactorSide, n: number): number {
  */
 export class WideRows {
   private rows: Float64Array | null = null;
-  /** The latest batch's rows, still on the device (kept out of the pass's tidy scope). */
+  /** The latest batch's rows when they may be the last to fit, still on the device (kept out of the pass's tidy scope). */
   private pending: tf.Tensor2D | null = null;
   /** The row count of each batch on the host, for `drain`. */
   private readonly batches: number[] = [];
@@ -83,6 +85,9 @@ export class WideRows {
     }
     this.settle();
     this.pending = tf.keep(r);
+    // Rows with room left for a next batch of their size go to the host now; the others wait on
+    // the device, where a next batch would fold them into the sum without a round trip.
+    if (withinRowsBudget(this.side, this.count + 2 * n, this.width)) this.settle();
   }
 
   /** Moves the pending device rows to the host buffer. */
