@@ -58,7 +58,8 @@ export type { HessianLoss } from './metrics/hessian-losses.js';
 // Model loading: LayersModels from disk (Node, without tfjs-node) or browser artifacts.
 export { loadModel, saveModel, type ModelSource, type BrowserModelFiles, type LoadModelOptions, type SaveModelOptions } from './io/load-model.js';
 export { nodeFileSystem, registerFileSystemScheme } from './io/node-file-system.js';
-export { factorsFromRows, holdsInputFactor, type KroneckerFactors } from './statistics/kronecker-factors.js';
+export { factorsFromRows, holdsFactor, holdsInputFactor, type FactorsOrRows, type KroneckerFactors } from './statistics/kronecker-factors.js';
+export type { FactorSide } from './statistics/factor-rows.js';
 export type { SymmetricBlock } from './object/pspace/symmetric-block.js';
 export type { MapTMmapOptions, MapReduction } from './object/map/pmat-algebra.js';
 export type { HessianSpec } from './metrics/hessian-vector-product.js';

@@ -84,6 +84,12 @@ export interface KroneckerSupport {
    * ḡ ḡᵀ with ḡ = Σ_s g_s.
    */
   outputFactor(layer: tf.layers.Layer, g: tf.Tensor, type: KfacType): tf.Tensor2D;
+  /**
+   * The rows R whose Gram matrix RᵀR is `outputFactor` (the [N, C] output terms: N = B·S rows
+   * g_s/√S for 'expand', B rows Σ_s g_s for 'reduce'), for layers whose output factor can be
+   * wider than its rows (a wide layer with few stacked outputs); G is then held as its rows.
+   */
+  outputRows?(layer: tf.layers.Layer, g: tf.Tensor, type: KfacType): tf.Tensor2D;
   /** The inputs in the input factor's eigenbasis U for every example, [B, S, size of the input factor]. */
   projectInputs(layer: tf.layers.Layer, x: tf.Tensor, uInput: tf.Tensor2D): tf.Tensor3D;
   /**

@@ -78,6 +78,14 @@ export function linearLayerKind(spec: LinearKindSpec): LayerKind {
           return (type === 'expand' ? f.reshape([b * s, k]) : tfjs.mean(f, 1)) as tf.Tensor2D;
         }),
       outputFactor: (layer, g, type) => tfjs.tidy(() => linearOutputFactor(spec.gradients(layer, g), type)),
+      outputRows: (layer, g, type) =>
+        tfjs.tidy(() => {
+          const d = spec.gradients(layer, g);
+          const [b, s, c] = d.shape;
+          if (type === 'reduce') return tfjs.sum(d, 1) as tf.Tensor2D;
+          const rows = d.reshape([b * s, c]) as tf.Tensor2D;
+          return s === 1 ? rows : (tfjs.mul(rows, 1 / Math.sqrt(s)) as tf.Tensor2D);
+        }),
       projectInputs: (layer, x, uA) => tfjs.tidy(() => linearProjectInputs(spec.features(layer, x), uA)),
       eigenbasisSquaredSum: (layer, xr, g, uG, k) => tfjs.tidy(() => linearEigenbasisSquaredSum(xr, spec.gradients(layer, g), uG, k)),
       weightBiasCross: (layer, x, g, k) => withFeatures(layer, x, g, (lf) => linearWeightBiasCross(lf, k)),

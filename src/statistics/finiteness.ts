@@ -12,7 +12,8 @@
 import { NonFiniteError } from '../errors.js';
 import type { KfacType } from '../layers/layer-kind.js';
 import type { PassSpec } from '../backend/pass.js';
-import { computeKroneckerFactors, holdsInputFactor, rowsDiagonal, type KroneckerFactors } from './kronecker-factors.js';
+import { computeKroneckerFactors, factorRowsOf, factorWidth, holdsFactor, type KroneckerFactors } from './kronecker-factors.js';
+import { type FactorSide, rowsDiagonal } from './factor-rows.js';
 
 /** The error of a statistic that holds `value` (NaN or ±Infinity) at `index`. */
 export function overflowError(representation: string, what: string, value: number, index?: number): NonFiniteError {
@@ -38,11 +39,20 @@ export async function computeFiniteFactors(spec: PassSpec, type: KfacType, repre
   const factors = await computeKroneckerFactors(spec, type, representation);
   spec.layerCollection.layers.forEach((e, i) => {
     const f = factors[i]!;
-    // A held as its rows (float64 R, A = RᵀR): |A_ij| ≤ max_j A_jj, so A fits float32 exactly when its diagonal does.
-    const a = holdsInputFactor(f) ? f.a : rowsDiagonal(f.aRows!, f.k).map(Math.fround);
-    assertFiniteStatistic(a, representation, `the Kronecker factor A of layer '${e.id}'`);
-    assertFiniteStatistic(f.g, representation, `the Kronecker factor G of layer '${e.id}'`);
+    for (const side of ['a', 'g'] as const) {
+      assertFiniteStatistic(checkedValues(f, side), representation, `the Kronecker factor ${side.toUpperCase()} of layer '${e.id}'`);
+    }
     if (f.bias) assertFiniteStatistic(f.bias, representation, `the bias block of layer '${e.id}'`);
   });
   return factors;
+}
+
+/**
+ * The values to scan for the factor of `side`: the n×n array, or for a factor held as its rows
+ * (float64 R, F = RᵀR) its diagonal rounded to float32 — |F_ij| ≤ max_j F_jj, so F fits float32
+ * exactly when its diagonal does (and the factor is never formed for the check).
+ */
+function checkedValues(f: KroneckerFactors, side: FactorSide): ArrayLike<number> {
+  if (holdsFactor(f, side)) return side === 'a' ? f.a : f.g;
+  return rowsDiagonal(factorRowsOf(f, side)!, factorWidth(f, side)).map(Math.fround);
 }

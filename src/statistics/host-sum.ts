@@ -152,7 +152,7 @@ function divideFloat32(sum: Float64Array, offset: number, v: Float32Array, n: nu
  * (184 ms for 64 MiB against ≈ 40 ms for the float64 additions); the view is read before any
  * other tfjs call, so the memory cannot move under it.
  */
-function wasmView(t: tf.Tensor): Float32Array | null {
+export function wasmView(t: tf.Tensor): Float32Array | null {
   if (t.dtype !== 'float32' || tf.getBackend() !== 'wasm') return null;
   // The backend's own accessor (the kernel fixes use it too): a view on its heap, no copy.
   const backend = tf.backend() as unknown as WasmBackend;

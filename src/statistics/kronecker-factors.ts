@@ -7,13 +7,13 @@
  * across batches in float64.
  */
 import { tf } from '../tf.js';
-import { InvalidArgumentError, UnsupportedLayerError } from '../errors.js';
+import { UnsupportedLayerError } from '../errors.js';
 import type { KfacType, KroneckerSupport } from '../layers/layer-kind.js';
 import type { LayerCollection, LayerEntry } from '../layers/layer-collection.js';
 import type { PassSpec } from '../backend/pass.js';
 import { symmetricRankUpdate } from '../backend/kernels/simd/index.js';
-import { gemm } from '../linalg/gemm.js';
 import { gram } from './contractions.js';
+import { type FactorSide, WideRows, gramOfRows, gramOfRowsOnDevice, mergeFactorRows } from './factor-rows.js';
 import { HostSum } from './host-sum.js';
 import { type Statistic, accumulate } from './statistic.js';
 
@@ -44,6 +44,13 @@ export interface KroneckerFactors {
    * such an A as its rows only (`factorsFromRows`): `a` is then formed from R on its first read.
    */
   readonly aRows?: Float64Array;
+  /**
+   * For an output factor built from few rows (m ≤ c·OUTPUT_ROWS_MAX_RATIO, e.g. 10 stacked
+   * logits' cotangents of 256 examples on a 4,096-wide layer): R_G (m×c row-major) with
+   * G = R_GᵀR_G (the output terms scaled by 1/√n). Held as rows only by factors the library
+   * computes; `g` is then formed on its first read (on the device) and kept.
+   */
+  readonly gRows?: Float64Array;
 }
 
 /** The layer's Kronecker support, or an error naming the layer and the ways out. */
@@ -78,36 +85,29 @@ export function kroneckerFactors(lc: LayerCollection, type: KfacType, representa
   const swapped = supports.map((s) => s.rowFactor === 'gradients');
   const inputSize = (i: number) => (swapped[i] ? sizes[i]![1] : sizes[i]![0]);
   const outputSize = (i: number) => (swapped[i] ? sizes[i]![0] : sizes[i]![1]);
-  // A wide input factor whose rows are kept needs no K×K sum (K² float32 on the device, K²
-  // float64 on the host): its sum is created only if the rows outgrow their budget.
+  // A wide factor whose rows are kept needs no n×n sum (n² float32 on the device, n² float64
+  // on the host): its sum is created only if the rows outgrow their budget.
   const aSums: Array<HostSum | null> = sizes.map(() => null);
   const aSum = (i: number) => (aSums[i] ??= factorSum(inputSize(i)));
-  const gSums = sizes.map((_, i) => factorSum(outputSize(i)));
+  const gSums: Array<HostSum | null> = sizes.map(() => null);
+  const gSum = (i: number) => (gSums[i] ??= factorSum(outputSize(i)));
   const bSums = lc.layers.map((e, i) => {
     const cb = supports[i]!.separateBias?.size(e.layer) ?? 0;
     return cb > 0 ? factorSum(cb) : null;
   });
-  // Rows of the wide input factors, kept on the host while they number at most a quarter of the width.
-  const rows = lc.layers.map((_, i) => (!swapped[i] && supports[i]!.inputRows ? new WideRows(inputSize(i)) : null));
+  // Rows of the wide factors, kept on the host while they are few (factor-rows.ts): the
+  // inputs' for A, the stacked output cotangents' for G.
+  const aRows = lc.layers.map((_, i) => (!swapped[i] && supports[i]!.inputRows ? new WideRows(inputSize(i), 'a') : null));
+  const gRows = lc.layers.map((_, i) => (!swapped[i] && supports[i]!.outputRows ? new WideRows(outputSize(i), 'g') : null));
   const all = () => [...aSums, ...gSums, ...bSums].filter((s): s is HostSum => s !== null);
   const visit = (inputs: ReadonlyMap<string, tf.Tensor>, gradsById: ReadonlyMap<string, tf.Tensor>, firstOutput: boolean) => {
     lc.layers.forEach((e, i) => {
       const s = supports[i]!;
+      const x = inputs.get(e.id)!;
       // A does not depend on the output: take it once per batch.
-      if (firstOutput) {
-        const r = rows[i];
-        if (r?.open) {
-          r.add(() => s.inputRows!(e.layer, inputs.get(e.id)!, type));
-          // Over budget: the rows so far become the sum they stand for, batch by batch.
-          if (!r.open) r.drain((batch) => {
-            addReleased(aSum(i), () => symmetricRankUpdate(batch()));
-            aSum(i).flush();
-          });
-        }
-        if (!r?.open) addReleased(aSum(i), () => s.inputFactor(e.layer, inputs.get(e.id)!, type));
-      }
+      if (firstOutput) addTerm(aRows[i]!, () => aSum(i), () => s.inputRows!(e.layer, x, type), () => s.inputFactor(e.layer, x, type));
       const grads = gradsById.get(e.id)!;
-      addReleased(gSums[i]!, () => s.outputFactor(e.layer, grads, type));
+      addTerm(gRows[i]!, () => gSum(i), () => s.outputRows!(e.layer, grads, type), () => s.outputFactor(e.layer, grads, type));
       // A separate bias block is exact: Σᵢ bᵢbᵢᵀ.
       const bias = bSums[i];
       if (bias) addReleased(bias, () => gram(s.separateBias!.gradients(e.layer, grads)));
@@ -119,14 +119,24 @@ export function kroneckerFactors(lc: LayerCollection, type: KfacType, representa
     onBatchEnd: () => all().forEach((s) => s.flush()),
     result: (examples) =>
       sizes.map(([k, c], i): KroneckerFactors => {
-        const output = gSums[i]!.mean(examples);
         const bias = bSums[i]?.mean(examples);
-        const aRows = rows[i]?.scaled(1 / Math.sqrt(examples));
-        if (aRows && !aSums[i]) return factorsFromRows({ k, c, aRows, g: output, ...(bias ? { bias } : {}) });
-        const input = aSum(i).mean(examples);
-        return { k, c, a: swapped[i] ? output : input, g: swapped[i] ? input : output, ...(bias ? { bias } : {}), ...(aRows ? { aRows } : {}) };
+        const input = aRows[i]?.take(1 / Math.sqrt(examples));
+        const output = gRows[i]?.take(1 / Math.sqrt(examples));
+        if (input || output) {
+          return factorsFromRows({
+            k, c, ...(bias ? { bias } : {}),
+            ...(input ? { aRows: input } : { a: aSum(i).mean(examples) }),
+            ...(output ? { gRows: output } : { g: gSum(i).mean(examples) }),
+          });
+        }
+        const a = aSum(i).mean(examples);
+        const g = gSum(i).mean(examples);
+        return { k, c, a: swapped[i] ? g : a, g: swapped[i] ? a : g, ...(bias ? { bias } : {}) };
       }),
-    dispose: () => all().forEach((s) => s.dispose()),
+    dispose: () => {
+      all().forEach((s) => s.dispose());
+      [...aRows, ...gRows].forEach((r) => r?.dispose());
+    },
   };
 }
 
@@ -141,6 +151,24 @@ function factorSum(n: number): HostSum {
 
 /** Factors this wide and wider are summed in float64 term by term (see `factorSum`). */
 export const IMMEDIATE_FACTOR_WIDTH = 4096;
+
+/**
+ * Adds one term of a factor: to its rows while they are kept (`rows` open), else to its n×n sum.
+ * When the rows outgrow their budget, the rows kept so far become the sum they stand for, chunk
+ * by chunk (the same kernel and 16-chunk transfers as the sum route), and the sum continues.
+ */
+function addTerm(rows: WideRows | null, sum: () => HostSum, makeRows: () => tf.Tensor2D, makeTerm: () => tf.Tensor): void {
+  if (rows?.open) {
+    rows.add(makeRows);
+    if (!rows.open) {
+      rows.drain((chunk) => {
+        addReleased(sum(), () => symmetricRankUpdate(chunk()));
+        sum().flush();
+      });
+    }
+  }
+  if (!rows?.open) addReleased(sum(), makeTerm);
+}
 
 /**
  * Adds one batch's term to `sum` and releases it at once: left to the pass's tidy scope, every
@@ -161,151 +189,99 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
   return (await accumulate(spec, kroneckerFactors(spec.layerCollection, type, representation))).value;
 }
 
-/**
- * The rows of one input factor, copied to the host batch by batch while their count stays at
- * most a quarter of the factor's width (beyond, the Gram route no longer pays and they are dropped).
- */
-class WideRows {
-  private readonly chunks: Float32Array[] = [];
-  private count = 0;
-  open: boolean;
 
-  constructor(private readonly width: number) {
-    this.open = width >= WIDE_FACTOR_MIN_WIDTH;
-  }
+/** The sides of each factors object that are held as rows only (F not formed yet). */
+const rowsOnly = new WeakMap<KroneckerFactors, Set<FactorSide>>();
 
-  /** Adds the rows `make` returns ([N, width], released here); past the budget, closes (keeping the earlier rows for `drain`). */
-  add(make: () => tf.Tensor2D): void {
-    const r = make();
-    try {
-      const n = r.shape[0];
-      if (GRAM_ROUTE_MAX_RATIO * (this.count + n) > this.width) {
-        this.open = false;
-        return;
-      }
-      this.chunks.push(r.dataSync() as Float32Array);
-      this.count += n;
-    } finally {
-      r.dispose();
-    }
-  }
-
-  /**
-   * Hands the rows kept so far back as device tensors, one earlier batch at a time (each made
-   * inside the callee's tidy scope), and forgets them. For a factor that outgrew its budget:
-   * the sum of their Gram matrices, batch by batch, is the K×K sum the pass would have formed.
-   */
-  drain(each: (batch: () => tf.Tensor2D) => void): void {
-    for (const c of this.chunks) each(() => tf.tensor2d(c, [c.length / this.width, this.width]));
-    this.chunks.length = 0;
-    this.count = 0;
-  }
-
-  /** All rows times `s` in float64 (m×width), or undefined when they were dropped or none came. */
-  scaled(s: number): Float64Array | undefined {
-    if (!this.open || this.count === 0) return undefined;
-    const out = new Float64Array(this.count * this.width);
-    let at = 0;
-    for (const c of this.chunks) for (let i = 0; i < c.length; i++) out[at++] = c[i]! * s;
-    return out;
-  }
-}
+/** What `factorsFromRows` takes: each side as its n×n array, or its rows, or both (the array then serves). */
+export type FactorsOrRows = Pick<KroneckerFactors, 'k' | 'c' | 'bias'> &
+  ({ a: Float64Array; aRows?: Float64Array } | { a?: undefined; aRows: Float64Array }) &
+  ({ g: Float64Array; gRows?: Float64Array } | { g?: undefined; gRows: Float64Array });
 
 /**
- * The Gram route is taken for m ≤ K/GRAM_ROUTE_MAX_RATIO rows: measured (bench/wide-factors.ts, CPU time)
- * 2.4–3× faster than the direct solver at m/K ≈ 0.19 (512 × 2,705 and 1,024 × 5,409), 0.7× at m/K = 0.5.
- */
-export const GRAM_ROUTE_MAX_RATIO = 4;
-
-/** Narrower input factors are eigendecomposed directly (the dense solver takes milliseconds there). */
-export const WIDE_FACTOR_MIN_WIDTH = 256;
-
-/** Factors whose A has not been formed from its rows yet (see `factorsFromRows`). */
-const rowsOnly = new WeakSet<KroneckerFactors>();
-
-/**
- * Factors holding a wide input factor as its rows only: A = RᵀR (k×k, float64) for `aRows` R
- * (m×k row-major) is formed on the first read of `a` and kept from then on. At d ≈ 10⁸
- * (784 → 4096×7 → 10, 256 examples) this holds 7 × 8 MiB of rows instead of 7 × 128 MiB of
- * float64 factors; PMatKFAC computes everything it offers from R (trace ‖R‖², diagonal,
- * products Rᵀ(RV), the Gram-route eigendecomposition) without forming A.
+ * Factors holding a wide factor as its rows only: A = RᵀR (k×k) for `aRows` (m×k row-major),
+ * G = R_GᵀR_G (c×c) for `gRows` (m_G×c), each formed on the first read of `a` or `g` and kept
+ * from then on (A by a float64 host product, G on the device: float32 symmetric rank updates
+ * of ≤ 2,048 rows added in float64, `gramOfRowsOnDevice`). A side given as its array is held
+ * as given. At d ≈ 10⁸ (784 → 4096×7 → 10, 256 examples, `classif_logits`) the rows are
+ * 7 × 8 MiB for A and 7 × 80 MiB for G instead of 7 × 2 × 128 MiB of float64 factors;
+ * PMatKFAC computes everything it offers from the rows (trace ‖R‖², diagonal, products Rᵀ(RV),
+ * the Gram-route eigendecomposition) without forming A or G.
  *
  * @example
- * const f = factorsFromRows({ k: 4097, c: 4096, aRows: r, g }); // r: 256×4097, A = rᵀr
- * f.a; // forms the 4097×4097 A (256·4097² flops) and keeps it
+ * const f = factorsFromRows({ k: 4097, c: 4096, aRows: r, gRows: s }); // r: 256×4097, s: 2560×4096
+ * f.g; // forms the 4096×4096 G = sᵀs on the device and keeps it
  */
-export function factorsFromRows(f: Omit<KroneckerFactors, 'a' | 'aRows'> & Required<Pick<KroneckerFactors, 'aRows'>>): KroneckerFactors {
-  let a: Float64Array | null = null;
+export function factorsFromRows(f: FactorsOrRows): KroneckerFactors {
+  const held: Record<FactorSide, Float64Array | null> = { a: f.a ?? null, g: f.g ?? null };
+  const read = (side: FactorSide): Float64Array => {
+    let x = held[side];
+    if (!x) {
+      x = held[side] = side === 'a' ? gramOfRows(f.aRows!, f.k) : gramOfRowsOnDevice(f.gRows!, f.c);
+      rowsOnly.get(out)?.delete(side);
+    }
+    return x;
+  };
   const out: KroneckerFactors = {
     k: f.k,
     c: f.c,
     get a(): Float64Array {
-      if (!a) {
-        a = gramOfRows(f.aRows, f.k);
-        rowsOnly.delete(out);
-      }
-      return a;
+      return read('a');
     },
-    g: f.g,
-    aRows: f.aRows,
+    get g(): Float64Array {
+      return read('g');
+    },
+    ...(f.aRows ? { aRows: f.aRows } : {}),
+    ...(f.gRows ? { gRows: f.gRows } : {}),
     ...(f.bias ? { bias: f.bias } : {}),
   };
-  rowsOnly.add(out);
+  const sides = new Set<FactorSide>();
+  if (!f.a) sides.add('a');
+  if (!f.g) sides.add('g');
+  rowsOnly.set(out, sides);
   return out;
+}
+
+/** Whether `f` holds the factor of `side` as an n×n array (false while it exists only as rows). */
+export function holdsFactor(f: KroneckerFactors, side: FactorSide): boolean {
+  return !rowsOnly.get(f)?.has(side);
 }
 
 /** Whether `f` holds its input factor A as a k×k array (false while A exists only as `aRows`). */
 export function holdsInputFactor(f: KroneckerFactors): boolean {
-  return !rowsOnly.has(f);
+  return holdsFactor(f, 'a');
+}
+
+/** The rows of the factor of `side` (R with F = RᵀR), if `f` has them. */
+export function factorRowsOf(f: Pick<KroneckerFactors, 'aRows' | 'gRows'>, side: FactorSide): Float64Array | undefined {
+  return side === 'a' ? f.aRows : f.gRows;
+}
+
+/** The width of the factor of `side`: k for A, c for G. */
+export function factorWidth(f: Pick<KroneckerFactors, 'k' | 'c'>, side: FactorSide): number {
+  return side === 'a' ? f.k : f.c;
+}
+
+/** The factor of `side` as an n×n array: the one `f` holds, or formed from its rows for the caller alone (not kept). */
+export function factorOf(f: KroneckerFactors, side: FactorSide): Float64Array {
+  if (holdsFactor(f, side)) return side === 'a' ? f.a : f.g;
+  return side === 'a' ? gramOfRows(f.aRows!, f.k) : gramOfRowsOnDevice(f.gRows!, f.c);
 }
 
 /** The k×k input factor of `f`: the array it holds, or RᵀR formed from its rows for the caller alone (not kept). */
 export function inputFactorOf(f: KroneckerFactors): Float64Array {
-  return holdsInputFactor(f) ? f.a : gramOfRows(f.aRows!, f.k);
-}
-
-/** RᵀR (k×k row-major, float64) for R = `rows` (m×k row-major). */
-export function gramOfRows(rows: Float64Array, k: number): Float64Array {
-  const m = rows.length / k;
-  const t = new Float64Array(k * m);
-  for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) t[j * m + i] = rows[i * k + j]!;
-  return gemm(t, k, m, rows, k);
-}
-
-/** diag(RᵀR) (k values, float64) for R (m×k row-major). */
-export function rowsDiagonal(rows: Float64Array, k: number): Float64Array {
-  const out = new Float64Array(k);
-  for (let at = 0; at < rows.length; at += k) for (let j = 0; j < k; j++) out[j]! += rows[at + j]! ** 2;
-  return out;
+  return factorOf(f, 'a');
 }
 
 /**
- * Σ_j w_j A_j for one layer's input factors from partial results (w_j ≥ 0, the example
- * weights of a merge): when every part holds A as its rows and the rows together stay within
- * the Gram route's budget (m ≤ k/GRAM_ROUTE_MAX_RATIO), the rows [√w_1 R_1; √w_2 R_2; …]
- * (exactly Σ_j w_j R_jᵀR_j), else the k×k weighted mean (parts held as rows formed one at a time).
+ * Σ_j w_j F_j for the factor of `side` of one layer from partial results (w_j ≥ 0, the example
+ * weights of a merge): the rows [√w_1 R_1; √w_2 R_2; …] when every part holds F as rows and
+ * they stay within the side's budget (`withinRowsBudget`), else the n×n weighted mean.
  *
  * @example
- * const merged = mergeInputFactors([f1, f2], [5000 / 8000, 3000 / 8000]); // { aRows } or { a }
+ * const g = mergeFactor([f1, f2], [5000 / 8000, 3000 / 8000], 'g'); // { rows } or { dense }
  */
-export function mergeInputFactors(parts: readonly KroneckerFactors[], w: readonly number[]): { a: Float64Array } | { aRows: Float64Array } {
-  const k = parts[0]!.k;
-  const rows = parts.map((f) => (holdsInputFactor(f) ? undefined : f.aRows));
-  const m = rows.reduce((s, r) => s + (r ? r.length / k : Infinity), 0);
-  if (GRAM_ROUTE_MAX_RATIO * m <= k && w.every((x) => x >= 0)) {
-    const out = new Float64Array(m * k);
-    let at = 0;
-    rows.forEach((r, j) => {
-      const s = Math.sqrt(w[j]!);
-      for (let i = 0; i < r!.length; i++) out[at++] = s * r![i]!;
-    });
-    return { aRows: out };
-  }
-  const a = new Float64Array(k * k);
-  parts.forEach((f, j) => {
-    const x = inputFactorOf(f);
-    if (x.length !== a.length) throw new InvalidArgumentError('merge: the partial results have different sizes');
-    for (let i = 0; i < x.length; i++) a[i]! += w[j]! * x[i]!;
-  });
-  return { a };
+export function mergeFactor(parts: readonly KroneckerFactors[], w: readonly number[], side: FactorSide): { dense: Float64Array } | { rows: Float64Array } {
+  const rows = parts.map((f) => (holdsFactor(f, side) ? undefined : factorRowsOf(f, side)));
+  return mergeFactorRows(side, factorWidth(parts[0]!, side), rows, w, (j) => factorOf(parts[j]!, side));
 }

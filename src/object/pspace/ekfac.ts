@@ -15,7 +15,6 @@ import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js'
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import type { Loader } from '../../data/loader.js';
-import { eighSym } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { preciseSumOf } from '../reductions.js';
 import { accumulate } from '../../statistics/statistic.js';
@@ -26,7 +25,7 @@ import { type RepresentationState, type RestoreContext, metaChoice, stateArray }
 import { checkOptions, describe } from '../arguments.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
-import type { KroneckerFactors } from '../../statistics/kronecker-factors.js';
+import { type KroneckerFactors, factorOf } from '../../statistics/kronecker-factors.js';
 import { biasSize } from './kronecker/parts.js';
 import { assertFiniteStatistic, computeFiniteFactors } from '../../statistics/finiteness.js';
 import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
@@ -68,8 +67,8 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   const blocks: EigenBlock[] = [];
   try {
     for (const f of factors) {
-      // A is read only if the direct route is taken: a factor held as its rows is never formed here.
-      blocks.push(eigenBlockOf(f.k, f.c, () => f.a, f.g, f.aRows));
+      // A and G are read only if the direct route is taken: a factor held as its rows is never formed here.
+      blocks.push(eigenBlockOf(f.k, f.c, () => f.a, () => factorOf(f, 'g'), f.aRows, f.gRows));
       if (f.bias) blocks.push(eigenBlockOf(biasSize(f), 1, f.bias, Float64Array.of(1)));
     }
     return blocks;
@@ -80,9 +79,10 @@ export function kfacEigenBlocks(factors: readonly KroneckerFactors[]): EigenBloc
   }
 }
 
-function eigenBlockOf(k: number, c: number, a: Float64Array | (() => Float64Array), g: Float64Array, aRows?: Float64Array): EigenBlock {
+function eigenBlockOf(k: number, c: number, a: Float64Array | (() => Float64Array), g: Float64Array | (() => Float64Array), aRows?: Float64Array, gRows?: Float64Array): EigenBlock {
   const ea = factorEigen(a, k, aRows);
-  const eg = eighSym(g, c);
+  // U_G is used explicitly by the blocks: a thin basis from G's rows is completed here.
+  const eg = factorEigen(g, c, gRows);
   const d = new Float64Array(k * c);
   for (let i = 0; i < k; i++) for (let j = 0; j < c; j++) d[i * c + j] = Math.max(ea.values[i]!, 0) * Math.max(eg.values[j]!, 0);
   return new EigenBlock(k, c, ea.basis, eg.vectors, d);

@@ -8,9 +8,10 @@
  * (Eschenhagen et al. 2023); with inputs and gradients constant over positions the exact block
  * is S·(A ⊗ G) for 'expand' and A ⊗ G for 'reduce'.
  *
- * A wide input factor built from few rows (m ≤ K/4) is held as its rows R only (A = RᵀR,
- * `factorsFromRows`): trace, norms, diagonal, products, the eigendecomposition (through the m×m
- * Gram matrix), save/load and merges work from R, never forming the K×K A.
+ * A wide factor built from few rows is held as its rows R only (`factorsFromRows`): A = RᵀR
+ * for m ≤ K/4 input rows, G = R_GᵀR_G for m ≤ C stacked output-cotangent rows. Trace, norms,
+ * diagonal, products, the eigendecomposition (through the m×m Gram matrix), save/load and
+ * merges work from R, never forming the K×K A or the C×C G.
  *
  * Damping is exact: solve/inv/pow/logdet treat A ⊗ G + λI through the factors'
  * eigendecompositions (computed once, in float64, and reused). The classic π-damped
@@ -25,7 +26,7 @@ import { InvalidArgumentError, NotPositiveDefiniteError } from '../../errors.js'
 import { checkAlive } from '../disposal.js';
 import type { KfacType } from '../../layers/layer-kind.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
-import { cholesky, choleskySolve, eighSym, gemm } from '../../linalg/index.js';
+import { cholesky, choleskySolve, gemm } from '../../linalg/index.js';
 import { PVector } from '../pvector.js';
 import { checkFiniteValues, checkLayerCollection, checkOptions, describe } from '../arguments.js';
 import { computeFiniteFactors } from '../../statistics/finiteness.js';
@@ -37,7 +38,8 @@ import { blockDiagonal, checkKfacType, powerOf } from './kronecker/helpers.js';
 import { EigenBlock } from './kronecker/eigen-block.js';
 import { factorEigen } from './kronecker/factor-eigen.js';
 import type { FactorBasis } from './kronecker/factor-basis.js';
-import { type KroneckerFactors, factorsFromRows, gramOfRows, holdsInputFactor, inputFactorOf, rowsDiagonal } from '../../statistics/kronecker-factors.js';
+import { type FactorsOrRows, type KroneckerFactors, factorOf, factorRowsOf, factorWidth, factorsFromRows, holdsFactor } from '../../statistics/kronecker-factors.js';
+import { type FactorSide, gramOfRows, gramOfRowsOnDevice, rowsDiagonal } from '../../statistics/factor-rows.js';
 import { biasSize, kroneckerParts, type KroneckerPart } from './kronecker/parts.js';
 import { addIdentity, frobeniusSquaredHost, traceHost, transposeHost } from './kronecker/host-matrix.js';
 
@@ -102,21 +104,32 @@ export class PMatKFAC implements PMat {
     if (factors.length !== lc.layers.length) throw new InvalidArgumentError(`PMatKFAC: expected ${lc.layers.length} factor pairs, received ${factors.length}`);
     lc.layers.forEach((e, i) => {
       const f = factors[i]!;
-      // A factor held as its rows (factorsFromRows) is checked through them, without forming A.
-      const held = f !== null && typeof f === 'object' && holdsInputFactor(f);
-      if (!((!held || f.a instanceof Float64Array) && f?.g instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' must be Float64Arrays a and g`);
+      // A factor held as its rows (factorsFromRows) is checked through them, without forming it.
+      const isObject = f !== null && typeof f === 'object';
+      const held = { a: isObject && holdsFactor(f, 'a'), g: isObject && holdsFactor(f, 'g') };
+      if (!isObject || (held.a && !(f.a instanceof Float64Array)) || (held.g && !(f.g instanceof Float64Array))) {
+        throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' must be Float64Arrays a and g`);
+      }
       if (f.bias !== undefined && !(f.bias instanceof Float64Array)) throw new InvalidArgumentError(`PMatKFAC: the bias block of layer '${e.id}' must be a Float64Array, received ${describe(f.bias)}`);
-      if (f.aRows !== undefined && !(f.aRows instanceof Float64Array && f.aRows.length > 0 && Number.isInteger(f.k) && f.k > 0 && f.aRows.length % f.k === 0)) {
-        throw new InvalidArgumentError(`PMatKFAC: the rows 'aRows' of layer '${e.id}' must be a Float64Array of m×${f.k} values (A = RᵀR), received ${describe(f.aRows)}; leave them out to use A alone`);
+      for (const side of SIDES) {
+        const rows = factorRowsOf(f, side);
+        const n = factorWidth(f, side);
+        if (rows !== undefined && !(rows instanceof Float64Array && rows.length > 0 && Number.isInteger(n) && n > 0 && rows.length % n === 0)) {
+          const name = side.toUpperCase();
+          throw new InvalidArgumentError(`PMatKFAC: the rows '${side}Rows' of layer '${e.id}' must be a Float64Array of m×${n} values (${name} = RᵀR), received ${describe(rows)}; leave them out to use ${name} alone`);
+        }
       }
       const cb = biasSize(f);
-      if (f.k * f.c + cb !== e.numel || (held && f.a.length !== f.k * f.k) || f.g.length !== f.c * f.c || (f.bias && f.bias.length !== cb * cb)) {
+      if (f.k * f.c + cb !== e.numel || (held.a && f.a.length !== f.k * f.k) || (held.g && f.g.length !== f.c * f.c) || (f.bias && f.bias.length !== cb * cb)) {
         throw new InvalidArgumentError(`PMatKFAC: factors of layer '${e.id}' (${f.k}×${f.k}, ${f.c}×${f.c}${f.bias ? `, bias ${f.bias.length} values` : ''}) do not match its ${e.numel} parameters`);
       }
       if (computed) return;
-      if (held) checkFiniteValues(f.a, 'PMatKFAC', `A of layer '${e.id}'`);
-      if (f.aRows) checkFiniteValues(f.aRows, 'PMatKFAC', `the rows of A of layer '${e.id}'`);
-      checkFiniteValues(f.g, 'PMatKFAC', `G of layer '${e.id}'`);
+      for (const side of SIDES) {
+        const name = side.toUpperCase();
+        if (held[side]) checkFiniteValues(side === 'a' ? f.a : f.g, 'PMatKFAC', `${name} of layer '${e.id}'`);
+        const rows = factorRowsOf(f, side);
+        if (rows) checkFiniteValues(rows, 'PMatKFAC', `the rows of ${name} of layer '${e.id}'`);
+      }
       if (f.bias) checkFiniteValues(f.bias, 'PMatKFAC', `the bias block of layer '${e.id}'`);
     });
     this.layerCollection = lc;
@@ -133,15 +146,17 @@ export class PMatKFAC implements PMat {
 
   /**
    * The persisted state: kfacType and, per layer i, 'a<i>' (or, for an A held as its rows, the
-   * rows 'ar<i>', m×k), 'g<i>' and a separate bias block 'b<i>' (float64, not copied).
+   * rows 'ar<i>', m×k), 'g<i>' (or the rows 'gr<i>', m×c) and a separate bias block 'b<i>'
+   * (float64, not copied).
    */
   toState(): RepresentationState {
     const arrays: Record<string, Float64Array> = {};
     this.layerCollection.layers.forEach((e, i) => {
       const f = this.layerFactors(e.id);
-      if (holdsInputFactor(f)) arrays[`a${i}`] = f.a;
-      else arrays[`ar${i}`] = f.aRows!;
-      arrays[`g${i}`] = f.g;
+      for (const side of SIDES) {
+        if (holdsFactor(f, side)) arrays[`${side}${i}`] = side === 'a' ? f.a : f.g;
+        else arrays[`${side}r${i}`] = factorRowsOf(f, side)!;
+      }
       if (f.bias) arrays[`b${i}`] = f.bias;
     });
     return { meta: { kfacType: this.kfacType }, arrays };
@@ -155,12 +170,19 @@ export class PMatKFAC implements PMat {
       const support = e.kind.kronecker;
       if (!support) throw new InvalidArgumentError(`${where}: layer '${e.id}' (${e.kind.name}) has no Kronecker factors`);
       const [k, c] = support.factorSizes(e.layer);
-      const rows = state.arrays[`ar${i}`] !== undefined && state.arrays[`a${i}`] === undefined;
-      const input = rows ? stateArray(state, `ar${i}`, where) : stateArray(state, `a${i}`, where, k * k);
-      if (rows && (input.length === 0 || input.length % k !== 0)) throw new InvalidArgumentError(`${where}: array 'ar${i}' has ${input.length} values, expected a positive multiple of ${k} (rows of A)`);
-      const g = stateArray(state, `g${i}`, where, c * c);
+      // Each factor as its n×n array 'a<i>'/'g<i>', or as its rows 'ar<i>'/'gr<i>' (m×n, m > 0).
+      const side = (s: FactorSide, n: number) => {
+        const rows = state.arrays[`${s}r${i}`] !== undefined && state.arrays[`${s}${i}`] === undefined;
+        if (!rows) return { dense: stateArray(state, `${s}${i}`, where, n * n) };
+        const r = stateArray(state, `${s}r${i}`, where);
+        if (r.length === 0 || r.length % n !== 0) throw new InvalidArgumentError(`${where}: array '${s}r${i}' has ${r.length} values, expected a positive multiple of ${n} (rows of ${s.toUpperCase()})`);
+        return { rows: r };
+      };
+      const a = side('a', k);
+      const g = side('g', c);
       const bias = state.arrays[`b${i}`] ? { bias: stateArray(state, `b${i}`, where) } : {};
-      return rows ? factorsFromRows({ k, c, aRows: input, g, ...bias }) : { k, c, a: input, g, ...bias };
+      if (a.dense && g.dense) return { k, c, a: a.dense, g: g.dense, ...bias };
+      return factorsFromRows({ k, c, ...bias, ...(a.rows ? { aRows: a.rows } : { a: a.dense! }), ...(g.rows ? { gRows: g.rows } : { g: g.dense! }) });
     });
     return new PMatKFAC(lc, factors, kfacType);
   }
@@ -183,8 +205,9 @@ export class PMatKFAC implements PMat {
   }
 
   /**
-   * The float64 factors of one layer, not copied. A wide input factor may be held as its rows
-   * only (`aRows`, A = RᵀR): reading `a` then forms the k×k A and keeps it.
+   * The float64 factors of one layer, not copied. A wide factor may be held as its rows only
+   * (`aRows`, A = RᵀR; `gRows`, G = R_GᵀR_G): reading `a` (or `g`) then forms the factor and
+   * keeps it (G on the device, float32 rank updates summed in float64).
    */
   layerFactors(id: string): KroneckerFactors {
     return this.factors[this.layerCollection.layers.indexOf(this.layerCollection.get(id))]!;
@@ -210,7 +233,9 @@ export class PMatKFAC implements PMat {
     checkAlive(this.alive, 'PMatKFAC');
     this.eigen ??= this.parts.map((f) => {
       const a = factorEigen(() => f.a, f.k, f.aRows);
-      const g = eighSym(f.g, f.c);
+      // G's basis is used explicitly (U_G in every product): a thin one is completed here; past
+      // the Gram route, G held as rows is formed on the device for the solver alone (not kept).
+      const g = factorEigen(() => denseOf(f, 'g'), f.c, rowsOf(f, 'g') ?? undefined);
       return { lA: a.values.map((x) => Math.max(x, 0)), uA: a.basis, lG: g.values.map((x) => Math.max(x, 0)), uG: g.vectors };
     });
     return this.eigen;
@@ -218,13 +243,13 @@ export class PMatKFAC implements PMat {
 
   /** Σ_l tr(A) tr(G) (+ tr(B) for a separate bias). */
   trace(): number {
-    return this.parts.reduce((s, f) => s + traceA(f) * traceHost(f.g, f.c), 0);
+    return this.parts.reduce((s, f) => s + traceOf(f, 'a') * traceOf(f, 'g'), 0);
   }
 
   /** 'fro': √Σ‖A‖²‖G‖²; 2: max λ_max(A)λ_max(G); −2: min λ_min(A)λ_min(G). */
   norm(ord: NormOrder = 'fro'): number {
     checkNormOrder(ord, 'PMatKFAC.norm');
-    if (ord === 'fro') return Math.sqrt(this.parts.reduce((s, f) => s + frobeniusSquaredA(f) * frobeniusSquaredHost(f.g), 0));
+    if (ord === 'fro') return Math.sqrt(this.parts.reduce((s, f) => s + frobeniusSquaredOf(f, 'a') * frobeniusSquaredOf(f, 'g'), 0));
     const ext = this.eigenOf().map((x) => ({ max: x.lA[x.lA.length - 1]! * x.lG[x.lG.length - 1]!, min: x.lA[0]! * x.lG[0]! }));
     return ord === 2 ? ext.reduce((a, x) => Math.max(a, x.max), 0) : ext.reduce((a, x) => Math.min(a, x.min), Infinity);
   }
@@ -238,8 +263,7 @@ export class PMatKFAC implements PMat {
         this.parts.map((f) =>
           tf.tidy(() => {
             const x = tf.slice(data, [f.offset], [f.k * f.c]).reshape([f.k, f.c]) as tf.Tensor2D;
-            const g = tf.tensor2d(new Float32Array(f.g), [f.c, f.c]);
-            return tf.matMul(timesA(f, x), g).reshape([-1]);
+            return timesG(f, timesA(f, x)).reshape([-1]);
           }),
         ),
       ),
@@ -261,12 +285,9 @@ export class PMatKFAC implements PMat {
   getDiag(): tf.Tensor1D {
     const out = new Float32Array(this.layerCollection.numel());
     for (const f of this.parts) {
-      const rows = rowsOf(f);
-      const dA = rows ? rowsDiagonal(rows, f.k) : null;
-      for (let r = 0; r < f.k; r++) {
-        const ar = dA ? dA[r]! : f.a[r * f.k + r]!;
-        for (let s = 0; s < f.c; s++) out[f.offset + r * f.c + s] = ar * f.g[s * f.c + s]!;
-      }
+      const dA = diagonalOf(f, 'a');
+      const dG = diagonalOf(f, 'g');
+      for (let r = 0; r < f.k; r++) for (let s = 0; s < f.c; s++) out[f.offset + r * f.c + s] = dA[r]! * dG[s]!;
     }
     return tf.tensor1d(out);
   }
@@ -320,7 +341,7 @@ export class PMatKFAC implements PMat {
     const regul = checkRegul(options, 'PMatKFAC.inv', ['regul', 'damping']);
     if (checkDamping(options?.damping) === 'pi') {
       const inverted = this.factors.map((f): KroneckerFactors => {
-        const { a, g } = piDamped({ k: f.k, c: f.c, a: inputFactorOf(f), g: f.g, offset: 0, exact: false }, regul);
+        const { a, g } = piDamped({ k: f.k, c: f.c, a: factorOf(f, 'a'), g: factorOf(f, 'g'), offset: 0, exact: false }, regul);
         const cb = biasSize(f);
         return { k: f.k, c: f.c, a: inverse(a, f.k), g: inverse(g, f.c), ...(f.bias ? { bias: inverse(addIdentity(f.bias, cb, regul), cb) } : {}) };
       });
@@ -353,13 +374,13 @@ export class PMatKFAC implements PMat {
       this.factors.map((f, i) => {
         const o = other.factors[i]!;
         const cb = biasSize(f);
-        return { k: f.k, c: f.c, a: gemm(inputFactorOf(f), f.k, f.k, inputFactorOf(o), f.k), g: gemm(f.g, f.c, f.c, o.g, f.c), ...(f.bias && o.bias ? { bias: gemm(f.bias, cb, cb, o.bias, cb) } : {}) };
+        return { k: f.k, c: f.c, a: gemm(factorOf(f, 'a'), f.k, f.k, factorOf(o, 'a'), f.k), g: gemm(factorOf(f, 'g'), f.c, f.c, factorOf(o, 'g'), f.c), ...(f.bias && o.bias ? { bias: gemm(f.bias, cb, cb, o.bias, cb) } : {}) };
       }),
       this.kfacType,
     );
   }
 
-  /** x·M (x ≥ 0 scales G, and a separate bias block). */
+  /** x·M (x ≥ 0 scales G — rows R_G by √x when G is held as its rows — and a separate bias block). */
   scale(x: number): PMatKFAC {
     checkScalar(x, 'PMatKFAC.scale');
     // A negative x would make G indefinite, which the factor eigendecompositions (clamped at 0,
@@ -368,8 +389,13 @@ export class PMatKFAC implements PMat {
     return new PMatKFAC(
       this.layerCollection,
       this.factors.map((f) => {
-        const scaled = { g: f.g.map((v) => v * x), ...(f.bias ? { bias: f.bias.map((v) => v * x) } : {}) };
-        return holdsInputFactor(f) ? { ...f, ...scaled } : factorsFromRows({ k: f.k, c: f.c, aRows: f.aRows!, ...scaled });
+        const bias = f.bias ? { bias: f.bias.map((v) => v * x) } : {};
+        if (holdsFactor(f, 'a') && holdsFactor(f, 'g') && !f.gRows) return { ...f, g: f.g.map((v) => v * x), ...bias };
+        const root = Math.sqrt(x);
+        const gRows = f.gRows ? { gRows: f.gRows.map((v) => v * root) } : {};
+        const a = holdsFactor(f, 'a') ? { a: f.a, ...(f.aRows ? { aRows: f.aRows } : {}) } : { aRows: f.aRows! };
+        const g = holdsFactor(f, 'g') ? { g: f.g.map((v) => v * x), ...gRows } : (gRows as { gRows: Float64Array });
+        return factorsFromRows({ k: f.k, c: f.c, ...a, ...g, ...bias } as FactorsOrRows);
       }),
       this.kfacType,
     );
@@ -396,53 +422,82 @@ export class PMatKFAC implements PMat {
   }
 }
 
-/** A part's factors as float32 device tensors (inside the caller's tidy scope); A from its rows (RᵀR) when it has them. */
+const SIDES = ['a', 'g'] as const;
+
+/** A part's factors as float32 device tensors (inside the caller's tidy scope); each formed from its rows (RᵀR) when it has them. */
 function deviceFactors(f: KroneckerPart): { a: tf.Tensor2D; g: tf.Tensor2D } {
-  const rows = rowsOf(f);
-  const a = rows
-    ? tf.tidy(() => {
-        const r = tf.tensor2d(new Float32Array(rows), [rows.length / f.k, f.k]);
-        return tf.matMul(r, r, true, false) as tf.Tensor2D;
-      })
-    : tf.tensor2d(new Float32Array(f.a), [f.k, f.k]);
-  return { a, g: tf.tensor2d(new Float32Array(f.g), [f.c, f.c]) };
+  const device = (side: FactorSide) => {
+    const rows = rowsOf(f, side);
+    const n = factorWidth(f, side);
+    if (!rows) return tf.tensor2d(new Float32Array(side === 'a' ? f.a : f.g), [n, n]);
+    return tf.tidy(() => {
+      const r = tf.tensor2d(new Float32Array(rows), [rows.length / n, n]);
+      return tf.matMul(r, r, true, false) as tf.Tensor2D;
+    });
+  };
+  return { a: device('a'), g: device('g') };
 }
 
 /**
- * R (m×k) of a part whose A is used through its rows: a wide factor with rows, as computed by
- * the library (A = RᵀR is then never formed by the algebra here: 8 MiB of rows against a
- * 128 MiB A at k = 4,097, m = 256).
+ * R (m×n) of a part's factor on `side` when it is used through its rows: a wide factor with
+ * rows, as computed by the library (F = RᵀR is then never formed by the algebra here: 8 MiB of
+ * rows against a 128 MiB A at k = 4,097, m = 256).
  */
-function rowsOf(f: KroneckerPart): Float64Array | null {
-  return f.exact || !f.aRows ? null : f.aRows;
+function rowsOf(f: KroneckerPart, side: FactorSide): Float64Array | null {
+  return f.exact ? null : (factorRowsOf(f, side) ?? null);
+}
+
+/** The rows R of `side` as a float32 device tensor [m, n] (inside the caller's tidy scope). */
+function deviceRows(rows: Float64Array, n: number): tf.Tensor2D {
+  return tf.tensor2d(new Float32Array(rows), [rows.length / n, n]);
 }
 
 /** A X on the device for X [k, c]: Rᵀ(R X) when A is held as its rows (2mkc flops instead of k²c). */
 function timesA(f: KroneckerPart, x: tf.Tensor2D): tf.Tensor2D {
-  const rows = rowsOf(f);
+  const rows = rowsOf(f, 'a');
   if (!rows) return tf.matMul(tf.tensor2d(new Float32Array(f.a), [f.k, f.k]), x);
-  const r = tf.tensor2d(new Float32Array(rows), [rows.length / f.k, f.k]);
+  const r = deviceRows(rows, f.k);
   return tf.matMul(r, tf.matMul(r, x), true, false);
 }
 
-/** tr A (‖R‖²_F from rows). */
-function traceA(f: KroneckerPart): number {
-  const rows = rowsOf(f);
-  return rows ? frobeniusSquaredHost(rows) : traceHost(f.a, f.k);
+/** X G on the device for X [k, c]: (X R_Gᵀ) R_G when G is held as its rows (2mkc flops instead of kc²). */
+function timesG(f: KroneckerPart, x: tf.Tensor2D): tf.Tensor2D {
+  const rows = rowsOf(f, 'g');
+  if (!rows) return tf.matMul(x, tf.tensor2d(new Float32Array(f.g), [f.c, f.c]));
+  const r = deviceRows(rows, f.c);
+  return tf.matMul(tf.matMul(x, r, false, true), r);
 }
 
-/** ‖A‖²_F (‖RRᵀ‖²_F from rows: the m×m Gram matrix has A's non-zero spectrum). */
-function frobeniusSquaredA(f: KroneckerPart): number {
-  const rows = rowsOf(f);
-  if (!rows) return frobeniusSquaredHost(f.a);
-  const m = rows.length / f.k;
-  return frobeniusSquaredHost(gemm(rows, m, f.k, transposeHost(rows, m, f.k), m));
+/** tr F of `side` (‖R‖²_F from rows). */
+function traceOf(f: KroneckerPart, side: FactorSide): number {
+  const rows = rowsOf(f, side);
+  if (rows) return frobeniusSquaredHost(rows);
+  return side === 'a' ? traceHost(f.a, f.k) : traceHost(f.g, f.c);
 }
 
-/** A of a part as a k×k array, formed from its rows for the caller alone when it has them. */
-function denseA(f: KroneckerPart): Float64Array {
-  const rows = rowsOf(f);
-  return rows ? gramOfRows(rows, f.k) : f.a;
+/** ‖F‖²_F of `side` (‖RRᵀ‖²_F from rows: the m×m Gram matrix has F's non-zero spectrum). */
+function frobeniusSquaredOf(f: KroneckerPart, side: FactorSide): number {
+  const rows = rowsOf(f, side);
+  if (!rows) return frobeniusSquaredHost(side === 'a' ? f.a : f.g);
+  const n = factorWidth(f, side);
+  const m = rows.length / n;
+  return frobeniusSquaredHost(gemm(rows, m, n, transposeHost(rows, m, n), m));
+}
+
+/** diag F of `side` (column sums of R∘R from rows). */
+function diagonalOf(f: KroneckerPart, side: FactorSide): Float64Array {
+  const rows = rowsOf(f, side);
+  const n = factorWidth(f, side);
+  if (rows) return rowsDiagonal(rows, n);
+  const x = side === 'a' ? f.a : f.g;
+  return Float64Array.from({ length: n }, (_, i) => x[i * n + i]!);
+}
+
+/** F of `side` as an n×n array, formed from its rows for the caller alone when it has them (G on the device). */
+function denseOf(f: KroneckerPart, side: FactorSide): Float64Array {
+  const rows = rowsOf(f, side);
+  if (!rows) return side === 'a' ? f.a : f.g;
+  return side === 'a' ? gramOfRows(rows, f.k) : gramOfRowsOnDevice(rows, f.c);
 }
 
 /** An eigenvalue of A ⊗ G + regul·I, refused when it is not positive (a singular matrix without damping). */
@@ -459,11 +514,11 @@ function checkDamping(d: unknown): 'exact' | 'pi' {
 /** The π-damped factors A + π√λ I, G + √λ/π I; a separate bias block is damped exactly (B + λI). */
 function piDamped(f: KroneckerPart, regul: number): { a: Float64Array; g: Float64Array } {
   if (f.exact) return { a: addIdentity(f.a, f.k, regul), g: f.g };
-  const trA = traceA(f) / f.k;
-  const trG = traceHost(f.g, f.c) / f.c;
+  const trA = traceOf(f, 'a') / f.k;
+  const trG = traceOf(f, 'g') / f.c;
   const pi = trA > 0 && trG > 0 ? Math.sqrt(trA / trG) : 1;
   const root = Math.sqrt(regul);
-  return { a: addIdentity(denseA(f), f.k, pi * root), g: addIdentity(f.g, f.c, root / pi) };
+  return { a: addIdentity(denseOf(f, 'a'), f.k, pi * root), g: addIdentity(denseOf(f, 'g'), f.c, root / pi) };
 }
 
 function inverse(a: Float64Array, n: number): Float64Array {

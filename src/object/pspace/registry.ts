@@ -21,7 +21,7 @@ import { PMatDiag } from './diag.js';
 import { PMatBlockDiag } from './block-diag.js';
 import { PMatLowRank } from './low-rank.js';
 import { PMatKFAC } from './kfac.js';
-import { factorsFromRows, holdsInputFactor, mergeInputFactors } from '../../statistics/kronecker-factors.js';
+import { factorRowsOf, factorsFromRows, holdsFactor, mergeFactor } from '../../statistics/kronecker-factors.js';
 import { PMatEKFAC, kfacEigenBlocks } from './ekfac.js';
 import { PMatQuasiDiag } from './quasi-diag.js';
 import { PMatEye } from './eye.js';
@@ -188,21 +188,23 @@ export const REGISTRY: readonly RegistryEntry[] = [
       if (parts.some((m) => m.kfacType !== first.kfacType)) throw new InvalidArgumentError('merge: the KFAC parts use different kfacType conventions');
       const factors = lc.layers.map((e) => {
         const fs = parts.map((m) => m.layerFactors(e.id));
-        // A held as rows merges as rows while they stay few (mergeInputFactors).
-        const input = mergeInputFactors(fs, w);
-        const g = weightedMean(fs.map((f) => f.g), w);
+        // A factor held as rows merges as rows while they stay few (mergeFactor).
+        const input = mergeFactor(fs, w, 'a');
+        const output = mergeFactor(fs, w, 'g');
         // A separate bias block (Conv2DTranspose) is an exact mean over examples too.
         if (fs[0]!.bias && fs.some((f) => !f.bias)) throw new InvalidArgumentError(`merge: the KFAC parts disagree on the bias block of layer '${e.id}'`);
         const bias = fs[0]!.bias ? { bias: weightedMean(fs.map((f) => f.bias!), w) } : {};
         const { k, c } = fs[0]!;
-        return 'aRows' in input ? factorsFromRows({ k, c, aRows: input.aRows, g, ...bias }) : { k, c, a: input.a, g, ...bias };
+        if ('dense' in input && 'dense' in output) return { k, c, a: input.dense, g: output.dense, ...bias };
+        return factorsFromRows({ k, c, ...bias, ...('rows' in input ? { aRows: input.rows } : { a: input.dense }), ...('rows' in output ? { gRows: output.rows } : { g: output.dense }) });
       });
       return new PMatKFAC(lc, factors, first.kfacType);
     },
     storedBytes: (m) =>
       sum(m.layerCollection, (e) => {
         const f = m.layerFactors(e.id);
-        return (holdsInputFactor(f) ? f.a : f.aRows!).byteLength + f.g.byteLength + (f.bias?.byteLength ?? 0);
+        const side = (s: 'a' | 'g') => (holdsFactor(f, s) ? (s === 'a' ? f.a : f.g) : factorRowsOf(f, s)!).byteLength;
+        return side('a') + side('g') + (f.bias?.byteLength ?? 0);
       }),
     cli: {
       name: 'kfac', summary: 'Kronecker-factored blocks A ⊗ G per layer (Martens & Grosse 2015)', needsKronecker: true, updatesDiagonal: false, matrixFree: false,

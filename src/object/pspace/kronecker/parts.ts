@@ -19,6 +19,8 @@ export interface KroneckerPart {
   readonly exact: boolean;
   /** R with A = RᵀR when the factor is wide (see KroneckerFactors.aRows). */
   readonly aRows?: Float64Array;
+  /** R_G with G = R_GᵀR_G when the output factor is held as rows (see KroneckerFactors.gRows). */
+  readonly gRows?: Float64Array;
   /** The layer's factors the part was taken from (a layer's A ⊗ G part only). */
   readonly factors?: KroneckerFactors;
 }
@@ -31,13 +33,17 @@ export function biasSize(f: KroneckerFactors): number {
 /** The diagonal blocks of per-layer factors in parameter order (`offsets`: each layer's first parameter). */
 export function kroneckerParts(factors: readonly KroneckerFactors[], offsets: readonly number[]): KroneckerPart[] {
   return factors.flatMap((f, i) => {
-    // `a` is read through: a factor held as its rows forms A only if a consumer reads it.
+    // `a` and `g` are read through: a factor held as its rows is formed only if a consumer reads it.
     const kernel: KroneckerPart = {
-      offset: offsets[i]!, k: f.k, c: f.c, g: f.g, exact: false, factors: f,
+      offset: offsets[i]!, k: f.k, c: f.c, exact: false, factors: f,
       get a() {
         return f.a;
       },
+      get g() {
+        return f.g;
+      },
       ...(f.aRows ? { aRows: f.aRows } : {}),
+      ...(f.gRows ? { gRows: f.gRows } : {}),
     };
     if (!f.bias) return [kernel];
     return [kernel, { offset: offsets[i]! + f.k * f.c, k: biasSize(f), c: 1, a: f.bias, g: Float64Array.of(1), exact: true }];
