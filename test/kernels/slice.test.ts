@@ -10,18 +10,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
-import { installKernelFixes, uninstallKernelFixes } from '../../src/backend/kernels/index.js';
-import { gradsOfProjection, leaks, NO_LEAK, seeded, TOL, valuesOn, wasmVsCpu } from './support.js';
-
-/** Values of `compute` on wasm with the stock kernels (fixes uninstalled, then reinstalled). */
-async function onStockWasm(compute: () => tf.Tensor[]): Promise<Float32Array[]> {
-  uninstallKernelFixes();
-  try {
-    return await valuesOn('wasm', compute);
-  } finally {
-    installKernelFixes();
-  }
-}
+import { gradsOfProjection, leaks, NO_LEAK, onStockWasm, seeded, TOL, valuesOn, wasmVsCpu } from './support.js';
 
 describe('Slice fix: tf.slice on wasm equals cpu', () => {
   before(async () => {

@@ -5,6 +5,7 @@
 import { tf } from '../../src/tf.js';
 import { mulberry32 } from '../../src/backend/kernels/self_test_cases.js';
 import { maxRelativeError } from '../../src/backend/kernels/self_test.js';
+import { installKernelFixes, uninstallKernelFixes } from '../../src/backend/kernels/index.js';
 
 export { maxRelativeError };
 
@@ -92,3 +93,13 @@ export async function leaks(fn: () => unknown | Promise<unknown>): Promise<Count
 }
 
 export const NO_LEAK: Counts = { tensors: 0, bytes: 0, wasmData: 0, cpuData: 0 };
+
+/** Values of `compute` on wasm with the stock kernels (fixes uninstalled, then reinstalled). */
+export async function onStockWasm(compute: () => tf.Tensor[]): Promise<Float32Array[]> {
+  uninstallKernelFixes();
+  try {
+    return await valuesOn('wasm', compute);
+  } finally {
+    installKernelFixes();
+  }
+}

@@ -1,13 +1,3 @@
-/** Values of `compute` on wasm with the stock kernels (fixes uninstalled, then reinstalled). */
-async function onStockWasm(compute: () => tf.Tensor[]): Promise<Float32Array[]> {
-  uninstallKernelFixes();
-  try {
-    return await valuesOn('wasm', compute);
-  } finally {
-    installKernelFixes();
-  }
-}
-
 /**
  * The Tile fix (block copies on the wasm heap) against the cpu backend and the stock wasm kernel:
  * exact equality (a copy changes no value), on 1-D to 5-D inputs, float32 and int32, and through
@@ -17,8 +7,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/tf.js';
 import { useTestBackend } from '../support/backend.js';
-import { installKernelFixes, uninstallKernelFixes } from '../../src/backend/kernels/index.js';
-import { gradsOfProjection, leaks, maxRelativeError, NO_LEAK, seeded, TOL, valuesOn, wasmVsCpu } from './support.js';
+import { gradsOfProjection, leaks, maxRelativeError, NO_LEAK, onStockWasm, seeded, TOL, valuesOn, wasmVsCpu } from './support.js';
 
 describe('Tile fix: tf.tile on wasm equals cpu', () => {
   before(async () => {
