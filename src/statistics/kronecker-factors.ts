@@ -189,14 +189,39 @@ export async function computeKroneckerFactors(spec: PassSpec, type: KfacType, re
   return (await accumulate(spec, kroneckerFactors(spec.layerCollection, type, representation))).value;
 }
 
-
 /** The sides of each factors object that are held as rows only (F not formed yet). */
 const rowsOnly = new WeakMap<KroneckerFactors, Set<FactorSide>>();
 
 /** What `factorsFromRows` takes: each side as its n×n array, or its rows, or both (the array then serves). */
 export type FactorsOrRows = Pick<KroneckerFactors, 'k' | 'c' | 'bias'> &
-  ({ a: Float64Array; aRows?: Float64Array } | { a?: undefined; aRows: Float64Array }) &
-  ({ g: Float64Array; gRows?: Float64Array } | { g?: undefined; gRows: Float64Array });
+  (
+    | {
+        /** The input factor A, k×k row-major (float64). */
+        a: Float64Array;
+        /** Its rows R (m×k row-major, A = RᵀR), kept beside A when given. */
+        aRows?: Float64Array;
+      }
+    | {
+        /** Not given: A is formed from `aRows` on its first read. */
+        a?: undefined;
+        /** The rows R of A (m×k row-major, A = RᵀR). */
+        aRows: Float64Array;
+      }
+  ) &
+  (
+    | {
+        /** The output factor G, c×c row-major (float64). */
+        g: Float64Array;
+        /** Its rows R_G (m_G×c row-major, G = R_GᵀR_G), kept beside G when given. */
+        gRows?: Float64Array;
+      }
+    | {
+        /** Not given: G is formed from `gRows` on its first read. */
+        g?: undefined;
+        /** The rows R_G of G (m_G×c row-major, G = R_GᵀR_G). */
+        gRows: Float64Array;
+      }
+  );
 
 /**
  * Factors holding a wide factor as its rows only: A = RᵀR (k×k) for `aRows` (m×k row-major),
