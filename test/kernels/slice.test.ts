@@ -53,6 +53,17 @@ describe('Slice fix: tf.slice on wasm equals cpu', () => {
     assert.ok(err <= TOL, `relative error ${err}`);
   });
 
+  it('a slice past the end of an axis is refused as on cpu, naming the axis, and leaves nothing behind', async () => {
+    // Without the check the block copies read past x on the heap and return whatever lies there.
+    const x = seeded(11, [3, 4])();
+    for (const [begin, size, axis] of [[[2, 0], [2, 4], 0], [[0, 3], [3, 2], 1], [[0, 0], [4, -1], 0]] as Array<[number[], number[], number]>) {
+      const before = tf.memory().numTensors;
+      assert.throws(() => tf.slice(x, begin, size), new RegExp(`begin\\[${axis}\\] \\+ size\\[${axis}\\] .* would overflow input\\.shape\\[${axis}\\]`), `[${begin}] size [${size}]`);
+      assert.equal(tf.memory().numTensors, before, `[${begin}] size [${size}]: tensors left`);
+    }
+    x.dispose();
+  });
+
   it('leaks no tensors or backend data', async () => {
     const x = seeded(9, [5, 6, 7])();
     const step = () => tf.tidy(() => [tf.slice(x, [1, 2, 3], [2, 3, 4]).dataSync(), tf.slice(x, [2], [2]).dataSync()]);

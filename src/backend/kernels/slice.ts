@@ -40,6 +40,9 @@ export function sliceWasm({ inputs, backend, attrs = {} }: KernelArgs<WasmBacken
   const x = inputs['x'] as TensorInfo;
   if (x.dtype === 'string' || x.dtype === 'complex64' || x.shape.length === 0) return null;
   const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, attrs['begin'] as number | number[], attrs['size'] as number | number[] | undefined);
+  // Past the end, the copies would read whatever lies beyond x on the heap: refuse, with the
+  // cpu backend's message (which axis overflows, and by how much).
+  tf.slice_util.assertParamsValid(x as unknown as tf.TensorInfo, begin, size);
   const result = backend.makeOutput(size, x.dtype);
   if (size.some((d) => d === 0)) return result;
   // Views after the allocation (it may grow and detach the heap).
