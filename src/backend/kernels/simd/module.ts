@@ -484,9 +484,9 @@ export const SIMD_MEMORY_RETAIN_BYTES = 64 * 1024 * 1024;
 let overflow: SimdModule | null = null;
 
 /**
- * The single-thread build, compiled once: V8 runs a freshly compiled function on its baseline
- * compiler until it has run enough to be optimised, and a kernel call is one long invocation, so a
- * module compiled per call ran every large product on baseline code (20-30x slower).
+ * The single-thread build for such calls, compiled once (each call instantiates it on a fresh
+ * memory): compiling per call decoded and compiled the module again every time, and its
+ * functions started on V8's baseline code each time.
  */
 let overflowCompiled: WebAssembly.Module | null = null;
 
