@@ -14,25 +14,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  capSimdThreads, setSimdKernelsEnabled, setSimdThreads, simdKernels, simdThreads, type SimdModule,
+  capSimdThreads, setSimdKernelsEnabled, setSimdThreads, simdThreads, type SimdModule,
 } from '../../src/backend/kernels/simd/module.js';
 import { f64GemmCounters, f64GemmDeclined, gemmF64Parallel, resetF64GemmDecline, withF64GemmBudget } from '../../src/backend/kernels/simd/gemm_f64.js';
+import { withHelpers } from './support.js';
 
 const MAX_THREADS = 4;
 /** (chunks, threads) splits; the first is the reference split. */
 const SPLITS: Array<[number, number]> = [[1, 1], [2, 2], [3, 3], [4, 4], [5, 1], [6, 4], [7, 2]];
 const DEPTH_BLOCK = 256;
-
-/** Waits until the module has `helpers` helper threads running (they start in the background). */
-async function withHelpers(helpers: number): Promise<SimdModule> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const simd = simdKernels()!;
-    if (simd.helperThreads() >= helpers) return simd;
-    if (Date.now() > deadline) throw new Error(`helper threads did not start: ${simd.helperThreads()} of ${helpers}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Seeded float64 values in (−1, 1) with full 53-bit mantissas (mulberry32 pairs). */
 function values(seed: number, length: number): Float64Array {

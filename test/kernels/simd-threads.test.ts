@@ -22,23 +22,12 @@ import { withForwardMinChannels, conv2dForwardBySimd, SIMD_FORWARD_MIN_CHANNELS 
 import { conv2dGeometry } from '../../src/backend/kernels/conv_geometry.js';
 import type { KernelArgs, WasmBackend } from '../../src/backend/kernels/wasm_backend.js';
 import { gemmSimd } from '../../src/backend/kernels/simd/kernels.js';
-import { maxRelativeError, randomValues } from './support.js';
+import { maxRelativeError, randomValues, withHelpers } from './support.js';
 
 const MAX_PARTS = 4;
 /** (chunks, threads) splits every kernel is run with; the first is the reference. */
 const SPLITS: Array<[number, number]> = [[1, 1], [2, 2], [3, 3], [4, 4], [7, 2], [13, 4], [5, 1]];
 const REF_TOL = 1e-5;
-
-/** Waits until the module has `helpers` helper threads running (they start in the background). */
-async function withHelpers(helpers: number): Promise<SimdModule> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const simd = simdKernels()!;
-    if (simd.helperThreads() >= helpers) return simd;
-    if (Date.now() > deadline) throw new Error(`helper threads did not start: ${simd.helperThreads()} of ${helpers}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 interface Case {
   /** Operand sizes in floats; the last one is the output. */

@@ -6,6 +6,7 @@ import { tf } from '../../src/tf.js';
 import { mulberry32 } from '../../src/backend/kernels/self_test_cases.js';
 import { maxRelativeError } from '../../src/backend/kernels/self_test.js';
 import { installKernelFixes, uninstallKernelFixes } from '../../src/backend/kernels/index.js';
+import { simdKernels, type SimdModule } from '../../src/backend/kernels/simd/module.js';
 
 export { maxRelativeError };
 
@@ -101,5 +102,16 @@ export async function onStockWasm(compute: () => tf.Tensor[]): Promise<Float32Ar
     return await valuesOn('wasm', compute);
   } finally {
     installKernelFixes();
+  }
+}
+
+/** Waits until the module has `helpers` helper threads running (they start in the background). */
+export async function withHelpers(helpers: number): Promise<SimdModule> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const simd = simdKernels()!;
+    if (simd.helperThreads() >= helpers) return simd;
+    if (Date.now() > deadline) throw new Error(`helper threads did not start: ${simd.helperThreads()} of ${helpers}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
