@@ -31,6 +31,7 @@ import { storedBytesOf } from '../../src/object/pspace/registry.js';
 import { useTestBackend } from '../support/backend.js';
 import { disposeBatches, randomBatches } from '../support/models.js';
 import { host, relativeError } from '../support/reference.js';
+import { gramLoop, random, spd } from '../support/factors.js';
 
 const F64_TOL = 1e-10;
 const F32_TOL = 1e-5;
@@ -40,33 +41,6 @@ before(async () => {
   await useTestBackend();
   await initLinalg();
 });
-
-/** A seeded uniform generator in [−0.5, 0.5). */
-function random(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 31 - 0.5;
-  };
-}
-
-/** RᵀR by a plain triple loop (independent of the library's products). */
-function gramLoop(r: Float64Array, m: number, n: number): Float64Array {
-  const a = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    let s = 0;
-    for (let t = 0; t < m; t++) s += r[t * n + i]! * r[t * n + j]!;
-    a[i * n + j] = s;
-  }
-  return a;
-}
-
-/** A symmetric positive definite n×n matrix BBᵀ + 0.1 I. */
-function spd(n: number, next: () => number): Float64Array {
-  const g = gramLoop(Float64Array.from({ length: n * n }, next), n, n);
-  for (let i = 0; i < n; i++) g[i * n + i]! += 0.1;
-  return g;
-}
 
 /** Dense 37 → 38 (k = 38 with the bias, c = 38), dense 38 → 3 (k = 39, c = 3). */
 function smallModel(): tf.LayersModel {

@@ -22,6 +22,7 @@ import { storedBytesOf } from '../../src/object/pspace/registry.js';
 import { useTestBackend } from '../support/backend.js';
 import { disposeBatches, randomBatches } from '../support/models.js';
 import { host, relativeError } from '../support/reference.js';
+import { gramLoop, random, spd } from '../support/factors.js';
 
 const F64_TOL = 1e-10;
 const F32_TOL = 1e-5;
@@ -31,34 +32,6 @@ before(async () => {
   await useTestBackend();
   await initLinalg();
 });
-
-/** A seeded uniform generator in [−0.5, 0.5). */
-function random(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s / 2 ** 31 - 0.5;
-  };
-}
-
-/** RᵀR by a plain triple loop (independent of the library's gemm). */
-function gramLoop(r: Float64Array, m: number, k: number): Float64Array {
-  const a = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
-    let s = 0;
-    for (let t = 0; t < m; t++) s += r[t * k + i]! * r[t * k + j]!;
-    a[i * k + j] = s;
-  }
-  return a;
-}
-
-/** A symmetric positive definite c×c matrix BBᵀ + 0.1 I. */
-function spd(c: number, next: () => number): Float64Array {
-  const b = Float64Array.from({ length: c * c }, next);
-  const g = gramLoop(b, c, c);
-  for (let i = 0; i < c; i++) g[i * c + i]! += 0.1;
-  return g;
-}
 
 /** Dense 37 → 5 (k = 38 with the bias), dense 5 → 3 (k = 6). */
 function smallModel(): tf.LayersModel {
