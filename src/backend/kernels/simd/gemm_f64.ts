@@ -18,6 +18,7 @@
  * given back while the helpers hold it): C is cut into tiles whose A rows, B columns and C tile
  * fit, and each tile is copied in, computed and copied out in turn.
  */
+import { Override } from './override.js';
 import { SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, simdKernels, simdThreads, type SimdModule } from './module.js';
 
 /**
@@ -30,17 +31,11 @@ export const F64_CHUNK_FLOPS = 32e6;
 /** Columns (or rows) of C per chunk at least (see f64Chunks). */
 export const F64_CHUNK_MIN_WIDTH = 128;
 
-let chunkFlops = F64_CHUNK_FLOPS;
+const chunkFlops = new Override(F64_CHUNK_FLOPS);
 
 /** Runs `fn` with chunks of at most `flops` flops (benches compare chunk sizes in one process). */
 export function withF64ChunkFlops<T>(flops: number, fn: () => T): T {
-  const was = chunkFlops;
-  chunkFlops = flops;
-  try {
-    return fn();
-  } finally {
-    chunkFlops = was;
-  }
+  return chunkFlops.with(flops, fn);
 }
 
 /**
@@ -75,20 +70,14 @@ export function resetF64GemmDecline(): void {
 }
 
 /** Bytes of operands (A rows, B columns, C tile) one tile may hold besides the memory cap (tests lower it). */
-let tileBytes = Infinity;
+const tileBytes = new Override(Infinity);
 
 /**
  * Runs `fn` with the operands of each tile (A rows, B columns and C tile) limited to `bytes`, so
  * that tests reach the tiled path on small products.
  */
 export function withF64GemmBudget<T>(bytes: number, fn: () => T): T {
-  const was = tileBytes;
-  tileBytes = bytes;
-  try {
-    return fn();
-  } finally {
-    tileBytes = was;
-  }
+  return tileBytes.with(bytes, fn);
 }
 
 /**
@@ -146,7 +135,7 @@ export function gemmF64Parallel(
   // Doubles left for the operands: the retained memory less what lies below the first buffer
   // (static data and the helpers' stacks), the work slots and the alignment of four buffers.
   const [base] = simd.layout([0]);
-  const room = Math.min(Math.floor(tileBytes / 8), Math.floor((SIMD_MEMORY_RETAIN_BYTES - base!) / 8) - threads * work - 8);
+  const room = Math.min(Math.floor(tileBytes.value / 8), Math.floor((SIMD_MEMORY_RETAIN_BYTES - base!) / 8) - threads * work - 8);
   const tile = tileOf(m, n, k, room);
   if (tile == null) return false;
   const { rows: h, cols: w } = tile;
@@ -210,7 +199,7 @@ function tileOf(m: number, n: number, k: number, room: number): { rows: number; 
  */
 export function f64Chunks(rows: number, cols: number, depth: number, threads: number): number {
   const pieces = Math.max(threads, Math.floor(Math.max(rows, cols) / F64_CHUNK_MIN_WIDTH));
-  const wanted = Math.max(SIMD_CHUNKS_PER_THREAD * threads, Math.ceil((2 * rows * cols * depth) / chunkFlops));
+  const wanted = Math.max(SIMD_CHUNKS_PER_THREAD * threads, Math.ceil((2 * rows * cols * depth) / chunkFlops.value));
   return Math.max(1, Math.min(wanted, pieces, Math.max(Math.ceil(cols / 4), Math.ceil(rows / 4))));
 }
 

@@ -16,6 +16,7 @@
  */
 import type { tf } from '../../../tf.js';
 import { GEOMETRY_FLOATS, PACK_DEPTH, SIMD_CHUNKS_PER_THREAD, SIMD_MEMORY_RETAIN_BYTES, trimSimdMemory, type SimdConvGeometry, type SimdModule, type SimdSplit } from './module.js';
+import { Override } from './override.js';
 
 type Conv2DInfo = tf.backend_util.Conv2DInfo;
 type Floats = Float32Array | tf.TypedArray;
@@ -23,25 +24,19 @@ type Floats = Float32Array | tf.TypedArray;
 /** Operand floats one call lays out at most where its work splits: half the retained memory. */
 export const SIMD_CALL_FLOATS = SIMD_MEMORY_RETAIN_BYTES / 8;
 
-let callFloats = SIMD_CALL_FLOATS;
+const callFloats = new Override(SIMD_CALL_FLOATS);
 
 /**
  * Runs `fn` with another split size (tests: a few hundred floats make small operands run in
  * many pieces, so that the piecewise paths are checked on inputs a cpu reference handles).
  */
 export function withSimdCallFloats<T>(floats: number, fn: () => T): T {
-  const was = callFloats;
-  callFloats = floats;
-  try {
-    return fn();
-  } finally {
-    callFloats = was;
-  }
+  return callFloats.with(floats, fn);
 }
 
 /** Items (examples, products, rows) per call: `perItem` floats each beside `fixed` floats, at least 1. */
 export function itemsPerCall(items: number, perItem: number, fixed: number): number {
-  return Math.max(1, Math.min(items, Math.floor((callFloats - fixed) / Math.max(perItem, 1))));
+  return Math.max(1, Math.min(items, Math.floor((callFloats.value - fixed) / Math.max(perItem, 1))));
 }
 
 /** The module's geometry record of a tfjs convolution. */
@@ -240,7 +235,7 @@ export function gemmSimdBatched(
   const threads = simd.threadsFor(2 * batch * m * n * k);
   // One product splits into panels of 8 columns (two per chunk at least) or rows of 4.
   const productChunks = (rows: number) => chunksOf(threads, Math.max(Math.floor(Math.ceil(n / 8) / 2), Math.ceil(rows / 4)));
-  if (m * k + k * n + m * n + threads * work > callFloats && k * 8 <= callFloats / 4) {
+  if (m * k + k * n + m * n + threads * work > callFloats.value && k * 8 <= callFloats.value / 4) {
     // One product alone does not fit a call: each goes in tiles of C (`gemmTiles`).
     const [strideA, strideB] = [sharedA ? 0 : m * k, sharedB ? 0 : k * n];
     for (let i = 0; i < batch; i++) {
@@ -281,10 +276,10 @@ export function gemmSimdBatched(
  * panel rather than once per handful of rows.
  */
 function gemmTiles(simd: SimdModule, a: Floats, b: Floats, m: number, k: number, n: number, out: Float32Array, transposeA: boolean, transposeB: boolean): void {
-  const cols = Math.min(n, Math.max(8, Math.floor(callFloats / 2 / k / 8) * 8));
+  const cols = Math.min(n, Math.max(8, Math.floor(callFloats.value / 2 / k / 8) * 8));
   const work = PACK_DEPTH * (Math.ceil(cols / 8) * 8);
   const threads = simd.threadsFor(2 * m * cols * k);
-  const rows = Math.min(m, Math.max(4, Math.floor((callFloats - k * cols - threads * work) / (k + cols) / 4) * 4));
+  const rows = Math.min(m, Math.max(4, Math.floor((callFloats.value - k * cols - threads * work) / (k + cols) / 4) * 4));
   const floats = [rows * k, k * cols, rows * cols, threads * work];
   simd = simd.fit(floats);
   const [pa, pb, pc, pw] = simd.layout(floats);
@@ -319,7 +314,7 @@ function gatherColumns(dst: Float32Array, src: Floats, rows: number, width: numb
 export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out: Float32Array, accumulate = false): void {
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
   const threads = simd.threadsFor(m * n * n);
-  if (n * n + PACK_DEPTH * n > callFloats && n * 8 <= callFloats / 8) {
+  if (n * n + PACK_DEPTH * n > callFloats.value && n * 8 <= callFloats.value / 8) {
     syrkTiles(simd, x, m, n, out, accumulate);
     return;
   }
@@ -360,10 +355,10 @@ export function syrkSimd(simd: SimdModule, x: Floats, m: number, n: number, out:
  * size, never by the threads: the sums, and so every number, do not depend on the thread count.
  */
 function syrkTiles(simd: SimdModule, x: Floats, m: number, n: number, out: Float32Array, accumulate: boolean): void {
-  const cols = Math.max(8, Math.floor(callFloats / 4 / n / 8) * 8);
+  const cols = Math.max(8, Math.floor(callFloats.value / 4 / n / 8) * 8);
   const work = PACK_DEPTH * (Math.ceil(n / 8) * 8);
   // Rows per block: the two gathered panels of X beside the C tile, within the call's floats.
-  const rows = Math.min(Math.max(m, 1), Math.max(PACK_DEPTH, Math.floor((callFloats - n * cols) / (n + cols) / PACK_DEPTH) * PACK_DEPTH));
+  const rows = Math.min(Math.max(m, 1), Math.max(PACK_DEPTH, Math.floor((callFloats.value - n * cols) / (n + cols) / PACK_DEPTH) * PACK_DEPTH));
   const threads = simd.threadsFor(2 * rows * n * cols);
   const floats = [rows * cols, rows * n, cols * n, threads * work];
   simd = simd.fit(floats);
