@@ -19,20 +19,31 @@ import type { Statistic } from './statistic.js';
  * const { value: diag } = await accumulate(spec, squaredGradients(spec.layerCollection));
  */
 export function squaredGradients(lc: LayerCollection): Statistic<Float64Array> {
-  const sum = new HostSum(lc.numel());
+  return squaredGradientsInto(new HostSum(lc.numel()), lc, (sum, examples) => sum.mean(examples));
+}
+
+/**
+ * diag(M) as a float32 tensor [d] left on the device when the pass allows it (at most
+ * HostSum.BATCHES_PER_TRANSFER batches: the same numbers as `squaredGradients` bit for bit, see
+ * `HostSum.deviceMean`), else as float64 [d]. The caller owns the tensor.
+ */
+export function squaredGradientsMean(lc: LayerCollection): Statistic<Float64Array | tf.Tensor1D> {
+  return squaredGradientsInto(new HostSum(lc.numel(), { flat: true }), lc, (sum, examples) => sum.deviceMean(examples) ?? sum.mean(examples));
+}
+
+function squaredGradientsInto<R>(sum: HostSum, lc: LayerCollection, result: (sum: HostSum, examples: number) => R): Statistic<R> {
   return {
     onOutputs: (g) => {
       for (const e of lc.layers) {
-        const term = tf.tidy(() => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, g.count));
-        try {
-          sum.add(term, e.offset);
-        } finally {
-          term.dispose();
-        }
+        // Each term is a fresh tensor of its own tidy: the sum takes it over (no copy).
+        sum.addOwned(
+          tf.tidy(() => e.kind.squaredGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, g.count)),
+          e.offset,
+        );
       }
     },
     onBatchEnd: () => sum.flush(),
-    result: (examples) => sum.mean(examples),
+    result: (examples) => result(sum, examples),
     dispose: () => sum.dispose(),
   };
 }

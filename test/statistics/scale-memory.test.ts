@@ -4,10 +4,14 @@
  *   - HostSum in segments (one per layer) equals the whole-vector sum bit for bit, on both of its
  *     transfer paths (fewer than BATCHES_PER_TRANSFER batches, and more), and the float64
  *     reference Σ/n computed here; a segment of another size, or past the end, is refused.
- *   - FIM PMatDiag and FIM PMatKFAC leave tf.memory() (tensors and bytes) as they found it: the
- *     matrices hold their float64 arrays on the host only. Their device operations (mv, getDiag,
- *     toTensor, mmap, mapTMmap) upload what they need for their own duration, return the
- *     numbers of the float64 host algebra done here, and leave one tensor (what they return).
+ *   - HostSum's `flat` mode (one float32 tensor, segments added into it in place) and its
+ *     `deviceMean` (the mean left on the device) give the float64 mean's numbers bit for bit;
+ *     past BATCHES_PER_TRANSFER batches the mean is on the host (deviceMean declines).
+ *   - FIM PMatDiag over at most 16 batches holds its diagonal as one float32 tensor (4·d bytes),
+ *     which its device operations use as it is; over more it holds float64 on the host. FIM
+ *     PMatKFAC leaves tf.memory() (tensors and bytes) as it found it. Their device operations
+ *     (mv, getDiag, toTensor, mmap, mapTMmap) return the numbers of the float64 host algebra done
+ *     here and leave one tensor (what they return).
  *   - The diagonal's pass peaks below 2.5·d float32 values above where it started (the pending
  *     sum plus one layer's term and its activations: 1.8·d measured on wasm): a whole-vector
  *     concatenation beside the pending sum and the new sum is over 3·d (3.5·d measured).
@@ -73,7 +77,70 @@ for (const batches of [5, 20]) {
     parts.dispose();
     assert.equal(tf.memory().numTensors, start);
   });
+
+  test(`HostSum flat (in place) and deviceMean equal the float64 mean bit for bit (${batches} batches)`, () => {
+    const start = tf.memory().numTensors;
+    const size = 50;
+    const cut = 20;
+    const reference = new HostSum(size);
+    // flat: mean on the host; flatDevice / parts / whole: mean left on the device when ≤ 16 batches.
+    const flat = new HostSum(size, { flat: true });
+    const flatDevice = new HostSum(size, { flat: true });
+    const parts = new HostSum(size);
+    const whole = new HostSum(size);
+    for (let b = 0; b < batches; b++) {
+      const t = tf.tidy(() => tf.mul(tf.randomNormal([size], 0, 1, 'float32', 7 + b), tf.exp(tf.randomUniform([size], -3, 3, 'float32', 70 + b))));
+      reference.add(t);
+      whole.add(t);
+      for (const sum of [flat, flatDevice, parts]) {
+        // Owned segments, the later one first.
+        const [first, second] = tf.split(t, [cut, size - cut]);
+        sum.addOwned(second!, cut);
+        sum.addOwned(first!, 0);
+      }
+      t.dispose();
+      for (const sum of [reference, flat, flatDevice, parts, whole]) sum.flush();
+    }
+    const n = 3 * batches;
+    const expected = Array.from(reference.mean(n));
+    assert.deepEqual(Array.from(flat.mean(n)), expected, 'flat, mean on the host');
+    for (const [name, sum] of [['flat', flatDevice], ['segments', parts], ['whole', whole]] as const) {
+      const onDevice = sum.deviceMean(n);
+      if (batches > HostSum.BATCHES_PER_TRANSFER) {
+        assert.equal(onDevice, null, `${name}: past ${HostSum.BATCHES_PER_TRANSFER} batches the sum is on the host`);
+        assert.deepEqual(Array.from(sum.mean(n)), expected, `${name}: the host mean`);
+      } else {
+        assert.ok(onDevice !== null, `${name}: the mean stays on the device`);
+        assert.deepEqual(Array.from(onDevice.dataSync()), expected, `${name}: deviceMean`);
+        onDevice.dispose();
+      }
+    }
+    for (const sum of [reference, flat, flatDevice, parts, whole]) sum.dispose();
+    assert.equal(tf.memory().numTensors, start);
+  });
 }
+
+test('HostSum.deviceMean declines segments that leave a gap (their mean is on the host, zeros there)', () => {
+  const start = tf.memory().numTensors;
+  const sum = new HostSum(10);
+  const four = tf.tensor1d([1, 2, 3, 4]);
+  sum.add(four, 6);
+  assert.equal(sum.deviceMean(2), null);
+  assert.deepEqual(Array.from(sum.mean(2)), [0, 0, 0, 0, 0, 0, 0.5, 1, 1.5, 2]);
+  // flat mode (wasm only; elsewhere it keeps segments and declines as above): the gap reads 0.
+  const flat = new HostSum(10, { flat: true });
+  flat.add(four, 6);
+  const m = flat.deviceMean(2);
+  if (tf.getBackend() === 'wasm') {
+    assert.ok(m !== null);
+    assert.deepEqual(Array.from(m.dataSync()), [0, 0, 0, 0, 0, 0, 0.5, 1, 1.5, 2]);
+  } else assert.equal(m, null);
+  tf.dispose([four]);
+  m?.dispose();
+  sum.dispose();
+  flat.dispose();
+  assert.equal(tf.memory().numTensors, start);
+});
 
 test('HostSum refuses a segment of another size at an offset, or one past the end, and keeps nothing', () => {
   const start = tf.memory().numTensors;
@@ -88,24 +155,28 @@ test('HostSum refuses a segment of another size at an offset, or one past the en
   assert.equal(tf.memory().numTensors, start);
 });
 
-test('FIM PMatDiag holds nothing on the device; its diagonal is the brute-force one; its device operations upload and release', async () => {
+test('FIM PMatDiag holds one float32 tensor of d values; its diagonal is the brute-force one; its device operations use it and add nothing', async () => {
   const model = deepMlp(5, 8, 3);
   const lc = LayerCollection.fromModel(model);
   const data = randomBatches(model, 12, 4, 31);
   const d = lc.numel();
   const before = tf.memory();
   const diag = await FIM({ model, loader: data, representation: PMatDiag });
-  assert.equal(tf.memory().numTensors, before.numTensors);
-  assert.equal(tf.memory().numBytes, before.numBytes);
+  assert.equal(tf.memory().numTensors, before.numTensors + 1);
+  assert.equal(tf.memory().numBytes, before.numBytes + 4 * d);
   const F = bruteForceFisher(model, lc, data.map((b) => b.xs), 'classif_logits');
   const values = diag.values();
+  assert.notEqual(diag.values(), values, 'values() of a device diagonal is a new copy each time');
+  assert.equal(tf.memory().numTensors, before.numTensors + 1, 'values() keeps the device tensor');
   assert.ok(relativeError(values, Float64Array.from({ length: d }, (_, k) => F[k * d + k]!)) < 1e-4);
 
   const v = PVector.random(lc, 9);
   const x = f64(v.data);
   const count = tf.memory().numTensors;
+  const bytes = tf.memory().numBytes;
   const mv = diag.mv(v);
   assert.equal(tf.memory().numTensors, count + 1);
+  assert.equal(tf.memory().numBytes, bytes + 4 * d, 'mv makes its result only');
   assert.ok(relativeError(f64(mv.data), x.map((xk, k) => values[k]! * xk)) < 1e-6);
   mv.dispose();
   const got = diag.getDiag();
@@ -130,8 +201,35 @@ test('FIM PMatDiag holds nothing on the device; its diagonal is the brute-force 
   J.dispose();
   assert.equal(tf.memory().numTensors, count);
   diag.dispose();
-  assert.throws(() => diag.mv(v), DisposedError);
+  assert.equal(tf.memory().numTensors, before.numTensors + 1, 'dispose releases the diagonal (v is still held)');
+  assert.throws(() => diag.trace(), DisposedError);
+  assert.throws(() => diag.values(), DisposedError);
   v.dispose();
+  disposeBatches(data);
+  model.dispose();
+});
+
+test('FIM PMatDiag over more than 16 batches holds float64 on the host, the same numbers as over 16 on the device (1e-6)', async () => {
+  const model = deepMlp(5, 8, 2);
+  const lc = LayerCollection.fromModel(model);
+  // 20 batches of 2: past BATCHES_PER_TRANSFER, the sums go to the float64 total.
+  const data = randomBatches(model, 40, 2, 13);
+  const before = tf.memory().numTensors;
+  const many = await FIM({ model, loader: data, representation: PMatDiag });
+  assert.equal(tf.memory().numTensors, before, 'nothing held on the device');
+  // The same 40 examples in 10 batches of 4: the mean stays on the device.
+  const xs = tf.concat(data.map((b) => b.xs));
+  const ys = tf.concat(data.map((b) => b.ys));
+  const fewer = Array.from({ length: 10 }, (_, i) => ({ xs: xs.slice(4 * i, 4), ys: ys.slice(4 * i, 4) }));
+  const few = await FIM({ model, loader: fewer, representation: PMatDiag });
+  assert.equal(tf.memory().numTensors, before + 2 + 20 + 1, 'one tensor: the diagonal');
+  assert.ok(relativeError(many.values(), few.values()) < 1e-6, `${relativeError(many.values(), few.values())}`);
+  assert.ok(Math.abs(many.trace() - few.trace()) / few.trace() < 1e-6);
+  tf.dispose([xs, ys]);
+  fewer.forEach((b) => tf.dispose([b.xs, b.ys]));
+  many.dispose();
+  few.dispose();
+  assert.equal(tf.memory().numTensors, before);
   disposeBatches(data);
   model.dispose();
 });

@@ -25,7 +25,9 @@ export interface WasmBackend {
   typedArrayFromHeap(info: TensorInfo): tf.TypedArray;
   numDataIds(): number;
   /** Heap bookkeeping: each DataId's heap `id` (shared by reshapes, keyed on by XNNPACK caches). */
-  dataIdMap: { get(dataId: tf.DataId): { id: number } | undefined };
+  dataIdMap: { get(dataId: tf.DataId): { id: number } | undefined; has(dataId: tf.DataId): boolean };
+  /** How many tensors share the data (reshapes and clones of one another); 0 once freed. */
+  refCount(dataId: tf.DataId): number;
 }
 
 /** The methods of tfjs-backend-cpu's `MathBackendCPU` that the cpu bridge relies on. */
