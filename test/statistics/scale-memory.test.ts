@@ -211,7 +211,6 @@ test('FIM PMatDiag holds one float32 tensor of d values; its diagonal is the bru
 
 test('FIM PMatDiag over more than 16 batches holds float64 on the host, the same numbers as over 16 on the device (1e-6)', async () => {
   const model = deepMlp(5, 8, 2);
-  const lc = LayerCollection.fromModel(model);
   // 20 batches of 2: past BATCHES_PER_TRANSFER, the sums go to the float64 total.
   const data = randomBatches(model, 40, 2, 13);
   const before = tf.memory().numTensors;
