@@ -45,3 +45,14 @@ export function exclusiveWasmView(t: tf.Tensor): Float32Array | null {
   if (backend === null || backend.refCount(t.dataId) !== 1) return null;
   return backend.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: 'float32' }) as Float32Array;
 }
+
+/**
+ * A float32 tensor of `size` values on tfjs-wasm whose memory is left as the allocator gives it
+ * (not zeroed: `tf.zeros` builds a host array and copies it in, `tf.fill` writes every value),
+ * for a caller that writes every value it will read; null on another backend.
+ */
+export function uninitializedWasmTensor(size: number): tf.Tensor1D | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend() as unknown as WasmBackend;
+  return tf.engine().makeTensorFromTensorInfo(backend.makeOutput([size], 'float32')) as tf.Tensor1D;
+}

@@ -3,7 +3,7 @@
  * across batches in float64 on the host (CONVENTIONS.md, "Numbers").
  */
 import { tf } from '../tf.js';
-import { exclusiveWasmView, float32Values, wasmView } from '../backend/tensor-values.js';
+import { exclusiveWasmView, float32Values, uninitializedWasmTensor, wasmView } from '../backend/tensor-values.js';
 
 export { wasmView };
 
@@ -101,8 +101,8 @@ export class HostSum {
         this.transferred = true;
         return;
       }
-      if (this.flat && (this.flatSum !== null || tf.getBackend() === 'wasm')) {
-        this.addIntoFlat(t, offset);
+      if (this.flat && (this.flatSum ??= keepOrNull(uninitializedWasmTensor(this.size))) !== null) {
+        this.addIntoFlat(this.flatSum, t, offset);
         return;
       }
       const before = this.pending.get(offset);
@@ -115,10 +115,12 @@ export class HostSum {
     }
   }
 
-  private addIntoFlat(t: tf.Tensor, offset: number): void {
-    // Zeros, so that entries no segment covers read as 0 (as in the float64 total). Allocated
-    // before the views below are taken: an allocation may move the wasm memory.
-    const flatSum = (this.flatSum ??= tf.keep(tf.zeros([this.size]) as tf.Tensor1D));
+  /**
+   * Copies (first time in a transfer's batches) or adds `t` into the flat sum at `offset`. The
+   * flat sum is not zeroed: what is read of it is what was copied in, and `deviceMean` zeroes
+   * the entries no segment covers.
+   */
+  private addIntoFlat(flatSum: tf.Tensor1D, t: tf.Tensor, offset: number): void {
     const into = wasmView(flatSum);
     if (into === null) throw new Error('HostSum: the flat sum is no longer on the wasm backend (the backend changed during a pass)');
     const from = float32Values(t);
@@ -151,6 +153,13 @@ export class HostSum {
     let sum: tf.Tensor1D;
     if (this.flatSum !== null) {
       sum = this.flatSum;
+      const view = wasmView(sum)!;
+      let covered = 0;
+      for (const [offset, size] of [...this.flatPending].sort((a, b) => a[0] - b[0])) {
+        view.fill(0, covered, offset);
+        covered = Math.max(covered, offset + size);
+      }
+      view.fill(0, covered);
       this.flatSum = null;
       this.flatPending.clear();
     } else {
@@ -238,6 +247,11 @@ export class HostSum {
     this.flatSum = null;
     this.flatPending.clear();
   }
+}
+
+/** `t` kept out of the enclosing tidy scopes, or null. */
+function keepOrNull<T extends tf.Tensor>(t: T | null): T | null {
+  return t === null ? null : tf.keep(t);
 }
 
 /** Divides a float64 array by n in place and returns it. */
