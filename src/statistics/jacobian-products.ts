@@ -45,34 +45,32 @@ export function gramTrace(lc: LayerCollection): Statistic<number> {
 }
 
 /**
- * M v as float64 [d], for v [d] on the device (read during the pass, not owned).
+ * M v for v [d] on the device (read during the pass, not owned): a float32 tensor [d] left on
+ * the device when the pass has at most HostSum.BATCHES_PER_TRANSFER batches (the float32
+ * rounding of the float64 mean, which is what the float64 route gives once rounded to float32),
+ * else float64 [d]. The caller owns a returned tensor.
  *
  * @example
  * const { value: mv } = await accumulate(spec, gramVectorProduct(lc, v.data));
  */
-export function gramVectorProduct(lc: LayerCollection, v: tf.Tensor1D): Statistic<Float64Array> {
-  // Layer by layer into the sum at the layer's offset, each term released at once, and the mean
-  // taken in place: at d ≈ 10⁸ a whole-vector concatenation beside the pending sum, and a second
-  // float64 array for the mean, would be 0.4 GB on the device and 0.8 GB on the host each.
-  const sum = new HostSum(lc.numel());
+export function gramVectorProduct(lc: LayerCollection, v: tf.Tensor1D): Statistic<Float64Array | tf.Tensor1D> {
+  // Layer by layer into one flat sum at the layer's offset, each term taken over and released at
+  // once, and the mean taken in place: at d ≈ 10⁸ a whole-vector concatenation beside the pending
+  // sum would be 0.4 GB on the device, and a float64 mean 0.8 GB of fresh host memory.
+  const sum = new HostSum(lc.numel(), { flat: true });
   return {
     onOutputs: (g) => {
       const u = directional(lc, g, v);
       try {
         for (const e of lc.layers) {
-          const term = tf.tidy(() => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u, g.count));
-          try {
-            sum.add(term, e.offset);
-          } finally {
-            term.dispose();
-          }
+          sum.addOwned(tf.tidy(() => e.kind.weightedGradientSum(e.layer, g.inputs.get(e.id)!, g.grads.get(e.id)!, u, g.count)), e.offset);
         }
       } finally {
         u.dispose();
       }
     },
     onBatchEnd: () => sum.flush(),
-    result: (examples) => divideBy(sum.total, examples),
+    result: (examples) => sum.deviceMean(examples) ?? divideBy(sum.total, examples),
     dispose: () => sum.dispose(),
   };
 }

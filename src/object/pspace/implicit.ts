@@ -13,6 +13,7 @@ import { tf } from '../../tf.js';
 import type { LayerCollection } from '../../layers/layer-collection.js';
 import { PVector } from '../pvector.js';
 import { accumulate } from '../../statistics/statistic.js';
+import { float32Values } from '../../backend/tensor-values.js';
 import { gramQuadraticForm, gramRowsProduct, gramRowsQuadraticForms, gramTrace, gramVectorProduct } from '../../statistics/jacobian-products.js';
 import type { FisherSpec, PMatBase } from './pmat.js';
 import { type CGOptions, type CGResult, conjugateGradient } from '../../linalg/conjugate-gradient.js';
@@ -67,6 +68,16 @@ export class PMatImplicit implements PMatBase {
     checkAlive(!this.disposed, 'PMatImplicit');
     checkVector(v, this.layerCollection, 'PMatImplicit.mv');
     const { value } = await accumulate(this.spec, gramVectorProduct(this.layerCollection, v.data));
+    if (value instanceof tf.Tensor) {
+      // Left on the device by the pass: checked in place, then handed over as it is.
+      try {
+        assertFiniteStatistic(float32Values(value), 'PMatImplicit.mv', 'the product M v');
+      } catch (e) {
+        value.dispose();
+        throw e;
+      }
+      return PVector.adopt(this.layerCollection, value);
+    }
     const out = new Float32Array(value);
     assertFiniteStatistic(out, 'PMatImplicit.mv', 'the product M v');
     return PVector.adopt(this.layerCollection, tf.tensor1d(out));
