@@ -12,9 +12,10 @@
  *     PMatKFAC leaves tf.memory() (tensors and bytes) as it found it. Their device operations
  *     (mv, getDiag, toTensor, mmap, mapTMmap) return the numbers of the float64 host algebra done
  *     here and leave one tensor (what they return).
- *   - The diagonal's pass peaks below 2.5·d float32 values above where it started (the pending
- *     sum plus one layer's term and its activations: 1.8·d measured on wasm): a whole-vector
- *     concatenation beside the pending sum and the new sum is over 3·d (3.5·d measured).
+ *   - The diagonal's pass peaks below 2.5·d float32 values above where it started (the flat sum,
+ *     which becomes the result it returns, plus one layer's term and its activations: 1.77·d
+ *     measured on wasm): concatenating the segments at the end (3.0·d measured), or a whole-vector
+ *     concatenation beside the pending sum and the new sum (3.5·d), goes over.
  *   - PMatImplicit.mv is the dense M v (PMatDense, another statistic) and peaks below 3.5·d
  *     above its start, its result included (2.6·d measured; 4.5·d with whole-vector terms).
  *   - The KFAC pass peaks below 1.8× its factors (float32) above its start: the pending sums
