@@ -132,8 +132,9 @@ async function measureRow({ width, hidden, examples }: Config, key: RowKey): Pro
   // unit and the row, and the two units bracket the multiples (its ratio is to the first unit).
   record('plain forward+backward (again)', (await timed(plain)).ms);
   // What the machine charges for fresh memory (last, so that its 8·d bytes are in no row's
-  // peak): a float64 array of d values, first touch of every page. A float64 diagonal is such
-  // an array, so the rows that return one pay at least this (this VM: 3.5 ms per MiB, idle).
+  // peak): a float64 array of d values, first touch of every page (this VM: 3.5 ms per MiB,
+  // idle). A row that returned its result as such an array would pay at least this; the
+  // diagonal and M v of a pass of at most 16 batches stay on the device and do not.
   const touch = await timed(() => {
     const a = new Float64Array(params);
     for (let i = 0; i < a.length; i += 512) a[i] = 1;
