@@ -50,6 +50,31 @@ def mapped_blas():
         return []
 
 
+def dump_nngeometry_cnn32(path, model, data, generator, loader):
+    """Writes what a cross-check against our library needs (torch layouts, float32 values as lists):
+    each Conv2d/Linear's weight and bias, the inputs (NCHW), and NNGeometry's KFAC blocks, FIM
+    diagonal and KFE diagonal (with the eigenvalues of the KFAC factors, ascending)."""
+    import torch
+    blocks = generator.get_kfac_blocks(loader)
+    kfe = generator.kfe(blocks)
+    kfe_diag = generator.get_kfe_diag(kfe, loader)
+    fim_diag = generator.get_covariance_diag(loader)
+    layers = []
+    for m in generator.mods:
+        a, g = blocks[m]
+        layers.append({
+            'kind': type(m).__name__, 'weight_shape': list(m.weight.shape), 'weight': m.weight.detach().reshape(-1).tolist(),
+            'bias': m.bias.detach().tolist() if m.bias is not None else None,
+            'A': a.reshape(-1).tolist(), 'G': g.reshape(-1).tolist(), 'size_A': a.size(0), 'size_G': g.size(0),
+            'evals_A': torch.linalg.eigvalsh(a).tolist(), 'evals_G': torch.linalg.eigvalsh(g).tolist(),
+            'kfe_diag': kfe_diag[m].tolist(),
+        })
+    xs = torch.cat([x for x, _ in data])
+    with open(path, 'w') as f:
+        json.dump({'x_shape': list(xs.shape), 'x': xs.reshape(-1).tolist(), 'layers': layers, 'diag': fim_diag.tolist()}, f)
+    log(f'  wrote {path}')
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--quick', action='store_true', help='256 examples per workload, eigh at 256 and 512')
@@ -57,6 +82,10 @@ def main():
     parser.add_argument('--reps', type=int, default=3)
     parser.add_argument('--skip-eigh', action='store_true')
     parser.add_argument('--kfac-mlp', default=None, help='WIDTH,HIDDEN,EXAMPLES: plain step and exact KFAC pass of that MLP only')
+    parser.add_argument('--nngeometry-cnn32', action='store_true',
+                        help="plain step and NNGeometry 0.3's FIM PMatKFAC, PMatDiag and PMatEKFAC.update_diag passes on the CNN 32x32x3 only")
+    parser.add_argument('--examples', type=int, default=1024, help='with --nngeometry-cnn32: examples (default 1024)')
+    parser.add_argument('--dump', default=None, help='with --nngeometry-cnn32: write weights, inputs and the three results to this JSON file')
     args = parser.parse_args()
 
     import torch
@@ -125,6 +154,11 @@ def main():
             data.append((torch.randn((b, *shape), generator=g), torch.randint(0, 10, (b,), generator=g)))
         return name, model, data, examples
 
+    def plain_step(model, data):
+        for xs, ys in data:
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xs), ys).backward()
+
     if args.kfac_mlp:
         width, hidden, examples = (int(v) for v in args.kfac_mlp.split(','))
         layers = [nn.Linear(784, width), nn.ReLU()]
@@ -181,6 +215,42 @@ def main():
                           'kfac_over_plain': rows[1]['ms'] / rows[0]['ms']}))
         return
 
+    if args.nngeometry_cnn32:
+        from nngeometry_classif_logits import ClassifLogitsJacobian
+        from torch.utils.data import DataLoader, TensorDataset
+
+        examples = args.examples
+        name, model, data, _ = workload('CNN 32x32x3', cnn32(), (3, 32, 32), examples)
+        model.eval()
+        params = sum(p.numel() for p in model.parameters())
+        # NNGeometry iterates a DataLoader (metrics.FIM's `loader`); same examples, same batches of 128.
+        loader = DataLoader(TensorDataset(torch.cat([x for x, _ in data]), torch.cat([y for _, y in data])), batch_size=batch)
+        generator = ClassifLogitsJacobian(model, n_output=10)
+        # PMatEKFAC's eigenvectors, computed before the timed region as the EKFAC constructor does.
+        kfe = generator.kfe(generator.get_kfac_blocks(loader))
+        ops = (
+            ('plain forward+backward', lambda: plain_step(model, data)),
+            ('NNGeometry FIM PMatKFAC', lambda: generator.get_kfac_blocks(loader)),
+            ('NNGeometry FIM PMatDiag', lambda: generator.get_covariance_diag(loader)),
+            ('NNGeometry PMatEKFAC.update_diag', lambda: generator.get_kfe_diag(kfe, loader)),
+        )
+        rows = []
+        for what, fn in ops:
+            fn()  # warm-up
+            samples = []
+            for _ in range(max(args.reps, 1)):
+                t0 = time.perf_counter()
+                fn()
+                samples.append((time.perf_counter() - t0) * 1000)
+            samples.sort()
+            rows.append({'workload': name, 'what': what, 'examples': examples, 'params': params, 'ms': samples[len(samples) // 2], 'samples': samples})
+            log(f'  PyTorch {name}: {what} {samples[len(samples) // 2]:.0f} ms (×{samples[len(samples) // 2] / rows[0]["ms"]:.1f} plain step)')
+        if args.dump:
+            dump_nngeometry_cnn32(args.dump, model, data, generator, loader)
+        print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'rows': rows,
+                          'over_plain': {'kfac': rows[1]['ms'] / rows[0]['ms'], 'diag': rows[2]['ms'] / rows[0]['ms'], 'update_diag': rows[3]['ms'] / rows[0]['ms']}}))
+        return
+
     quick = args.quick
     n = (lambda full: 256 if quick else full)
     workloads = [
@@ -189,11 +259,6 @@ def main():
         workload('ResNet 32x32x3-BN', ResidualCnn(), (3, 32, 32), n(512)),
         workload('CNN 32x32x3', cnn32(), (3, 32, 32), n(1024)),
     ]
-
-    def plain_step(model, data):
-        for xs, ys in data:
-            model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xs), ys).backward()
 
     rows = []
     for name, model, data, examples in workloads:
