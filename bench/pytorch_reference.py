@@ -25,8 +25,26 @@ JSON reports the BLAS the process mapped).
     the MLP 784 → WIDTH×HIDDEN → 10 of bench/scale.ts, so that the KFAC ÷ plain-step multiple of
     the scale rows has PyTorch's beside it.
 
+  - with --nngeometry-cnn32: on the CNN 32x32x3 (cnn32() below, the same 1,024 examples as its
+    workload, batches of 128), the plain step and NNGeometry 0.3's FIM passes for
+    'classif_logits' — PMatKFAC (get_kfac_blocks), PMatDiag (get_covariance_diag) and
+    PMatEKFAC.update_diag (get_kfe_diag, given the eigenvectors of the KFAC factors computed
+    before the timed region) — as NNGeometry runs them: a DataLoader, one forward per batch, one
+    backward per output o of log_softmax·√p (p detached) to the input, the statistics taken in
+    hooks on Conv2d and Linear, Conv2d through F.unfold. NNGeometry is not installed (no network
+    but npm/apt), so bench/nngeometry_classif_logits.py reproduces it from its source: files
+    nngeometry/metrics.py (FIM), nngeometry/generator/jacobian/__init__.py (Jacobian:
+    get_kfac_blocks, get_covariance_diag, get_kfe_diag, _add_hooks),
+    nngeometry/generator/jacobian/grads.py (LinearJacobianFactory, Conv2dJacobianFactory,
+    JacobianFactory.diag), nngeometry/generator/jacobian/grads_conv.py
+    (conv2d_backward_using_unfold) and nngeometry/object/pspace.py (PMatKFAC, PMatDiag,
+    PMatEKFAC) of github.com/tfjgeorge/nngeometry at version 0.3. Each operation is warmed up
+    once, then timed `--reps` times (median). --dump FILE also writes the weights, inputs and
+    results for a cross-check against our library (with --examples N for a small case).
+
 Usage: /usr/bin/python3 bench/pytorch_reference.py [--quick] [--eigh 1024,2048,5409] [--reps 3]
        /usr/bin/python3 bench/pytorch_reference.py --kfac-mlp 4096,7,256 [--reps 1]
+       /usr/bin/python3 bench/pytorch_reference.py --nngeometry-cnn32 [--reps 3] [--examples 1024] [--dump FILE]
 """
 import argparse
 import json
