@@ -39,8 +39,9 @@ JSON reports the BLAS the process mapped).
     JacobianFactory.diag), nngeometry/generator/jacobian/grads_conv.py
     (conv2d_backward_using_unfold) and nngeometry/object/pspace.py (PMatKFAC, PMatDiag,
     PMatEKFAC) of github.com/tfjgeorge/nngeometry at version 0.3. Each operation is warmed up
-    once, then timed `--reps` times (median). --dump FILE also writes the weights, inputs and
-    results for a cross-check against our library (with --examples N for a small case).
+    once, then timed `--reps` times (median), the reps of the four interleaved. --dump FILE also
+    writes the weights, inputs and results for a cross-check against our library (with
+    --examples N for a small case).
 
 Usage: /usr/bin/python3 bench/pytorch_reference.py [--quick] [--eigh 1024,2048,5409] [--reps 3]
        /usr/bin/python3 bench/pytorch_reference.py --kfac-mlp 4096,7,256 [--reps 1]
@@ -252,17 +253,22 @@ def main():
             ('NNGeometry FIM PMatDiag', lambda: generator.get_covariance_diag(loader)),
             ('NNGeometry PMatEKFAC.update_diag', lambda: generator.get_kfe_diag(kfe, loader)),
         )
-        rows = []
-        for what, fn in ops:
-            fn()  # warm-up
-            samples = []
-            for _ in range(max(args.reps, 1)):
+        # Each operation warmed up once, then the reps interleaved (plain, KFAC, Diag, update_diag,
+        # plain, ...): on a shared machine every operation's samples then span the same period,
+        # so that the multiples of the plain step are not the ratio of two different loads.
+        for _, fn in ops:
+            fn()
+        samples = [[] for _ in ops]
+        for _ in range(max(args.reps, 1)):
+            for k, (_, fn) in enumerate(ops):
                 t0 = time.perf_counter()
                 fn()
-                samples.append((time.perf_counter() - t0) * 1000)
-            samples.sort()
-            rows.append({'workload': name, 'what': what, 'examples': examples, 'params': params, 'ms': samples[len(samples) // 2], 'samples': samples})
-            log(f'  PyTorch {name}: {what} {samples[len(samples) // 2]:.0f} ms (×{samples[len(samples) // 2] / rows[0]["ms"]:.1f} plain step)')
+                samples[k].append((time.perf_counter() - t0) * 1000)
+        rows = []
+        for (what, _), s in zip(ops, samples):
+            s.sort()
+            rows.append({'workload': name, 'what': what, 'examples': examples, 'params': params, 'ms': s[len(s) // 2], 'samples': s})
+            log(f'  PyTorch {name}: {what} {s[len(s) // 2]:.0f} ms (×{s[len(s) // 2] / rows[0]["ms"]:.1f} plain step)')
         if args.dump:
             dump_nngeometry_cnn32(args.dump, model, data, generator, loader)
         print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'rows': rows,
