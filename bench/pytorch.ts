@@ -128,6 +128,8 @@ export interface NngeometryCnnReference {
   updateDiagMs: number;
   /** Each pass ÷ plainMs (NNGeometry at filing: KFAC ≈ 14.5, Diag ≈ 27, update_diag ≈ 77). */
   overPlain: { kfac: number; diag: number; updateDiag: number };
+  /** Every timed run (ms, sorted), to show the spread on a shared machine. */
+  samples: { plain: number[]; kfac: number[]; diag: number[]; updateDiag: number[] };
   torch: string;
   threads: number;
   blas: string[];
@@ -156,7 +158,7 @@ export function runNngeometryCnnReference(reps = 3): { ok: true; reference: Nnge
 
 /** The JSON line of `--nngeometry-cnn32`, checked: four rows in order, positive times. */
 export function parseNngeometryCnnReference(line: string): NngeometryCnnReference {
-  const out = JSON.parse(line) as { torch: string; threads: number; blas: string[]; rows: Array<{ workload: string; what: string; examples: number; ms: number }> };
+  const out = JSON.parse(line) as { torch: string; threads: number; blas: string[]; rows: Array<{ workload: string; what: string; examples: number; ms: number; samples?: number[] }> };
   const expected = ['plain forward+backward', 'NNGeometry FIM PMatKFAC', 'NNGeometry FIM PMatDiag', 'NNGeometry PMatEKFAC.update_diag'];
   if (!Array.isArray(out.rows) || out.rows.length !== expected.length || out.rows.some((row, i) => row.what !== expected[i] || !(row.ms > 0))) {
     throw new Error(`expected rows ${expected.join(', ')} with positive times, got ${JSON.stringify(out.rows?.map((row) => [row.what, row.ms]))}`);
@@ -165,6 +167,7 @@ export function parseNngeometryCnnReference(line: string): NngeometryCnnReferenc
   return {
     workload: plain.workload, examples: plain.examples, plainMs: plain.ms, kfacMs: kfac.ms, diagMs: diag.ms, updateDiagMs: updateDiag.ms,
     overPlain: { kfac: kfac.ms / plain.ms, diag: diag.ms / plain.ms, updateDiag: updateDiag.ms / plain.ms },
+    samples: { plain: plain.samples ?? [plain.ms], kfac: kfac.samples ?? [kfac.ms], diag: diag.samples ?? [diag.ms], updateDiag: updateDiag.samples ?? [updateDiag.ms] },
     torch: out.torch, threads: out.threads, blas: out.blas,
   };
 }

@@ -24,6 +24,7 @@ test('each NNGeometry pass is read from its own row and divided by the plain ste
   assert.equal(r.workload, 'CNN 32x32x3');
   assert.equal(r.examples, 1024);
   assert.equal(r.threads, 2);
+  assert.deepEqual(r.samples.diag, [10800]);
 });
 
 test('rows out of order, missing, or with a non-positive time are refused with the rows received', () => {
