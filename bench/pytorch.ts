@@ -115,6 +115,63 @@ export function runPytorchKfacReference(width: number, hidden: number, examples:
   }
 }
 
+/** PyTorch's plain step and NNGeometry 0.3's classif_logits passes on the CNN 32x32x3, measured in one run. */
+export interface NngeometryCnnReference {
+  workload: string;
+  examples: number;
+  plainMs: number;
+  /** FIM PMatKFAC (get_kfac_blocks). */
+  kfacMs: number;
+  /** FIM PMatDiag (get_covariance_diag). */
+  diagMs: number;
+  /** PMatEKFAC.update_diag (get_kfe_diag), the KFAC eigenvectors given. */
+  updateDiagMs: number;
+  /** Each pass ÷ plainMs (NNGeometry at filing: KFAC ≈ 14.5, Diag ≈ 27, update_diag ≈ 77). */
+  overPlain: { kfac: number; diag: number; updateDiag: number };
+  /** Every timed run (ms, sorted), to show the spread on a shared machine. */
+  samples: { plain: number[]; kfac: number[]; diag: number[]; updateDiag: number[] };
+  torch: string;
+  threads: number;
+  blas: string[];
+}
+
+/**
+ * Runs `pytorch_reference.py --nngeometry-cnn32` (bench/nngeometry_classif_logits.py reproduces
+ * NNGeometry 0.3's passes in plain PyTorch): the plain step, FIM PMatKFAC, FIM PMatDiag and
+ * PMatEKFAC.update_diag on the CNN 32x32x3's 1,024 examples, each warmed up once and the median
+ * of `reps`, so that our CNN rows are set against NNGeometry measured on the same machine at the
+ * same time rather than against the times at which the convolution work was filed.
+ */
+export function runNngeometryCnnReference(reps = 3): { ok: true; reference: NngeometryCnnReference } | { ok: false; reason: string } {
+  const found = findTorchPython();
+  if ('reason' in found) return { ok: false, reason: found.reason };
+  const r = spawnSync(found.python, [SCRIPT, '--nngeometry-cnn32', '--reps', String(reps)], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 60 * 60_000, maxBuffer: 16 << 20,
+  });
+  if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} --nngeometry-cnn32 failed (${r.error?.message ?? `exit ${r.status}`})` };
+  try {
+    return { ok: true, reference: parseNngeometryCnnReference(r.stdout.trim().split('\n').at(-1)!) };
+  } catch (error) {
+    return { ok: false, reason: `the reference printed no usable JSON (${String(error)})` };
+  }
+}
+
+/** The JSON line of `--nngeometry-cnn32`, checked: four rows in order, positive times. */
+export function parseNngeometryCnnReference(line: string): NngeometryCnnReference {
+  const out = JSON.parse(line) as { torch: string; threads: number; blas: string[]; rows: Array<{ workload: string; what: string; examples: number; ms: number; samples?: number[] }> };
+  const expected = ['plain forward+backward', 'NNGeometry FIM PMatKFAC', 'NNGeometry FIM PMatDiag', 'NNGeometry PMatEKFAC.update_diag'];
+  if (!Array.isArray(out.rows) || out.rows.length !== expected.length || out.rows.some((row, i) => row.what !== expected[i] || !(row.ms > 0))) {
+    throw new Error(`expected rows ${expected.join(', ')} with positive times, got ${JSON.stringify(out.rows?.map((row) => [row.what, row.ms]))}`);
+  }
+  const [plain, kfac, diag, updateDiag] = out.rows as [typeof out.rows[0], typeof out.rows[0], typeof out.rows[0], typeof out.rows[0]];
+  return {
+    workload: plain.workload, examples: plain.examples, plainMs: plain.ms, kfacMs: kfac.ms, diagMs: diag.ms, updateDiagMs: updateDiag.ms,
+    overPlain: { kfac: kfac.ms / plain.ms, diag: diag.ms / plain.ms, updateDiag: updateDiag.ms / plain.ms },
+    samples: { plain: plain.samples ?? [plain.ms], kfac: kfac.samples ?? [kfac.ms], diag: diag.samples ?? [diag.ms], updateDiag: updateDiag.samples ?? [updateDiag.ms] },
+    torch: out.torch, threads: out.threads, blas: out.blas,
+  };
+}
+
 /** Rows with a workload, a description, examples and a time: what the "÷ PyTorch" table needs. */
 export interface ComparableRow {
   workload: string;

@@ -25,8 +25,27 @@ JSON reports the BLAS the process mapped).
     the MLP 784 → WIDTH×HIDDEN → 10 of bench/scale.ts, so that the KFAC ÷ plain-step multiple of
     the scale rows has PyTorch's beside it.
 
+  - with --nngeometry-cnn32: on the CNN 32x32x3 (cnn32() below, the same 1,024 examples as its
+    workload, batches of 128), the plain step and NNGeometry 0.3's FIM passes for
+    'classif_logits' — PMatKFAC (get_kfac_blocks), PMatDiag (get_covariance_diag) and
+    PMatEKFAC.update_diag (get_kfe_diag, given the eigenvectors of the KFAC factors computed
+    before the timed region) — as NNGeometry runs them: a DataLoader, one forward per batch, one
+    backward per output o of log_softmax·√p (p detached) to the input, the statistics taken in
+    hooks on Conv2d and Linear, Conv2d through F.unfold. NNGeometry is not installed (no network
+    but npm/apt), so bench/nngeometry_classif_logits.py reproduces it from its source: files
+    nngeometry/metrics.py (FIM), nngeometry/generator/jacobian/__init__.py (Jacobian:
+    get_kfac_blocks, get_covariance_diag, get_kfe_diag, _add_hooks),
+    nngeometry/generator/jacobian/grads.py (LinearJacobianFactory, Conv2dJacobianFactory,
+    JacobianFactory.diag), nngeometry/generator/jacobian/grads_conv.py
+    (conv2d_backward_using_unfold) and nngeometry/object/pspace.py (PMatKFAC, PMatDiag,
+    PMatEKFAC) of github.com/tfjgeorge/nngeometry at version 0.3. Each operation is warmed up
+    once, then timed `--reps` times (median), the reps of the four interleaved. --dump FILE also
+    writes the weights, inputs and results for a cross-check against our library (with
+    --examples N for a small case).
+
 Usage: /usr/bin/python3 bench/pytorch_reference.py [--quick] [--eigh 1024,2048,5409] [--reps 3]
        /usr/bin/python3 bench/pytorch_reference.py --kfac-mlp 4096,7,256 [--reps 1]
+       /usr/bin/python3 bench/pytorch_reference.py --nngeometry-cnn32 [--reps 3] [--examples 1024] [--dump FILE]
 """
 import argparse
 import json
@@ -50,6 +69,31 @@ def mapped_blas():
         return []
 
 
+def dump_nngeometry_cnn32(path, model, data, generator, loader):
+    """Writes what a cross-check against our library needs (torch layouts, float32 values as lists):
+    each Conv2d/Linear's weight and bias, the inputs (NCHW), and NNGeometry's KFAC blocks, FIM
+    diagonal and KFE diagonal (with the eigenvalues of the KFAC factors, ascending)."""
+    import torch
+    blocks = generator.get_kfac_blocks(loader)
+    kfe = generator.kfe(blocks)
+    kfe_diag = generator.get_kfe_diag(kfe, loader)
+    fim_diag = generator.get_covariance_diag(loader)
+    layers = []
+    for m in generator.mods:
+        a, g = blocks[m]
+        layers.append({
+            'kind': type(m).__name__, 'weight_shape': list(m.weight.shape), 'weight': m.weight.detach().reshape(-1).tolist(),
+            'bias': m.bias.detach().tolist() if m.bias is not None else None,
+            'A': a.reshape(-1).tolist(), 'G': g.reshape(-1).tolist(), 'size_A': a.size(0), 'size_G': g.size(0),
+            'evals_A': torch.linalg.eigvalsh(a).tolist(), 'evals_G': torch.linalg.eigvalsh(g).tolist(),
+            'kfe_diag': kfe_diag[m].tolist(),
+        })
+    xs = torch.cat([x for x, _ in data])
+    with open(path, 'w') as f:
+        json.dump({'x_shape': list(xs.shape), 'x': xs.reshape(-1).tolist(), 'layers': layers, 'diag': fim_diag.tolist()}, f)
+    log(f'  wrote {path}')
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--quick', action='store_true', help='256 examples per workload, eigh at 256 and 512')
@@ -57,6 +101,10 @@ def main():
     parser.add_argument('--reps', type=int, default=3)
     parser.add_argument('--skip-eigh', action='store_true')
     parser.add_argument('--kfac-mlp', default=None, help='WIDTH,HIDDEN,EXAMPLES: plain step and exact KFAC pass of that MLP only')
+    parser.add_argument('--nngeometry-cnn32', action='store_true',
+                        help="plain step and NNGeometry 0.3's FIM PMatKFAC, PMatDiag and PMatEKFAC.update_diag passes on the CNN 32x32x3 only")
+    parser.add_argument('--examples', type=int, default=1024, help='with --nngeometry-cnn32: examples (default 1024)')
+    parser.add_argument('--dump', default=None, help='with --nngeometry-cnn32: write weights, inputs and the three results to this JSON file')
     args = parser.parse_args()
 
     import torch
@@ -125,6 +173,11 @@ def main():
             data.append((torch.randn((b, *shape), generator=g), torch.randint(0, 10, (b,), generator=g)))
         return name, model, data, examples
 
+    def plain_step(model, data):
+        for xs, ys in data:
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(model(xs), ys).backward()
+
     if args.kfac_mlp:
         width, hidden, examples = (int(v) for v in args.kfac_mlp.split(','))
         layers = [nn.Linear(784, width), nn.ReLU()]
@@ -181,6 +234,47 @@ def main():
                           'kfac_over_plain': rows[1]['ms'] / rows[0]['ms']}))
         return
 
+    if args.nngeometry_cnn32:
+        from nngeometry_classif_logits import ClassifLogitsJacobian
+        from torch.utils.data import DataLoader, TensorDataset
+
+        examples = args.examples
+        name, model, data, _ = workload('CNN 32x32x3', cnn32(), (3, 32, 32), examples)
+        model.eval()
+        params = sum(p.numel() for p in model.parameters())
+        # NNGeometry iterates a DataLoader (metrics.FIM's `loader`); same examples, same batches of 128.
+        loader = DataLoader(TensorDataset(torch.cat([x for x, _ in data]), torch.cat([y for _, y in data])), batch_size=batch)
+        generator = ClassifLogitsJacobian(model, n_output=10)
+        # PMatEKFAC's eigenvectors, computed before the timed region as the EKFAC constructor does.
+        kfe = generator.kfe(generator.get_kfac_blocks(loader))
+        ops = (
+            ('plain forward+backward', lambda: plain_step(model, data)),
+            ('NNGeometry FIM PMatKFAC', lambda: generator.get_kfac_blocks(loader)),
+            ('NNGeometry FIM PMatDiag', lambda: generator.get_covariance_diag(loader)),
+            ('NNGeometry PMatEKFAC.update_diag', lambda: generator.get_kfe_diag(kfe, loader)),
+        )
+        # Each operation warmed up once, then the reps interleaved (plain, KFAC, Diag, update_diag,
+        # plain, ...): on a shared machine every operation's samples then span the same period,
+        # so that the multiples of the plain step are not the ratio of two different loads.
+        for _, fn in ops:
+            fn()
+        samples = [[] for _ in ops]
+        for _ in range(max(args.reps, 1)):
+            for k, (_, fn) in enumerate(ops):
+                t0 = time.perf_counter()
+                fn()
+                samples[k].append((time.perf_counter() - t0) * 1000)
+        rows = []
+        for (what, _), s in zip(ops, samples):
+            s.sort()
+            rows.append({'workload': name, 'what': what, 'examples': examples, 'params': params, 'ms': s[len(s) // 2], 'samples': s})
+            log(f'  PyTorch {name}: {what} {s[len(s) // 2]:.0f} ms (×{s[len(s) // 2] / rows[0]["ms"]:.1f} plain step)')
+        if args.dump:
+            dump_nngeometry_cnn32(args.dump, model, data, generator, loader)
+        print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'rows': rows,
+                          'over_plain': {'kfac': rows[1]['ms'] / rows[0]['ms'], 'diag': rows[2]['ms'] / rows[0]['ms'], 'update_diag': rows[3]['ms'] / rows[0]['ms']}}))
+        return
+
     quick = args.quick
     n = (lambda full: 256 if quick else full)
     workloads = [
@@ -189,11 +283,6 @@ def main():
         workload('ResNet 32x32x3-BN', ResidualCnn(), (3, 32, 32), n(512)),
         workload('CNN 32x32x3', cnn32(), (3, 32, 32), n(1024)),
     ]
-
-    def plain_step(model, data):
-        for xs, ys in data:
-            model.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xs), ys).backward()
 
     rows = []
     for name, model, data, examples in workloads:

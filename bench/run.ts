@@ -23,7 +23,10 @@
  * Python with torch is found and adds a "÷ PyTorch" table. BENCH_ONLY=name[,name]: only the
  * workloads whose names start with one of these (e.g. BENCH_ONLY='CNN 32x32x3'), without the
  * worker-thread, spectral and linear-algebra sections. BENCH_WORKERS=0 skips the CNN 32x32x3's
- * two-thread rows.
+ * two-thread rows. When the CNN 32x32x3 ran and torch is found, NNGeometry's KFAC, Diag and
+ * EKFAC update_diag passes on it are reproduced and timed in PyTorch in the same run
+ * (bench/pytorch_reference.py --nngeometry-cnn32) for a "÷ NNGeometry now" column beside
+ * "÷ anchor"; BENCH_NNGEOMETRY=0 skips them (BENCH_PYTORCH=0 skips them too).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -46,7 +49,7 @@ import {
   type Representation,
 } from '../src/index.js';
 import { benchLinalg } from './linalg.js';
-import { formatPytorchTable, pytorchRatios, runPytorchReference } from './pytorch.js';
+import { formatPytorchTable, pytorchRatios, runNngeometryCnnReference, runPytorchReference, type NngeometryCnnReference } from './pytorch.js';
 import { benchWorkload, formatRows, type BenchRow, type FimCase, type Plan } from './fim-bench.js';
 import { median } from './measure.js';
 import { workerPoolInfo } from '../src/parallel/pool.js';
@@ -69,26 +72,37 @@ const QuasiDiagBlockDiag = PMatMixed.fromMapping({ default: PMatBlockDiag, krone
 /**
  * The CNN 32x32x3's times when the convolution work was filed (PyTorch 1.13 with OpenBLAS and
  * NNGeometry on it, 2 threads, this 2-core machine idle), and the targets set then: our time ÷
- * the anchor at most `target`.
+ * the anchor at most `target`. `measured`: the same operation in the NNGeometry reproduction
+ * run beside ours (bench/pytorch_reference.py --nngeometry-cnn32), for the "÷ NNGeometry now" column.
  */
 const ISSUE_ANCHORS = {
   workload: 'CNN 32x32x3',
   examples: 1024,
   rows: [
-    { what: 'plain forward+backward (unit)', anchor: 'PyTorch plain step', anchorMs: 149, target: 1.0 },
-    { what: 'FIM PMatKFAC (whole model)', anchor: 'NNGeometry KFAC', anchorMs: 2160, target: 1.0 },
-    { what: 'FIM PMatDiag (whole model)', anchor: 'NNGeometry Diag', anchorMs: 4090, target: 1.0 },
-    { what: '  PMatEKFAC.updateDiag', anchor: 'NNGeometry EKFAC.updateDiag', anchorMs: 11400, target: 0.4 },
-    { what: 'FIM PMatKFAC (whole model), workers: 2, warm pool', anchor: 'NNGeometry KFAC', anchorMs: 2160, target: 1.0 },
-    { what: 'FIM PMatDiag (whole model), workers: 2, warm pool', anchor: 'NNGeometry Diag', anchorMs: 4090, target: 1.0 },
+    { what: 'plain forward+backward (unit)', anchor: 'PyTorch plain step', anchorMs: 149, target: 1.0, measured: 'plainMs' },
+    { what: 'FIM PMatKFAC (whole model)', anchor: 'NNGeometry KFAC', anchorMs: 2160, target: 1.0, measured: 'kfacMs' },
+    { what: 'FIM PMatDiag (whole model)', anchor: 'NNGeometry Diag', anchorMs: 4090, target: 1.0, measured: 'diagMs' },
+    { what: '  PMatEKFAC.updateDiag', anchor: 'NNGeometry EKFAC.updateDiag', anchorMs: 11400, target: 0.4, measured: 'updateDiagMs' },
+    { what: 'FIM PMatKFAC (whole model), workers: 2, warm pool', anchor: 'NNGeometry KFAC', anchorMs: 2160, target: 1.0, measured: 'kfacMs' },
+    { what: 'FIM PMatDiag (whole model), workers: 2, warm pool', anchor: 'NNGeometry Diag', anchorMs: 4090, target: 1.0, measured: 'diagMs' },
   ],
-};
+} as const;
 
-/** Our anchored rows ÷ their anchors, and ÷ PyTorch's plain step measured in this run (`torchStepMs`). */
-function anchorRows(all: BenchRow[], torchStepMs: number | undefined) {
+/**
+ * Our anchored rows ÷ their anchors, ÷ PyTorch's plain step measured in this run (`torchStepMs`),
+ * and ÷ the same operation of the NNGeometry reproduction measured in this run (`nngeometry`).
+ */
+function anchorRows(all: BenchRow[], torchStepMs: number | undefined, nngeometry: NngeometryCnnReference | undefined) {
   return ISSUE_ANCHORS.rows.flatMap((a) => {
     const r = all.find((row) => row.workload === ISSUE_ANCHORS.workload && row.what === a.what && row.examples === ISSUE_ANCHORS.examples);
-    return r ? [{ ...a, ms: r.ms, ratio: r.ms / a.anchorMs, ...(torchStepMs ? { torchStepMs, torchStepRatio: r.ms / torchStepMs } : {}) }] : [];
+    const nngeometryMs = nngeometry?.[a.measured];
+    return r
+      ? [{
+          ...a, ms: r.ms, ratio: r.ms / a.anchorMs,
+          ...(torchStepMs ? { torchStepMs, torchStepRatio: r.ms / torchStepMs } : {}),
+          ...(nngeometryMs ? { nngeometryMs, nngeometryRatio: r.ms / nngeometryMs } : {}),
+        }]
+      : [];
   });
 }
 
@@ -241,13 +255,35 @@ const pytorch = process.env.BENCH_PYTORCH === '0' ? { ok: false as const, reason
 if (pytorch.ok) console.log('\nside by side with PyTorch (÷ PyTorch = our time ÷ its plain forward+backward over the same workload)\n' + formatPytorchTable(rows, pytorch.reference));
 else console.log(`\nPyTorch reference skipped: ${pytorch.reason}`);
 
-const anchors = anchorRows(rows, pytorch.ok ? pytorch.reference.rows.find((r) => r.workload === ISSUE_ANCHORS.workload && r.examples === ISSUE_ANCHORS.examples)?.ms : undefined);
+// NNGeometry's CNN 32x32x3 passes reproduced in PyTorch (bench/nngeometry_classif_logits.py), run
+// after our rows and the plain-step reference: the "÷ NNGeometry now" column. BENCH_NNGEOMETRY=0 skips it.
+const ranCnn32 = rows.some((r) => r.workload === ISSUE_ANCHORS.workload && r.examples === ISSUE_ANCHORS.examples);
+const nngeometry = !ranCnn32
+  ? { ok: false as const, reason: `the ${ISSUE_ANCHORS.workload} rows did not run on ${ISSUE_ANCHORS.examples} examples` }
+  : process.env.BENCH_PYTORCH === '0' || process.env.BENCH_NNGEOMETRY === '0'
+    ? { ok: false as const, reason: process.env.BENCH_PYTORCH === '0' ? 'BENCH_PYTORCH=0' : 'BENCH_NNGEOMETRY=0' }
+    : runNngeometryCnnReference(Math.max(timing.reps, 1));
+if (nngeometry.ok) {
+  const n = nngeometry.reference;
+  console.log(
+    `\nNNGeometry 0.3 reproduced in PyTorch ${n.torch} (${n.threads} threads, BLAS ${n.blas.find((b) => /blas/i.test(b)) ?? 'unknown'}), ${n.workload}, ${n.examples} examples, median of ${Math.max(timing.reps, 1)}: ` +
+      `plain step ${n.plainMs.toFixed(0)} ms, FIM PMatKFAC ${n.kfacMs.toFixed(0)} ms (${n.overPlain.kfac.toFixed(1)} × its plain step), FIM PMatDiag ${n.diagMs.toFixed(0)} ms (${n.overPlain.diag.toFixed(1)}), ` +
+      `PMatEKFAC.update_diag ${n.updateDiagMs.toFixed(0)} ms (${n.overPlain.updateDiag.toFixed(1)}); at filing 14.5, 27 and 77`,
+  );
+} else if (ranCnn32) console.log(`\nNNGeometry reference skipped: ${nngeometry.reason}`);
+
+const anchors = anchorRows(
+  rows,
+  pytorch.ok ? pytorch.reference.rows.find((r) => r.workload === ISSUE_ANCHORS.workload && r.examples === ISSUE_ANCHORS.examples)?.ms : undefined,
+  nngeometry.ok ? nngeometry.reference : undefined,
+);
 if (anchors.length > 0) {
-  console.log(`\n${ISSUE_ANCHORS.workload}, ${ISSUE_ANCHORS.examples} examples, against the times at which the convolution work was filed (PyTorch 1.13 + NNGeometry, 2 threads, idle machine) and against PyTorch's plain step measured in this run`);
-  console.log('ours'.padEnd(58) + 'ms'.padStart(9) + 'anchor'.padEnd(32).padStart(34) + 'ms'.padStart(8) + '÷ anchor'.padStart(10) + 'target'.padStart(8) + '÷ torch step now'.padStart(18));
+  console.log(`\n${ISSUE_ANCHORS.workload}, ${ISSUE_ANCHORS.examples} examples, against the times at which the convolution work was filed (PyTorch 1.13 + NNGeometry, 2 threads, idle machine), against PyTorch's plain step measured in this run, and against the same operation of NNGeometry (reproduced in PyTorch) measured in this run`);
+  console.log('ours'.padEnd(58) + 'ms'.padStart(9) + 'anchor'.padEnd(32).padStart(34) + 'ms'.padStart(8) + '÷ anchor'.padStart(10) + 'target'.padStart(8) + '÷ torch step now'.padStart(18) + 'NNGeometry now ms'.padStart(19) + '÷ NNGeometry now'.padStart(18));
   for (const a of anchors) {
     console.log(a.what.padEnd(58) + a.ms.toFixed(0).padStart(9) + '  ' + a.anchor.padEnd(32) + a.anchorMs.toFixed(0).padStart(8) + a.ratio.toFixed(2).padStart(10) +
-      a.target.toFixed(1).padStart(8) + (a.torchStepRatio === undefined ? '' : a.torchStepRatio.toFixed(2)).padStart(18));
+      a.target.toFixed(1).padStart(8) + (a.torchStepRatio === undefined ? '' : a.torchStepRatio.toFixed(2)).padStart(18) +
+      (a.nngeometryMs === undefined ? '' : a.nngeometryMs.toFixed(0)).padStart(19) + (a.nngeometryRatio === undefined ? '' : a.nngeometryRatio.toFixed(2)).padStart(18));
   }
 }
 
@@ -269,6 +305,7 @@ writeFileSync(
       rows,
       linalg: la,
       anchors,
+      nngeometry: nngeometry.ok ? nngeometry.reference : { skipped: nngeometry.reason },
       pytorch: pytorch.ok ? { ...pytorch.reference, ratios: pytorchRatios(rows, pytorch.reference).map((r) => ({ workload: r.workload, what: r.what, ms: r.ms, pytorchMs: r.pytorchMs, pytorchRatio: r.pytorchRatio })) } : { skipped: pytorch.reason },
     },
     null,
