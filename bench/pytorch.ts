@@ -10,6 +10,13 @@
  * `runPytorchReference` and prints a "÷ PyTorch" table. Install Debian's libopenblas0-pthread
  * so that torch's BLAS/LAPACK is OpenBLAS rather than the reference BLAS (the JSON says which
  * library the process mapped).
+ *
+ * Allocator: the script runs with glibc's MALLOC_MMAP_THRESHOLD_=32 MiB (its maximum) and
+ * MALLOC_TRIM_THRESHOLD_=4 GiB unless they are set (`torchMallocEnv`; BENCH_TORCH_MALLOC=default
+ * leaves glibc's defaults). With the defaults, glibc hands torch's large activations back to the
+ * kernel and maps them again on every step, and on a VM whose first touch of a page is expensive
+ * (this one: 3.5 ms per MiB) PyTorch's CNN 32x32x3 step measured 464–604 ms; with memory kept,
+ * 84–91 ms. tfjs-wasm's memory never shrinks, so keeping PyTorch's is the like-for-like setting.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -48,6 +55,16 @@ export interface PytorchReference {
   eigh: PytorchEighRow[];
 }
 
+/**
+ * The environment of the reference's Python: glibc's allocator keeps freed memory (see the
+ * file's documentation), unless the caller set MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_
+ * or BENCH_TORCH_MALLOC=default.
+ */
+export function torchMallocEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (env.BENCH_TORCH_MALLOC === 'default') return env;
+  return { ...env, MALLOC_MMAP_THRESHOLD_: env.MALLOC_MMAP_THRESHOLD_ ?? String(32 << 20), MALLOC_TRIM_THRESHOLD_: env.MALLOC_TRIM_THRESHOLD_ ?? String(2 ** 32) };
+}
+
 /** Either the reference or why there is none. */
 export type PytorchOutcome = { ok: true; reference: PytorchReference } | { ok: false; reason: string };
 
@@ -76,7 +93,7 @@ export function runPytorchReference(options: { quick?: boolean; eigh?: number[];
   const args = [SCRIPT, '--reps', String(options.reps ?? 3)];
   if (options.quick) args.push('--quick');
   if (options.eigh) args.push(options.eigh.length ? '--eigh' : '--skip-eigh', ...(options.eigh.length ? [options.eigh.join(',')] : []));
-  const r = spawnSync(found.python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20 });
+  const r = spawnSync(found.python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20, env: torchMallocEnv() });
   if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} failed (${r.error?.message ?? `exit ${r.status}`})` };
   try {
     return { ok: true, reference: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as PytorchReference };
@@ -103,7 +120,7 @@ export function runPytorchKfacReference(width: number, hidden: number, examples:
   const found = findTorchPython();
   if ('reason' in found) return { ok: false, reason: found.reason };
   const r = spawnSync(found.python, [SCRIPT, '--kfac-mlp', `${width},${hidden},${examples}`, '--reps', String(reps)], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20,
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20, env: torchMallocEnv(),
   });
   if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} --kfac-mlp failed (${r.error?.message ?? `exit ${r.status}`})` };
   try {
@@ -146,7 +163,7 @@ export function runNngeometryCnnReference(reps = 3): { ok: true; reference: Nnge
   const found = findTorchPython();
   if ('reason' in found) return { ok: false, reason: found.reason };
   const r = spawnSync(found.python, [SCRIPT, '--nngeometry-cnn32', '--reps', String(reps)], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 60 * 60_000, maxBuffer: 16 << 20,
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 60 * 60_000, maxBuffer: 16 << 20, env: torchMallocEnv(),
   });
   if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} --nngeometry-cnn32 failed (${r.error?.message ?? `exit ${r.status}`})` };
   try {

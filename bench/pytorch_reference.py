@@ -69,6 +69,12 @@ def mapped_blas():
         return []
 
 
+def malloc_settings():
+    """glibc's allocator settings from the environment (bench/pytorch.ts sets them so that freed
+    memory is kept: on a VM with expensive page faults the defaults cost PyTorch's CNN step 5x)."""
+    return {k: os.environ.get(k) for k in ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_')}
+
+
 def dump_nngeometry_cnn32(path, model, data, generator, loader):
     """Writes what a cross-check against our library needs (torch layouts, float32 values as lists):
     each Conv2d/Linear's weight and bias, the inputs (NCHW), and NNGeometry's KFAC blocks, FIM
@@ -230,7 +236,7 @@ def main():
             rows.append({'workload': f'MLP 784-{width}x{hidden}-10, {examples} examples', 'what': what, 'examples': examples,
                          'params': sum(p.numel() for p in model.parameters()), 'ms': samples[len(samples) // 2], 'samples': samples})
             log(f'  PyTorch MLP 784-{width}x{hidden}-10: {what} {samples[len(samples) // 2]:.0f} ms')
-        print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'rows': rows,
+        print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'malloc': malloc_settings(), 'rows': rows,
                           'kfac_over_plain': rows[1]['ms'] / rows[0]['ms']}))
         return
 
@@ -271,7 +277,7 @@ def main():
             log(f'  PyTorch {name}: {what} {s[len(s) // 2]:.0f} ms (×{s[len(s) // 2] / rows[0]["ms"]:.1f} plain step)')
         if args.dump:
             dump_nngeometry_cnn32(args.dump, model, data, generator, loader)
-        print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'rows': rows,
+        print(json.dumps({'schema': 1, 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'blas': mapped_blas(), 'malloc': malloc_settings(), 'rows': rows,
                           'over_plain': {'kfac': rows[1]['ms'] / rows[0]['ms'], 'diag': rows[2]['ms'] / rows[0]['ms'], 'update_diag': rows[3]['ms'] / rows[0]['ms']}}))
         return
 
@@ -322,7 +328,7 @@ def main():
         'python': platform.python_version(),
         'executable': sys.executable,
         'threads': torch.get_num_threads(),
-        'blas': mapped_blas(),
+        'blas': mapped_blas(), 'malloc': malloc_settings(),
         'quick': quick,
         'rows': rows,
         'eigh': eigh_rows,

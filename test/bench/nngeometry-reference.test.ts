@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseNngeometryCnnReference } from '../../bench/pytorch.js';
+import { parseNngeometryCnnReference, torchMallocEnv } from '../../bench/pytorch.js';
 
 const row = (what: string, ms: number) => ({ workload: 'CNN 32x32x3', what, examples: 1024, params: 24234, ms, samples: [ms] });
 const line = (rows: unknown[]) => JSON.stringify({ schema: 1, torch: '1.13.0', threads: 2, blas: ['/usr/lib/libopenblasp.so'], rows });
@@ -33,4 +33,16 @@ test('rows out of order, missing, or with a non-positive time are refused with t
   assert.throws(() => parseNngeometryCnnReference(line(valid.slice(0, 3))), /expected rows/);
   assert.throws(() => parseNngeometryCnnReference(line([valid[0], row('NNGeometry FIM PMatKFAC', 0), valid[2], valid[3]])), /positive times/);
   assert.throws(() => parseNngeometryCnnReference('not json'), SyntaxError);
+});
+
+test("the reference's Python keeps freed memory (glibc thresholds) unless told otherwise", () => {
+  const base = { PATH: '/usr/bin' };
+  const set = torchMallocEnv(base);
+  assert.equal(set.MALLOC_MMAP_THRESHOLD_, String(32 * 1024 * 1024), "glibc's largest mmap threshold");
+  assert.equal(set.MALLOC_TRIM_THRESHOLD_, String(2 ** 32));
+  assert.equal(set.PATH, '/usr/bin', 'the rest of the environment is kept');
+  assert.equal(base.PATH, '/usr/bin');
+  assert.ok(!('MALLOC_MMAP_THRESHOLD_' in base), 'the given environment is not changed');
+  assert.equal(torchMallocEnv({ ...base, MALLOC_MMAP_THRESHOLD_: '65536' }).MALLOC_MMAP_THRESHOLD_, '65536', "the user's setting wins");
+  assert.deepEqual(torchMallocEnv({ ...base, BENCH_TORCH_MALLOC: 'default' }), { ...base, BENCH_TORCH_MALLOC: 'default' }, 'BENCH_TORCH_MALLOC=default: glibc defaults');
 });
