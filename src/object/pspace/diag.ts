@@ -26,8 +26,8 @@ export class PMatDiag implements PMat {
    *   - float64 on the host (given as such, or derived by host algebra): operations that need
    *     it on the device upload a float32 copy for their duration (at d ≈ 10⁸ a resident copy
    *     would be 0.4 GB beside the 0.8 GB float64 array), or
-   *   - float32 on the device, as a pass computes it: host reductions read it in place, device
-   *     operations use it as it is, and the first `values()` moves it to the host.
+   *   - float32 on the device, as a pass computes it: host reductions read it in place and sum
+   *     in float64, device operations use it as it is, and `values()` returns float64 copies.
    * The pass's float32 mean is exactly the float64 array it would otherwise become, but that
    * array is 0.8 GB of fresh host memory at d ≈ 10⁸, whose first touch costs this kind of
    * machine as much as the pass (docs/performance.md, "fresh memory").
