@@ -86,20 +86,28 @@ export function findTorchPython(): { python: string } | { reason: string } {
   return { reason: `no Python with torch (${reasons.join('; ')}); install Debian's python3-torch and libopenblas0-pthread, or set NNGEOMETRY_PYTHON` };
 }
 
-/** Runs the reference script; `quick`: 256 examples and small eigh sizes; `eigh`: sizes (default 1024, 2048, 5409). */
-export function runPytorchReference(options: { quick?: boolean; eigh?: number[]; reps?: number } = {}): PytorchOutcome {
+/**
+ * Runs the reference script with `args` in the first Python with torch (its allocator set by
+ * `torchMallocEnv`) and gives its last stdout line (the JSON result) to `read`; or why not.
+ */
+function runScript<T>(args: string[], timeoutMs: number, read: (line: string) => T): { ok: true; reference: T } | { ok: false; reason: string } {
   const found = findTorchPython();
   if ('reason' in found) return { ok: false, reason: found.reason };
-  const args = [SCRIPT, '--reps', String(options.reps ?? 3)];
+  const r = spawnSync(found.python, [SCRIPT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: timeoutMs, maxBuffer: 16 << 20, env: torchMallocEnv() });
+  if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`})` };
+  try {
+    return { ok: true, reference: read(r.stdout.trim().split('\n').at(-1)!) };
+  } catch (error) {
+    return { ok: false, reason: `the reference printed no usable JSON (${String(error)})` };
+  }
+}
+
+/** Runs the reference script; `quick`: 256 examples and small eigh sizes; `eigh`: sizes (default 1024, 2048, 5409). */
+export function runPytorchReference(options: { quick?: boolean; eigh?: number[]; reps?: number } = {}): PytorchOutcome {
+  const args = ['--reps', String(options.reps ?? 3)];
   if (options.quick) args.push('--quick');
   if (options.eigh) args.push(options.eigh.length ? '--eigh' : '--skip-eigh', ...(options.eigh.length ? [options.eigh.join(',')] : []));
-  const r = spawnSync(found.python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20, env: torchMallocEnv() });
-  if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} failed (${r.error?.message ?? `exit ${r.status}`})` };
-  try {
-    return { ok: true, reference: JSON.parse(r.stdout.trim().split('\n').at(-1)!) as PytorchReference };
-  } catch (error) {
-    return { ok: false, reason: `the reference printed no JSON (${String(error)})` };
-  }
+  return runScript(args, 30 * 60_000, (line) => JSON.parse(line) as PytorchReference);
 }
 
 /** PyTorch's plain step and NNGeometry's exact classif_logits KFAC pass on one MLP of bench/scale.ts. */
@@ -117,19 +125,11 @@ export interface PytorchKfacReference {
  * of bench/scale.ts): the plain step and the KFAC factors pass, each the median of `reps`.
  */
 export function runPytorchKfacReference(width: number, hidden: number, examples: number, reps = 1): { ok: true; reference: PytorchKfacReference } | { ok: false; reason: string } {
-  const found = findTorchPython();
-  if ('reason' in found) return { ok: false, reason: found.reason };
-  const r = spawnSync(found.python, [SCRIPT, '--kfac-mlp', `${width},${hidden},${examples}`, '--reps', String(reps)], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000, maxBuffer: 16 << 20, env: torchMallocEnv(),
-  });
-  if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} --kfac-mlp failed (${r.error?.message ?? `exit ${r.status}`})` };
-  try {
-    const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { threads: number; rows: Array<{ workload: string; ms: number }>; kfac_over_plain: number };
+  return runScript(['--kfac-mlp', `${width},${hidden},${examples}`, '--reps', String(reps)], 30 * 60_000, (line) => {
+    const out = JSON.parse(line) as { threads: number; rows: Array<{ workload: string; ms: number }>; kfac_over_plain: number };
     const [plain, kfac] = out.rows;
-    return { ok: true, reference: { workload: plain!.workload, plainMs: plain!.ms, kfacMs: kfac!.ms, kfacOverPlain: out.kfac_over_plain, threads: out.threads } };
-  } catch (error) {
-    return { ok: false, reason: `the reference printed no JSON (${String(error)})` };
-  }
+    return { workload: plain!.workload, plainMs: plain!.ms, kfacMs: kfac!.ms, kfacOverPlain: out.kfac_over_plain, threads: out.threads };
+  });
 }
 
 /** PyTorch's plain step and NNGeometry 0.3's classif_logits passes on the CNN 32x32x3, measured in one run. */
@@ -160,17 +160,7 @@ export interface NngeometryCnnReference {
  * same time rather than against the times at which the convolution work was filed.
  */
 export function runNngeometryCnnReference(reps = 3): { ok: true; reference: NngeometryCnnReference } | { ok: false; reason: string } {
-  const found = findTorchPython();
-  if ('reason' in found) return { ok: false, reason: found.reason };
-  const r = spawnSync(found.python, [SCRIPT, '--nngeometry-cnn32', '--reps', String(reps)], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 60 * 60_000, maxBuffer: 16 << 20, env: torchMallocEnv(),
-  });
-  if (r.status !== 0) return { ok: false, reason: `${found.python} ${SCRIPT} --nngeometry-cnn32 failed (${r.error?.message ?? `exit ${r.status}`})` };
-  try {
-    return { ok: true, reference: parseNngeometryCnnReference(r.stdout.trim().split('\n').at(-1)!) };
-  } catch (error) {
-    return { ok: false, reason: `the reference printed no usable JSON (${String(error)})` };
-  }
+  return runScript(['--nngeometry-cnn32', '--reps', String(reps)], 60 * 60_000, parseNngeometryCnnReference);
 }
 
 /** The JSON line of `--nngeometry-cnn32`, checked: four rows in order, positive times. */
