@@ -12,7 +12,8 @@ import { tf } from '../tf.js';
 import { InvalidArgumentError } from '../errors.js';
 import { symmetricRankUpdate } from '../backend/kernels/simd/index.js';
 import { gemm } from '../linalg/gemm.js';
-import { HostSum, wasmView } from './host-sum.js';
+import { HostSum } from './host-sum.js';
+import { float32Values } from '../backend/tensor-values.js';
 
 /** Which factor of a layer: 'a' the row factor A (k×k), 'g' the column factor G (c×c). */
 export type FactorSide = 'a' | 'g';
@@ -100,7 +101,7 @@ export class WideRows {
       const at = this.count * this.width;
       this.reserve(at + n * this.width);
       // Read in place from the wasm memory before any other tfjs call (no float32 host copy).
-      this.rows!.set(wasmView(r) ?? r.dataSync(), at);
+      this.rows!.set(float32Values(r), at);
       this.count += n;
       this.batches.push(n);
     } finally {

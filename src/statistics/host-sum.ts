@@ -5,7 +5,6 @@
 import { tf } from '../tf.js';
 import { exclusiveWasmView, float32Values, uninitializedWasmTensor, wasmView } from '../backend/tensor-values.js';
 
-export { wasmView };
 
 /**
  * A running sum of same-shaped tensors: added on the device within a batch, flushed into a
@@ -97,7 +96,7 @@ export class HostSum {
       if (offset < 0 || offset + t.size > this.size) throw new RangeError(`HostSum.add: ${t.size} values at offset ${offset} overflow a sum of ${this.size}`);
       this.segmentSizes.set(offset, t.size);
       if (this.immediate) {
-        addValues(this.sum, offset, wasmView(t) ?? t.dataSync());
+        addValues(this.sum, offset, float32Values(t));
         this.transferred = true;
         return;
       }
@@ -230,7 +229,7 @@ export class HostSum {
     }
     if (this.pending.size === 0) return;
     for (const [offset, t] of this.pending) {
-      const v = wasmView(t) ?? t.dataSync();
+      const v = float32Values(t);
       if (this.transferred) addValues(this.sum, offset, v);
       else this.sum.set(v, offset);
       t.dispose();
